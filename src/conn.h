@@ -1,0 +1,83 @@
+/* conn.h: one client connection: reading and parsing requests, running them
+ * against the queues, and writing answers with backpressure. */
+#ifndef DARNER_CONN_H
+#define DARNER_CONN_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "proto/parse.h"
+#include "queue/queue.h"
+#include "sync.h"
+#include "util/buf.h"
+#include "util/list.h"
+
+struct server;
+
+enum conn_state {
+    CONN_READ,    /* parsing and running requests */
+    CONN_SWALLOW, /* dropping the data of a refused set */
+    CONN_WAIT,    /* a get waits for an item (/t=) */
+    CONN_SYNC,    /* answers wait for an fsync */
+    CONN_CLOSING,
+};
+
+/* A piece of output: bytes, or a file range streamed in chunks. */
+struct outseg {
+    struct list link;
+    struct buf mem;
+    int fd; /* >= 0: a file range */
+    uint64_t off, left;
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* /t= waits */
+    struct server *srv;
+    struct list link;    /* server->conns */
+    struct list pending; /* server->pending while deferred work is due */
+    enum conn_state state;
+    int reading;     /* uv_read_start is in effect */
+    int close_after; /* close once the output is written */
+    int resume;      /* run conn_process at the next turn */
+    int handles;     /* libuv handles not yet closed */
+
+    char *rbuf; /* unprocessed input is rbuf[0..rlen) */
+    size_t rlen, rcap;
+    uint64_t swallow_left;
+
+    /* a get in progress: keys already served, and the key waited on */
+    size_t get_done;
+    size_t get_served; /* VALUE blocks written for it */
+    struct qwaiter waiter;
+    struct queue *wait_q;
+    char *wait_name; /* malloc'd copy, while waiting on a queue not yet made */
+    size_t wait_name_len;
+    struct proto_key wait_key;
+    char wait_full[PROTO_MAX_NAME + 64];
+    int waiting; /* waiter is on a list */
+
+    /* fsync waits */
+    struct sync_waiter syncw;
+    int sync_wanted;
+    size_t sync_mark; /* output before the answer that waits for the fsync */
+
+    struct list opens; /* struct qopen by conn_link */
+
+    struct list out; /* struct outseg */
+    uint64_t out_bytes; /* bytes queued and not yet written */
+    int writing;
+    uv_write_t wreq;
+    char *wchunk; /* the buffer being written */
+};
+
+/* Accepts a new connection from the listener. */
+int conn_accept(struct server *s, uv_stream_t *listener);
+/* Runs deferred work (resume processing, request an fsync, write output). */
+void conn_run_deferred(struct conn *c);
+/* Ends a wait for an item, answering nothing (used when stopping). */
+void conn_cancel_wait(struct conn *c);
+/* Closes the connection: open items go back to their queues. */
+void conn_close(struct conn *c);
+
+#endif

@@ -1,0 +1,134 @@
+/* journal/format.c: encoding and checking of the on-disk structures. */
+#include "journal/format.h"
+
+#include "util/buf.h"
+
+#include <errno.h>
+#include <string.h>
+#include <xxhash.h>
+
+/* Segment and ack headers and ack records end in an XXH3-64 of the bytes
+ * before it. */
+static void seal(unsigned char *p, size_t size)
+{
+    put_u64le(p + size - 8, XXH3_64bits(p, size - 8));
+}
+
+static int sealed(const unsigned char *p, size_t size)
+{
+    return get_u64le(p + size - 8) == XXH3_64bits(p, size - 8);
+}
+
+void jf_seg_hdr_encode(unsigned char out[JF_SEG_HDR], const struct jf_seg_hdr *h)
+{
+    memset(out, 0, JF_SEG_HDR);
+    memcpy(out, JF_SEG_MAGIC, 8);
+    put_u32le(out + 8, JF_VERSION);
+    put_u64le(out + 16, h->seq);
+    put_u64le(out + 24, h->first_id);
+    put_u64le(out + 32, h->cum_bytes);
+    put_u64le(out + 40, h->created_ms);
+    seal(out, JF_SEG_HDR);
+}
+
+int jf_seg_hdr_decode(const unsigned char in[JF_SEG_HDR], struct jf_seg_hdr *h)
+{
+    if (memcmp(in, JF_SEG_MAGIC, 8) != 0 || !sealed(in, JF_SEG_HDR))
+        return -EBADMSG;
+    h->version = get_u32le(in + 8);
+    if (h->version != JF_VERSION)
+        return -EBADMSG;
+    h->seq = get_u64le(in + 16);
+    h->first_id = get_u64le(in + 24);
+    h->cum_bytes = get_u64le(in + 32);
+    h->created_ms = get_u64le(in + 40);
+    return 0;
+}
+
+uint64_t jf_payload_sum(const void *p, size_t n) { return XXH3_64bits(p, n); }
+
+/* Record header: magic(4) hdr_sum(4) type(1) priority(1) 0(2) flags(4)
+ * deliveries(4) 0(4) id(8) add_ms(8) expire_ms(8) visible_ms(8) len(8)
+ * payload_sum(8) 0(8); hdr_sum is the low half of XXH3-64 of bytes 8..80. */
+void jf_rec_encode(unsigned char out[JF_REC_HDR], const struct jf_rec *r)
+{
+    memset(out, 0, JF_REC_HDR);
+    put_u32le(out, JF_REC_MAGIC);
+    out[8] = r->type;
+    out[9] = r->priority;
+    put_u32le(out + 12, r->flags);
+    put_u32le(out + 16, r->deliveries);
+    put_u64le(out + 24, r->id);
+    put_u64le(out + 32, r->add_ms);
+    put_u64le(out + 40, r->expire_ms);
+    put_u64le(out + 48, r->visible_ms);
+    put_u64le(out + 56, r->len);
+    put_u64le(out + 64, r->payload_sum);
+    put_u32le(out + 4, (uint32_t)XXH3_64bits(out + 8, JF_REC_HDR - 8));
+}
+
+int jf_rec_decode(const unsigned char in[JF_REC_HDR], struct jf_rec *r)
+{
+    if (get_u32le(in) != JF_REC_MAGIC ||
+        get_u32le(in + 4) != (uint32_t)XXH3_64bits(in + 8, JF_REC_HDR - 8))
+        return -EBADMSG;
+    r->type = in[8];
+    if (r->type != JF_REC_ITEM)
+        return -EBADMSG;
+    r->priority = in[9];
+    r->flags = get_u32le(in + 12);
+    r->deliveries = get_u32le(in + 16);
+    r->id = get_u64le(in + 24);
+    r->add_ms = get_u64le(in + 32);
+    r->expire_ms = get_u64le(in + 40);
+    r->visible_ms = get_u64le(in + 48);
+    r->len = get_u64le(in + 56);
+    r->payload_sum = get_u64le(in + 64);
+    return 0;
+}
+
+void jf_ack_hdr_encode(unsigned char out[JF_ACK_HDR], const struct jf_ack_hdr *h)
+{
+    memset(out, 0, JF_ACK_HDR);
+    memcpy(out, JF_ACK_MAGIC, 8);
+    put_u32le(out + 8, JF_VERSION);
+    put_u64le(out + 16, h->generation);
+    seal(out, JF_ACK_HDR);
+}
+
+int jf_ack_hdr_decode(const unsigned char in[JF_ACK_HDR], struct jf_ack_hdr *h)
+{
+    if (memcmp(in, JF_ACK_MAGIC, 8) != 0 || !sealed(in, JF_ACK_HDR))
+        return -EBADMSG;
+    h->version = get_u32le(in + 8);
+    if (h->version != JF_VERSION)
+        return -EBADMSG;
+    h->generation = get_u64le(in + 16);
+    return 0;
+}
+
+/* Ack record: type(1) 0(7) id(8) seg(8) off(8) len(8) cum(8) 0(8) sum(8). */
+void jf_ack_encode(unsigned char out[JF_ACK_REC], const struct jf_ack *a)
+{
+    memset(out, 0, JF_ACK_REC);
+    out[0] = a->type;
+    put_u64le(out + 8, a->id);
+    put_u64le(out + 16, a->seg);
+    put_u64le(out + 24, a->off);
+    put_u64le(out + 32, a->len);
+    put_u64le(out + 40, a->cum);
+    seal(out, JF_ACK_REC);
+}
+
+int jf_ack_decode(const unsigned char in[JF_ACK_REC], struct jf_ack *a)
+{
+    if (!sealed(in, JF_ACK_REC) || in[0] < JF_ACK_CKPT || in[0] > JF_ACK_FLUSH)
+        return -EBADMSG;
+    a->type = in[0];
+    a->id = get_u64le(in + 8);
+    a->seg = get_u64le(in + 16);
+    a->off = get_u64le(in + 24);
+    a->len = get_u64le(in + 32);
+    a->cum = get_u64le(in + 40);
+    return 0;
+}

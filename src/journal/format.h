@@ -1,0 +1,82 @@
+/* journal/format.h: the on-disk layout of segments, records and ack files.
+ *
+ * Version 1. docs/journal-format.md describes it in words, with the rule for
+ * changing it. All integers are little-endian. */
+#ifndef DARNER_JOURNAL_FORMAT_H
+#define DARNER_JOURNAL_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JF_VERSION 1
+
+/* Segment file "seg-<16 hex digits>.dat": a 64-byte header, then records. */
+#define JF_SEG_HDR 64
+#define JF_SEG_MAGIC "DRNRSEG\0"
+struct jf_seg_hdr {
+    uint32_t version;
+    uint64_t seq;       /* segment number, from 1, increasing */
+    uint64_t first_id;  /* id the first record of this segment has or will have */
+    uint64_t cum_bytes; /* payload bytes appended to the queue before this segment */
+    uint64_t created_ms;
+};
+
+/* Record: an 80-byte header, then `len` payload bytes. The header carries its
+ * own checksum, so a reader can trust a header before it reads the payload. */
+#define JF_REC_HDR 80
+#define JF_REC_MAGIC 0x43524e44u /* "DNRC" */
+enum jf_rec_type { JF_REC_ITEM = 1 };
+struct jf_rec {
+    uint8_t type;        /* enum jf_rec_type */
+    uint8_t priority;    /* reserved for priorities; 0 */
+    uint32_t flags;      /* the client's memcache flags */
+    uint32_t deliveries; /* reserved for delivery counts; 0 */
+    uint64_t id;         /* per queue, from 1, +1 per record in file order */
+    uint64_t add_ms;     /* wall clock when added */
+    uint64_t expire_ms;  /* wall clock after which it is never handed out; 0: never */
+    uint64_t visible_ms; /* reserved for delayed items; 0 */
+    uint64_t len;        /* payload length */
+    uint64_t payload_sum; /* XXH3-64 of the payload */
+};
+
+/* Ack file "acks.0" / "acks.1": a 64-byte header, then 64-byte records. */
+#define JF_ACK_HDR 64
+#define JF_ACK_REC 64
+#define JF_ACK_MAGIC "DRNRACK\0"
+enum jf_ack_type {
+    JF_ACK_CKPT = 1, /* read cursor; `count` JF_ACK_OUT records follow */
+    JF_ACK_OUT,      /* an item below the cursor that is still live */
+    JF_ACK_TAKE,     /* the item at the cursor was removed; cursor moves past it */
+    JF_ACK_OPEN,     /* the item at the cursor was handed out open; cursor moves past it */
+    JF_ACK_CONFIRM,  /* an item below the cursor (open or given back) was removed */
+    JF_ACK_FLUSH,    /* everything up to the position given was removed */
+};
+struct jf_ack {
+    uint8_t type;   /* enum jf_ack_type */
+    uint64_t id;    /* item id (CKPT, FLUSH: id at the cursor) */
+    uint64_t seg;   /* position: segment */
+    uint64_t off;   /* position: offset in the segment */
+    uint64_t len;   /* item payload length; CKPT: number of OUT records */
+    uint64_t cum;   /* CKPT, FLUSH: payload bytes before the cursor */
+};
+struct jf_ack_hdr {
+    uint32_t version;
+    uint64_t generation; /* the newer of acks.0 and acks.1 has the higher one */
+};
+
+void jf_seg_hdr_encode(unsigned char out[JF_SEG_HDR], const struct jf_seg_hdr *h);
+/* Returns 0, or -EBADMSG if magic, version or checksum is wrong. */
+int jf_seg_hdr_decode(const unsigned char in[JF_SEG_HDR], struct jf_seg_hdr *h);
+
+/* Encodes the header; r->payload_sum must already be set (jf_payload_sum). */
+void jf_rec_encode(unsigned char out[JF_REC_HDR], const struct jf_rec *r);
+/* Returns 0, or -EBADMSG if magic, type or header checksum is wrong. */
+int jf_rec_decode(const unsigned char in[JF_REC_HDR], struct jf_rec *r);
+uint64_t jf_payload_sum(const void *p, size_t n);
+
+void jf_ack_hdr_encode(unsigned char out[JF_ACK_HDR], const struct jf_ack_hdr *h);
+int jf_ack_hdr_decode(const unsigned char in[JF_ACK_HDR], struct jf_ack_hdr *h);
+void jf_ack_encode(unsigned char out[JF_ACK_REC], const struct jf_ack *a);
+int jf_ack_decode(const unsigned char in[JF_ACK_REC], struct jf_ack *a);
+
+#endif

@@ -1,0 +1,129 @@
+/* journal/io.c: the POSIX system-call table and whole-buffer helpers. */
+#include "journal/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int px_open(void *ctx, const char *path, int flags, int mode)
+{
+    (void)ctx;
+    int fd = open(path, flags | O_CLOEXEC, mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static ssize_t px_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
+{
+    (void)ctx;
+    ssize_t r;
+    do
+        r = pwrite(fd, p, n, off);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+static ssize_t px_pread(void *ctx, int fd, void *p, size_t n, off_t off)
+{
+    (void)ctx;
+    ssize_t r;
+    do
+        r = pread(fd, p, n, off);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+static int px_fsync(void *ctx, int fd)
+{
+    (void)ctx;
+    return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+static int px_ftruncate(void *ctx, int fd, off_t len)
+{
+    (void)ctx;
+    return ftruncate(fd, len) < 0 ? -errno : 0;
+}
+
+static int px_close(void *ctx, int fd)
+{
+    (void)ctx;
+    return close(fd) < 0 ? -errno : 0;
+}
+
+static int px_unlink(void *ctx, const char *path)
+{
+    (void)ctx;
+    return unlink(path) < 0 ? -errno : 0;
+}
+
+static int px_rename(void *ctx, const char *from, const char *to)
+{
+    (void)ctx;
+    return rename(from, to) < 0 ? -errno : 0;
+}
+
+static int px_mkdir(void *ctx, const char *path, int mode)
+{
+    (void)ctx;
+    return mkdir(path, (mode_t)mode) < 0 ? -errno : 0;
+}
+
+static int px_fsize(void *ctx, int fd, off_t *size)
+{
+    (void)ctx;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    *size = st.st_size;
+    return 0;
+}
+
+static const struct jio posix_table = {
+    .ctx = NULL,
+    .open = px_open,
+    .pwrite = px_pwrite,
+    .pread = px_pread,
+    .fsync = px_fsync,
+    .ftruncate = px_ftruncate,
+    .close = px_close,
+    .unlink = px_unlink,
+    .rename = px_rename,
+    .mkdir = px_mkdir,
+    .fsize = px_fsize,
+};
+
+const struct jio *jio_posix(void) { return &posix_table; }
+
+int jio_pwrite_all(const struct jio *io, int fd, const void *p, size_t n, off_t off)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = io->pwrite(io->ctx, fd, c, n, off);
+        if (w < 0)
+            return (int)w;
+        if (w == 0)
+            return -EIO;
+        c += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+int jio_pread_all(const struct jio *io, int fd, void *p, size_t n, off_t off)
+{
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = io->pread(io->ctx, fd, c, n, off);
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return -ENODATA;
+        c += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}

@@ -1,0 +1,35 @@
+/* journal/io.h: the journal's system calls, as a replaceable table.
+ *
+ * Every file operation of the journal goes through one of these, so tests can
+ * inject ENOSPC, EIO and short writes. Each returns >= 0 on success or a
+ * negative errno; none touches errno-as-global semantics for callers. */
+#ifndef DARNER_JOURNAL_IO_H
+#define DARNER_JOURNAL_IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct jio {
+    void *ctx; /* for injecting tables; the POSIX table ignores it */
+    int (*open)(void *ctx, const char *path, int flags, int mode);     /* fd */
+    ssize_t (*pwrite)(void *ctx, int fd, const void *p, size_t n, off_t off);
+    ssize_t (*pread)(void *ctx, int fd, void *p, size_t n, off_t off);
+    int (*fsync)(void *ctx, int fd);
+    int (*ftruncate)(void *ctx, int fd, off_t len);
+    int (*close)(void *ctx, int fd);
+    int (*unlink)(void *ctx, const char *path);
+    int (*rename)(void *ctx, const char *from, const char *to);
+    int (*mkdir)(void *ctx, const char *path, int mode);
+    int (*fsize)(void *ctx, int fd, off_t *size);
+};
+
+/* The real system calls. */
+const struct jio *jio_posix(void);
+
+/* Writes all n bytes at off, retrying short writes. Returns 0 or -errno
+ * (a write that makes no progress reports -EIO). */
+int jio_pwrite_all(const struct jio *io, int fd, const void *p, size_t n, off_t off);
+/* Reads exactly n bytes at off. Returns 0, -ENODATA at end of file, or -errno. */
+int jio_pread_all(const struct jio *io, int fd, void *p, size_t n, off_t off);
+
+#endif

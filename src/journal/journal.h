@@ -1,0 +1,110 @@
+/* journal/journal.h: one queue's append-only segmented journal.
+ *
+ * Items are records appended to numbered segment files. Consumption is a read
+ * cursor (everything before it is removed, except the items listed as still
+ * live) recorded in an ack log; see docs/journal-format.md. Single-threaded:
+ * one loop thread owns a journal; only the fds from jnl_sync_fds() may be used
+ * by another thread. */
+#ifndef DARNER_JOURNAL_JOURNAL_H
+#define DARNER_JOURNAL_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal/io.h"
+#include "log.h"
+#include "util/list.h"
+
+struct jnl;
+
+struct jnl_conf {
+    const struct jio *io;       /* jio_posix() in production */
+    const struct log *log;      /* may be NULL */
+    uint64_t segment_size;      /* a segment is rolled once it would pass this */
+    uint64_t ack_compact_bytes; /* the ack log is rewritten once it passes this */
+    int sync_never;             /* fsync policy "never": nothing waits for durability */
+};
+
+/* Where an item is and what it carries. */
+struct jnl_item {
+    uint64_t id;
+    uint64_t seg, off; /* the record's position */
+    uint64_t len;      /* payload length */
+    uint64_t add_ms, expire_ms, payload_sum;
+    uint32_t flags;
+};
+
+/* An item behind the read cursor that is still live: handed out open, or
+ * given back. Owned by the journal; valid until jnl_confirm(), jnl_clear() or
+ * jnl_close(). */
+struct jnl_node {
+    struct list link;
+    struct jnl_item item;
+    void *owner; /* NULL while given back, else whoever holds it open */
+};
+
+/* The next item to hand out: a given-back node, or the record at the cursor. */
+struct jnl_head {
+    struct jnl_item item;
+    struct jnl_node *node; /* NULL: the record at the cursor */
+};
+
+struct jnl_stats {
+    uint64_t items, bytes; /* live items (open ones included) and their payload */
+    uint64_t open;         /* items held open */
+    uint64_t logsize;      /* bytes of journal files on disk */
+};
+
+/* Opens (and recovers) the journal in dir. With create, makes dir and an empty
+ * journal if there is none; without, a missing journal is -ENOENT.
+ * On success *out is the caller's, to free with jnl_close(). conf is copied. */
+int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int create);
+/* Closes files and frees memory; the files stay. Accepts NULL. */
+void jnl_close(struct jnl *j);
+/* Deletes every file of the journal in dir, then dir itself. */
+int jnl_remove_dir(const struct jnl_conf *conf, const char *dir);
+
+/* Appends an item. Returns 0, or -errno with nothing appended. Borrows data. */
+int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data,
+               size_t len);
+
+/* Finds the next item to hand out (the oldest given-back item, else the record
+ * at the cursor). Returns 0, -ENOENT when there is none, or -errno. */
+int jnl_head(struct jnl *j, struct jnl_head *h);
+/* Reads n payload bytes of it starting at payload offset off into buf, and
+ * checks the payload sum when buf covers the whole payload. Returns 0,
+ * -EBADMSG on a checksum mismatch, or -errno. */
+int jnl_read(struct jnl *j, const struct jnl_item *it, uint64_t off, void *buf, size_t n);
+/* A new fd (the caller closes it) from which the payload can be read at
+ * *payload_off, valid even after the item is removed. */
+int jnl_payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, uint64_t *payload_off);
+
+/* Removes the head for good (a plain get, or an expired item). */
+int jnl_remove_head(struct jnl *j, const struct jnl_head *h);
+/* Hands the head out open to owner: it stays live until confirmed or released.
+ * *out is the journal's node for it. */
+int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct jnl_node **out);
+/* Removes an open node for good; the node is freed. */
+int jnl_confirm(struct jnl *j, struct jnl_node *n);
+/* Gives an open node back: it is handed out again before the cursor's items. */
+void jnl_release(struct jnl *j, struct jnl_node *n);
+/* Removes every item, open ones included: all nodes are freed, so the caller
+ * must have dropped its pointers to them first. */
+int jnl_clear(struct jnl *j);
+
+/* Deletes segments nothing live is in, and rewrites the ack log once it is
+ * large and the current one is durable (sync_epoch_done >= the epoch that
+ * covers its checkpoint). sync_epoch_next is the number the next sync job will
+ * get. Errors are logged, never fatal. */
+void jnl_maintain(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_done);
+
+/* Whether anything was written since the last jnl_sync_fds(). */
+int jnl_dirty(const struct jnl *j);
+/* Moves the fds that need an fsync into fds[0..cap) (new fds or ones the
+ * journal no longer needs: the caller closes all of them after syncing) and
+ * marks the journal clean. Returns the count, or -ENOMEM. */
+int jnl_sync_fds(struct jnl *j, int *fds, int cap);
+
+void jnl_get_stats(const struct jnl *j, struct jnl_stats *st);
+
+#endif

@@ -1,0 +1,98 @@
+/* main.c: flags, data folder, wiring; the only place that exits. */
+#include "config.h"
+#include "server.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* Creates dir and its parents; checks it is a folder we can write to. */
+static int prepare_data_dir(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(path))
+        return -ENAMETOOLONG;
+    memcpy(path, dir, n + 1);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    if (access(path, R_OK | W_OK | X_OK) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Many queues and connections each hold fds: use what the hard limit allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    config_defaults(&cfg);
+    switch (config_parse(&cfg, argc, argv, stdout, stderr)) {
+    case CONFIG_EXIT_OK:
+        return 0;
+    case CONFIG_EXIT_ERROR:
+        return 2;
+    case CONFIG_RUN:
+        break;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    int rc = prepare_data_dir(cfg.data_dir);
+    if (rc < 0) {
+        fprintf(stderr, "darner: cannot use data folder '%s': %s; give --data a folder you can write to\n",
+                cfg.data_dir, strerror(-rc));
+        return 1;
+    }
+    uv_loop_t loop;
+    if ((rc = uv_loop_init(&loop)) < 0) {
+        fprintf(stderr, "darner: cannot start the event loop: %s\n", uv_strerror(rc));
+        return 1;
+    }
+    struct server srv;
+    if ((rc = server_init(&srv, &loop, &cfg)) < 0) {
+        fprintf(stderr, "darner: cannot open the queues in '%s': %s\n", cfg.data_dir, strerror(-rc));
+        uv_loop_close(&loop);
+        return 1;
+    }
+    if ((rc = server_start(&srv)) < 0) {
+        fprintf(stderr, "darner: cannot start: %s\n", uv_strerror(rc));
+        server_stop(&srv);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        server_free(&srv);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    log_info(&srv.log, "stopped");
+    server_free(&srv);
+    uv_loop_close(&loop);
+    return 0;
+}

@@ -1,0 +1,166 @@
+/* queue/queue.c: queue semantics over a journal. */
+#include "queue/queue.h"
+
+#include "queue/registry.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t queue_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void qitem_release(struct qitem *it)
+{
+    free(it->data);
+    it->data = NULL;
+    if (it->fd >= 0)
+        close(it->fd);
+    it->fd = -1;
+}
+
+/* Reads the payload of the head item into *out, whole or as an fd. */
+static int load_payload(struct queue *q, const struct jnl_head *h, struct qitem *out)
+{
+    out->flags = h->item.flags;
+    out->len = h->item.len;
+    out->data = NULL;
+    out->fd = -1;
+    if (h->item.len > QUEUE_INLINE_MAX)
+        return jnl_payload_fd(q->jnl, &h->item, &out->fd, &out->off);
+    out->data = malloc(h->item.len ? h->item.len : 1);
+    if (!out->data)
+        return -ENOMEM;
+    int rc = jnl_read(q->jnl, &h->item, 0, out->data, h->item.len);
+    if (rc < 0) {
+        free(out->data);
+        out->data = NULL;
+    }
+    return rc;
+}
+
+int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out)
+{
+    struct jnl_head h;
+    int rc;
+    uint64_t now = queue_now_ms();
+    for (;;) {
+        if ((rc = jnl_head(q->jnl, &h)) < 0)
+            return rc;
+        if (h.item.expire_ms && h.item.expire_ms <= now) {
+            if ((rc = jnl_remove_head(q->jnl, &h)) < 0)
+                return rc;
+            continue;
+        }
+        rc = load_payload(q, &h, out);
+        if (rc == -EBADMSG) {
+            log_error(q->reg->log, "queue %s: item %" PRIu64 " fails its checksum: dropped", q->name, h.item.id);
+            if ((rc = jnl_remove_head(q->jnl, &h)) < 0)
+                return rc;
+            continue;
+        }
+        if (rc < 0)
+            return rc;
+        break;
+    }
+    switch (mode) {
+    case QGET_PEEK:
+        return 0;
+    case QGET_REMOVE:
+        rc = jnl_remove_head(q->jnl, &h);
+        break;
+    case QGET_OPEN: {
+        struct qopen *o = calloc(1, sizeof(*o));
+        if (!o) {
+            rc = -ENOMEM;
+            break;
+        }
+        if ((rc = jnl_hold_head(q->jnl, &h, o, &o->node)) < 0) {
+            free(o);
+            break;
+        }
+        o->q = q;
+        list_init(&o->conn_link);
+        list_push_back(&q->opens, &o->q_link);
+        *open = o;
+        break;
+    }
+    }
+    if (rc < 0) {
+        qitem_release(out);
+        return rc;
+    }
+    q->age_ms = now > h.item.add_ms ? now - h.item.add_ms : 0;
+    registry_maintain(q->reg, q);
+    return 0;
+}
+
+static void qopen_free(struct qopen *o)
+{
+    list_remove(&o->conn_link);
+    list_remove(&o->q_link);
+    free(o);
+}
+
+int queue_confirm(struct qopen *o)
+{
+    struct queue *q = o->q;
+    int rc = jnl_confirm(q->jnl, o->node);
+    if (rc < 0)
+        return rc;
+    qopen_free(o);
+    registry_maintain(q->reg, q);
+    return 0;
+}
+
+void queue_abort(struct qopen *o)
+{
+    struct queue *q = o->q;
+    jnl_release(q->jnl, o->node);
+    qopen_free(o);
+    queue_wake(q);
+}
+
+int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len)
+{
+    int rc = jnl_append(q->jnl, flags, queue_now_ms(), expire_ms, data, len);
+    if (rc < 0)
+        return rc;
+    q->total_items++;
+    queue_wake(q);
+    return 0;
+}
+
+int queue_flush(struct queue *q)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &q->opens) qopen_free(list_entry(pos, struct qopen, q_link));
+    int rc = jnl_clear(q->jnl);
+    if (rc == 0)
+        registry_maintain(q->reg, q);
+    return rc;
+}
+
+void queue_wait(struct queue *q, struct qwaiter *w) { list_push_back(&q->waiters, &w->link); }
+
+void queue_wait_front(struct queue *q, struct qwaiter *w) { list_push_front(&q->waiters, &w->link); }
+
+void queue_unwait(struct qwaiter *w) { list_remove(&w->link); }
+
+void queue_wake(struct queue *q)
+{
+    struct list *first;
+    while ((first = list_first(&q->waiters)) != NULL) {
+        struct qwaiter *w = list_entry(first, struct qwaiter, link);
+        list_remove(&w->link);
+        if (!w->cb(w, QWAIT_READY))
+            break;
+    }
+}

@@ -1,0 +1,96 @@
+/* queue/queue.h: queue semantics over a journal: get, open/close/abort, peek,
+ * waiters and expiry. Single-threaded (the loop thread). */
+#ifndef DARNER_QUEUE_QUEUE_H
+#define DARNER_QUEUE_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal/journal.h"
+#include "util/list.h"
+
+struct registry;
+
+/* Payloads up to this size are read whole into memory when handed out;
+ * larger ones are streamed from an fd. */
+#define QUEUE_INLINE_MAX (256 * 1024)
+
+struct queue {
+    struct registry *reg; /* borrowed; owns this queue */
+    char *name;           /* the name's bytes, NUL-terminated for logs */
+    size_t name_len;
+    char *dir;            /* the queue's folder */
+    uint64_t dir_id;
+    struct jnl *jnl;
+    struct list waiters; /* struct qwaiter, first come first served */
+    struct list opens;   /* struct qopen of every connection */
+    uint64_t total_items; /* items set since start */
+    uint64_t age_ms;      /* age of the last item handed out */
+    struct queue *hnext;  /* registry hash chain */
+    struct list all;      /* registry's list of queues */
+};
+
+/* An item held open by one connection. */
+struct qopen {
+    struct list conn_link; /* in the connection's list */
+    struct list q_link;    /* in queue->opens */
+    struct queue *q;
+    struct jnl_node *node;
+};
+
+/* What a waiter is told. */
+enum qwait_event {
+    QWAIT_READY, /* an item may be there: try a get now; return 1 if served */
+    QWAIT_GONE,  /* the queue was deleted: the waiter is over */
+};
+
+struct qwaiter {
+    struct list link;
+    /* the queue name, while waiting for a queue that does not exist yet */
+    const char *name;
+    size_t name_len;
+    /* Called with the waiter already taken off the queue's list. For
+     * QWAIT_READY, return 1 if it was served, or 0 after putting itself back
+     * at the front (queue_wait_front), which ends this round of wake-ups. */
+    int (*cb)(struct qwaiter *w, enum qwait_event ev);
+};
+
+/* An item handed out, for the caller to send. Exactly one of data (len bytes,
+ * the caller frees) and fd (read len bytes from off; the caller closes) is set. */
+struct qitem {
+    uint32_t flags;
+    uint64_t len;
+    char *data;
+    int fd;
+    uint64_t off;
+};
+
+enum qget_mode { QGET_REMOVE, QGET_OPEN, QGET_PEEK };
+
+/* Hands out the head item (expired ones are dropped on the way).
+ * QGET_OPEN also returns the new open record in *open, which the caller links
+ * into its own list by conn_link. Returns 0, -ENOENT when the queue has no
+ * item, or -errno. */
+int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out);
+/* Confirms an open item: removed for good; o is freed. */
+int queue_confirm(struct qopen *o);
+/* Gives an open item back to the head of its queue; o is freed. Wakes waiters. */
+void queue_abort(struct qopen *o);
+
+/* Appends an item and wakes waiters. Borrows data. */
+int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len);
+/* Removes every item, open ones included (their open records are freed). */
+int queue_flush(struct queue *q);
+
+void queue_wait(struct queue *q, struct qwaiter *w);
+void queue_wait_front(struct queue *q, struct qwaiter *w);
+void queue_unwait(struct qwaiter *w);
+/* Serves waiters while items are there. */
+void queue_wake(struct queue *q);
+
+void qitem_release(struct qitem *it);
+
+/* Wall-clock milliseconds. */
+uint64_t queue_now_ms(void);
+
+#endif

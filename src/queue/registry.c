@@ -1,0 +1,380 @@
+/* queue/registry.c: queues by name, and their folders in the data folder.
+ *
+ * A queue lives in "<data>/q-<16 hex digits>/", with its name in the file
+ * NAME. Folder names never derive from queue names, so no name can reach
+ * outside the data folder or collide on a case-insensitive file system. */
+#include "queue/registry.h"
+
+#include "proto/parse.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#define NAME_FILE "NAME"
+
+static size_t bucket_of(const struct registry *r, const char *name, size_t len)
+{
+    return (size_t)(XXH3_64bits(name, len) & (r->nbuckets - 1));
+}
+
+static int grow(struct registry *r)
+{
+    size_t n = r->nbuckets ? r->nbuckets * 2 : 64;
+    struct queue **b = calloc(n, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    struct queue **old = r->buckets;
+    size_t oldn = r->nbuckets;
+    r->buckets = b;
+    r->nbuckets = n;
+    for (size_t i = 0; i < oldn; i++) {
+        struct queue *q = old[i], *next;
+        for (; q; q = next) {
+            next = q->hnext;
+            size_t k = bucket_of(r, q->name, q->name_len);
+            q->hnext = b[k];
+            b[k] = q;
+        }
+    }
+    free(old);
+    return 0;
+}
+
+static void queue_free(struct queue *q)
+{
+    if (!q)
+        return;
+    jnl_close(q->jnl);
+    free(q->name);
+    free(q->dir);
+    free(q);
+}
+
+static struct queue *queue_new(struct registry *r, const char *name, size_t len, uint64_t dir_id)
+{
+    struct queue *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->reg = r;
+    q->dir_id = dir_id;
+    list_init(&q->waiters);
+    list_init(&q->opens);
+    list_init(&q->all);
+    q->name = malloc(len + 1);
+    size_t dlen = strlen(r->data_dir) + 24;
+    q->dir = malloc(dlen);
+    if (!q->name || !q->dir) {
+        queue_free(q);
+        return NULL;
+    }
+    memcpy(q->name, name, len);
+    q->name[len] = '\0';
+    q->name_len = len;
+    snprintf(q->dir, dlen, "%s/q-%016" PRIx64, r->data_dir, dir_id);
+    return q;
+}
+
+static int insert(struct registry *r, struct queue *q)
+{
+    if (r->count + 1 > r->nbuckets / 2) {
+        int rc = grow(r);
+        if (rc < 0)
+            return rc;
+    }
+    size_t k = bucket_of(r, q->name, q->name_len);
+    q->hnext = r->buckets[k];
+    r->buckets[k] = q;
+    r->count++;
+    list_push_back(&r->all, &q->all);
+    return 0;
+}
+
+static void unlink_queue(struct registry *r, struct queue *q)
+{
+    struct queue **pp = &r->buckets[bucket_of(r, q->name, q->name_len)];
+    while (*pp && *pp != q)
+        pp = &(*pp)->hnext;
+    if (*pp) {
+        *pp = q->hnext;
+        r->count--;
+    }
+    list_remove(&q->all);
+}
+
+struct queue *registry_find(struct registry *r, const char *name, size_t len)
+{
+    if (!r->nbuckets)
+        return NULL;
+    for (struct queue *q = r->buckets[bucket_of(r, name, len)]; q; q = q->hnext)
+        if (q->name_len == len && memcmp(q->name, name, len) == 0)
+            return q;
+    return NULL;
+}
+
+/* Reads a queue folder's NAME file into buf. Returns the length or -errno. */
+static int read_name(const char *dir, char *buf, size_t cap)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/" NAME_FILE, dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    size_t n = fread(buf, 1, cap, f);
+    int bad = ferror(f) || n == 0 || n == cap;
+    fclose(f);
+    return bad ? -EBADMSG : (int)n;
+}
+
+static int write_name(struct registry *r, const struct queue *q)
+{
+    const struct jio *io = r->jconf.io;
+    char tmp[PATH_MAX], path[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s/" NAME_FILE ".tmp", q->dir);
+    snprintf(path, sizeof(path), "%s/" NAME_FILE, q->dir);
+    int fd = io->open(io->ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return fd;
+    int rc = jio_pwrite_all(io, fd, q->name, q->name_len, 0);
+    if (rc == 0 && !r->jconf.sync_never)
+        rc = io->fsync(io->ctx, fd);
+    io->close(io->ctx, fd);
+    if (rc == 0)
+        rc = io->rename(io->ctx, tmp, path);
+    return rc;
+}
+
+int registry_open(struct registry **out, const char *data_dir, const struct jnl_conf *jconf)
+{
+    int rc;
+    struct registry *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    list_init(&r->all);
+    list_init(&r->absent_waiters);
+    r->jconf = *jconf;
+    r->log = jconf->log;
+    r->next_dir_id = 1;
+    if (!(r->data_dir = strdup(data_dir))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if ((rc = grow(r)) < 0)
+        goto fail;
+    DIR *d = opendir(data_dir);
+    if (!d) {
+        rc = -errno;
+        goto fail;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t id;
+        char rest;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s/%s", data_dir, e->d_name);
+        if (strncmp(e->d_name, "d-", 2) == 0) {
+            /* a delete that did not finish */
+            jnl_remove_dir(&r->jconf, dir);
+            continue;
+        }
+        if (sscanf(e->d_name, "q-%16" SCNx64 "%c", &id, &rest) != 1)
+            continue;
+        if (id >= r->next_dir_id)
+            r->next_dir_id = id + 1;
+        char name[PROTO_MAX_NAME + 1];
+        int n = read_name(dir, name, sizeof(name));
+        if (n < 0) {
+            log_warn(r->log, "queue folder %s has no readable name: removed (a create that did not finish)", dir);
+            jnl_remove_dir(&r->jconf, dir);
+            continue;
+        }
+        if (registry_find(r, name, (size_t)n)) {
+            log_error(r->log, "queue folder %s repeats a queue name: ignored", dir);
+            continue;
+        }
+        struct queue *q = queue_new(r, name, (size_t)n, id);
+        if (!q) {
+            closedir(d);
+            rc = -ENOMEM;
+            goto fail;
+        }
+        rc = jnl_open(&q->jnl, &r->jconf, q->dir, 0);
+        if (rc == -ENOENT) {
+            log_warn(r->log, "queue folder %s has no journal: removed", dir);
+            queue_free(q);
+            jnl_remove_dir(&r->jconf, dir);
+            continue;
+        }
+        if (rc < 0) {
+            log_error(r->log, "queue %s (%s): cannot open its journal: %s", q->name, dir, strerror(-rc));
+            queue_free(q);
+            closedir(d);
+            goto fail;
+        }
+        if ((rc = insert(r, q)) < 0) {
+            queue_free(q);
+            closedir(d);
+            goto fail;
+        }
+    }
+    closedir(d);
+    *out = r;
+    return 0;
+fail:
+    registry_close(r);
+    return rc;
+}
+
+void registry_close(struct registry *r)
+{
+    if (!r)
+        return;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &r->all)
+    {
+        struct queue *q = list_entry(pos, struct queue, all);
+        struct list *p2, *t2;
+        list_for_each_safe(p2, t2, &q->opens)
+        {
+            struct qopen *o = list_entry(p2, struct qopen, q_link);
+            list_remove(&o->conn_link);
+            list_remove(&o->q_link);
+            free(o);
+        }
+        list_remove(&q->all);
+        queue_free(q);
+    }
+    free(r->buckets);
+    free(r->data_dir);
+    free(r);
+}
+
+int registry_get_or_create(struct registry *r, const char *name, size_t len, struct queue **out)
+{
+    struct queue *q = registry_find(r, name, len);
+    if (q) {
+        *out = q;
+        return 0;
+    }
+    if (!(q = queue_new(r, name, len, r->next_dir_id++)))
+        return -ENOMEM;
+    int rc = r->jconf.io->mkdir(r->jconf.io->ctx, q->dir, 0755);
+    if (rc < 0)
+        goto fail;
+    if ((rc = write_name(r, q)) < 0 || (rc = jnl_open(&q->jnl, &r->jconf, q->dir, 1)) < 0 || (rc = insert(r, q)) < 0)
+        goto fail_dir;
+    r->queue_creates++;
+    /* Waiters for this name, in the order they came. */
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &r->absent_waiters)
+    {
+        struct qwaiter *w = list_entry(pos, struct qwaiter, link);
+        if (w->name_len == len && memcmp(w->name, name, len) == 0) {
+            list_remove(&w->link);
+            queue_wait(q, w);
+        }
+    }
+    log_debug(r->log, "queue %s created in %s", q->name, q->dir);
+    *out = q;
+    return 0;
+fail_dir:
+    jnl_close(q->jnl);
+    q->jnl = NULL;
+    jnl_remove_dir(&r->jconf, q->dir);
+fail:
+    log_error(r->log, "cannot create queue %s: %s", q->name, strerror(-rc));
+    queue_free(q);
+    return rc;
+}
+
+int registry_delete(struct registry *r, struct queue *q)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &q->opens)
+    {
+        struct qopen *o = list_entry(pos, struct qopen, q_link);
+        list_remove(&o->conn_link);
+        list_remove(&o->q_link);
+        free(o);
+    }
+    struct list *first;
+    while ((first = list_first(&q->waiters)) != NULL) {
+        struct qwaiter *w = list_entry(first, struct qwaiter, link);
+        list_remove(&w->link);
+        w->cb(w, QWAIT_GONE);
+    }
+    unlink_queue(r, q);
+    jnl_close(q->jnl);
+    q->jnl = NULL;
+    /* Rename first, so a crash mid-delete never leaves half a queue behind. */
+    char gone[PATH_MAX];
+    snprintf(gone, sizeof(gone), "%s/d-%016" PRIx64, r->data_dir, q->dir_id);
+    int rc = r->jconf.io->rename(r->jconf.io->ctx, q->dir, gone);
+    if (rc == 0)
+        rc = jnl_remove_dir(&r->jconf, gone);
+    if (rc < 0)
+        log_error(r->log, "queue %s: cannot remove %s: %s", q->name, q->dir, strerror(-rc));
+    r->queue_deletes++;
+    queue_free(q);
+    return rc;
+}
+
+void registry_wait_absent(struct registry *r, struct qwaiter *w) { list_push_back(&r->absent_waiters, &w->link); }
+
+int registry_flush_all(struct registry *r)
+{
+    int rc = 0;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &r->all)
+    {
+        int e = queue_flush(list_entry(pos, struct queue, all));
+        if (e < 0 && rc == 0)
+            rc = e;
+    }
+    return rc;
+}
+
+void registry_maintain(struct registry *r, struct queue *q)
+{
+    jnl_maintain(q->jnl, r->sync_epoch_next, r->sync_epoch_done);
+}
+
+int registry_any_dirty(const struct registry *r)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &r->all) if (jnl_dirty(list_entry(pos, struct queue, all)->jnl)) return 1;
+    return 0;
+}
+
+int registry_sync_fds(struct registry *r, int **fds, int *cap)
+{
+    int n = 0;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &r->all)
+    {
+        struct jnl *j = list_entry(pos, struct queue, all)->jnl;
+        if (!jnl_dirty(j))
+            continue;
+        for (;;) {
+            int got = jnl_sync_fds(j, *fds + n, *cap - n);
+            if (got >= 0) {
+                n += got;
+                break;
+            }
+            int ncap = *cap ? *cap * 2 : 64;
+            int *p = realloc(*fds, (size_t)ncap * sizeof(int));
+            if (!p)
+                return -ENOMEM;
+            *fds = p;
+            *cap = ncap;
+        }
+    }
+    return n;
+}

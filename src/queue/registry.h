@@ -1,0 +1,48 @@
+/* queue/registry.h: every queue of a server by name, and their folders. */
+#ifndef DARNER_QUEUE_REGISTRY_H
+#define DARNER_QUEUE_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal/journal.h"
+#include "queue/queue.h"
+
+struct registry {
+    char *data_dir;
+    struct jnl_conf jconf;
+    const struct log *log;
+    struct queue **buckets;
+    size_t nbuckets, count;
+    struct list all;
+    struct list absent_waiters; /* waiting for queues not made yet */
+    uint64_t next_dir_id;
+    /* sync epochs, kept by the syncer (see sync.h) */
+    uint64_t sync_epoch_next, sync_epoch_done;
+    uint64_t queue_creates, queue_deletes;
+};
+
+/* Opens every queue found in data_dir (created if missing). *out is the
+ * caller's, freed with registry_close(). jconf is copied. */
+int registry_open(struct registry **out, const char *data_dir, const struct jnl_conf *jconf);
+void registry_close(struct registry *r);
+
+struct queue *registry_find(struct registry *r, const char *name, size_t len);
+/* Finds or creates (folder and journal) the queue. */
+int registry_get_or_create(struct registry *r, const char *name, size_t len, struct queue **out);
+/* Deletes the queue and its files; waiters are told QWAIT_GONE, open records
+ * freed. q is freed. */
+int registry_delete(struct registry *r, struct queue *q);
+/* Waits on a queue that does not exist yet (w->name set): w moves to the
+ * queue when a set makes it. Leave with queue_unwait(). */
+void registry_wait_absent(struct registry *r, struct qwaiter *w);
+/* Flushes every queue. */
+int registry_flush_all(struct registry *r);
+/* Lets each journal delete segments and compact; call after consuming. */
+void registry_maintain(struct registry *r, struct queue *q);
+/* Moves the fds of every dirty journal into a growable array for a sync job.
+ * Returns the count, or -ENOMEM. */
+int registry_sync_fds(struct registry *r, int **fds, int *cap);
+int registry_any_dirty(const struct registry *r);
+
+#endif

@@ -1,0 +1,194 @@
+/* server.c: listener, connection table, deferred work, signals, shutdown. */
+#include "server.h"
+
+#include "conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ACK_COMPACT_BYTES (1u << 20)
+
+int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
+{
+    memset(s, 0, sizeof(*s));
+    s->loop = loop;
+    s->cfg = cfg;
+    s->log = (struct log){.level = cfg->log_level, .out = stderr};
+    list_init(&s->conns);
+    list_init(&s->pending);
+    s->start_ms = queue_now_ms();
+    struct jnl_conf jc = {
+        .io = jio_posix(),
+        .log = &s->log,
+        .segment_size = cfg->segment_size,
+        .ack_compact_bytes = ACK_COMPACT_BYTES,
+        .sync_never = cfg->fsync == FSYNC_NEVER,
+    };
+    int rc = registry_open(&s->reg, cfg->data_dir, &jc);
+    if (rc < 0)
+        return rc;
+    if ((rc = syncer_init(&s->sync, loop, s->reg, &s->log)) < 0) {
+        registry_close(s->reg);
+        s->reg = NULL;
+    }
+    return rc;
+}
+
+static void idle_cb(uv_idle_t *h) { (void)h; }
+
+void server_defer(struct server *s, struct conn *c)
+{
+    if (list_linked(&c->pending) || c->state == CONN_CLOSING || s->stopping)
+        return;
+    list_push_back(&s->pending, &c->pending);
+    uv_idle_start(&s->idle, idle_cb);
+}
+
+/* After the loop's I/O: run deferred work of connections, then start one
+ * fsync for every answer of this turn that waits for one. */
+static void check_cb(uv_check_t *h)
+{
+    struct server *s = h->data;
+    struct list *first;
+    while ((first = list_first(&s->pending)) != NULL) {
+        struct conn *c = list_entry(first, struct conn, pending);
+        list_remove(first);
+        conn_run_deferred(c);
+    }
+    uv_idle_stop(&s->idle);
+    syncer_kick(&s->sync);
+}
+
+static void fsync_timer_cb(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    if (registry_any_dirty(s->reg))
+        syncer_request(&s->sync, NULL);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct server *s = listener->data;
+    if (status < 0) {
+        log_warn(&s->log, "accept: %s", uv_strerror(status));
+        return;
+    }
+    int rc = conn_accept(s, listener);
+    if (rc < 0)
+        log_warn(&s->log, "accept: %s", uv_strerror(rc));
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    log_info(&s->log, "signal %d: stopping", signum);
+    server_stop(s);
+}
+
+static int write_port_file(const char *path, int port)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -errno;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0)
+        return -errno;
+    if (rename(tmp, path) < 0)
+        return -errno;
+    return 0;
+}
+
+static int is_loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strcmp(addr, "localhost") == 0;
+}
+
+int server_start(struct server *s)
+{
+    const struct config *cfg = s->cfg;
+    struct sockaddr_storage addr;
+    int rc;
+    if (strchr(cfg->listen, ':'))
+        rc = uv_ip6_addr(cfg->listen, cfg->port, (struct sockaddr_in6 *)&addr);
+    else
+        rc = uv_ip4_addr(cfg->listen, cfg->port, (struct sockaddr_in *)&addr);
+    if (rc < 0) {
+        log_error(&s->log, "--listen %s is not an IP address", cfg->listen);
+        return rc;
+    }
+    uv_tcp_init(s->loop, &s->listener);
+    s->listener.data = s;
+    uv_check_init(s->loop, &s->check);
+    s->check.data = s;
+    uv_check_start(&s->check, check_cb);
+    uv_idle_init(s->loop, &s->idle);
+    uv_signal_init(s->loop, &s->sigterm);
+    uv_signal_init(s->loop, &s->sigint);
+    s->sigterm.data = s->sigint.data = s;
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_timer_init(s->loop, &s->fsync_timer);
+    s->fsync_timer.data = s;
+    s->nhandles = 6;
+    if (cfg->fsync == FSYNC_PERIODIC)
+        uv_timer_start(&s->fsync_timer, fsync_timer_cb, cfg->fsync_ms, cfg->fsync_ms);
+    if ((rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0) {
+        log_error(&s->log, "cannot listen on %s port %d: %s", cfg->listen, cfg->port, uv_strerror(rc));
+        return rc;
+    }
+    int len = sizeof(addr);
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr, &len);
+    s->port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                               : ((struct sockaddr_in *)&addr)->sin_port);
+    if (!is_loopback(cfg->listen))
+        log_warn(&s->log, "listening on %s, not loopback: darner has no authentication; anyone who can reach "
+                          "this address can read and delete every queue",
+                 cfg->listen);
+    log_info(&s->log, "darner %s serving on %s:%d, data in %s (%zu queues), fsync %s", DARNER_VERSION, cfg->listen,
+             s->port, cfg->data_dir, s->reg->count,
+             cfg->fsync == FSYNC_ALWAYS ? "always" : cfg->fsync == FSYNC_NEVER ? "never" : "periodic");
+    if (cfg->port_file && (rc = write_port_file(cfg->port_file, s->port)) < 0) {
+        log_error(&s->log, "cannot write --port-file %s: %s", cfg->port_file, strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+static void handle_closed(uv_handle_t *h) { (void)h; }
+
+void server_stop(struct server *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    uv_handle_t *hs[] = {(uv_handle_t *)&s->listener, (uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint,
+                         (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check, (uv_handle_t *)&s->idle};
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+        if (hs[i]->loop && !uv_is_closing(hs[i]))
+            uv_close(hs[i], handle_closed);
+    /* Waits end first, so items given back below are handed to nobody. */
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &s->conns) conn_cancel_wait(list_entry(pos, struct conn, link));
+    list_for_each_safe(pos, tmp, &s->conns) conn_close(list_entry(pos, struct conn, link));
+    s->sync.closing = 1;
+}
+
+void server_free(struct server *s)
+{
+    if (s->reg) {
+        int rc = syncer_flush_now(&s->sync);
+        if (rc < 0)
+            log_error(&s->log, "final fsync failed: %s", strerror(-rc));
+        registry_close(s->reg);
+        s->reg = NULL;
+    }
+    syncer_free(&s->sync);
+}

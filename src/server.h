@@ -1,0 +1,56 @@
+/* server.h: the loop's listeners, connections, signals and shutdown. One
+ * server context, passed down explicitly; nothing global. */
+#ifndef DARNER_SERVER_H
+#define DARNER_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "queue/registry.h"
+#include "sync.h"
+#include "util/list.h"
+
+struct server_stats {
+    uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses;
+    uint64_t bytes_read, bytes_written, refused_connections;
+};
+
+struct server {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct log log;
+    struct registry *reg;
+    struct syncer sync;
+    uv_tcp_t listener;
+    uv_signal_t sigterm, sigint;
+    uv_check_t check; /* each loop turn: finish deferred work, write output */
+    uv_idle_t idle;   /* keeps the loop from sleeping while work is deferred */
+    uv_timer_t fsync_timer;
+    struct list conns;   /* every connection */
+    struct list pending; /* connections with deferred work or output */
+    uint32_t nconns;
+    struct server_stats st;
+    uint64_t start_ms;
+    int port;
+    int stopping;
+    int nhandles; /* server handles still open */
+};
+
+/* Opens the data folder and its queues. s is the caller's; cfg is borrowed
+ * and must outlive the server. */
+int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg);
+/* Listens, writes the port file, installs signal handlers. */
+int server_start(struct server *s);
+/* Begins a clean stop: no new connections, connections closed, data synced.
+ * The loop ends by itself afterwards. */
+void server_stop(struct server *s);
+/* Frees what server_init made; after the loop has ended. */
+void server_free(struct server *s);
+
+/* Schedules a connection's deferred work for this loop turn. */
+struct conn;
+void server_defer(struct server *s, struct conn *c);
+
+#endif

@@ -1,0 +1,126 @@
+/* sync.c: group commit on libuv's thread pool. */
+#include "sync.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int syncer_init(struct syncer *s, uv_loop_t *loop, struct registry *reg, const struct log *log)
+{
+    memset(s, 0, sizeof(*s));
+    s->loop = loop;
+    s->reg = reg;
+    s->log = log;
+    list_init(&s->waiting);
+    list_init(&s->inflight);
+    s->capfds = 64;
+    s->fds = malloc((size_t)s->capfds * sizeof(int));
+    if (!s->fds)
+        return -ENOMEM;
+    s->work.data = s;
+    reg->sync_epoch_next = 1;
+    return 0;
+}
+
+/* Thread pool: sync and close the job's fds. Touches only the job's fds. */
+static void work_cb(uv_work_t *req)
+{
+    struct syncer *s = req->data;
+    const struct jio *io = s->reg->jconf.io;
+    int result = 0;
+    for (int i = 0; i < s->nfds; i++) {
+        int rc = io->fsync(io->ctx, s->fds[i]);
+        if (rc < 0 && result == 0)
+            result = rc;
+        close(s->fds[i]);
+    }
+    s->result = result;
+}
+
+static void start(struct syncer *s);
+
+static void after_cb(uv_work_t *req, int status)
+{
+    struct syncer *s = req->data;
+    int result = status < 0 ? status : s->result;
+    if (result == 0)
+        s->reg->sync_epoch_done = s->job_epoch;
+    else
+        log_error(s->log, "fsync failed: %s", strerror(-result));
+    s->busy = 0;
+    s->syncs++;
+    struct list *first;
+    while ((first = list_first(&s->inflight)) != NULL) {
+        struct sync_waiter *w = list_entry(first, struct sync_waiter, link);
+        list_remove(&w->link);
+        w->done(w, result);
+    }
+    if (!s->closing && (s->again || !list_empty(&s->waiting)))
+        start(s);
+}
+
+static void start(struct syncer *s)
+{
+    int n = registry_sync_fds(s->reg, &s->fds, &s->capfds);
+    s->again = 0;
+    /* Waiters of this job: all who asked before its fds were taken. */
+    while (!list_empty(&s->waiting)) {
+        struct list *l = s->waiting.next;
+        list_remove(l);
+        list_push_back(&s->inflight, l);
+    }
+    if (n < 0) {
+        s->nfds = 0;
+        s->result = n;
+    } else {
+        s->nfds = n;
+        s->result = 0;
+    }
+    s->job_epoch = s->reg->sync_epoch_next++;
+    s->busy = 1;
+    int rc = uv_queue_work(s->loop, &s->work, work_cb, after_cb);
+    if (rc < 0) {
+        /* Cannot reach the pool: sync here rather than lose durability. */
+        work_cb(&s->work);
+        after_cb(&s->work, 0);
+    }
+}
+
+void syncer_request(struct syncer *s, struct sync_waiter *w)
+{
+    if (w)
+        list_push_back(&s->waiting, &w->link);
+    else
+        s->again = 1;
+    if (!s->busy && !s->closing)
+        start(s);
+}
+
+void syncer_enqueue(struct syncer *s, struct sync_waiter *w) { list_push_back(&s->waiting, &w->link); }
+
+void syncer_kick(struct syncer *s)
+{
+    if (!s->busy && !s->closing && !list_empty(&s->waiting))
+        start(s);
+}
+
+void syncer_cancel(struct sync_waiter *w) { list_remove(&w->link); }
+
+int syncer_busy(const struct syncer *s) { return s->busy; }
+
+int syncer_flush_now(struct syncer *s)
+{
+    int n = registry_sync_fds(s->reg, &s->fds, &s->capfds);
+    if (n < 0)
+        return n;
+    s->nfds = n;
+    work_cb(&s->work);
+    return s->result;
+}
+
+void syncer_free(struct syncer *s)
+{
+    free(s->fds);
+    s->fds = NULL;
+}
