@@ -1,0 +1,46 @@
+# Thin wrapper around CMake/CTest: `make`, `make run ARGS="--port 0"`, `make test`.
+# Each target first checks for (and installs) what is missing, then builds.
+
+BUILD_DIR  ?= build
+ASAN_DIR   ?= build-asan
+BUILD_TYPE ?= RelWithDebInfo
+ARGS       ?=
+JOBS       ?= 2
+
+CMAKE ?= cmake
+CTEST ?= ctest
+GENERATOR := $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
+
+.PHONY: all deps configure build run test test-asan clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+# Configure only once; CMake re-runs itself when CMakeLists.txt or the globbed
+# source lists change.
+$(BUILD_DIR)/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B $(BUILD_DIR) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+configure: $(BUILD_DIR)/CMakeCache.txt
+
+build: deps configure
+	$(CMAKE) --build $(BUILD_DIR)
+
+run: build
+	./$(BUILD_DIR)/darner $(ARGS)
+
+test: build
+	$(CTEST) --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
+
+$(ASAN_DIR)/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B $(ASAN_DIR) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=Debug \
+		-DDARNER_SANITIZE=address,undefined
+
+test-asan: deps $(ASAN_DIR)/CMakeCache.txt
+	$(CMAKE) --build $(ASAN_DIR)
+	$(CTEST) --test-dir $(ASAN_DIR) --output-on-failure -j$(JOBS)
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) build-tsan
