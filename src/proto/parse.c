@@ -1,0 +1,446 @@
+/* proto/parse.c: the memcache text protocol request parser.
+ *
+ * One request line in, one struct proto_req out. The line is split into
+ * space-separated tokens that stay slices of the caller's buffer; nothing is
+ * copied, allocated or kept between calls, so the parser can be fed any bytes
+ * (and is fuzzed that way). Every read is bounded by the caller's len. */
+#include "proto/parse.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Reasons for CLIENT_ERROR; short, lowercase, static. */
+#define E_FORMAT "bad command line format"
+#define E_DATA "bad data chunk"
+#define E_KEY "bad key"
+#define E_KEY_LONG "key too long"
+#define E_OPT_EMPTY "empty option"
+#define E_OPT_UNKNOWN "unknown option"
+#define E_OPT_REPEATED "repeated option"
+#define E_OPT_COMBINATION "bad option combination"
+#define E_OPT_NOT_ALLOWED "options not allowed"
+#define E_TIMEOUT "bad timeout"
+
+/* No command but get takes more than 7 tokens after its word; more are
+ * counted, not stored, and make the line malformed. */
+#define MAX_ARGS 8
+
+/* Take the next space-separated token from [*pos, end). Returns 1 with *tok
+ * set and *pos moved past it, or 0 when only spaces are left. */
+static int next_token(const char **pos, const char *end, struct proto_slice *tok)
+{
+    const char *p = *pos;
+    while (p < end && *p == ' ')
+        p++;
+    if (p == end) {
+        *pos = p;
+        return 0;
+    }
+    const char *start = p;
+    while (p < end && *p != ' ')
+        p++;
+    tok->p = start;
+    tok->len = (size_t)(p - start);
+    *pos = p;
+    return 1;
+}
+
+/* Case-insensitive (ASCII only, no locale) match of a token against a
+ * lowercase word. */
+static int word_is(struct proto_slice tok, const char *word)
+{
+    size_t n = strlen(word);
+    if (tok.len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)tok.p[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        if (c != (unsigned char)word[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Exact, case-sensitive match of a byte range against a word. */
+static int bytes_are(const char *p, size_t len, const char *word)
+{
+    return strlen(word) == len && memcmp(p, word, len) == 0;
+}
+
+/* Decimal digits only (no sign, no space), 1 or more, value <= max.
+ * max must be at least 9. Returns 0 with *out set, or -1. */
+static int parse_u64(const char *p, size_t len, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < '0' || c > '9')
+            return -1;
+        uint64_t d = (uint64_t)(c - '0');
+        if (v > (max - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_tok_u64(struct proto_slice tok, uint64_t max, uint64_t *out)
+{
+    return parse_u64(tok.p, tok.len, max, out);
+}
+
+/* An optional '-' then decimal digits, within int64_t. */
+static int parse_tok_i64(struct proto_slice tok, int64_t *out)
+{
+    uint64_t v;
+    if (tok.len > 0 && tok.p[0] == '-') {
+        if (parse_u64(tok.p + 1, tok.len - 1, (uint64_t)INT64_MAX + 1, &v) < 0)
+            return -1;
+        /* -(2^63) is representable, its positive counterpart is not. */
+        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+        return 0;
+    }
+    if (parse_u64(tok.p, tok.len, INT64_MAX, &v) < 0)
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static void bad(struct proto_req *req, const char *error, int fatal)
+{
+    req->type = PROTO_BAD;
+    req->error = error;
+    req->fatal = fatal;
+}
+
+/* Parse one option (the bytes between two '/', or after the last one) into
+ * its bit. Returns the bit, or 0 with *error set. */
+static unsigned parse_option(const char *p, size_t len, int set_key, uint32_t *timeout_ms,
+                             const char **error)
+{
+    if (len == 0) {
+        *error = E_OPT_EMPTY;
+        return 0;
+    }
+    if (set_key) {
+        if (bytes_are(p, len, "sync"))
+            return PROTO_OPT_SYNC;
+    } else if (bytes_are(p, len, "open")) {
+        return PROTO_OPT_OPEN;
+    } else if (bytes_are(p, len, "close")) {
+        return PROTO_OPT_CLOSE;
+    } else if (bytes_are(p, len, "abort")) {
+        return PROTO_OPT_ABORT;
+    } else if (bytes_are(p, len, "peek")) {
+        return PROTO_OPT_PEEK;
+    } else if (len >= 2 && p[0] == 't' && p[1] == '=') {
+        uint64_t ms;
+        if (parse_u64(p + 2, len - 2, UINT32_MAX, &ms) < 0) {
+            *error = E_TIMEOUT;
+            return 0;
+        }
+        *timeout_ms = (uint32_t)ms;
+        return PROTO_OPT_TIMEOUT;
+    }
+    *error = E_OPT_UNKNOWN;
+    return 0;
+}
+
+int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *key,
+                    const char **error)
+{
+    memset(key, 0, sizeof *key);
+    key->full.p = p;
+    key->full.len = len;
+
+    const char *slash = len ? memchr(p, '/', len) : NULL;
+    size_t name_len = slash ? (size_t)(slash - p) : len;
+    if (name_len == 0) {
+        *error = E_KEY;
+        return -EINVAL;
+    }
+    if (name_len > PROTO_MAX_NAME) {
+        *error = E_KEY_LONG;
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < name_len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        /* Bytes >= 0x80 pass: names may be UTF-8. */
+        if (c <= ' ' || c == 0x7f) {
+            *error = E_KEY;
+            return -EINVAL;
+        }
+    }
+
+    unsigned opts = 0;
+    uint32_t timeout_ms = 0;
+    const char *end = p + len;
+    while (slash) {
+        const char *opt = slash + 1;
+        const char *next = memchr(opt, '/', (size_t)(end - opt));
+        const char *opt_end = next ? next : end;
+        unsigned bit = parse_option(opt, (size_t)(opt_end - opt), set_key, &timeout_ms, error);
+        if (!bit)
+            return -EINVAL;
+        if (opts & bit) {
+            *error = E_OPT_REPEATED;
+            return -EINVAL;
+        }
+        opts |= bit;
+        slash = next;
+    }
+
+    /* abort stands alone; peek leaves the item where it is, so it cannot
+     * open, close or abort one. close+open and t= with the rest are fine. */
+    if (((opts & PROTO_OPT_ABORT) && (opts & ~(unsigned)PROTO_OPT_ABORT)) ||
+        ((opts & PROTO_OPT_PEEK) &&
+         (opts & (PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT)))) {
+        *error = E_OPT_COMBINATION;
+        return -EINVAL;
+    }
+
+    key->name.p = p;
+    key->name.len = name_len;
+    key->opts = opts;
+    key->timeout_ms = timeout_ms;
+    return 0;
+}
+
+int proto_next_key(struct proto_slice *rest, struct proto_key *key)
+{
+    struct proto_slice tok;
+    const char *error;
+
+    if (rest->len == 0)
+        return 0;
+    const char *pos = rest->p;
+    const char *end = rest->p + rest->len;
+    if (!next_token(&pos, end, &tok)) {
+        rest->p = end;
+        rest->len = 0;
+        return 0;
+    }
+    rest->p = pos;
+    rest->len = (size_t)(end - pos);
+    /* The keys were validated by proto_parse(); a caller that hands in
+     * anything else gets "no more keys" rather than an unchecked key. */
+    if (proto_parse_key(tok.p, tok.len, 0, key, &error) < 0) {
+        rest->len = 0;
+        return 0;
+    }
+    return 1;
+}
+
+/* get/gets <key>+: every key is validated now, so that proto_next_key()
+ * cannot fail later. req->key is the first key. */
+static void parse_get(const char *pos, const char *end, struct proto_req *req)
+{
+    struct proto_slice tok;
+    struct proto_key key;
+    const char *error;
+    const char *first = NULL, *last = NULL;
+    size_t nkeys = 0;
+
+    while (next_token(&pos, end, &tok)) {
+        if (proto_parse_key(tok.p, tok.len, 0, &key, &error) < 0) {
+            bad(req, error, 0);
+            return;
+        }
+        if (nkeys == 0) {
+            first = tok.p;
+            req->key = key;
+        }
+        last = tok.p + tok.len;
+        nkeys++;
+    }
+    if (nkeys == 0) {
+        memset(&req->key, 0, sizeof req->key);
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    req->type = PROTO_GET;
+    req->keys.p = first;
+    req->keys.len = (size_t)(last - first);
+    req->nkeys = nkeys;
+}
+
+/* set/add/replace/append/prepend <key> <flags> <exptime> <bytes> [noreply],
+ * cas with <cas unique> after <bytes>. The length comes first: once it is
+ * known the connection can skip the data whatever else is wrong. */
+static void parse_storage(const struct proto_slice *arg, size_t n, int is_set, int is_cas,
+                          struct proto_req *req)
+{
+    size_t nfixed = is_cas ? 5 : 4;
+    const char *error;
+    uint64_t flags, cas_unique;
+
+    if (n < 4) {
+        bad(req, E_FORMAT, 1);
+        return;
+    }
+    if (parse_tok_u64(arg[3], UINT64_MAX - 2, &req->bytes) < 0) {
+        bad(req, E_DATA, 1);
+        return;
+    }
+    req->swallow = req->bytes + 2;
+
+    if (n > nfixed && word_is(arg[nfixed], "noreply"))
+        req->noreply = 1;
+
+    if (proto_parse_key(arg[0].p, arg[0].len, 1, &req->key, &error) < 0) {
+        bad(req, error, 0);
+        return;
+    }
+    if (parse_tok_u64(arg[1], UINT32_MAX, &flags) < 0 || parse_tok_i64(arg[2], &req->exptime) < 0 ||
+        (is_cas && (n < 5 || parse_tok_u64(arg[4], UINT64_MAX, &cas_unique) < 0)) ||
+        n > nfixed + 1 || (n == nfixed + 1 && !req->noreply)) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    req->flags = (uint32_t)flags;
+    if (is_set) {
+        req->type = PROTO_SET;
+        req->swallow = 0;
+    } else {
+        req->type = PROTO_UNKNOWN; /* well-formed, not served: skip the data */
+    }
+}
+
+/* The one key of delete and flush: a queue name, no option. */
+static int parse_plain_key(struct proto_slice tok, struct proto_req *req)
+{
+    const char *error;
+    if (proto_parse_key(tok.p, tok.len, 0, &req->key, &error) < 0) {
+        bad(req, error, 0);
+        return -1;
+    }
+    if (req->key.opts) {
+        bad(req, E_OPT_NOT_ALLOWED, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* Accept an optional trailing "noreply" at arg[i], and nothing after it. */
+static void finish(const struct proto_slice *arg, size_t n, size_t i, enum proto_type type,
+                   struct proto_req *req)
+{
+    if (i < n && word_is(arg[i], "noreply")) {
+        req->noreply = 1;
+        i++;
+    }
+    if (i != n) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    req->type = type;
+}
+
+static void parse_line(const char *p, const char *end, struct proto_req *req)
+{
+    struct proto_slice cmd, tok, arg[MAX_ARGS];
+    const char *pos = p;
+    size_t n = 0;
+    uint64_t v;
+
+    if (!next_token(&pos, end, &cmd)) {
+        req->type = PROTO_UNKNOWN; /* empty line: memcache answers ERROR */
+        return;
+    }
+    if (word_is(cmd, "get") || word_is(cmd, "gets")) {
+        parse_get(pos, end, req);
+        return;
+    }
+
+    while (next_token(&pos, end, &tok)) {
+        if (n < MAX_ARGS)
+            arg[n] = tok;
+        n++;
+    }
+
+    if (word_is(cmd, "set")) {
+        parse_storage(arg, n, 1, 0, req);
+    } else if (word_is(cmd, "add") || word_is(cmd, "replace") || word_is(cmd, "append") ||
+               word_is(cmd, "prepend")) {
+        parse_storage(arg, n, 0, 0, req);
+    } else if (word_is(cmd, "cas")) {
+        parse_storage(arg, n, 0, 1, req);
+    } else if (word_is(cmd, "delete")) {
+        /* delete <key> [0] [noreply]: old clients send a time, only 0 means
+         * anything today. */
+        size_t i = 1;
+        if (n == 0) {
+            bad(req, E_FORMAT, 0);
+            return;
+        }
+        if (parse_plain_key(arg[0], req) < 0)
+            return;
+        if (i < n && parse_tok_u64(arg[i], UINT64_MAX, &v) == 0) {
+            if (v != 0) {
+                bad(req, E_FORMAT, 0);
+                return;
+            }
+            i++;
+        }
+        finish(arg, n, i, PROTO_DELETE, req);
+    } else if (word_is(cmd, "flush")) {
+        if (n == 0) {
+            bad(req, E_FORMAT, 0);
+            return;
+        }
+        if (parse_plain_key(arg[0], req) < 0)
+            return;
+        finish(arg, n, 1, PROTO_FLUSH, req);
+    } else if (word_is(cmd, "flush_all")) {
+        size_t i = 0;
+        if (i < n && parse_tok_u64(arg[i], UINT64_MAX, &v) == 0)
+            i++; /* the delay: accepted, ignored */
+        finish(arg, n, i, PROTO_FLUSH_ALL, req);
+    } else if (word_is(cmd, "stats")) {
+        /* Arguments are ignored; they are left in keys (nkeys 0) for a
+         * caller that wants to look. */
+        req->type = PROTO_STATS;
+        if (n > 0) {
+            const char *last = end; /* trailing spaces are no argument */
+            while (last[-1] == ' ')
+                last--;
+            req->keys.p = arg[0].p;
+            req->keys.len = (size_t)(last - arg[0].p);
+        }
+    } else if (word_is(cmd, "version") || word_is(cmd, "quit")) {
+        if (n != 0)
+            bad(req, E_FORMAT, 0);
+        else
+            req->type = word_is(cmd, "quit") ? PROTO_QUIT : PROTO_VERSION;
+    } else if (word_is(cmd, "verbosity")) {
+        if (n == 0 || parse_tok_u64(arg[0], UINT64_MAX, &v) < 0) {
+            bad(req, E_FORMAT, 0);
+            return;
+        }
+        finish(arg, n, 1, PROTO_VERBOSITY, req);
+    } else {
+        req->type = PROTO_UNKNOWN;
+    }
+}
+
+ssize_t proto_parse(const char *buf, size_t len, size_t max_line, struct proto_req *req)
+{
+    memset(req, 0, sizeof *req);
+
+    /* Look for the newline only within max_line bytes: a longer line is
+     * refused whether or not its end has arrived. */
+    size_t scan = len < max_line ? len : max_line;
+    const char *nl = scan ? memchr(buf, '\n', scan) : NULL;
+    if (!nl)
+        return len < max_line ? PROTO_NEED_MORE : PROTO_TOO_LONG;
+
+    const char *end = nl;
+    if (end > buf && end[-1] == '\r')
+        end--;
+    parse_line(buf, end, req);
+    return (ssize_t)(nl - buf + 1);
+}
