@@ -169,12 +169,15 @@ static int ack_rewrite(struct jnl *j, uint64_t epoch_next)
     int idx = j->ack_fd >= 0 ? 1 - j->ack_idx : 0;
     snprintf(name, sizeof(name), "acks.%d", idx & 1);
     path_of(j, path, sizeof(path), name);
-    int fd = j->conf.io->open(j->conf.io->ctx, path, O_RDWR | O_CREAT, 0644);
+    int fd = j->conf.io->open(j->conf.io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return fd;
     uint64_t len;
     int rc = ack_write_ckpt(j, fd, j->ack_gen + 1, &len);
     if (rc < 0) {
+        /* A header of a newer generation must not stand in front of stale
+         * records: empty the file, so recovery ignores it. */
+        j->conf.io->ftruncate(j->conf.io->ctx, fd, 0);
         j->conf.io->close(j->conf.io->ctx, fd);
         return rc;
     }
@@ -645,9 +648,12 @@ out:
     return rc;
 }
 
-/* Makes the cursor and live items agree with the segments that exist. */
+/* Makes the cursor and live items agree with the segments that exist.
+ * Returns 1 when the ack log must be rewritten (it is ahead of the segments:
+ * its stale records would otherwise apply to the ids appended next). */
 static int reconcile(struct jnl *j)
 {
+    int rewrite = 0;
     int rc;
     int past_tail = j->r_seg > j->tail_seg || (j->r_seg == j->tail_seg && j->r_off > j->tail_off) ||
                     j->r_id > j->next_id;
@@ -657,6 +663,7 @@ static int reconcile(struct jnl *j)
         j->r_off = j->tail_off;
         j->r_id = j->next_id;
         j->r_cum = j->tail_cum;
+        rewrite = 1;
     } else if (j->r_seg < j->oldest_seg || j->r_id == 0) {
         int fd = seg_open(j, j->oldest_seg, O_RDONLY);
         if (fd < 0)
@@ -695,7 +702,7 @@ static int reconcile(struct jnl *j)
         }
         item_from_rec(&n->item, &r, n->item.seg, n->item.off);
     }
-    return 0;
+    return rewrite;
 }
 
 int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int create)
@@ -750,6 +757,7 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
     }
     if ((rc = reconcile(j)) < 0)
         goto fail;
+    fresh |= rc;
     if (fresh && (rc = ack_rewrite(j, 0)) < 0)
         goto fail;
     *out = j;

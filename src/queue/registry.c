@@ -123,7 +123,8 @@ struct queue *registry_find(struct registry *r, const char *name, size_t len)
 static int read_name(const char *dir, char *buf, size_t cap)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/" NAME_FILE, dir);
+    if (snprintf(path, sizeof(path), "%s/%s", dir, NAME_FILE) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
     FILE *f = fopen(path, "rb");
     if (!f)
         return -errno;
@@ -137,8 +138,9 @@ static int write_name(struct registry *r, const struct queue *q)
 {
     const struct jio *io = r->jconf.io;
     char tmp[PATH_MAX], path[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s/" NAME_FILE ".tmp", q->dir);
-    snprintf(path, sizeof(path), "%s/" NAME_FILE, q->dir);
+    if (snprintf(tmp, sizeof(tmp), "%s/%s.tmp", q->dir, NAME_FILE) >= (int)sizeof(tmp) ||
+        snprintf(path, sizeof(path), "%s/%s", q->dir, NAME_FILE) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
     int fd = io->open(io->ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return fd;
@@ -167,6 +169,8 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
         goto fail;
     }
     if ((rc = grow(r)) < 0)
+        goto fail;
+    if ((rc = r->jconf.io->mkdir(r->jconf.io->ctx, data_dir, 0755)) < 0 && rc != -EEXIST)
         goto fail;
     DIR *d = opendir(data_dir);
     if (!d) {
