@@ -1,4 +1,5 @@
 /* main.c: flags, data folder, wiring; the only place that exits. */
+#include "app.h"
 #include "config.h"
 #include "server.h"
 
@@ -51,7 +52,7 @@ static void raise_fd_limit(void)
     }
 }
 
-int main(int argc, char **argv)
+int darner_main(int argc, char **argv, const struct jio *io)
 {
     struct config cfg;
     config_defaults(&cfg);
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct server srv;
-    if ((rc = server_init(&srv, &loop, &cfg)) < 0) {
+    if ((rc = server_init(&srv, &loop, &cfg, io)) < 0) {
         fprintf(stderr, "darner: cannot open the queues in '%s': %s\n", cfg.data_dir, strerror(-rc));
         uv_loop_close(&loop);
         return 1;
@@ -96,3 +97,7 @@ int main(int argc, char **argv)
     uv_loop_close(&loop);
     return 0;
 }
+
+#ifndef DARNER_NO_MAIN
+int main(int argc, char **argv) { return darner_main(argc, argv, jio_posix()); }
+#endif

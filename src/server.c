@@ -13,7 +13,7 @@
 
 #define ACK_COMPACT_BYTES (1u << 20)
 
-int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
+int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, const struct jio *io)
 {
     memset(s, 0, sizeof(*s));
     s->loop = loop;
@@ -23,7 +23,7 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
     list_init(&s->pending);
     s->start_ms = queue_now_ms();
     struct jnl_conf jc = {
-        .io = jio_posix(),
+        .io = io,
         .log = &s->log,
         .segment_size = cfg->segment_size,
         .ack_compact_bytes = ACK_COMPACT_BYTES,

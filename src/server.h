@@ -38,9 +38,9 @@ struct server {
     int nhandles; /* server handles still open */
 };
 
-/* Opens the data folder and its queues. s is the caller's; cfg is borrowed
- * and must outlive the server. */
-int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg);
+/* Opens the data folder and its queues. s is the caller's; cfg and io are
+ * borrowed and must outlive the server. */
+int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, const struct jio *io);
 /* Listens, writes the port file, installs signal handlers. */
 int server_start(struct server *s);
 /* Begins a clean stop: no new connections, connections closed, data synced.
