@@ -1,0 +1,114 @@
+/* journal/acklog.c: writing the ack log: one record per removal, and whole
+ * checkpoints into the other of the two files. */
+#include "journal/jnl_int.h"
+
+#include "journal/format.h"
+#include "util/buf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* ---- the ack log ---- */
+
+static int ack_put(struct jnl *j, int fd, uint64_t *off, const struct jf_ack *a)
+{
+    unsigned char rec[JF_ACK_REC];
+    jf_ack_encode(rec, a);
+    int rc = jio_pwrite_all(j->conf.io, fd, rec, sizeof(rec), (off_t)*off);
+    if (rc < 0)
+        return rc;
+    *off += JF_ACK_REC;
+    return 0;
+}
+
+/* Appends one record to the current ack log. */
+int ji_ack_write(struct jnl *j, const struct jf_ack *a)
+{
+    int rc = ack_put(j, j->ack_fd, &j->ack_off, a);
+    if (rc == 0)
+        j->dirty = 1;
+    return rc;
+}
+
+static void node_to_ack(const struct jnl_node *n, struct jf_ack *a)
+{
+    *a = (struct jf_ack){.type = JF_ACK_OUT,
+                         .id = n->item.id,
+                         .seg = n->item.seg,
+                         .off = n->item.off,
+                         .len = n->item.len};
+}
+
+/* Writes a whole ack file (header, checkpoint, live items) to fd; returns the
+ * length written in *len. */
+static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
+{
+    unsigned char hdr[JF_ACK_HDR];
+    jf_ack_hdr_encode(hdr, &(struct jf_ack_hdr){.version = JF_VERSION, .generation = gen});
+    int rc = jio_pwrite_all(j->conf.io, fd, hdr, sizeof(hdr), 0);
+    if (rc < 0)
+        return rc;
+    uint64_t off = JF_ACK_HDR;
+    struct jf_ack a = {.type = JF_ACK_CKPT,
+                       .id = j->r_id,
+                       .seg = j->r_seg,
+                       .off = j->r_off,
+                       .len = j->nnodes,
+                       .cum = j->r_cum};
+    if ((rc = ack_put(j, fd, &off, &a)) < 0)
+        return rc;
+    struct list *lists[2] = {&j->returned, &j->open};
+    for (int i = 0; i < 2; i++) {
+        struct list *pos, *tmp;
+        list_for_each_safe(pos, tmp, lists[i])
+        {
+            node_to_ack(list_entry(pos, struct jnl_node, link), &a);
+            if ((rc = ack_put(j, fd, &off, &a)) < 0)
+                return rc;
+        }
+    }
+    if ((rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, (off_t)off)) < 0)
+        return rc;
+    *len = off;
+    return 0;
+}
+
+/* Starts a new ack file (the other of the two) holding the current state. */
+int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next)
+{
+    char path[PATH_MAX], name[16];
+    int idx = j->ack_fd >= 0 ? 1 - j->ack_idx : 0;
+    snprintf(name, sizeof(name), "acks.%d", idx & 1);
+    ji_path_of(j, path, sizeof(path), name);
+    int fd = j->conf.io->open(j->conf.io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return fd;
+    uint64_t len;
+    int rc = ack_write_ckpt(j, fd, j->ack_gen + 1, &len);
+    if (rc < 0) {
+        /* A header of a newer generation must not stand in front of stale
+         * records: empty the file, so recovery ignores it. */
+        j->conf.io->ftruncate(j->conf.io->ctx, fd, 0);
+        j->conf.io->close(j->conf.io->ctx, fd);
+        return rc;
+    }
+    ji_retire_fd(j, &j->ack_fd);
+    j->ack_fd = fd;
+    j->ack_idx = idx;
+    j->ack_off = len;
+    j->ack_gen++;
+    j->ack_ckpt_epoch = epoch_next;
+    j->dirty = 1;
+    j->dir_dirty = 1;
+    return 0;
+}

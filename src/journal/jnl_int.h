@@ -1,0 +1,72 @@
+/* journal/jnl_int.h: the journal's insides, shared by its files only. */
+#ifndef DARNER_JOURNAL_JNL_INT_H
+#define DARNER_JOURNAL_JNL_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal/format.h"
+#include "journal/journal.h"
+#include "util/buf.h"
+
+#define INLINE_WRITE_MAX (64 * 1024) /* payloads up to this go out in one write */
+#define VERIFY_CHUNK (64 * 1024)
+
+struct jnl {
+    struct jnl_conf conf;
+    char *dir;
+    int dir_fd; /* for syncing new directory entries; -1 until needed */
+    int dir_dirty;
+    int dirty;
+
+    /* segments [oldest_seg, tail_seg] exist; appends go to tail_fd at tail_off */
+    uint64_t oldest_seg, tail_seg, tail_off;
+    int tail_fd;
+    uint64_t next_id, tail_cum;
+    uint64_t disk_bytes; /* sum of segment file sizes */
+    int *pending_fds;    /* fds the journal is done with that still need a sync */
+    size_t npending, cappending;
+    struct buf wbuf; /* scratch for one record */
+
+    /* the read cursor: next never-handed-out record */
+    uint64_t r_seg, r_off, r_id, r_cum;
+    int r_fd;
+    uint64_t r_fd_seg;
+
+    /* live items behind the cursor */
+    struct list returned; /* given back; sorted by id */
+    struct list open;     /* held open */
+    uint64_t nnodes, nopen, node_bytes;
+
+    /* the ack log: acks.<ack_idx> */
+    int ack_fd, ack_idx;
+    uint64_t ack_off, ack_gen;
+    uint64_t ack_ckpt_epoch; /* sync epoch that makes its checkpoint durable */
+};
+
+static inline uint64_t ji_rec_size(uint64_t len) { return JF_REC_HDR + len; }
+
+void ji_path_of(const struct jnl *j, char *out, size_t cap, const char *name);
+void ji_seg_path(const struct jnl *j, uint64_t seq, char *out, size_t cap);
+void ji_close_fd(const struct jnl *j, int *fd);
+void ji_retire_fd(struct jnl *j, int *fd);
+int ji_ack_write(struct jnl *j, const struct jf_ack *a);
+int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next);
+void ji_returned_insert(struct jnl *j, struct jnl_node *n);
+struct jnl_node *ji_node_new(struct jnl *j, const struct jnl_item *it);
+void ji_node_free(struct jnl *j, struct jnl_node *n);
+void ji_nodes_free_all(struct jnl *j);
+struct jnl_node *ji_node_find(struct jnl *j, uint64_t id);
+int ji_seg_open(struct jnl *j, uint64_t seq, int flags);
+int ji_seg_read_hdr(struct jnl *j, int fd, struct jf_seg_hdr *h);
+int ji_seg_init(struct jnl *j, int fd, uint64_t seq);
+int ji_seg_roll(struct jnl *j);
+int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp);
+int ji_rec_read_hdr(struct jnl *j, int fd, uint64_t off, struct jf_rec *r);
+int ji_rec_verify_payload(struct jnl *j, int fd, uint64_t off, const struct jf_rec *r);
+void ji_item_from_rec(struct jnl_item *it, const struct jf_rec *r, uint64_t seg, uint64_t off);
+uint64_t ji_now_ms(void);
+void ji_cursor_past(struct jnl *j, const struct jnl_item *it);
+int ji_cursor_next_seg(struct jnl *j);
+
+#endif

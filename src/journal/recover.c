@@ -1,0 +1,442 @@
+/* journal/recover.c: opening a journal: finding the segments, cutting a
+ * damaged tail, loading the ack log, and reconciling the two. */
+#include "journal/jnl_int.h"
+
+#include "journal/format.h"
+#include "util/buf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* ---- recovery ---- */
+
+/* Finds the segments in dir; removes leftover temporary files. */
+static int scan_dir(struct jnl *j, uint64_t *min, uint64_t *max)
+{
+    DIR *d = opendir(j->dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    *min = UINT64_MAX;
+    *max = 0;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t seq;
+        char tail[8];
+        if (sscanf(e->d_name, "seg-%16" SCNx64 ".%3s", &seq, tail) == 2 && strcmp(tail, "dat") == 0) {
+            struct stat st;
+            if (fstatat(dirfd(d), e->d_name, &st, 0) == 0)
+                j->disk_bytes += (uint64_t)st.st_size;
+            if (seq < *min)
+                *min = seq;
+            if (seq > *max)
+                *max = seq;
+        } else if (strstr(e->d_name, ".tmp") != NULL) {
+            char path[PATH_MAX];
+            ji_path_of(j, path, sizeof(path), e->d_name);
+            j->conf.io->unlink(j->conf.io->ctx, path);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Finds the valid end of the tail segment, cutting off a damaged tail. */
+static int recover_tail(struct jnl *j)
+{
+    for (;;) {
+        int fd = ji_seg_open(j, j->tail_seg, O_RDWR);
+        if (fd < 0)
+            return fd;
+        struct jf_seg_hdr sh;
+        int rc = ji_seg_read_hdr(j, fd, &sh);
+        if (rc == -EBADMSG && j->tail_seg > j->oldest_seg) {
+            /* A segment whose header never made it: it holds nothing. */
+            char path[PATH_MAX];
+            off_t size = 0;
+            j->conf.io->fsize(j->conf.io->ctx, fd, &size);
+            j->conf.io->close(j->conf.io->ctx, fd);
+            ji_seg_path(j, j->tail_seg, path, sizeof(path));
+            log_warn(j->conf.log, "journal %s: segment %" PRIu64 " has a damaged header: removed it (%lld bytes)",
+                     j->dir, j->tail_seg, (long long)size);
+            j->conf.io->unlink(j->conf.io->ctx, path);
+            j->disk_bytes -= (uint64_t)size < j->disk_bytes ? (uint64_t)size : j->disk_bytes;
+            j->tail_seg--;
+            continue;
+        }
+        if (rc == -EBADMSG) {
+            /* The only segment: start it over with what the ack log knows. */
+            log_warn(j->conf.log, "journal %s: segment %" PRIu64 " has a damaged header: starting it empty",
+                     j->dir, j->tail_seg);
+            j->tail_fd = fd;
+            j->next_id = j->next_id ? j->next_id : 1;
+            if ((rc = ji_seg_init(j, fd, j->tail_seg)) < 0)
+                return rc;
+            j->tail_off = JF_SEG_HDR;
+            return 0;
+        }
+        if (rc < 0) {
+            j->conf.io->close(j->conf.io->ctx, fd);
+            return rc;
+        }
+        j->tail_fd = fd;
+        j->next_id = sh.first_id;
+        j->tail_cum = sh.cum_bytes;
+        off_t size;
+        if ((rc = j->conf.io->fsize(j->conf.io->ctx, fd, &size)) < 0)
+            return rc;
+        uint64_t off = JF_SEG_HDR;
+        const char *why = NULL;
+        while (off < (uint64_t)size) {
+            struct jf_rec r;
+            rc = ji_rec_read_hdr(j, fd, off, &r);
+            if (rc == -ENODATA) {
+                why = "truncated record header";
+                break;
+            }
+            if (rc == -EBADMSG) {
+                why = "damaged record header";
+                break;
+            }
+            if (rc < 0)
+                return rc;
+            if (r.id != j->next_id) {
+                why = "record out of sequence";
+                break;
+            }
+            if (off + ji_rec_size(r.len) > (uint64_t)size) {
+                why = "truncated record payload";
+                break;
+            }
+            rc = ji_rec_verify_payload(j, fd, off, &r);
+            if (rc == -EBADMSG) {
+                why = "payload checksum mismatch";
+                break;
+            }
+            if (rc < 0)
+                return rc;
+            off += ji_rec_size(r.len);
+            j->next_id++;
+            j->tail_cum += r.len;
+        }
+        if (why) {
+            log_warn(j->conf.log,
+                     "journal %s: segment %" PRIu64 ": %s at offset %" PRIu64 ": cut off %" PRIu64
+                     " bytes of damaged tail",
+                     j->dir, j->tail_seg, why, off, (uint64_t)size - off);
+            if ((rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, (off_t)off)) < 0)
+                return rc;
+            j->disk_bytes -= (uint64_t)size - off;
+            j->dirty = 1;
+        }
+        j->tail_off = off;
+        return 0;
+    }
+}
+
+/* Applies one ack record (after the checkpoint) to the recovered state. */
+static int ack_apply(struct jnl *j, const struct jf_ack *a)
+{
+    struct jnl_node *n;
+    switch (a->type) {
+    case JF_ACK_OPEN:
+    case JF_ACK_OUT:
+        n = ji_node_new(j, &(struct jnl_item){.id = a->id, .seg = a->seg, .off = a->off, .len = a->len});
+        if (!n)
+            return -ENOMEM;
+        ji_returned_insert(j, n);
+        if (a->type == JF_ACK_OUT)
+            return 0;
+        /* OPEN moves the cursor like TAKE */
+        __attribute__((fallthrough));
+    case JF_ACK_TAKE:
+        j->r_seg = a->seg;
+        j->r_off = a->off + ji_rec_size(a->len);
+        j->r_id = a->id + 1;
+        j->r_cum += a->len;
+        return 0;
+    case JF_ACK_CONFIRM:
+        if ((n = ji_node_find(j, a->id)) != NULL)
+            ji_node_free(j, n);
+        return 0;
+    case JF_ACK_FLUSH:
+        ji_nodes_free_all(j);
+        __attribute__((fallthrough));
+    case JF_ACK_CKPT:
+        j->r_seg = a->seg;
+        j->r_off = a->off;
+        j->r_id = a->id;
+        j->r_cum = a->cum;
+        return 0;
+    default:
+        return -EBADMSG;
+    }
+}
+
+/* Loads acks.<idx>: its checkpoint and the records after it. Returns 0 with the
+ * state applied, or -errno (-EBADMSG: no usable checkpoint). */
+static int ack_load(struct jnl *j, int idx, int fd)
+{
+    unsigned char raw[JF_ACK_REC];
+    struct jf_ack a;
+    uint64_t off = JF_ACK_HDR;
+    int rc = jio_pread_all(j->conf.io, fd, raw, sizeof(raw), (off_t)off);
+    if (rc < 0 || jf_ack_decode(raw, &a) < 0 || a.type != JF_ACK_CKPT)
+        return -EBADMSG;
+    ack_apply(j, &a);
+    off += JF_ACK_REC;
+    for (uint64_t i = 0; i < a.len; i++, off += JF_ACK_REC) {
+        struct jf_ack o;
+        if (jio_pread_all(j->conf.io, fd, raw, sizeof(raw), (off_t)off) < 0 || jf_ack_decode(raw, &o) < 0 ||
+            o.type != JF_ACK_OUT) {
+            ji_nodes_free_all(j);
+            return -EBADMSG;
+        }
+        if ((rc = ack_apply(j, &o)) < 0)
+            return rc;
+    }
+    off_t size;
+    if ((rc = j->conf.io->fsize(j->conf.io->ctx, fd, &size)) < 0)
+        return rc;
+    while (off + JF_ACK_REC <= (uint64_t)size) {
+        if ((rc = jio_pread_all(j->conf.io, fd, raw, sizeof(raw), (off_t)off)) < 0)
+            return rc;
+        if (jf_ack_decode(raw, &a) < 0 || a.type == JF_ACK_CKPT || a.type == JF_ACK_OUT)
+            break;
+        if ((rc = ack_apply(j, &a)) < 0)
+            return rc;
+        off += JF_ACK_REC;
+    }
+    if (off != (uint64_t)size) {
+        log_warn(j->conf.log, "journal %s: acks.%d: cut off %" PRIu64 " bytes of damaged tail at offset %" PRIu64,
+                 j->dir, idx, (uint64_t)size - off, off);
+        if ((rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, (off_t)off)) < 0)
+            return rc;
+    }
+    j->ack_off = off;
+    return 0;
+}
+
+/* Picks the newer usable ack file and loads it; none usable: a cursor at the
+ * start of the oldest segment, and a fresh ack file. */
+static int recover_acks(struct jnl *j)
+{
+    int fds[2] = {-1, -1};
+    uint64_t gens[2] = {0, 0};
+    int rc = 0;
+    for (int i = 0; i < 2; i++) {
+        char path[PATH_MAX], name[16];
+        snprintf(name, sizeof(name), "acks.%d", i);
+        ji_path_of(j, path, sizeof(path), name);
+        fds[i] = j->conf.io->open(j->conf.io->ctx, path, O_RDWR, 0);
+        if (fds[i] < 0) {
+            if (fds[i] != -ENOENT) {
+                rc = fds[i];
+                goto out;
+            }
+            continue;
+        }
+        unsigned char raw[JF_ACK_HDR];
+        struct jf_ack_hdr h;
+        if (jio_pread_all(j->conf.io, fds[i], raw, sizeof(raw), 0) == 0 && jf_ack_hdr_decode(raw, &h) == 0)
+            gens[i] = h.generation;
+    }
+    int order[2] = {gens[1] > gens[0] ? 1 : 0, gens[1] > gens[0] ? 0 : 1};
+    for (int k = 0; k < 2; k++) {
+        int i = order[k];
+        if (fds[i] < 0 || gens[i] == 0)
+            continue;
+        rc = ack_load(j, i, fds[i]);
+        if (rc == -EBADMSG) {
+            log_warn(j->conf.log, "journal %s: acks.%d has no usable checkpoint; trying the other", j->dir, i);
+            continue;
+        }
+        if (rc < 0)
+            goto out;
+        j->ack_fd = fds[i];
+        fds[i] = -1;
+        j->ack_idx = i;
+        j->ack_gen = gens[i];
+        goto out;
+    }
+    /* No usable ack file: everything from the oldest segment on is live. */
+    if (fds[0] >= 0 || fds[1] >= 0)
+        log_warn(j->conf.log, "journal %s: no usable ack log: serving every item still on disk", j->dir);
+    j->r_seg = j->oldest_seg;
+    j->r_off = JF_SEG_HDR;
+    j->r_id = 0; /* set from the segment header below */
+    j->ack_gen = gens[0] > gens[1] ? gens[0] : gens[1];
+    rc = 1; /* the caller writes a fresh ack file once the cursor is known */
+out:
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            j->conf.io->close(j->conf.io->ctx, fds[i]);
+    return rc;
+}
+
+/* Makes the cursor and live items agree with the segments that exist.
+ * Returns 1 when the ack log must be rewritten (it is ahead of the segments:
+ * its stale records would otherwise apply to the ids appended next). */
+static int reconcile(struct jnl *j)
+{
+    int rewrite = 0;
+    int rc;
+    int past_tail = j->r_seg > j->tail_seg || (j->r_seg == j->tail_seg && j->r_off > j->tail_off) ||
+                    j->r_id > j->next_id;
+    if (past_tail) {
+        log_warn(j->conf.log, "journal %s: ack log is ahead of the segments: cursor set to the end", j->dir);
+        j->r_seg = j->tail_seg;
+        j->r_off = j->tail_off;
+        j->r_id = j->next_id;
+        j->r_cum = j->tail_cum;
+        rewrite = 1;
+    } else if (j->r_seg < j->oldest_seg || j->r_id == 0) {
+        int fd = ji_seg_open(j, j->oldest_seg, O_RDONLY);
+        if (fd < 0)
+            return fd;
+        struct jf_seg_hdr sh;
+        rc = ji_seg_read_hdr(j, fd, &sh);
+        j->conf.io->close(j->conf.io->ctx, fd);
+        if (rc < 0)
+            return rc;
+        j->r_seg = j->oldest_seg;
+        j->r_off = JF_SEG_HDR;
+        j->r_id = sh.first_id;
+        j->r_cum = sh.cum_bytes;
+    }
+    /* Live items: fill in what the ack log does not carry from their headers. */
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &j->returned)
+    {
+        struct jnl_node *n = list_entry(pos, struct jnl_node, link);
+        struct jf_rec r;
+        int fd, temp;
+        rc = n->item.seg < j->oldest_seg || n->item.id >= j->next_id ? -ENOENT
+                                                                     : ji_seg_fd(j, n->item.seg, &fd, &temp);
+        if (rc == 0) {
+            rc = ji_rec_read_hdr(j, fd, n->item.off, &r);
+            if (temp)
+                j->conf.io->close(j->conf.io->ctx, fd);
+            if (rc == 0 && r.id != n->item.id)
+                rc = -EBADMSG;
+        }
+        if (rc < 0) {
+            log_warn(j->conf.log, "journal %s: open item %" PRIu64 " is no longer on disk (%s): dropped", j->dir,
+                     n->item.id, strerror(-rc));
+            ji_node_free(j, n);
+            continue;
+        }
+        ji_item_from_rec(&n->item, &r, n->item.seg, n->item.off);
+    }
+    return rewrite;
+}
+
+int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int create)
+{
+    int rc;
+    struct jnl *j = calloc(1, sizeof(*j));
+    if (!j)
+        return -ENOMEM;
+    j->conf = *conf;
+    j->dir_fd = j->tail_fd = j->r_fd = j->ack_fd = -1;
+    list_init(&j->returned);
+    list_init(&j->open);
+    if (!(j->dir = strdup(dir))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (create) {
+        rc = conf->io->mkdir(conf->io->ctx, dir, 0755);
+        if (rc < 0 && rc != -EEXIST)
+            goto fail;
+    }
+    uint64_t min, max;
+    if ((rc = scan_dir(j, &min, &max)) < 0)
+        goto fail;
+    if (max == 0) {
+        if (!create) {
+            rc = -ENOENT;
+            goto fail;
+        }
+        /* A new journal: segment 1 and an ack file with the cursor at its start. */
+        j->next_id = 1;
+        j->oldest_seg = j->tail_seg = 1;
+        if ((rc = ji_seg_roll(j)) < 0)
+            goto fail;
+        j->r_seg = 1;
+        j->r_off = JF_SEG_HDR;
+        j->r_id = 1;
+        if ((rc = ji_ack_rewrite(j, 0)) < 0)
+            goto fail;
+        j->dir_dirty = 1;
+        *out = j;
+        return 0;
+    }
+    j->oldest_seg = min;
+    j->tail_seg = max;
+    if ((rc = recover_tail(j)) < 0)
+        goto fail;
+    int fresh = recover_acks(j);
+    if (fresh < 0) {
+        rc = fresh;
+        goto fail;
+    }
+    if ((rc = reconcile(j)) < 0)
+        goto fail;
+    fresh |= rc;
+    if (fresh && (rc = ji_ack_rewrite(j, 0)) < 0)
+        goto fail;
+    *out = j;
+    return 0;
+fail:
+    jnl_close(j);
+    return rc;
+}
+
+void jnl_close(struct jnl *j)
+{
+    if (!j)
+        return;
+    ji_nodes_free_all(j);
+    ji_close_fd(j, &j->tail_fd);
+    ji_close_fd(j, &j->r_fd);
+    ji_close_fd(j, &j->ack_fd);
+    ji_close_fd(j, &j->dir_fd);
+    for (size_t i = 0; i < j->npending; i++)
+        j->conf.io->close(j->conf.io->ctx, j->pending_fds[i]);
+    free(j->pending_fds);
+    buf_free(&j->wbuf);
+    free(j->dir);
+    free(j);
+}
+
+int jnl_remove_dir(const struct jnl_conf *conf, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        int r = conf->io->unlink(conf->io->ctx, path);
+        if (r < 0 && rc == 0)
+            rc = r;
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(dir) < 0)
+        rc = -errno;
+    return rc;
+}

@@ -1,0 +1,197 @@
+/* journal/segment.c: segment files and record headers: naming, opening,
+ * rolling, reading and checking. */
+#include "journal/jnl_int.h"
+
+#include "journal/format.h"
+#include "util/buf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+void ji_path_of(const struct jnl *j, char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", j->dir, name);
+}
+
+void ji_seg_path(const struct jnl *j, uint64_t seq, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/seg-%016" PRIx64 ".dat", j->dir, seq);
+}
+
+
+void ji_close_fd(const struct jnl *j, int *fd)
+{
+    if (*fd >= 0)
+        j->conf.io->close(j->conf.io->ctx, *fd);
+    *fd = -1;
+}
+
+/* Keeps an fd the journal no longer needs until the next sync takes it. */
+void ji_retire_fd(struct jnl *j, int *fd)
+{
+    if (*fd < 0)
+        return;
+    if (j->conf.sync_never) {
+        ji_close_fd(j, fd);
+        return;
+    }
+    if (j->npending == j->cappending) {
+        size_t cap = j->cappending ? j->cappending * 2 : 4;
+        int *p = realloc(j->pending_fds, cap * sizeof(*p));
+        if (!p) {
+            /* Cannot keep it for the sync job: sync it here, rarely. */
+            j->conf.io->fsync(j->conf.io->ctx, *fd);
+            ji_close_fd(j, fd);
+            return;
+        }
+        j->pending_fds = p;
+        j->cappending = cap;
+    }
+    j->pending_fds[j->npending++] = *fd;
+    *fd = -1;
+}
+
+/* ---- segments ---- */
+
+int ji_seg_open(struct jnl *j, uint64_t seq, int flags)
+{
+    char path[PATH_MAX];
+    ji_seg_path(j, seq, path, sizeof(path));
+    return j->conf.io->open(j->conf.io->ctx, path, flags, 0644);
+}
+
+int ji_seg_read_hdr(struct jnl *j, int fd, struct jf_seg_hdr *h)
+{
+    unsigned char raw[JF_SEG_HDR];
+    int rc = jio_pread_all(j->conf.io, fd, raw, sizeof(raw), 0);
+    if (rc < 0)
+        return rc == -ENODATA ? -EBADMSG : rc;
+    return jf_seg_hdr_decode(raw, h);
+}
+
+uint64_t ji_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Writes a fresh segment header into fd and cuts the file after it. */
+int ji_seg_init(struct jnl *j, int fd, uint64_t seq)
+{
+    unsigned char raw[JF_SEG_HDR];
+    jf_seg_hdr_encode(raw, &(struct jf_seg_hdr){.version = JF_VERSION,
+                                                 .seq = seq,
+                                                 .first_id = j->next_id,
+                                                 .cum_bytes = j->tail_cum,
+                                                 .created_ms = ji_now_ms()});
+    int rc = jio_pwrite_all(j->conf.io, fd, raw, sizeof(raw), 0);
+    if (rc == 0)
+        rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, JF_SEG_HDR);
+    return rc;
+}
+
+/* Starts segment tail_seg + 1 (or 1 for a new journal). */
+int ji_seg_roll(struct jnl *j)
+{
+    uint64_t seq = j->tail_fd >= 0 ? j->tail_seg + 1 : j->tail_seg;
+    int fd = ji_seg_open(j, seq, O_RDWR | O_CREAT);
+    if (fd < 0)
+        return fd;
+    int rc = ji_seg_init(j, fd, seq);
+    if (rc < 0) {
+        char path[PATH_MAX];
+        j->conf.io->close(j->conf.io->ctx, fd);
+        ji_seg_path(j, seq, path, sizeof(path));
+        j->conf.io->unlink(j->conf.io->ctx, path);
+        return rc;
+    }
+    ji_retire_fd(j, &j->tail_fd);
+    j->tail_fd = fd;
+    j->tail_seg = seq;
+    j->tail_off = JF_SEG_HDR;
+    j->disk_bytes += JF_SEG_HDR;
+    j->dirty = 1;
+    j->dir_dirty = 1;
+    return 0;
+}
+
+/* An fd reading segment seq: one the journal keeps (*temp = 0) or a new one
+ * the caller closes (*temp = 1). */
+int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp)
+{
+    *temp = 0;
+    if (seq == j->tail_seg && j->tail_fd >= 0) {
+        *fd = j->tail_fd;
+        return 0;
+    }
+    if (seq == j->r_fd_seg && j->r_fd >= 0) {
+        *fd = j->r_fd;
+        return 0;
+    }
+    int f = ji_seg_open(j, seq, O_RDONLY);
+    if (f < 0)
+        return f;
+    *fd = f;
+    *temp = 1;
+    return 0;
+}
+
+/* Reads a record header at (seq, off). Returns 0, -ENODATA at the segment's
+ * end, -EBADMSG when damaged, or -errno. */
+int ji_rec_read_hdr(struct jnl *j, int fd, uint64_t off, struct jf_rec *r)
+{
+    unsigned char raw[JF_REC_HDR];
+    int rc = jio_pread_all(j->conf.io, fd, raw, sizeof(raw), (off_t)off);
+    if (rc < 0)
+        return rc;
+    return jf_rec_decode(raw, r);
+}
+
+/* Checks the payload of the record whose header is r, at off in fd. */
+int ji_rec_verify_payload(struct jnl *j, int fd, uint64_t off, const struct jf_rec *r)
+{
+    XXH3_state_t *st = XXH3_createState();
+    char *chunk = malloc(VERIFY_CHUNK);
+    int rc = 0;
+    if (!st || !chunk) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    XXH3_64bits_reset(st);
+    for (uint64_t done = 0; done < r->len;) {
+        size_t n = r->len - done < VERIFY_CHUNK ? (size_t)(r->len - done) : VERIFY_CHUNK;
+        if ((rc = jio_pread_all(j->conf.io, fd, chunk, n, (off_t)(off + JF_REC_HDR + done))) < 0)
+            goto out;
+        XXH3_64bits_update(st, chunk, n);
+        done += n;
+    }
+    if (XXH3_64bits_digest(st) != r->payload_sum)
+        rc = -EBADMSG;
+out:
+    free(chunk);
+    XXH3_freeState(st);
+    return rc;
+}
+
+void ji_item_from_rec(struct jnl_item *it, const struct jf_rec *r, uint64_t seg, uint64_t off)
+{
+    *it = (struct jnl_item){.id = r->id,
+                            .seg = seg,
+                            .off = off,
+                            .len = r->len,
+                            .add_ms = r->add_ms,
+                            .expire_ms = r->expire_ms,
+                            .payload_sum = r->payload_sum,
+                            .flags = r->flags};
+}
