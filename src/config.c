@@ -16,7 +16,7 @@ void config_defaults(struct config *c)
         .data_dir = CONFIG_DEFAULT_DATA,
         .fsync = FSYNC_PERIODIC,
         .fsync_ms = 1000,
-        .max_item_size = 64ull << 20,
+        .max_item_size = 1ull << 30,
         .max_connections = 4096,
         .compat = COMPAT_MEMCACHE,
         .max_line = 8192,
@@ -75,7 +75,7 @@ static void usage(FILE *f)
             "      --port-file PATH    write the port here once accepting connections\n"
             "  -d, --data DIR          data folder, created if missing (default " CONFIG_DEFAULT_DATA ")\n"
             "      --fsync POLICY      always | never | <ms> between fsyncs (default 1000)\n"
-            "      --max-item-size N   largest item accepted, bytes, K/M/G suffix allowed (default 64M)\n"
+            "      --max-item-size N   largest item accepted, bytes, K/M/G suffix allowed (default 1G)\n"
             "      --max-connections N connections served at once (default 4096)\n"
             "      --max-line-length N longest request line, bytes (default 8192)\n"
             "      --segment-size N    journal segment size, bytes, K/M/G allowed (default 64M)\n"

@@ -484,6 +484,22 @@ static void mark_sync(struct conn *c)
     }
 }
 
+/* Answers a set whose item was appended (rc 0) or not. */
+static void set_done(struct conn *c, int rc, int noreply, int sync)
+{
+    if (rc < 0) {
+        out_server_error(c, rc);
+        return;
+    }
+    journal_touched(c);
+    if (sync)
+        c->sync_wanted = 1;
+    if (c->sync_wanted)
+        mark_sync(c);
+    if (!noreply)
+        out_str(c, "STORED\r\n");
+}
+
 static void do_set(struct conn *c, const struct proto_req *req, const char *data)
 {
     struct server *s = c->srv;
@@ -492,17 +508,59 @@ static void do_set(struct conn *c, const struct proto_req *req, const char *data
     int rc = registry_get_or_create(s->reg, req->key.name.p, req->key.name.len, &q);
     if (rc == 0)
         rc = queue_put(q, req->flags, expiry_ms(req->exptime), data, (size_t)req->bytes);
-    if (rc < 0) {
-        out_server_error(c, rc);
-        return;
+    set_done(c, rc, req->noreply, req->key.opts & PROTO_OPT_SYNC);
+}
+
+/* Starts streaming a large set's data to a file of its own. */
+static void stream_begin(struct conn *c, const struct proto_req *req)
+{
+    c->srv->st.cmd_set++;
+    c->stream.flags = req->flags;
+    c->stream.exptime = req->exptime;
+    c->stream.noreply = req->noreply;
+    c->stream.sync = (req->key.opts & PROTO_OPT_SYNC) != 0;
+    c->stream.name_len = req->key.name.len;
+    memcpy(c->stream.name, req->key.name.p, req->key.name.len);
+    c->stream_left = req->bytes;
+    c->stream_err = registry_blob_begin(c->srv->reg, req->bytes, &c->blob);
+    if (c->stream_err < 0)
+        c->blob = NULL;
+    c->state = CONN_STREAM;
+}
+
+/* Takes streamed data from rbuf[*pos..); returns 0 when more must come. */
+static int stream_step(struct conn *c, size_t *pos)
+{
+    size_t avail = c->rlen - *pos;
+    size_t n = avail < c->stream_left ? avail : (size_t)c->stream_left;
+    if (n && c->stream_err == 0) {
+        int rc = jnl_blob_write(c->blob, c->rbuf + *pos, n);
+        if (rc < 0)
+            c->stream_err = rc;
     }
-    journal_touched(c);
-    if (req->key.opts & PROTO_OPT_SYNC)
-        c->sync_wanted = 1;
-    if (c->sync_wanted)
-        mark_sync(c);
-    if (!req->noreply)
-        out_str(c, "STORED\r\n");
+    *pos += n;
+    c->stream_left -= n;
+    if (c->stream_left > 0 || c->rlen - *pos < 2)
+        return 0;
+    struct jnl_blob *b = c->blob;
+    c->blob = NULL;
+    c->state = CONN_READ;
+    if (c->rbuf[*pos] != '\r' || c->rbuf[*pos + 1] != '\n') {
+        jnl_blob_discard(b);
+        out_str(c, "CLIENT_ERROR bad data chunk\r\n");
+        c->close_after = 1;
+        return 0;
+    }
+    *pos += 2;
+    int rc = c->stream_err;
+    struct queue *q;
+    if (rc == 0 && (rc = registry_get_or_create(c->srv->reg, c->stream.name, c->stream.name_len, &q)) == 0) {
+        rc = queue_put_blob(q, b, c->stream.flags, expiry_ms(c->stream.exptime));
+        b = NULL;
+    }
+    jnl_blob_discard(b);
+    set_done(c, rc, c->stream.noreply, c->stream.sync);
+    return 1;
 }
 
 /* Runs one parsed request. line is its first byte; avail the bytes from line
@@ -519,6 +577,10 @@ static ssize_t run(struct conn *c, const char *line, size_t len, size_t avail, c
             out_str(c, "SERVER_ERROR object too large for cache\r\n");
             c->swallow_left = req->bytes + 2;
             c->state = CONN_SWALLOW;
+            return (ssize_t)len;
+        }
+        if (req->bytes > QUEUE_INLINE_MAX) {
+            stream_begin(c, req);
             return (ssize_t)len;
         }
         size_t total = len + (size_t)req->bytes + 2;
@@ -621,6 +683,14 @@ static void conn_process(struct conn *c)
             if (c->swallow_left > 0)
                 break;
             c->state = CONN_READ;
+        }
+        if (c->state == CONN_STREAM) {
+            if (!stream_step(c, &pos))
+                break;
+            if (c->sync_wanted) {
+                c->state = CONN_SYNC;
+                break;
+            }
         }
         if (c->state != CONN_READ || pos == c->rlen)
             break;
@@ -730,6 +800,8 @@ void conn_close(struct conn *c)
         return;
     end_wait(c);
     syncer_cancel(&c->syncw);
+    jnl_blob_discard(c->blob);
+    c->blob = NULL;
     c->state = CONN_CLOSING;
     list_remove(&c->pending);
     list_remove(&c->link);

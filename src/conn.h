@@ -17,6 +17,7 @@ struct server;
 enum conn_state {
     CONN_READ,    /* parsing and running requests */
     CONN_SWALLOW, /* dropping the data of a refused set */
+    CONN_STREAM,  /* writing the data of a large set to its file as it arrives */
     CONN_WAIT,    /* a get waits for an item (/t=) */
     CONN_SYNC,    /* answers wait for an fsync */
     CONN_CLOSING,
@@ -45,6 +46,18 @@ struct conn {
     char *rbuf; /* unprocessed input is rbuf[0..rlen) */
     size_t rlen, rcap;
     uint64_t swallow_left;
+
+    /* a large set being streamed in */
+    struct jnl_blob *blob;
+    uint64_t stream_left; /* data bytes still to come */
+    int stream_err;       /* first write error; the rest is dropped */
+    struct {
+        uint32_t flags;
+        int64_t exptime;
+        int noreply, sync;
+        size_t name_len;
+        char name[PROTO_MAX_NAME];
+    } stream;
 
     /* a get in progress: keys already served, and the key waited on */
     size_t get_done;

@@ -47,15 +47,17 @@ int jf_seg_hdr_decode(const unsigned char in[JF_SEG_HDR], struct jf_seg_hdr *h)
 
 uint64_t jf_payload_sum(const void *p, size_t n) { return XXH3_64bits(p, n); }
 
-/* Record header: magic(4) hdr_sum(4) type(1) priority(1) 0(2) flags(4)
- * deliveries(4) 0(4) id(8) add_ms(8) expire_ms(8) visible_ms(8) len(8)
- * payload_sum(8) 0(8); hdr_sum is the low half of XXH3-64 of bytes 8..80. */
+/* Record header: magic(4) hdr_sum(4) type(1) priority(1) rflags(1) 0(1)
+ * flags(4) deliveries(4) 0(4) id(8) add_ms(8) expire_ms(8) visible_ms(8)
+ * len(8) payload_sum(8) 0(8); hdr_sum is the low half of XXH3-64 of
+ * bytes 8..80. */
 void jf_rec_encode(unsigned char out[JF_REC_HDR], const struct jf_rec *r)
 {
     memset(out, 0, JF_REC_HDR);
     put_u32le(out, JF_REC_MAGIC);
     out[8] = r->type;
     out[9] = r->priority;
+    out[10] = r->rflags;
     put_u32le(out + 12, r->flags);
     put_u32le(out + 16, r->deliveries);
     put_u64le(out + 24, r->id);
@@ -73,9 +75,10 @@ int jf_rec_decode(const unsigned char in[JF_REC_HDR], struct jf_rec *r)
         get_u32le(in + 4) != (uint32_t)XXH3_64bits(in + 8, JF_REC_HDR - 8))
         return -EBADMSG;
     r->type = in[8];
-    if (r->type != JF_REC_ITEM)
+    if (r->type != JF_REC_ITEM && r->type != JF_REC_BLOB)
         return -EBADMSG;
     r->priority = in[9];
+    r->rflags = in[10];
     r->flags = get_u32le(in + 12);
     r->deliveries = get_u32le(in + 16);
     r->id = get_u64le(in + 24);
@@ -107,11 +110,12 @@ int jf_ack_hdr_decode(const unsigned char in[JF_ACK_HDR], struct jf_ack_hdr *h)
     return 0;
 }
 
-/* Ack record: type(1) 0(7) id(8) seg(8) off(8) len(8) cum(8) 0(8) sum(8). */
+/* Ack record: type(1) kind(1) 0(6) id(8) seg(8) off(8) len(8) cum(8) 0(8) sum(8). */
 void jf_ack_encode(unsigned char out[JF_ACK_REC], const struct jf_ack *a)
 {
     memset(out, 0, JF_ACK_REC);
     out[0] = a->type;
+    out[1] = a->kind;
     put_u64le(out + 8, a->id);
     put_u64le(out + 16, a->seg);
     put_u64le(out + 24, a->off);
@@ -122,9 +126,10 @@ void jf_ack_encode(unsigned char out[JF_ACK_REC], const struct jf_ack *a)
 
 int jf_ack_decode(const unsigned char in[JF_ACK_REC], struct jf_ack *a)
 {
-    if (!sealed(in, JF_ACK_REC) || in[0] < JF_ACK_CKPT || in[0] > JF_ACK_FLUSH)
+    if (!sealed(in, JF_ACK_REC) || in[0] < JF_ACK_CKPT || in[0] > JF_ACK_MOVE)
         return -EBADMSG;
     a->type = in[0];
+    a->kind = in[1] ? in[1] : JF_REC_ITEM;
     a->id = get_u64le(in + 8);
     a->seg = get_u64le(in + 16);
     a->off = get_u64le(in + 24);

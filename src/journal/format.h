@@ -25,10 +25,20 @@ struct jf_seg_hdr {
  * own checksum, so a reader can trust a header before it reads the payload. */
 #define JF_REC_HDR 80
 #define JF_REC_MAGIC 0x43524e44u /* "DNRC" */
-enum jf_rec_type { JF_REC_ITEM = 1 };
+enum jf_rec_type {
+    JF_REC_ITEM = 1, /* the payload follows the header */
+    JF_REC_BLOB = 2, /* the payload is the file blob-<name id>.dat; no bytes follow */
+};
+/* Record flags. */
+enum {
+    /* A copy of a live item made to free an old segment. It keeps the item's
+     * id, takes no new one, and the read cursor skips it. */
+    JF_RF_MOVED = 1u << 0,
+};
 struct jf_rec {
     uint8_t type;        /* enum jf_rec_type */
     uint8_t priority;    /* reserved for priorities; 0 */
+    uint8_t rflags;      /* JF_RF_* */
     uint32_t flags;      /* the client's memcache flags */
     uint32_t deliveries; /* reserved for delivery counts; 0 */
     uint64_t id;         /* per queue, from 1, +1 per record in file order */
@@ -50,9 +60,11 @@ enum jf_ack_type {
     JF_ACK_OPEN,     /* the item at the cursor was handed out open; cursor moves past it */
     JF_ACK_CONFIRM,  /* an item below the cursor (open or given back) was removed */
     JF_ACK_FLUSH,    /* everything up to the position given was removed */
+    JF_ACK_MOVE,     /* a live item was copied forward: the position is the copy's */
 };
 struct jf_ack {
     uint8_t type;   /* enum jf_ack_type */
+    uint8_t kind;   /* the item's record type (enum jf_rec_type) */
     uint64_t id;    /* item id (CKPT, FLUSH: id at the cursor) */
     uint64_t seg;   /* position: segment */
     uint64_t off;   /* position: offset in the segment */

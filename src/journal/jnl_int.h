@@ -23,7 +23,8 @@ struct jnl {
     uint64_t oldest_seg, tail_seg, tail_off;
     int tail_fd;
     uint64_t next_id, tail_cum;
-    uint64_t disk_bytes; /* sum of segment file sizes */
+    uint64_t disk_bytes; /* sum of segment and blob file sizes */
+    uint64_t blob_bytes; /* of which blob files */
     int *pending_fds;    /* fds the journal is done with that still need a sync */
     size_t npending, cappending;
     struct buf wbuf; /* scratch for one record */
@@ -37,6 +38,7 @@ struct jnl {
     struct list returned; /* given back; sorted by id */
     struct list open;     /* held open */
     uint64_t nnodes, nopen, node_bytes;
+    uint64_t moved; /* live items copied forward, since open */
 
     /* the ack log: acks.<ack_idx> */
     int ack_fd, ack_idx;
@@ -44,7 +46,18 @@ struct jnl {
     uint64_t ack_ckpt_epoch; /* sync epoch that makes its checkpoint durable */
 };
 
-static inline uint64_t ji_rec_size(uint64_t len) { return JF_REC_HDR + len; }
+/* Bytes a record takes in its segment. */
+static inline uint64_t ji_rec_size(uint8_t kind, uint64_t len) { return JF_REC_HDR + (kind == JF_REC_BLOB ? 0 : len); }
+
+/* The file of a blob item: blob-<id>.dat in the journal's folder. */
+void ji_blob_path(const struct jnl *j, uint64_t id, char *out, size_t cap);
+/* Removes a blob item's file after its removal was recorded. */
+void ji_blob_unlink(struct jnl *j, const struct jnl_item *it);
+/* An ack record about an item. */
+static inline struct jf_ack ji_item_ack(uint8_t type, const struct jnl_item *it)
+{
+    return (struct jf_ack){.type = type, .kind = it->kind, .id = it->id, .seg = it->seg, .off = it->off, .len = it->len};
+}
 
 void ji_path_of(const struct jnl *j, char *out, size_t cap, const char *name);
 void ji_seg_path(const struct jnl *j, uint64_t seq, char *out, size_t cap);
@@ -66,6 +79,7 @@ int ji_rec_read_hdr(struct jnl *j, int fd, uint64_t off, struct jf_rec *r);
 int ji_rec_verify_payload(struct jnl *j, int fd, uint64_t off, const struct jf_rec *r);
 void ji_item_from_rec(struct jnl_item *it, const struct jf_rec *r, uint64_t seg, uint64_t off);
 uint64_t ji_now_ms(void);
+int ji_append_rec(struct jnl *j, const struct jf_rec *r, const void *data, uint64_t *seg, uint64_t *off);
 void ji_cursor_past(struct jnl *j, const struct jnl_item *it);
 int ji_cursor_next_seg(struct jnl *j);
 

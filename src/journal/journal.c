@@ -76,22 +76,19 @@ struct jnl_node *ji_node_find(struct jnl *j, uint64_t id)
 
 /* ---- appending ---- */
 
-int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data, size_t len)
+/* Appends record r (its payload `data` of r->len bytes for an item record)
+ * at the tail, rolling the segment first when it is full; the position goes
+ * to *seg, *off. Leaves no partial record behind on failure. */
+int ji_append_rec(struct jnl *j, const struct jf_rec *r, const void *data, uint64_t *seg, uint64_t *off)
 {
     int rc;
-    uint64_t need = ji_rec_size(len);
+    uint64_t len = r->type == JF_REC_ITEM ? r->len : 0;
+    uint64_t need = ji_rec_size(r->type, r->len);
     if (j->tail_off > JF_SEG_HDR && j->tail_off + need > j->conf.segment_size)
         if ((rc = ji_seg_roll(j)) < 0)
             return rc;
-    struct jf_rec r = {.type = JF_REC_ITEM,
-                       .flags = flags,
-                       .id = j->next_id,
-                       .add_ms = add_ms,
-                       .expire_ms = expire_ms,
-                       .len = len,
-                       .payload_sum = jf_payload_sum(data, len)};
     unsigned char hdr[JF_REC_HDR];
-    jf_rec_encode(hdr, &r);
+    jf_rec_encode(hdr, r);
     if (len <= INLINE_WRITE_MAX) {
         j->wbuf.len = 0;
         if ((rc = buf_append(&j->wbuf, hdr, sizeof(hdr))) < 0 || (rc = buf_append(&j->wbuf, data, len)) < 0)
@@ -103,15 +100,33 @@ int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_m
             rc = jio_pwrite_all(j->conf.io, j->tail_fd, data, len, (off_t)(j->tail_off + JF_REC_HDR));
     }
     if (rc < 0) {
-        /* Leave no partial record behind; if even that fails, recovery cuts it. */
+        /* If even this fails, recovery cuts the partial record. */
         j->conf.io->ftruncate(j->conf.io->ctx, j->tail_fd, (off_t)j->tail_off);
         return rc;
     }
+    *seg = j->tail_seg;
+    *off = j->tail_off;
     j->tail_off += need;
     j->disk_bytes += need;
+    j->dirty = 1;
+    return 0;
+}
+
+int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data, size_t len)
+{
+    struct jf_rec r = {.type = JF_REC_ITEM,
+                       .flags = flags,
+                       .id = j->next_id,
+                       .add_ms = add_ms,
+                       .expire_ms = expire_ms,
+                       .len = len,
+                       .payload_sum = jf_payload_sum(data, len)};
+    uint64_t seg, off;
+    int rc = ji_append_rec(j, &r, data, &seg, &off);
+    if (rc < 0)
+        return rc;
     j->next_id++;
     j->tail_cum += len;
-    j->dirty = 1;
     return 0;
 }
 
@@ -180,6 +195,12 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
         }
         struct jf_rec r;
         rc = ji_rec_read_hdr(j, fd, j->r_off, &r);
+        if (rc == 0 && (r.rflags & JF_RF_MOVED)) {
+            /* A copy of a live item made to free an old segment: that item
+             * is reached through its node, never through the cursor. */
+            j->r_off += ji_rec_size(r.type, r.len);
+            continue;
+        }
         if (rc == 0) {
             if (r.id != j->r_id)
                 j->r_id = r.id;
@@ -200,17 +221,38 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
     }
 }
 
+/* An fd to read it->len payload bytes from at *payload_off: one the journal
+ * keeps (*temp = 0) or a new one the caller closes (*temp = 1). A missing
+ * blob file is damage (-EBADMSG), not an empty queue. */
+static int payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, int *temp, uint64_t *payload_off)
+{
+    if (it->kind == JF_REC_BLOB) {
+        char path[PATH_MAX];
+        ji_blob_path(j, it->id, path, sizeof(path));
+        int f = j->conf.io->open(j->conf.io->ctx, path, O_RDONLY, 0);
+        if (f < 0)
+            return f == -ENOENT ? -EBADMSG : f;
+        *fd = f;
+        *temp = 1;
+        *payload_off = 0;
+        return 0;
+    }
+    *payload_off = it->off + JF_REC_HDR;
+    return ji_seg_fd(j, it->seg, fd, temp);
+}
+
 int jnl_read(struct jnl *j, const struct jnl_item *it, uint64_t off, void *buf, size_t n)
 {
     int fd, temp;
-    int rc = ji_seg_fd(j, it->seg, &fd, &temp);
+    uint64_t base;
+    int rc = payload_fd(j, it, &fd, &temp, &base);
     if (rc < 0)
         return rc;
-    rc = jio_pread_all(j->conf.io, fd, buf, n, (off_t)(it->off + JF_REC_HDR + off));
+    rc = jio_pread_all(j->conf.io, fd, buf, n, (off_t)(base + off));
     if (temp)
         j->conf.io->close(j->conf.io->ctx, fd);
     if (rc == -ENODATA)
-        rc = -EIO;
+        rc = it->kind == JF_REC_BLOB ? -EBADMSG : -EIO;
     if (rc == 0 && off == 0 && n == it->len && jf_payload_sum(buf, n) != it->payload_sum)
         rc = -EBADMSG;
     return rc;
@@ -219,7 +261,7 @@ int jnl_read(struct jnl *j, const struct jnl_item *it, uint64_t off, void *buf, 
 int jnl_payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, uint64_t *payload_off)
 {
     int f, temp;
-    int rc = ji_seg_fd(j, it->seg, &f, &temp);
+    int rc = payload_fd(j, it, &f, &temp, payload_off);
     if (rc < 0)
         return rc;
     if (!temp) {
@@ -228,7 +270,6 @@ int jnl_payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, uint64_t *
             return -errno;
     }
     *fd = f;
-    *payload_off = it->off + JF_REC_HDR;
     return 0;
 }
 
@@ -237,7 +278,7 @@ int jnl_payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, uint64_t *
 void ji_cursor_past(struct jnl *j, const struct jnl_item *it)
 {
     j->r_seg = it->seg;
-    j->r_off = it->off + ji_rec_size(it->len);
+    j->r_off = it->off + ji_rec_size(it->kind, it->len);
     j->r_id = it->id + 1;
     j->r_cum += it->len;
 }
@@ -247,10 +288,11 @@ int jnl_remove_head(struct jnl *j, const struct jnl_head *h)
     int rc;
     if (h->node)
         return jnl_confirm(j, h->node);
-    struct jf_ack a = {.type = JF_ACK_TAKE, .id = h->item.id, .seg = h->item.seg, .off = h->item.off, .len = h->item.len};
+    struct jf_ack a = ji_item_ack(JF_ACK_TAKE, &h->item);
     if ((rc = ji_ack_write(j, &a)) < 0)
         return rc;
     ji_cursor_past(j, &h->item);
+    ji_blob_unlink(j, &h->item);
     return 0;
 }
 
@@ -260,7 +302,7 @@ int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct j
     if (!n) {
         if (!(n = ji_node_new(j, &h->item)))
             return -ENOMEM;
-        struct jf_ack a = {.type = JF_ACK_OPEN, .id = h->item.id, .seg = h->item.seg, .off = h->item.off, .len = h->item.len};
+        struct jf_ack a = ji_item_ack(JF_ACK_OPEN, &h->item);
         int rc = ji_ack_write(j, &a);
         if (rc < 0) {
             ji_node_free(j, n);
@@ -278,11 +320,13 @@ int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct j
 
 int jnl_confirm(struct jnl *j, struct jnl_node *n)
 {
-    struct jf_ack a = {.type = JF_ACK_CONFIRM, .id = n->item.id, .seg = n->item.seg, .off = n->item.off, .len = n->item.len};
+    struct jf_ack a = ji_item_ack(JF_ACK_CONFIRM, &n->item);
     int rc = ji_ack_write(j, &a);
     if (rc < 0)
         return rc;
+    struct jnl_item gone = n->item;
     ji_node_free(j, n);
+    ji_blob_unlink(j, &gone);
     return 0;
 }
 
@@ -293,6 +337,23 @@ void jnl_release(struct jnl *j, struct jnl_node *n)
     n->owner = NULL;
     list_remove(&n->link);
     ji_returned_insert(j, n);
+}
+
+/* Removes every blob file of the folder (all items are gone). */
+static void unlink_all_blobs(struct jnl *j)
+{
+    DIR *d = opendir(j->dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "blob-", 5) != 0)
+            continue;
+        char path[PATH_MAX];
+        ji_path_of(j, path, sizeof(path), e->d_name);
+        j->conf.io->unlink(j->conf.io->ctx, path);
+    }
+    closedir(d);
 }
 
 int jnl_clear(struct jnl *j)
@@ -306,6 +367,9 @@ int jnl_clear(struct jnl *j)
     j->r_off = j->tail_off;
     j->r_id = j->next_id;
     j->r_cum = j->tail_cum;
+    j->disk_bytes -= j->blob_bytes < j->disk_bytes ? j->blob_bytes : j->disk_bytes;
+    j->blob_bytes = 0;
+    unlink_all_blobs(j);
     return 0;
 }
 

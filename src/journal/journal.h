@@ -28,6 +28,7 @@ struct jnl_conf {
 /* Where an item is and what it carries. */
 struct jnl_item {
     uint64_t id;
+    uint8_t kind;      /* JF_REC_ITEM: payload in the segment; JF_REC_BLOB: in its own file */
     uint64_t seg, off; /* the record's position */
     uint64_t len;      /* payload length */
     uint64_t add_ms, expire_ms, payload_sum;
@@ -67,6 +68,24 @@ int jnl_remove_dir(const struct jnl_conf *conf, const char *dir);
 /* Appends an item. Returns 0, or -errno with nothing appended. Borrows data. */
 int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data,
                size_t len);
+
+/* An item being streamed in before it belongs to a queue: a temporary file.
+ * Large items go this way so that neither the whole item sits in memory nor
+ * two items of one queue interleave in its segment. */
+struct jnl_blob;
+
+/* Starts a blob of len bytes as tmp_path (which must be on the same file
+ * system as the queue folders). *out is the caller's: hand it to
+ * jnl_append_blob() or jnl_blob_discard(). */
+int jnl_blob_begin(const struct jnl_conf *conf, const char *tmp_path, uint64_t len, struct jnl_blob **out);
+/* Appends the next n bytes. Returns 0 or -errno (the blob stays usable for
+ * discarding only). */
+int jnl_blob_write(struct jnl_blob *b, const void *p, size_t n);
+/* Makes a complete blob the next item of j: its file moves into j's folder
+ * and a record pointing at it is appended. b is consumed either way. */
+int jnl_append_blob(struct jnl *j, struct jnl_blob *b, uint32_t flags, uint64_t add_ms, uint64_t expire_ms);
+/* Deletes an unfinished or unwanted blob. Accepts NULL. */
+void jnl_blob_discard(struct jnl_blob *b);
 
 /* Finds the next item to hand out (the oldest given-back item, else the record
  * at the cursor). Returns 0, -ENOENT when there is none, or -errno. */

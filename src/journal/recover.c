@@ -40,6 +40,12 @@ static int scan_dir(struct jnl *j, uint64_t *min, uint64_t *max)
                 *min = seq;
             if (seq > *max)
                 *max = seq;
+        } else if (strncmp(e->d_name, "blob-", 5) == 0) {
+            struct stat st;
+            if (fstatat(dirfd(d), e->d_name, &st, 0) == 0) {
+                j->disk_bytes += (uint64_t)st.st_size;
+                j->blob_bytes += (uint64_t)st.st_size;
+            }
         } else if (strstr(e->d_name, ".tmp") != NULL) {
             char path[PATH_MAX];
             ji_path_of(j, path, sizeof(path), e->d_name);
@@ -109,24 +115,27 @@ static int recover_tail(struct jnl *j)
             }
             if (rc < 0)
                 return rc;
-            if (r.id != j->next_id) {
+            int moved = (r.rflags & JF_RF_MOVED) != 0;
+            if (moved ? r.id >= j->next_id : r.id != j->next_id) {
                 why = "record out of sequence";
                 break;
             }
-            if (off + ji_rec_size(r.len) > (uint64_t)size) {
+            if (off + ji_rec_size(r.type, r.len) > (uint64_t)size) {
                 why = "truncated record payload";
                 break;
             }
-            rc = ji_rec_verify_payload(j, fd, off, &r);
+            rc = r.type == JF_REC_ITEM ? ji_rec_verify_payload(j, fd, off, &r) : 0;
             if (rc == -EBADMSG) {
                 why = "payload checksum mismatch";
                 break;
             }
             if (rc < 0)
                 return rc;
-            off += ji_rec_size(r.len);
-            j->next_id++;
-            j->tail_cum += r.len;
+            off += ji_rec_size(r.type, r.len);
+            if (!moved) {
+                j->next_id++;
+                j->tail_cum += r.len;
+            }
         }
         if (why) {
             log_warn(j->conf.log,
@@ -150,7 +159,7 @@ static int ack_apply(struct jnl *j, const struct jf_ack *a)
     switch (a->type) {
     case JF_ACK_OPEN:
     case JF_ACK_OUT:
-        n = ji_node_new(j, &(struct jnl_item){.id = a->id, .seg = a->seg, .off = a->off, .len = a->len});
+        n = ji_node_new(j, &(struct jnl_item){.id = a->id, .kind = a->kind, .seg = a->seg, .off = a->off, .len = a->len});
         if (!n)
             return -ENOMEM;
         ji_returned_insert(j, n);
@@ -160,13 +169,19 @@ static int ack_apply(struct jnl *j, const struct jf_ack *a)
         __attribute__((fallthrough));
     case JF_ACK_TAKE:
         j->r_seg = a->seg;
-        j->r_off = a->off + ji_rec_size(a->len);
+        j->r_off = a->off + ji_rec_size(a->kind, a->len);
         j->r_id = a->id + 1;
         j->r_cum += a->len;
         return 0;
     case JF_ACK_CONFIRM:
         if ((n = ji_node_find(j, a->id)) != NULL)
             ji_node_free(j, n);
+        return 0;
+    case JF_ACK_MOVE:
+        if ((n = ji_node_find(j, a->id)) != NULL) {
+            n->item.seg = a->seg;
+            n->item.off = a->off;
+        }
         return 0;
     case JF_ACK_FLUSH:
         ji_nodes_free_all(j);
@@ -340,6 +355,48 @@ static int reconcile(struct jnl *j)
     return rewrite;
 }
 
+/* Whether the blob file of first id `id` belongs to a live item. */
+static int blob_live(struct jnl *j, uint64_t id)
+{
+    if (id >= j->r_id && id < j->next_id)
+        return 1;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &j->returned)
+    {
+        const struct jnl_item *it = &list_entry(pos, struct jnl_node, link)->item;
+        if (it->kind == JF_REC_BLOB && it->id == id)
+            return 1;
+    }
+    return 0;
+}
+
+/* Removes blob files whose items are gone (a crash between recording a
+ * removal and removing the file, or between writing a blob and its record). */
+static void remove_orphan_blobs(struct jnl *j)
+{
+    DIR *d = opendir(j->dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t id;
+        char tail[8];
+        if (sscanf(e->d_name, "blob-%16" SCNx64 ".%3s", &id, tail) != 2 || strcmp(tail, "dat") != 0 ||
+            blob_live(j, id))
+            continue;
+        char path[PATH_MAX];
+        struct stat st;
+        ji_path_of(j, path, sizeof(path), e->d_name);
+        uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+        if (j->conf.io->unlink(j->conf.io->ctx, path) == 0) {
+            log_info(j->conf.log, "journal %s: removed %s, whose item is gone", j->dir, e->d_name);
+            j->disk_bytes -= size < j->disk_bytes ? size : j->disk_bytes;
+            j->blob_bytes -= size < j->blob_bytes ? size : j->blob_bytes;
+        }
+    }
+    closedir(d);
+}
+
 int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int create)
 {
     int rc;
@@ -395,6 +452,7 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
     fresh |= rc;
     if (fresh && (rc = ji_ack_rewrite(j, 0)) < 0)
         goto fail;
+    remove_orphan_blobs(j);
     *out = j;
     return 0;
 fail:

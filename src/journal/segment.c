@@ -184,9 +184,30 @@ out:
     return rc;
 }
 
+void ji_blob_path(const struct jnl *j, uint64_t id, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/blob-%016" PRIx64 ".dat", j->dir, id);
+}
+
+void ji_blob_unlink(struct jnl *j, const struct jnl_item *it)
+{
+    if (it->kind != JF_REC_BLOB)
+        return;
+    char path[PATH_MAX];
+    ji_blob_path(j, it->id, path, sizeof(path));
+    int rc = j->conf.io->unlink(j->conf.io->ctx, path);
+    if (rc < 0 && rc != -ENOENT)
+        log_warn(j->conf.log, "journal %s: cannot remove %s: %s", j->dir, path, strerror(-rc));
+    if (rc == 0) {
+        j->disk_bytes -= it->len < j->disk_bytes ? it->len : j->disk_bytes;
+        j->blob_bytes -= it->len < j->blob_bytes ? it->len : j->blob_bytes;
+    }
+}
+
 void ji_item_from_rec(struct jnl_item *it, const struct jf_rec *r, uint64_t seg, uint64_t off)
 {
     *it = (struct jnl_item){.id = r->id,
+                            .kind = r->type,
                             .seg = seg,
                             .off = off,
                             .len = r->len,

@@ -138,6 +138,16 @@ int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *d
     return 0;
 }
 
+int queue_put_blob(struct queue *q, struct jnl_blob *b, uint32_t flags, uint64_t expire_ms)
+{
+    int rc = jnl_append_blob(q->jnl, b, flags, queue_now_ms(), expire_ms);
+    if (rc < 0)
+        return rc;
+    q->total_items++;
+    queue_wake(q);
+    return 0;
+}
+
 int queue_flush(struct queue *q)
 {
     struct list *pos, *tmp;

@@ -11,8 +11,8 @@
 
 struct registry;
 
-/* Payloads up to this size are read whole into memory when handed out;
- * larger ones are streamed from an fd. */
+/* Items up to this size are records in a segment, received and handed out
+ * whole in memory; larger ones are blob files, streamed both ways. */
 #define QUEUE_INLINE_MAX (256 * 1024)
 
 struct queue {
@@ -79,6 +79,8 @@ void queue_abort(struct qopen *o);
 
 /* Appends an item and wakes waiters. Borrows data. */
 int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len);
+/* Appends a complete streamed item (consumed either way) and wakes waiters. */
+int queue_put_blob(struct queue *q, struct jnl_blob *b, uint32_t flags, uint64_t expire_ms);
 /* Removes every item, open ones included (their open records are freed). */
 int queue_flush(struct queue *q);
 

@@ -172,6 +172,15 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
         goto fail;
     if ((rc = r->jconf.io->mkdir(r->jconf.io->ctx, data_dir, 0755)) < 0 && rc != -EEXIST)
         goto fail;
+    /* tmp/ holds items being streamed in; what is left there never got an answer. */
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s/tmp", data_dir) >= (int)sizeof(tmp)) {
+        rc = -ENAMETOOLONG;
+        goto fail;
+    }
+    jnl_remove_dir(&r->jconf, tmp);
+    if ((rc = r->jconf.io->mkdir(r->jconf.io->ctx, tmp, 0755)) < 0 && rc != -EEXIST)
+        goto fail;
     DIR *d = opendir(data_dir);
     if (!d) {
         rc = -errno;
@@ -328,6 +337,14 @@ int registry_delete(struct registry *r, struct queue *q)
     r->queue_deletes++;
     queue_free(q);
     return rc;
+}
+
+int registry_blob_begin(struct registry *r, uint64_t len, struct jnl_blob **out)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/tmp/%" PRIu64 ".tmp", r->data_dir, r->next_blob++) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    return jnl_blob_begin(&r->jconf, path, len, out);
 }
 
 void registry_wait_absent(struct registry *r, struct qwaiter *w) { list_push_back(&r->absent_waiters, &w->link); }

@@ -17,6 +17,7 @@ struct registry {
     struct list all;
     struct list absent_waiters; /* waiting for queues not made yet */
     uint64_t next_dir_id;
+    uint64_t next_blob; /* names temporary files of items being streamed in */
     /* sync epochs, kept by the syncer (see sync.h) */
     uint64_t sync_epoch_next, sync_epoch_done;
     uint64_t queue_creates, queue_deletes;
@@ -36,6 +37,8 @@ int registry_delete(struct registry *r, struct queue *q);
 /* Waits on a queue that does not exist yet (w->name set): w moves to the
  * queue when a set makes it. Leave with queue_unwait(). */
 void registry_wait_absent(struct registry *r, struct qwaiter *w);
+/* Starts a streamed item of len bytes in the data folder's tmp/ folder. */
+int registry_blob_begin(struct registry *r, uint64_t len, struct jnl_blob **out);
 /* Flushes every queue. */
 int registry_flush_all(struct registry *r);
 /* Lets each journal delete segments and compact; call after consuming. */

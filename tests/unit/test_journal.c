@@ -701,7 +701,7 @@ static void test_maintain_deletes_fully_consumed_segments(void **state)
     take(fx->j, 11);
 }
 
-static void test_segment_holding_held_item_is_kept(void **state)
+static void test_held_item_pinning_an_old_segment_moves_forward(void **state)
 {
     struct fx *fx = *state;
     int owner;
@@ -713,28 +713,48 @@ static void test_segment_holding_held_item_is_kept(void **state)
     for (int i = 2; i <= 9; i++)
         take(fx->j, i);
     struct jnl_head h;
+    head_is(fx->j, 10, &h); /* the cursor is in segment 4, item 1 pins segment 1 */
+    jnl_maintain(fx->j, 0, 0);
+    char seg1[PATH_MAX];
+    tu_join(seg1, fx->dir, SEG1);
+    assert_false(tu_exists(seg1));
+    assert_int_equal(nsegs(fx), 1); /* the copy went to the tail segment */
+    expect_stats(fx->j, 2, 200, 1);
+    assert_int_equal(n->item.id, 1); /* same item, same node, new place */
+
+    /* the moved copy is skipped by the cursor, and comes back first after a restart */
     head_is(fx->j, 10, &h);
+    reopen(fx);
+    expect_stats(fx->j, 2, 200, 0);
+    head_is(fx->j, 1, &h); /* payload checked at its new place */
+    n = hold(fx->j, 1, &owner);
+    head_is(fx->j, 10, &h);
+    take(fx->j, 10);
+    expect_empty(fx->j);
+    assert_int_equal(jnl_confirm(fx->j, n), 0);
+    expect_stats(fx->j, 0, 0, 0);
+    reopen(fx);
+    expect_empty(fx->j);
+}
+
+static void test_held_item_within_slack_is_not_moved(void **state)
+{
+    struct fx *fx = *state;
+    int owner;
+    fx->conf.segment_size = (uint64_t)SEG_WITH(3);
+    jopen(fx);
+    for (int i = 1; i <= 5; i++)
+        put(fx->j, i);
+    struct jnl_node *n = hold(fx->j, 1, &owner);
+    for (int i = 2; i <= 3; i++)
+        take(fx->j, i);
+    struct jnl_head h;
+    head_is(fx->j, 4, &h); /* cursor in segment 2: one segment behind, within the slack */
     jnl_maintain(fx->j, 0, 0);
     char seg1[PATH_MAX];
     tu_join(seg1, fx->dir, SEG1);
     assert_true(tu_exists(seg1));
-
-    /* kept across a reopen too, and the item is served from it */
-    reopen(fx);
-    jnl_maintain(fx->j, 0, 0);
-    assert_true(tu_exists(seg1));
-    n = hold(fx->j, 1, &owner);
-    jnl_release(fx->j, n);
-    jnl_maintain(fx->j, 0, 0);
-    assert_true(tu_exists(seg1)); /* given back: still live */
-    n = hold(fx->j, 1, &owner);
-    assert_int_equal(jnl_confirm(fx->j, n), 0);
-    head_is(fx->j, 10, &h);
-    jnl_maintain(fx->j, 0, 0);
-    assert_false(tu_exists(seg1));
-    assert_int_equal(nsegs(fx), 1);
-    take(fx->j, 10);
-    expect_empty(fx->j);
+    assert_int_equal(n->item.seg, 1);
 }
 
 static void test_clear_lets_maintain_delete_old_segments(void **state)
@@ -1323,7 +1343,8 @@ int main(void)
         T(test_segments_roll_at_segment_size),
         T(test_items_span_segments_across_reopen),
         T(test_maintain_deletes_fully_consumed_segments),
-        T(test_segment_holding_held_item_is_kept),
+        T(test_held_item_pinning_an_old_segment_moves_forward),
+        T(test_held_item_within_slack_is_not_moved),
         T(test_clear_lets_maintain_delete_old_segments),
         T(test_ack_compaction_keeps_state_and_files_small),
         T(test_ack_rewrite_waits_for_durable_checkpoint),

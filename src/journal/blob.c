@@ -1,0 +1,107 @@
+/* journal/blob.c: large items streamed to a file of their own while they
+ * arrive, then adopted by a queue's journal as a blob record. */
+#include "journal/jnl_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+struct jnl_blob {
+    const struct jio *io;
+    char *path;
+    int fd;
+    uint64_t len, written;
+    XXH3_state_t *sum;
+};
+
+void jnl_blob_discard(struct jnl_blob *b)
+{
+    if (!b)
+        return;
+    if (b->fd >= 0)
+        b->io->close(b->io->ctx, b->fd);
+    if (b->path)
+        b->io->unlink(b->io->ctx, b->path);
+    XXH3_freeState(b->sum);
+    free(b->path);
+    free(b);
+}
+
+int jnl_blob_begin(const struct jnl_conf *conf, const char *tmp_path, uint64_t len, struct jnl_blob **out)
+{
+    struct jnl_blob *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->io = conf->io;
+    b->fd = -1;
+    b->len = len;
+    int rc = -ENOMEM;
+    if (!(b->sum = XXH3_createState()) || !(b->path = strdup(tmp_path)))
+        goto fail;
+    XXH3_64bits_reset(b->sum);
+    if ((b->fd = b->io->open(b->io->ctx, b->path, O_RDWR | O_CREAT | O_TRUNC, 0644)) < 0) {
+        rc = b->fd;
+        free(b->path); /* nothing to unlink */
+        b->path = NULL;
+        goto fail;
+    }
+    *out = b;
+    return 0;
+fail:
+    jnl_blob_discard(b);
+    return rc;
+}
+
+int jnl_blob_write(struct jnl_blob *b, const void *p, size_t n)
+{
+    if (n > b->len - b->written)
+        return -EINVAL;
+    int rc = jio_pwrite_all(b->io, b->fd, p, n, (off_t)b->written);
+    if (rc < 0)
+        return rc;
+    XXH3_64bits_update(b->sum, p, n);
+    b->written += n;
+    return 0;
+}
+
+int jnl_append_blob(struct jnl *j, struct jnl_blob *b, uint32_t flags, uint64_t add_ms, uint64_t expire_ms)
+{
+    int rc;
+    char path[PATH_MAX];
+    if (b->written != b->len) {
+        rc = -EINVAL;
+        goto out;
+    }
+    uint64_t id = j->next_id, seg, off;
+    ji_blob_path(j, id, path, sizeof(path));
+    if ((rc = b->io->rename(b->io->ctx, b->path, path)) < 0)
+        goto out;
+    free(b->path);
+    b->path = strdup(path); /* from here a failure removes the adopted file */
+    struct jf_rec r = {.type = JF_REC_BLOB,
+                       .flags = flags,
+                       .id = id,
+                       .add_ms = add_ms,
+                       .expire_ms = expire_ms,
+                       .len = b->len,
+                       .payload_sum = XXH3_64bits_digest(b->sum)};
+    if ((rc = ji_append_rec(j, &r, NULL, &seg, &off)) < 0)
+        goto out;
+    j->disk_bytes += b->len;
+    j->blob_bytes += b->len;
+    j->next_id++;
+    j->tail_cum += b->len;
+    j->dir_dirty = 1;
+    /* The data must reach the disk with the next sync, like a record's. */
+    ji_retire_fd(j, &b->fd);
+    free(b->path);
+    b->path = NULL;
+out:
+    jnl_blob_discard(b);
+    return rc;
+}
