@@ -78,6 +78,8 @@ static void usage(FILE *f)
             "      --max-item-size N   largest item accepted, bytes, K/M/G suffix allowed (default 1G)\n"
             "      --max-connections N connections served at once (default 4096)\n"
             "      --max-line-length N longest request line, bytes (default 8192)\n"
+            "      --idle-timeout S    close connections idle for S seconds; their open\n"
+            "                          items go back to their queues (default 0: never)\n"
             "      --segment-size N    journal segment size, bytes, K/M/G allowed (default 64M)\n"
             "      --compat MODE       memcache | kestrel answers (default memcache)\n"
             "      --log-level LEVEL   error | warn | info | debug (default info)\n"
@@ -93,6 +95,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv, FILE *o
         OPT_FSYNC,
         OPT_MAX_ITEM,
         OPT_MAX_CONN,
+        OPT_IDLE,
         OPT_MAX_LINE,
         OPT_SEGMENT,
         OPT_COMPAT,
@@ -106,6 +109,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv, FILE *o
         {"fsync", required_argument, NULL, OPT_FSYNC},
         {"max-item-size", required_argument, NULL, OPT_MAX_ITEM},
         {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE},
         {"max-line-length", required_argument, NULL, OPT_MAX_LINE},
         {"segment-size", required_argument, NULL, OPT_SEGMENT},
         {"compat", required_argument, NULL, OPT_COMPAT},
@@ -164,6 +168,13 @@ enum config_result config_parse(struct config *c, int argc, char **argv, FILE *o
                 return CONFIG_EXIT_ERROR;
             }
             c->max_connections = (uint32_t)v;
+            break;
+        case OPT_IDLE:
+            if (parse_uint(optarg, 86400 * 365, &v) < 0) {
+                fprintf(err, "darner: --idle-timeout wants seconds (0 for none), not '%s'\n", optarg);
+                return CONFIG_EXIT_ERROR;
+            }
+            c->idle_timeout_s = (uint32_t)v;
             break;
         case OPT_MAX_LINE:
             if (config_parse_size(optarg, &v) < 0 || v < 512 || v > (16u << 20)) {

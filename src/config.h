@@ -20,6 +20,7 @@ struct config {
     uint32_t fsync_ms; /* FSYNC_PERIODIC */
     uint64_t max_item_size;
     uint32_t max_connections;
+    uint32_t idle_timeout_s; /* 0: connections may stay idle forever */
     enum compat_mode compat;
     size_t max_line;
     uint64_t segment_size;

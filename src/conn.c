@@ -105,6 +105,7 @@ static void write_cb(uv_write_t *req, int status)
     c->writing = 0;
     if (c->state == CONN_CLOSING)
         return;
+    c->active_ms = uv_now(c->srv->loop);
     if (status < 0) {
         conn_close(c);
         return;
@@ -125,8 +126,8 @@ static void write_next(struct conn *c)
                 conn_close(c);
                 return;
             }
-            if (!c->reading && c->rlen < c->rcap) {
-                start_reading(c);
+            if (!c->reading) {
+                /* Output drained: requests held back by it can run now. */
                 c->resume = 1;
                 defer(c);
             }
@@ -197,16 +198,20 @@ static int rbuf_reserve(struct conn *c, size_t need)
     return 0;
 }
 
-/* Gives back a large read buffer once it is mostly empty. */
-static void rbuf_shrink(struct conn *c)
+static size_t rbuf_base(const struct conn *c)
 {
-    size_t base = c->srv->cfg->max_line > RBUF_MIN ? c->srv->cfg->max_line : RBUF_MIN;
-    if (c->rcap > 4 * base && c->rlen <= base) {
-        char *p = realloc(c->rbuf, base);
-        if (p) {
-            c->rbuf = p;
-            c->rcap = base;
-        }
+    return c->srv->cfg->max_line > RBUF_MIN ? c->srv->cfg->max_line : RBUF_MIN;
+}
+
+/* Frees the read buffer when nothing is left in it, so an idle connection
+ * holds none. A buffer with input in it keeps its size: a set waiting for its
+ * data has reserved exactly the room it needs. */
+static void rbuf_release_if_empty(struct conn *c)
+{
+    if (c->rlen == 0) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
     }
 }
 
@@ -214,7 +219,9 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct conn *c = conn_of_tcp(h);
-    if (c->rcap == c->rlen)
+    if (c->rcap < rbuf_base(c))
+        rbuf_reserve(c, rbuf_base(c));
+    else if (c->rcap == c->rlen)
         rbuf_reserve(c, c->rlen + RBUF_MIN);
     *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
 }
@@ -231,6 +238,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     c->rlen += (size_t)nread;
     c->srv->st.bytes_read += (uint64_t)nread;
+    c->active_ms = uv_now(c->srv->loop);
     conn_process(c);
 }
 
@@ -245,6 +253,19 @@ static void stop_reading(struct conn *c)
     if (c->reading)
         uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
+}
+
+/* Reads while there is room for input and the client keeps up with its
+ * answers; stops otherwise, so a client cannot make the server buffer
+ * without bound. */
+static void update_reading(struct conn *c)
+{
+    int want = c->state != CONN_CLOSING && !c->close_after && c->out_bytes <= OUT_HIGH &&
+               !(c->rcap > 0 && c->rlen == c->rcap);
+    if (want)
+        start_reading(c);
+    else
+        stop_reading(c);
 }
 
 /* ---- requests ---- */
@@ -694,11 +715,8 @@ static void conn_process(struct conn *c)
         }
         if (c->state != CONN_READ || pos == c->rlen)
             break;
-        if (c->out_bytes > OUT_HIGH) {
-            /* The client reads slower than it asks: wait for the output to drain. */
-            stop_reading(c);
-            break;
-        }
+        if (c->out_bytes > OUT_HIGH)
+            break; /* the client reads slower than it asks: wait for the output to drain */
         struct proto_req req;
         const char *line = c->rbuf + pos;
         ssize_t r = proto_parse(line, c->rlen - pos, cfg->max_line, &req);
@@ -723,11 +741,8 @@ static void conn_process(struct conn *c)
         memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
         c->rlen -= pos;
     }
-    rbuf_shrink(c);
-    if (c->rlen == c->rcap && c->state == CONN_READ && !c->close_after)
-        rbuf_reserve(c, c->rcap + RBUF_MIN);
-    if (c->rlen == c->rcap)
-        stop_reading(c); /* full while waiting: resume when it drains */
+    rbuf_release_if_empty(c);
+    update_reading(c);
     defer(c);
 }
 
@@ -772,7 +787,6 @@ void conn_run_deferred(struct conn *c)
         return;
     if (c->resume && c->state == CONN_READ) {
         c->resume = 0;
-        start_reading(c);
         conn_process(c);
     }
     if (c->sync_wanted && c->state == CONN_SYNC) {
@@ -792,6 +806,14 @@ static void close_cb(uv_handle_t *h)
     (void)s;
     free(c->rbuf);
     free(c);
+}
+
+int conn_idle_since(const struct conn *c, uint64_t *since_ms)
+{
+    if (c->state != CONN_READ || c->writing || !list_empty(&c->out) || c->rlen > 0 || c->close_after)
+        return 0;
+    *since_ms = c->active_ms;
+    return 1;
 }
 
 void conn_close(struct conn *c)
@@ -845,10 +867,7 @@ int conn_accept(struct server *s, uv_stream_t *listener)
         return rc;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    if ((rc = rbuf_reserve(c, s->cfg->max_line > RBUF_MIN ? s->cfg->max_line : RBUF_MIN)) < 0) {
-        conn_close(c);
-        return rc;
-    }
+    c->active_ms = uv_now(s->loop);
     if (s->nconns > s->cfg->max_connections) {
         s->st.refused_connections++;
         out_str(c, "SERVER_ERROR too many connections\r\n");

@@ -42,6 +42,7 @@ struct conn {
     int close_after; /* close once the output is written */
     int resume;      /* run conn_process at the next turn */
     int handles;     /* libuv handles not yet closed */
+    uint64_t active_ms; /* loop time of the last byte read or written */
 
     char *rbuf; /* unprocessed input is rbuf[0..rlen) */
     size_t rlen, rcap;
@@ -90,6 +91,9 @@ int conn_accept(struct server *s, uv_stream_t *listener);
 void conn_run_deferred(struct conn *c);
 /* Ends a wait for an item, answering nothing (used when stopping). */
 void conn_cancel_wait(struct conn *c);
+/* Whether the connection waits for nothing but its client's next request,
+ * and since when (loop time, ms). */
+int conn_idle_since(const struct conn *c, uint64_t *since_ms);
 /* Closes the connection: open items go back to their queues. */
 void conn_close(struct conn *c);
 

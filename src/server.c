@@ -4,6 +4,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -71,6 +72,22 @@ static void fsync_timer_cb(uv_timer_t *t)
         syncer_request(&s->sync, NULL);
 }
 
+/* Closes connections idle for longer than --idle-timeout. */
+static void idle_timer_cb(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    uint64_t now = uv_now(s->loop), since, limit = (uint64_t)s->cfg->idle_timeout_s * 1000;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &s->conns)
+    {
+        struct conn *c = list_entry(pos, struct conn, link);
+        if (conn_idle_since(c, &since) && now - since >= limit) {
+            log_debug(&s->log, "closing a connection idle for %" PRIu64 " ms", now - since);
+            conn_close(c);
+        }
+    }
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     struct server *s = listener->data;
@@ -136,7 +153,13 @@ int server_start(struct server *s)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_timer_init(s->loop, &s->fsync_timer);
     s->fsync_timer.data = s;
-    s->nhandles = 6;
+    uv_timer_init(s->loop, &s->idle_timer);
+    s->idle_timer.data = s;
+    if (cfg->idle_timeout_s > 0) {
+        uint64_t every = cfg->idle_timeout_s * 1000ull / 4;
+        every = every < 100 ? 100 : every > 1000 ? 1000 : every;
+        uv_timer_start(&s->idle_timer, idle_timer_cb, every, every);
+    }
     if (cfg->fsync == FSYNC_PERIODIC)
         uv_timer_start(&s->fsync_timer, fsync_timer_cb, cfg->fsync_ms, cfg->fsync_ms);
     if ((rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0)) < 0 ||
@@ -170,7 +193,8 @@ void server_stop(struct server *s)
         return;
     s->stopping = 1;
     uv_handle_t *hs[] = {(uv_handle_t *)&s->listener, (uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint,
-                         (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check, (uv_handle_t *)&s->idle};
+                         (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check, (uv_handle_t *)&s->idle,
+                         (uv_handle_t *)&s->idle_timer};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], handle_closed);

@@ -28,6 +28,7 @@ struct server {
     uv_check_t check; /* each loop turn: finish deferred work, write output */
     uv_idle_t idle;   /* keeps the loop from sleeping while work is deferred */
     uv_timer_t fsync_timer;
+    uv_timer_t idle_timer; /* closes idle connections (--idle-timeout) */
     struct list conns;   /* every connection */
     struct list pending; /* connections with deferred work or output */
     uint32_t nconns;
@@ -35,7 +36,6 @@ struct server {
     uint64_t start_ms;
     int port;
     int stopping;
-    int nhandles; /* server handles still open */
 };
 
 /* Opens the data folder and its queues. s is the caller's; cfg and io are
