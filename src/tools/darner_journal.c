@@ -1,0 +1,826 @@
+/* tools/darner_journal.c: `darner-journal check|dump|repair <queue folder>`.
+ *
+ * check and dump open the files of a queue folder (NAME, seg-*.dat, blob-*.dat,
+ * acks.0/1) read-only and change nothing. They decode with journal/format.h
+ * and judge what they find by the rules of recovery (journal/recover.c), but
+ * read every segment, not only the last. repair opens the journal with
+ * jnl_open(), which is exactly what start-up does (it cuts a damaged tail),
+ * syncs what that wrote, and checks again. See docs/journal-tool.md. */
+#include "journal/format.h"
+#include "journal/io.h"
+#include "journal/journal.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define PREVIEW 32          /* payload bytes dump shows without --payload */
+#define CHUNK (1024 * 1024) /* payloads are read in pieces of this size */
+enum { EXIT_CLEAN = 0, EXIT_DAMAGE = 1, EXIT_ERROR = 2 };
+enum cmd { CMD_CHECK, CMD_DUMP, CMD_REPAIR };
+
+struct live {
+    uint64_t id, seg, off, len;
+};
+
+/* What one ack file says, replayed the way ack_load() does. */
+struct acks {
+    int present, usable;
+    uint64_t gen, size, end, records;
+    uint64_t r_id, r_seg, r_off, r_cum; /* the read cursor */
+    struct live *live;                  /* owned; freed by tool_reset() */
+    size_t nlive, cap;
+};
+
+/* Everything one run needs; there are no globals. */
+struct tool {
+    enum cmd cmd;
+    int json, payload;
+    FILE *out;
+    const struct jio *io;
+    const char *dir;
+    unsigned char *buf; /* CHUNK bytes of scratch; owned */
+    uint64_t damages, notes;
+    uint64_t *segs; /* segment numbers found, sorted; owned */
+    size_t nsegs, cap_segs;
+    size_t eff_last; /* index of the segment start-up treats as the tail */
+    uint64_t *missing; /* ids of blob records whose file is absent; owned */
+    size_t nmissing, cap_missing;
+    uint64_t seg_bytes, blob_bytes;
+    uint64_t tail_seg, tail_off, next_id, tail_cum; /* the valid end, as start-up finds it */
+    uint64_t oldest_first_id, oldest_cum;           /* 0, 0: the oldest header is damaged */
+    struct acks ack[2];
+};
+
+static const char *const ack_names[] = {"?", "CKPT", "OUT", "TAKE", "OPEN", "CONFIRM", "FLUSH", "MOVE"};
+
+/* Writes p[0..n) escaped for a "..." string: JSON, or C-like for text. */
+static void esc(const struct tool *t, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i] == '"' || c[i] == '\\')
+            fprintf(t->out, "\\%c", c[i]);
+        else if (c[i] >= 0x20 && c[i] < 0x7f)
+            fputc(c[i], t->out);
+        else if (c[i] == '\n' || c[i] == '\t')
+            fputs(c[i] == '\n' ? "\\n" : "\\t", t->out);
+        else
+            fprintf(t->out, t->json ? "\\u%04x" : "\\x%02x", c[i]);
+    }
+}
+
+static const char *fmt_ms(char out[40], uint64_t ms)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    char day[24];
+    if (ms == 0)
+        return "never";
+    if (!gmtime_r(&s, &tm) || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(out, 40, "%" PRIu64 "ms", ms);
+    else
+        snprintf(out, 40, "%s.%03uZ", day, (unsigned)(ms % 1000));
+    return out;
+}
+
+/* Counts and prints one finding: damage (makes the exit code 1) or a note. */
+__attribute__((format(printf, 6, 7))) static void report(struct tool *t, int damage, const char *file,
+                                                         uint64_t off, uint64_t bytes, const char *fmt, ...)
+{
+    char what[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    *(damage ? &t->damages : &t->notes) += 1;
+    if (!t->json) {
+        fprintf(t->out, "  %s %s offset %" PRIu64 " (%" PRIu64 " bytes): %s\n", damage ? "DAMAGE" : "note", file,
+                off, bytes, what);
+        return;
+    }
+    fprintf(t->out, "{\"type\":\"%s\",\"file\":\"%s\",\"offset\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"what\":\"",
+            damage ? "damage" : "note", file, off, bytes);
+    esc(t, what, strlen(what));
+    fputs("\"}\n", t->out);
+}
+
+/* Opens dir/name read-only. Returns 0 with *fd (the caller's) and its size. */
+static int open_in(const struct tool *t, const char *name, int *fd, uint64_t *size)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (snprintf(path, sizeof(path), "%s/%s", t->dir, name) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    int f = t->io->open(t->io->ctx, path, O_RDONLY | O_CLOEXEC, 0);
+    if (f < 0)
+        return f;
+    if (fstat(f, &st) < 0) {
+        int rc = -errno;
+        t->io->close(t->io->ctx, f);
+        return rc;
+    }
+    *fd = f;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+static void seg_name(char out[32], uint64_t seq) { snprintf(out, 32, "seg-%016" PRIx64 ".dat", seq); }
+static void blob_name(char out[32], uint64_t id) { snprintf(out, 32, "blob-%016" PRIx64 ".dat", id); }
+
+/* Makes room for one more element of size sz in *a (n used, *cap allocated;
+ * the caller owns *a). Returns 0 or -ENOMEM. */
+static int grow(void *a, size_t n, size_t *cap, size_t sz)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    void *p = realloc(*(void **)a, c * sz);
+    if (!p)
+        return -ENOMEM;
+    *(void **)a = p;
+    *cap = c;
+    return 0;
+}
+
+/* Frees what the last folder's pass owned and starts a fresh one. */
+static void tool_reset(struct tool *t, const char *dir)
+{
+    free(t->ack[0].live);
+    free(t->ack[1].live);
+    free(t->segs);
+    free(t->missing);
+    struct tool fresh = {.cmd = t->cmd, .json = t->json, .payload = t->payload, .out = t->out, .io = t->io,
+                         .dir = dir, .buf = t->buf, .next_id = 1};
+    *t = fresh;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Prints the queue's name and collects the segment numbers (as scan_dir()). */
+static int read_folder(struct tool *t)
+{
+    int fd, rc;
+    uint64_t size;
+    ssize_t n = -1;
+    if (open_in(t, "NAME", &fd, &size) == 0) {
+        n = t->io->pread(t->io->ctx, fd, t->buf, CHUNK, 0);
+        t->io->close(t->io->ctx, fd);
+    }
+    fputs(t->json ? "{\"type\":\"queue\",\"name\":\"" : "queue \"", t->out);
+    esc(t, t->buf, n > 0 ? (size_t)n : 0);
+    fputs(t->json ? "\",\"dir\":\"" : "\" in ", t->out);
+    esc(t, t->dir, strlen(t->dir));
+    fputs(t->json ? "\"}\n" : "\n", t->out);
+    if (n < 0)
+        report(t, 1, "NAME", 0, 0, "missing or unreadable: the server removes this folder at start");
+    DIR *d = opendir(t->dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t seq;
+        char tail[8];
+        if (sscanf(e->d_name, "seg-%16" SCNx64 ".%3s", &seq, tail) != 2 || strcmp(tail, "dat") != 0)
+            continue;
+        if ((rc = grow(&t->segs, t->nsegs, &t->cap_segs, sizeof(*t->segs))) < 0) {
+            closedir(d);
+            return rc;
+        }
+        t->segs[t->nsegs++] = seq;
+    }
+    closedir(d);
+    if (t->nsegs)
+        qsort(t->segs, t->nsegs, sizeof(*t->segs), cmp_u64);
+    return 0;
+}
+
+/* Opens segment seq and decodes its header. Returns 0, -EBADMSG (damaged
+ * header; *fd is still open) or -errno. The caller closes *fd if >= 0. */
+static int seg_header(const struct tool *t, uint64_t seq, int *fd, uint64_t *size, struct jf_seg_hdr *h)
+{
+    char name[32];
+    unsigned char raw[JF_SEG_HDR];
+    seg_name(name, seq);
+    int rc = open_in(t, name, fd, size);
+    if (rc < 0)
+        return rc;
+    rc = jio_pread_all(t->io, *fd, raw, sizeof(raw), 0);
+    return rc == -ENODATA || (rc == 0 && jf_seg_hdr_decode(raw, h) < 0) ? -EBADMSG : rc;
+}
+
+/* XXH3-64 (what jf_payload_sum() computes) of len bytes at base in fd. */
+static int sum_range(struct tool *t, int fd, uint64_t base, uint64_t len, uint64_t *sum)
+{
+    XXH3_state_t *st = XXH3_createState();
+    int rc = st ? 0 : -ENOMEM;
+    if (st)
+        XXH3_64bits_reset(st);
+    for (uint64_t done = 0, n; rc == 0 && done < len; done += n) {
+        n = len - done < CHUNK ? len - done : CHUNK;
+        if ((rc = jio_pread_all(t->io, fd, t->buf, (size_t)n, (off_t)(base + done))) == 0)
+            XXH3_64bits_update(st, t->buf, (size_t)n);
+    }
+    if (rc == 0)
+        *sum = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return rc;
+}
+
+/* Lists one record (dump). ok: 1 checksum good, 0 bad, -1 no blob file. The
+ * payload is at base in fd (fd < 0: none to show). */
+static int emit_rec(struct tool *t, uint64_t seq, uint64_t off, const struct jf_rec *r, int ok, int fd, uint64_t base)
+{
+    char added[40], expires[40];
+    const char *sum = ok > 0 ? "ok" : ok == 0 ? "bad" : "no blob file";
+    const char *kind = r->type == JF_REC_BLOB ? "blob" : "item";
+    int moved = (r->rflags & JF_RF_MOVED) != 0, rc = 0;
+    uint64_t n = fd < 0 ? 0 : t->payload || r->len <= PREVIEW ? r->len : PREVIEW;
+    if (t->json)
+        fprintf(t->out,
+                "{\"type\":\"record\",\"seg\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"id\":%" PRIu64 ",\"kind\":\"%s\","
+                "\"moved\":%s,\"flags\":%" PRIu32 ",\"added_ms\":%" PRIu64 ",\"expires_ms\":%" PRIu64
+                ",\"length\":%" PRIu64 ",\"checksum\":\"%s\",\"payload\":\"",
+                seq, off, r->id, kind, moved ? "true" : "false", r->flags, r->add_ms, r->expire_ms, r->len, sum);
+    else
+        fprintf(t->out,
+                "  record seg %" PRIu64 " off %" PRIu64 " id %" PRIu64 " %s%s flags %" PRIu32
+                " added %s expires %s len %" PRIu64 " sum %s \"",
+                seq, off, r->id, kind, moved ? " (moved copy)" : "", r->flags, fmt_ms(added, r->add_ms),
+                fmt_ms(expires, r->expire_ms), r->len, sum);
+    for (uint64_t done = 0, k; rc == 0 && done < n; done += k) {
+        k = n - done < CHUNK ? n - done : CHUNK;
+        if ((rc = jio_pread_all(t->io, fd, t->buf, (size_t)k, (off_t)(base + done))) == 0)
+            esc(t, t->buf, (size_t)k);
+    }
+    fputs(t->json ? (n == r->len ? "\",\"complete\":true}\n" : "\",\"complete\":false}\n")
+                  : (n == r->len ? "\"\n" : "\"...\n"),
+          t->out);
+    return rc == -ENODATA ? 0 : rc;
+}
+
+/* Checks (and with dump lists) the blob file of record r; *ok as emit_rec(). */
+static int check_blob(struct tool *t, uint64_t seq, uint64_t off, const struct jf_rec *r, int *ok)
+{
+    char name[32];
+    int fd = -1;
+    uint64_t size = 0, sum = 0;
+    blob_name(name, r->id);
+    int rc = open_in(t, name, &fd, &size);
+    if (rc == -ENOENT) { /* normal once the item is gone; scan() decides */
+        *ok = -1;
+        rc = r->rflags & JF_RF_MOVED ? 0 : grow(&t->missing, t->nmissing, &t->cap_missing, sizeof(uint64_t));
+        if (rc == 0 && !(r->rflags & JF_RF_MOVED))
+            t->missing[t->nmissing++] = r->id;
+    } else if (rc == 0) {
+        rc = size == r->len ? sum_range(t, fd, 0, size, &sum) : 0;
+        if (!(*ok = size == r->len && sum == r->payload_sum))
+            report(t, 1, name, 0, size, "blob of item %" PRIu64 ": %s: the server cannot hand it out", r->id,
+                   size == r->len ? "payload checksum mismatch" : "size differs from the record's");
+    }
+    if (rc == 0 && t->cmd == CMD_DUMP)
+        rc = emit_rec(t, seq, off, r, *ok, fd, 0);
+    if (fd >= 0)
+        t->io->close(t->io->ctx, fd);
+    return rc;
+}
+
+/* Reads the records of segment seq (fd, size bytes) from its header sh on,
+ * as recover_tail() does, but in any segment; last: start-up's tail. Sets
+ * *end to the valid end and returns 1 if it stopped at damage, 0 at the end,
+ * or -errno. */
+static int walk_records(struct tool *t, uint64_t seq, int fd, uint64_t size, const struct jf_seg_hdr *sh, int last,
+                        uint64_t *end)
+{
+    char name[32];
+    uint64_t off = JF_SEG_HDR, id = sh->first_id, cum = sh->cum_bytes, nrec = 0, nmoved = 0;
+    const char *why = NULL; /* the damage that ended the walk ("": reported already) */
+    int rc = 0;
+    seg_name(name, seq);
+    while (off < size) {
+        unsigned char raw[JF_REC_HDR];
+        struct jf_rec r;
+        if (size - off < JF_REC_HDR) {
+            why = "truncated record header";
+            break;
+        }
+        if ((rc = jio_pread_all(t->io, fd, raw, sizeof(raw), (off_t)off)) < 0)
+            return rc;
+        if (jf_rec_decode(raw, &r) < 0) {
+            why = "damaged record header";
+            break;
+        }
+        int moved = (r.rflags & JF_RF_MOVED) != 0, ok = 1;
+        uint64_t inseg = r.type == JF_REC_BLOB ? 0 : r.len, sum = 0;
+        if (inseg > size - off - JF_REC_HDR) {
+            why = "truncated record payload";
+            break;
+        }
+        if (r.type == JF_REC_BLOB) {
+            rc = check_blob(t, seq, off, &r, &ok);
+        } else if ((rc = sum_range(t, fd, off + JF_REC_HDR, r.len, &sum)) == 0) {
+            ok = sum == r.payload_sum;
+            if (t->cmd == CMD_DUMP)
+                rc = emit_rec(t, seq, off, &r, ok, fd, off + JF_REC_HDR);
+        }
+        if (rc < 0)
+            return rc;
+        if (!ok && r.type == JF_REC_ITEM) {
+            report(t, 1, name, off, last ? size - off : JF_REC_HDR + r.len, "payload checksum mismatch (id %" PRIu64
+                   "): %s", r.id, last ? "start-up cuts the tail here" : "the server cannot hand this item out");
+            if (last) {
+                why = "";
+                break;
+            }
+        }
+        if (moved ? r.id >= id : r.id != id) { /* checked last, as scan_record() and recover_tail() do */
+            why = "record out of sequence";
+            break;
+        }
+        off += JF_REC_HDR + inseg;
+        nmoved += moved;
+        nrec += !moved;
+        id += !moved;
+        cum += moved ? 0 : r.len;
+    }
+    if (why && *why)
+        report(t, 1, name, off, size - off, "%s: %s", why,
+               last ? "start-up cuts the tail here" : "not repaired: start-up checks the last segment only");
+    t->next_id = id;
+    t->tail_cum = cum;
+    *end = off;
+    if (t->json)
+        fprintf(t->out,
+                "{\"type\":\"segment\",\"seg\":%" PRIu64 ",\"size\":%" PRIu64 ",\"header\":\"ok\",\"first_id\":%" PRIu64
+                ",\"records\":%" PRIu64 ",\"moved\":%" PRIu64 ",\"valid_end\":%" PRIu64 "}\n",
+                seq, size, sh->first_id, nrec, nmoved, off);
+    else
+        fprintf(t->out, "  %" PRIu64 " records (+%" PRIu64 " moved copies)%s, valid up to offset %" PRIu64 "\n", nrec,
+                nmoved, why ? " before the damage" : "", off);
+    return why != NULL;
+}
+
+/* Checks segment t->segs[k]: its place in the sequence, its header, then its
+ * records. *clean (in: the segment before was read whole; out: this one was)
+ * guards the checks between segments. Returns 0 or -errno. */
+static int walk_segment(struct tool *t, size_t k, int *clean)
+{
+    uint64_t seq = t->segs[k], size = 0, end = JF_SEG_HDR;
+    int last = k == t->eff_last, prev_clean = *clean, fd = -1;
+    char name[32], created[40];
+    struct jf_seg_hdr sh;
+    seg_name(name, seq);
+    *clean = 0;
+    if (k > 0 && seq != t->segs[k - 1] + 1)
+        report(t, 1, name, 0, 0, "segments %" PRIu64 "..%" PRIu64 " are missing", t->segs[k - 1] + 1, seq - 1);
+    int rc = seg_header(t, seq, &fd, &size, &sh);
+    t->seg_bytes += size;
+    if (rc == -EBADMSG) {
+        report(t, 1, name, 0, size, "damaged segment header: %s",
+               k > t->eff_last ? "start-up removes this segment"
+               : last          ? "start-up starts it empty"
+                               : "the server skips this segment");
+        if (last) { /* the oldest and only segment left: start-up writes a fresh header */
+            t->tail_seg = seq;
+            t->tail_off = JF_SEG_HDR;
+            t->next_id = t->oldest_first_id = 1;
+            t->tail_cum = t->oldest_cum = 0;
+        }
+        fprintf(t->out, t->json ? "{\"type\":\"segment\",\"seg\":%" PRIu64 ",\"size\":%" PRIu64 ",\"header\":\"bad\"}\n"
+                                : "segment %" PRIu64 " (%" PRIu64 " bytes): header damaged\n",
+                seq, size);
+        rc = 0;
+        goto out;
+    }
+    if (rc < 0)
+        goto out;
+    if (sh.seq != seq)
+        report(t, 1, name, 16, 8, "header says segment %" PRIu64, sh.seq);
+    if (prev_clean && (sh.first_id != t->next_id || sh.cum_bytes != t->tail_cum))
+        report(t, 1, name, 24, 16,
+               "header says first id %" PRIu64 " after %" PRIu64 " payload bytes; the segment before ends at id %" PRIu64
+               " after %" PRIu64,
+               sh.first_id, sh.cum_bytes, t->next_id, t->tail_cum);
+    if (k == 0) {
+        t->oldest_first_id = sh.first_id;
+        t->oldest_cum = sh.cum_bytes;
+    }
+    if (!t->json)
+        fprintf(t->out, "segment %" PRIu64 " (%s): %" PRIu64 " bytes, first id %" PRIu64 ", created %s\n", seq, name,
+                size, sh.first_id, fmt_ms(created, sh.created_ms));
+    if ((rc = walk_records(t, seq, fd, size, &sh, last, &end)) < 0)
+        goto out;
+    *clean = rc == 0;
+    rc = 0;
+    if (k <= t->eff_last) {
+        t->tail_seg = seq;
+        t->tail_off = end;
+    }
+out:
+    if (fd >= 0)
+        t->io->close(t->io->ctx, fd);
+    return rc;
+}
+
+/* Applies one ack record as ack_apply() does. Returns 0 or -ENOMEM. */
+static int ack_apply(struct acks *a, const struct jf_ack *r)
+{
+    switch (r->type) {
+    case JF_ACK_OPEN:
+    case JF_ACK_OUT:
+        if (grow(&a->live, a->nlive, &a->cap, sizeof(*a->live)) < 0)
+            return -ENOMEM;
+        a->live[a->nlive++] = (struct live){.id = r->id, .seg = r->seg, .off = r->off, .len = r->len};
+        if (r->type == JF_ACK_OUT)
+            return 0;
+        __attribute__((fallthrough));
+    case JF_ACK_TAKE:
+        a->r_seg = r->seg;
+        a->r_off = r->off + JF_REC_HDR + (r->kind == JF_REC_BLOB ? 0 : r->len);
+        a->r_id = r->id + 1;
+        a->r_cum += r->len;
+        return 0;
+    case JF_ACK_CONFIRM:
+    case JF_ACK_MOVE:
+        for (size_t i = 0; i < a->nlive; i++)
+            if (a->live[i].id == r->id && r->type == JF_ACK_MOVE) {
+                a->live[i].seg = r->seg;
+                a->live[i].off = r->off;
+            } else if (a->live[i].id == r->id) {
+                a->live[i--] = a->live[--a->nlive];
+            }
+        return 0;
+    case JF_ACK_FLUSH:
+        a->nlive = 0;
+        __attribute__((fallthrough));
+    default: /* JF_ACK_CKPT */
+        a->r_seg = r->seg;
+        a->r_off = r->off;
+        a->r_id = r->id;
+        a->r_cum = r->cum;
+        return 0;
+    }
+}
+
+/* Reads acks.<i> as ack_load() does: the checkpoint, its OUT records, then the
+ * records after them up to the first bad one; dump lists every record. Fills
+ * t->ack[i]. Returns 0 (also when the file is absent) or -errno. */
+static int ack_read(struct tool *t, int i)
+{
+    struct acks *a = &t->ack[i];
+    char name[8];
+    unsigned char raw[JF_ACK_REC];
+    struct jf_ack_hdr h;
+    int fd, stage = 0; /* 0: expecting CKPT, 1: its OUT records, 2: the records after them, 3: done */
+    uint64_t outs = 0, off;
+    snprintf(name, sizeof(name), "acks.%d", i);
+    int rc = open_in(t, name, &fd, &a->size);
+    if (rc < 0)
+        return rc == -ENOENT ? 0 : rc;
+    a->present = 1;
+    if (jio_pread_all(t->io, fd, raw, JF_ACK_HDR, 0) == 0 && jf_ack_hdr_decode(raw, &h) == 0)
+        a->gen = h.generation;
+    stage = a->gen ? 0 : 4; /* recover_acks() skips a file without a good header */
+    if (t->cmd == CMD_DUMP && !t->json)
+        fprintf(t->out, "%s: %" PRIu64 " bytes, generation %" PRIu64 "%s\n", name, a->size, a->gen,
+                a->gen ? "" : " (header missing or damaged)");
+    a->end = JF_ACK_HDR;
+    for (off = JF_ACK_HDR; off + JF_ACK_REC <= a->size && (stage < 3 || t->cmd == CMD_DUMP); off += JF_ACK_REC) {
+        struct jf_ack r = {0};
+        if ((rc = jio_pread_all(t->io, fd, raw, sizeof(raw), (off_t)off)) < 0)
+            goto out;
+        int ok = jf_ack_decode(raw, &r) == 0;
+        if (t->cmd == CMD_DUMP)
+            fprintf(t->out,
+                    t->json ? "{\"type\":\"ack\",\"file\":\"%s\",\"offset\":%" PRIu64 ",\"ok\":%s,\"record\":\"%s\","
+                              "\"id\":%" PRIu64 ",\"seg\":%" PRIu64 ",\"off\":%" PRIu64 ",\"len\":%" PRIu64
+                              ",\"cum\":%" PRIu64 ",\"kind\":\"%s\"}\n"
+                            : "  ack %s off %" PRIu64 " %s %s id %" PRIu64 " seg %" PRIu64 " off %" PRIu64
+                              " len %" PRIu64 " cum %" PRIu64 " %s\n",
+                    name, off, ok ? (t->json ? "true" : "ok") : (t->json ? "false" : "DAMAGED"),
+                    ack_names[ok ? r.type : 0], r.id, r.seg, r.off, r.len, r.cum,
+                    r.kind == JF_REC_BLOB ? "blob" : "item");
+        if (stage == 0 && ok && r.type == JF_ACK_CKPT)
+            stage = (outs = r.len) ? 1 : 2;
+        else if (stage == 1 && ok && r.type == JF_ACK_OUT)
+            stage = --outs ? 1 : 2;
+        else if (stage != 2 || !ok || r.type == JF_ACK_CKPT || r.type == JF_ACK_OUT)
+            stage = stage < 2 ? 4 : 3; /* 4: no usable checkpoint */
+        if (stage > 2)
+            continue;
+        if ((rc = ack_apply(a, &r)) < 0)
+            goto out;
+        a->records++;
+        a->end = off + JF_ACK_REC;
+    }
+    a->usable = stage == 2 || stage == 3;
+    rc = 0;
+out:
+    t->io->close(t->io->ctx, fd);
+    return rc;
+}
+
+/* Reads both ack files, picks the one start-up would (recover_acks()), and
+ * reports on each. Returns 0 with *out the index chosen (-1: none), or -errno. */
+static int check_acks(struct tool *t, int *out)
+{
+    int rc, first, chosen = -1;
+    for (int i = 0; i < 2; i++)
+        if ((rc = ack_read(t, i)) < 0)
+            return rc;
+    first = t->ack[1].gen > t->ack[0].gen;
+    for (int k = 0; k < 2 && chosen < 0; k++)
+        if (t->ack[k ? !first : first].usable)
+            chosen = k ? !first : first;
+    for (int i = 0; i < 2; i++) {
+        const struct acks *a = &t->ack[i];
+        char name[8];
+        snprintf(name, sizeof(name), "acks.%d", i);
+        if (t->json)
+            fprintf(t->out,
+                    "{\"type\":\"acks\",\"file\":\"%s\",\"present\":%s,\"generation\":%" PRIu64 ",\"size\":%" PRIu64
+                    ",\"usable\":%s,\"used\":%s,\"records\":%" PRIu64 ",\"cursor_id\":%" PRIu64
+                    ",\"cursor_seg\":%" PRIu64 ",\"cursor_off\":%" PRIu64 ",\"live\":%zu}\n",
+                    name, a->present ? "true" : "false", a->gen, a->size, a->usable ? "true" : "false",
+                    i == chosen ? "true" : "false", a->records, a->r_id, a->r_seg, a->r_off, a->nlive);
+        else if (!a->present)
+            fprintf(t->out, "%s: absent\n", name);
+        else if (!a->usable)
+            fprintf(t->out, "%s: generation %" PRIu64 ", %" PRIu64 " bytes, no usable checkpoint\n", name, a->gen,
+                    a->size);
+        else
+            fprintf(t->out,
+                    "%s: generation %" PRIu64 ", %" PRIu64 " bytes, %" PRIu64 " records, cursor id %" PRIu64
+                    " (segment %" PRIu64 " offset %" PRIu64 "), %zu live behind it%s\n",
+                    name, a->gen, a->size, a->records, a->r_id, a->r_seg, a->r_off, a->nlive,
+                    i == chosen ? " (in use)" : " (older, not used)");
+        if (i == chosen && a->end != a->size)
+            report(t, 1, name, a->end, a->size - a->end, "damaged tail: start-up cuts it");
+        else if (i != chosen && a->present && chosen >= 0 && a->gen > t->ack[chosen].gen)
+            report(t, 0, name, 0, a->size, "newer but unusable: start-up uses acks.%d", chosen);
+    }
+    if (chosen < 0)
+        report(t, 1, "acks.*", 0, 0,
+               "no usable ack log: start-up serves every item still on disk again and writes a fresh one");
+    *out = chosen;
+    return 0;
+}
+
+/* Whether id is live: from the cursor to the tail, or listed behind it. */
+static int is_live(const struct tool *t, const struct acks *a, uint64_t id)
+{
+    for (size_t i = 0; i < a->nlive; i++)
+        if (a->live[i].id == id)
+            return 1;
+    return id >= a->r_id && id < t->next_id;
+}
+
+/* Whether a live item's record is still at its position (as reconcile()). */
+static int live_on_disk(struct tool *t, const struct live *l)
+{
+    char name[32];
+    unsigned char raw[JF_REC_HDR];
+    struct jf_rec r;
+    int fd;
+    uint64_t size;
+    seg_name(name, l->seg);
+    if (l->seg < t->segs[0] || l->id >= t->next_id || open_in(t, name, &fd, &size) < 0)
+        return 0;
+    int rc = jio_pread_all(t->io, fd, raw, sizeof(raw), (off_t)l->off);
+    t->io->close(t->io->ctx, fd);
+    return rc == 0 && jf_rec_decode(raw, &r) == 0 && r.id == l->id;
+}
+
+/* With the cursor a known: reconciles as start-up would, checks live items
+ * and blob files, and prints the summary. Returns 0 or -errno. */
+static int check_live(struct tool *t, struct acks *a, const char *ackfile)
+{
+    if (a->r_seg > t->tail_seg || (a->r_seg == t->tail_seg && a->r_off > t->tail_off) || a->r_id > t->next_id) {
+        report(t, 1, ackfile, 0, 0,
+               "cursor (id %" PRIu64 ", segment %" PRIu64 " offset %" PRIu64 ") is past the end of the segments (id %" PRIu64
+               ", segment %" PRIu64 " offset %" PRIu64 "): start-up moves it to the end",
+               a->r_id, a->r_seg, a->r_off, t->next_id, t->tail_seg, t->tail_off);
+        a->r_id = t->next_id;
+        a->r_cum = t->tail_cum;
+    } else if (a->r_seg < t->segs[0]) {
+        report(t, 0, ackfile, 0, 0, "cursor is in segment %" PRIu64 ", which is gone: start-up moves it on", a->r_seg);
+        a->r_id = t->oldest_first_id;
+        a->r_cum = t->oldest_cum;
+    }
+    if (a->r_id == 0) /* reconcile() needs the oldest header for the cursor */
+        report(t, 1, ackfile, 0, 0, "the cursor must start at segment %" PRIu64 ", whose header is damaged: start-up "
+               "cannot open this journal", t->segs[0]);
+    uint64_t items = t->next_id > a->r_id ? t->next_id - a->r_id : 0;
+    uint64_t bytes = t->tail_cum > a->r_cum ? t->tail_cum - a->r_cum : 0;
+    for (size_t i = 0; i < a->nlive; i++) {
+        if (live_on_disk(t, &a->live[i])) {
+            bytes += a->live[i].len;
+            continue;
+        }
+        report(t, 0, ackfile, 0, 0, "live item %" PRIu64 " is no longer on disk: start-up drops it", a->live[i].id);
+        a->live[i--] = a->live[--a->nlive];
+    }
+    char name[32];
+    for (size_t i = 0; i < t->nmissing; i++)
+        if (is_live(t, a, t->missing[i])) {
+            blob_name(name, t->missing[i]);
+            report(t, 1, name, 0, 0, "missing: item %" PRIu64 " is live, the server cannot hand it out", t->missing[i]);
+        }
+    DIR *d = opendir(t->dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t id, size = 0;
+        char tail[8];
+        struct stat st;
+        if (sscanf(e->d_name, "blob-%16" SCNx64 ".%3s", &id, tail) != 2 || strcmp(tail, "dat") != 0)
+            continue;
+        t->blob_bytes += size = fstatat(dirfd(d), e->d_name, &st, 0) == 0 ? (uint64_t)st.st_size : 0;
+        if (!is_live(t, a, id))
+            report(t, 0, e->d_name, 0, size, "its item is gone: start-up removes it");
+    }
+    closedir(d);
+    uint64_t disk = t->seg_bytes + t->blob_bytes + t->ack[0].size + t->ack[1].size;
+    fprintf(t->out,
+            t->json ? "{\"type\":\"summary\",\"items\":%" PRIu64 ",\"from_cursor\":%" PRIu64 ",\"behind_cursor\":%zu"
+                      ",\"bytes\":%" PRIu64 ",\"next_id\":%" PRIu64 ",\"segments\":%zu,\"disk_bytes\":%" PRIu64
+                      ",\"damages\":%" PRIu64 ",\"notes\":%" PRIu64 ",\"clean\":%s}\n"
+                    : "summary: %" PRIu64 " items live (%" PRIu64 " from the cursor to the tail, %zu behind it), %" PRIu64
+                      " payload bytes; next id %" PRIu64 "; segments: %zu, %" PRIu64 " bytes on disk; %" PRIu64
+                      " damage, %" PRIu64 " notes: %s\n",
+            items + a->nlive, items, a->nlive, bytes, t->next_id, t->nsegs, disk, t->damages, t->notes,
+            t->json ? (t->damages ? "false" : "true") : (t->damages ? "DAMAGED" : "clean"));
+    return 0;
+}
+
+/* One pass of check (or dump) over a queue folder. Returns 0 (findings are
+ * counted in t->damages) or -errno when the folder cannot be read. */
+static int scan(struct tool *t, const char *dir)
+{
+    tool_reset(t, dir);
+    int rc = read_folder(t), clean = 0, chosen;
+    if (rc < 0)
+        return rc;
+    if (t->nsegs == 0) {
+        report(t, 1, "seg-*.dat", 0, 0, "no segments: the server removes this folder at start");
+        return 0;
+    }
+    /* Start-up removes trailing segments whose header is damaged. */
+    for (t->eff_last = t->nsegs - 1; t->eff_last > 0; t->eff_last--) {
+        int fd = -1;
+        uint64_t size;
+        struct jf_seg_hdr sh;
+        rc = seg_header(t, t->segs[t->eff_last], &fd, &size, &sh);
+        if (fd >= 0)
+            t->io->close(t->io->ctx, fd);
+        if (rc != -EBADMSG)
+            break;
+    }
+    for (size_t k = 0; k < t->nsegs; k++)
+        if ((rc = walk_segment(t, k, &clean)) < 0)
+            return rc;
+    if ((rc = check_acks(t, &chosen)) < 0)
+        return rc;
+    struct acks none = {.r_seg = t->segs[0], .r_off = JF_SEG_HDR, .r_id = t->oldest_first_id, .r_cum = t->oldest_cum};
+    return check_live(t, chosen >= 0 ? &t->ack[chosen] : &none, chosen == 1 ? "acks.1" : "acks.0");
+}
+
+/* Opens the journal as start-up does (that is the repair), makes what it wrote
+ * durable, and closes it. Returns 0 or -errno. */
+static int reopen(const char *dir)
+{
+    struct log lg = {.level = LOG_INFO, .out = stderr};
+    struct jnl_conf conf = {.io = jio_posix(), .log = &lg, .segment_size = 64ull << 20, .ack_compact_bytes = 1u << 20};
+    struct jnl *j = NULL;
+    int fds[32], n, rc = jnl_open(&j, &conf, dir, 0);
+    if (rc < 0)
+        return rc;
+    if ((n = jnl_sync_fds(j, fds, 32)) < 0)
+        rc = n;
+    for (int i = 0; i < n; i++) {
+        if (fsync(fds[i]) < 0 && rc == 0)
+            rc = -errno;
+        close(fds[i]);
+    }
+    jnl_close(j);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* removed segments */
+    if ((dfd < 0 || fsync(dfd) < 0) && rc == 0)
+        rc = -errno;
+    if (dfd >= 0)
+        close(dfd);
+    return rc;
+}
+
+/* Runs the command on one queue folder. Returns its exit code. */
+static int run_one(struct tool *t, const char *dir)
+{
+    const char *phase = t->json ? "{\"type\":\"repair\",\"phase\":\"%s\"}\n" : "== %s ==\n";
+    if (t->cmd == CMD_REPAIR)
+        fprintf(t->out, phase, "before repair");
+    int rc = scan(t, dir);
+    if (rc == 0 && t->cmd == CMD_REPAIR) {
+        fflush(t->out);
+        if ((rc = reopen(dir)) == 0) {
+            fprintf(t->out, phase, "after repair");
+            rc = scan(t, dir);
+        }
+    }
+    fflush(t->out);
+    if (rc < 0) {
+        fprintf(stderr, "darner-journal: %s: %s\n", dir, strerror(-rc));
+        return EXIT_ERROR;
+    }
+    return t->damages ? EXIT_DAMAGE : EXIT_CLEAN;
+}
+
+static int is_queue_dir(const struct dirent *e)
+{
+    uint64_t id;
+    char rest;
+    return sscanf(e->d_name, "q-%16" SCNx64 "%c", &id, &rest) == 1;
+}
+
+/* Runs the command on every q-* folder of a data folder; the worst exit code wins. */
+static int run_all(struct tool *t, const char *data)
+{
+    struct dirent **list;
+    int n = scandir(data, &list, is_queue_dir, alphasort), worst = EXIT_CLEAN;
+    if (n < 0) {
+        fprintf(stderr, "darner-journal: %s: %s\n", data, strerror(errno));
+        return EXIT_ERROR;
+    }
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        int rc = EXIT_ERROR;
+        if (snprintf(path, sizeof(path), "%s/%s", data, list[i]->d_name) < (int)sizeof(path))
+            rc = run_one(t, path);
+        worst = rc > worst ? rc : worst;
+        free(list[i]);
+    }
+    free(list);
+    return worst;
+}
+
+static int usage(FILE *f, int code)
+{
+    fputs("usage: darner-journal check|dump|repair [--json] [--payload] <queue folder>\n"
+          "       darner-journal check|dump|repair [--json] [--payload] --all <data folder>\n"
+          "  check   read-only: report segments, ack files and every damage found\n"
+          "  dump    read-only: also list every record and every ack record\n"
+          "  repair  open the journal as the server's start-up does (it cuts a damaged\n"
+          "          tail), then check again; never while a server uses the folder\n"
+          "  --json  one JSON object per line;  --payload  dump whole payloads\n"
+          "exit: 0 clean, 1 damage found (after repair: damage left), 2 usage or I/O error\n",
+          f);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const cmds[] = {"check", "dump", "repair"};
+    struct tool t = {.out = stdout, .io = jio_posix()};
+    const char *folder = NULL;
+    int all = 0, cmd = -1, rc;
+    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+        return usage(stdout, EXIT_CLEAN);
+    for (int i = 0; i < 3 && argc > 1; i++)
+        if (strcmp(argv[1], cmds[i]) == 0)
+            cmd = i;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            t.json = 1;
+        else if (strcmp(argv[i], "--payload") == 0)
+            t.payload = 1;
+        else if (strcmp(argv[i], "--all") == 0)
+            all = 1;
+        else if (argv[i][0] == '-' || folder)
+            return usage(stderr, EXIT_ERROR);
+        else
+            folder = argv[i];
+    }
+    if (cmd < 0 || !folder)
+        return usage(stderr, EXIT_ERROR);
+    t.cmd = (enum cmd)cmd;
+    if (!(t.buf = malloc(CHUNK)))
+        return EXIT_ERROR;
+    rc = all ? run_all(&t, folder) : run_one(&t, folder);
+    tool_reset(&t, NULL);
+    free(t.buf);
+    return rc;
+}
