@@ -147,7 +147,8 @@ static int recover_tail(struct jnl *j)
             continue;
         }
         if (rc == -EBADMSG) {
-            /* The only segment: start it over with what the ack log knows. */
+            /* The only segment, and its header is gone: start it over with
+             * ids from 1 (the ack log is read later and reconciled). */
             log_warn(j->conf.log, "journal %s: segment %" PRIu64 " has a damaged header: starting it empty",
                      j->dir, j->tail_seg);
             j->tail_fd = fd;
@@ -371,18 +372,33 @@ static int reconcile(struct jnl *j)
         j->r_cum = j->tail_cum;
         rewrite = 1;
     } else if (j->r_seg < j->oldest_seg || j->r_id == 0) {
-        int fd = ji_seg_open(j, j->oldest_seg, O_RDONLY);
-        if (fd < 0)
-            return fd;
+        /* The cursor starts at the oldest segment whose header can be read;
+         * a segment with a damaged header cannot be walked, so its items are
+         * lost, and the log says so, but the queue still opens. */
+        uint64_t seq;
         struct jf_seg_hdr sh;
-        rc = ji_seg_read_hdr(j, fd, &sh);
-        j->conf.io->close(j->conf.io->ctx, fd);
-        if (rc < 0)
-            return rc;
-        j->r_seg = j->oldest_seg;
+        for (seq = j->oldest_seg; seq <= j->tail_seg; seq++) {
+            int fd = ji_seg_open(j, seq, O_RDONLY);
+            if (fd == -ENOENT)
+                continue;
+            if (fd < 0)
+                return fd;
+            rc = ji_seg_read_hdr(j, fd, &sh);
+            j->conf.io->close(j->conf.io->ctx, fd);
+            if (rc == 0)
+                break;
+            if (rc != -EBADMSG)
+                return rc;
+            log_error(j->conf.log, "journal %s: segment %" PRIu64 " has a damaged header: its items are skipped",
+                      j->dir, seq);
+        }
+        if (seq > j->tail_seg)
+            return -EBADMSG;
+        j->r_seg = seq;
         j->r_off = JF_SEG_HDR;
         j->r_id = sh.first_id;
         j->r_cum = sh.cum_bytes;
+        rewrite = 1;
     }
     /* Live items: fill in what the ack log does not carry from their headers. */
     struct list *pos, *tmp;

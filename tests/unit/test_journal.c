@@ -737,6 +737,34 @@ static void test_held_item_pinning_an_old_segment_moves_forward(void **state)
     expect_empty(fx->j);
 }
 
+static void test_damaged_oldest_segment_header_skips_it_and_still_opens(void **state)
+{
+    struct fx *fx = *state;
+    fx->conf.segment_size = (uint64_t)SEG_WITH(3);
+    jopen(fx);
+    for (int i = 1; i <= 7; i++)
+        put(fx->j, i);
+    assert_int_equal(nsegs(fx), 3);
+    jnl_close(fx->j);
+    fx->j = NULL;
+    /* No usable ack log, so the cursor must start from the oldest segment,
+     * whose header is damaged. */
+    char path[PATH_MAX];
+    tu_join(path, fx->dir, "acks.0");
+    assert_int_equal(unlink(path), 0);
+    seg_file(fx, 1, path);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "XX", 2, 3), 2);
+    close(fd);
+    assert_int_equal(jnl_open(&fx->j, &fx->conf, fx->dir, 0), 0);
+    struct jnl_head h;
+    for (int i = 4; i <= 7; i++)
+        take(fx->j, i); /* the items of segment 1 are lost; the rest are served */
+    assert_int_equal(jnl_head(fx->j, &h), -ENOENT);
+    (void)h;
+}
+
 static void test_held_item_within_slack_is_not_moved(void **state)
 {
     struct fx *fx = *state;
@@ -1345,6 +1373,7 @@ int main(void)
         T(test_maintain_deletes_fully_consumed_segments),
         T(test_held_item_pinning_an_old_segment_moves_forward),
         T(test_held_item_within_slack_is_not_moved),
+        T(test_damaged_oldest_segment_header_skips_it_and_still_opens),
         T(test_clear_lets_maintain_delete_old_segments),
         T(test_ack_compaction_keeps_state_and_files_small),
         T(test_ack_rewrite_waits_for_durable_checkpoint),
