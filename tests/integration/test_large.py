@@ -4,7 +4,7 @@ import threading
 import time
 import zlib
 
-from harness import Client
+from harness import DARNER_BIN, Client
 
 MiB = 1 << 20
 CHUNK = MiB
@@ -38,6 +38,13 @@ class RssSampler:
     def __exit__(self, *exc):
         self.done.set()
         self.thread.join(5)
+
+
+def sanitized(binary):
+    """ASan keeps freed memory in a quarantine (256 MiB by default), so a
+    sanitizer build's RssAnon says nothing about the server's own use."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
 
 
 def chunk(i):
@@ -92,9 +99,10 @@ def test_one_gib_item_round_trips_with_small_own_memory(make_server):
         assert c.readline() == "STORED"
     with RssSampler(srv.proc.pid) as during_get:
         assert recv_item(c, "big") == (9, size, crc)
-    assert during_set.peak < 64 * 1024, f"RssAnon peaked at {during_set.peak} KiB while receiving"
-    assert during_get.peak < 64 * 1024, f"RssAnon peaked at {during_get.peak} KiB while sending"
     print(f"1 GiB item: RssAnon peak {during_set.peak} KiB receiving, {during_get.peak} KiB sending")
+    if not sanitized(DARNER_BIN):
+        assert during_set.peak < 64 * 1024, f"RssAnon peaked at {during_set.peak} KiB while receiving"
+        assert during_get.peak < 64 * 1024, f"RssAnon peaked at {during_get.peak} KiB while sending"
     c.close()
 
 
