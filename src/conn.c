@@ -270,10 +270,22 @@ static void update_reading(struct conn *c)
 
 /* ---- requests ---- */
 
+static void mark_sync(struct conn *c);
+
+/* The request must not be answered before an fsync: remember where its
+ * answer starts, so a failed fsync can replace it. Call before the request
+ * writes any output that depends on the fsync. */
+static void want_sync(struct conn *c)
+{
+    if (!c->sync_wanted)
+        mark_sync(c);
+    c->sync_wanted = 1;
+}
+
 static void journal_touched(struct conn *c)
 {
     if (c->srv->cfg->fsync == FSYNC_ALWAYS)
-        c->sync_wanted = 1;
+        want_sync(c);
 }
 
 static struct qopen *open_on(struct conn *c, const struct queue *q)
@@ -305,6 +317,45 @@ static void write_value(struct conn *c, const struct proto_key *k, struct qitem 
     out_str(c, "\r\n");
 }
 
+/* Notes a removal the pending fsync covers, to undo if it fails. */
+static void remember_undo(struct conn *c, const struct queue *q, const struct jnl_item *it, int open)
+{
+    if (c->nundo == c->capundo) {
+        size_t cap = c->capundo ? c->capundo * 2 : 4;
+        struct conn_undo *u = realloc(c->undo, cap * sizeof(*u));
+        if (!u) {
+            log_error(&c->srv->log, "out of memory: a failed fsync could not give back item %" PRIu64, it->id);
+            return;
+        }
+        c->undo = u;
+        c->capundo = cap;
+    }
+    c->undo[c->nundo++] = (struct conn_undo){.dir_id = q->dir_id, .item = *it, .open = open};
+}
+
+/* The fsync covering this request's removals failed and their answers are
+ * replaced by an error: the items go back to the head of their queues. */
+static void apply_undo(struct conn *c)
+{
+    for (size_t i = c->nundo; i-- > 0;) {
+        struct conn_undo *u = &c->undo[i];
+        struct queue *q = registry_find_dir(c->srv->reg, u->dir_id);
+        if (!q)
+            continue; /* deleted meanwhile: nothing to give back to */
+        if (u->open) {
+            struct qopen *o = open_on(c, q);
+            if (o && o->node->item.id == u->item.id)
+                queue_abort(o);
+            continue;
+        }
+        int rc = queue_restore(q, &u->item);
+        if (rc < 0)
+            log_error(&c->srv->log, "queue %s: cannot give back item %" PRIu64 " after a failed fsync: %s", q->name,
+                      u->item.id, strerror(-rc));
+    }
+    c->nundo = 0;
+}
+
 /* Runs one key of a get. */
 static enum get_result get_key(struct conn *c, const struct proto_key *k)
 {
@@ -319,11 +370,14 @@ static enum get_result get_key(struct conn *c, const struct proto_key *k)
     }
     if (k->opts & PROTO_OPT_CLOSE) {
         if (o) {
+            struct jnl_item closed = o->node->item;
             if ((rc = queue_confirm(o)) < 0) {
                 out_server_error(c, rc);
                 return GK_ERROR;
             }
             journal_touched(c);
+            if (c->sync_wanted)
+                remember_undo(c, q, &closed, 0); /* a failed fsync brings it back */
         }
         if (!(k->opts & PROTO_OPT_OPEN))
             return GK_EMPTY;
@@ -340,8 +394,11 @@ static enum get_result get_key(struct conn *c, const struct proto_key *k)
     }
     if (no)
         list_push_back(&c->opens, &no->conn_link);
-    if (mode != QGET_PEEK)
+    if (mode != QGET_PEEK) {
         journal_touched(c);
+        if (c->sync_wanted)
+            remember_undo(c, q, &it.where, no != NULL);
+    }
     write_value(c, k, &it);
     s->st.get_hits++;
     return GK_SERVED;
@@ -396,6 +453,7 @@ static int waiter_cb(struct qwaiter *w, enum qwait_event ev)
             }
         }
         if (r == GK_SERVED || r == GK_ERROR) {
+            c->get_failed = r == GK_ERROR;
             wait_over(c);
             return 1;
         }
@@ -462,11 +520,21 @@ static int do_get(struct conn *c, const struct proto_req *req)
     struct proto_slice rest = req->keys;
     struct proto_key k;
     size_t idx = 0;
+    if (c->get_failed) {
+        /* A waited-for key answered SERVER_ERROR: that is the whole answer. */
+        c->get_failed = 0;
+        c->get_done = 0;
+        return 1;
+    }
     while (proto_next_key(&rest, &k)) {
         if (idx++ < c->get_done)
             continue;
         count_get(c, &k);
         enum get_result r = get_key(c, &k);
+        if (r == GK_ERROR) {
+            c->get_done = 0;
+            return 1;
+        }
         if (r == GK_EMPTY && wants_item(&k)) {
             if ((k.opts & PROTO_OPT_TIMEOUT) && k.timeout_ms > 0) {
                 start_wait(c, &k);
@@ -514,9 +582,7 @@ static void set_done(struct conn *c, int rc, int noreply, int sync)
     }
     journal_touched(c);
     if (sync)
-        c->sync_wanted = 1;
-    if (c->sync_wanted)
-        mark_sync(c);
+        want_sync(c);
     if (!noreply)
         out_str(c, "STORED\r\n");
 }
@@ -773,7 +839,9 @@ static void sync_done(struct sync_waiter *w, int status)
             outseg_free(o);
         }
         out_server_error(c, status);
+        apply_undo(c);
     }
+    c->nundo = 0;
     c->state = CONN_READ;
     c->resume = 1;
     defer(c);
@@ -824,6 +892,9 @@ void conn_close(struct conn *c)
     syncer_cancel(&c->syncw);
     jnl_blob_discard(c->blob);
     c->blob = NULL;
+    free(c->undo);
+    c->undo = NULL;
+    c->nundo = 0;
     c->state = CONN_CLOSING;
     list_remove(&c->pending);
     list_remove(&c->link);

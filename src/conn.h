@@ -71,8 +71,18 @@ struct conn {
     char wait_full[PROTO_MAX_NAME + 64];
     int waiting; /* waiter is on a list */
 
+    int get_failed; /* a key of the get in progress answered SERVER_ERROR */
+
     /* fsync waits */
     struct sync_waiter syncw;
+    /* what the request waiting for the fsync removed, to give back if the
+     * fsync fails (its answer is then never sent) */
+    struct conn_undo {
+        uint64_t dir_id; /* the queue, if it still exists */
+        struct jnl_item item;
+        int open; /* held open: abort it; else removed: restore it */
+    } *undo;
+    size_t nundo, capundo;
     int sync_wanted;
     size_t sync_mark; /* output before the answer that waits for the fsync */
 

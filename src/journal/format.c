@@ -126,7 +126,7 @@ void jf_ack_encode(unsigned char out[JF_ACK_REC], const struct jf_ack *a)
 
 int jf_ack_decode(const unsigned char in[JF_ACK_REC], struct jf_ack *a)
 {
-    if (!sealed(in, JF_ACK_REC) || in[0] < JF_ACK_CKPT || in[0] > JF_ACK_MOVE)
+    if (!sealed(in, JF_ACK_REC) || in[0] < JF_ACK_CKPT || in[0] > JF_ACK_RESTORE)
         return -EBADMSG;
     a->type = in[0];
     a->kind = in[1] ? in[1] : JF_REC_ITEM;

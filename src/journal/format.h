@@ -61,6 +61,8 @@ enum jf_ack_type {
     JF_ACK_CONFIRM,  /* an item below the cursor (open or given back) was removed */
     JF_ACK_FLUSH,    /* everything up to the position given was removed */
     JF_ACK_MOVE,     /* a live item was copied forward: the position is the copy's */
+    JF_ACK_RESTORE,  /* a removed item behind the cursor is live again (its removal
+                      * could not be made durable, so it was never answered) */
 };
 struct jf_ack {
     uint8_t type;   /* enum jf_ack_type */

@@ -40,6 +40,12 @@ struct jnl {
     uint64_t nnodes, nopen, node_bytes;
     uint64_t moved; /* live items copied forward, since open */
 
+    /* blob files of removed items, deleted once their removal is durable */
+    struct doomed {
+        uint64_t id, len, epoch; /* epoch 0: not yet given to a sync */
+    } *doomed;
+    size_t ndoomed, capdoomed;
+
     /* the ack log: acks.<ack_idx> */
     int ack_fd, ack_idx;
     uint64_t ack_off, ack_gen;
@@ -51,8 +57,10 @@ static inline uint64_t ji_rec_size(uint8_t kind, uint64_t len) { return JF_REC_H
 
 /* The file of a blob item: blob-<id>.dat in the journal's folder. */
 void ji_blob_path(const struct jnl *j, uint64_t id, char *out, size_t cap);
-/* Removes a blob item's file after its removal was recorded. */
+/* A removed blob item's file: deleted now under fsync "never", else once
+ * the removal is durable (ji_blob_reap). */
 void ji_blob_unlink(struct jnl *j, const struct jnl_item *it);
+void ji_blob_reap(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_done);
 /* An ack record about an item. */
 static inline struct jf_ack ji_item_ack(uint8_t type, const struct jnl_item *it)
 {

@@ -339,6 +339,25 @@ void jnl_release(struct jnl *j, struct jnl_node *n)
     ji_returned_insert(j, n);
 }
 
+int jnl_restore(struct jnl *j, const struct jnl_item *it)
+{
+    struct jf_ack a = ji_item_ack(JF_ACK_RESTORE, it);
+    int rc = ji_ack_write(j, &a);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < j->ndoomed; i++) {
+        if (j->doomed[i].id == it->id) {
+            j->doomed[i] = j->doomed[--j->ndoomed];
+            break;
+        }
+    }
+    struct jnl_node *n = ji_node_new(j, it);
+    if (!n)
+        return -ENOMEM;
+    ji_returned_insert(j, n);
+    return 0;
+}
+
 /* Removes every blob file of the folder (all items are gone). */
 static void unlink_all_blobs(struct jnl *j)
 {
@@ -369,6 +388,7 @@ int jnl_clear(struct jnl *j)
     j->r_cum = j->tail_cum;
     j->disk_bytes -= j->blob_bytes < j->disk_bytes ? j->blob_bytes : j->disk_bytes;
     j->blob_bytes = 0;
+    j->ndoomed = 0;
     unlink_all_blobs(j);
     return 0;
 }

@@ -107,6 +107,10 @@ int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct j
 int jnl_confirm(struct jnl *j, struct jnl_node *n);
 /* Gives an open node back: it is handed out again before the cursor's items. */
 void jnl_release(struct jnl *j, struct jnl_node *n);
+/* Makes an item removed by jnl_remove_head() or jnl_confirm() live again,
+ * behind the cursor, so it is handed out next: for a removal whose fsync
+ * failed and whose answer was therefore never sent. */
+int jnl_restore(struct jnl *j, const struct jnl_item *it);
 /* Removes every item, open ones included: all nodes are freed, so the caller
  * must have dropped its pointers to them first. */
 int jnl_clear(struct jnl *j);

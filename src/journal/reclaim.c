@@ -124,6 +124,7 @@ static void delete_dead_segments(struct jnl *j)
 
 void jnl_maintain(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_done)
 {
+    ji_blob_reap(j, sync_epoch_next, sync_epoch_done);
     delete_dead_segments(j);
     move_pinned(j);
     delete_dead_segments(j);

@@ -234,6 +234,14 @@ static int ack_apply(struct jnl *j, const struct jf_ack *a)
         if ((n = ji_node_find(j, a->id)) != NULL)
             ji_node_free(j, n);
         return 0;
+    case JF_ACK_RESTORE:
+        if (ji_node_find(j, a->id))
+            return 0;
+        n = ji_node_new(j, &(struct jnl_item){.id = a->id, .kind = a->kind, .seg = a->seg, .off = a->off, .len = a->len});
+        if (!n)
+            return -ENOMEM;
+        ji_returned_insert(j, n);
+        return 0;
     case JF_ACK_MOVE:
         if ((n = ji_node_find(j, a->id)) != NULL) {
             n->item.seg = a->seg;
@@ -543,6 +551,7 @@ void jnl_close(struct jnl *j)
     ji_close_fd(j, &j->dir_fd);
     for (size_t i = 0; i < j->npending; i++)
         j->conf.io->close(j->conf.io->ctx, j->pending_fds[i]);
+    free(j->doomed);
     free(j->pending_fds);
     buf_free(&j->wbuf);
     free(j->dir);

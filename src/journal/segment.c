@@ -189,18 +189,54 @@ void ji_blob_path(const struct jnl *j, uint64_t id, char *out, size_t cap)
     snprintf(out, cap, "%s/blob-%016" PRIx64 ".dat", j->dir, id);
 }
 
+static void blob_delete(struct jnl *j, uint64_t id, uint64_t len);
+
 void ji_blob_unlink(struct jnl *j, const struct jnl_item *it)
 {
     if (it->kind != JF_REC_BLOB)
         return;
+    if (j->conf.sync_never) {
+        blob_delete(j, it->id, it->len);
+        return;
+    }
+    if (j->ndoomed == j->capdoomed) {
+        size_t cap = j->capdoomed ? j->capdoomed * 2 : 8;
+        struct doomed *d = realloc(j->doomed, cap * sizeof(*d));
+        if (!d) {
+            blob_delete(j, it->id, it->len); /* rather than keep the file forever */
+            return;
+        }
+        j->doomed = d;
+        j->capdoomed = cap;
+    }
+    j->doomed[j->ndoomed++] = (struct doomed){.id = it->id, .len = it->len, .epoch = 0};
+}
+
+void ji_blob_reap(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_done)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < j->ndoomed; i++) {
+        struct doomed d = j->doomed[i];
+        if (d.epoch == 0)
+            d.epoch = sync_epoch_next; /* the next sync covers the removal */
+        if (d.epoch <= sync_epoch_done)
+            blob_delete(j, d.id, d.len);
+        else
+            j->doomed[keep++] = d;
+    }
+    j->ndoomed = keep;
+}
+
+static void blob_delete(struct jnl *j, uint64_t id, uint64_t len)
+{
     char path[PATH_MAX];
-    ji_blob_path(j, it->id, path, sizeof(path));
+    ji_blob_path(j, id, path, sizeof(path));
     int rc = j->conf.io->unlink(j->conf.io->ctx, path);
     if (rc < 0 && rc != -ENOENT)
         log_warn(j->conf.log, "journal %s: cannot remove %s: %s", j->dir, path, strerror(-rc));
     if (rc == 0) {
-        j->disk_bytes -= it->len < j->disk_bytes ? it->len : j->disk_bytes;
-        j->blob_bytes -= it->len < j->blob_bytes ? it->len : j->blob_bytes;
+        j->disk_bytes -= len < j->disk_bytes ? len : j->disk_bytes;
+        j->blob_bytes -= len < j->blob_bytes ? len : j->blob_bytes;
     }
 }
 

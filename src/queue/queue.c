@@ -29,6 +29,7 @@ void qitem_release(struct qitem *it)
 /* Reads the payload of the head item into *out, whole or as an fd. */
 static int load_payload(struct queue *q, const struct jnl_head *h, struct qitem *out)
 {
+    out->where = h->item;
     out->flags = h->item.flags;
     out->len = h->item.len;
     out->data = NULL;
@@ -136,6 +137,14 @@ int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *d
     q->total_items++;
     queue_wake(q);
     return 0;
+}
+
+int queue_restore(struct queue *q, const struct jnl_item *it)
+{
+    int rc = jnl_restore(q->jnl, it);
+    if (rc == 0)
+        queue_wake(q);
+    return rc;
 }
 
 int queue_put_blob(struct queue *q, struct jnl_blob *b, uint32_t flags, uint64_t expire_ms)

@@ -58,6 +58,7 @@ struct qwaiter {
 /* An item handed out, for the caller to send. Exactly one of data (len bytes,
  * the caller frees) and fd (read len bytes from off; the caller closes) is set. */
 struct qitem {
+    struct jnl_item where; /* the item in its journal */
     uint32_t flags;
     uint64_t len;
     char *data;
@@ -79,6 +80,8 @@ void queue_abort(struct qopen *o);
 
 /* Appends an item and wakes waiters. Borrows data. */
 int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len);
+/* Puts a removed item back at the head (its removal was never answered). */
+int queue_restore(struct queue *q, const struct jnl_item *it);
 /* Appends a complete streamed item (consumed either way) and wakes waiters. */
 int queue_put_blob(struct queue *q, struct jnl_blob *b, uint32_t flags, uint64_t expire_ms);
 /* Removes every item, open ones included (their open records are freed). */

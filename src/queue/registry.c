@@ -119,6 +119,18 @@ struct queue *registry_find(struct registry *r, const char *name, size_t len)
     return NULL;
 }
 
+struct queue *registry_find_dir(struct registry *r, uint64_t dir_id)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &r->all)
+    {
+        struct queue *q = list_entry(pos, struct queue, all);
+        if (q->dir_id == dir_id)
+            return q;
+    }
+    return NULL;
+}
+
 /* Reads a queue folder's NAME file into buf. Returns the length or -errno. */
 static int read_name(const char *dir, char *buf, size_t cap)
 {

@@ -29,6 +29,8 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
 void registry_close(struct registry *r);
 
 struct queue *registry_find(struct registry *r, const char *name, size_t len);
+/* The queue in folder q-<dir_id>, if it still exists (a linear search). */
+struct queue *registry_find_dir(struct registry *r, uint64_t dir_id);
 /* Finds or creates (folder and journal) the queue. */
 int registry_get_or_create(struct registry *r, const char *name, size_t len, struct queue **out);
 /* Deletes the queue and its files; waiters are told QWAIT_GONE, open records
