@@ -367,3 +367,53 @@ def drain_queue(client, q, limit=10000):
             return out
         out.append(d)
     raise AssertionError(f"queue {q} did not empty after {limit} gets")
+
+
+# -- fault injection (build/darner-faulty) ---------------------------------
+
+DARNER_FAULTY_BIN = os.environ.get("DARNER_FAULTY_BIN") or str(REPO / "build" / "darner-faulty")
+
+
+class FaultyServer(Server):
+    """A Server running build/darner-faulty ($DARNER_FAULTY_BIN).
+
+    fault_dir is the control folder ($DARNER_FAULT_DIR of the process): a file
+    <fault_dir>/<call> (pwrite, fsync, open, ...) holding an errno name makes
+    that journal call fail; see tests/fault/faulty_main.c.  Use fault(call,
+    name) and clear(call) to switch faults while the server runs.
+    """
+
+    def __init__(self, workdir, extra_args=(), data=None, fault_dir=None, **kw):
+        super().__init__(workdir, extra_args, data=data, **kw)
+        self.fault_dir = Path(fault_dir) if fault_dir is not None else self.workdir / "faults"
+        self.fault_dir.mkdir(parents=True, exist_ok=True)
+
+    def argv(self):
+        return [DARNER_FAULTY_BIN, *super().argv()[1:]]
+
+    def start(self):
+        old = os.environ.get("DARNER_FAULT_DIR")
+        os.environ["DARNER_FAULT_DIR"] = str(self.fault_dir)
+        try:
+            return super().start()
+        finally:
+            if old is None:
+                os.environ.pop("DARNER_FAULT_DIR", None)
+            else:
+                os.environ["DARNER_FAULT_DIR"] = old
+
+    def fault(self, call, value="EIO"):
+        """Make `call` fail with errno `value` (or, for short/slow_fsync, switch it on)."""
+        p = self.fault_dir / call
+        tmp = self.fault_dir / f".{call}.tmp"
+        tmp.write_text(str(value))
+        os.replace(tmp, p)   # atomic: the server never reads a half-written name
+
+    def clear(self, call=None):
+        """Remove one control file, or all of them."""
+        names = [call] if call is not None else [p.name for p in self.fault_dir.iterdir()]
+        for n in names:
+            try:
+                (self.fault_dir / n).unlink()
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,321 @@
+"""Crash under load (SPEC section 3): kill -9 at random moments loses nothing.
+
+Producers set items whose payload carries a unique id; consumers take them with
+plain gets and with `/open` + `/close`.  The server is killed with SIGKILL at a
+random moment of each round and started again on the same data folder.  After
+the last round everything left is drained, and the bookkeeping must show:
+
+- every id answered STORED was handed out (in some round) or is still there;
+- an id whose removal was answered (a plain get read in full, or the END of its
+  `/close`) is never handed out again;
+- an id that was open (and not yet being closed) when the server died comes
+  back: at-least-once for reliable reads;
+- no item appears that no producer sent, none arrives altered, and no id is
+  handed out twice within one life of the server.
+
+The one thing a client cannot tell apart: a plain get whose answer was cut by
+the kill may have removed its item (at-most-once for plain gets).  Such gets
+are counted, and at most that many STORED ids may be missing.
+"""
+
+import os
+import random
+import threading
+import time
+
+import pytest
+
+from harness import SOCKET_TIMEOUT, Client, listing
+
+ROUNDS = 20
+KILL_DELAY = (0.050, 0.300)   # seconds after the load starts
+MAX_SETS_PER_PRODUCER = 4000  # per round: bounds the queue and the drain
+PRODUCERS = 3
+PAD = 200                     # payload bytes: ~270-byte records, many segments of 64 KiB
+QUEUE = "crashq"
+JOIN_TIMEOUT = 10.0
+IO_TIMEOUT = 5.0
+
+
+def make_payload(item_id):
+    head = item_id.encode() + b"|"
+    return head + bytes((len(head) + k) % 26 + 97 for k in range(PAD - len(head)))
+
+
+def parse_payload(data):
+    """The id of a payload, or raises if the payload is not one we sent intact."""
+    item_id = data.split(b"|", 1)[0].decode("ascii", "replace")
+    if make_payload(item_id) != data:
+        raise AssertionError(f"payload of {item_id!r} arrived altered: {data[:60]!r}...")
+    return item_id
+
+
+# -- the load -------------------------------------------------------------------------
+
+class Producer(threading.Thread):
+    def __init__(self, port, rnd, idx, stop):
+        super().__init__(daemon=True)
+        self.port, self.rnd, self.idx, self.stop = port, rnd, idx, stop
+        self.sent = []
+        self.acked = []
+        self.error = None
+
+    def run(self):
+        try:
+            c = Client(self.port, timeout=IO_TIMEOUT)
+        except OSError:
+            return
+        try:
+            for seq in range(MAX_SETS_PER_PRODUCER):
+                if self.stop.is_set():
+                    return
+                item_id = f"r{self.rnd:02d}p{self.idx}s{seq:05d}"
+                self.sent.append(item_id)
+                r = c.set(QUEUE, make_payload(item_id))
+                if r != "STORED":
+                    self.error = f"set {item_id} answered {r!r}"
+                    return
+                self.acked.append(item_id)
+        except (OSError, ConnectionError):
+            return   # the kill
+        finally:
+            c.close()
+
+
+class PlainConsumer(threading.Thread):
+    """Plain gets: an id counts as confirmed once its whole answer is read."""
+
+    def __init__(self, port, stop):
+        super().__init__(daemon=True)
+        self.port, self.stop = port, stop
+        self.confirmed = []
+        self.inflight = 0      # a get sent whose answer was not read in full
+        self.error = None
+
+    def run(self):
+        try:
+            c = Client(self.port, timeout=IO_TIMEOUT)
+        except OSError:
+            return
+        try:
+            while not self.stop.is_set():
+                self.inflight = 1
+                c.send(f"get {QUEUE}/t=10\r\n")
+                items = c.read_values()
+                self.inflight = 0
+                if len(items) > 1:
+                    self.error = f"one key asked, {len(items)} items answered"
+                    return
+                for _key, _flags, data in items:
+                    self.confirmed.append(parse_payload(data))
+        except (OSError, ConnectionError):
+            return
+        except AssertionError as e:
+            self.error = str(e)
+        finally:
+            c.close()
+
+
+class OpenConsumer(threading.Thread):
+    """`/open` then `/close`: confirmed once the END of the close is read."""
+
+    def __init__(self, port, stop, hold_ms=0.0, seed=0):
+        super().__init__(daemon=True)
+        self.port, self.stop = port, stop
+        self.hold_ms = hold_ms    # up to this long an item stays open (work on it)
+        self.rng = random.Random(seed)
+        self.opened = []          # every id handed out by /open
+        self.confirmed = []       # ids whose /close answered END
+        self.open_at_kill = None  # id open, no /close sent yet, when the connection died
+        self.closing_at_kill = None  # id whose /close was sent but not answered
+        self.error = None
+
+    def run(self):
+        try:
+            c = Client(self.port, timeout=IO_TIMEOUT)
+        except OSError:
+            return
+        current = None
+        closing = False
+        try:
+            while not self.stop.is_set():
+                c.send(f"get {QUEUE}/open/t=10\r\n")
+                items = c.read_values()
+                if not items:
+                    continue
+                if len(items) > 1:
+                    self.error = f"one key asked, {len(items)} items answered"
+                    return
+                current = parse_payload(items[0][2])
+                self.opened.append(current)
+                if self.hold_ms:
+                    time.sleep(self.rng.uniform(0, self.hold_ms) / 1000.0)
+                if self.stop.is_set():
+                    break   # killed while the item was open: no /close reached the server
+                closing = True
+                c.send(f"get {QUEUE}/close\r\n")
+                r = c.readline()
+                if r != "END":
+                    self.error = f"get {QUEUE}/close answered {r!r}"
+                    return
+                self.confirmed.append(current)
+                current, closing = None, False
+        except (OSError, ConnectionError):
+            return
+        except AssertionError as e:
+            self.error = str(e)
+        finally:
+            if current is not None:
+                if closing:
+                    self.closing_at_kill = current
+                else:
+                    self.open_at_kill = current
+            c.close()
+
+
+def drain(port, limit=200000, batch=200):
+    """Plain-get everything left (pipelined, bounded); returns the ids in order."""
+    out = []
+    with Client(port, timeout=SOCKET_TIMEOUT) as c:
+        while len(out) < limit:
+            c.send(f"get {QUEUE}\r\n".encode() * batch)
+            empty = False
+            for _ in range(batch):
+                items = c.read_values()
+                if not items:
+                    empty = True
+                for _k, _f, data in items:
+                    out.append(parse_payload(data))
+            if empty:
+                return out
+    raise AssertionError(f"queue did not empty after {limit} gets")
+
+
+# -- the test -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fsync", ["default", "never"])
+def test_crash_under_load(make_server, fsync):
+    seed = int(os.environ.get("DARNER_CRASH_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    flags = ["--segment-size", "65536"]
+    if fsync != "default":
+        flags += ["--fsync", fsync]
+    srv = make_server(*flags, start=False)
+    deadline = time.monotonic() + 50.0
+
+    acked, sent = set(), set()
+    # deliveries[id] = [(round, kind, confirmed)], kind "get" | "open"
+    deliveries = {}
+    open_at_kill = []        # (round, id)
+    ambiguous_plain = 0      # plain gets cut by the kill
+    errors = []
+    rounds = 0
+
+    for rnd in range(ROUNDS):
+        if time.monotonic() > deadline:
+            break
+        srv.start()
+        stop = threading.Event()
+        producers = [Producer(srv.port, rnd, i, stop) for i in range(PRODUCERS)]
+        plain = PlainConsumer(srv.port, stop)
+        openers = [OpenConsumer(srv.port, stop),
+                   OpenConsumer(srv.port, stop, hold_ms=10, seed=rng.random())]
+        workers = producers + [plain, *openers]
+        for w in workers:
+            w.start()
+        time.sleep(rng.uniform(*KILL_DELAY))
+        srv.kill()
+        stop.set()
+        for w in workers:
+            w.join(JOIN_TIMEOUT)
+            assert not w.is_alive(), f"round {rnd}: a client thread hung after the kill"
+        rounds += 1
+
+        for p in producers:
+            sent.update(p.sent)
+            acked.update(p.acked)
+        seen_this_round = set()
+        for item_id in plain.confirmed:
+            deliveries.setdefault(item_id, []).append((rnd, "get", True))
+            if item_id in seen_this_round:
+                errors.append(f"round {rnd}: {item_id} handed out twice in one life of the server")
+            seen_this_round.add(item_id)
+        for opener in openers:
+            closed = set(opener.confirmed)
+            for item_id in opener.opened:
+                deliveries.setdefault(item_id, []).append((rnd, "open", item_id in closed))
+                if item_id in seen_this_round:
+                    errors.append(f"round {rnd}: {item_id} handed out twice in one life of the server")
+                seen_this_round.add(item_id)
+            if opener.open_at_kill is not None:
+                open_at_kill.append((rnd, opener.open_at_kill))
+        ambiguous_plain += plain.inflight
+        for w in workers:
+            if w.error:
+                errors.append(f"round {rnd}: {type(w).__name__}: {w.error}")
+
+    # The last life: drain everything, then stop cleanly.
+    srv.start()
+    left = drain(srv.port)
+    with srv.client() as c:
+        logsize = c.stats().get(f"queue_{QUEUE}_logsize")
+    srv.stop()
+    final = rounds
+
+    # -- the proofs ----------------------------------------------------------------
+    unknown = [i for i in list(deliveries) + left if i not in sent]
+    if unknown:
+        errors.append(f"{len(unknown)} ids handed out that no producer sent: {unknown[:5]}")
+    if len(left) != len(set(left)):
+        dup = sorted({i for i in left if left.count(i) > 1})
+        errors.append(f"the drain handed out {len(dup)} ids twice: {dup[:5]}")
+    for item_id in left:
+        deliveries.setdefault(item_id, []).append((final, "drain", True))
+
+    # An answered removal is never undone.
+    undone = []
+    for item_id, ds in deliveries.items():
+        for n, (rnd, kind, confirmed) in enumerate(ds):
+            if confirmed and n + 1 < len(ds):
+                undone.append(f"{item_id}: removed by {kind} in round {rnd}, handed out again "
+                              f"({ds[n + 1][1]} in round {ds[n + 1][0]})")
+    if undone:
+        errors.append(f"{len(undone)} answered removals were undone by a crash:\n  " + "\n  ".join(undone[:10]))
+
+    # Every STORED id was handed out or is still there (less the plain gets
+    # whose answer the kill cut off: they may have taken an item).
+    missing = sorted(i for i in acked if i not in deliveries)
+    if len(missing) > ambiguous_plain:
+        errors.append(f"{len(missing)} ids answered STORED are gone (only {ambiguous_plain} plain gets "
+                      f"were cut by a kill): {missing[:10]}")
+
+    # Items open at kill time come back.
+    redelivered = 0
+    for rnd, item_id in open_at_kill:
+        later = [d for d in deliveries.get(item_id, []) if d[0] > rnd]
+        if not later:
+            errors.append(f"{item_id} was open when round {rnd} was killed and never came back")
+        else:
+            redelivered += 1
+
+    # FIFO: ids of one producer that were never handed out before the drain
+    # come out of the drain in the order they were set.
+    fresh = [i for i in left if len(deliveries[i]) == 1]
+    by_producer = {}
+    for i in fresh:
+        by_producer.setdefault(i.split("s")[0], []).append(i)
+    for k, ids in by_producer.items():
+        if ids != sorted(ids):
+            errors.append(f"drain: items of producer {k} out of order: {ids[:10]}")
+
+    # Disk space came back: after the drain only a few segments are left.
+    segs = [p for p in listing(srv.data) if p.endswith(".dat")]
+
+    confirmed = sum(1 for ds in deliveries.values() for d in ds if d[2] and d[1] != "drain")
+    print(f"\ncrash test (fsync {fsync}, seed {seed}): rounds={rounds} stored={len(acked)} "
+          f"sent={len(sent)} confirmed={confirmed} redelivered_opens={redelivered} "
+          f"open_at_kill={len(open_at_kill)} cut_plain_gets={ambiguous_plain} "
+          f"missing={len(missing)} drained={len(left)} segments_left={len(segs)} logsize={logsize}")
+    assert rounds >= ROUNDS, f"only {rounds} rounds ran within the time bound"
+    assert not errors, f"seed {seed}:\n" + "\n".join(errors)
+    assert len(segs) <= 4, f"after draining everything {len(segs)} segment files are left: {segs}"
