@@ -115,10 +115,14 @@ static void write_cb(uv_write_t *req, int status)
 
 static void start_reading(struct conn *c);
 
+/* Bytes one connection may write per loop turn before others get theirs. */
+#define WRITE_BUDGET (1u << 20)
+
 static void write_next(struct conn *c)
 {
     if (c->writing || c->state == CONN_CLOSING || c->state == CONN_SYNC)
         return;
+    size_t budget = WRITE_BUDGET;
     for (;;) {
         struct list *first = list_first(&c->out);
         if (!first) {
@@ -167,7 +171,30 @@ static void write_next(struct conn *c)
         }
         c->out_bytes -= n;
         c->srv->st.bytes_written += n;
+        /* Most answers fit the socket buffer: write them directly. A
+         * uv_write request would also make libuv re-arm the socket's epoll
+         * registration on completion, one epoll_ctl per answer. */
         uv_buf_t b = uv_buf_init(c->wchunk, (unsigned)n);
+        int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (w == (int)n) {
+            free(c->wchunk);
+            c->wchunk = NULL;
+            c->active_ms = uv_now(c->srv->loop);
+            if (budget <= n) {
+                defer(c); /* more next turn: other clients first */
+                return;
+            }
+            budget -= n;
+            continue;
+        }
+        if (w < 0 && w != UV_EAGAIN) {
+            free(c->wchunk);
+            c->wchunk = NULL;
+            conn_close(c);
+            return;
+        }
+        if (w > 0)
+            b = uv_buf_init(c->wchunk + w, (unsigned)(n - (size_t)w));
         c->writing = 1;
         c->wreq.data = c;
         int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
