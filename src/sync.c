@@ -44,9 +44,10 @@ static void after_cb(uv_work_t *req, int status)
 {
     struct syncer *s = req->data;
     int result = status < 0 ? status : s->result;
-    if (result == 0)
+    if (result == 0) {
         s->reg->sync_epoch_done = s->job_epoch;
-    else
+        registry_after_sync(s->reg);
+    } else
         log_error(s->log, "fsync failed: %s", strerror(-result));
     s->busy = 0;
     s->syncs++;
@@ -116,6 +117,11 @@ int syncer_flush_now(struct syncer *s)
         return n;
     s->nfds = n;
     work_cb(&s->work);
+    if (s->result == 0) {
+        /* Everything written so far is durable now. */
+        s->reg->sync_epoch_done = s->reg->sync_epoch_next++;
+        registry_after_sync(s->reg);
+    }
     return s->result;
 }
 

@@ -393,6 +393,8 @@ int jnl_clear(struct jnl *j)
     return 0;
 }
 
+int jnl_reap_pending(const struct jnl *j) { return j->ndoomed > 0; }
+
 int jnl_dirty(const struct jnl *j) { return j->dirty || j->dir_dirty || j->npending > 0; }
 
 int jnl_sync_fds(struct jnl *j, int *fds, int cap)

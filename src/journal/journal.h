@@ -121,6 +121,10 @@ int jnl_clear(struct jnl *j);
  * get. Errors are logged, never fatal. */
 void jnl_maintain(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_done);
 
+/* Whether files of removed items wait for their removal to become durable
+ * (jnl_maintain deletes them once it is). */
+int jnl_reap_pending(const struct jnl *j);
+
 /* Whether anything was written since the last jnl_sync_fds(). */
 int jnl_dirty(const struct jnl *j);
 /* Moves the fds that need an fsync into fds[0..cap) (new fds or ones the

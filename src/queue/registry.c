@@ -379,6 +379,17 @@ void registry_maintain(struct registry *r, struct queue *q)
     jnl_maintain(q->jnl, r->sync_epoch_next, r->sync_epoch_done);
 }
 
+void registry_after_sync(struct registry *r)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &r->all)
+    {
+        struct queue *q = list_entry(pos, struct queue, all);
+        if (jnl_reap_pending(q->jnl))
+            registry_maintain(r, q);
+    }
+}
+
 int registry_any_dirty(const struct registry *r)
 {
     struct list *pos, *tmp;

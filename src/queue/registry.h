@@ -49,5 +49,7 @@ void registry_maintain(struct registry *r, struct queue *q);
  * Returns the count, or -ENOMEM. */
 int registry_sync_fds(struct registry *r, int **fds, int *cap);
 int registry_any_dirty(const struct registry *r);
+/* After a sync completed: lets journals delete what waited for it. */
+void registry_after_sync(struct registry *r);
 
 #endif

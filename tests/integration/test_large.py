@@ -114,7 +114,8 @@ def test_large_item_file_is_removed_once_consumed(make_server):
     qdir = next(srv.data.glob("q-*"))
     assert len(list(qdir.glob("blob-*.dat"))) == 1
     assert recv_item(c, "q") == (0, 3 * MiB, crc)
-    assert list(qdir.glob("blob-*.dat")) == []
+    # Deleted once the removal is durable: at the next fsync (default every second).
+    assert wait_gone(qdir, "blob-*.dat")
     assert list((srv.data / "tmp").iterdir()) == []
 
 
@@ -225,6 +226,15 @@ def test_large_set_cut_short_by_a_vanishing_client_leaves_nothing(make_server):
     assert c2.get_data("q") == b"keep"
     assert c2.get("q") is None
     assert wait_empty(srv.data / "tmp")
+
+
+def wait_gone(folder, pattern, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not list(folder.glob(pattern)):
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def wait_empty(folder, timeout=5.0):

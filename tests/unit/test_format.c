@@ -292,7 +292,7 @@ static void test_unknown_types_rejected_even_when_sealed(void **state)
     struct jf_ack a;
     jf_ack_encode(araw, &(struct jf_ack){.type = 0, .id = 1});
     assert_int_equal(jf_ack_decode(araw, &a), -EBADMSG);
-    jf_ack_encode(araw, &(struct jf_ack){.type = JF_ACK_MOVE + 1, .id = 1});
+    jf_ack_encode(araw, &(struct jf_ack){.type = JF_ACK_RESTORE + 1, .id = 1});
     assert_int_equal(jf_ack_decode(araw, &a), -EBADMSG);
 }
 
