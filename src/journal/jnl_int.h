@@ -29,6 +29,13 @@ struct jnl {
     size_t npending, cappending;
     struct buf wbuf; /* scratch for one record */
 
+    /* the record at the cursor as last read, with the start of its payload:
+     * small items are handed out with this one read */
+#define HEAD_READ 1024
+    unsigned char *hbuf;
+    uint64_t hbuf_seg, hbuf_off;
+    size_t hbuf_len; /* 0: nothing cached */
+
     /* the read cursor: next never-handed-out record */
     uint64_t r_seg, r_off, r_id, r_cum;
     int r_fd;

@@ -164,6 +164,31 @@ int ji_cursor_next_seg(struct jnl *j)
     return -ENOENT;
 }
 
+/* Reads the record header at the cursor, and with it as much of the payload
+ * as HEAD_READ allows, into hbuf. */
+static int read_at_cursor(struct jnl *j, int fd, struct jf_rec *r)
+{
+    j->hbuf_len = 0;
+    if (!j->hbuf && !(j->hbuf = malloc(HEAD_READ)))
+        return ji_rec_read_hdr(j, fd, j->r_off, r);
+    size_t got = 0;
+    while (got < JF_REC_HDR) {
+        ssize_t n = j->conf.io->pread(j->conf.io->ctx, fd, j->hbuf + got, HEAD_READ - got, (off_t)(j->r_off + got));
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            return -ENODATA;
+        got += (size_t)n;
+    }
+    int rc = jf_rec_decode(j->hbuf, r);
+    if (rc == 0) {
+        j->hbuf_seg = j->r_seg;
+        j->hbuf_off = j->r_off;
+        j->hbuf_len = got;
+    }
+    return rc;
+}
+
 int jnl_head(struct jnl *j, struct jnl_head *h)
 {
     struct list *first = list_first(&j->returned);
@@ -194,7 +219,7 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
             fd = j->r_fd;
         }
         struct jf_rec r;
-        rc = ji_rec_read_hdr(j, fd, j->r_off, &r);
+        rc = read_at_cursor(j, fd, &r);
         if (rc == 0 && (r.rflags & JF_RF_MOVED)) {
             /* A copy of a live item made to free an old segment: that item
              * is reached through its node, never through the cursor. */
@@ -243,6 +268,13 @@ static int payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, int *te
 
 int jnl_read(struct jnl *j, const struct jnl_item *it, uint64_t off, void *buf, size_t n)
 {
+    if (it->kind == JF_REC_ITEM && j->hbuf_len && it->seg == j->hbuf_seg && it->off == j->hbuf_off &&
+        JF_REC_HDR + off + n <= j->hbuf_len) {
+        memcpy(buf, j->hbuf + JF_REC_HDR + off, n);
+        if (off == 0 && n == it->len && jf_payload_sum(buf, n) != it->payload_sum)
+            return -EBADMSG;
+        return 0;
+    }
     int fd, temp;
     uint64_t base;
     int rc = payload_fd(j, it, &fd, &temp, &base);

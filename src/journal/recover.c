@@ -551,6 +551,7 @@ void jnl_close(struct jnl *j)
     ji_close_fd(j, &j->dir_fd);
     for (size_t i = 0; i < j->npending; i++)
         j->conf.io->close(j->conf.io->ctx, j->pending_fds[i]);
+    free(j->hbuf);
     free(j->doomed);
     free(j->pending_fds);
     buf_free(&j->wbuf);
