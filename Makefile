@@ -11,7 +11,7 @@ CMAKE ?= cmake
 CTEST ?= ctest
 GENERATOR := $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
 
-.PHONY: all deps configure build run test test-asan clean
+.PHONY: all deps configure build run test test-asan clean install
 
 all: build
 
@@ -30,6 +30,10 @@ build: deps configure
 
 run: build
 	./$(BUILD_DIR)/darner $(ARGS)
+
+# PREFIX=/opt/darner or DESTDIR=/tmp/stage work as usual (default prefix /usr/local).
+install: build
+	DESTDIR=$(DESTDIR) $(CMAKE) --install $(BUILD_DIR) $(if $(PREFIX),--prefix $(PREFIX))
 
 test: build
 	$(CTEST) --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)

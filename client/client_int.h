@@ -1,0 +1,75 @@
+/* client_int.h: the darner_client behind the opaque type, and the helpers
+ * the operation files (set.c, get.c, open.c, admin.c) share. */
+#ifndef DARNER_CLIENT_INT_H
+#define DARNER_CLIENT_INT_H
+
+#include "darner/client.h"
+#include "fleet.h"
+#include "reply.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* An item opened with get q/open, and the connection that holds it. */
+struct dn_open_item {
+    char *queue;
+    size_t server;
+    uint64_t gen; /* the server's connection generation when opened */
+};
+
+struct darner_client {
+    struct dn_fleet fleet;
+    int timeout_ms;
+    int connect_timeout_ms;
+    uint64_t gens; /* connection generations handed out so far */
+    struct dn_open_item *open;
+    size_t nopen, capopen;
+    char last_error[512];
+};
+
+/* Forgets the previous call's error text. */
+void dn_clear_error(darner_client *c);
+
+/* Records an error text for darner_client_last_error(), prefixed with server
+ * i's name (i == SIZE_MAX: no prefix). */
+void dn_set_error(darner_client *c, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Makes server i ready for a request: keeps its connection when it is still
+ * usable, else connects (whatever the backoff says: callers check health
+ * first where it matters). A failure counts against the server's backoff.
+ * Returns 0 or a negative errno. */
+int dn_server_connect(darner_client *c, size_t i);
+
+/* Drops server i's connection after err. penalize: a network failure that
+ * counts against the server's backoff (as opposed to a reply the client
+ * could not follow, or a caller's callback that stopped a transfer). */
+void dn_server_drop(darner_client *c, size_t i, int err, int penalize);
+
+/* The errno for an unexpected reply r from server i, with its text recorded;
+ * drops the connection when the reply leaves the stream out of step or the
+ * server closes after it. */
+int dn_reply_failure(darner_client *c, size_t i, const struct dn_reply *r);
+
+/* Sends iov to server i; on failure drops the connection (penalized).
+ * Returns 0 or a negative errno. */
+int dn_server_send(darner_client *c, size_t i, struct iovec *iov, int iovcnt);
+
+/* Reads one reply line from server i and parses it into *r; on failure
+ * drops the connection (penalized for network errors). extra_ms is added to
+ * the idle timeout (a /t= wait). Returns 0 or a negative errno. */
+int dn_server_reply(darner_client *c, size_t i, struct dn_reply *r, int extra_ms);
+
+/* When no server of those not in skip may be tried now, sleeps until the
+ * first one may, if that is before deadline. Returns 1 if it slept, else 0. */
+int dn_wait_for_retry(darner_client *c, const unsigned char *skip, int64_t deadline);
+
+/* Open-item table (open.c). */
+int dn_open_find(const darner_client *c, const char *queue);
+int dn_open_add(darner_client *c, const char *queue, size_t server);
+void dn_open_remove(darner_client *c, int idx);
+/* 1 if the connection behind open item idx is gone (the server has put the
+ * item back). */
+int dn_open_stale(darner_client *c, int idx);
+
+#endif
