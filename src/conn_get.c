@@ -1,0 +1,276 @@
+/* conn_get.c: the get command: keys and their options, open items, waits
+ * for items (/t=), and giving removals back when their fsync fails. */
+#include "conn_int.h"
+
+#include "server.h"
+#include "stats.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum get_result { GK_SERVED, GK_EMPTY, GK_WAIT, GK_ERROR };
+
+static struct qopen *open_on(struct conn *c, const struct queue *q)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &c->opens)
+    {
+        struct qopen *o = list_entry(pos, struct qopen, conn_link);
+        if (o->q == q)
+            return o;
+    }
+    return NULL;
+}
+
+static void write_value(struct conn *c, const struct proto_key *k, struct qitem *it)
+{
+    const struct proto_slice *key = c->srv->cfg->compat == COMPAT_KESTREL ? &k->name : &k->full;
+    ci_out_str(c, "VALUE ");
+    ci_out_bytes(c, key->p, key->len);
+    ci_out_fmt(c, " %" PRIu32 " %" PRIu64 "\r\n", it->flags, it->len);
+    if (it->data) {
+        ci_out_bytes(c, it->data, (size_t)it->len);
+        free(it->data);
+        it->data = NULL;
+    } else {
+        ci_out_file(c, it->fd, it->off, it->len);
+        it->fd = -1;
+    }
+    ci_out_str(c, "\r\n");
+}
+
+/* Notes a removal the pending fsync covers, to undo if it fails. */
+static void remember_undo(struct conn *c, const struct queue *q, const struct jnl_item *it, int open)
+{
+    if (c->nundo == c->capundo) {
+        size_t cap = c->capundo ? c->capundo * 2 : 4;
+        struct conn_undo *u = realloc(c->undo, cap * sizeof(*u));
+        if (!u) {
+            log_error(&c->srv->log, "out of memory: a failed fsync could not give back item %" PRIu64, it->id);
+            return;
+        }
+        c->undo = u;
+        c->capundo = cap;
+    }
+    c->undo[c->nundo++] = (struct conn_undo){.dir_id = q->dir_id, .item = *it, .open = open};
+}
+
+/* The fsync covering this request's removals failed and their answers are
+ * replaced by an error: the items go back to the head of their queues. */
+void ci_apply_undo(struct conn *c)
+{
+    for (size_t i = c->nundo; i-- > 0;) {
+        struct conn_undo *u = &c->undo[i];
+        struct queue *q = registry_find_dir(c->srv->reg, u->dir_id);
+        if (!q)
+            continue; /* deleted meanwhile: nothing to give back to */
+        if (u->open) {
+            struct qopen *o = open_on(c, q);
+            if (o && o->node->item.id == u->item.id)
+                queue_abort(o);
+            continue;
+        }
+        int rc = queue_restore(q, &u->item);
+        if (rc < 0)
+            log_error(&c->srv->log, "queue %s: cannot give back item %" PRIu64 " after a failed fsync: %s", q->name,
+                      u->item.id, strerror(-rc));
+    }
+    c->nundo = 0;
+}
+
+/* Runs one key of a get. */
+static enum get_result get_key(struct conn *c, const struct proto_key *k)
+{
+    struct server *s = c->srv;
+    struct queue *q = registry_find(s->reg, k->name.p, k->name.len);
+    struct qopen *o = q ? open_on(c, q) : NULL;
+    int rc;
+    if (k->opts & PROTO_OPT_ABORT) {
+        if (o)
+            queue_abort(o);
+        return GK_EMPTY;
+    }
+    if (k->opts & PROTO_OPT_CLOSE) {
+        if (o) {
+            struct jnl_item closed = o->node->item;
+            if ((rc = queue_confirm(o)) < 0) {
+                ci_out_server_error(c, rc);
+                return GK_ERROR;
+            }
+            ci_journal_touched(c);
+            if (c->sync_wanted)
+                remember_undo(c, q, &closed, 0); /* a failed fsync brings it back */
+        }
+        if (!(k->opts & PROTO_OPT_OPEN))
+            return GK_EMPTY;
+    }
+    enum qget_mode mode = (k->opts & PROTO_OPT_PEEK) ? QGET_PEEK : (k->opts & PROTO_OPT_OPEN) ? QGET_OPEN : QGET_REMOVE;
+    struct qopen *no = NULL;
+    struct qitem it = {.fd = -1};
+    rc = q ? queue_get(q, mode, &no, &it) : -ENOENT;
+    if (rc == -ENOENT)
+        return GK_EMPTY;
+    if (rc < 0) {
+        ci_out_server_error(c, rc);
+        return GK_ERROR;
+    }
+    if (no)
+        list_push_back(&c->opens, &no->conn_link);
+    if (mode != QGET_PEEK) {
+        ci_journal_touched(c);
+        if (c->sync_wanted)
+            remember_undo(c, q, &it.where, no != NULL);
+    }
+    write_value(c, k, &it);
+    s->st.get_hits++;
+    return GK_SERVED;
+}
+
+static void count_get(struct conn *c, const struct proto_key *k)
+{
+    if (k->opts & PROTO_OPT_PEEK)
+        c->srv->st.cmd_peek++;
+    else if (!(k->opts & PROTO_OPT_ABORT) && (!(k->opts & PROTO_OPT_CLOSE) || (k->opts & PROTO_OPT_OPEN)))
+        c->srv->st.cmd_get++;
+}
+
+static int wants_item(const struct proto_key *k)
+{
+    return !(k->opts & PROTO_OPT_ABORT) && (!(k->opts & PROTO_OPT_CLOSE) || (k->opts & PROTO_OPT_OPEN));
+}
+
+void ci_end_wait(struct conn *c)
+{
+    if (c->waiting)
+        queue_unwait(&c->waiter);
+    c->waiting = 0;
+    uv_timer_stop(&c->timer);
+    free(c->wait_name);
+    c->wait_name = NULL;
+}
+
+void conn_cancel_wait(struct conn *c) { ci_end_wait(c); }
+
+static void wait_over(struct conn *c)
+{
+    ci_end_wait(c);
+    c->get_done++;
+    c->state = CONN_READ;
+    c->resume = 1;
+    ci_defer(c);
+}
+
+static int waiter_cb(struct qwaiter *w, enum qwait_event ev)
+{
+    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, waiter));
+    c->waiting = 0;
+    if (ev == QWAIT_READY) {
+        enum get_result r = get_key(c, &c->wait_key);
+        if (r == GK_EMPTY) {
+            struct queue *q = registry_find(c->srv->reg, c->wait_key.name.p, c->wait_key.name.len);
+            if (q) {
+                queue_wait_front(q, w);
+                c->waiting = 1;
+                return 0;
+            }
+        }
+        if (r == GK_SERVED || r == GK_ERROR) {
+            c->get_failed = r == GK_ERROR;
+            wait_over(c);
+            return 1;
+        }
+    }
+    c->srv->st.get_misses++;
+    wait_over(c);
+    return 1;
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    c->srv->st.get_misses++;
+    wait_over(c);
+}
+
+/* Starts waiting for an item on key k (a copy is kept). */
+static void start_wait(struct conn *c, const struct proto_key *k)
+{
+    memcpy(c->wait_full, k->full.p, k->full.len);
+    c->wait_key = *k;
+    c->wait_key.full.p = c->wait_full;
+    c->wait_key.name.p = c->wait_full + (k->name.p - k->full.p);
+    c->waiter.cb = waiter_cb;
+    c->waiter.name = c->wait_key.name.p;
+    c->waiter.name_len = c->wait_key.name.len;
+    struct queue *q = registry_find(c->srv->reg, k->name.p, k->name.len);
+    if (q)
+        queue_wait(q, &c->waiter);
+    else
+        registry_wait_absent(c->srv->reg, &c->waiter);
+    c->waiting = 1;
+    uv_timer_start(&c->timer, timer_cb, k->timeout_ms, 0);
+    c->state = CONN_WAIT;
+}
+
+/* The open rule: a connection holds one open item per queue. Checked for the
+ * whole request before any key is served. */
+static int open_conflict(struct conn *c, const struct proto_req *req)
+{
+    struct proto_slice rest = req->keys, r2;
+    struct proto_key k, k2;
+    while (proto_next_key(&rest, &k)) {
+        if (!(k.opts & PROTO_OPT_OPEN) || (k.opts & PROTO_OPT_CLOSE))
+            continue;
+        struct queue *q = registry_find(c->srv->reg, k.name.p, k.name.len);
+        if (q && open_on(c, q))
+            return 1;
+        r2 = rest;
+        while (proto_next_key(&r2, &k2))
+            if ((k2.opts & PROTO_OPT_OPEN) && k2.name.len == k.name.len && memcmp(k2.name.p, k.name.p, k.name.len) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* Returns 1 when the request is finished, 0 when it waits. */
+int ci_do_get(struct conn *c, const struct proto_req *req)
+{
+    if (c->get_done == 0 && open_conflict(c, req)) {
+        ci_out_str(c, "CLIENT_ERROR an item is already open on this queue; close or abort it first\r\n");
+        return 1;
+    }
+    struct proto_slice rest = req->keys;
+    struct proto_key k;
+    size_t idx = 0;
+    if (c->get_failed) {
+        /* A waited-for key answered SERVER_ERROR: that is the whole answer. */
+        c->get_failed = 0;
+        c->get_done = 0;
+        return 1;
+    }
+    while (proto_next_key(&rest, &k)) {
+        if (idx++ < c->get_done)
+            continue;
+        count_get(c, &k);
+        enum get_result r = get_key(c, &k);
+        if (r == GK_ERROR) {
+            c->get_done = 0;
+            return 1;
+        }
+        if (r == GK_EMPTY && wants_item(&k)) {
+            if ((k.opts & PROTO_OPT_TIMEOUT) && k.timeout_ms > 0) {
+                start_wait(c, &k);
+                return 0;
+            }
+            c->srv->st.get_misses++;
+        }
+        c->get_done++;
+    }
+    c->get_done = 0;
+    ci_out_str(c, "END\r\n");
+    return 1;
+}

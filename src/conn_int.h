@@ -1,0 +1,37 @@
+/* conn_int.h: a connection's insides, shared by conn.c, conn_get.c and
+ * conn_out.c only. */
+#ifndef DARNER_CONN_INT_H
+#define DARNER_CONN_INT_H
+
+#include "conn.h"
+
+/* Stop reading while more output than this waits to be written. */
+#define OUT_HIGH (4u << 20)
+
+/* Schedules the connection's deferred work for this loop turn. */
+void ci_defer(struct conn *c);
+
+/* Output (conn_out.c). */
+void ci_out_bytes(struct conn *c, const void *p, size_t n);
+void ci_out_str(struct conn *c, const char *s);
+void ci_out_fmt(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ci_out_server_error(struct conn *c, int rc);
+/* Queues len bytes of fd from off; takes ownership of fd. */
+void ci_out_file(struct conn *c, int fd, uint64_t off, uint64_t len);
+void ci_outseg_free(struct outseg *o);
+void ci_write_next(struct conn *c);
+/* Remembers the output size, where an answer waiting for an fsync starts. */
+void ci_mark_sync(struct conn *c);
+void ci_out_truncate(struct conn *c, uint64_t keep);
+
+/* fsync bookkeeping (conn.c). */
+void ci_want_sync(struct conn *c);
+void ci_journal_touched(struct conn *c);
+
+/* Gets (conn_get.c). */
+/* Runs a get request; returns 1 when it is finished, 0 when it waits. */
+int ci_do_get(struct conn *c, const struct proto_req *req);
+void ci_apply_undo(struct conn *c);
+void ci_end_wait(struct conn *c);
+
+#endif

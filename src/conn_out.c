@@ -1,0 +1,229 @@
+/* conn_out.c: a connection's output: answers collect in a list of byte and
+ * file segments and are written once per loop turn, directly where the
+ * socket takes them, else with one write in flight. */
+#include "conn_int.h"
+
+#include "server.h"
+#include "stats.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STREAM_CHUNK (256 * 1024)
+
+static struct outseg *outseg_new(struct conn *c, int fd)
+
+{
+    struct outseg *o = calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    o->fd = fd;
+    list_push_back(&c->out, &o->link);
+    return o;
+}
+
+void ci_outseg_free(struct outseg *o)
+{
+    list_remove(&o->link);
+    if (o->fd >= 0)
+        close(o->fd);
+    buf_free(&o->mem);
+    free(o);
+}
+
+void ci_out_bytes(struct conn *c, const void *p, size_t n)
+{
+    struct list *last = c->out.prev;
+    struct outseg *o = last != &c->out ? list_entry(last, struct outseg, link) : NULL;
+    if (!o || o->fd >= 0)
+        o = outseg_new(c, -1);
+    if (!o || buf_append(&o->mem, p, n) < 0) {
+        /* Out of memory: the answer cannot be kept; the client must not get
+         * a partial one. */
+        c->close_after = 1;
+        return;
+    }
+    c->out_bytes += n;
+}
+
+void ci_out_str(struct conn *c, const char *s) { ci_out_bytes(c, s, strlen(s)); }
+
+void ci_out_fmt(struct conn *c, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        ci_out_bytes(c, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+void ci_out_server_error(struct conn *c, int rc)
+{
+    ci_out_fmt(c, "SERVER_ERROR %s\r\n", strerror(-rc));
+}
+
+/* Takes ownership of fd. */
+void ci_out_file(struct conn *c, int fd, uint64_t off, uint64_t len)
+{
+    struct outseg *o = outseg_new(c, fd);
+    if (!o) {
+        close(fd);
+        c->close_after = 1;
+        return;
+    }
+    o->off = off;
+    o->left = len;
+    c->out_bytes += len;
+}
+
+
+static void write_cb(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    free(c->wchunk);
+    c->wchunk = NULL;
+    c->writing = 0;
+    if (c->state == CONN_CLOSING)
+        return;
+    c->active_ms = uv_now(c->srv->loop);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    ci_write_next(c);
+}
+
+/* Bytes one connection may write per loop turn before others get theirs. */
+#define WRITE_BUDGET (1u << 20)
+
+void ci_write_next(struct conn *c)
+{
+    if (c->writing || c->state == CONN_CLOSING || c->state == CONN_SYNC)
+        return;
+    size_t budget = WRITE_BUDGET;
+    for (;;) {
+        struct list *first = list_first(&c->out);
+        if (!first) {
+            if (c->close_after) {
+                conn_close(c);
+                return;
+            }
+            if (!c->reading) {
+                /* Output drained: requests held back by it can run now. */
+                c->resume = 1;
+                ci_defer(c);
+            }
+            return;
+        }
+        struct outseg *o = list_entry(first, struct outseg, link);
+        size_t n;
+        if (o->fd < 0) {
+            if (o->mem.len == 0) {
+                ci_outseg_free(o);
+                continue;
+            }
+            c->wchunk = o->mem.data;
+            n = o->mem.len;
+            o->mem.data = NULL;
+            o->mem.len = o->mem.cap = 0;
+            ci_outseg_free(o);
+        } else {
+            if (o->left == 0) {
+                ci_outseg_free(o);
+                continue;
+            }
+            n = o->left < STREAM_CHUNK ? (size_t)o->left : STREAM_CHUNK;
+            c->wchunk = malloc(n);
+            ssize_t r = c->wchunk ? pread(o->fd, c->wchunk, n, (off_t)o->off) : -1;
+            if (r != (ssize_t)n) {
+                log_error(&c->srv->log, "cannot read an item being sent: %s", r < 0 ? strerror(errno) : "short read");
+                free(c->wchunk);
+                c->wchunk = NULL;
+                conn_close(c);
+                return;
+            }
+            o->off += n;
+            o->left -= n;
+            if (o->left == 0)
+                ci_outseg_free(o);
+        }
+        c->out_bytes -= n;
+        c->srv->st.bytes_written += n;
+        /* Most answers fit the socket buffer: write them directly. A
+         * uv_write request would also make libuv re-arm the socket's epoll
+         * registration on completion, one epoll_ctl per answer. */
+        uv_buf_t b = uv_buf_init(c->wchunk, (unsigned)n);
+        int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (w == (int)n) {
+            free(c->wchunk);
+            c->wchunk = NULL;
+            c->active_ms = uv_now(c->srv->loop);
+            if (budget <= n) {
+                ci_defer(c); /* more next turn: other clients first */
+                return;
+            }
+            budget -= n;
+            continue;
+        }
+        if (w < 0 && w != UV_EAGAIN) {
+            free(c->wchunk);
+            c->wchunk = NULL;
+            conn_close(c);
+            return;
+        }
+        if (w > 0)
+            b = uv_buf_init(c->wchunk + w, (unsigned)(n - (size_t)w));
+        c->writing = 1;
+        c->wreq.data = c;
+        int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+        if (rc < 0) {
+            c->writing = 0;
+            free(c->wchunk);
+            c->wchunk = NULL;
+            conn_close(c);
+        }
+        return;
+    }
+}
+
+/* Marks where the answer that waits for an fsync starts, so a failed fsync
+ * can replace it. */
+void ci_mark_sync(struct conn *c)
+{
+    c->sync_mark = 0;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &c->out)
+    {
+        struct outseg *o = list_entry(pos, struct outseg, link);
+        c->sync_mark += o->fd >= 0 ? o->left : o->mem.len;
+    }
+}
+
+/* Drops the output after its first `keep` bytes. */
+void ci_out_truncate(struct conn *c, uint64_t keep)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &c->out)
+    {
+        struct outseg *o = list_entry(pos, struct outseg, link);
+        uint64_t size = o->fd >= 0 ? o->left : o->mem.len;
+        if (keep >= size) {
+            keep -= size;
+            continue;
+        }
+        if (o->fd < 0 && keep > 0) {
+            c->out_bytes -= o->mem.len - keep;
+            o->mem.len = (size_t)keep;
+            keep = 0;
+            continue;
+        }
+        c->out_bytes -= size;
+        ci_outseg_free(o);
+    }
+}
