@@ -42,6 +42,8 @@ int jf_seg_hdr_decode(const unsigned char in[JF_SEG_HDR], struct jf_seg_hdr *h)
     h->first_id = get_u64le(in + 24);
     h->cum_bytes = get_u64le(in + 32);
     h->created_ms = get_u64le(in + 40);
+    if (h->first_id == 0 || h->first_id >= JF_COUNT_MAX || h->cum_bytes >= JF_COUNT_MAX || h->seq >= JF_COUNT_MAX)
+        return -EBADMSG;
     return 0;
 }
 
@@ -87,6 +89,8 @@ int jf_rec_decode(const unsigned char in[JF_REC_HDR], struct jf_rec *r)
     r->visible_ms = get_u64le(in + 48);
     r->len = get_u64le(in + 56);
     r->payload_sum = get_u64le(in + 64);
+    if (r->id == 0 || r->id >= JF_COUNT_MAX || r->len >= JF_COUNT_MAX)
+        return -EBADMSG;
     return 0;
 }
 
@@ -107,6 +111,8 @@ int jf_ack_hdr_decode(const unsigned char in[JF_ACK_HDR], struct jf_ack_hdr *h)
     if (h->version != JF_VERSION)
         return -EBADMSG;
     h->generation = get_u64le(in + 16);
+    if (h->generation == 0 || h->generation >= JF_COUNT_MAX)
+        return -EBADMSG;
     return 0;
 }
 
@@ -135,5 +141,7 @@ int jf_ack_decode(const unsigned char in[JF_ACK_REC], struct jf_ack *a)
     a->off = get_u64le(in + 24);
     a->len = get_u64le(in + 32);
     a->cum = get_u64le(in + 40);
+    if (a->id >= JF_COUNT_MAX || a->seg >= JF_COUNT_MAX || a->len >= JF_COUNT_MAX || a->cum >= JF_COUNT_MAX)
+        return -EBADMSG;
     return 0;
 }

@@ -10,6 +10,11 @@
 
 #define JF_VERSION 1
 
+/* Ids, generations and byte counts never reach this (2^62: a million items a
+ * second for 146,000 years); a header claiming more is damage, which keeps
+ * every +1 on them from overflowing. */
+#define JF_COUNT_MAX (UINT64_C(1) << 62)
+
 /* Segment file "seg-<16 hex digits>.dat": a 64-byte header, then records. */
 #define JF_SEG_HDR 64
 #define JF_SEG_MAGIC "DRNRSEG\0"

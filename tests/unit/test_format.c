@@ -57,7 +57,7 @@ static struct jf_rec sample_rec(void)
                            .priority = 3,
                            .flags = 0xdeadbeefu,
                            .deliveries = 0x01020304u,
-                           .id = 0x8877665544332211ull,
+                           .id = 0x0877665544332211ull,
                            .add_ms = 1700000000123ull,
                            .expire_ms = 1700000999999ull,
                            .visible_ms = 0x0badf00dull,
@@ -93,21 +93,21 @@ static void test_rec_round_trip_of_extreme_values(void **state)
                         .priority = 0xff,
                         .flags = UINT32_MAX,
                         .deliveries = UINT32_MAX,
-                        .id = UINT64_MAX,
+                        .id = JF_COUNT_MAX - 1,
                         .add_ms = UINT64_MAX,
                         .expire_ms = UINT64_MAX,
                         .visible_ms = UINT64_MAX,
-                        .len = UINT64_MAX,
+                        .len = JF_COUNT_MAX - 1,
                         .payload_sum = UINT64_MAX},
                   out;
     unsigned char raw[JF_REC_HDR];
     jf_rec_encode(raw, &in);
     assert_int_equal(jf_rec_decode(raw, &out), 0);
-    assert_true(out.id == UINT64_MAX);
+    assert_true(out.id == JF_COUNT_MAX - 1);
     assert_true(out.add_ms == UINT64_MAX);
     assert_true(out.expire_ms == UINT64_MAX);
     assert_true(out.visible_ms == UINT64_MAX);
-    assert_true(out.len == UINT64_MAX);
+    assert_true(out.len == JF_COUNT_MAX - 1);
     assert_true(out.payload_sum == UINT64_MAX);
     assert_int_equal(out.flags, UINT32_MAX);
     assert_int_equal(out.deliveries, UINT32_MAX);
@@ -130,13 +130,13 @@ static void test_ack_hdr_round_trip(void **state)
 static void test_ack_round_trip_of_every_type(void **state)
 {
     (void)state;
-    for (int t = JF_ACK_CKPT; t <= JF_ACK_FLUSH; t++) {
+    for (int t = JF_ACK_CKPT; t <= JF_ACK_RESTORE; t++) {
         struct jf_ack in = {.type = (uint8_t)t,
                             .id = 1000u + (uint64_t)t,
-                            .seg = 0xa1a2a3a4a5a6a7a8ull,
+                            .seg = 0x21a2a3a4a5a6a7a8ull,
                             .off = 0xb1b2b3b4b5b6b7b8ull,
-                            .len = 0xc1c2c3c4c5c6c7c8ull,
-                            .cum = 0xd1d2d3d4d5d6d7d8ull},
+                            .len = 0x31c2c3c4c5c6c7c8ull,
+                            .cum = 0x3fd2d3d4d5d6d7d8ull},
                       out;
         unsigned char raw[JF_ACK_REC];
         jf_ack_encode(raw, &in);
@@ -223,7 +223,7 @@ static void test_ack_hdr_flipped_byte_rejected(void **state)
 static void test_ack_flipped_byte_rejected(void **state)
 {
     (void)state;
-    for (int t = JF_ACK_CKPT; t <= JF_ACK_FLUSH; t++) {
+    for (int t = JF_ACK_CKPT; t <= JF_ACK_RESTORE; t++) {
         unsigned char raw[JF_ACK_REC];
         jf_ack_encode(raw, &(struct jf_ack){.type = (uint8_t)t, .id = 3, .seg = 2, .off = 64, .len = 10, .cum = 30});
         check_every_flip_rejected(raw, sizeof(raw), dec_ack);
@@ -296,6 +296,36 @@ static void test_unknown_types_rejected_even_when_sealed(void **state)
     assert_int_equal(jf_ack_decode(araw, &a), -EBADMSG);
 }
 
+/* Counts no journal can reach are damage, so no +1 on them overflows
+ * (found by fuzzing: a generation of 2^64-1 wrapped to 0 and lost removals;
+ * a first id of 2^64-1 wrapped and lost appends). */
+static void test_unreachable_counts_rejected_even_when_sealed(void **state)
+{
+    (void)state;
+    unsigned char raw[JF_SEG_HDR > JF_REC_HDR ? JF_SEG_HDR : JF_REC_HDR];
+    struct jf_seg_hdr sh = {.version = JF_VERSION, .seq = 1, .first_id = UINT64_MAX, .cum_bytes = 0};
+    jf_seg_hdr_encode(raw, &sh);
+    assert_int_equal(jf_seg_hdr_decode(raw, &sh), -EBADMSG);
+    sh.first_id = JF_COUNT_MAX - 1;
+    jf_seg_hdr_encode(raw, &sh);
+    assert_int_equal(jf_seg_hdr_decode(raw, &sh), 0);
+
+    struct jf_rec r = sample_rec();
+    r.id = UINT64_MAX;
+    jf_rec_encode(raw, &r);
+    assert_int_equal(jf_rec_decode(raw, &r), -EBADMSG);
+
+    unsigned char ah[JF_ACK_HDR];
+    struct jf_ack_hdr h = {.version = JF_VERSION, .generation = UINT64_MAX};
+    jf_ack_hdr_encode(ah, &h);
+    assert_int_equal(jf_ack_hdr_decode(ah, &h), -EBADMSG);
+
+    unsigned char ar[JF_ACK_REC];
+    struct jf_ack ack = {.type = JF_ACK_TAKE, .id = UINT64_MAX};
+    jf_ack_encode(ar, &ack);
+    assert_int_equal(jf_ack_decode(ar, &ack), -EBADMSG);
+}
+
 /* A segment header is not an ack header and the other way round. */
 static void test_headers_not_mistaken_for_each_other(void **state)
 {
@@ -327,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_all_ones_buffers_rejected),
         cmocka_unit_test(test_other_version_rejected_even_when_sealed),
         cmocka_unit_test(test_unknown_types_rejected_even_when_sealed),
+        cmocka_unit_test(test_unreachable_counts_rejected_even_when_sealed),
         cmocka_unit_test(test_headers_not_mistaken_for_each_other),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
