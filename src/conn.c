@@ -427,7 +427,11 @@ static void close_cb(uv_handle_t *h)
 
 int conn_idle_since(const struct conn *c, uint64_t *since_ms)
 {
-    if (c->state != CONN_READ || c->writing || !list_empty(&c->out) || c->rlen > 0 || c->close_after)
+    /* Waiting for the client, also in the middle of a request (a line or a
+     * set's data that stopped coming); not while the server owes it
+     * something (an answer, an item it waits for, an fsync). */
+    int waits_for_client = c->state == CONN_READ || c->state == CONN_STREAM || c->state == CONN_SWALLOW;
+    if (!waits_for_client || c->writing || !list_empty(&c->out) || c->close_after)
         return 0;
     *since_ms = c->active_ms;
     return 1;

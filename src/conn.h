@@ -65,10 +65,8 @@ struct conn {
     size_t get_served; /* VALUE blocks written for it */
     struct qwaiter waiter;
     struct queue *wait_q;
-    char *wait_name; /* malloc'd copy, while waiting on a queue not yet made */
-    size_t wait_name_len;
-    struct proto_key wait_key;
-    char wait_full[PROTO_MAX_NAME + 64];
+    struct proto_key wait_key; /* its slices point into wait_copy */
+    char *wait_copy;           /* the key as sent: as long as the request line allows */
     int waiting; /* waiter is on a list */
 
     int get_failed; /* a key of the get in progress answered SERVER_ERROR */
@@ -101,8 +99,8 @@ int conn_accept(struct server *s, uv_stream_t *listener);
 void conn_run_deferred(struct conn *c);
 /* Ends a wait for an item, answering nothing (used when stopping). */
 void conn_cancel_wait(struct conn *c);
-/* Whether the connection waits for nothing but its client's next request,
- * and since when (loop time, ms). */
+/* Whether the connection waits for nothing but its client (its next request,
+ * or the rest of one), and since when (loop time, ms). */
 int conn_idle_since(const struct conn *c, uint64_t *since_ms);
 /* Closes the connection: open items go back to their queues. */
 void conn_close(struct conn *c);

@@ -149,8 +149,8 @@ void ci_end_wait(struct conn *c)
         queue_unwait(&c->waiter);
     c->waiting = 0;
     uv_timer_stop(&c->timer);
-    free(c->wait_name);
-    c->wait_name = NULL;
+    free(c->wait_copy);
+    c->wait_copy = NULL;
 }
 
 void conn_cancel_wait(struct conn *c) { ci_end_wait(c); }
@@ -196,13 +196,17 @@ static void timer_cb(uv_timer_t *t)
     wait_over(c);
 }
 
-/* Starts waiting for an item on key k (a copy is kept). */
-static void start_wait(struct conn *c, const struct proto_key *k)
+/* Starts waiting for an item on key k (a copy is kept). Returns 0, or
+ * -ENOMEM when it cannot wait. */
+static int start_wait(struct conn *c, const struct proto_key *k)
 {
-    memcpy(c->wait_full, k->full.p, k->full.len);
+    /* A key with options can be as long as the request line (t=000...1). */
+    if (!(c->wait_copy = malloc(k->full.len ? k->full.len : 1)))
+        return -ENOMEM;
+    memcpy(c->wait_copy, k->full.p, k->full.len);
     c->wait_key = *k;
-    c->wait_key.full.p = c->wait_full;
-    c->wait_key.name.p = c->wait_full + (k->name.p - k->full.p);
+    c->wait_key.full.p = c->wait_copy;
+    c->wait_key.name.p = c->wait_copy + (k->name.p - k->full.p);
     c->waiter.cb = waiter_cb;
     c->waiter.name = c->wait_key.name.p;
     c->waiter.name_len = c->wait_key.name.len;
@@ -214,6 +218,7 @@ static void start_wait(struct conn *c, const struct proto_key *k)
     c->waiting = 1;
     uv_timer_start(&c->timer, timer_cb, k->timeout_ms, 0);
     c->state = CONN_WAIT;
+    return 0;
 }
 
 /* The open rule: a connection holds one open item per queue. Checked for the
@@ -262,10 +267,8 @@ int ci_do_get(struct conn *c, const struct proto_req *req)
             return 1;
         }
         if (r == GK_EMPTY && wants_item(&k)) {
-            if ((k.opts & PROTO_OPT_TIMEOUT) && k.timeout_ms > 0) {
-                start_wait(c, &k);
+            if ((k.opts & PROTO_OPT_TIMEOUT) && k.timeout_ms > 0 && start_wait(c, &k) == 0)
                 return 0;
-            }
             c->srv->st.get_misses++;
         }
         c->get_done++;

@@ -31,9 +31,26 @@ static int ack_put(struct jnl *j, int fd, uint64_t *off, const struct jf_ack *a)
     return 0;
 }
 
+/* Ack-log space reserved ahead: removals must go on when the disk is full,
+ * since consuming is how a full queue gets its space back. */
+#define ACK_RESERVE (256 * 1024)
+
+/* Reserves the next ACK_RESERVE bytes of the ack log, ahead of need: while
+ * the disk still has room (when the ack file is started or opened, and each
+ * time the reserve runs out). Tried once per ACK_RESERVE bytes whether it
+ * works or not, so an unsupporting platform costs nothing. */
+void ji_ack_reserve(struct jnl *j)
+{
+    if (j->conf.io->reserve && j->ack_fd >= 0)
+        j->conf.io->reserve(j->conf.io->ctx, j->ack_fd, (off_t)j->ack_off, ACK_RESERVE);
+    j->ack_reserved = j->ack_off + ACK_RESERVE;
+}
+
 /* Appends one record to the current ack log. */
 int ji_ack_write(struct jnl *j, const struct jf_ack *a)
 {
+    if (j->ack_off + JF_ACK_REC > j->ack_reserved)
+        ji_ack_reserve(j);
     int rc = ack_put(j, j->ack_fd, &j->ack_off, a);
     if (rc == 0)
         j->dirty = 1;
@@ -110,5 +127,6 @@ int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next)
     j->ack_ckpt_epoch = epoch_next;
     j->dirty = 1;
     j->dir_dirty = 1;
+    ji_ack_reserve(j);
     return 0;
 }

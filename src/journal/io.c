@@ -80,6 +80,19 @@ static int px_fsize(void *ctx, int fd, off_t *size)
     return 0;
 }
 
+static int px_reserve(void *ctx, int fd, off_t off, off_t len)
+{
+    (void)ctx;
+#ifdef __linux__
+    return fallocate(fd, FALLOC_FL_KEEP_SIZE, off, len) < 0 ? -errno : 0;
+#else
+    (void)fd;
+    (void)off;
+    (void)len;
+    return -EOPNOTSUPP;
+#endif
+}
+
 static const struct jio posix_table = {
     .ctx = NULL,
     .open = px_open,
@@ -92,6 +105,7 @@ static const struct jio posix_table = {
     .rename = px_rename,
     .mkdir = px_mkdir,
     .fsize = px_fsize,
+    .reserve = px_reserve,
 };
 
 const struct jio *jio_posix(void) { return &posix_table; }

@@ -56,6 +56,7 @@ struct jnl {
     /* the ack log: acks.<ack_idx> */
     int ack_fd, ack_idx;
     uint64_t ack_off, ack_gen;
+    uint64_t ack_reserved; /* blocks are reserved up to here (see ji_ack_write) */
     uint64_t ack_ckpt_epoch; /* sync epoch that makes its checkpoint durable */
 };
 
@@ -79,6 +80,7 @@ void ji_seg_path(const struct jnl *j, uint64_t seq, char *out, size_t cap);
 void ji_close_fd(const struct jnl *j, int *fd);
 void ji_retire_fd(struct jnl *j, int *fd);
 int ji_ack_write(struct jnl *j, const struct jf_ack *a);
+void ji_ack_reserve(struct jnl *j);
 int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next);
 void ji_returned_insert(struct jnl *j, struct jnl_node *n);
 struct jnl_node *ji_node_new(struct jnl *j, const struct jnl_item *it);

@@ -346,6 +346,7 @@ static int recover_acks(struct jnl *j)
         fds[i] = -1;
         j->ack_idx = i;
         j->ack_gen = gens[i];
+        ji_ack_reserve(j);
         goto out;
     }
     /* No usable ack file: everything from the oldest segment on is live. */

@@ -191,6 +191,15 @@ static int fo_fsize(void *ctx, int fd, off_t *size)
     return f->real->fsize(f->real->ctx, fd, size);
 }
 
+static int fo_reserve(void *ctx, int fd, off_t off, off_t len)
+{
+    const struct fault_ctx *f = ctx;
+    int rc;
+    if ((rc = fault_for(f, "reserve")) < 0)
+        return rc;
+    return f->real->reserve(f->real->ctx, fd, off, len);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = getenv("DARNER_FAULT_DIR");
@@ -209,6 +218,7 @@ int main(int argc, char **argv)
         .rename = fo_rename,
         .mkdir = fo_mkdir,
         .fsize = fo_fsize,
+        .reserve = fo_reserve,
     };
     return darner_main(argc, argv, &table);
 }
