@@ -11,7 +11,7 @@ CMAKE ?= cmake
 CTEST ?= ctest
 GENERATOR := $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
 
-.PHONY: all deps configure build run test test-asan clean install
+.PHONY: all deps configure build run test test-asan clean fuzz test-tsan install
 
 all: build
 
@@ -48,3 +48,28 @@ test-asan: deps $(ASAN_DIR)/CMakeCache.txt
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) build-tsan
+
+# ---- fuzz and tsan (docs/hardening.md) ----
+FUZZ_DIR     ?= build-fuzz
+FUZZ_SECONDS ?= 60
+TSAN_DIR     ?= build-tsan
+
+# libFuzzer targets, built with clang in their own folder, each run for
+# FUZZ_SECONDS (`make fuzz FUZZ_SECONDS=300`).
+$(FUZZ_DIR)/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B $(FUZZ_DIR) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_C_COMPILER=clang -DDARNER_FUZZ=ON -DBUILD_TESTING=OFF
+
+fuzz: deps $(FUZZ_DIR)/CMakeCache.txt
+	$(CMAKE) --build $(FUZZ_DIR) --target fuzz_parse fuzz_journal
+	tests/fuzz/run $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+# Every test under ThreadSanitizer (the fsync jobs run on libuv's pool).
+$(TSAN_DIR)/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B $(TSAN_DIR) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=Debug \
+		-DDARNER_SANITIZE=thread
+
+test-tsan: deps $(TSAN_DIR)/CMakeCache.txt
+	$(CMAKE) --build $(TSAN_DIR)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
+		$(CTEST) --test-dir $(TSAN_DIR) --output-on-failure -j$(JOBS)
