@@ -11,7 +11,7 @@ CMAKE ?= cmake
 CTEST ?= ctest
 GENERATOR := $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
 
-.PHONY: all deps configure build run test test-asan clean fuzz test-tsan install
+.PHONY: all deps configure build run test test-asan clean fuzz test-tsan bench install
 
 all: build
 
@@ -73,3 +73,8 @@ test-tsan: deps $(TSAN_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(TSAN_DIR)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
 		$(CTEST) --test-dir $(TSAN_DIR) --output-on-failure -j$(JOBS)
+
+# Benchmarks against memcached, Redis and beanstalkd, which bench/run installs
+# if missing. BENCH_QUICK=1 is a one-minute smoke run; see docs/benchmarks.md.
+bench: build
+	BENCH_BUILD=$(abspath $(BUILD_DIR)) bench/run
