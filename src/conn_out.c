@@ -100,7 +100,7 @@ static void write_cb(uv_write_t *req, int status)
 }
 
 /* Bytes one connection may write per loop turn before others get theirs. */
-#define WRITE_BUDGET (1u << 20)
+#define WRITE_BUDGET (256u << 10)
 
 void ci_write_next(struct conn *c)
 {

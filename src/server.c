@@ -14,6 +14,37 @@
 
 #define ACK_COMPACT_BYTES (1u << 20)
 
+struct unlink_req {
+    uv_fs_t req;
+    struct server *s;
+};
+
+static void unlink_done(uv_fs_t *req)
+{
+    struct unlink_req *u = req->data;
+    if (req->result < 0 && req->result != UV_ENOENT)
+        log_warn(&u->s->log, "cannot remove %s: %s", req->path, uv_strerror((int)req->result));
+    uv_fs_req_cleanup(req);
+    free(u);
+}
+
+/* Removes a file on libuv's thread pool, so the loop does not wait for a
+ * large file's blocks to be freed. Once stopping, removes it at once. */
+static void unlink_later(void *ctx, const char *path)
+{
+    struct server *s = ctx;
+    struct unlink_req *u = s->stopping ? NULL : malloc(sizeof(*u));
+    if (u) {
+        u->s = s;
+        u->req.data = u;
+        if (uv_fs_unlink(s->loop, &u->req, path, unlink_done) == 0)
+            return;
+        free(u);
+    }
+    if (unlink(path) < 0 && errno != ENOENT)
+        log_warn(&s->log, "cannot remove %s: %s", path, strerror(errno));
+}
+
 int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, const struct jio *io)
 {
     memset(s, 0, sizeof(*s));
@@ -29,6 +60,8 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, con
         .segment_size = cfg->segment_size,
         .ack_compact_bytes = ACK_COMPACT_BYTES,
         .sync_never = cfg->fsync == FSYNC_NEVER,
+        .unlink_later = unlink_later,
+        .unlink_ctx = s,
     };
     int rc = registry_open(&s->reg, cfg->data_dir, &jc);
     if (rc < 0)
@@ -41,6 +74,7 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, con
 }
 
 static void idle_cb(uv_idle_t *h) { (void)h; }
+
 
 void server_defer(struct server *s, struct conn *c)
 {
@@ -55,13 +89,22 @@ void server_defer(struct server *s, struct conn *c)
 static void check_cb(uv_check_t *h)
 {
     struct server *s = h->data;
-    struct list *first;
+    struct list *first, batch;
+    /* Only what was deferred before this turn's check: a connection that
+     * defers itself again (its write budget spent) waits for the next turn,
+     * after everyone else's I/O. */
+    list_init(&batch);
     while ((first = list_first(&s->pending)) != NULL) {
+        list_remove(first);
+        list_push_back(&batch, first);
+    }
+    while ((first = list_first(&batch)) != NULL) {
         struct conn *c = list_entry(first, struct conn, pending);
         list_remove(first);
         conn_run_deferred(c);
     }
-    uv_idle_stop(&s->idle);
+    if (list_empty(&s->pending))
+        uv_idle_stop(&s->idle);
     syncer_kick(&s->sync);
 }
 

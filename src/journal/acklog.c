@@ -53,7 +53,7 @@ int ji_ack_write(struct jnl *j, const struct jf_ack *a)
         ji_ack_reserve(j);
     int rc = ack_put(j, j->ack_fd, &j->ack_off, a);
     if (rc == 0)
-        j->dirty = 1;
+        j->ack_dirty = 1;
     return rc;
 }
 
@@ -125,7 +125,7 @@ int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next)
     j->ack_off = len;
     j->ack_gen++;
     j->ack_ckpt_epoch = epoch_next;
-    j->dirty = 1;
+    j->ack_dirty = 1;
     j->dir_dirty = 1;
     ji_ack_reserve(j);
     return 0;

@@ -17,7 +17,7 @@ struct jnl {
     char *dir;
     int dir_fd; /* for syncing new directory entries; -1 until needed */
     int dir_dirty;
-    int dirty;
+    int seg_dirty, ack_dirty; /* written since the last sync: each file is synced only then */
 
     /* segments [oldest_seg, tail_seg] exist; appends go to tail_fd at tail_off */
     uint64_t oldest_seg, tail_seg, tail_off;

@@ -108,7 +108,7 @@ int ji_append_rec(struct jnl *j, const struct jf_rec *r, const void *data, uint6
     *off = j->tail_off;
     j->tail_off += need;
     j->disk_bytes += need;
-    j->dirty = 1;
+    j->seg_dirty = 1;
     return 0;
 }
 
@@ -427,7 +427,7 @@ int jnl_clear(struct jnl *j)
 
 int jnl_reap_pending(const struct jnl *j) { return j->ndoomed > 0; }
 
-int jnl_dirty(const struct jnl *j) { return j->dirty || j->dir_dirty || j->npending > 0; }
+int jnl_dirty(const struct jnl *j) { return j->seg_dirty || j->ack_dirty || j->dir_dirty || j->npending > 0; }
 
 int jnl_sync_fds(struct jnl *j, int *fds, int cap)
 {
@@ -442,14 +442,14 @@ int jnl_sync_fds(struct jnl *j, int *fds, int cap)
         if (j->dir_fd >= 0 && (fds[n] = fcntl(j->dir_fd, F_DUPFD_CLOEXEC, 0)) >= 0)
             n++;
     }
-    int mine[2] = {j->tail_fd, j->ack_fd};
+    int mine[2] = {j->seg_dirty ? j->tail_fd : -1, j->ack_dirty ? j->ack_fd : -1};
     for (int i = 0; i < 2; i++)
         if (mine[i] >= 0 && (fds[n] = fcntl(mine[i], F_DUPFD_CLOEXEC, 0)) >= 0)
             n++;
     for (size_t i = 0; i < j->npending; i++)
         fds[n++] = j->pending_fds[i];
     j->npending = 0;
-    j->dirty = j->dir_dirty = 0;
+    j->seg_dirty = j->ack_dirty = j->dir_dirty = 0;
     return n;
 }
 

@@ -202,7 +202,7 @@ static int recover_tail(struct jnl *j)
             if ((rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, (off_t)off)) < 0)
                 return rc;
             j->disk_bytes -= (uint64_t)size - off;
-            j->dirty = 1;
+            j->seg_dirty = 1;
         }
         j->tail_off = off;
         return 0;

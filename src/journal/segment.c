@@ -121,7 +121,7 @@ int ji_seg_roll(struct jnl *j)
     j->tail_seg = seq;
     j->tail_off = JF_SEG_HDR;
     j->disk_bytes += JF_SEG_HDR;
-    j->dirty = 1;
+    j->seg_dirty = 1;
     j->dir_dirty = 1;
     return 0;
 }
@@ -231,7 +231,11 @@ static void blob_delete(struct jnl *j, uint64_t id, uint64_t len)
 {
     char path[PATH_MAX];
     ji_blob_path(j, id, path, sizeof(path));
-    int rc = j->conf.io->unlink(j->conf.io->ctx, path);
+    int rc = 0;
+    if (j->conf.unlink_later)
+        j->conf.unlink_later(j->conf.unlink_ctx, path);
+    else
+        rc = j->conf.io->unlink(j->conf.io->ctx, path);
     if (rc < 0 && rc != -ENOENT)
         log_warn(j->conf.log, "journal %s: cannot remove %s: %s", j->dir, path, strerror(-rc));
     if (rc == 0) {
