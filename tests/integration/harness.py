@@ -71,6 +71,25 @@ def run_darner(args, timeout=10.0, cwd=None):
     return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
+
+def rss_anon_kib(pid):
+    """The process's own memory (RssAnon), in KiB: not the page cache."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    raise AssertionError("no RssAnon line")
+
+
+def sanitized(binary):
+    """ASan keeps freed memory in a quarantine and TSan has shadow memory: a
+    sanitizer build's RssAnon says nothing about the server's own use, so
+    memory bounds are not asserted on one."""
+    with open(binary, "rb") as f:
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
+
+
 class Server:
     """One darner process on a private folder.
 

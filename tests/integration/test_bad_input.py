@@ -15,27 +15,12 @@ import time
 
 import pytest
 
-from harness import DARNER_BIN, Client, listing, wait_until
+from harness import Client, DARNER_BIN, listing, rss_anon_kib, sanitized, wait_until
 
 MiB = 1 << 20
 
 
 # -- helpers ----------------------------------------------------------------------
-
-def rss_anon_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    raise AssertionError("no RssAnon line")
-
-
-def sanitized(binary):
-    """ASan keeps freed memory in a quarantine: a sanitizer build's RssAnon
-    says nothing about the server's own use, so memory bounds are skipped."""
-    with open(binary, "rb") as f:
-        data = f.read()
-    return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def still_serves(srv):

@@ -4,18 +4,10 @@ import threading
 import time
 import zlib
 
-from harness import DARNER_BIN, Client
+from harness import Client, DARNER_BIN, rss_anon_kib, sanitized
 
 MiB = 1 << 20
 CHUNK = MiB
-
-
-def rss_anon_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    raise AssertionError("no RssAnon line")
 
 
 class RssSampler:
@@ -38,13 +30,6 @@ class RssSampler:
     def __exit__(self, *exc):
         self.done.set()
         self.thread.join(5)
-
-
-def sanitized(binary):
-    """ASan keeps freed memory in a quarantine (256 MiB by default), so a
-    sanitizer build's RssAnon says nothing about the server's own use."""
-    with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
 
 
 def chunk(i):

@@ -12,23 +12,9 @@ import time
 
 import pytest
 
-from harness import DARNER_BIN, Client, wait_until
+from harness import Client, DARNER_BIN, rss_anon_kib, sanitized, wait_until
 
 MiB = 1 << 20
-
-
-def rss_anon_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    raise AssertionError("no RssAnon line")
-
-
-def sanitized(binary):
-    with open(binary, "rb") as f:
-        data = f.read()
-    return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def raise_nofile(n):
