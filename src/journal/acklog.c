@@ -119,7 +119,7 @@ int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next)
         j->conf.io->close(j->conf.io->ctx, fd);
         return rc;
     }
-    ji_retire_fd(j, &j->ack_fd);
+    ji_retire_fd(j, &j->ack_fd, 0);
     j->ack_fd = fd;
     j->ack_idx = idx;
     j->ack_off = len;

@@ -98,7 +98,7 @@ int jnl_append_blob(struct jnl *j, struct jnl_blob *b, uint32_t flags, uint64_t 
     j->tail_cum += b->len;
     j->dir_dirty = 1;
     /* The data must reach the disk with the next sync, like a record's. */
-    ji_retire_fd(j, &b->fd);
+    ji_retire_fd(j, &b->fd, 0);
     free(b->path);
     b->path = NULL;
 out:

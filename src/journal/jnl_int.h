@@ -25,7 +25,13 @@ struct jnl {
     uint64_t next_id, tail_cum;
     uint64_t disk_bytes; /* sum of segment and blob file sizes */
     uint64_t blob_bytes; /* of which blob files */
-    int *pending_fds;    /* fds the journal is done with that still need a sync */
+    /* fds the journal is done with that still need a sync; seg names the
+     * segment an fd is of (0: another file), so deleting that segment can
+     * close it at once and give its space back */
+    struct pending_fd {
+        int fd;
+        uint64_t seg;
+    } *pending_fds;
     size_t npending, cappending;
     struct buf wbuf; /* scratch for one record */
 
@@ -78,7 +84,9 @@ static inline struct jf_ack ji_item_ack(uint8_t type, const struct jnl_item *it)
 void ji_path_of(const struct jnl *j, char *out, size_t cap, const char *name);
 void ji_seg_path(const struct jnl *j, uint64_t seq, char *out, size_t cap);
 void ji_close_fd(const struct jnl *j, int *fd);
-void ji_retire_fd(struct jnl *j, int *fd);
+void ji_retire_fd(struct jnl *j, int *fd, uint64_t seg);
+/* Closes the pending fd of a segment being deleted: it needs no sync. */
+void ji_drop_pending_seg(struct jnl *j, uint64_t seg);
 int ji_ack_write(struct jnl *j, const struct jf_ack *a);
 void ji_ack_reserve(struct jnl *j);
 int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next);

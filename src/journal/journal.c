@@ -447,7 +447,7 @@ int jnl_sync_fds(struct jnl *j, int *fds, int cap)
         if (mine[i] >= 0 && (fds[n] = fcntl(mine[i], F_DUPFD_CLOEXEC, 0)) >= 0)
             n++;
     for (size_t i = 0; i < j->npending; i++)
-        fds[n++] = j->pending_fds[i];
+        fds[n++] = j->pending_fds[i].fd;
     j->npending = 0;
     j->seg_dirty = j->ack_dirty = j->dir_dirty = 0;
     return n;

@@ -118,6 +118,8 @@ static void delete_dead_segments(struct jnl *j)
         }
         if (j->r_fd >= 0 && j->r_fd_seg == j->oldest_seg)
             ji_close_fd(j, &j->r_fd);
+        /* An fd kept for a sync would hold the deleted file's space. */
+        ji_drop_pending_seg(j, j->oldest_seg);
         j->dir_dirty = 1;
     }
 }

@@ -551,7 +551,7 @@ void jnl_close(struct jnl *j)
     ji_close_fd(j, &j->ack_fd);
     ji_close_fd(j, &j->dir_fd);
     for (size_t i = 0; i < j->npending; i++)
-        j->conf.io->close(j->conf.io->ctx, j->pending_fds[i]);
+        j->conf.io->close(j->conf.io->ctx, j->pending_fds[i].fd);
     free(j->hbuf);
     free(j->doomed);
     free(j->pending_fds);

@@ -37,7 +37,7 @@ void ji_close_fd(const struct jnl *j, int *fd)
 }
 
 /* Keeps an fd the journal no longer needs until the next sync takes it. */
-void ji_retire_fd(struct jnl *j, int *fd)
+void ji_retire_fd(struct jnl *j, int *fd, uint64_t seg)
 {
     if (*fd < 0)
         return;
@@ -47,7 +47,7 @@ void ji_retire_fd(struct jnl *j, int *fd)
     }
     if (j->npending == j->cappending) {
         size_t cap = j->cappending ? j->cappending * 2 : 4;
-        int *p = realloc(j->pending_fds, cap * sizeof(*p));
+        struct pending_fd *p = realloc(j->pending_fds, cap * sizeof(*p));
         if (!p) {
             /* Cannot keep it for the sync job: sync it here, rarely. */
             j->conf.io->fsync(j->conf.io->ctx, *fd);
@@ -57,8 +57,20 @@ void ji_retire_fd(struct jnl *j, int *fd)
         j->pending_fds = p;
         j->cappending = cap;
     }
-    j->pending_fds[j->npending++] = *fd;
+    j->pending_fds[j->npending++] = (struct pending_fd){.fd = *fd, .seg = seg};
     *fd = -1;
+}
+
+void ji_drop_pending_seg(struct jnl *j, uint64_t seg)
+{
+    for (size_t i = 0; i < j->npending;) {
+        if (j->pending_fds[i].seg == seg) {
+            j->conf.io->close(j->conf.io->ctx, j->pending_fds[i].fd);
+            j->pending_fds[i] = j->pending_fds[--j->npending];
+        } else {
+            i++;
+        }
+    }
 }
 
 /* ---- segments ---- */
@@ -116,7 +128,7 @@ int ji_seg_roll(struct jnl *j)
         j->conf.io->unlink(j->conf.io->ctx, path);
         return rc;
     }
-    ji_retire_fd(j, &j->tail_fd);
+    ji_retire_fd(j, &j->tail_fd, j->tail_seg);
     j->tail_fd = fd;
     j->tail_seg = seq;
     j->tail_off = JF_SEG_HDR;

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -765,6 +766,44 @@ static void test_damaged_oldest_segment_header_skips_it_and_still_opens(void **s
     (void)h;
 }
 
+/* Counts this process's fds open on deleted segment files. */
+static int fds_on_deleted_segments(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char link[64], target[PATH_MAX];
+        tu_fmt(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+        ssize_t len = readlink(link, target, sizeof(target) - 1);
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        if (strstr(target, "/seg-") && strstr(target, "(deleted)"))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_deleted_segments_hold_no_space_while_a_sync_is_pending(void **state)
+{
+    struct fx *fx = *state;
+    fx->conf.segment_size = (uint64_t)SEG_WITH(2);
+    fx->conf.sync_never = 0; /* rolled segments' fds wait for a sync */
+    jopen(fx);
+    for (int i = 1; i <= 7; i++)
+        put(fx->j, i);
+    for (int i = 1; i <= 6; i++)
+        take(fx->j, i);
+    struct jnl_head h;
+    head_is(fx->j, 7, &h);
+    jnl_maintain(fx->j, 1, 0); /* no sync has run */
+    assert_int_equal(nsegs(fx), 1);
+    assert_int_equal(fds_on_deleted_segments(), 0);
+}
+
 static void test_held_item_within_slack_is_not_moved(void **state)
 {
     struct fx *fx = *state;
@@ -1379,6 +1418,7 @@ int main(void)
         T(test_maintain_deletes_fully_consumed_segments),
         T(test_held_item_pinning_an_old_segment_moves_forward),
         T(test_held_item_within_slack_is_not_moved),
+        T(test_deleted_segments_hold_no_space_while_a_sync_is_pending),
         T(test_damaged_oldest_segment_header_skips_it_and_still_opens),
         T(test_clear_lets_maintain_delete_old_segments),
         T(test_ack_compaction_keeps_state_and_files_small),
