@@ -431,7 +431,10 @@ int conn_idle_since(const struct conn *c, uint64_t *since_ms)
      * set's data that stopped coming); not while the server owes it
      * something (an answer, an item it waits for, an fsync). */
     int waits_for_client = c->state == CONN_READ || c->state == CONN_STREAM || c->state == CONN_SWALLOW;
-    if (!waits_for_client || c->writing || !list_empty(&c->out) || c->close_after)
+    /* Deferred work (an answer to write, say the END of a wait that just
+     * timed out in the same timer pass) is the server's, not the client's. */
+    if (!waits_for_client || c->resume || list_linked(&c->pending) || c->writing || !list_empty(&c->out) ||
+        c->close_after)
         return 0;
     *since_ms = c->active_ms;
     return 1;

@@ -158,6 +158,7 @@ void conn_cancel_wait(struct conn *c) { ci_end_wait(c); }
 static void wait_over(struct conn *c)
 {
     ci_end_wait(c);
+    c->active_ms = uv_now(c->srv->loop);
     c->get_done++;
     c->state = CONN_READ;
     c->resume = 1;
