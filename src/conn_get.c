@@ -130,18 +130,19 @@ static enum get_result get_key(struct conn *c, const struct proto_key *k)
     return GK_SERVED;
 }
 
-static void count_get(struct conn *c, const struct proto_key *k)
-{
-    if (k->opts & PROTO_OPT_PEEK)
-        c->srv->st.cmd_peek++;
-    else if (!(k->opts & PROTO_OPT_ABORT) && (!(k->opts & PROTO_OPT_CLOSE) || (k->opts & PROTO_OPT_OPEN)))
-        c->srv->st.cmd_get++;
-}
-
 static int wants_item(const struct proto_key *k)
 {
     return !(k->opts & PROTO_OPT_ABORT) && (!(k->opts & PROTO_OPT_CLOSE) || (k->opts & PROTO_OPT_OPEN));
 }
+
+static void count_get(struct conn *c, const struct proto_key *k)
+{
+    if (k->opts & PROTO_OPT_PEEK)
+        c->srv->st.cmd_peek++;
+    else if (wants_item(k))
+        c->srv->st.cmd_get++;
+}
+
 
 void ci_end_wait(struct conn *c)
 {

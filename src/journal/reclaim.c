@@ -64,11 +64,11 @@ static int move_node(struct jnl *j, struct jnl_node *n)
 }
 
 /* Moves up to MOVE_STEP live items out of the oldest segment when it lies
- * MOVE_SLACK or more segments behind the cursor. */
-static void move_pinned(struct jnl *j)
+ * MOVE_SLACK or more segments behind the cursor; returns how many. */
+static int move_pinned(struct jnl *j)
 {
     if (j->oldest_seg + MOVE_SLACK > j->r_seg)
-        return;
+        return 0;
     int moved = 0;
     struct list *lists[2] = {&j->returned, &j->open};
     for (int i = 0; i < 2 && moved < MOVE_STEP; i++) {
@@ -82,12 +82,13 @@ static void move_pinned(struct jnl *j)
             if (rc < 0) {
                 log_warn(j->conf.log, "journal %s: cannot move item %" PRIu64 " forward: %s", j->dir, n->item.id,
                          strerror(-rc));
-                return;
+                return moved;
             }
             if (++moved == MOVE_STEP)
                 break;
         }
     }
+    return moved;
 }
 
 /* Deletes the segments before the cursor and before every live item. */
@@ -128,8 +129,8 @@ void jnl_maintain(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_d
 {
     ji_blob_reap(j, sync_epoch_next, sync_epoch_done);
     delete_dead_segments(j);
-    move_pinned(j);
-    delete_dead_segments(j);
+    if (move_pinned(j) > 0)
+        delete_dead_segments(j);
     if (j->ack_off > j->conf.ack_compact_bytes && (j->conf.sync_never || sync_epoch_done >= j->ack_ckpt_epoch)) {
         int rc = ji_ack_rewrite(j, sync_epoch_next);
         if (rc < 0)
