@@ -79,7 +79,11 @@ int darner_main(int argc, char **argv, const struct jio *io)
     }
     struct server srv;
     if ((rc = server_init(&srv, &loop, &cfg, io)) < 0) {
-        fprintf(stderr, "darner: cannot open the queues in '%s': %s\n", cfg.data_dir, strerror(-rc));
+        if (rc == -EPROTONOSUPPORT)
+            fprintf(stderr, "darner: the data folder '%s' is in a format this build cannot read (see the error "
+                            "above); nothing in it was changed\n", cfg.data_dir);
+        else
+            fprintf(stderr, "darner: cannot open the queues in '%s': %s\n", cfg.data_dir, strerror(-rc));
         uv_loop_close(&loop);
         return 1;
     }

@@ -37,7 +37,7 @@ int jf_seg_hdr_decode(const unsigned char in[JF_SEG_HDR], struct jf_seg_hdr *h)
         return -EBADMSG;
     h->version = get_u32le(in + 8);
     if (h->version != JF_VERSION)
-        return -EBADMSG;
+        return -EPROTONOSUPPORT;
     h->seq = get_u64le(in + 16);
     h->first_id = get_u64le(in + 24);
     h->cum_bytes = get_u64le(in + 32);
@@ -45,6 +45,23 @@ int jf_seg_hdr_decode(const unsigned char in[JF_SEG_HDR], struct jf_seg_hdr *h)
     if (h->first_id == 0 || h->first_id >= JF_COUNT_MAX || h->cum_bytes >= JF_COUNT_MAX || h->seq >= JF_COUNT_MAX)
         return -EBADMSG;
     return 0;
+}
+
+int jf_parse_file_name(const char *name, const char *prefix, uint64_t *n)
+{
+    size_t plen = strlen(prefix);
+    if (strncmp(name, prefix, plen) != 0 || strlen(name) != plen + 16 + 4 || strcmp(name + plen + 16, ".dat") != 0)
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = plen; i < plen + 16; i++) {
+        char c = name[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    *n = v;
+    return 1;
 }
 
 uint64_t jf_payload_sum(const void *p, size_t n) { return XXH3_64bits(p, n); }
@@ -109,7 +126,7 @@ int jf_ack_hdr_decode(const unsigned char in[JF_ACK_HDR], struct jf_ack_hdr *h)
         return -EBADMSG;
     h->version = get_u32le(in + 8);
     if (h->version != JF_VERSION)
-        return -EBADMSG;
+        return -EPROTONOSUPPORT;
     h->generation = get_u64le(in + 16);
     if (h->generation == 0 || h->generation >= JF_COUNT_MAX)
         return -EBADMSG;

@@ -83,8 +83,18 @@ struct jf_ack_hdr {
     uint64_t generation; /* the newer of acks.0 and acks.1 has the higher one */
 };
 
+/* Every version, past and future, keeps the first 64 bytes of segment and ack
+ * headers as: magic (8), version (4) at offset 8, XXH3-64 of bytes 0..56 at
+ * offset 56. So a header whose magic and checksum are right but whose version
+ * is not ours was written by another build: it is refused, never taken for
+ * damage (docs/journal-format.md, "Changing the format"). */
+/* Whether name is exactly "<prefix><16 hex digits>.dat" (a segment "seg-" or
+ * a blob file "blob-"); the number goes to *n. "seg-...dat.tmp" is not. */
+int jf_parse_file_name(const char *name, const char *prefix, uint64_t *n);
+
 void jf_seg_hdr_encode(unsigned char out[JF_SEG_HDR], const struct jf_seg_hdr *h);
-/* Returns 0, or -EBADMSG if magic, version or checksum is wrong. */
+/* Returns 0; -EBADMSG if magic, checksum or a field is wrong (damage);
+ * -EPROTONOSUPPORT if intact but of another version (h->version says which). */
 int jf_seg_hdr_decode(const unsigned char in[JF_SEG_HDR], struct jf_seg_hdr *h);
 
 /* Encodes the header; r->payload_sum must already be set (jf_payload_sum). */
@@ -94,6 +104,7 @@ int jf_rec_decode(const unsigned char in[JF_REC_HDR], struct jf_rec *r);
 uint64_t jf_payload_sum(const void *p, size_t n);
 
 void jf_ack_hdr_encode(unsigned char out[JF_ACK_HDR], const struct jf_ack_hdr *h);
+/* As jf_seg_hdr_decode(): 0, -EBADMSG, or -EPROTONOSUPPORT. */
 int jf_ack_hdr_decode(const unsigned char in[JF_ACK_HDR], struct jf_ack_hdr *h);
 void jf_ack_encode(unsigned char out[JF_ACK_REC], const struct jf_ack *a);
 int jf_ack_decode(const unsigned char in[JF_ACK_REC], struct jf_ack *a);

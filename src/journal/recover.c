@@ -20,7 +20,7 @@
 
 /* ---- recovery ---- */
 
-/* Finds the segments in dir; removes leftover temporary files. */
+/* Finds the segments in dir and adds up their sizes; changes nothing. */
 static int scan_dir(struct jnl *j, uint64_t *min, uint64_t *max)
 {
     DIR *d = opendir(j->dir);
@@ -31,8 +31,7 @@ static int scan_dir(struct jnl *j, uint64_t *min, uint64_t *max)
     *max = 0;
     while ((e = readdir(d)) != NULL) {
         uint64_t seq;
-        char tail[8];
-        if (sscanf(e->d_name, "seg-%16" SCNx64 ".%3s", &seq, tail) == 2 && strcmp(tail, "dat") == 0) {
+        if (jf_parse_file_name(e->d_name, "seg-", &seq)) {
             struct stat st;
             if (fstatat(dirfd(d), e->d_name, &st, 0) == 0)
                 j->disk_bytes += (uint64_t)st.st_size;
@@ -46,14 +45,89 @@ static int scan_dir(struct jnl *j, uint64_t *min, uint64_t *max)
                 j->disk_bytes += (uint64_t)st.st_size;
                 j->blob_bytes += (uint64_t)st.st_size;
             }
-        } else if (strstr(e->d_name, ".tmp") != NULL) {
-            char path[PATH_MAX];
-            ji_path_of(j, path, sizeof(path), e->d_name);
-            j->conf.io->unlink(j->conf.io->ctx, path);
         }
     }
     closedir(d);
     return 0;
+}
+
+/* Removes leftover temporary files (writes that never completed). */
+static void remove_tmp_files(struct jnl *j)
+{
+    DIR *d = opendir(j->dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strstr(e->d_name, ".tmp") == NULL)
+            continue;
+        char path[PATH_MAX];
+        ji_path_of(j, path, sizeof(path), e->d_name);
+        j->conf.io->unlink(j->conf.io->ctx, path);
+    }
+    closedir(d);
+}
+
+/* Reads the header of file `name` in the journal's folder with decode.
+ * Returns 0, or -EPROTONOSUPPORT when it is intact but of a version this
+ * build does not know (logged, with the version); damage and absence are left
+ * to recovery. */
+static int check_one_version(struct jnl *j, const char *name, size_t hdr,
+                             int (*decode)(const unsigned char *, uint32_t *))
+{
+    char path[PATH_MAX];
+    unsigned char raw[JF_SEG_HDR > JF_ACK_HDR ? JF_SEG_HDR : JF_ACK_HDR];
+    uint32_t version = 0;
+    ji_path_of(j, path, sizeof(path), name);
+    int fd = j->conf.io->open(j->conf.io->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return 0;
+    int rc = jio_pread_all(j->conf.io, fd, raw, hdr, 0);
+    j->conf.io->close(j->conf.io->ctx, fd);
+    if (rc < 0 || decode(raw, &version) != -EPROTONOSUPPORT)
+        return 0;
+    log_error(j->conf.log,
+              "journal %s: %s is in journal format version %" PRIu32 ", which this build (version %d) cannot read: "
+              "the queue is not opened and nothing in its folder is changed; run a darner that knows version %" PRIu32,
+              j->dir, name, version, JF_VERSION, version);
+    return -EPROTONOSUPPORT;
+}
+
+static int seg_version(const unsigned char *raw, uint32_t *version)
+{
+    struct jf_seg_hdr h = {0};
+    int rc = jf_seg_hdr_decode(raw, &h);
+    *version = h.version;
+    return rc;
+}
+
+static int ack_version(const unsigned char *raw, uint32_t *version)
+{
+    struct jf_ack_hdr h = {0};
+    int rc = jf_ack_hdr_decode(raw, &h);
+    *version = h.version;
+    return rc;
+}
+
+/* Refuses a journal any of whose files says it is of another format version,
+ * before recovery changes a byte (a downgrade, or a folder written by a newer
+ * build, must never lose data). Returns 0, -EPROTONOSUPPORT or -errno. */
+static int check_versions(struct jnl *j)
+{
+    DIR *d = opendir(j->dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        uint64_t seq;
+        if (jf_parse_file_name(e->d_name, "seg-", &seq))
+            rc = check_one_version(j, e->d_name, JF_SEG_HDR, seg_version);
+        else if (strcmp(e->d_name, "acks.0") == 0 || strcmp(e->d_name, "acks.1") == 0)
+            rc = check_one_version(j, e->d_name, JF_ACK_HDR, ack_version);
+    }
+    closedir(d);
+    return rc;
 }
 
 /* A read-ahead window over a file, so the start-up scan of the last segment
@@ -498,8 +572,9 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
             goto fail;
     }
     uint64_t min, max;
-    if ((rc = scan_dir(j, &min, &max)) < 0)
+    if ((rc = check_versions(j)) < 0 || (rc = scan_dir(j, &min, &max)) < 0)
         goto fail;
+    remove_tmp_files(j);
     if (max == 0) {
         if (!create) {
             rc = -ENOENT;

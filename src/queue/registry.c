@@ -5,6 +5,7 @@
  * outside the data folder or collide on a case-insensitive file system. */
 #include "queue/registry.h"
 
+#include "journal/datadir.h"
 #include "proto/parse.h"
 
 #include <dirent.h>
@@ -184,6 +185,9 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
         goto fail;
     if ((rc = r->jconf.io->mkdir(r->jconf.io->ctx, data_dir, 0755)) < 0 && rc != -EEXIST)
         goto fail;
+    /* Before anything in the folder is touched: is it a format we know? */
+    if ((rc = jdd_check_format(&r->jconf, data_dir, NULL)) < 0)
+        goto fail;
     /* tmp/ holds items being streamed in; what is left there never got an answer. */
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s/tmp", data_dir) >= (int)sizeof(tmp)) {
@@ -236,6 +240,15 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
             queue_free(q);
             jnl_remove_dir(&r->jconf, dir);
             continue;
+        }
+        if (rc == -EPROTONOSUPPORT) {
+            /* Serving the other queues would let a set create a second queue
+             * of this name beside the one we cannot read: refuse them all. */
+            log_error(r->log, "queue %s (%s) is in a journal format this build cannot read: the data folder is not "
+                              "opened", q->name, dir);
+            queue_free(q);
+            closedir(d);
+            goto fail;
         }
         if (rc < 0) {
             log_error(r->log, "queue %s (%s): cannot open its journal: %s", q->name, dir, strerror(-rc));

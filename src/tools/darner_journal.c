@@ -195,8 +195,7 @@ static int read_folder(struct tool *t)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         uint64_t seq;
-        char tail[8];
-        if (sscanf(e->d_name, "seg-%16" SCNx64 ".%3s", &seq, tail) != 2 || strcmp(tail, "dat") != 0)
+        if (!jf_parse_file_name(e->d_name, "seg-", &seq))
             continue;
         if ((rc = grow(&t->segs, t->nsegs, &t->cap_segs, sizeof(*t->segs))) < 0) {
             closedir(d);

@@ -259,8 +259,10 @@ static void test_all_ones_buffers_rejected(void **state)
     assert_int_equal(jf_ack_decode(ones, &a), -EBADMSG);
 }
 
-/* A correctly sealed header of another format version is not accepted. */
-static void test_other_version_rejected_even_when_sealed(void **state)
+/* A correctly sealed header of another format version is refused as
+ * "not ours" (-EPROTONOSUPPORT), never taken for damage (-EBADMSG), and the
+ * version it carries is reported. */
+static void test_other_version_refused_not_taken_for_damage(void **state)
 {
     (void)state;
     unsigned char raw[JF_SEG_HDR];
@@ -268,6 +270,9 @@ static void test_other_version_rejected_even_when_sealed(void **state)
     jf_seg_hdr_encode(raw, &(struct jf_seg_hdr){.version = JF_VERSION, .seq = 1, .first_id = 1});
     put_u32le(raw + 8, JF_VERSION + 1);
     put_u64le(raw + JF_SEG_HDR - 8, XXH3_64bits(raw, JF_SEG_HDR - 8));
+    assert_int_equal(jf_seg_hdr_decode(raw, &sh), -EPROTONOSUPPORT);
+    assert_int_equal(sh.version, JF_VERSION + 1);
+    raw[20] ^= 1; /* the same header, damaged: damage wins */
     assert_int_equal(jf_seg_hdr_decode(raw, &sh), -EBADMSG);
 
     unsigned char ah_raw[JF_ACK_HDR];
@@ -275,7 +280,8 @@ static void test_other_version_rejected_even_when_sealed(void **state)
     jf_ack_hdr_encode(ah_raw, &(struct jf_ack_hdr){.version = JF_VERSION, .generation = 1});
     put_u32le(ah_raw + 8, JF_VERSION + 1);
     put_u64le(ah_raw + JF_ACK_HDR - 8, XXH3_64bits(ah_raw, JF_ACK_HDR - 8));
-    assert_int_equal(jf_ack_hdr_decode(ah_raw, &ah), -EBADMSG);
+    assert_int_equal(jf_ack_hdr_decode(ah_raw, &ah), -EPROTONOSUPPORT);
+    assert_int_equal(ah.version, JF_VERSION + 1);
 }
 
 /* A sealed record of an unknown type is not accepted. */
@@ -355,7 +361,7 @@ int main(void)
         cmocka_unit_test(test_ack_flipped_byte_rejected),
         cmocka_unit_test(test_all_zero_buffers_rejected),
         cmocka_unit_test(test_all_ones_buffers_rejected),
-        cmocka_unit_test(test_other_version_rejected_even_when_sealed),
+        cmocka_unit_test(test_other_version_refused_not_taken_for_damage),
         cmocka_unit_test(test_unknown_types_rejected_even_when_sealed),
         cmocka_unit_test(test_unreachable_counts_rejected_even_when_sealed),
         cmocka_unit_test(test_headers_not_mistaken_for_each_other),

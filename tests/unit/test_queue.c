@@ -190,7 +190,7 @@ static void test_odd_names_are_distinct_queues_inside_data_dir(void **state)
     }
     assert_int_equal(fx->r->count, N);
     assert_int_equal(tu_count(fx->data, "q-", ""), N);
-    assert_int_equal(tu_count(fx->data, "", ""), N + 1); /* nothing else in the data folder but tmp/ */
+    assert_int_equal(tu_count(fx->data, "", ""), N + 2); /* nothing else in the data folder but tmp/ and FORMAT */
     assert_int_equal(tu_count(fx->tmp, "", ""), 1);  /* nothing next to it */
     for (int i = 0; i < N; i++) {
         for (int k = 0; k < i; k++)

@@ -1,0 +1,28 @@
+/* journal/datadir.h: the data folder's own format file.
+ *
+ * <data>/FORMAT holds the version of the data folder's layout as a decimal
+ * number and a newline. It is read before any queue is opened: a version this
+ * build does not know refuses the whole folder, untouched. See
+ * docs/journal-format.md. */
+#ifndef DARNER_JOURNAL_DATADIR_H
+#define DARNER_JOURNAL_DATADIR_H
+
+#include "journal/journal.h"
+
+/* The data-folder format this build writes. */
+#define JDD_FORMAT 1
+#define JDD_FORMAT_FILE "FORMAT"
+
+/* Checks <data_dir>/FORMAT, writing it (crash-safely) when it is missing: a
+ * folder without one is new or was written before the file existed, and both
+ * are version 1. Returns 0; -EPROTONOSUPPORT for a version this build does not
+ * know, or a file that holds no version; or -errno. Each refusal is
+ * logged with what to do, and changes nothing on disk. *found (may be NULL)
+ * gets the version read (0 if none). */
+int jdd_check_format(const struct jnl_conf *conf, const char *data_dir, uint32_t *found);
+
+/* Writes <data_dir>/FORMAT holding version: to FORMAT.tmp, synced, renamed,
+ * and the folder synced (unless the fsync policy is "never"). */
+int jdd_write_format(const struct jnl_conf *conf, const char *data_dir, uint32_t version);
+
+#endif
