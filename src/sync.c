@@ -44,11 +44,16 @@ static void after_cb(uv_work_t *req, int status)
 {
     struct syncer *s = req->data;
     int result = status < 0 ? status : s->result;
-    if (result == 0) {
+    if (result == 0 && s->take_err < 0) {
+        /* Some files could not be taken for this job: not all is durable. */
+        result = s->take_err;
+    } else if (result == 0) {
         s->reg->sync_epoch_done = s->job_epoch;
         registry_after_sync(s->reg);
-    } else
+    } else {
         log_error(s->log, "fsync failed: %s", strerror(-result));
+        registry_mark_unsynced(s->reg);
+    }
     s->busy = 0;
     s->syncs++;
     struct list *first;
@@ -63,7 +68,7 @@ static void after_cb(uv_work_t *req, int status)
 
 static void start(struct syncer *s)
 {
-    int n = registry_sync_fds(s->reg, &s->fds, &s->capfds);
+    int n = registry_sync_fds(s->reg, &s->fds, &s->capfds, &s->take_err);
     s->again = 0;
     /* Waiters of this job: all who asked before its fds were taken. */
     while (!list_empty(&s->waiting)) {
@@ -71,13 +76,8 @@ static void start(struct syncer *s)
         list_remove(l);
         list_push_back(&s->inflight, l);
     }
-    if (n < 0) {
-        s->nfds = 0;
-        s->result = n;
-    } else {
-        s->nfds = n;
-        s->result = 0;
-    }
+    s->nfds = n;
+    s->result = 0;
     s->job_epoch = s->reg->sync_epoch_next++;
     s->busy = 1;
     int rc = uv_queue_work(s->loop, &s->work, work_cb, after_cb);
@@ -112,11 +112,12 @@ int syncer_busy(const struct syncer *s) { return s->busy; }
 
 int syncer_flush_now(struct syncer *s)
 {
-    int n = registry_sync_fds(s->reg, &s->fds, &s->capfds);
-    if (n < 0)
-        return n;
+    int err;
+    int n = registry_sync_fds(s->reg, &s->fds, &s->capfds, &err);
     s->nfds = n;
     work_cb(&s->work);
+    if (s->result == 0 && err < 0)
+        s->result = err;
     if (s->result == 0) {
         /* Everything written so far is durable now. */
         s->reg->sync_epoch_done = s->reg->sync_epoch_next++;

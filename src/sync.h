@@ -28,6 +28,7 @@ struct syncer {
     int *fds;
     int nfds, capfds;
     int result;
+    int take_err; /* files that could not be taken for the running job: -errno */
     uint64_t job_epoch;
     uint64_t syncs; /* completed jobs, for stats */
 };

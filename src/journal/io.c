@@ -80,6 +80,13 @@ static int px_fsize(void *ctx, int fd, off_t *size)
     return 0;
 }
 
+static int px_dup(void *ctx, int fd)
+{
+    (void)ctx;
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    return d < 0 ? -errno : d;
+}
+
 static int px_reserve(void *ctx, int fd, off_t off, off_t len)
 {
     (void)ctx;
@@ -105,6 +112,7 @@ static const struct jio posix_table = {
     .rename = px_rename,
     .mkdir = px_mkdir,
     .fsize = px_fsize,
+    .dup = px_dup,
     .reserve = px_reserve,
 };
 

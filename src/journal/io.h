@@ -21,6 +21,9 @@ struct jio {
     int (*rename)(void *ctx, const char *from, const char *to);
     int (*mkdir)(void *ctx, const char *path, int mode);
     int (*fsize)(void *ctx, int fd, off_t *size);
+    /* A new fd for the same open file (close-on-exec): the syncer syncs
+     * these while the journal goes on using its own. */
+    int (*dup)(void *ctx, int fd);
     /* Reserves disk blocks for [off, off + len) without changing the file's
      * size; -EOPNOTSUPP where the platform cannot. */
     int (*reserve)(void *ctx, int fd, off_t off, off_t len);

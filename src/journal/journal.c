@@ -296,11 +296,8 @@ int jnl_payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, uint64_t *
     int rc = payload_fd(j, it, &f, &temp, payload_off);
     if (rc < 0)
         return rc;
-    if (!temp) {
-        f = fcntl(f, F_DUPFD_CLOEXEC, 0);
-        if (f < 0)
-            return -errno;
-    }
+    if (!temp && (f = j->conf.io->dup(j->conf.io->ctx, f)) < 0)
+        return f;
     *fd = f;
     return 0;
 }
@@ -431,26 +428,47 @@ int jnl_dirty(const struct jnl *j) { return j->seg_dirty || j->ack_dirty || j->d
 
 int jnl_sync_fds(struct jnl *j, int *fds, int cap)
 {
-    int n = 0;
+    const struct jio *io = j->conf.io;
+    int n = 0, rc;
     if (!jnl_dirty(j))
         return 0;
     if ((size_t)cap < j->npending + 3)
-        return -ENOMEM;
+        return -ENOBUFS;
     if (j->dir_dirty) {
+        if (j->dir_fd < 0 && (rc = io->open(io->ctx, j->dir, O_RDONLY | O_DIRECTORY, 0)) < 0)
+            goto fail;
         if (j->dir_fd < 0)
-            j->dir_fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (j->dir_fd >= 0 && (fds[n] = fcntl(j->dir_fd, F_DUPFD_CLOEXEC, 0)) >= 0)
-            n++;
+            j->dir_fd = rc;
+        if ((rc = io->dup(io->ctx, j->dir_fd)) < 0)
+            goto fail;
+        fds[n++] = rc;
     }
     int mine[2] = {j->seg_dirty ? j->tail_fd : -1, j->ack_dirty ? j->ack_fd : -1};
-    for (int i = 0; i < 2; i++)
-        if (mine[i] >= 0 && (fds[n] = fcntl(mine[i], F_DUPFD_CLOEXEC, 0)) >= 0)
-            n++;
+    for (int i = 0; i < 2; i++) {
+        if (mine[i] < 0)
+            continue;
+        if ((rc = io->dup(io->ctx, mine[i])) < 0)
+            goto fail;
+        fds[n++] = rc;
+    }
     for (size_t i = 0; i < j->npending; i++)
         fds[n++] = j->pending_fds[i].fd;
     j->npending = 0;
     j->seg_dirty = j->ack_dirty = j->dir_dirty = 0;
     return n;
+fail:
+    /* Nothing is marked clean: the next sync tries again, and whoever waits
+     * on this one is told it failed. */
+    while (n > 0)
+        io->close(io->ctx, fds[--n]);
+    return rc;
+}
+
+void jnl_mark_unsynced(struct jnl *j)
+{
+    j->seg_dirty = j->tail_fd >= 0;
+    j->ack_dirty = j->ack_fd >= 0;
+    j->dir_dirty = 1;
 }
 
 void jnl_get_stats(const struct jnl *j, struct jnl_stats *st)

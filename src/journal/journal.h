@@ -133,8 +133,13 @@ int jnl_reap_pending(const struct jnl *j);
 int jnl_dirty(const struct jnl *j);
 /* Moves the fds that need an fsync into fds[0..cap) (new fds or ones the
  * journal no longer needs: the caller closes all of them after syncing) and
- * marks the journal clean. Returns the count, or -ENOMEM. */
+ * marks the journal clean. Returns the count; -ENOBUFS if cap is too small;
+ * or -errno (opening or duplicating an fd failed: nothing is handed out and
+ * the journal stays dirty, so a later sync tries again). */
 int jnl_sync_fds(struct jnl *j, int *fds, int cap);
+/* After a failed fsync: the journal's files need syncing again (the failed
+ * one may have covered its writes only partly). */
+void jnl_mark_unsynced(struct jnl *j);
 
 void jnl_get_stats(const struct jnl *j, struct jnl_stats *st);
 

@@ -410,9 +410,10 @@ int registry_any_dirty(const struct registry *r)
     return 0;
 }
 
-int registry_sync_fds(struct registry *r, int **fds, int *cap)
+int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err)
 {
     int n = 0;
+    *err = 0;
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &r->all)
     {
@@ -425,13 +426,30 @@ int registry_sync_fds(struct registry *r, int **fds, int *cap)
                 n += got;
                 break;
             }
+            if (got != -ENOBUFS) {
+                /* This journal stays dirty; the others are still synced. */
+                log_error(r->log, "queue %s: cannot take its files for an fsync: %s",
+                          list_entry(pos, struct queue, all)->name, strerror(-got));
+                if (*err == 0)
+                    *err = got;
+                break;
+            }
             int ncap = *cap ? *cap * 2 : 64;
             int *p = realloc(*fds, (size_t)ncap * sizeof(int));
-            if (!p)
-                return -ENOMEM;
+            if (!p) {
+                if (*err == 0)
+                    *err = -ENOMEM;
+                return n;
+            }
             *fds = p;
             *cap = ncap;
         }
     }
     return n;
+}
+
+void registry_mark_unsynced(struct registry *r)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &r->all) jnl_mark_unsynced(list_entry(pos, struct queue, all)->jnl);
 }

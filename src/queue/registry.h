@@ -45,9 +45,13 @@ int registry_blob_begin(struct registry *r, uint64_t len, struct jnl_blob **out)
 int registry_flush_all(struct registry *r);
 /* Lets each journal delete segments and compact; call after consuming. */
 void registry_maintain(struct registry *r, struct queue *q);
-/* Moves the fds of every dirty journal into a growable array for a sync job.
- * Returns the count, or -ENOMEM. */
-int registry_sync_fds(struct registry *r, int **fds, int *cap);
+/* Moves the fds of every dirty journal into a growable array for a sync job
+ * and returns their count. A journal whose fds cannot be taken stays dirty
+ * and its error goes to *err (0: none), so the job's waiters are told the
+ * sync failed; the fds that were taken are still the caller's to sync. */
+int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err);
+/* After a failed fsync: every journal needs syncing again. */
+void registry_mark_unsynced(struct registry *r);
 int registry_any_dirty(const struct registry *r);
 /* After a sync completed: lets journals delete what waited for it. */
 void registry_after_sync(struct registry *r);

@@ -8,8 +8,9 @@
  *                     in the file, e.g. "ENOSPC" or "EIO"
  *   <dir>/open_any    fail every open
  *   <dir>/pwrite, <dir>/pread, <dir>/fsync, <dir>/ftruncate, <dir>/close,
- *   <dir>/unlink, <dir>/rename, <dir>/mkdir, <dir>/fsize
- *                     fail that call with the errno named in the file
+ *   <dir>/unlink, <dir>/rename, <dir>/mkdir, <dir>/fsize,
+ *   <dir>/dup         fail that call with the errno named in the file
+ *                     (dup: the fds the syncer takes; EMFILE is the real case)
  *   <dir>/short       pwrite writes at most 1 byte per call (content ignored)
  *   <dir>/slow_fsync  fsync sleeps that many milliseconds before it runs
  *
@@ -191,6 +192,15 @@ static int fo_fsize(void *ctx, int fd, off_t *size)
     return f->real->fsize(f->real->ctx, fd, size);
 }
 
+static int fo_dup(void *ctx, int fd)
+{
+    const struct fault_ctx *f = ctx;
+    int rc;
+    if ((rc = fault_for(f, "dup")) < 0)
+        return rc;
+    return f->real->dup(f->real->ctx, fd);
+}
+
 static int fo_reserve(void *ctx, int fd, off_t off, off_t len)
 {
     const struct fault_ctx *f = ctx;
@@ -218,6 +228,7 @@ int main(int argc, char **argv)
         .rename = fo_rename,
         .mkdir = fo_mkdir,
         .fsize = fo_fsize,
+        .dup = fo_dup,
         .reserve = fo_reserve,
     };
     return darner_main(argc, argv, &table);

@@ -433,3 +433,31 @@ def test_fault_cleared_mid_connection_many_times(make_faulty):
     with srv.client() as c:
         got = [c.get_data("q") for _ in range(len(stored) + 1)]
     assert got == stored + [None]
+
+
+@pytest.mark.parametrize("call,err", [("dup", "EMFILE"), ("open_any", "EMFILE"), ("fsync", "EIO")])
+def test_sync_set_is_never_stored_when_its_fsync_did_not_happen(make_faulty, call, err):
+    """Any failure on the way to an fsync (duplicating the journal's fds, as
+    with no fd left; opening a new queue's folder to sync it; the fsync
+    itself) answers /sync sets SERVER_ERROR, not STORED; the journal stays
+    owed a sync, so once the fault is gone a /sync set answers STORED and
+    every item is there, also after a kill -9."""
+    srv = make_faulty("--fsync", "60000")
+    with srv.client() as c:
+        assert c.set("q/sync", "before") == "STORED"
+        assert c.set("fresh", "made") == "STORED"   # its folder is not synced yet
+        srv.fault(call, err)
+        # an existing queue's folder fd is open already: open_any cannot hit it
+        for q in ("fresh/sync",) if call == "open_any" else ("q/sync", "fresh/sync"):
+            r = c.set(q, "during")
+            assert SERVER_ERROR.fullmatch(r), f"{call}={err}: /sync set into {q} answered {r!r}"
+        srv.clear()
+        assert c.set("q/sync", "after") == "STORED"
+        assert c.set("fresh/sync", "after") == "STORED"
+    srv.kill()
+    srv.start()
+    with srv.client() as c:
+        q = [c.get_data("q") for _ in range(3)]
+        assert q[0] == b"before" and b"after" in q, q
+        fresh = [c.get_data("fresh") for _ in range(3)]
+        assert fresh[0] == b"made" and b"after" in fresh, fresh

@@ -36,6 +36,7 @@ struct fault {
     long long ack_err_off; /* ... at this offset only (or at any, if < 0) */
     int one_byte;        /* pwrite writes at most one byte per call */
     long pwrites;        /* pwrite calls seen */
+    int dup_err;         /* nonzero: dup fails with it */
 };
 
 static int f_open(void *ctx, const char *path, int flags, int mode)
@@ -112,6 +113,14 @@ static int f_fsize(void *ctx, int fd, off_t *size)
     return f->real->fsize(f->real->ctx, fd, size);
 }
 
+static int f_dup(void *ctx, int fd)
+{
+    struct fault *f = ctx;
+    if (f->dup_err)
+        return f->dup_err;
+    return f->real->dup(f->real->ctx, fd);
+}
+
 static void fault_init(struct fault *f)
 {
     memset(f, 0, sizeof(*f));
@@ -127,7 +136,8 @@ static void fault_init(struct fault *f)
                          .unlink = f_unlink,
                          .rename = f_rename,
                          .mkdir = f_mkdir,
-                         .fsize = f_fsize};
+                         .fsize = f_fsize,
+                         .dup = f_dup};
 }
 
 /* ---- fixture ---- */
@@ -1000,7 +1010,7 @@ static void test_sync_fds_hands_out_fds_and_marks_clean(void **state)
     assert_false(jnl_dirty(fx->j));
     put(fx->j, 1);
     assert_true(jnl_dirty(fx->j));
-    assert_int_equal(jnl_sync_fds(fx->j, fds, 1), -ENOMEM);
+    assert_int_equal(jnl_sync_fds(fx->j, fds, 1), -ENOBUFS);
     /* Only the file written is synced: a set wrote the segment only... */
     n = jnl_sync_fds(fx->j, fds, 16);
     assert_int_equal(n, 1);
@@ -1017,6 +1027,37 @@ static void test_sync_fds_hands_out_fds_and_marks_clean(void **state)
     assert_int_equal(n, 1);
     close(fds[0]);
     assert_false(jnl_dirty(fx->j));
+}
+
+/* A failure on the way to an fsync (here: no fd left to duplicate) hands out
+ * nothing and leaves the journal dirty, so the sync is not reported done and
+ * the next one covers the writes. */
+static void test_sync_fds_failure_leaves_journal_dirty(void **state)
+{
+    struct fx *fx = *state;
+    fx->conf.io = &fx->fault.io;
+    jopen(fx);
+    int fds[16];
+    int n = jnl_sync_fds(fx->j, fds, 16);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    put(fx->j, 1);
+    take(fx->j, 1);
+    put(fx->j, 2);
+    assert_true(jnl_dirty(fx->j));
+    fx->fault.dup_err = -EMFILE;
+    for (int i = 0; i < 16; i++)
+        fds[i] = -1;
+    assert_int_equal(jnl_sync_fds(fx->j, fds, 16), -EMFILE);
+    assert_true(jnl_dirty(fx->j));
+    fx->fault.dup_err = 0;
+    n = jnl_sync_fds(fx->j, fds, 16);
+    assert_int_equal(n, 2); /* the segment and the ack log, both still owed */
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    assert_false(jnl_dirty(fx->j));
+    jnl_mark_unsynced(fx->j);
+    assert_true(jnl_dirty(fx->j));
 }
 
 /* ---- torn and damaged tails ---- */
@@ -1424,6 +1465,7 @@ int main(void)
         T(test_ack_compaction_keeps_state_and_files_small),
         T(test_ack_rewrite_waits_for_durable_checkpoint),
         T(test_sync_fds_hands_out_fds_and_marks_clean),
+        T(test_sync_fds_failure_leaves_journal_dirty),
         T(test_torn_tail_truncated_mid_record_is_cut),
         T(test_torn_tail_flipped_payload_byte_is_cut),
         T(test_torn_tail_flipped_header_byte_is_cut),
