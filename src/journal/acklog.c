@@ -77,14 +77,14 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
         return rc;
     uint64_t off = JF_ACK_HDR;
     struct jf_ack a = {.type = JF_ACK_CKPT,
-                       .id = j->r_id,
-                       .seg = j->r_seg,
-                       .off = j->r_off,
-                       .len = j->nnodes,
-                       .cum = j->r_cum};
+                       .id = j->st.r_id,
+                       .seg = j->st.r_seg,
+                       .off = j->st.r_off,
+                       .len = j->st.nnodes,
+                       .cum = j->st.r_cum};
     if ((rc = ack_put(j, fd, &off, &a)) < 0)
         return rc;
-    struct list *lists[2] = {&j->returned, &j->open};
+    struct list *lists[2] = {&j->st.returned, &j->st.open};
     for (int i = 0; i < 2; i++) {
         struct list *pos, *tmp;
         list_for_each_safe(pos, tmp, lists[i])

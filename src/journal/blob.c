@@ -77,7 +77,7 @@ int jnl_append_blob(struct jnl *j, struct jnl_blob *b, uint32_t flags, uint64_t 
         rc = -EINVAL;
         goto out;
     }
-    uint64_t id = j->next_id, seg, off;
+    uint64_t id = j->st.next_id, seg, off;
     ji_blob_path(j, id, path, sizeof(path));
     if ((rc = b->io->rename(b->io->ctx, b->path, path)) < 0)
         goto out;
@@ -94,8 +94,8 @@ int jnl_append_blob(struct jnl *j, struct jnl_blob *b, uint32_t flags, uint64_t 
         goto out;
     j->disk_bytes += b->len;
     j->blob_bytes += b->len;
-    j->next_id++;
-    j->tail_cum += b->len;
+    j->st.next_id++;
+    j->st.tail_cum += b->len;
     j->dir_dirty = 1;
     /* The data must reach the disk with the next sync, like a record's. */
     ji_retire_fd(j, &b->fd, 0);

@@ -64,6 +64,30 @@ int jf_parse_file_name(const char *name, const char *prefix, uint64_t *n)
     return 1;
 }
 
+const char *jf_rec_type_name(unsigned type)
+{
+    switch (type) {
+#define JF_X(name, num, text) \
+    case num:                 \
+        return text;
+        JF_REC_TYPES(JF_X)
+#undef JF_X
+    }
+    return NULL;
+}
+
+const char *jf_ack_type_name(unsigned type)
+{
+    switch (type) {
+#define JF_X(name, num, text) \
+    case num:                 \
+        return text;
+        JF_ACK_TYPES(JF_X)
+#undef JF_X
+    }
+    return NULL;
+}
+
 uint64_t jf_payload_sum(const void *p, size_t n) { return XXH3_64bits(p, n); }
 
 /* Record header: magic(4) hdr_sum(4) type(1) priority(1) rflags(1) 0(1)
@@ -94,7 +118,7 @@ int jf_rec_decode(const unsigned char in[JF_REC_HDR], struct jf_rec *r)
         get_u32le(in + 4) != (uint32_t)XXH3_64bits(in + 8, JF_REC_HDR - 8))
         return -EBADMSG;
     r->type = in[8];
-    if (r->type != JF_REC_ITEM && r->type != JF_REC_BLOB)
+    if (!jf_rec_type_name(r->type))
         return -EBADMSG;
     r->priority = in[9];
     r->rflags = in[10];
@@ -149,7 +173,7 @@ void jf_ack_encode(unsigned char out[JF_ACK_REC], const struct jf_ack *a)
 
 int jf_ack_decode(const unsigned char in[JF_ACK_REC], struct jf_ack *a)
 {
-    if (!sealed(in, JF_ACK_REC) || in[0] < JF_ACK_CKPT || in[0] > JF_ACK_RESTORE)
+    if (!sealed(in, JF_ACK_REC) || !jf_ack_type_name(in[0]))
         return -EBADMSG;
     a->type = in[0];
     a->kind = in[1] ? in[1] : JF_REC_ITEM;

@@ -30,10 +30,18 @@ struct jf_seg_hdr {
  * own checksum, so a reader can trust a header before it reads the payload. */
 #define JF_REC_HDR 80
 #define JF_REC_MAGIC 0x43524e44u /* "DNRC" */
+/* Record types, declared once: X(NAME, number, name as written in docs and
+ * by darner-journal). */
+#define JF_REC_TYPES(X)                                                                                      \
+    X(ITEM, 1, "item") /* the payload follows the header */                                                 \
+    X(BLOB, 2, "blob") /* the payload is the file blob-<id>.dat; no bytes follow */
 enum jf_rec_type {
-    JF_REC_ITEM = 1, /* the payload follows the header */
-    JF_REC_BLOB = 2, /* the payload is the file blob-<name id>.dat; no bytes follow */
+#define JF_X(name, num, text) JF_REC_##name = num,
+    JF_REC_TYPES(JF_X)
+#undef JF_X
 };
+/* "item", "blob", or NULL for a type this version does not know. */
+const char *jf_rec_type_name(unsigned type);
 /* Record flags. */
 enum {
     /* A copy of a live item made to free an old segment. It keeps the item's
@@ -58,17 +66,25 @@ struct jf_rec {
 #define JF_ACK_HDR 64
 #define JF_ACK_REC 64
 #define JF_ACK_MAGIC "DRNRACK\0"
+/* Ack record types, declared once (docs/journal-format.md lists the same,
+ * which tests/unit/test_format.c checks). What each does to a journal's state
+ * is in one place: jst_apply_ack() in journal/apply.c. */
+#define JF_ACK_TYPES(X)                                                                                      \
+    X(CKPT, 1, "CKPT")       /* read cursor; `len` OUT records follow */                                    \
+    X(OUT, 2, "OUT")         /* an item behind the cursor that is still live */                             \
+    X(TAKE, 3, "TAKE")       /* the item at the cursor was removed; cursor moves past it */                 \
+    X(OPEN, 4, "OPEN")       /* the item at the cursor was handed out open; cursor moves past it */         \
+    X(CONFIRM, 5, "CONFIRM") /* an item behind the cursor (open or given back) was removed */               \
+    X(FLUSH, 6, "FLUSH")     /* everything up to the position given was removed */                          \
+    X(MOVE, 7, "MOVE")       /* a live item was copied forward: the position is the copy's */               \
+    X(RESTORE, 8, "RESTORE") /* a removed item is live again: its removal could not be made durable */
 enum jf_ack_type {
-    JF_ACK_CKPT = 1, /* read cursor; `count` JF_ACK_OUT records follow */
-    JF_ACK_OUT,      /* an item below the cursor that is still live */
-    JF_ACK_TAKE,     /* the item at the cursor was removed; cursor moves past it */
-    JF_ACK_OPEN,     /* the item at the cursor was handed out open; cursor moves past it */
-    JF_ACK_CONFIRM,  /* an item below the cursor (open or given back) was removed */
-    JF_ACK_FLUSH,    /* everything up to the position given was removed */
-    JF_ACK_MOVE,     /* a live item was copied forward: the position is the copy's */
-    JF_ACK_RESTORE,  /* a removed item behind the cursor is live again (its removal
-                      * could not be made durable, so it was never answered) */
+#define JF_X(name, num, text) JF_ACK_##name = num,
+    JF_ACK_TYPES(JF_X)
+#undef JF_X
 };
+/* "CKPT", ..., or NULL for a type this version does not know. */
+const char *jf_ack_type_name(unsigned type);
 struct jf_ack {
     uint8_t type;   /* enum jf_ack_type */
     uint8_t kind;   /* the item's record type (enum jf_rec_type) */

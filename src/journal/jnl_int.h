@@ -7,6 +7,7 @@
 
 #include "journal/format.h"
 #include "journal/journal.h"
+#include "journal/state.h"
 #include "util/buf.h"
 
 #define INLINE_WRITE_MAX (64 * 1024) /* payloads up to this go out in one write */
@@ -19,10 +20,12 @@ struct jnl {
     int dir_dirty;
     int seg_dirty, ack_dirty; /* written since the last sync: each file is synced only then */
 
+    /* the state records define: cursor, tail counts, live items (apply.c) */
+    struct jst st;
+
     /* segments [oldest_seg, tail_seg] exist; appends go to tail_fd at tail_off */
     uint64_t oldest_seg, tail_seg, tail_off;
     int tail_fd;
-    uint64_t next_id, tail_cum;
     uint64_t disk_bytes; /* sum of segment and blob file sizes */
     uint64_t blob_bytes; /* of which blob files */
     /* fds the journal is done with that still need a sync; seg names the
@@ -42,15 +45,9 @@ struct jnl {
     uint64_t hbuf_seg, hbuf_off;
     size_t hbuf_len; /* 0: nothing cached */
 
-    /* the read cursor: next never-handed-out record */
-    uint64_t r_seg, r_off, r_id, r_cum;
+    /* an fd of the segment the cursor is in (r_fd_seg) */
     int r_fd;
     uint64_t r_fd_seg;
-
-    /* live items behind the cursor */
-    struct list returned; /* given back; sorted by id */
-    struct list open;     /* held open */
-    uint64_t nnodes, nopen, node_bytes;
     uint64_t moved; /* live items copied forward, since open */
 
     /* blob files of removed items, deleted once their removal is durable */
@@ -66,8 +63,7 @@ struct jnl {
     uint64_t ack_ckpt_epoch; /* sync epoch that makes its checkpoint durable */
 };
 
-/* Bytes a record takes in its segment. */
-static inline uint64_t ji_rec_size(uint8_t kind, uint64_t len) { return JF_REC_HDR + (kind == JF_REC_BLOB ? 0 : len); }
+static inline uint64_t ji_rec_size(uint8_t kind, uint64_t len) { return jst_rec_size(kind, len); }
 
 /* The file of a blob item: blob-<id>.dat in the journal's folder. */
 void ji_blob_path(const struct jnl *j, uint64_t id, char *out, size_t cap);
@@ -90,11 +86,8 @@ void ji_drop_pending_seg(struct jnl *j, uint64_t seg);
 int ji_ack_write(struct jnl *j, const struct jf_ack *a);
 void ji_ack_reserve(struct jnl *j);
 int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next);
-void ji_returned_insert(struct jnl *j, struct jnl_node *n);
-struct jnl_node *ji_node_new(struct jnl *j, const struct jnl_item *it);
-void ji_node_free(struct jnl *j, struct jnl_node *n);
-void ji_nodes_free_all(struct jnl *j);
-struct jnl_node *ji_node_find(struct jnl *j, uint64_t id);
+/* Writes ack record a and applies it (jst_apply_ack: hint and out as there). */
+int ji_ack_apply(struct jnl *j, const struct jf_ack *a, struct jnl_node *hint, struct jnl_node **out);
 int ji_seg_open(struct jnl *j, uint64_t seq, int flags);
 int ji_seg_read_hdr(struct jnl *j, int fd, struct jf_seg_hdr *h);
 int ji_seg_init(struct jnl *j, int fd, uint64_t seq);
@@ -105,7 +98,6 @@ int ji_rec_verify_payload(struct jnl *j, int fd, uint64_t off, const struct jf_r
 void ji_item_from_rec(struct jnl_item *it, const struct jf_rec *r, uint64_t seg, uint64_t off);
 uint64_t ji_now_ms(void);
 int ji_append_rec(struct jnl *j, const struct jf_rec *r, const void *data, uint64_t *seg, uint64_t *off);
-void ji_cursor_past(struct jnl *j, const struct jnl_item *it);
 int ji_cursor_next_seg(struct jnl *j);
 
 #endif

@@ -18,62 +18,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-/* ---- live items ---- */
-
-void ji_returned_insert(struct jnl *j, struct jnl_node *n)
-{
-    struct list *pos = j->returned.next;
-    while (pos != &j->returned && list_entry(pos, struct jnl_node, link)->item.id < n->item.id)
-        pos = pos->next;
-    list_insert_before(pos, &n->link);
-}
-
-struct jnl_node *ji_node_new(struct jnl *j, const struct jnl_item *it)
-{
-    struct jnl_node *n = calloc(1, sizeof(*n));
-    if (!n)
-        return NULL;
-    n->item = *it;
-    list_init(&n->link);
-    j->nnodes++;
-    j->node_bytes += it->len;
-    return n;
-}
-
-void ji_node_free(struct jnl *j, struct jnl_node *n)
-{
-    list_remove(&n->link);
-    if (n->owner)
-        j->nopen--;
-    j->nnodes--;
-    j->node_bytes -= n->item.len;
-    free(n);
-}
-
-void ji_nodes_free_all(struct jnl *j)
-{
-    struct list *lists[2] = {&j->returned, &j->open};
-    for (int i = 0; i < 2; i++) {
-        struct list *pos, *tmp;
-        list_for_each_safe(pos, tmp, lists[i]) ji_node_free(j, list_entry(pos, struct jnl_node, link));
-    }
-}
-
-struct jnl_node *ji_node_find(struct jnl *j, uint64_t id)
-{
-    struct list *lists[2] = {&j->returned, &j->open};
-    for (int i = 0; i < 2; i++) {
-        struct list *pos, *tmp;
-        list_for_each_safe(pos, tmp, lists[i])
-        {
-            struct jnl_node *n = list_entry(pos, struct jnl_node, link);
-            if (n->item.id == id)
-                return n;
-        }
-    }
-    return NULL;
-}
-
 /* ---- appending ---- */
 
 /* Appends record r (its payload `data` of r->len bytes for an item record)
@@ -116,7 +60,7 @@ int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_m
 {
     struct jf_rec r = {.type = JF_REC_ITEM,
                        .flags = flags,
-                       .id = j->next_id,
+                       .id = j->st.next_id,
                        .add_ms = add_ms,
                        .expire_ms = expire_ms,
                        .len = len,
@@ -125,9 +69,7 @@ int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_m
     int rc = ji_append_rec(j, &r, data, &seg, &off);
     if (rc < 0)
         return rc;
-    j->next_id++;
-    j->tail_cum += len;
-    return 0;
+    return jst_apply_rec(&j->st, &r);
 }
 
 /* ---- reading ---- */
@@ -135,7 +77,7 @@ int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_m
 /* Moves the cursor to the start of the next segment. */
 int ji_cursor_next_seg(struct jnl *j)
 {
-    for (uint64_t seq = j->r_seg + 1; seq <= j->tail_seg; seq++) {
+    for (uint64_t seq = j->st.r_seg + 1; seq <= j->tail_seg; seq++) {
         int fd = ji_seg_open(j, seq, O_RDONLY);
         if (fd == -ENOENT)
             continue;
@@ -155,10 +97,10 @@ int ji_cursor_next_seg(struct jnl *j)
         ji_close_fd(j, &j->r_fd);
         j->r_fd = fd;
         j->r_fd_seg = seq;
-        j->r_seg = seq;
-        j->r_off = JF_SEG_HDR;
-        j->r_id = sh.first_id;
-        j->r_cum = sh.cum_bytes;
+        j->st.r_seg = seq;
+        j->st.r_off = JF_SEG_HDR;
+        j->st.r_id = sh.first_id;
+        j->st.r_cum = sh.cum_bytes;
         return 0;
     }
     return -ENOENT;
@@ -170,10 +112,10 @@ static int read_at_cursor(struct jnl *j, int fd, struct jf_rec *r)
 {
     j->hbuf_len = 0;
     if (!j->hbuf && !(j->hbuf = malloc(HEAD_READ)))
-        return ji_rec_read_hdr(j, fd, j->r_off, r);
+        return ji_rec_read_hdr(j, fd, j->st.r_off, r);
     size_t got = 0;
     while (got < JF_REC_HDR) {
-        ssize_t n = j->conf.io->pread(j->conf.io->ctx, fd, j->hbuf + got, HEAD_READ - got, (off_t)(j->r_off + got));
+        ssize_t n = j->conf.io->pread(j->conf.io->ctx, fd, j->hbuf + got, HEAD_READ - got, (off_t)(j->st.r_off + got));
         if (n < 0)
             return (int)n;
         if (n == 0)
@@ -182,8 +124,8 @@ static int read_at_cursor(struct jnl *j, int fd, struct jf_rec *r)
     }
     int rc = jf_rec_decode(j->hbuf, r);
     if (rc == 0) {
-        j->hbuf_seg = j->r_seg;
-        j->hbuf_off = j->r_off;
+        j->hbuf_seg = j->st.r_seg;
+        j->hbuf_off = j->st.r_off;
         j->hbuf_len = got;
     }
     return rc;
@@ -191,22 +133,22 @@ static int read_at_cursor(struct jnl *j, int fd, struct jf_rec *r)
 
 int jnl_head(struct jnl *j, struct jnl_head *h)
 {
-    struct list *first = list_first(&j->returned);
+    struct list *first = list_first(&j->st.returned);
     if (first) {
         h->node = list_entry(first, struct jnl_node, link);
         h->item = h->node->item;
         return 0;
     }
     for (;;) {
-        if (j->r_seg == j->tail_seg && j->r_off >= j->tail_off)
+        if (j->st.r_seg == j->tail_seg && j->st.r_off >= j->tail_off)
             return -ENOENT;
         int fd, temp, rc;
-        if (j->r_seg == j->tail_seg) {
+        if (j->st.r_seg == j->tail_seg) {
             fd = j->tail_fd;
         } else {
-            if (j->r_fd < 0 || j->r_fd_seg != j->r_seg) {
+            if (j->r_fd < 0 || j->r_fd_seg != j->st.r_seg) {
                 ji_close_fd(j, &j->r_fd);
-                if ((rc = ji_seg_fd(j, j->r_seg, &fd, &temp)) == -ENOENT) {
+                if ((rc = ji_seg_fd(j, j->st.r_seg, &fd, &temp)) == -ENOENT) {
                     if ((rc = ji_cursor_next_seg(j)) < 0)
                         return rc;
                     continue;
@@ -214,7 +156,7 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
                 if (rc < 0)
                     return rc;
                 j->r_fd = fd;
-                j->r_fd_seg = j->r_seg;
+                j->r_fd_seg = j->st.r_seg;
             }
             fd = j->r_fd;
         }
@@ -223,22 +165,22 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
         if (rc == 0 && (r.rflags & JF_RF_MOVED)) {
             /* A copy of a live item made to free an old segment: that item
              * is reached through its node, never through the cursor. */
-            j->r_off += ji_rec_size(r.type, r.len);
+            j->st.r_off += ji_rec_size(r.type, r.len);
             continue;
         }
         if (rc == 0) {
-            if (r.id != j->r_id)
-                j->r_id = r.id;
-            ji_item_from_rec(&h->item, &r, j->r_seg, j->r_off);
+            if (r.id != j->st.r_id)
+                j->st.r_id = r.id;
+            ji_item_from_rec(&h->item, &r, j->st.r_seg, j->st.r_off);
             h->node = NULL;
             return 0;
         }
-        if (j->r_seg == j->tail_seg)
+        if (j->st.r_seg == j->tail_seg)
             return rc == -ENODATA || rc == -EBADMSG ? -EIO : rc;
         if (rc == -EBADMSG)
             log_error(j->conf.log, "journal %s: segment %" PRIu64 ": damaged record at offset %" PRIu64
                                    ": skipped the rest of the segment",
-                      j->dir, j->r_seg, j->r_off);
+                      j->dir, j->st.r_seg, j->st.r_off);
         else if (rc != -ENODATA)
             return rc;
         if ((rc = ji_cursor_next_seg(j)) < 0)
@@ -304,45 +246,35 @@ int jnl_payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, uint64_t *
 
 /* ---- consuming ---- */
 
-void ji_cursor_past(struct jnl *j, const struct jnl_item *it)
+/* Writes ack record a, then applies it: the order every state change takes. */
+int ji_ack_apply(struct jnl *j, const struct jf_ack *a, struct jnl_node *hint, struct jnl_node **out)
 {
-    j->r_seg = it->seg;
-    j->r_off = it->off + ji_rec_size(it->kind, it->len);
-    j->r_id = it->id + 1;
-    j->r_cum += it->len;
+    int rc = ji_ack_write(j, a);
+    return rc < 0 ? rc : jst_apply_ack(&j->st, a, hint, out);
 }
 
 int jnl_remove_head(struct jnl *j, const struct jnl_head *h)
 {
-    int rc;
     if (h->node)
         return jnl_confirm(j, h->node);
     struct jf_ack a = ji_item_ack(JF_ACK_TAKE, &h->item);
-    if ((rc = ji_ack_write(j, &a)) < 0)
-        return rc;
-    ji_cursor_past(j, &h->item);
-    ji_blob_unlink(j, &h->item);
-    return 0;
+    int rc = ji_ack_apply(j, &a, NULL, NULL);
+    if (rc == 0)
+        ji_blob_unlink(j, &h->item);
+    return rc;
 }
 
 int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct jnl_node **out)
 {
     struct jnl_node *n = h->node;
     if (!n) {
-        if (!(n = ji_node_new(j, &h->item)))
-            return -ENOMEM;
         struct jf_ack a = ji_item_ack(JF_ACK_OPEN, &h->item);
-        int rc = ji_ack_write(j, &a);
-        if (rc < 0) {
-            ji_node_free(j, n);
+        int rc = ji_ack_apply(j, &a, NULL, &n);
+        if (rc < 0)
             return rc;
-        }
-        ji_cursor_past(j, &h->item);
+        n->item = h->item; /* the attributes the ack record does not carry */
     }
-    list_remove(&n->link);
-    list_push_back(&j->open, &n->link);
-    n->owner = owner;
-    j->nopen++;
+    jst_hold(&j->st, n, owner);
     *out = n;
     return 0;
 }
@@ -350,40 +282,29 @@ int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct j
 int jnl_confirm(struct jnl *j, struct jnl_node *n)
 {
     struct jf_ack a = ji_item_ack(JF_ACK_CONFIRM, &n->item);
-    int rc = ji_ack_write(j, &a);
-    if (rc < 0)
-        return rc;
     struct jnl_item gone = n->item;
-    ji_node_free(j, n);
-    ji_blob_unlink(j, &gone);
-    return 0;
+    int rc = ji_ack_apply(j, &a, n, NULL);
+    if (rc == 0)
+        ji_blob_unlink(j, &gone);
+    return rc;
 }
 
-void jnl_release(struct jnl *j, struct jnl_node *n)
-{
-    if (n->owner)
-        j->nopen--;
-    n->owner = NULL;
-    list_remove(&n->link);
-    ji_returned_insert(j, n);
-}
+void jnl_release(struct jnl *j, struct jnl_node *n) { jst_release(&j->st, n); }
 
 int jnl_restore(struct jnl *j, const struct jnl_item *it)
 {
     struct jf_ack a = ji_item_ack(JF_ACK_RESTORE, it);
-    int rc = ji_ack_write(j, &a);
+    struct jnl_node *n;
+    int rc = ji_ack_apply(j, &a, NULL, &n);
     if (rc < 0)
         return rc;
+    n->item = *it;
     for (size_t i = 0; i < j->ndoomed; i++) {
         if (j->doomed[i].id == it->id) {
             j->doomed[i] = j->doomed[--j->ndoomed];
             break;
         }
     }
-    struct jnl_node *n = ji_node_new(j, it);
-    if (!n)
-        return -ENOMEM;
-    ji_returned_insert(j, n);
     return 0;
 }
 
@@ -406,15 +327,10 @@ static void unlink_all_blobs(struct jnl *j)
 
 int jnl_clear(struct jnl *j)
 {
-    struct jf_ack a = {.type = JF_ACK_FLUSH, .id = j->next_id, .seg = j->tail_seg, .off = j->tail_off, .cum = j->tail_cum};
-    int rc = ji_ack_write(j, &a);
+    struct jf_ack a = {.type = JF_ACK_FLUSH, .id = j->st.next_id, .seg = j->tail_seg, .off = j->tail_off, .cum = j->st.tail_cum};
+    int rc = ji_ack_apply(j, &a, NULL, NULL);
     if (rc < 0)
         return rc;
-    ji_nodes_free_all(j);
-    j->r_seg = j->tail_seg;
-    j->r_off = j->tail_off;
-    j->r_id = j->next_id;
-    j->r_cum = j->tail_cum;
     j->disk_bytes -= j->blob_bytes < j->disk_bytes ? j->blob_bytes : j->disk_bytes;
     j->blob_bytes = 0;
     j->ndoomed = 0;
@@ -473,8 +389,8 @@ void jnl_mark_unsynced(struct jnl *j)
 
 void jnl_get_stats(const struct jnl *j, struct jnl_stats *st)
 {
-    st->items = (j->next_id > j->r_id ? j->next_id - j->r_id : 0) + j->nnodes;
-    st->bytes = (j->tail_cum > j->r_cum ? j->tail_cum - j->r_cum : 0) + j->node_bytes;
-    st->open = j->nopen;
+    st->items = (j->st.next_id > j->st.r_id ? j->st.next_id - j->st.r_id : 0) + j->st.nnodes;
+    st->bytes = (j->st.tail_cum > j->st.r_cum ? j->st.tail_cum - j->st.r_cum : 0) + j->st.node_bytes;
+    st->open = j->st.nopen;
     st->logsize = j->disk_bytes + j->ack_off;
 }

@@ -55,10 +55,8 @@ static int move_node(struct jnl *j, struct jnl_node *n)
     a.seg = seg;
     a.off = off;
     /* If this fails the copy stays behind unused: the cursor skips it. */
-    if ((rc = ji_ack_write(j, &a)) < 0)
+    if ((rc = ji_ack_apply(j, &a, n, NULL)) < 0)
         return rc;
-    n->item.seg = seg;
-    n->item.off = off;
     j->moved++;
     return 0;
 }
@@ -67,10 +65,10 @@ static int move_node(struct jnl *j, struct jnl_node *n)
  * MOVE_SLACK or more segments behind the cursor; returns how many. */
 static int move_pinned(struct jnl *j)
 {
-    if (j->oldest_seg + MOVE_SLACK > j->r_seg)
+    if (j->oldest_seg + MOVE_SLACK > j->st.r_seg)
         return 0;
     int moved = 0;
-    struct list *lists[2] = {&j->returned, &j->open};
+    struct list *lists[2] = {&j->st.returned, &j->st.open};
     for (int i = 0; i < 2 && moved < MOVE_STEP; i++) {
         struct list *pos, *tmp;
         list_for_each_safe(pos, tmp, lists[i])
@@ -94,17 +92,9 @@ static int move_pinned(struct jnl *j)
 /* Deletes the segments before the cursor and before every live item. */
 static void delete_dead_segments(struct jnl *j)
 {
-    uint64_t low = j->r_seg;
-    struct list *lists[2] = {&j->returned, &j->open};
-    for (int i = 0; i < 2; i++) {
-        struct list *pos, *tmp;
-        list_for_each_safe(pos, tmp, lists[i])
-        {
-            uint64_t s = list_entry(pos, struct jnl_node, link)->item.seg;
-            if (s < low)
-                low = s;
-        }
-    }
+    uint64_t low = jst_lowest_live_seg(&j->st);
+    if (j->st.r_seg < low)
+        low = j->st.r_seg;
     for (; j->oldest_seg < low; j->oldest_seg++) {
         char path[PATH_MAX];
         struct stat st;

@@ -226,7 +226,7 @@ static int recover_tail(struct jnl *j)
             log_warn(j->conf.log, "journal %s: segment %" PRIu64 " has a damaged header: starting it empty",
                      j->dir, j->tail_seg);
             j->tail_fd = fd;
-            j->next_id = j->next_id ? j->next_id : 1;
+            j->st.next_id = j->st.next_id ? j->st.next_id : 1;
             if ((rc = ji_seg_init(j, fd, j->tail_seg)) < 0)
                 return rc;
             j->tail_off = JF_SEG_HDR;
@@ -237,8 +237,8 @@ static int recover_tail(struct jnl *j)
             return rc;
         }
         j->tail_fd = fd;
-        j->next_id = sh.first_id;
-        j->tail_cum = sh.cum_bytes;
+        j->st.next_id = sh.first_id;
+        j->st.tail_cum = sh.cum_bytes;
         off_t size;
         if ((rc = j->conf.io->fsize(j->conf.io->ctx, fd, &size)) < 0)
             return rc;
@@ -256,16 +256,11 @@ static int recover_tail(struct jnl *j)
                 free(w.buf);
                 return rc;
             }
-            int moved = (r.rflags & JF_RF_MOVED) != 0;
-            if (moved ? r.id >= j->next_id : r.id != j->next_id) {
+            if (jst_apply_rec(&j->st, &r) < 0) {
                 why = "record out of sequence";
                 break;
             }
             off += ji_rec_size(r.type, r.len);
-            if (!moved) {
-                j->next_id++;
-                j->tail_cum += r.len;
-            }
         }
         free(w.buf);
         if (why) {
@@ -283,59 +278,6 @@ static int recover_tail(struct jnl *j)
     }
 }
 
-/* Applies one ack record (after the checkpoint) to the recovered state. */
-static int ack_apply(struct jnl *j, const struct jf_ack *a)
-{
-    struct jnl_node *n;
-    switch (a->type) {
-    case JF_ACK_OPEN:
-    case JF_ACK_OUT:
-        n = ji_node_new(j, &(struct jnl_item){.id = a->id, .kind = a->kind, .seg = a->seg, .off = a->off, .len = a->len});
-        if (!n)
-            return -ENOMEM;
-        ji_returned_insert(j, n);
-        if (a->type == JF_ACK_OUT)
-            return 0;
-        /* OPEN moves the cursor like TAKE */
-        __attribute__((fallthrough));
-    case JF_ACK_TAKE:
-        j->r_seg = a->seg;
-        j->r_off = a->off + ji_rec_size(a->kind, a->len);
-        j->r_id = a->id + 1;
-        j->r_cum += a->len;
-        return 0;
-    case JF_ACK_CONFIRM:
-        if ((n = ji_node_find(j, a->id)) != NULL)
-            ji_node_free(j, n);
-        return 0;
-    case JF_ACK_RESTORE:
-        if (ji_node_find(j, a->id))
-            return 0;
-        n = ji_node_new(j, &(struct jnl_item){.id = a->id, .kind = a->kind, .seg = a->seg, .off = a->off, .len = a->len});
-        if (!n)
-            return -ENOMEM;
-        ji_returned_insert(j, n);
-        return 0;
-    case JF_ACK_MOVE:
-        if ((n = ji_node_find(j, a->id)) != NULL) {
-            n->item.seg = a->seg;
-            n->item.off = a->off;
-        }
-        return 0;
-    case JF_ACK_FLUSH:
-        ji_nodes_free_all(j);
-        __attribute__((fallthrough));
-    case JF_ACK_CKPT:
-        j->r_seg = a->seg;
-        j->r_off = a->off;
-        j->r_id = a->id;
-        j->r_cum = a->cum;
-        return 0;
-    default:
-        return -EBADMSG;
-    }
-}
-
 /* Loads acks.<idx>: its checkpoint and the records after it. Returns 0 with the
  * state applied, or -errno (-EBADMSG: no usable checkpoint). */
 static int ack_load(struct jnl *j, int idx, int fd)
@@ -346,16 +288,16 @@ static int ack_load(struct jnl *j, int idx, int fd)
     int rc = jio_pread_all(j->conf.io, fd, raw, sizeof(raw), (off_t)off);
     if (rc < 0 || jf_ack_decode(raw, &a) < 0 || a.type != JF_ACK_CKPT)
         return -EBADMSG;
-    ack_apply(j, &a);
+    jst_apply_ack(&j->st, &a, NULL, NULL);
     off += JF_ACK_REC;
     for (uint64_t i = 0; i < a.len; i++, off += JF_ACK_REC) {
         struct jf_ack o;
         if (jio_pread_all(j->conf.io, fd, raw, sizeof(raw), (off_t)off) < 0 || jf_ack_decode(raw, &o) < 0 ||
             o.type != JF_ACK_OUT) {
-            ji_nodes_free_all(j);
+            jst_free_nodes(&j->st);
             return -EBADMSG;
         }
-        if ((rc = ack_apply(j, &o)) < 0)
+        if ((rc = jst_apply_ack(&j->st, &o, NULL, NULL)) < 0)
             return rc;
     }
     off_t size;
@@ -366,7 +308,7 @@ static int ack_load(struct jnl *j, int idx, int fd)
             return rc;
         if (jf_ack_decode(raw, &a) < 0 || a.type == JF_ACK_CKPT || a.type == JF_ACK_OUT)
             break;
-        if ((rc = ack_apply(j, &a)) < 0)
+        if ((rc = jst_apply_ack(&j->st, &a, NULL, NULL)) < 0)
             return rc;
         off += JF_ACK_REC;
     }
@@ -426,9 +368,9 @@ static int recover_acks(struct jnl *j)
     /* No usable ack file: everything from the oldest segment on is live. */
     if (fds[0] >= 0 || fds[1] >= 0)
         log_warn(j->conf.log, "journal %s: no usable ack log: serving every item still on disk", j->dir);
-    j->r_seg = j->oldest_seg;
-    j->r_off = JF_SEG_HDR;
-    j->r_id = 0; /* set from the segment header below */
+    j->st.r_seg = j->oldest_seg;
+    j->st.r_off = JF_SEG_HDR;
+    j->st.r_id = 0; /* set from the segment header below */
     j->ack_gen = gens[0] > gens[1] ? gens[0] : gens[1];
     rc = 1; /* the caller writes a fresh ack file once the cursor is known */
 out:
@@ -445,16 +387,16 @@ static int reconcile(struct jnl *j)
 {
     int rewrite = 0;
     int rc;
-    int past_tail = j->r_seg > j->tail_seg || (j->r_seg == j->tail_seg && j->r_off > j->tail_off) ||
-                    j->r_id > j->next_id;
+    int past_tail = j->st.r_seg > j->tail_seg || (j->st.r_seg == j->tail_seg && j->st.r_off > j->tail_off) ||
+                    j->st.r_id > j->st.next_id;
     if (past_tail) {
         log_warn(j->conf.log, "journal %s: ack log is ahead of the segments: cursor set to the end", j->dir);
-        j->r_seg = j->tail_seg;
-        j->r_off = j->tail_off;
-        j->r_id = j->next_id;
-        j->r_cum = j->tail_cum;
+        j->st.r_seg = j->tail_seg;
+        j->st.r_off = j->tail_off;
+        j->st.r_id = j->st.next_id;
+        j->st.r_cum = j->st.tail_cum;
         rewrite = 1;
-    } else if (j->r_seg < j->oldest_seg || j->r_id == 0) {
+    } else if (j->st.r_seg < j->oldest_seg || j->st.r_id == 0) {
         /* The cursor starts at the oldest segment whose header can be read;
          * a segment with a damaged header cannot be walked, so its items are
          * lost, and the log says so, but the queue still opens. */
@@ -477,20 +419,20 @@ static int reconcile(struct jnl *j)
         }
         if (seq > j->tail_seg)
             return -EBADMSG;
-        j->r_seg = seq;
-        j->r_off = JF_SEG_HDR;
-        j->r_id = sh.first_id;
-        j->r_cum = sh.cum_bytes;
+        j->st.r_seg = seq;
+        j->st.r_off = JF_SEG_HDR;
+        j->st.r_id = sh.first_id;
+        j->st.r_cum = sh.cum_bytes;
         rewrite = 1;
     }
     /* Live items: fill in what the ack log does not carry from their headers. */
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &j->returned)
+    list_for_each_safe(pos, tmp, &j->st.returned)
     {
         struct jnl_node *n = list_entry(pos, struct jnl_node, link);
         struct jf_rec r;
         int fd, temp;
-        rc = n->item.seg < j->oldest_seg || n->item.id >= j->next_id ? -ENOENT
+        rc = n->item.seg < j->oldest_seg || n->item.id >= j->st.next_id ? -ENOENT
                                                                      : ji_seg_fd(j, n->item.seg, &fd, &temp);
         if (rc == 0) {
             rc = ji_rec_read_hdr(j, fd, n->item.off, &r);
@@ -502,7 +444,8 @@ static int reconcile(struct jnl *j)
         if (rc < 0) {
             log_warn(j->conf.log, "journal %s: open item %" PRIu64 " is no longer on disk (%s): dropped", j->dir,
                      n->item.id, strerror(-rc));
-            ji_node_free(j, n);
+            /* gone from disk: dropped in memory only, as a CONFIRM would */
+            jst_apply_ack(&j->st, &(struct jf_ack){.type = JF_ACK_CONFIRM, .id = n->item.id}, n, NULL);
             continue;
         }
         ji_item_from_rec(&n->item, &r, n->item.seg, n->item.off);
@@ -513,10 +456,10 @@ static int reconcile(struct jnl *j)
 /* Whether the blob file of first id `id` belongs to a live item. */
 static int blob_live(struct jnl *j, uint64_t id)
 {
-    if (id >= j->r_id && id < j->next_id)
+    if (id >= j->st.r_id && id < j->st.next_id)
         return 1;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &j->returned)
+    list_for_each_safe(pos, tmp, &j->st.returned)
     {
         const struct jnl_item *it = &list_entry(pos, struct jnl_node, link)->item;
         if (it->kind == JF_REC_BLOB && it->id == id)
@@ -560,8 +503,7 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
         return -ENOMEM;
     j->conf = *conf;
     j->dir_fd = j->tail_fd = j->r_fd = j->ack_fd = -1;
-    list_init(&j->returned);
-    list_init(&j->open);
+    jst_init(&j->st);
     if (!(j->dir = strdup(dir))) {
         rc = -ENOMEM;
         goto fail;
@@ -581,13 +523,13 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
             goto fail;
         }
         /* A new journal: segment 1 and an ack file with the cursor at its start. */
-        j->next_id = 1;
+        j->st.next_id = 1;
         j->oldest_seg = j->tail_seg = 1;
         if ((rc = ji_seg_roll(j)) < 0)
             goto fail;
-        j->r_seg = 1;
-        j->r_off = JF_SEG_HDR;
-        j->r_id = 1;
+        j->st.r_seg = 1;
+        j->st.r_off = JF_SEG_HDR;
+        j->st.r_id = 1;
         if ((rc = ji_ack_rewrite(j, 0)) < 0)
             goto fail;
         j->dir_dirty = 1;
@@ -620,7 +562,7 @@ void jnl_close(struct jnl *j)
 {
     if (!j)
         return;
-    ji_nodes_free_all(j);
+    jst_free_nodes(&j->st);
     ji_close_fd(j, &j->tail_fd);
     ji_close_fd(j, &j->r_fd);
     ji_close_fd(j, &j->ack_fd);

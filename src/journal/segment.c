@@ -104,8 +104,8 @@ int ji_seg_init(struct jnl *j, int fd, uint64_t seq)
     unsigned char raw[JF_SEG_HDR];
     jf_seg_hdr_encode(raw, &(struct jf_seg_hdr){.version = JF_VERSION,
                                                  .seq = seq,
-                                                 .first_id = j->next_id,
-                                                 .cum_bytes = j->tail_cum,
+                                                 .first_id = j->st.next_id,
+                                                 .cum_bytes = j->st.tail_cum,
                                                  .created_ms = ji_now_ms()});
     int rc = jio_pwrite_all(j->conf.io, fd, raw, sizeof(raw), 0);
     if (rc == 0)

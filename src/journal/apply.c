@@ -1,0 +1,186 @@
+/* journal/apply.c: what each journal record does to the journal's state.
+ * The only code that changes the cursor, the tail counts and the live items
+ * (journal/state.h). */
+#include "journal/state.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+void jst_init(struct jst *s)
+{
+    *s = (struct jst){0};
+    list_init(&s->returned);
+    list_init(&s->open);
+}
+
+static void returned_insert(struct jst *s, struct jnl_node *n)
+{
+    struct list *pos = s->returned.next;
+    while (pos != &s->returned && list_entry(pos, struct jnl_node, link)->item.id < n->item.id)
+        pos = pos->next;
+    list_insert_before(pos, &n->link);
+}
+
+/* A new given-back node for it. Returns NULL when out of memory. */
+static struct jnl_node *node_new(struct jst *s, const struct jnl_item *it)
+{
+    struct jnl_node *n = calloc(1, sizeof(*n));
+    if (!n)
+        return NULL;
+    n->item = *it;
+    list_init(&n->link);
+    s->nnodes++;
+    s->node_bytes += it->len;
+    returned_insert(s, n);
+    return n;
+}
+
+static void node_free(struct jst *s, struct jnl_node *n)
+{
+    list_remove(&n->link);
+    if (n->owner)
+        s->nopen--;
+    s->nnodes--;
+    s->node_bytes -= n->item.len;
+    free(n);
+}
+
+void jst_free_nodes(struct jst *s)
+{
+    struct list *lists[2] = {&s->returned, &s->open};
+    for (int i = 0; i < 2; i++) {
+        struct list *pos, *tmp;
+        list_for_each_safe(pos, tmp, lists[i]) node_free(s, list_entry(pos, struct jnl_node, link));
+    }
+}
+
+struct jnl_node *jst_find(struct jst *s, uint64_t id)
+{
+    struct list *lists[2] = {&s->returned, &s->open};
+    for (int i = 0; i < 2; i++) {
+        struct list *pos;
+        for (pos = lists[i]->next; pos != lists[i]; pos = pos->next) {
+            struct jnl_node *n = list_entry(pos, struct jnl_node, link);
+            if (n->item.id == id)
+                return n;
+        }
+    }
+    return NULL;
+}
+
+uint64_t jst_lowest_live_seg(const struct jst *s)
+{
+    uint64_t low = UINT64_MAX;
+    const struct list *lists[2] = {&s->returned, &s->open};
+    for (int i = 0; i < 2; i++)
+        for (const struct list *pos = lists[i]->next; pos != lists[i]; pos = pos->next) {
+            uint64_t seg = list_entry(pos, struct jnl_node, link)->item.seg;
+            low = seg < low ? seg : low;
+        }
+    return low;
+}
+
+void jst_each(const struct jst *s, void (*fn)(void *ctx, const struct jnl_node *n), void *ctx)
+{
+    const struct list *lists[2] = {&s->returned, &s->open};
+    for (int i = 0; i < 2; i++)
+        for (const struct list *pos = lists[i]->next; pos != lists[i]; pos = pos->next)
+            fn(ctx, list_entry(pos, struct jnl_node, link));
+}
+
+void jst_hold(struct jst *s, struct jnl_node *n, void *owner)
+{
+    if (!n->owner)
+        s->nopen++;
+    list_remove(&n->link);
+    list_push_back(&s->open, &n->link);
+    n->owner = owner;
+}
+
+void jst_release(struct jst *s, struct jnl_node *n)
+{
+    if (n->owner)
+        s->nopen--;
+    n->owner = NULL;
+    list_remove(&n->link);
+    returned_insert(s, n);
+}
+
+int jst_apply_rec(struct jst *s, const struct jf_rec *r)
+{
+    if (r->rflags & JF_RF_MOVED)
+        return r->id < s->next_id ? 0 : -EBADMSG;
+    if (r->id != s->next_id)
+        return -EBADMSG;
+    s->next_id++;
+    s->tail_cum += r->len;
+    return 0;
+}
+
+/* The item an ack record names; the rest of its attributes are in its
+ * segment record. */
+static struct jnl_item ack_item(const struct jf_ack *a)
+{
+    return (struct jnl_item){.id = a->id, .kind = a->kind, .seg = a->seg, .off = a->off, .len = a->len};
+}
+
+static struct jnl_node *find(struct jst *s, const struct jf_ack *a, struct jnl_node *hint)
+{
+    return hint && hint->item.id == a->id ? hint : jst_find(s, a->id);
+}
+
+static void cursor_past(struct jst *s, const struct jf_ack *a)
+{
+    s->r_seg = a->seg;
+    s->r_off = a->off + jst_rec_size(a->kind, a->len);
+    s->r_id = a->id + 1;
+    s->r_cum += a->len;
+}
+
+int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, struct jnl_node **out)
+{
+    struct jnl_node *n = NULL;
+    struct jnl_item it = ack_item(a);
+    int rc = 0;
+    switch ((enum jf_ack_type)a->type) {
+    case JF_ACK_CKPT:  /* starts a file: the cursor; its OUT records follow */
+    case JF_ACK_FLUSH: /* everything before the position is gone */
+        jst_free_nodes(s);
+        s->r_seg = a->seg;
+        s->r_off = a->off;
+        s->r_id = a->id;
+        s->r_cum = a->cum;
+        break;
+    case JF_ACK_OUT:
+    case JF_ACK_OPEN:
+        if (!(n = node_new(s, &it)))
+            return -ENOMEM;
+        if (a->type == JF_ACK_OPEN) /* handed out open: the cursor moves as for TAKE */
+            cursor_past(s, a);
+        break;
+    case JF_ACK_TAKE:
+        cursor_past(s, a);
+        break;
+    case JF_ACK_CONFIRM:
+        if ((n = find(s, a, hint)) != NULL)
+            node_free(s, n);
+        n = NULL;
+        break;
+    case JF_ACK_RESTORE:
+        /* Live again behind the cursor, handed out before the cursor's items. */
+        if ((n = find(s, a, hint)) == NULL && !(n = node_new(s, &it)))
+            return -ENOMEM;
+        break;
+    case JF_ACK_MOVE:
+        if ((n = find(s, a, hint)) != NULL) {
+            n->item.seg = a->seg;
+            n->item.off = a->off;
+        }
+        break;
+    default:
+        rc = -EBADMSG;
+    }
+    if (out)
+        *out = n;
+    return rc;
+}

@@ -1,0 +1,70 @@
+/* journal/state.h: a journal's state as its records define it, and the one
+ * place that changes it.
+ *
+ * Every state change of a journal is a record: a segment record appended at
+ * the tail (jst_apply_rec) or an ack record (jst_apply_ack). The live path
+ * writes a record and then applies it; recovery and darner-journal read
+ * records and apply them; a replicated log will apply them the same way. So
+ * the three cannot disagree about what a record means. Appending (I/O) and
+ * applying (memory only, no I/O) stay separate steps. */
+#ifndef DARNER_JOURNAL_STATE_H
+#define DARNER_JOURNAL_STATE_H
+
+#include <stdint.h>
+
+#include "journal/format.h"
+#include "journal/journal.h"
+#include "util/list.h"
+
+struct jst {
+    /* the tail: the id the next record gets, payload bytes appended so far */
+    uint64_t next_id, tail_cum;
+    /* the read cursor: the next record never handed out, and the payload
+     * bytes before it */
+    uint64_t r_seg, r_off, r_id, r_cum;
+    /* live items behind the cursor */
+    struct list returned; /* given back (or open before a restart); sorted by id */
+    struct list open;     /* held open by an owner */
+    uint64_t nnodes, nopen, node_bytes;
+};
+
+/* An empty state: no live items, every count 0 (a new journal then sets
+ * next_id and r_id to 1; recovery sets them from the files). */
+void jst_init(struct jst *s);
+/* Frees every node; the state is empty (cursor and tail kept). */
+void jst_free_nodes(struct jst *s);
+
+/* Bytes a record takes in its segment. */
+static inline uint64_t jst_rec_size(uint8_t kind, uint64_t len)
+{
+    return JF_REC_HDR + (kind == JF_REC_BLOB ? 0 : len);
+}
+
+/* Applies a segment record found (or just written) at the tail: checks its
+ * place in the id sequence, then counts it. A moved copy keeps the id it
+ * had and takes no new one. Returns 0, or -EBADMSG (out of sequence: the
+ * record does not belong here, nothing is changed). */
+int jst_apply_rec(struct jst *s, const struct jf_rec *r);
+
+/* Applies one ack record. hint (may be NULL) is the node the record is
+ * about when the caller has it, which spares a search. *out (may be NULL)
+ * gets the node the record created or changed, or NULL. Nodes created here
+ * are given back (no owner); CONFIRM and FLUSH free theirs, so the caller
+ * must drop its pointers to them. Returns 0, -ENOMEM, or -EBADMSG for a
+ * type this version does not know. */
+int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, struct jnl_node **out);
+
+/* Memory-only changes that write no record: handing a given-back node to an
+ * owner, and giving it back (the item is live on disk either way). */
+void jst_hold(struct jst *s, struct jnl_node *n, void *owner);
+void jst_release(struct jst *s, struct jnl_node *n);
+
+/* The live node of item id, or NULL (a linear search over live items). */
+struct jnl_node *jst_find(struct jst *s, uint64_t id);
+/* The lowest segment a live item is in, or UINT64_MAX if none. */
+uint64_t jst_lowest_live_seg(const struct jst *s);
+/* Calls fn for each live node: given-back ones by id, then open ones. fn
+ * must not free nodes. */
+void jst_each(const struct jst *s, void (*fn)(void *ctx, const struct jnl_node *n), void *ctx);
+
+#endif
