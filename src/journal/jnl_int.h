@@ -11,7 +11,6 @@
 #include "util/buf.h"
 
 #define INLINE_WRITE_MAX (64 * 1024) /* payloads up to this go out in one write */
-#define VERIFY_CHUNK (64 * 1024)
 
 struct jnl {
     struct jnl_conf conf;
@@ -94,7 +93,6 @@ int ji_seg_init(struct jnl *j, int fd, uint64_t seq);
 int ji_seg_roll(struct jnl *j);
 int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp);
 int ji_rec_read_hdr(struct jnl *j, int fd, uint64_t off, struct jf_rec *r);
-int ji_rec_verify_payload(struct jnl *j, int fd, uint64_t off, const struct jf_rec *r);
 void ji_item_from_rec(struct jnl_item *it, const struct jf_rec *r, uint64_t seg, uint64_t off);
 uint64_t ji_now_ms(void);
 int ji_append_rec(struct jnl *j, const struct jf_rec *r, const void *data, uint64_t *seg, uint64_t *off);

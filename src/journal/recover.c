@@ -3,6 +3,7 @@
 #include "journal/jnl_int.h"
 
 #include "journal/format.h"
+#include "journal/replay.h"
 #include "util/buf.h"
 
 #include <dirent.h>
@@ -130,73 +131,6 @@ static int check_versions(struct jnl *j)
     return rc;
 }
 
-/* A read-ahead window over a file, so the start-up scan of the last segment
- * costs one read per megabyte instead of two per record. */
-#define SCAN_WINDOW (1u << 20)
-struct scan_win {
-    unsigned char *buf;
-    uint64_t start; /* file offset of buf[0] */
-    size_t len;     /* valid bytes in buf */
-};
-
-/* Points *p at bytes [off, off + n) of fd, n <= SCAN_WINDOW. Returns 0,
- * -ENODATA when the file ends first, or -errno. */
-static int win_get(struct jnl *j, int fd, struct scan_win *w, uint64_t off, size_t n, const unsigned char **p)
-{
-    if (off < w->start || off + n > w->start + w->len) {
-        size_t got = 0;
-        while (got < SCAN_WINDOW) {
-            ssize_t r = j->conf.io->pread(j->conf.io->ctx, fd, w->buf + got, SCAN_WINDOW - got, (off_t)(off + got));
-            if (r < 0)
-                return (int)r;
-            if (r == 0)
-                break;
-            got += (size_t)r;
-        }
-        w->start = off;
-        w->len = got;
-        if (n > got)
-            return -ENODATA;
-    }
-    *p = w->buf + (off - w->start);
-    return 0;
-}
-
-/* Reads and checks the record at off: 0, -ENODATA (cut short), -EBADMSG
- * (damaged header or payload; *why says which), or -errno. */
-static int scan_record(struct jnl *j, int fd, struct scan_win *w, uint64_t off, uint64_t size, struct jf_rec *r,
-                       const char **why)
-{
-    const unsigned char *p;
-    int rc = win_get(j, fd, w, off, JF_REC_HDR, &p);
-    if (rc == -ENODATA) {
-        *why = "truncated record header";
-        return rc;
-    }
-    if (rc < 0)
-        return rc;
-    if (jf_rec_decode(p, r) < 0) {
-        *why = "damaged record header";
-        return -EBADMSG;
-    }
-    if (off + ji_rec_size(r->type, r->len) > size) {
-        *why = "truncated record payload";
-        return -ENODATA;
-    }
-    if (r->type != JF_REC_ITEM)
-        return 0;
-    if (r->len <= SCAN_WINDOW) {
-        if ((rc = win_get(j, fd, w, off + JF_REC_HDR, (size_t)r->len, &p)) < 0)
-            return rc;
-        rc = jf_payload_sum(p, (size_t)r->len) == r->payload_sum ? 0 : -EBADMSG;
-    } else {
-        rc = ji_rec_verify_payload(j, fd, off, r);
-    }
-    if (rc == -EBADMSG)
-        *why = "payload checksum mismatch";
-    return rc;
-}
-
 /* Finds the valid end of the tail segment, cutting off a damaged tail. */
 static int recover_tail(struct jnl *j)
 {
@@ -242,27 +176,27 @@ static int recover_tail(struct jnl *j)
         off_t size;
         if ((rc = j->conf.io->fsize(j->conf.io->ctx, fd, &size)) < 0)
             return rc;
-        uint64_t off = JF_SEG_HDR;
         const char *why = NULL;
-        struct scan_win w = {.buf = malloc(SCAN_WINDOW)};
-        if (!w.buf)
-            return -ENOMEM;
-        while (off < (uint64_t)size) {
+        struct jscan sc;
+        if ((rc = jscan_init(&sc, j->conf.io, fd, (uint64_t)size, JF_SEG_HDR)) < 0)
+            return rc;
+        while (sc.off < (uint64_t)size) {
             struct jf_rec r;
-            rc = scan_record(j, fd, &w, off, (uint64_t)size, &r, &why);
+            rc = jscan_next(&sc, &r, &why);
             if (rc == -ENODATA || rc == -EBADMSG)
                 break;
             if (rc < 0) {
-                free(w.buf);
+                jscan_free(&sc);
                 return rc;
             }
             if (jst_apply_rec(&j->st, &r) < 0) {
                 why = "record out of sequence";
                 break;
             }
-            off += ji_rec_size(r.type, r.len);
+            jscan_skip(&sc, &r);
         }
-        free(w.buf);
+        jscan_free(&sc);
+        uint64_t off = sc.off;
         if (why) {
             log_warn(j->conf.log,
                      "journal %s: segment %" PRIu64 ": %s at offset %" PRIu64 ": cut off %" PRIu64
@@ -278,47 +212,23 @@ static int recover_tail(struct jnl *j)
     }
 }
 
-/* Loads acks.<idx>: its checkpoint and the records after it. Returns 0 with the
- * state applied, or -errno (-EBADMSG: no usable checkpoint). */
+/* Loads acks.<idx>: its checkpoint and the records after it, cutting a
+ * damaged tail. Returns 0 with the state applied, or -errno (-EBADMSG: no
+ * usable checkpoint). */
 static int ack_load(struct jnl *j, int idx, int fd)
 {
-    unsigned char raw[JF_ACK_REC];
-    struct jf_ack a;
-    uint64_t off = JF_ACK_HDR;
-    int rc = jio_pread_all(j->conf.io, fd, raw, sizeof(raw), (off_t)off);
-    if (rc < 0 || jf_ack_decode(raw, &a) < 0 || a.type != JF_ACK_CKPT)
-        return -EBADMSG;
-    jst_apply_ack(&j->st, &a, NULL, NULL);
-    off += JF_ACK_REC;
-    for (uint64_t i = 0; i < a.len; i++, off += JF_ACK_REC) {
-        struct jf_ack o;
-        if (jio_pread_all(j->conf.io, fd, raw, sizeof(raw), (off_t)off) < 0 || jf_ack_decode(raw, &o) < 0 ||
-            o.type != JF_ACK_OUT) {
-            jst_free_nodes(&j->st);
-            return -EBADMSG;
-        }
-        if ((rc = jst_apply_ack(&j->st, &o, NULL, NULL)) < 0)
-            return rc;
-    }
     off_t size;
-    if ((rc = j->conf.io->fsize(j->conf.io->ctx, fd, &size)) < 0)
+    struct jack_load l = {0};
+    int rc = j->conf.io->fsize(j->conf.io->ctx, fd, &size);
+    if (rc < 0 || (rc = jst_load_acks(&j->st, j->conf.io, fd, (uint64_t)size, &l)) < 0)
         return rc;
-    while (off + JF_ACK_REC <= (uint64_t)size) {
-        if ((rc = jio_pread_all(j->conf.io, fd, raw, sizeof(raw), (off_t)off)) < 0)
-            return rc;
-        if (jf_ack_decode(raw, &a) < 0 || a.type == JF_ACK_CKPT || a.type == JF_ACK_OUT)
-            break;
-        if ((rc = jst_apply_ack(&j->st, &a, NULL, NULL)) < 0)
-            return rc;
-        off += JF_ACK_REC;
-    }
-    if (off != (uint64_t)size) {
+    if (l.end != (uint64_t)size) {
         log_warn(j->conf.log, "journal %s: acks.%d: cut off %" PRIu64 " bytes of damaged tail at offset %" PRIu64,
-                 j->dir, idx, (uint64_t)size - off, off);
-        if ((rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, (off_t)off)) < 0)
+                 j->dir, idx, (uint64_t)size - l.end, l.end);
+        if ((rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, (off_t)l.end)) < 0)
             return rc;
     }
-    j->ack_off = off;
+    j->ack_off = l.end;
     return 0;
 }
 

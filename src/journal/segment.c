@@ -170,31 +170,6 @@ int ji_rec_read_hdr(struct jnl *j, int fd, uint64_t off, struct jf_rec *r)
     return jf_rec_decode(raw, r);
 }
 
-/* Checks the payload of the record whose header is r, at off in fd. */
-int ji_rec_verify_payload(struct jnl *j, int fd, uint64_t off, const struct jf_rec *r)
-{
-    XXH3_state_t *st = XXH3_createState();
-    char *chunk = malloc(VERIFY_CHUNK);
-    int rc = 0;
-    if (!st || !chunk) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    XXH3_64bits_reset(st);
-    for (uint64_t done = 0; done < r->len;) {
-        size_t n = r->len - done < VERIFY_CHUNK ? (size_t)(r->len - done) : VERIFY_CHUNK;
-        if ((rc = jio_pread_all(j->conf.io, fd, chunk, n, (off_t)(off + JF_REC_HDR + done))) < 0)
-            goto out;
-        XXH3_64bits_update(st, chunk, n);
-        done += n;
-    }
-    if (XXH3_64bits_digest(st) != r->payload_sum)
-        rc = -EBADMSG;
-out:
-    free(chunk);
-    XXH3_freeState(st);
-    return rc;
-}
 
 void ji_blob_path(const struct jnl *j, uint64_t id, char *out, size_t cap)
 {

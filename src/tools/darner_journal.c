@@ -9,6 +9,8 @@
 #include "journal/format.h"
 #include "journal/io.h"
 #include "journal/journal.h"
+#include "journal/replay.h"
+#include "journal/state.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -30,17 +32,12 @@
 enum { EXIT_CLEAN = 0, EXIT_DAMAGE = 1, EXIT_ERROR = 2 };
 enum cmd { CMD_CHECK, CMD_DUMP, CMD_REPAIR };
 
-struct live {
-    uint64_t id, seg, off, len;
-};
-
-/* What one ack file says, replayed the way ack_load() does. */
+/* What one ack file says, replayed into a state by the code start-up uses
+ * (jst_load_acks, jst_apply_ack). */
 struct acks {
     int present, usable;
     uint64_t gen, size, end, records;
-    uint64_t r_id, r_seg, r_off, r_cum; /* the read cursor */
-    struct live *live;                  /* owned; freed by tool_reset() */
-    size_t nlive, cap;
+    struct jst st; /* cursor and live items; nodes freed by tool_reset() */
 };
 
 /* Everything one run needs; there are no globals. */
@@ -63,7 +60,6 @@ struct tool {
     struct acks ack[2];
 };
 
-static const char *const ack_names[] = {"?", "CKPT", "OUT", "TAKE", "OPEN", "CONFIRM", "FLUSH", "MOVE"};
 
 /* Writes p[0..n) escaped for a "..." string: JSON, or C-like for text. */
 static void esc(const struct tool *t, const void *p, size_t n)
@@ -157,13 +153,15 @@ static int grow(void *a, size_t n, size_t *cap, size_t sz)
 /* Frees what the last folder's pass owned and starts a fresh one. */
 static void tool_reset(struct tool *t, const char *dir)
 {
-    free(t->ack[0].live);
-    free(t->ack[1].live);
+    jst_free_nodes(&t->ack[0].st);
+    jst_free_nodes(&t->ack[1].st);
     free(t->segs);
     free(t->missing);
     struct tool fresh = {.cmd = t->cmd, .json = t->json, .payload = t->payload, .out = t->out, .io = t->io,
                          .dir = dir, .buf = t->buf, .next_id = 1};
     *t = fresh;
+    jst_init(&t->ack[0].st);
+    jst_init(&t->ack[1].st);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -300,45 +298,43 @@ static int check_blob(struct tool *t, uint64_t seq, uint64_t off, const struct j
 }
 
 /* Reads the records of segment seq (fd, size bytes) from its header sh on,
- * as recover_tail() does, but in any segment; last: start-up's tail. Sets
- * *end to the valid end and returns 1 if it stopped at damage, 0 at the end,
- * or -errno. */
+ * with the scanner and the apply step start-up uses (jscan_next,
+ * jst_apply_rec), but in any segment; last: start-up's tail. Sets *end to the
+ * valid end and returns 1 if it stopped at damage, 0 at the end, or -errno. */
 static int walk_records(struct tool *t, uint64_t seq, int fd, uint64_t size, const struct jf_seg_hdr *sh, int last,
                         uint64_t *end)
 {
     char name[32];
-    uint64_t off = JF_SEG_HDR, id = sh->first_id, cum = sh->cum_bytes, nrec = 0, nmoved = 0;
+    uint64_t nrec = 0, nmoved = 0;
     const char *why = NULL; /* the damage that ended the walk ("": reported already) */
-    int rc = 0;
+    struct jst st;
+    struct jscan sc;
+    jst_init(&st);
+    st.next_id = sh->first_id;
+    st.tail_cum = sh->cum_bytes;
     seg_name(name, seq);
-    while (off < size) {
-        unsigned char raw[JF_REC_HDR];
+    int rc = jscan_init(&sc, t->io, fd, size, JF_SEG_HDR);
+    if (rc < 0)
+        return rc;
+    while (sc.off < size) {
         struct jf_rec r;
-        if (size - off < JF_REC_HDR) {
-            why = "truncated record header";
+        const char *bad = NULL;
+        uint64_t off = sc.off;
+        rc = jscan_next(&sc, &r, &bad);
+        if (rc == -ENODATA || (rc == -EBADMSG && !sc.payload_bad)) {
+            why = bad;
             break;
         }
-        if ((rc = jio_pread_all(t->io, fd, raw, sizeof(raw), (off_t)off)) < 0)
-            return rc;
-        if (jf_rec_decode(raw, &r) < 0) {
-            why = "damaged record header";
-            break;
-        }
-        int moved = (r.rflags & JF_RF_MOVED) != 0, ok = 1;
-        uint64_t inseg = r.type == JF_REC_BLOB ? 0 : r.len, sum = 0;
-        if (inseg > size - off - JF_REC_HDR) {
-            why = "truncated record payload";
-            break;
-        }
-        if (r.type == JF_REC_BLOB) {
+        if (rc < 0 && rc != -EBADMSG)
+            goto out;
+        int moved = (r.rflags & JF_RF_MOVED) != 0, ok = rc == 0;
+        rc = 0;
+        if (r.type == JF_REC_BLOB)
             rc = check_blob(t, seq, off, &r, &ok);
-        } else if ((rc = sum_range(t, fd, off + JF_REC_HDR, r.len, &sum)) == 0) {
-            ok = sum == r.payload_sum;
-            if (t->cmd == CMD_DUMP)
-                rc = emit_rec(t, seq, off, &r, ok, fd, off + JF_REC_HDR);
-        }
+        else if (t->cmd == CMD_DUMP)
+            rc = emit_rec(t, seq, off, &r, ok, fd, off + JF_REC_HDR);
         if (rc < 0)
-            return rc;
+            goto out;
         if (!ok && r.type == JF_REC_ITEM) {
             report(t, 1, name, off, last ? size - off : JF_REC_HDR + r.len, "payload checksum mismatch (id %" PRIu64
                    "): %s", r.id, last ? "start-up cuts the tail here" : "the server cannot hand this item out");
@@ -347,31 +343,32 @@ static int walk_records(struct tool *t, uint64_t seq, int fd, uint64_t size, con
                 break;
             }
         }
-        if (moved ? r.id >= id : r.id != id) { /* checked last, as scan_record() and recover_tail() do */
+        if (jst_apply_rec(&st, &r) < 0) { /* checked last, as recover_tail() does */
             why = "record out of sequence";
             break;
         }
-        off += JF_REC_HDR + inseg;
+        jscan_skip(&sc, &r);
         nmoved += moved;
         nrec += !moved;
-        id += !moved;
-        cum += moved ? 0 : r.len;
     }
     if (why && *why)
-        report(t, 1, name, off, size - off, "%s: %s", why,
+        report(t, 1, name, sc.off, size - sc.off, "%s: %s", why,
                last ? "start-up cuts the tail here" : "not repaired: start-up checks the last segment only");
-    t->next_id = id;
-    t->tail_cum = cum;
-    *end = off;
+    t->next_id = st.next_id;
+    t->tail_cum = st.tail_cum;
+    *end = sc.off;
     if (t->json)
         fprintf(t->out,
                 "{\"type\":\"segment\",\"seg\":%" PRIu64 ",\"size\":%" PRIu64 ",\"header\":\"ok\",\"first_id\":%" PRIu64
                 ",\"records\":%" PRIu64 ",\"moved\":%" PRIu64 ",\"valid_end\":%" PRIu64 "}\n",
-                seq, size, sh->first_id, nrec, nmoved, off);
+                seq, size, sh->first_id, nrec, nmoved, sc.off);
     else
         fprintf(t->out, "  %" PRIu64 " records (+%" PRIu64 " moved copies)%s, valid up to offset %" PRIu64 "\n", nrec,
-                nmoved, why ? " before the damage" : "", off);
-    return why != NULL;
+                nmoved, why ? " before the damage" : "", sc.off);
+    rc = why != NULL;
+out:
+    jscan_free(&sc);
+    return rc;
 }
 
 /* Checks segment t->segs[k]: its place in the sequence, its header, then its
@@ -436,57 +433,36 @@ out:
     return rc;
 }
 
-/* Applies one ack record as ack_apply() does. Returns 0 or -ENOMEM. */
-static int ack_apply(struct acks *a, const struct jf_ack *r)
+/* Lists one ack record (dump). */
+struct dump_ctx {
+    struct tool *t;
+    const char *name;
+};
+
+static void dump_ack(void *ctx, uint64_t off, const struct jf_ack *r, int ok)
 {
-    switch (r->type) {
-    case JF_ACK_OPEN:
-    case JF_ACK_OUT:
-        if (grow(&a->live, a->nlive, &a->cap, sizeof(*a->live)) < 0)
-            return -ENOMEM;
-        a->live[a->nlive++] = (struct live){.id = r->id, .seg = r->seg, .off = r->off, .len = r->len};
-        if (r->type == JF_ACK_OUT)
-            return 0;
-        __attribute__((fallthrough));
-    case JF_ACK_TAKE:
-        a->r_seg = r->seg;
-        a->r_off = r->off + JF_REC_HDR + (r->kind == JF_REC_BLOB ? 0 : r->len);
-        a->r_id = r->id + 1;
-        a->r_cum += r->len;
-        return 0;
-    case JF_ACK_CONFIRM:
-    case JF_ACK_MOVE:
-        for (size_t i = 0; i < a->nlive; i++)
-            if (a->live[i].id == r->id && r->type == JF_ACK_MOVE) {
-                a->live[i].seg = r->seg;
-                a->live[i].off = r->off;
-            } else if (a->live[i].id == r->id) {
-                a->live[i--] = a->live[--a->nlive];
-            }
-        return 0;
-    case JF_ACK_FLUSH:
-        a->nlive = 0;
-        __attribute__((fallthrough));
-    default: /* JF_ACK_CKPT */
-        a->r_seg = r->seg;
-        a->r_off = r->off;
-        a->r_id = r->id;
-        a->r_cum = r->cum;
-        return 0;
-    }
+    const struct dump_ctx *d = ctx;
+    const struct tool *t = d->t;
+    const char *type = ok ? jf_ack_type_name(r->type) : "?";
+    fprintf(t->out,
+            t->json ? "{\"type\":\"ack\",\"file\":\"%s\",\"offset\":%" PRIu64 ",\"ok\":%s,\"record\":\"%s\","
+                      "\"id\":%" PRIu64 ",\"seg\":%" PRIu64 ",\"off\":%" PRIu64 ",\"len\":%" PRIu64
+                      ",\"cum\":%" PRIu64 ",\"kind\":\"%s\"}\n"
+                    : "  ack %s off %" PRIu64 " %s %s id %" PRIu64 " seg %" PRIu64 " off %" PRIu64
+                      " len %" PRIu64 " cum %" PRIu64 " %s\n",
+            d->name, off, ok ? (t->json ? "true" : "ok") : (t->json ? "false" : "DAMAGED"), type ? type : "?",
+            r->id, r->seg, r->off, r->len, r->cum, r->kind == JF_REC_BLOB ? "blob" : "item");
 }
 
-/* Reads acks.<i> as ack_load() does: the checkpoint, its OUT records, then the
- * records after them up to the first bad one; dump lists every record. Fills
- * t->ack[i]. Returns 0 (also when the file is absent) or -errno. */
+/* Reads acks.<i> as start-up does (jst_load_acks); dump lists every record.
+ * Fills t->ack[i]. Returns 0 (also when the file is absent) or -errno. */
 static int ack_read(struct tool *t, int i)
 {
     struct acks *a = &t->ack[i];
     char name[8];
-    unsigned char raw[JF_ACK_REC];
+    unsigned char raw[JF_ACK_HDR];
     struct jf_ack_hdr h;
-    int fd, stage = 0; /* 0: expecting CKPT, 1: its OUT records, 2: the records after them, 3: done */
-    uint64_t outs = 0, off;
+    int fd;
     snprintf(name, sizeof(name), "acks.%d", i);
     int rc = open_in(t, name, &fd, &a->size);
     if (rc < 0)
@@ -494,42 +470,27 @@ static int ack_read(struct tool *t, int i)
     a->present = 1;
     if (jio_pread_all(t->io, fd, raw, JF_ACK_HDR, 0) == 0 && jf_ack_hdr_decode(raw, &h) == 0)
         a->gen = h.generation;
-    stage = a->gen ? 0 : 4; /* recover_acks() skips a file without a good header */
     if (t->cmd == CMD_DUMP && !t->json)
         fprintf(t->out, "%s: %" PRIu64 " bytes, generation %" PRIu64 "%s\n", name, a->size, a->gen,
                 a->gen ? "" : " (header missing or damaged)");
-    a->end = JF_ACK_HDR;
-    for (off = JF_ACK_HDR; off + JF_ACK_REC <= a->size && (stage < 3 || t->cmd == CMD_DUMP); off += JF_ACK_REC) {
-        struct jf_ack r = {0};
-        if ((rc = jio_pread_all(t->io, fd, raw, sizeof(raw), (off_t)off)) < 0)
-            goto out;
-        int ok = jf_ack_decode(raw, &r) == 0;
-        if (t->cmd == CMD_DUMP)
-            fprintf(t->out,
-                    t->json ? "{\"type\":\"ack\",\"file\":\"%s\",\"offset\":%" PRIu64 ",\"ok\":%s,\"record\":\"%s\","
-                              "\"id\":%" PRIu64 ",\"seg\":%" PRIu64 ",\"off\":%" PRIu64 ",\"len\":%" PRIu64
-                              ",\"cum\":%" PRIu64 ",\"kind\":\"%s\"}\n"
-                            : "  ack %s off %" PRIu64 " %s %s id %" PRIu64 " seg %" PRIu64 " off %" PRIu64
-                              " len %" PRIu64 " cum %" PRIu64 " %s\n",
-                    name, off, ok ? (t->json ? "true" : "ok") : (t->json ? "false" : "DAMAGED"),
-                    ack_names[ok ? r.type : 0], r.id, r.seg, r.off, r.len, r.cum,
-                    r.kind == JF_REC_BLOB ? "blob" : "item");
-        if (stage == 0 && ok && r.type == JF_ACK_CKPT)
-            stage = (outs = r.len) ? 1 : 2;
-        else if (stage == 1 && ok && r.type == JF_ACK_OUT)
-            stage = --outs ? 1 : 2;
-        else if (stage != 2 || !ok || r.type == JF_ACK_CKPT || r.type == JF_ACK_OUT)
-            stage = stage < 2 ? 4 : 3; /* 4: no usable checkpoint */
-        if (stage > 2)
-            continue;
-        if ((rc = ack_apply(a, &r)) < 0)
-            goto out;
-        a->records++;
-        a->end = off + JF_ACK_REC;
+    struct dump_ctx d = {.t = t, .name = name};
+    struct jack_load l = {.each = t->cmd == CMD_DUMP ? dump_ack : NULL, .ctx = &d};
+    if (a->gen) { /* recover_acks() skips a file without a good header */
+        rc = jst_load_acks(&a->st, t->io, fd, a->size, &l);
+        a->usable = rc == 0;
+        a->records = l.records;
+        a->end = l.end;
+        rc = rc == -EBADMSG ? 0 : rc;
+    } else {
+        a->end = JF_ACK_HDR;
+        if (l.each)
+            for (uint64_t off = JF_ACK_HDR; rc == 0 && off + JF_ACK_REC <= a->size; off += JF_ACK_REC) {
+                unsigned char rec[JF_ACK_REC];
+                struct jf_ack r = {0};
+                if ((rc = jio_pread_all(t->io, fd, rec, sizeof(rec), (off_t)off)) == 0)
+                    dump_ack(&d, off, &r, jf_ack_decode(rec, &r) == 0);
+            }
     }
-    a->usable = stage == 2 || stage == 3;
-    rc = 0;
-out:
     t->io->close(t->io->ctx, fd);
     return rc;
 }
@@ -556,7 +517,7 @@ static int check_acks(struct tool *t, int *out)
                     ",\"usable\":%s,\"used\":%s,\"records\":%" PRIu64 ",\"cursor_id\":%" PRIu64
                     ",\"cursor_seg\":%" PRIu64 ",\"cursor_off\":%" PRIu64 ",\"live\":%zu}\n",
                     name, a->present ? "true" : "false", a->gen, a->size, a->usable ? "true" : "false",
-                    i == chosen ? "true" : "false", a->records, a->r_id, a->r_seg, a->r_off, a->nlive);
+                    i == chosen ? "true" : "false", a->records, a->st.r_id, a->st.r_seg, a->st.r_off, (size_t)a->st.nnodes);
         else if (!a->present)
             fprintf(t->out, "%s: absent\n", name);
         else if (!a->usable)
@@ -566,7 +527,7 @@ static int check_acks(struct tool *t, int *out)
             fprintf(t->out,
                     "%s: generation %" PRIu64 ", %" PRIu64 " bytes, %" PRIu64 " records, cursor id %" PRIu64
                     " (segment %" PRIu64 " offset %" PRIu64 "), %zu live behind it%s\n",
-                    name, a->gen, a->size, a->records, a->r_id, a->r_seg, a->r_off, a->nlive,
+                    name, a->gen, a->size, a->records, a->st.r_id, a->st.r_seg, a->st.r_off, (size_t)a->st.nnodes,
                     i == chosen ? " (in use)" : " (older, not used)");
         if (i == chosen && a->end != a->size)
             report(t, 1, name, a->end, a->size - a->end, "damaged tail: start-up cuts it");
@@ -581,16 +542,15 @@ static int check_acks(struct tool *t, int *out)
 }
 
 /* Whether id is live: from the cursor to the tail, or listed behind it. */
-static int is_live(const struct tool *t, const struct acks *a, uint64_t id)
+static int is_live(const struct tool *t, struct acks *a, uint64_t id)
 {
-    for (size_t i = 0; i < a->nlive; i++)
-        if (a->live[i].id == id)
-            return 1;
-    return id >= a->r_id && id < t->next_id;
+    if (jst_find(&a->st, id))
+        return 1;
+    return id >= a->st.r_id && id < t->next_id;
 }
 
 /* Whether a live item's record is still at its position (as reconcile()). */
-static int live_on_disk(struct tool *t, const struct live *l)
+static int live_on_disk(struct tool *t, const struct jnl_item *l)
 {
     char name[32];
     unsigned char raw[JF_REC_HDR];
@@ -609,31 +569,37 @@ static int live_on_disk(struct tool *t, const struct live *l)
  * and blob files, and prints the summary. Returns 0 or -errno. */
 static int check_live(struct tool *t, struct acks *a, const char *ackfile)
 {
-    if (a->r_seg > t->tail_seg || (a->r_seg == t->tail_seg && a->r_off > t->tail_off) || a->r_id > t->next_id) {
+    if (a->st.r_seg > t->tail_seg || (a->st.r_seg == t->tail_seg && a->st.r_off > t->tail_off) || a->st.r_id > t->next_id) {
         report(t, 1, ackfile, 0, 0,
                "cursor (id %" PRIu64 ", segment %" PRIu64 " offset %" PRIu64 ") is past the end of the segments (id %" PRIu64
                ", segment %" PRIu64 " offset %" PRIu64 "): start-up moves it to the end",
-               a->r_id, a->r_seg, a->r_off, t->next_id, t->tail_seg, t->tail_off);
-        a->r_id = t->next_id;
-        a->r_cum = t->tail_cum;
-    } else if (a->r_seg < t->segs[0]) {
-        report(t, 0, ackfile, 0, 0, "cursor is in segment %" PRIu64 ", which is gone: start-up moves it on", a->r_seg);
-        a->r_id = t->oldest_first_id;
-        a->r_cum = t->oldest_cum;
+               a->st.r_id, a->st.r_seg, a->st.r_off, t->next_id, t->tail_seg, t->tail_off);
+        a->st.r_id = t->next_id;
+        a->st.r_cum = t->tail_cum;
+    } else if (a->st.r_seg < t->segs[0]) {
+        report(t, 0, ackfile, 0, 0, "cursor is in segment %" PRIu64 ", which is gone: start-up moves it on", a->st.r_seg);
+        a->st.r_id = t->oldest_first_id;
+        a->st.r_cum = t->oldest_cum;
     }
-    if (a->r_id == 0) /* reconcile() needs the oldest header for the cursor */
+    if (a->st.r_id == 0) /* reconcile() needs the oldest header for the cursor */
         report(t, 1, ackfile, 0, 0, "the cursor must start at segment %" PRIu64 ", whose header is damaged: start-up "
                "cannot open this journal", t->segs[0]);
-    uint64_t items = t->next_id > a->r_id ? t->next_id - a->r_id : 0;
-    uint64_t bytes = t->tail_cum > a->r_cum ? t->tail_cum - a->r_cum : 0;
-    for (size_t i = 0; i < a->nlive; i++) {
-        if (live_on_disk(t, &a->live[i])) {
-            bytes += a->live[i].len;
-            continue;
+    uint64_t items = t->next_id > a->st.r_id ? t->next_id - a->st.r_id : 0;
+    uint64_t bytes = t->tail_cum > a->st.r_cum ? t->tail_cum - a->st.r_cum : 0;
+    struct list *pos, *tmp;
+    struct list *lists[2] = {&a->st.returned, &a->st.open};
+    for (int k = 0; k < 2; k++)
+        list_for_each_safe(pos, tmp, lists[k])
+        {
+            struct jnl_node *n = list_entry(pos, struct jnl_node, link);
+            if (live_on_disk(t, &n->item)) {
+                bytes += n->item.len;
+                continue;
+            }
+            report(t, 0, ackfile, 0, 0, "live item %" PRIu64 " is no longer on disk: start-up drops it", n->item.id);
+            /* as reconcile() does: dropped in memory only, as a CONFIRM would */
+            jst_apply_ack(&a->st, &(struct jf_ack){.type = JF_ACK_CONFIRM, .id = n->item.id}, n, NULL);
         }
-        report(t, 0, ackfile, 0, 0, "live item %" PRIu64 " is no longer on disk: start-up drops it", a->live[i].id);
-        a->live[i--] = a->live[--a->nlive];
-    }
     char name[32];
     for (size_t i = 0; i < t->nmissing; i++)
         if (is_live(t, a, t->missing[i])) {
@@ -663,7 +629,7 @@ static int check_live(struct tool *t, struct acks *a, const char *ackfile)
                     : "summary: %" PRIu64 " items live (%" PRIu64 " from the cursor to the tail, %zu behind it), %" PRIu64
                       " payload bytes; next id %" PRIu64 "; segments: %zu, %" PRIu64 " bytes on disk; %" PRIu64
                       " damage, %" PRIu64 " notes: %s\n",
-            items + a->nlive, items, a->nlive, bytes, t->next_id, t->nsegs, disk, t->damages, t->notes,
+            items + (size_t)a->st.nnodes, items, (size_t)a->st.nnodes, bytes, t->next_id, t->nsegs, disk, t->damages, t->notes,
             t->json ? (t->damages ? "false" : "true") : (t->damages ? "DAMAGED" : "clean"));
     return 0;
 }
@@ -696,7 +662,12 @@ static int scan(struct tool *t, const char *dir)
             return rc;
     if ((rc = check_acks(t, &chosen)) < 0)
         return rc;
-    struct acks none = {.r_seg = t->segs[0], .r_off = JF_SEG_HDR, .r_id = t->oldest_first_id, .r_cum = t->oldest_cum};
+    struct acks none = {0};
+    jst_init(&none.st);
+    none.st.r_seg = t->segs[0];
+    none.st.r_off = JF_SEG_HDR;
+    none.st.r_id = t->oldest_first_id;
+    none.st.r_cum = t->oldest_cum;
     return check_live(t, chosen >= 0 ? &t->ack[chosen] : &none, chosen == 1 ? "acks.1" : "acks.0");
 }
 
@@ -794,6 +765,8 @@ int main(int argc, char **argv)
 {
     static const char *const cmds[] = {"check", "dump", "repair"};
     struct tool t = {.out = stdout, .io = jio_posix()};
+    jst_init(&t.ack[0].st);
+    jst_init(&t.ack[1].st);
     const char *folder = NULL;
     int all = 0, cmd = -1, rc;
     if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))

@@ -391,3 +391,36 @@ def test_repair_of_a_clean_folder_changes_nothing(make_server):
     p = tool("repair", q)
     assert p.returncode == 0 and p.stderr == ""
     assert {k: v[0] for k, v in snapshot(q).items()} == {k: v[0] for k, v in before.items()}
+
+
+def test_restore_records_are_read_as_start_up_reads_them(tmp_path):
+    """A removal whose fsync failed is given back with a RESTORE ack record
+    (type 8). The tool lists it by name and counts the item live, as start-up
+    does: its totals equal what a restarted server hands out."""
+    from harness import DARNER_FAULTY_BIN, FaultyServer
+    if not os.access(DARNER_FAULTY_BIN, os.X_OK):
+        pytest.fail(f"fault-injecting server not found: {DARNER_FAULTY_BIN}")
+    s = FaultyServer(tmp_path, ["--fsync", "always"])
+    try:
+        s.start()
+        with s.client() as c:
+            for i in range(4):
+                assert c.set("jobs", b"item-%d" % i) == "STORED"
+            assert c.get_data("jobs") == b"item-0"
+            s.fault("fsync", "EIO")
+            assert c.cmd("get jobs").startswith("SERVER_ERROR")   # item-1 given back
+            s.clear()
+        s.stop()
+        folder = queue_folder(s.data, "jobs")
+        rc, objs = jlines("dump", folder)
+        acks = [o["record"] for o in objs if o["type"] == "ack" and o["ok"]]
+        assert "RESTORE" in acks, acks
+        assert "?" not in acks
+        summary = [o for o in objs if o["type"] == "summary"][0]
+        assert rc == 0 and summary["clean"], objs
+        assert summary["items"] == 3, summary
+        s.start()
+        with s.client() as c:
+            assert drain_queue(c, "jobs") == [b"item-1", b"item-2", b"item-3"]
+    finally:
+        s.cleanup()

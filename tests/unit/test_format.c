@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -345,6 +346,34 @@ static void test_headers_not_mistaken_for_each_other(void **state)
     assert_int_equal(jf_seg_hdr_decode(ack, &sh), -EBADMSG);
 }
 
+/* docs/journal-format.md lists every record and ack type with its number,
+ * as the code declares them (JF_REC_TYPES, JF_ACK_TYPES). */
+static void test_doc_lists_every_type_the_code_knows(void **state)
+{
+    (void)state;
+    FILE *f = fopen(DARNER_SOURCE_DIR "/docs/journal-format.md", "rb");
+    assert_non_null(f);
+    static char doc[1 << 17];
+    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    char want[64];
+#define JF_X(name, num, text)                                    \
+    snprintf(want, sizeof(want), "| %d %s |", num, text);         \
+    if (!strstr(doc, want))                                       \
+        fail_msg("docs/journal-format.md does not list ack type \"%s\"", want);
+    JF_ACK_TYPES(JF_X)
+#undef JF_X
+#define JF_X(name, num, text)                                    \
+    snprintf(want, sizeof(want), "%d = %s", num, text);           \
+    if (!strstr(doc, want))                                       \
+        fail_msg("docs/journal-format.md does not list record type \"%s\"", want);
+    JF_REC_TYPES(JF_X)
+#undef JF_X
+    assert_null(jf_ack_type_name(0));
+    assert_string_equal(jf_ack_type_name(JF_ACK_RESTORE), "RESTORE");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_all_zero_buffers_rejected),
         cmocka_unit_test(test_all_ones_buffers_rejected),
         cmocka_unit_test(test_other_version_refused_not_taken_for_damage),
+        cmocka_unit_test(test_doc_lists_every_type_the_code_knows),
         cmocka_unit_test(test_unknown_types_rejected_even_when_sealed),
         cmocka_unit_test(test_unreachable_counts_rejected_even_when_sealed),
         cmocka_unit_test(test_headers_not_mistaken_for_each_other),
