@@ -81,6 +81,9 @@ static void usage(FILE *f)
             "      --idle-timeout S    close connections idle for S seconds; their open\n"
             "                          items go back to their queues (default 0: never)\n"
             "      --segment-size N    journal segment size, bytes, K/M/G allowed (default 64M)\n"
+            "      --max-open-queues N queues whose files stay open at once; idle ones beyond\n"
+            "                          are closed and opened again on use (default 0: from\n"
+            "                          the open-file limit)\n"
             "      --compat MODE       memcache | kestrel answers (default memcache)\n"
             "      --log-level LEVEL   error | warn | info | debug (default info)\n"
             "  -h, --help              this text\n"
@@ -100,6 +103,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv, FILE *o
         OPT_SEGMENT,
         OPT_COMPAT,
         OPT_LOG_LEVEL,
+        OPT_MAX_OPEN_QUEUES,
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -114,6 +118,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv, FILE *o
         {"segment-size", required_argument, NULL, OPT_SEGMENT},
         {"compat", required_argument, NULL, OPT_COMPAT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"max-open-queues", required_argument, NULL, OPT_MAX_OPEN_QUEUES},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -205,6 +210,14 @@ enum config_result config_parse(struct config *c, int argc, char **argv, FILE *o
                 fprintf(err, "darner: --log-level wants error, warn, info or debug, not '%s'\n", optarg);
                 return CONFIG_EXIT_ERROR;
             }
+            break;
+        case OPT_MAX_OPEN_QUEUES:
+            if (parse_uint(optarg, 10000000, &v) < 0) {
+                fprintf(err, "darner: --max-open-queues wants a number from 0 (automatic) to 10000000, not '%s'\n",
+                        optarg);
+                return CONFIG_EXIT_ERROR;
+            }
+            c->max_open_queues = (uint32_t)v;
             break;
         case 'h':
             usage(out);

@@ -25,6 +25,9 @@ struct config {
     size_t max_line;
     uint64_t segment_size;
     enum log_level log_level;
+    uint32_t max_open_queues; /* journals kept open at once; 0: from the open-file limit */
+    /* the open-file limit, as main found and raised it (for the log) */
+    uint64_t nofile_was, nofile_soft, nofile_hard;
 };
 
 #define CONFIG_DEFAULT_DATA "./darner-data"

@@ -65,7 +65,10 @@ void ci_out_fmt(struct conn *c, const char *fmt, ...)
 
 void ci_out_server_error(struct conn *c, int rc)
 {
-    ci_out_fmt(c, "SERVER_ERROR %s\r\n", strerror(-rc));
+    /* errno texts, except where ours says more */
+    const char *why = rc == -EPROTONOSUPPORT ? "queue journal is in a format this build cannot read (see the log)"
+                                             : strerror(-rc);
+    ci_out_fmt(c, "SERVER_ERROR %s\r\n", why);
 }
 
 /* Takes ownership of fd. */

@@ -42,13 +42,19 @@ static int prepare_data_dir(const char *dir)
     return 0;
 }
 
-/* Many queues and connections each hold fds: use what the hard limit allows. */
-static void raise_fd_limit(void)
+/* Many queues and connections each hold fds: use what the hard limit allows.
+ * Notes the limits in cfg for the start-up log. */
+static void raise_fd_limit(struct config *cfg)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    cfg->nofile_was = cfg->nofile_soft = (uint64_t)rl.rlim_cur;
+    cfg->nofile_hard = (uint64_t)rl.rlim_max;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            cfg->nofile_soft = (uint64_t)rl.rlim_cur;
     }
 }
 
@@ -65,7 +71,7 @@ int darner_main(int argc, char **argv, const struct jio *io)
         break;
     }
     signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit();
+    raise_fd_limit(&cfg);
     int rc = prepare_data_dir(cfg.data_dir);
     if (rc < 0) {
         fprintf(stderr, "darner: cannot use data folder '%s': %s; give --data a folder you can write to\n",

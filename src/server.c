@@ -66,6 +66,13 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, con
     int rc = registry_open(&s->reg, cfg->data_dir, &jc);
     if (rc < 0)
         return rc;
+    size_t open_max = server_max_open_queues(cfg);
+    registry_set_max_open(s->reg, open_max);
+    if (cfg->nofile_soft)
+        log_info(&s->log, "open-file limit: soft %" PRIu64 " (was %" PRIu64 "), hard %" PRIu64
+                          "; the files of up to %zu queues stay open%s",
+                 cfg->nofile_soft, cfg->nofile_was, cfg->nofile_hard, open_max,
+                 cfg->max_open_queues ? " (--max-open-queues)" : "");
     if ((rc = syncer_init(&s->sync, loop, s->reg, &s->log)) < 0) {
         registry_close(s->reg);
         s->reg = NULL;
@@ -75,6 +82,20 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, con
 
 static void idle_cb(uv_idle_t *h) { (void)h; }
 
+
+size_t server_max_open_queues(const struct config *cfg)
+{
+    if (cfg->max_open_queues)
+        return cfg->max_open_queues;
+    if (!cfg->nofile_soft)
+        return REGISTRY_MAX_OPEN_DEFAULT;
+    /* Keep fds for connections (half the limit at most) and a few of our
+     * own; an open journal holds up to 4 (tail, cursor segment, acks, folder). */
+    uint64_t conns = cfg->max_connections < cfg->nofile_soft / 2 ? cfg->max_connections : cfg->nofile_soft / 2;
+    uint64_t reserve = conns + 64;
+    uint64_t n = cfg->nofile_soft > reserve ? (cfg->nofile_soft - reserve) / 4 : 0;
+    return n < SERVER_OPEN_QUEUES_MIN ? SERVER_OPEN_QUEUES_MIN : n > SERVER_OPEN_QUEUES_MAX ? SERVER_OPEN_QUEUES_MAX : n;
+}
 
 void server_defer(struct server *s, struct conn *c)
 {

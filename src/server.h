@@ -53,4 +53,11 @@ void server_free(struct server *s);
 struct conn;
 void server_defer(struct server *s, struct conn *c);
 
+/* Bounds of the automatic size of the open-journal cache. */
+#define SERVER_OPEN_QUEUES_MIN 16
+#define SERVER_OPEN_QUEUES_MAX 16384
+/* How many queues' files stay open: --max-open-queues, else what the
+ * open-file limit leaves after connections. */
+size_t server_max_open_queues(const struct config *cfg);
+
 #endif

@@ -28,9 +28,9 @@ void stats_write(const struct server *s, struct buf *out)
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &s->reg->all)
     {
-        const struct queue *q = list_entry(pos, struct queue, all);
+        struct queue *q = list_entry(pos, struct queue, all);
         struct jnl_stats js;
-        jnl_get_stats(q->jnl, &js);
+        registry_queue_stats(s->reg, q, &js);
         items += js.items;
         bytes += js.bytes;
         open += js.open;
@@ -65,9 +65,9 @@ void stats_write(const struct server *s, struct buf *out)
     stat_u64(out, "fsyncs", s->sync.syncs);
     list_for_each_safe(pos, tmp, &s->reg->all)
     {
-        const struct queue *q = list_entry(pos, struct queue, all);
+        struct queue *q = list_entry(pos, struct queue, all);
         struct jnl_stats js;
-        jnl_get_stats(q->jnl, &js);
+        registry_queue_stats(s->reg, q, &js);
         uint64_t waiters = 0;
         struct list *w, *wt;
         list_for_each_safe(w, wt, &q->waiters) waiters++;

@@ -2,6 +2,7 @@
 #include "sync.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,10 +36,28 @@ static void work_cb(uv_work_t *req)
             result = rc;
         close(s->fds[i]);
     }
+    /* A file gone since (a deleted segment or queue) needs no sync. */
+    for (size_t i = 0; i < s->npaths; i++) {
+        int fd = io->open(io->ctx, s->paths[i], O_RDONLY, 0);
+        int rc = fd < 0 ? fd : io->fsync(io->ctx, fd);
+        if (fd >= 0)
+            io->close(io->ctx, fd);
+        if (rc < 0 && rc != -ENOENT && result == 0)
+            result = rc;
+    }
     s->result = result;
 }
 
 static void start(struct syncer *s);
+
+static void free_paths(struct syncer *s)
+{
+    for (size_t i = 0; i < s->npaths; i++)
+        free(s->paths[i]);
+    free(s->paths);
+    s->paths = NULL;
+    s->npaths = 0;
+}
 
 static void after_cb(uv_work_t *req, int status)
 {
@@ -53,7 +72,11 @@ static void after_cb(uv_work_t *req, int status)
     } else {
         log_error(s->log, "fsync failed: %s", strerror(-result));
         registry_mark_unsynced(s->reg);
+        registry_give_back_owed(s->reg, s->paths, s->npaths);
+        s->paths = NULL;
+        s->npaths = 0;
     }
+    free_paths(s);
     s->busy = 0;
     s->syncs++;
     struct list *first;
@@ -69,6 +92,7 @@ static void after_cb(uv_work_t *req, int status)
 static void start(struct syncer *s)
 {
     int n = registry_sync_fds(s->reg, &s->fds, &s->capfds, &s->take_err);
+    s->paths = registry_take_owed(s->reg, &s->npaths);
     s->again = 0;
     /* Waiters of this job: all who asked before its fds were taken. */
     while (!list_empty(&s->waiting)) {
@@ -115,7 +139,9 @@ int syncer_flush_now(struct syncer *s)
     int err;
     int n = registry_sync_fds(s->reg, &s->fds, &s->capfds, &err);
     s->nfds = n;
+    s->paths = registry_take_owed(s->reg, &s->npaths);
     work_cb(&s->work);
+    free_paths(s);
     if (s->result == 0 && err < 0)
         s->result = err;
     if (s->result == 0) {

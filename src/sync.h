@@ -27,6 +27,8 @@ struct syncer {
     uv_work_t work;
     int *fds;
     int nfds, capfds;
+    char **paths; /* files of closed journals to open and sync (owned) */
+    size_t npaths;
     int result;
     int take_err; /* files that could not be taken for the running job: -errno */
     uint64_t job_epoch;

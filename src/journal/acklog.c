@@ -32,25 +32,46 @@ static int ack_put(struct jnl *j, int fd, uint64_t *off, const struct jf_ack *a)
 }
 
 /* Ack-log space reserved ahead: removals must go on when the disk is full,
- * since consuming is how a full queue gets its space back. */
-#define ACK_RESERVE (256 * 1024)
+ * since consuming is how a full queue gets its space back. The reserve is
+ * sized to the backlog, one record per live item, between ACK_RESERVE_MIN
+ * and ACK_RESERVE_MAX (by then consuming frees whole segments), and ends on
+ * a block boundary: the ack file of a queue holding a few items fits in one
+ * 4 KiB block. */
+#define ACK_RESERVE_MIN (1024)
+#define ACK_RESERVE_MAX (256 * 1024)
+#define ACK_RESERVE_ALIGN 4096
 
-/* Reserves the next ACK_RESERVE bytes of the ack log, ahead of need: while
- * the disk still has room (when the ack file is started or opened, and each
- * time the reserve runs out). Tried once per ACK_RESERVE bytes whether it
- * works or not, so an unsupporting platform costs nothing. */
+static uint64_t reserve_wanted(const struct jnl *j)
+{
+    uint64_t live = (j->st.next_id > j->st.r_id ? j->st.next_id - j->st.r_id : 0) + j->st.nnodes;
+    uint64_t want = (live + 1) * JF_ACK_REC;
+    return want < ACK_RESERVE_MIN ? ACK_RESERVE_MIN : want > ACK_RESERVE_MAX ? ACK_RESERVE_MAX : want;
+}
+
+/* Reserves ack-log blocks ahead of need, while the disk still has room: when
+ * the ack file is started or opened, and whenever what is left of the
+ * reserve falls below half of what the backlog wants (so appends top it up
+ * as a queue grows). Tried once per top-up whether it works or not, so an
+ * unsupporting platform costs nothing. */
 void ji_ack_reserve(struct jnl *j)
 {
+    uint64_t end = (j->ack_off + reserve_wanted(j) + ACK_RESERVE_ALIGN - 1) / ACK_RESERVE_ALIGN * ACK_RESERVE_ALIGN;
     if (j->conf.io->reserve && j->ack_fd >= 0)
-        j->conf.io->reserve(j->conf.io->ctx, j->ack_fd, (off_t)j->ack_off, ACK_RESERVE);
-    j->ack_reserved = j->ack_off + ACK_RESERVE;
+        j->conf.io->reserve(j->conf.io->ctx, j->ack_fd, (off_t)j->ack_off, (off_t)(end - j->ack_off));
+    j->ack_reserved = end;
+}
+
+void ji_ack_reserve_check(struct jnl *j)
+{
+    uint64_t left = j->ack_reserved > j->ack_off ? j->ack_reserved - j->ack_off : 0;
+    if (left < JF_ACK_REC || left < reserve_wanted(j) / 2)
+        ji_ack_reserve(j);
 }
 
 /* Appends one record to the current ack log. */
 int ji_ack_write(struct jnl *j, const struct jf_ack *a)
 {
-    if (j->ack_off + JF_ACK_REC > j->ack_reserved)
-        ji_ack_reserve(j);
+    ji_ack_reserve_check(j);
     int rc = ack_put(j, j->ack_fd, &j->ack_off, a);
     if (rc == 0)
         j->ack_dirty = 1;
@@ -119,7 +140,9 @@ int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next)
         j->conf.io->close(j->conf.io->ctx, fd);
         return rc;
     }
-    ji_retire_fd(j, &j->ack_fd, 0);
+    char old[16];
+    snprintf(old, sizeof(old), "acks.%d", j->ack_idx);
+    ji_retire_fd(j, &j->ack_fd, 0, old);
     j->ack_fd = fd;
     j->ack_idx = idx;
     j->ack_off = len;

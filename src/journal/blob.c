@@ -94,11 +94,10 @@ int jnl_append_blob(struct jnl *j, struct jnl_blob *b, uint32_t flags, uint64_t 
         goto out;
     j->disk_bytes += b->len;
     j->blob_bytes += b->len;
-    j->st.next_id++;
-    j->st.tail_cum += b->len;
+    jst_apply_rec(&j->st, &r); /* r.id is next_id: cannot be out of sequence */
     j->dir_dirty = 1;
     /* The data must reach the disk with the next sync, like a record's. */
-    ji_retire_fd(j, &b->fd, 0);
+    ji_retire_fd(j, &b->fd, 0, strrchr(path, '/') + 1);
     free(b->path);
     b->path = NULL;
 out:

@@ -70,6 +70,12 @@ static int px_mkdir(void *ctx, const char *path, int mode)
     return mkdir(path, (mode_t)mode) < 0 ? -errno : 0;
 }
 
+static int px_rmdir(void *ctx, const char *path)
+{
+    (void)ctx;
+    return rmdir(path) < 0 ? -errno : 0;
+}
+
 static int px_fsize(void *ctx, int fd, off_t *size)
 {
     (void)ctx;
@@ -111,6 +117,7 @@ static const struct jio posix_table = {
     .unlink = px_unlink,
     .rename = px_rename,
     .mkdir = px_mkdir,
+    .rmdir = px_rmdir,
     .fsize = px_fsize,
     .dup = px_dup,
     .reserve = px_reserve,

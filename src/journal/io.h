@@ -20,6 +20,7 @@ struct jio {
     int (*unlink)(void *ctx, const char *path);
     int (*rename)(void *ctx, const char *from, const char *to);
     int (*mkdir)(void *ctx, const char *path, int mode);
+    int (*rmdir)(void *ctx, const char *path);
     int (*fsize)(void *ctx, int fd, off_t *size);
     /* A new fd for the same open file (close-on-exec): the syncer syncs
      * these while the journal goes on using its own. */

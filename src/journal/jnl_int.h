@@ -33,6 +33,7 @@ struct jnl {
     struct pending_fd {
         int fd;
         uint64_t seg;
+        char name[32]; /* the file's name in the folder */
     } *pending_fds;
     size_t npending, cappending;
     struct buf wbuf; /* scratch for one record */
@@ -79,11 +80,15 @@ static inline struct jf_ack ji_item_ack(uint8_t type, const struct jnl_item *it)
 void ji_path_of(const struct jnl *j, char *out, size_t cap, const char *name);
 void ji_seg_path(const struct jnl *j, uint64_t seq, char *out, size_t cap);
 void ji_close_fd(const struct jnl *j, int *fd);
-void ji_retire_fd(struct jnl *j, int *fd, uint64_t seg);
+/* Keeps an fd the journal no longer needs (of file `name` in its folder;
+ * seg: the segment it is, or 0) until the next sync takes it. */
+void ji_retire_fd(struct jnl *j, int *fd, uint64_t seg, const char *name);
 /* Closes the pending fd of a segment being deleted: it needs no sync. */
 void ji_drop_pending_seg(struct jnl *j, uint64_t seg);
 int ji_ack_write(struct jnl *j, const struct jf_ack *a);
 void ji_ack_reserve(struct jnl *j);
+/* Tops the ack-log reserve up when the backlog has outgrown it. */
+void ji_ack_reserve_check(struct jnl *j);
 int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next);
 /* Writes ack record a and applies it (jst_apply_ack: hint and out as there). */
 int ji_ack_apply(struct jnl *j, const struct jf_ack *a, struct jnl_node *hint, struct jnl_node **out);

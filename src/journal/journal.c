@@ -69,7 +69,9 @@ int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_m
     int rc = ji_append_rec(j, &r, data, &seg, &off);
     if (rc < 0)
         return rc;
-    return jst_apply_rec(&j->st, &r);
+    rc = jst_apply_rec(&j->st, &r);
+    ji_ack_reserve_check(j);
+    return rc;
 }
 
 /* ---- reading ---- */
@@ -339,6 +341,39 @@ int jnl_clear(struct jnl *j)
 }
 
 int jnl_reap_pending(const struct jnl *j) { return j->ndoomed > 0; }
+
+int jnl_idle(const struct jnl *j) { return j->st.nopen == 0 && j->ndoomed == 0; }
+
+void jnl_close_owing(struct jnl *j, void (*owe)(void *ctx, const char *path), void *ctx)
+{
+    char path[PATH_MAX], name[32];
+    if (!j)
+        return;
+    if (!j->conf.sync_never) {
+        if (j->seg_dirty) {
+            ji_seg_path(j, j->tail_seg, path, sizeof(path));
+            owe(ctx, path);
+        }
+        if (j->ack_dirty) {
+            snprintf(name, sizeof(name), "acks.%d", j->ack_idx);
+            ji_path_of(j, path, sizeof(path), name);
+            owe(ctx, path);
+        }
+        for (size_t i = 0; i < j->npending; i++) {
+            ji_path_of(j, path, sizeof(path), j->pending_fds[i].name);
+            owe(ctx, path);
+        }
+        if (j->dir_dirty)
+            owe(ctx, j->dir);
+    }
+    jnl_close(j);
+}
+
+void jnl_set_dir(struct jnl *j, char *dir)
+{
+    free(j->dir);
+    j->dir = dir;
+}
 
 int jnl_dirty(const struct jnl *j) { return j->seg_dirty || j->ack_dirty || j->dir_dirty || j->npending > 0; }
 

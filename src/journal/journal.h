@@ -129,6 +129,19 @@ void jnl_maintain(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_d
  * (jnl_maintain deletes them once it is). */
 int jnl_reap_pending(const struct jnl *j);
 
+/* Whether the journal can be closed now (with jnl_close_owing) losing
+ * nothing: no item is held open and no blob file waits to be deleted. A
+ * closed journal is opened again on demand. */
+int jnl_idle(const struct jnl *j);
+/* Closes the journal like jnl_close(), first calling owe with the path of
+ * each file (or folder) written since its last sync: the caller syncs those
+ * by path with its next sync (unless the policy is "never", when nothing is
+ * owed). owe must copy the path. Accepts NULL. */
+void jnl_close_owing(struct jnl *j, void (*owe)(void *ctx, const char *path), void *ctx);
+/* The journal's folder was renamed to dir (its fds stay valid): j takes
+ * ownership of dir (malloc'd), so this cannot fail. */
+void jnl_set_dir(struct jnl *j, char *dir);
+
 /* Whether anything was written since the last jnl_sync_fds(). */
 int jnl_dirty(const struct jnl *j);
 /* Moves the fds that need an fsync into fds[0..cap) (new fds or ones the

@@ -117,6 +117,8 @@ static void delete_dead_segments(struct jnl *j)
 
 void jnl_maintain(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_done)
 {
+    if (j->ack_ckpt_epoch == UINT64_MAX)
+        j->ack_ckpt_epoch = sync_epoch_next;
     ji_blob_reap(j, sync_epoch_next, sync_epoch_done);
     delete_dead_segments(j);
     if (move_pinned(j) > 0)

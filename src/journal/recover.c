@@ -272,6 +272,10 @@ static int recover_acks(struct jnl *j)
         fds[i] = -1;
         j->ack_idx = i;
         j->ack_gen = gens[i];
+        /* Whether its checkpoint is durable yet is not known (a journal is
+         * also reopened after its files were handed to a sync still to
+         * come): the first jnl_maintain stamps the next sync's epoch. */
+        j->ack_ckpt_epoch = UINT64_MAX;
         ji_ack_reserve(j);
         goto out;
     }
@@ -504,7 +508,7 @@ int jnl_remove_dir(const struct jnl_conf *conf, const char *dir)
             rc = r;
     }
     closedir(d);
-    if (rc == 0 && rmdir(dir) < 0)
-        rc = -errno;
+    if (rc == 0)
+        rc = conf->io->rmdir(conf->io->ctx, dir);
     return rc;
 }

@@ -36,8 +36,7 @@ void ji_close_fd(const struct jnl *j, int *fd)
     *fd = -1;
 }
 
-/* Keeps an fd the journal no longer needs until the next sync takes it. */
-void ji_retire_fd(struct jnl *j, int *fd, uint64_t seg)
+void ji_retire_fd(struct jnl *j, int *fd, uint64_t seg, const char *name)
 {
     if (*fd < 0)
         return;
@@ -57,7 +56,9 @@ void ji_retire_fd(struct jnl *j, int *fd, uint64_t seg)
         j->pending_fds = p;
         j->cappending = cap;
     }
-    j->pending_fds[j->npending++] = (struct pending_fd){.fd = *fd, .seg = seg};
+    struct pending_fd *p = &j->pending_fds[j->npending++];
+    *p = (struct pending_fd){.fd = *fd, .seg = seg};
+    snprintf(p->name, sizeof(p->name), "%s", name);
     *fd = -1;
 }
 
@@ -128,7 +129,9 @@ int ji_seg_roll(struct jnl *j)
         j->conf.io->unlink(j->conf.io->ctx, path);
         return rc;
     }
-    ji_retire_fd(j, &j->tail_fd, j->tail_seg);
+    char name[32];
+    snprintf(name, sizeof(name), "seg-%016" PRIx64 ".dat", j->tail_seg);
+    ji_retire_fd(j, &j->tail_fd, j->tail_seg, name);
     j->tail_fd = fd;
     j->tail_seg = seq;
     j->tail_off = JF_SEG_HDR;

@@ -27,7 +27,7 @@ void qitem_release(struct qitem *it)
 }
 
 /* Reads the payload of the head item into *out, whole or as an fd. */
-static int load_payload(struct queue *q, const struct jnl_head *h, struct qitem *out)
+static int load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *out)
 {
     out->where = h->item;
     out->flags = h->item.flags;
@@ -35,11 +35,11 @@ static int load_payload(struct queue *q, const struct jnl_head *h, struct qitem 
     out->data = NULL;
     out->fd = -1;
     if (h->item.len > QUEUE_INLINE_MAX)
-        return jnl_payload_fd(q->jnl, &h->item, &out->fd, &out->off);
+        return jnl_payload_fd(j, &h->item, &out->fd, &out->off);
     out->data = malloc(h->item.len ? h->item.len : 1);
     if (!out->data)
         return -ENOMEM;
-    int rc = jnl_read(q->jnl, &h->item, 0, out->data, h->item.len);
+    int rc = jnl_read(j, &h->item, 0, out->data, h->item.len);
     if (rc < 0) {
         free(out->data);
         out->data = NULL;
@@ -50,20 +50,23 @@ static int load_payload(struct queue *q, const struct jnl_head *h, struct qitem 
 int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out)
 {
     struct jnl_head h;
+    struct jnl *j;
     int rc;
     uint64_t now = queue_now_ms();
+    if ((rc = registry_jnl(q->reg, q, &j)) < 0)
+        return rc;
     for (;;) {
-        if ((rc = jnl_head(q->jnl, &h)) < 0)
+        if ((rc = jnl_head(j, &h)) < 0)
             return rc;
         if (h.item.expire_ms && h.item.expire_ms <= now) {
-            if ((rc = jnl_remove_head(q->jnl, &h)) < 0)
+            if ((rc = jnl_remove_head(j, &h)) < 0)
                 return rc;
             continue;
         }
-        rc = load_payload(q, &h, out);
+        rc = load_payload(j, &h, out);
         if (rc == -EBADMSG) {
             log_error(q->reg->log, "queue %s: item %" PRIu64 " fails its checksum: dropped", q->name, h.item.id);
-            if ((rc = jnl_remove_head(q->jnl, &h)) < 0)
+            if ((rc = jnl_remove_head(j, &h)) < 0)
                 return rc;
             continue;
         }
@@ -75,7 +78,7 @@ int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct 
     case QGET_PEEK:
         return 0;
     case QGET_REMOVE:
-        rc = jnl_remove_head(q->jnl, &h);
+        rc = jnl_remove_head(j, &h);
         break;
     case QGET_OPEN: {
         struct qopen *o = calloc(1, sizeof(*o));
@@ -83,7 +86,7 @@ int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct 
             rc = -ENOMEM;
             break;
         }
-        if ((rc = jnl_hold_head(q->jnl, &h, o, &o->node)) < 0) {
+        if ((rc = jnl_hold_head(j, &h, o, &o->node)) < 0) {
             free(o);
             break;
         }
@@ -113,6 +116,7 @@ static void qopen_free(struct qopen *o)
 int queue_confirm(struct qopen *o)
 {
     struct queue *q = o->q;
+    /* an open item keeps its journal open (jnl_idle), so q->jnl is set */
     int rc = jnl_confirm(q->jnl, o->node);
     if (rc < 0)
         return rc;
@@ -131,7 +135,10 @@ void queue_abort(struct qopen *o)
 
 int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len)
 {
-    int rc = jnl_append(q->jnl, flags, queue_now_ms(), expire_ms, data, len);
+    struct jnl *j;
+    int rc = registry_jnl(q->reg, q, &j);
+    if (rc == 0)
+        rc = jnl_append(j, flags, queue_now_ms(), expire_ms, data, len);
     if (rc < 0)
         return rc;
     q->total_items++;
@@ -141,7 +148,10 @@ int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *d
 
 int queue_restore(struct queue *q, const struct jnl_item *it)
 {
-    int rc = jnl_restore(q->jnl, it);
+    struct jnl *j;
+    int rc = registry_jnl(q->reg, q, &j);
+    if (rc == 0)
+        rc = jnl_restore(j, it);
     if (rc == 0)
         queue_wake(q);
     return rc;
@@ -149,7 +159,13 @@ int queue_restore(struct queue *q, const struct jnl_item *it)
 
 int queue_put_blob(struct queue *q, struct jnl_blob *b, uint32_t flags, uint64_t expire_ms)
 {
-    int rc = jnl_append_blob(q->jnl, b, flags, queue_now_ms(), expire_ms);
+    struct jnl *j;
+    int rc = registry_jnl(q->reg, q, &j);
+    if (rc < 0) {
+        jnl_blob_discard(b);
+        return rc;
+    }
+    rc = jnl_append_blob(j, b, flags, queue_now_ms(), expire_ms);
     if (rc < 0)
         return rc;
     q->total_items++;
@@ -160,8 +176,12 @@ int queue_put_blob(struct queue *q, struct jnl_blob *b, uint32_t flags, uint64_t
 int queue_flush(struct queue *q)
 {
     struct list *pos, *tmp;
+    struct jnl *j;
+    int rc = registry_jnl(q->reg, q, &j);
+    if (rc < 0)
+        return rc;
     list_for_each_safe(pos, tmp, &q->opens) qopen_free(list_entry(pos, struct qopen, q_link));
-    int rc = jnl_clear(q->jnl);
+    rc = jnl_clear(j);
     if (rc == 0)
         registry_maintain(q->reg, q);
     return rc;

@@ -21,7 +21,10 @@ struct queue {
     size_t name_len;
     char *dir;            /* the queue's folder */
     uint64_t dir_id;
-    struct jnl *jnl;
+    struct jnl *jnl;      /* NULL while closed: use registry_jnl() */
+    struct list lru;      /* in registry->lru while jnl is open */
+    struct jnl_stats parked; /* the counts when the journal was last closed */
+    int parked_valid;
     struct list waiters; /* struct qwaiter, first come first served */
     struct list opens;   /* struct qopen of every connection */
     uint64_t total_items; /* items set since start */

@@ -53,6 +53,10 @@ static void queue_free(struct queue *q)
 {
     if (!q)
         return;
+    if (q->jnl) {
+        list_remove(&q->lru);
+        q->reg->nopen_jnl--;
+    }
     jnl_close(q->jnl);
     free(q->name);
     free(q->dir);
@@ -69,6 +73,7 @@ static struct queue *queue_new(struct registry *r, const char *name, size_t len,
     list_init(&q->waiters);
     list_init(&q->opens);
     list_init(&q->all);
+    list_init(&q->lru);
     q->name = malloc(len + 1);
     size_t dlen = strlen(r->data_dir) + 24;
     q->dir = malloc(dlen);
@@ -147,12 +152,14 @@ static int read_name(const char *dir, char *buf, size_t cap)
     return bad ? -EBADMSG : (int)n;
 }
 
-static int write_name(struct registry *r, const struct queue *q)
+/* Writes q's name into dir/NAME (synced unless the policy is "never": the
+ * journal's syncs cover its files and folder, not this file's bytes). */
+static int write_name(struct registry *r, const struct queue *q, const char *dir)
 {
     const struct jio *io = r->jconf.io;
     char tmp[PATH_MAX], path[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s/%s.tmp", q->dir, NAME_FILE) >= (int)sizeof(tmp) ||
-        snprintf(path, sizeof(path), "%s/%s", q->dir, NAME_FILE) >= (int)sizeof(path))
+    if (snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, NAME_FILE) >= (int)sizeof(tmp) ||
+        snprintf(path, sizeof(path), "%s/%s", dir, NAME_FILE) >= (int)sizeof(path))
         return -ENAMETOOLONG;
     int fd = io->open(io->ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
@@ -173,7 +180,10 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
     if (!r)
         return -ENOMEM;
     list_init(&r->all);
+    list_init(&r->lru);
     list_init(&r->absent_waiters);
+    r->max_open_jnl = REGISTRY_MAX_OPEN_DEFAULT;
+    r->data_fd = -1;
     r->jconf = *jconf;
     r->log = jconf->log;
     r->next_dir_id = 1;
@@ -208,8 +218,8 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
         char rest;
         char dir[PATH_MAX];
         snprintf(dir, sizeof(dir), "%s/%s", data_dir, e->d_name);
-        if (strncmp(e->d_name, "d-", 2) == 0) {
-            /* a delete that did not finish */
+        if (strncmp(e->d_name, "d-", 2) == 0 || strncmp(e->d_name, "c-", 2) == 0) {
+            /* a delete, or a create, that did not finish */
             jnl_remove_dir(&r->jconf, dir);
             continue;
         }
@@ -234,28 +244,8 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
             rc = -ENOMEM;
             goto fail;
         }
-        rc = jnl_open(&q->jnl, &r->jconf, q->dir, 0);
-        if (rc == -ENOENT) {
-            log_warn(r->log, "queue folder %s has no journal: removed", dir);
-            queue_free(q);
-            jnl_remove_dir(&r->jconf, dir);
-            continue;
-        }
-        if (rc == -EPROTONOSUPPORT) {
-            /* Serving the other queues would let a set create a second queue
-             * of this name beside the one we cannot read: refuse them all. */
-            log_error(r->log, "queue %s (%s) is in a journal format this build cannot read: the data folder is not "
-                              "opened", q->name, dir);
-            queue_free(q);
-            closedir(d);
-            goto fail;
-        }
-        if (rc < 0) {
-            log_error(r->log, "queue %s (%s): cannot open its journal: %s", q->name, dir, strerror(-rc));
-            queue_free(q);
-            closedir(d);
-            goto fail;
-        }
+        /* The journal is opened on first use (registry_jnl), so start-up
+         * does not grow with the number of queues. */
         if ((rc = insert(r, q)) < 0) {
             queue_free(q);
             closedir(d);
@@ -289,9 +279,151 @@ void registry_close(struct registry *r)
         list_remove(&q->all);
         queue_free(q);
     }
+    if (r->data_fd >= 0)
+        r->jconf.io->close(r->jconf.io->ctx, r->data_fd);
+    for (size_t i = 0; i < r->nowed; i++)
+        free(r->owed[i]);
+    free(r->owed);
     free(r->buckets);
     free(r->data_dir);
     free(r);
+}
+
+/* ---- open journals: a bounded cache ---- */
+
+/* Remembers a path that the next sync must fsync (copied). */
+static void owe(void *ctx, const char *path)
+{
+    struct registry *r = ctx;
+    char *p = strdup(path);
+    if (p && r->nowed == r->capowed) {
+        size_t cap = r->capowed ? r->capowed * 2 : 64;
+        char **a = realloc(r->owed, cap * sizeof(*a));
+        if (a) {
+            r->owed = a;
+            r->capowed = cap;
+        }
+    }
+    if (!p || r->nowed == r->capowed) {
+        /* No memory to remember it: sync it now, on this thread, rarely. */
+        const struct jio *io = r->jconf.io;
+        int fd = io->open(io->ctx, path, O_RDONLY, 0);
+        if (fd >= 0) {
+            io->fsync(io->ctx, fd);
+            io->close(io->ctx, fd);
+        }
+        free(p);
+        return;
+    }
+    r->owed[r->nowed++] = p;
+}
+
+char **registry_take_owed(struct registry *r, size_t *n)
+{
+    char **a = r->owed;
+    *n = r->nowed;
+    r->owed = NULL;
+    r->nowed = r->capowed = 0;
+    return a;
+}
+
+void registry_give_back_owed(struct registry *r, char **paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        owe(r, paths[i]);
+        free(paths[i]);
+    }
+    free(paths);
+}
+
+/* Closes q's journal (idle: it loses nothing; what it owes a sync is synced
+ * by path), keeping its counts for stats. */
+static void park(struct registry *r, struct queue *q)
+{
+    jnl_get_stats(q->jnl, &q->parked);
+    q->parked_valid = 1;
+    jnl_close_owing(q->jnl, owe, r);
+    q->jnl = NULL;
+    list_remove(&q->lru);
+    r->nopen_jnl--;
+    r->parks++;
+}
+
+/* Closes the least recently used idle journals until at most max_open_jnl
+ * are open, never keep's. A journal that is not idle (items open, an fsync
+ * owed) stays open; the cache may then stay over its size for a while. */
+static void evict(struct registry *r, const struct queue *keep)
+{
+    struct list *pos = r->lru.prev;
+    while (r->nopen_jnl > r->max_open_jnl && pos != &r->lru) {
+        struct queue *q = list_entry(pos, struct queue, lru);
+        pos = pos->prev;
+        if (q != keep && jnl_idle(q->jnl) && list_empty(&q->opens) && list_empty(&q->waiters))
+            park(r, q);
+    }
+}
+
+void registry_set_max_open(struct registry *r, size_t n)
+{
+    r->max_open_jnl = n ? n : 1;
+    evict(r, NULL);
+}
+
+int registry_jnl(struct registry *r, struct queue *q, struct jnl **out)
+{
+    if (q->jnl) {
+        list_remove(&q->lru);
+        list_push_front(&r->lru, &q->lru);
+        *out = q->jnl;
+        return 0;
+    }
+    int rc = jnl_open(&q->jnl, &r->jconf, q->dir, 0);
+    if (rc == -ENOENT) {
+        /* A folder with a name but no segment holds no item: start it over. */
+        log_warn(r->log, "queue %s (%s) has no journal: starting it empty", q->name, q->dir);
+        rc = jnl_open(&q->jnl, &r->jconf, q->dir, 1);
+    }
+    if (rc < 0) {
+        q->jnl = NULL;
+        log_error(r->log, "queue %s (%s): cannot open its journal: %s", q->name, q->dir, strerror(-rc));
+        return rc;
+    }
+    list_push_front(&r->lru, &q->lru);
+    r->nopen_jnl++;
+    r->unparks++;
+    evict(r, q);
+    *out = q->jnl;
+    return 0;
+}
+
+int registry_queue_stats(struct registry *r, struct queue *q, struct jnl_stats *st)
+{
+    struct jnl *j;
+    if (!q->jnl && q->parked_valid) {
+        *st = q->parked;
+        return 0;
+    }
+    int rc = registry_jnl(r, q, &j);
+    if (rc == 0)
+        jnl_get_stats(j, st);
+    else
+        *st = (struct jnl_stats){0};
+    return rc;
+}
+
+/* Removes a queue folder being created: the files a new journal has, by
+ * name, so that this works with no fd left (running out of them is a
+ * common way for a create to fail). */
+static void remove_new_dir(struct registry *r, const char *dir)
+{
+    static const char *const names[] = {NAME_FILE, NAME_FILE ".tmp", "seg-0000000000000001.dat", "acks.0", "acks.1"};
+    const struct jio *io = r->jconf.io;
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) < (int)sizeof(path))
+            io->unlink(io->ctx, path);
+    if (io->rmdir(io->ctx, dir) < 0)
+        jnl_remove_dir(&r->jconf, dir); /* something else in it: the slow way */
 }
 
 int registry_get_or_create(struct registry *r, const char *name, size_t len, struct queue **out)
@@ -301,17 +433,43 @@ int registry_get_or_create(struct registry *r, const char *name, size_t len, str
         *out = q;
         return 0;
     }
+    /* Built in c-<id> and renamed into place: a create that fails or is cut
+     * short leaves no q- folder behind (start-up removes c- folders). */
+    char tmp[PATH_MAX];
+    char *final = NULL;
+    struct jnl *j = NULL;
+    int rc;
     if (!(q = queue_new(r, name, len, r->next_dir_id++)))
         return -ENOMEM;
-    int rc = r->jconf.io->mkdir(r->jconf.io->ctx, q->dir, 0755);
-    if (rc < 0)
+    if (snprintf(tmp, sizeof(tmp), "%s/c-%016" PRIx64, r->data_dir, q->dir_id) >= (int)sizeof(tmp)) {
+        rc = -ENAMETOOLONG;
         goto fail;
-    if ((rc = write_name(r, q)) < 0 || (rc = jnl_open(&q->jnl, &r->jconf, q->dir, 1)) < 0 || (rc = insert(r, q)) < 0)
+    }
+    if (!(final = strdup(q->dir))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if ((rc = r->jconf.io->mkdir(r->jconf.io->ctx, tmp, 0755)) < 0)
+        goto fail;
+    if ((rc = write_name(r, q, tmp)) < 0 || (rc = jnl_open(&j, &r->jconf, tmp, 1)) < 0 ||
+        (rc = r->jconf.io->rename(r->jconf.io->ctx, tmp, q->dir)) < 0)
         goto fail_dir;
+    jnl_set_dir(j, final); /* the fds stay valid across the rename */
+    final = NULL;
+    r->data_dirty = 1;
+    q->jnl = j;
+    list_push_front(&r->lru, &q->lru);
+    r->nopen_jnl++;
+    if ((rc = insert(r, q)) < 0) {
+        /* The folder is complete: the next start finds the queue. */
+        queue_free(q);
+        return rc;
+    }
     r->queue_creates++;
+    evict(r, q);
     /* Waiters for this name, in the order they came. */
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->absent_waiters)
+    struct list *pos, *tmp_pos;
+    list_for_each_safe(pos, tmp_pos, &r->absent_waiters)
     {
         struct qwaiter *w = list_entry(pos, struct qwaiter, link);
         if (w->name_len == len && memcmp(w->name, name, len) == 0) {
@@ -323,11 +481,11 @@ int registry_get_or_create(struct registry *r, const char *name, size_t len, str
     *out = q;
     return 0;
 fail_dir:
-    jnl_close(q->jnl);
-    q->jnl = NULL;
-    jnl_remove_dir(&r->jconf, q->dir);
+    jnl_close(j);
+    remove_new_dir(r, tmp);
 fail:
     log_error(r->log, "cannot create queue %s: %s", q->name, strerror(-rc));
+    free(final);
     queue_free(q);
     return rc;
 }
@@ -349,8 +507,13 @@ int registry_delete(struct registry *r, struct queue *q)
         w->cb(w, QWAIT_GONE);
     }
     unlink_queue(r, q);
+    if (q->jnl) {
+        list_remove(&q->lru);
+        r->nopen_jnl--;
+    }
     jnl_close(q->jnl);
     q->jnl = NULL;
+    r->data_dirty = 1;
     /* Rename first, so a crash mid-delete never leaves half a queue behind. */
     char gone[PATH_MAX];
     snprintf(gone, sizeof(gone), "%s/d-%016" PRIx64, r->data_dir, q->dir_id);
@@ -389,35 +552,67 @@ int registry_flush_all(struct registry *r)
 
 void registry_maintain(struct registry *r, struct queue *q)
 {
-    jnl_maintain(q->jnl, r->sync_epoch_next, r->sync_epoch_done);
+    if (q->jnl)
+        jnl_maintain(q->jnl, r->sync_epoch_next, r->sync_epoch_done);
 }
 
+/* Only open journals can have work for a sync: a closed one was idle. */
 void registry_after_sync(struct registry *r)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->all)
+    list_for_each_safe(pos, tmp, &r->lru)
     {
-        struct queue *q = list_entry(pos, struct queue, all);
+        struct queue *q = list_entry(pos, struct queue, lru);
         if (jnl_reap_pending(q->jnl))
             registry_maintain(r, q);
     }
+    evict(r, NULL);
 }
 
 int registry_any_dirty(const struct registry *r)
 {
+    if (r->data_dirty || r->nowed)
+        return 1;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->all) if (jnl_dirty(list_entry(pos, struct queue, all)->jnl)) return 1;
+    list_for_each_safe(pos, tmp, &r->lru) if (jnl_dirty(list_entry(pos, struct queue, lru)->jnl)) return 1;
+    return 0;
+}
+
+/* The data folder itself, once a queue folder appeared or went in it. */
+static int data_dir_fd(struct registry *r, int **fds, int *n, int *cap)
+{
+    const struct jio *io = r->jconf.io;
+    int rc;
+    if (*n + 1 > *cap) {
+        int *p = realloc(*fds, (size_t)(*cap + 64) * sizeof(int));
+        if (!p)
+            return -ENOMEM;
+        *fds = p;
+        *cap += 64;
+    }
+    if (r->data_fd < 0 && (rc = io->open(io->ctx, r->data_dir, O_RDONLY | O_DIRECTORY, 0)) < 0)
+        return rc;
+    if (r->data_fd < 0)
+        r->data_fd = rc;
+    if ((rc = io->dup(io->ctx, r->data_fd)) < 0)
+        return rc;
+    (*fds)[(*n)++] = rc;
+    r->data_dirty = 0;
     return 0;
 }
 
 int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err)
 {
-    int n = 0;
+    int n = 0, rc;
     *err = 0;
+    if (r->data_dirty && (rc = data_dir_fd(r, fds, &n, cap)) < 0) {
+        log_error(r->log, "cannot take the data folder for an fsync: %s", strerror(-rc));
+        *err = rc;
+    }
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->all)
+    list_for_each_safe(pos, tmp, &r->lru)
     {
-        struct jnl *j = list_entry(pos, struct queue, all)->jnl;
+        struct jnl *j = list_entry(pos, struct queue, lru)->jnl;
         if (!jnl_dirty(j))
             continue;
         for (;;) {
@@ -429,7 +624,7 @@ int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err)
             if (got != -ENOBUFS) {
                 /* This journal stays dirty; the others are still synced. */
                 log_error(r->log, "queue %s: cannot take its files for an fsync: %s",
-                          list_entry(pos, struct queue, all)->name, strerror(-got));
+                          list_entry(pos, struct queue, lru)->name, strerror(-got));
                 if (*err == 0)
                     *err = got;
                 break;
@@ -450,6 +645,7 @@ int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err)
 
 void registry_mark_unsynced(struct registry *r)
 {
+    r->data_dirty = 1;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->all) jnl_mark_unsynced(list_entry(pos, struct queue, all)->jnl);
+    list_for_each_safe(pos, tmp, &r->lru) jnl_mark_unsynced(list_entry(pos, struct queue, lru)->jnl);
 }

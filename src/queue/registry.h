@@ -16,6 +16,16 @@ struct registry {
     size_t nbuckets, count;
     struct list all;
     struct list absent_waiters; /* waiting for queues not made yet */
+    /* queues whose journal is open, most recently used first (queue.lru):
+     * at most max_open_jnl of them, beyond which idle ones are closed */
+    struct list lru;
+    size_t nopen_jnl, max_open_jnl;
+    uint64_t parks, unparks; /* journals closed by the cache, and opened again */
+    int data_fd;    /* the data folder, for syncing its entries; -1 until needed */
+    int data_dirty; /* a queue folder appeared or went since the last sync */
+    /* paths of closed journals' files that still owe an fsync */
+    char **owed;
+    size_t nowed, capowed;
     uint64_t next_dir_id;
     uint64_t next_blob; /* names temporary files of items being streamed in */
     /* sync epochs, kept by the syncer (see sync.h) */
@@ -23,12 +33,28 @@ struct registry {
     uint64_t queue_creates, queue_deletes;
 };
 
-/* Opens every queue found in data_dir (created if missing). *out is the
- * caller's, freed with registry_close(). jconf is copied. */
+/* Journals kept open when nothing else says: each holds up to 4 fds. */
+#define REGISTRY_MAX_OPEN_DEFAULT 1024
+
+/* Finds every queue in data_dir (created if missing), reading only their
+ * names: each journal is opened on first use. *out is the caller's, freed
+ * with registry_close(). jconf is copied. */
 int registry_open(struct registry **out, const char *data_dir, const struct jnl_conf *jconf);
 void registry_close(struct registry *r);
 
 struct queue *registry_find(struct registry *r, const char *name, size_t len);
+/* q's journal, opened (and recovered) if it was closed, and marked as just
+ * used; opening may close other idle journals to stay within the cache size.
+ * Returns 0 with *out (valid until the queue's journal is closed: only at
+ * calls into the registry), or -errno (-EPROTONOSUPPORT: a format this build
+ * cannot read; nothing was changed). */
+int registry_jnl(struct registry *r, struct queue *q, struct jnl **out);
+/* How many journals may stay open at once (0 means 1); closes idle ones now
+ * if more are. */
+void registry_set_max_open(struct registry *r, size_t n);
+/* q's counts: from its journal, or as they were when it was closed; a queue
+ * not opened since start is opened for it. */
+int registry_queue_stats(struct registry *r, struct queue *q, struct jnl_stats *st);
 /* The queue in folder q-<dir_id>, if it still exists (a linear search). */
 struct queue *registry_find_dir(struct registry *r, uint64_t dir_id);
 /* Finds or creates (folder and journal) the queue. */
@@ -50,6 +76,11 @@ void registry_maintain(struct registry *r, struct queue *q);
  * and its error goes to *err (0: none), so the job's waiters are told the
  * sync failed; the fds that were taken are still the caller's to sync. */
 int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err);
+/* The paths owed an fsync by journals closed since the last sync (the array
+ * and its strings are the caller's; *n of them), for the next sync job. */
+char **registry_take_owed(struct registry *r, size_t *n);
+/* A sync job that failed gives its paths back (takes them over and frees). */
+void registry_give_back_owed(struct registry *r, char **paths, size_t n);
 /* After a failed fsync: every journal needs syncing again. */
 void registry_mark_unsynced(struct registry *r);
 int registry_any_dirty(const struct registry *r);

@@ -8,7 +8,7 @@
  *                     in the file, e.g. "ENOSPC" or "EIO"
  *   <dir>/open_any    fail every open
  *   <dir>/pwrite, <dir>/pread, <dir>/fsync, <dir>/ftruncate, <dir>/close,
- *   <dir>/unlink, <dir>/rename, <dir>/mkdir, <dir>/fsize,
+ *   <dir>/unlink, <dir>/rename, <dir>/mkdir, <dir>/rmdir, <dir>/fsize,
  *   <dir>/dup         fail that call with the errno named in the file
  *                     (dup: the fds the syncer takes; EMFILE is the real case)
  *   <dir>/short       pwrite writes at most 1 byte per call (content ignored)
@@ -192,6 +192,15 @@ static int fo_fsize(void *ctx, int fd, off_t *size)
     return f->real->fsize(f->real->ctx, fd, size);
 }
 
+static int fo_rmdir(void *ctx, const char *path)
+{
+    const struct fault_ctx *f = ctx;
+    int rc;
+    if ((rc = fault_for(f, "rmdir")) < 0)
+        return rc;
+    return f->real->rmdir(f->real->ctx, path);
+}
+
 static int fo_dup(void *ctx, int fd)
 {
     const struct fault_ctx *f = ctx;
@@ -227,6 +236,7 @@ int main(int argc, char **argv)
         .unlink = fo_unlink,
         .rename = fo_rename,
         .mkdir = fo_mkdir,
+        .rmdir = fo_rmdir,
         .fsize = fo_fsize,
         .dup = fo_dup,
         .reserve = fo_reserve,

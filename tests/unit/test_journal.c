@@ -136,6 +136,7 @@ static void fault_init(struct fault *f)
                          .unlink = f_unlink,
                          .rename = f_rename,
                          .mkdir = f_mkdir,
+                         .rmdir = jio_posix()->rmdir,
                          .fsize = f_fsize,
                          .dup = f_dup};
 }

@@ -120,7 +120,7 @@ static void qempty(struct queue *q)
 static void qstats(struct queue *q, uint64_t items, uint64_t open)
 {
     struct jnl_stats st;
-    jnl_get_stats(q->jnl, &st);
+    assert_int_equal(registry_queue_stats(q->reg, q, &st), 0);
     assert_int_equal(st.items, items);
     assert_int_equal(st.open, open);
 }
@@ -311,6 +311,13 @@ static void test_registry_open_removes_unfinished_creates_and_deletes(void **sta
     tu_join(gone_file, gone, "seg-0000000000000001.dat");
     assert_int_equal(mkdir(noname, 0755), 0);
     assert_int_equal(mkdir(gone, 0755), 0);
+    char creating[PATH_MAX], creating_file[PATH_MAX];
+    tu_join(creating, fx->data, "c-0000000000000005"); /* a create cut short before its rename */
+    tu_join(creating_file, creating, "NAME");
+    assert_int_equal(mkdir(creating, 0755), 0);
+    FILE *cf = fopen(creating_file, "w");
+    assert_non_null(cf);
+    fclose(cf);
     FILE *f = fopen(gone_file, "w");
     assert_non_null(f);
     fputs("x", f);
@@ -318,6 +325,7 @@ static void test_registry_open_removes_unfinished_creates_and_deletes(void **sta
     assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf), 0);
     assert_false(tu_exists(noname));
     assert_false(tu_exists(gone));
+    assert_false(tu_exists(creating));
     assert_int_equal(fx->r->count, 1);
     assert_non_null(findq(fx, "keep"));
     /* folder numbers are never reused */
@@ -325,6 +333,58 @@ static void test_registry_open_removes_unfinished_creates_and_deletes(void **sta
     char want[PATH_MAX];
     tu_join(want, fx->data, "q-000000000000000a");
     assert_string_equal(q->dir, want);
+}
+
+/* ---- the open-journal cache ---- */
+
+/* With room for 2 open journals, 10 queues are used in turn: idle journals
+ * are closed (what they owe a sync handed over by path), an open item keeps
+ * its journal open, and every queue serves its items, also after a restart
+ * that opens none of them until used. */
+static void test_journal_cache_closes_idle_journals_and_reopens_on_use(void **state)
+{
+    struct fx *fx = *state;
+    registry_close(fx->r);
+    fx->conf.sync_never = 0;
+    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf), 0);
+    registry_set_max_open(fx->r, 2);
+    char name[16], item[16];
+    struct queue *q0 = mkq(fx, "q0");
+    qput(q0, "held");
+    struct qopen *o = qget_is(q0, QGET_OPEN, "held");
+    for (int i = 1; i < 10; i++) {
+        tu_fmt(name, sizeof(name), "q%d", i);
+        tu_fmt(item, sizeof(item), "item%d", i);
+        qput(mkq(fx, name), item);
+        assert_true(fx->r->nopen_jnl <= 3); /* 2, and q0 pinned by its open item */
+    }
+    assert_non_null(q0->jnl);
+    assert_true(fx->r->parks >= 7);
+    size_t n;
+    char **owed = registry_take_owed(fx->r, &n);
+    assert_true(n >= 7 * 2); /* each closed journal owed its segment, ack file and folder */
+    for (size_t i = 0; i < n; i++) {
+        assert_true(tu_exists(owed[i]));
+        free(owed[i]);
+    }
+    free(owed);
+    qstats(findq(fx, "q1"), 1, 0); /* counts kept while closed */
+    assert_int_equal(queue_confirm(o), 0);
+    for (int i = 1; i < 10; i++) {
+        tu_fmt(name, sizeof(name), "q%d", i);
+        tu_fmt(item, sizeof(item), "item%d", i);
+        qget_is(findq(fx, name), QGET_PEEK, item);
+    }
+    reg_reopen(fx);
+    registry_set_max_open(fx->r, 2);
+    assert_int_equal(fx->r->nopen_jnl, 0);
+    for (int i = 1; i < 10; i++) {
+        tu_fmt(name, sizeof(name), "q%d", i);
+        tu_fmt(item, sizeof(item), "item%d", i);
+        qtake(findq(fx, name), item);
+        assert_true(fx->r->nopen_jnl <= 2);
+    }
+    qempty(findq(fx, "q0"));
 }
 
 /* ---- queue semantics ---- */
@@ -720,6 +780,7 @@ int main(void)
         T(test_registry_delete_removes_folder),
         T(test_registry_open_creates_missing_data_dir),
         T(test_registry_open_removes_unfinished_creates_and_deletes),
+        T(test_journal_cache_closes_idle_journals_and_reopens_on_use),
         T(test_items_come_out_fifo),
         T(test_put_keeps_flags),
         T(test_open_then_abort_puts_item_back_at_head),
