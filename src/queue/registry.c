@@ -152,8 +152,8 @@ static int read_name(const char *dir, char *buf, size_t cap)
     return bad ? -EBADMSG : (int)n;
 }
 
-/* Writes q's name into dir/NAME (synced unless the policy is "never": the
- * journal's syncs cover its files and folder, not this file's bytes). */
+/* Writes q's name into dir/NAME, unsynced: the caller owes it to the next
+ * sync (the journal's syncs cover its files and folder, not this file). */
 static int write_name(struct registry *r, const struct queue *q, const char *dir)
 {
     const struct jio *io = r->jconf.io;
@@ -165,8 +165,6 @@ static int write_name(struct registry *r, const struct queue *q, const char *dir
     if (fd < 0)
         return fd;
     int rc = jio_pwrite_all(io, fd, q->name, q->name_len, 0);
-    if (rc == 0 && !r->jconf.sync_never)
-        rc = io->fsync(io->ctx, fd);
     io->close(io->ctx, fd);
     if (rc == 0)
         rc = io->rename(io->ctx, tmp, path);
@@ -457,6 +455,14 @@ int registry_get_or_create(struct registry *r, const char *name, size_t len, str
     jnl_set_dir(j, final); /* the fds stay valid across the rename */
     final = NULL;
     r->data_dirty = 1;
+    if (!r->jconf.sync_never) {
+        /* Synced with the first sync that covers the queue's items: until
+         * then a power cut may leave the folder without its name, and start-up
+         * removes it, but nothing in it was promised durable yet. */
+        char name_path[PATH_MAX];
+        snprintf(name_path, sizeof(name_path), "%s/%s", q->dir, NAME_FILE);
+        owe(r, name_path);
+    }
     q->jnl = j;
     list_push_front(&r->lru, &q->lru);
     r->nopen_jnl++;
