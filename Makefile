@@ -61,7 +61,7 @@ $(FUZZ_DIR)/CMakeCache.txt: | deps
 		-DCMAKE_C_COMPILER=clang -DDARNER_FUZZ=ON -DBUILD_TESTING=OFF
 
 fuzz: deps $(FUZZ_DIR)/CMakeCache.txt
-	$(CMAKE) --build $(FUZZ_DIR) --target fuzz_parse fuzz_journal
+	$(CMAKE) --build $(FUZZ_DIR) --target fuzz_parse fuzz_journal fuzz_batch
 	tests/fuzz/run $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 # Every test under ThreadSanitizer (the fsync jobs run on libuv's pool).

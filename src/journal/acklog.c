@@ -81,6 +81,8 @@ int ji_ack_write(struct jnl *j, const struct jf_ack *a)
 static void node_to_ack(const struct jnl_node *n, struct jf_ack *a)
 {
     *a = (struct jf_ack){.type = JF_ACK_OUT,
+                         .kind = n->item.kind,
+                         .idx = n->item.idx,
                          .id = n->item.id,
                          .seg = n->item.seg,
                          .off = n->item.off,
@@ -98,6 +100,7 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
         return rc;
     uint64_t off = JF_ACK_HDR;
     struct jf_ack a = {.type = JF_ACK_CKPT,
+                       .idx = j->st.r_idx,
                        .id = j->st.r_id,
                        .seg = j->st.r_seg,
                        .off = j->st.r_off,

@@ -121,7 +121,7 @@ int jst_apply_rec(struct jst *s, const struct jf_rec *r)
  * segment record. */
 static struct jnl_item ack_item(const struct jf_ack *a)
 {
-    return (struct jnl_item){.id = a->id, .kind = a->kind, .seg = a->seg, .off = a->off, .len = a->len};
+    return (struct jnl_item){.id = a->id, .kind = a->kind, .seg = a->seg, .off = a->off, .idx = a->idx, .len = a->len};
 }
 
 static struct jnl_node *find(struct jst *s, const struct jf_ack *a, struct jnl_node *hint)
@@ -132,7 +132,8 @@ static struct jnl_node *find(struct jst *s, const struct jf_ack *a, struct jnl_n
 static void cursor_past(struct jst *s, const struct jf_ack *a)
 {
     s->r_seg = a->seg;
-    s->r_off = a->off + jst_rec_size(a->kind, a->len);
+    s->r_off = a->off;
+    s->r_idx = a->idx + 1;
     s->r_id = a->id + 1;
     s->r_cum += a->len;
 }
@@ -148,6 +149,7 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
         jst_free_nodes(s);
         s->r_seg = a->seg;
         s->r_off = a->off;
+        s->r_idx = a->idx;
         s->r_id = a->id;
         s->r_cum = a->cum;
         break;
@@ -175,6 +177,7 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
         if ((n = find(s, a, hint)) != NULL) {
             n->item.seg = a->seg;
             n->item.off = a->off;
+            n->item.idx = a->idx;
         }
         break;
     default:

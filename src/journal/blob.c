@@ -90,7 +90,8 @@ int jnl_append_blob(struct jnl *j, struct jnl_blob *b, uint32_t flags, uint64_t 
                        .expire_ms = expire_ms,
                        .len = b->len,
                        .payload_sum = XXH3_64bits_digest(b->sum)};
-    if ((rc = ji_append_rec(j, &r, NULL, &seg, &off)) < 0)
+    const void *none = NULL;
+    if ((rc = ji_append_batch(j, &r, &none, 1, &seg, &off)) < 0)
         goto out;
     j->disk_bytes += b->len;
     j->blob_bytes += b->len;

@@ -10,12 +10,16 @@
 #include "journal/journal.h"
 
 /* The data-folder format this build writes. */
-#define JDD_FORMAT 1
+#define JDD_FORMAT 2
+/* The oldest data-folder format this build opens (and upgrades). */
+#define JDD_FORMAT_MIN 1
 #define JDD_FORMAT_FILE "FORMAT"
 
-/* Checks <data_dir>/FORMAT, writing it (crash-safely) when it is missing: a
- * folder without one is new or was written before the file existed, and both
- * are version 1. Returns 0; -EPROTONOSUPPORT for a version this build does not
+/* Checks <data_dir>/FORMAT, writing it (crash-safely) when it is missing (a
+ * folder without one is new, or of version 1 from before the file existed)
+ * or older than JDD_FORMAT: an older folder is upgraded in place, each queue
+ * as it is next opened (its next append starts a new segment, its ack log
+ * is rewritten), every step crash-safe. Returns 0; -EPROTONOSUPPORT for a version this build does not
  * know, or a file that holds no version; or -errno. Each refusal is
  * logged with what to do, and changes nothing on disk. *found (may be NULL)
  * gets the version read (0 if none). */

@@ -1,14 +1,16 @@
 /* journal/format.h: the on-disk layout of segments, records and ack files.
  *
- * Version 1. docs/journal-format.md describes it in words, with the rule for
- * changing it. All integers are little-endian. */
+ * Version 2 is written; versions 1 and 2 are read. docs/journal-format.md
+ * describes both in words, with the rule for changing the format. All fixed
+ * integers are little-endian; varints are LEB128 (7 bits a byte, low first). */
 #ifndef DARNER_JOURNAL_FORMAT_H
 #define DARNER_JOURNAL_FORMAT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define JF_VERSION 1
+#define JF_VERSION 2     /* segments and ack files this build writes */
+#define JF_VERSION_MIN 1 /* the oldest it reads */
 
 /* Ids, generations and byte counts never reach this (2^62: a million items a
  * second for 146,000 years); a header claiming more is damage, which keeps
@@ -62,6 +64,85 @@ struct jf_rec {
     uint64_t payload_sum; /* XXH3-64 of the payload */
 };
 
+/* ---- version 2: segments of batches ----
+ *
+ * A batch is what one write appends to one queue: a header, then its
+ * entries, one per item, covered by one checksum.
+ *
+ * header: marker (1) = JF_BATCH_MARKER, reserved (1) = 0,
+ *         varint count (>= 1), varint entry bytes,
+ *         varint first id - the segment's first id, zigzag varint base ms -
+ *         the segment's created ms, then u32 check: the low 32 bits of
+ *         XXH3-64 over the header before it and the entries.
+ * entry:  u8 attrs (JF_EA_*), varint len, varint client flags, zigzag
+ *         varint add ms - base ms, then the fields attrs announce, in this
+ *         order: varint id (moved copies, which keep their id; other entries
+ *         take the batch's first id + 1 for each non-moved entry before
+ *         them), varint expire ms, u8 priority, varint visible-at ms, varint
+ *         delivery count, varint origin length + origin queue name, u64
+ *         payload sum (blob entries: XXH3-64 of the blob file); then, for an
+ *         item entry, len payload bytes. */
+#define JF_BATCH_MARKER 0xB7
+#define JF_BATCH_HDR_MAX (2 + 10 * 4 + 4)
+/* Batches a build writes hold at most this many entry bytes, unless one
+ * entry alone is larger (it then has a batch of its own). */
+#define JF_BATCH_MAX (64 * 1024)
+enum {
+    JF_EA_TYPE = 0x03,     /* enum jf_rec_type */
+    JF_EA_MOVED = 0x04,    /* a moved copy: carries its id (JF_RF_MOVED) */
+    JF_EA_EXPIRE = 0x08,
+    JF_EA_PRIORITY = 0x10,
+    JF_EA_VISIBLE = 0x20,
+    JF_EA_DELIVERIES = 0x40,
+    JF_EA_ORIGIN = 0x80,
+};
+#define JF_ORIGIN_MAX 250 /* a queue name's longest */
+
+struct jf_batch {
+    uint32_t count;
+    uint64_t first_id;
+    uint64_t base_ms;
+    uint64_t hdr_len;   /* header bytes */
+    uint64_t elen;      /* entry bytes */
+};
+static inline uint64_t jf_batch_size(const struct jf_batch *b) { return b->hdr_len + b->elen; }
+
+/* One entry, decoded: its record (id included) and where its payload is. */
+struct jf_entry {
+    struct jf_rec r;       /* type, rflags, flags, id, times, len, priority, deliveries;
+                              payload_sum only for blobs */
+    uint64_t payload_pos;  /* offset of the payload from the start of the entries */
+    const unsigned char *origin; /* NULL or origin_len bytes inside the entries */
+    size_t origin_len;
+};
+
+/* Decodes a batch header from p[0..n) for a segment whose header is sh.
+ * Returns 0; -ENODATA when n is too short to tell; -EBADMSG for damage. The
+ * checksum is checked by jf_batch_check() once the entries are read too. */
+int jf_batch_decode(const unsigned char *p, size_t n, const struct jf_seg_hdr *sh, struct jf_batch *b);
+/* Checks the batch's checksum over p[0..jf_batch_size(b)): 0 or -EBADMSG. */
+int jf_batch_check(const unsigned char *p, const struct jf_batch *b);
+/* Decodes the entry at *pos of the entries e[0..b->elen) (pos 0 first), and
+ * moves *pos past it. *next_id is the id the next non-moved entry takes (the
+ * batch's first id to start with). Returns 0 or -EBADMSG. */
+int jf_entry_next(const unsigned char *e, const struct jf_batch *b, uint64_t *pos, uint64_t *next_id,
+                  struct jf_entry *out);
+
+/* Encodes a batch: writes the header into out (JF_BATCH_HDR_MAX bytes of
+ * room) for entries e[0..elen) already encoded with jf_entry_encode(), and
+ * returns the header's length. */
+size_t jf_batch_encode_hdr(unsigned char *out, const struct jf_seg_hdr *sh, uint32_t count, uint64_t first_id,
+                           uint64_t base_ms, const unsigned char *e, uint64_t elen);
+/* The length jf_batch_encode_hdr() gives the same batch's header. */
+size_t jf_batch_hdr_size(const struct jf_seg_hdr *sh, uint32_t count, uint64_t first_id, uint64_t base_ms,
+                         uint64_t elen);
+/* Bytes jf_entry_encode() writes before the payload. */
+size_t jf_entry_hdr_size(const struct jf_rec *r, uint64_t base_ms, size_t origin_len);
+/* Writes the entry for r (payload not included) at out; returns its length.
+ * r->type JF_REC_BLOB writes r->payload_sum; JF_RF_MOVED writes r->id. */
+size_t jf_entry_encode(unsigned char *out, const struct jf_rec *r, uint64_t base_ms, const void *origin,
+                       size_t origin_len);
+
 /* Ack file "acks.0" / "acks.1": a 64-byte header, then 64-byte records. */
 #define JF_ACK_HDR 64
 #define JF_ACK_REC 64
@@ -88,9 +169,10 @@ const char *jf_ack_type_name(unsigned type);
 struct jf_ack {
     uint8_t type;   /* enum jf_ack_type */
     uint8_t kind;   /* the item's record type (enum jf_rec_type) */
+    uint32_t idx;   /* position: the entry in its batch (version 1: always 0) */
     uint64_t id;    /* item id (CKPT, FLUSH: id at the cursor) */
     uint64_t seg;   /* position: segment */
-    uint64_t off;   /* position: offset in the segment */
+    uint64_t off;   /* position: offset in the segment (of the batch, or v1 record) */
     uint64_t len;   /* item payload length; CKPT: number of OUT records */
     uint64_t cum;   /* CKPT, FLUSH: payload bytes before the cursor */
 };

@@ -7,6 +7,7 @@
 
 #include "journal/format.h"
 #include "journal/journal.h"
+#include "journal/replay.h"
 #include "journal/state.h"
 #include "util/buf.h"
 
@@ -25,6 +26,7 @@ struct jnl {
     /* segments [oldest_seg, tail_seg] exist; appends go to tail_fd at tail_off */
     uint64_t oldest_seg, tail_seg, tail_off;
     int tail_fd;
+    struct jf_seg_hdr tail_sh; /* the tail segment's header (a v1 tail is rolled before appending) */
     uint64_t disk_bytes; /* sum of segment and blob file sizes */
     uint64_t blob_bytes; /* of which blob files */
     /* fds the journal is done with that still need a sync; seg names the
@@ -36,18 +38,19 @@ struct jnl {
         char name[32]; /* the file's name in the folder */
     } *pending_fds;
     size_t npending, cappending;
-    struct buf wbuf; /* scratch for one record */
+    struct buf wbuf; /* scratch for one batch */
 
-    /* the record at the cursor as last read, with the start of its payload:
-     * small items are handed out with this one read */
-#define HEAD_READ 1024
-    unsigned char *hbuf;
-    uint64_t hbuf_seg, hbuf_off;
-    size_t hbuf_len; /* 0: nothing cached */
+    /* the last batch read (checked), when it fits BATCH_CACHE: a get of a
+     * small item is one read, and the items after it in the batch none */
+#define BATCH_CACHE 4096
+    unsigned char *bc;
+    uint64_t bc_seg, bc_off, bc_len; /* bc_len 0: nothing cached */
+    struct jf_seg_hdr bc_sh;         /* of its segment */
 
-    /* an fd of the segment the cursor is in (r_fd_seg) */
+    /* an fd of the segment the cursor is in (r_fd_seg), and its header */
     int r_fd;
     uint64_t r_fd_seg;
+    struct jf_seg_hdr r_sh;
     uint64_t moved; /* live items copied forward, since open */
 
     /* blob files of removed items, deleted once their removal is durable */
@@ -63,7 +66,6 @@ struct jnl {
     uint64_t ack_ckpt_epoch; /* sync epoch that makes its checkpoint durable */
 };
 
-static inline uint64_t ji_rec_size(uint8_t kind, uint64_t len) { return jst_rec_size(kind, len); }
 
 /* The file of a blob item: blob-<id>.dat in the journal's folder. */
 void ji_blob_path(const struct jnl *j, uint64_t id, char *out, size_t cap);
@@ -74,7 +76,8 @@ void ji_blob_reap(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_d
 /* An ack record about an item. */
 static inline struct jf_ack ji_item_ack(uint8_t type, const struct jnl_item *it)
 {
-    return (struct jf_ack){.type = type, .kind = it->kind, .id = it->id, .seg = it->seg, .off = it->off, .len = it->len};
+    return (struct jf_ack){
+        .type = type, .kind = it->kind, .idx = it->idx, .id = it->id, .seg = it->seg, .off = it->off, .len = it->len};
 }
 
 void ji_path_of(const struct jnl *j, char *out, size_t cap, const char *name);
@@ -96,11 +99,26 @@ int ji_seg_open(struct jnl *j, uint64_t seq, int flags);
 int ji_seg_read_hdr(struct jnl *j, int fd, struct jf_seg_hdr *h);
 int ji_seg_init(struct jnl *j, int fd, uint64_t seq);
 int ji_seg_roll(struct jnl *j);
-int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp);
-int ji_rec_read_hdr(struct jnl *j, int fd, uint64_t off, struct jf_rec *r);
-void ji_item_from_rec(struct jnl_item *it, const struct jf_rec *r, uint64_t seg, uint64_t off);
+/* An fd reading segment seq and its header: one the journal keeps (*temp =
+ * 0) or a new one the caller closes (*temp = 1). */
+int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp, struct jf_seg_hdr *sh);
+/* Loads the batch at (seg, off) whole (and with check, checked: without,
+ * only enough to list its entries, as jnl_head needs), into the journal's cache
+ * or, when larger, into a buffer *owned the caller frees (NULL otherwise).
+ * Returns 0 with *bt; -ENODATA when no whole batch is there (the end of the
+ * segment, or a cut-short one); -EBADMSG when damaged; or -errno. *bt is
+ * valid until the next load or the free. */
+int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, unsigned char **owned, int check);
+/* Fills it from entry e of the batch at (seg, off), entry idx. */
+void ji_item_from_entry(struct jnl_item *it, const struct jf_entry *e, uint64_t seg, uint64_t off, uint32_t idx);
+/* Appends one batch of n entries (recs[i], payloads data[i]; moved copies
+ * keep their ids, the others take the next ones) at the tail, rolling the
+ * segment first when it is full or of an older version; its position goes
+ * to *seg, *off. Leaves nothing partial behind on failure. Applies nothing:
+ * the caller applies each entry (jst_apply_rec). */
+int ji_append_batch(struct jnl *j, const struct jf_rec *recs, const void *const *data, uint32_t n, uint64_t *seg,
+                    uint64_t *off);
 uint64_t ji_now_ms(void);
-int ji_append_rec(struct jnl *j, const struct jf_rec *r, const void *data, uint64_t *seg, uint64_t *off);
 int ji_cursor_next_seg(struct jnl *j);
 
 #endif

@@ -20,38 +20,43 @@
 
 /* ---- appending ---- */
 
-/* Appends record r (its payload `data` of r->len bytes for an item record)
- * at the tail, rolling the segment first when it is full; the position goes
- * to *seg, *off. Leaves no partial record behind on failure. */
-int ji_append_rec(struct jnl *j, const struct jf_rec *r, const void *data, uint64_t *seg, uint64_t *off)
+int ji_append_batch(struct jnl *j, const struct jf_rec *recs, const void *const *data, uint32_t n, uint64_t *seg,
+                    uint64_t *off)
 {
     int rc;
-    uint64_t len = r->type == JF_REC_ITEM ? r->len : 0;
-    uint64_t need = ji_rec_size(r->type, r->len);
-    if (j->tail_off > JF_SEG_HDR && j->tail_off + need > j->conf.segment_size)
+    uint64_t base = recs[0].add_ms, elen = 0;
+    for (uint32_t i = 0; i < n; i++)
+        elen += jf_entry_hdr_size(&recs[i], base, 0) + (recs[i].type == JF_REC_ITEM ? recs[i].len : 0);
+    /* A full segment, or one of an older version, is rolled first. */
+    if (j->tail_sh.version != JF_VERSION ||
+        (j->tail_off > JF_SEG_HDR &&
+         j->tail_off + jf_batch_hdr_size(&j->tail_sh, n, j->st.next_id, base, elen) + elen > j->conf.segment_size))
         if ((rc = ji_seg_roll(j)) < 0)
             return rc;
-    unsigned char hdr[JF_REC_HDR];
-    jf_rec_encode(hdr, r);
-    if (len <= INLINE_WRITE_MAX) {
-        j->wbuf.len = 0;
-        if ((rc = buf_append(&j->wbuf, hdr, sizeof(hdr))) < 0 || (rc = buf_append(&j->wbuf, data, len)) < 0)
-            return rc;
-        rc = jio_pwrite_all(j->conf.io, j->tail_fd, j->wbuf.data, j->wbuf.len, (off_t)j->tail_off);
-    } else {
-        rc = jio_pwrite_all(j->conf.io, j->tail_fd, hdr, sizeof(hdr), (off_t)j->tail_off);
-        if (rc == 0)
-            rc = jio_pwrite_all(j->conf.io, j->tail_fd, data, len, (off_t)(j->tail_off + JF_REC_HDR));
+    j->wbuf.len = 0;
+    if ((rc = buf_reserve(&j->wbuf, JF_BATCH_HDR_MAX + elen)) < 0)
+        return rc;
+    unsigned char *e = (unsigned char *)j->wbuf.data + JF_BATCH_HDR_MAX, *p = e;
+    for (uint32_t i = 0; i < n; i++) {
+        p += jf_entry_encode(p, &recs[i], base, NULL, 0);
+        if (recs[i].type == JF_REC_ITEM) {
+            memcpy(p, data[i], recs[i].len);
+            p += recs[i].len;
+        }
     }
+    unsigned char hdr[JF_BATCH_HDR_MAX];
+    size_t hlen = jf_batch_encode_hdr(hdr, &j->tail_sh, n, j->st.next_id, base, e, elen);
+    memcpy(e - hlen, hdr, hlen);
+    rc = jio_pwrite_all(j->conf.io, j->tail_fd, e - hlen, hlen + elen, (off_t)j->tail_off);
     if (rc < 0) {
-        /* If even this fails, recovery cuts the partial record. */
+        /* If even this fails, recovery cuts the partial batch. */
         j->conf.io->ftruncate(j->conf.io->ctx, j->tail_fd, (off_t)j->tail_off);
         return rc;
     }
     *seg = j->tail_seg;
     *off = j->tail_off;
-    j->tail_off += need;
-    j->disk_bytes += need;
+    j->tail_off += hlen + elen;
+    j->disk_bytes += hlen + elen;
     j->seg_dirty = 1;
     return 0;
 }
@@ -63,10 +68,9 @@ int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_m
                        .id = j->st.next_id,
                        .add_ms = add_ms,
                        .expire_ms = expire_ms,
-                       .len = len,
-                       .payload_sum = jf_payload_sum(data, len)};
+                       .len = len};
     uint64_t seg, off;
-    int rc = ji_append_rec(j, &r, data, &seg, &off);
+    int rc = ji_append_batch(j, &r, &data, 1, &seg, &off);
     if (rc < 0)
         return rc;
     rc = jst_apply_rec(&j->st, &r);
@@ -99,8 +103,10 @@ int ji_cursor_next_seg(struct jnl *j)
         ji_close_fd(j, &j->r_fd);
         j->r_fd = fd;
         j->r_fd_seg = seq;
+        j->r_sh = sh;
         j->st.r_seg = seq;
         j->st.r_off = JF_SEG_HDR;
+        j->st.r_idx = 0;
         j->st.r_id = sh.first_id;
         j->st.r_cum = sh.cum_bytes;
         return 0;
@@ -108,29 +114,19 @@ int ji_cursor_next_seg(struct jnl *j)
     return -ENOENT;
 }
 
-/* Reads the record header at the cursor, and with it as much of the payload
- * as HEAD_READ allows, into hbuf. */
-static int read_at_cursor(struct jnl *j, int fd, struct jf_rec *r)
+/* Keeps an fd of the cursor's segment (not the tail's) open in r_fd. */
+static int cursor_fd(struct jnl *j)
 {
-    j->hbuf_len = 0;
-    if (!j->hbuf && !(j->hbuf = malloc(HEAD_READ)))
-        return ji_rec_read_hdr(j, fd, j->st.r_off, r);
-    size_t got = 0;
-    while (got < JF_REC_HDR) {
-        ssize_t n = j->conf.io->pread(j->conf.io->ctx, fd, j->hbuf + got, HEAD_READ - got, (off_t)(j->st.r_off + got));
-        if (n < 0)
-            return (int)n;
-        if (n == 0)
-            return -ENODATA;
-        got += (size_t)n;
-    }
-    int rc = jf_rec_decode(j->hbuf, r);
-    if (rc == 0) {
-        j->hbuf_seg = j->st.r_seg;
-        j->hbuf_off = j->st.r_off;
-        j->hbuf_len = got;
-    }
-    return rc;
+    if (j->st.r_seg == j->tail_seg || (j->r_fd >= 0 && j->r_fd_seg == j->st.r_seg))
+        return 0;
+    int fd, temp;
+    ji_close_fd(j, &j->r_fd);
+    int rc = ji_seg_fd(j, j->st.r_seg, &fd, &temp, &j->r_sh);
+    if (rc < 0)
+        return rc;
+    j->r_fd = fd;
+    j->r_fd_seg = j->st.r_seg;
+    return 0;
 }
 
 int jnl_head(struct jnl *j, struct jnl_head *h)
@@ -144,43 +140,47 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
     for (;;) {
         if (j->st.r_seg == j->tail_seg && j->st.r_off >= j->tail_off)
             return -ENOENT;
-        int fd, temp, rc;
-        if (j->st.r_seg == j->tail_seg) {
-            fd = j->tail_fd;
-        } else {
-            if (j->r_fd < 0 || j->r_fd_seg != j->st.r_seg) {
-                ji_close_fd(j, &j->r_fd);
-                if ((rc = ji_seg_fd(j, j->st.r_seg, &fd, &temp)) == -ENOENT) {
-                    if ((rc = ji_cursor_next_seg(j)) < 0)
-                        return rc;
-                    continue;
-                }
-                if (rc < 0)
-                    return rc;
-                j->r_fd = fd;
-                j->r_fd_seg = j->st.r_seg;
-            }
-            fd = j->r_fd;
+        int rc = cursor_fd(j);
+        if (rc == -ENOENT) {
+            if ((rc = ji_cursor_next_seg(j)) < 0)
+                return rc;
+            continue;
         }
-        struct jf_rec r;
-        rc = read_at_cursor(j, fd, &r);
-        if (rc == 0 && (r.rflags & JF_RF_MOVED)) {
+        if (rc < 0)
+            return rc;
+        struct jbatch bt;
+        struct jf_entry e;
+        unsigned char *owned;
+        /* unchecked: a damaged payload is found by jnl_read, and the item
+         * dropped by the caller, as for any damaged item */
+        rc = ji_batch_load(j, j->st.r_seg, j->st.r_off, &bt, &owned, 0);
+        if (rc == 0 && j->st.r_idx >= bt.b.count) {
+            /* past its last entry: the next batch */
+            j->st.r_off += jbatch_size(&bt);
+            j->st.r_idx = 0;
+            free(owned);
+            continue;
+        }
+        if (rc == 0)
+            rc = jbatch_entry_at(&bt, j->st.r_idx, &e);
+        free(owned);
+        if (rc == 0 && (e.r.rflags & JF_RF_MOVED)) {
             /* A copy of a live item made to free an old segment: that item
              * is reached through its node, never through the cursor. */
-            j->st.r_off += ji_rec_size(r.type, r.len);
+            j->st.r_idx++;
             continue;
         }
         if (rc == 0) {
-            if (r.id != j->st.r_id)
-                j->st.r_id = r.id;
-            ji_item_from_rec(&h->item, &r, j->st.r_seg, j->st.r_off);
+            if (e.r.id != j->st.r_id)
+                j->st.r_id = e.r.id;
+            ji_item_from_entry(&h->item, &e, j->st.r_seg, j->st.r_off, j->st.r_idx);
             h->node = NULL;
             return 0;
         }
         if (j->st.r_seg == j->tail_seg)
             return rc == -ENODATA || rc == -EBADMSG ? -EIO : rc;
         if (rc == -EBADMSG)
-            log_error(j->conf.log, "journal %s: segment %" PRIu64 ": damaged record at offset %" PRIu64
+            log_error(j->conf.log, "journal %s: segment %" PRIu64 ": damaged batch at offset %" PRIu64
                                    ": skipped the rest of the segment",
                       j->dir, j->st.r_seg, j->st.r_off);
         else if (rc != -ENODATA)
@@ -190,10 +190,56 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
     }
 }
 
-/* An fd to read it->len payload bytes from at *payload_off: one the journal
- * keeps (*temp = 0) or a new one the caller closes (*temp = 1). A missing
- * blob file is damage (-EBADMSG), not an empty queue. */
-static int payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, int *temp, uint64_t *payload_off)
+/* The payload of an item entry: its batch loaded (*owned as
+ * ji_batch_load), *p at its first byte. Checks the entry is the item's. */
+static int item_payload(struct jnl *j, const struct jnl_item *it, struct jbatch *bt, unsigned char **owned,
+                        const unsigned char **p)
+{
+    struct jf_entry e;
+    int rc = ji_batch_load(j, it->seg, it->off, bt, owned, 1);
+    if (rc == 0 && (jbatch_entry_at(bt, it->idx, &e) < 0 || e.r.id != it->id || e.r.len != it->len))
+        rc = -EBADMSG;
+    if (rc == -ENODATA)
+        rc = -EIO; /* it was there when handed out */
+    if (rc < 0) {
+        free(*owned);
+        *owned = NULL;
+        return rc;
+    }
+    *p = bt->p + bt->b.hdr_len + e.payload_pos;
+    return 0;
+}
+
+int jnl_read(struct jnl *j, const struct jnl_item *it, uint64_t off, void *buf, size_t n)
+{
+    if (off > it->len || n > it->len - off)
+        return -EINVAL;
+    if (it->kind == JF_REC_ITEM) {
+        /* Its batch is checked whole when loaded (v1: the record's payload). */
+        struct jbatch bt;
+        unsigned char *owned;
+        const unsigned char *p;
+        int rc = item_payload(j, it, &bt, &owned, &p);
+        if (rc == 0)
+            memcpy(buf, p + off, n);
+        free(owned);
+        return rc;
+    }
+    char path[PATH_MAX];
+    ji_blob_path(j, it->id, path, sizeof(path));
+    int fd = j->conf.io->open(j->conf.io->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd == -ENOENT ? -EBADMSG : fd;
+    int rc = jio_pread_all(j->conf.io, fd, buf, n, (off_t)off);
+    j->conf.io->close(j->conf.io->ctx, fd);
+    if (rc == -ENODATA)
+        rc = -EBADMSG;
+    if (rc == 0 && off == 0 && n == it->len && jf_payload_sum(buf, n) != it->payload_sum)
+        rc = -EBADMSG;
+    return rc;
+}
+
+int jnl_payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, uint64_t *payload_off)
 {
     if (it->kind == JF_REC_BLOB) {
         char path[PATH_MAX];
@@ -202,43 +248,20 @@ static int payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, int *te
         if (f < 0)
             return f == -ENOENT ? -EBADMSG : f;
         *fd = f;
-        *temp = 1;
         *payload_off = 0;
         return 0;
     }
-    *payload_off = it->off + JF_REC_HDR;
-    return ji_seg_fd(j, it->seg, fd, temp);
-}
-
-int jnl_read(struct jnl *j, const struct jnl_item *it, uint64_t off, void *buf, size_t n)
-{
-    if (it->kind == JF_REC_ITEM && j->hbuf_len && it->seg == j->hbuf_seg && it->off == j->hbuf_off &&
-        JF_REC_HDR + off + n <= j->hbuf_len) {
-        memcpy(buf, j->hbuf + JF_REC_HDR + off, n);
-        if (off == 0 && n == it->len && jf_payload_sum(buf, n) != it->payload_sum)
-            return -EBADMSG;
-        return 0;
-    }
-    int fd, temp;
-    uint64_t base;
-    int rc = payload_fd(j, it, &fd, &temp, &base);
+    /* An item in a batch: the batch is checked, then an fd of its segment. */
+    struct jbatch bt;
+    unsigned char *owned;
+    const unsigned char *p;
+    struct jf_seg_hdr sh;
+    int f, temp, rc = item_payload(j, it, &bt, &owned, &p);
     if (rc < 0)
         return rc;
-    rc = jio_pread_all(j->conf.io, fd, buf, n, (off_t)(base + off));
-    if (temp)
-        j->conf.io->close(j->conf.io->ctx, fd);
-    if (rc == -ENODATA)
-        rc = it->kind == JF_REC_BLOB ? -EBADMSG : -EIO;
-    if (rc == 0 && off == 0 && n == it->len && jf_payload_sum(buf, n) != it->payload_sum)
-        rc = -EBADMSG;
-    return rc;
-}
-
-int jnl_payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, uint64_t *payload_off)
-{
-    int f, temp;
-    int rc = payload_fd(j, it, &f, &temp, payload_off);
-    if (rc < 0)
+    *payload_off = it->off + (uint64_t)(p - bt.p);
+    free(owned);
+    if ((rc = ji_seg_fd(j, it->seg, &f, &temp, &sh)) < 0)
         return rc;
     if (!temp && (f = j->conf.io->dup(j->conf.io->ctx, f)) < 0)
         return f;

@@ -33,7 +33,8 @@ struct jnl_conf {
 struct jnl_item {
     uint64_t id;
     uint8_t kind;      /* JF_REC_ITEM: payload in the segment; JF_REC_BLOB: in its own file */
-    uint64_t seg, off; /* the record's position */
+    uint64_t seg, off; /* the position of its batch (or v1 record) */
+    uint32_t idx;      /* its entry in the batch */
     uint64_t len;      /* payload length */
     uint64_t add_ms, expire_ms, payload_sum;
     uint32_t flags;

@@ -29,31 +29,27 @@
  * new position, so its old segment no longer holds anything live. */
 static int move_node(struct jnl *j, struct jnl_node *n)
 {
-    int fd, temp, rc;
-    struct jf_rec r;
-    char *data = NULL;
-    if ((rc = ji_seg_fd(j, n->item.seg, &fd, &temp)) < 0)
-        return rc;
-    rc = ji_rec_read_hdr(j, fd, n->item.off, &r);
-    if (rc == 0 && r.type == JF_REC_ITEM) {
-        data = malloc(r.len ? r.len : 1);
-        rc = data ? jio_pread_all(j->conf.io, fd, data, r.len, (off_t)(n->item.off + JF_REC_HDR)) : -ENOMEM;
-        if (rc == 0 && jf_payload_sum(data, r.len) != r.payload_sum)
-            rc = -EBADMSG;
-    }
-    if (temp)
-        j->conf.io->close(j->conf.io->ctx, fd);
+    struct jbatch bt;
+    struct jf_entry e;
+    unsigned char *owned;
     uint64_t seg, off;
+    int rc = ji_batch_load(j, n->item.seg, n->item.off, &bt, &owned, 1);
+    if (rc == 0 && (jbatch_entry_at(&bt, n->item.idx, &e) < 0 || e.r.id != n->item.id))
+        rc = -EBADMSG;
     if (rc == 0) {
-        r.rflags |= JF_RF_MOVED;
-        rc = ji_append_rec(j, &r, data, &seg, &off);
+        /* The copy keeps everything, id included; the payload is copied
+         * from the loaded batch before anything else is read. */
+        const void *data = bt.p + bt.b.hdr_len + e.payload_pos;
+        e.r.rflags |= JF_RF_MOVED;
+        rc = ji_append_batch(j, &e.r, &data, 1, &seg, &off);
     }
-    free(data);
+    free(owned);
     if (rc < 0)
         return rc;
     struct jf_ack a = ji_item_ack(JF_ACK_MOVE, &n->item);
     a.seg = seg;
     a.off = off;
+    a.idx = 0;
     /* If this fails the copy stays behind unused: the cursor skips it. */
     if ((rc = ji_ack_apply(j, &a, n, NULL)) < 0)
         return rc;

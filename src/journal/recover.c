@@ -171,6 +171,7 @@ static int recover_tail(struct jnl *j)
             return rc;
         }
         j->tail_fd = fd;
+        j->tail_sh = sh;
         j->st.next_id = sh.first_id;
         j->st.tail_cum = sh.cum_bytes;
         off_t size;
@@ -178,22 +179,25 @@ static int recover_tail(struct jnl *j)
             return rc;
         const char *why = NULL;
         struct jscan sc;
-        if ((rc = jscan_init(&sc, j->conf.io, fd, (uint64_t)size, JF_SEG_HDR)) < 0)
+        if ((rc = jscan_init(&sc, j->conf.io, fd, &sh, (uint64_t)size, JF_SEG_HDR)) < 0)
             return rc;
         while (sc.off < (uint64_t)size) {
-            struct jf_rec r;
-            rc = jscan_next(&sc, &r, &why);
+            struct jbatch bt;
+            rc = jscan_next(&sc, &bt, &why);
             if (rc == -ENODATA || rc == -EBADMSG)
                 break;
             if (rc < 0) {
                 jscan_free(&sc);
                 return rc;
             }
-            if (jst_apply_rec(&j->st, &r) < 0) {
-                why = "record out of sequence";
+            /* The whole batch or nothing of it. */
+            if (jbatch_check_sequence(&bt, &j->st, &why) < 0)
                 break;
-            }
-            jscan_skip(&sc, &r);
+            uint64_t pos = 0, next = bt.b.first_id;
+            struct jf_entry e;
+            for (uint32_t i = 0; i < bt.b.count && jbatch_entry(&bt, &pos, &next, &e) == 0; i++)
+                jst_apply_rec(&j->st, &e.r);
+            jscan_skip(&sc, &bt);
         }
         jscan_free(&sc);
         uint64_t off = sc.off;
@@ -238,6 +242,7 @@ static int recover_acks(struct jnl *j)
 {
     int fds[2] = {-1, -1};
     uint64_t gens[2] = {0, 0};
+    uint32_t versions[2] = {0, 0};
     int rc = 0;
     for (int i = 0; i < 2; i++) {
         char path[PATH_MAX], name[16];
@@ -253,8 +258,10 @@ static int recover_acks(struct jnl *j)
         }
         unsigned char raw[JF_ACK_HDR];
         struct jf_ack_hdr h;
-        if (jio_pread_all(j->conf.io, fds[i], raw, sizeof(raw), 0) == 0 && jf_ack_hdr_decode(raw, &h) == 0)
+        if (jio_pread_all(j->conf.io, fds[i], raw, sizeof(raw), 0) == 0 && jf_ack_hdr_decode(raw, &h) == 0) {
             gens[i] = h.generation;
+            versions[i] = h.version;
+        }
     }
     int order[2] = {gens[1] > gens[0] ? 1 : 0, gens[1] > gens[0] ? 0 : 1};
     for (int k = 0; k < 2; k++) {
@@ -277,6 +284,9 @@ static int recover_acks(struct jnl *j)
          * come): the first jnl_maintain stamps the next sync's epoch. */
         j->ack_ckpt_epoch = UINT64_MAX;
         ji_ack_reserve(j);
+        /* An ack log of an older version is rewritten in this one (into the
+         * other file: the old one stays until that is complete). */
+        rc = versions[i] < JF_VERSION;
         goto out;
     }
     /* No usable ack file: everything from the oldest segment on is live. */
@@ -284,6 +294,7 @@ static int recover_acks(struct jnl *j)
         log_warn(j->conf.log, "journal %s: no usable ack log: serving every item still on disk", j->dir);
     j->st.r_seg = j->oldest_seg;
     j->st.r_off = JF_SEG_HDR;
+    j->st.r_idx = 0;
     j->st.r_id = 0; /* set from the segment header below */
     j->ack_gen = gens[0] > gens[1] ? gens[0] : gens[1];
     rc = 1; /* the caller writes a fresh ack file once the cursor is known */
@@ -307,6 +318,7 @@ static int reconcile(struct jnl *j)
         log_warn(j->conf.log, "journal %s: ack log is ahead of the segments: cursor set to the end", j->dir);
         j->st.r_seg = j->tail_seg;
         j->st.r_off = j->tail_off;
+        j->st.r_idx = 0;
         j->st.r_id = j->st.next_id;
         j->st.r_cum = j->st.tail_cum;
         rewrite = 1;
@@ -335,6 +347,7 @@ static int reconcile(struct jnl *j)
             return -EBADMSG;
         j->st.r_seg = seq;
         j->st.r_off = JF_SEG_HDR;
+        j->st.r_idx = 0;
         j->st.r_id = sh.first_id;
         j->st.r_cum = sh.cum_bytes;
         rewrite = 1;
@@ -344,17 +357,15 @@ static int reconcile(struct jnl *j)
     list_for_each_safe(pos, tmp, &j->st.returned)
     {
         struct jnl_node *n = list_entry(pos, struct jnl_node, link);
-        struct jf_rec r;
-        int fd, temp;
-        rc = n->item.seg < j->oldest_seg || n->item.id >= j->st.next_id ? -ENOENT
-                                                                     : ji_seg_fd(j, n->item.seg, &fd, &temp);
-        if (rc == 0) {
-            rc = ji_rec_read_hdr(j, fd, n->item.off, &r);
-            if (temp)
-                j->conf.io->close(j->conf.io->ctx, fd);
-            if (rc == 0 && r.id != n->item.id)
-                rc = -EBADMSG;
-        }
+        struct jbatch bt;
+        struct jf_entry e;
+        unsigned char *owned = NULL;
+        rc = n->item.seg < j->oldest_seg || n->item.id >= j->st.next_id
+                 ? -ENOENT
+                 : ji_batch_load(j, n->item.seg, n->item.off, &bt, &owned, 0);
+        if (rc == 0 && (jbatch_entry_at(&bt, n->item.idx, &e) < 0 || e.r.id != n->item.id))
+            rc = -EBADMSG;
+        free(owned);
         if (rc < 0) {
             log_warn(j->conf.log, "journal %s: open item %" PRIu64 " is no longer on disk (%s): dropped", j->dir,
                      n->item.id, strerror(-rc));
@@ -362,7 +373,7 @@ static int reconcile(struct jnl *j)
             jst_apply_ack(&j->st, &(struct jf_ack){.type = JF_ACK_CONFIRM, .id = n->item.id}, n, NULL);
             continue;
         }
-        ji_item_from_rec(&n->item, &r, n->item.seg, n->item.off);
+        ji_item_from_entry(&n->item, &e, n->item.seg, n->item.off, n->item.idx);
     }
     return rewrite;
 }
@@ -443,6 +454,7 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
             goto fail;
         j->st.r_seg = 1;
         j->st.r_off = JF_SEG_HDR;
+        j->st.r_idx = 0;
         j->st.r_id = 1;
         if ((rc = ji_ack_rewrite(j, 0)) < 0)
             goto fail;
@@ -462,8 +474,11 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
     if ((rc = reconcile(j)) < 0)
         goto fail;
     fresh |= rc;
-    if (fresh && (rc = ji_ack_rewrite(j, 0)) < 0)
-        goto fail;
+    if (fresh) {
+        if ((rc = ji_ack_rewrite(j, 0)) < 0)
+            goto fail;
+        j->ack_ckpt_epoch = UINT64_MAX; /* durable only once a sync covers it */
+    }
     remove_orphan_blobs(j);
     *out = j;
     return 0;
@@ -483,7 +498,7 @@ void jnl_close(struct jnl *j)
     ji_close_fd(j, &j->dir_fd);
     for (size_t i = 0; i < j->npending; i++)
         j->conf.io->close(j->conf.io->ctx, j->pending_fds[i].fd);
-    free(j->hbuf);
+    free(j->bc);
     free(j->doomed);
     free(j->pending_fds);
     buf_free(&j->wbuf);

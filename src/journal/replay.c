@@ -4,14 +4,113 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <xxhash.h>
 
 #define SCAN_WINDOW (1u << 20)
-#define VERIFY_CHUNK (64 * 1024)
 
-int jscan_init(struct jscan *sc, const struct jio *io, int fd, uint64_t size, uint64_t off)
+int jbatch_parse(const unsigned char *p, uint64_t n, const struct jf_seg_hdr *sh, struct jbatch *bt, uint64_t *need,
+                 const char **why, int check)
 {
-    *sc = (struct jscan){.io = io, .fd = fd, .size = size, .off = off, .buf = malloc(SCAN_WINDOW)};
+    bt->version = sh->version;
+    bt->p = p;
+    bt->b = (struct jf_batch){0};
+    if (sh->version == 1) {
+        if (n < JF_REC_HDR) {
+            *need = JF_REC_HDR;
+            return -EAGAIN;
+        }
+        if (jf_rec_decode(p, &bt->v1) < 0) {
+            *why = "damaged record header";
+            return -EBADMSG;
+        }
+        uint64_t body = bt->v1.type == JF_REC_ITEM ? bt->v1.len : 0;
+        bt->b = (struct jf_batch){.count = 1, .first_id = bt->v1.id, .hdr_len = JF_REC_HDR, .elen = body};
+        if (n - JF_REC_HDR < body) {
+            *need = JF_REC_HDR + body;
+            return -EAGAIN;
+        }
+        if (check && bt->v1.type == JF_REC_ITEM &&
+            jf_payload_sum(p + JF_REC_HDR, (size_t)body) != bt->v1.payload_sum) {
+            *why = "payload checksum mismatch";
+            return -EBADMSG;
+        }
+        return 0;
+    }
+    int rc = jf_batch_decode(p, (size_t)(n < SIZE_MAX ? n : SIZE_MAX), sh, &bt->b);
+    if (rc == -ENODATA) {
+        *need = JF_BATCH_HDR_MAX;
+        return -EAGAIN;
+    }
+    if (rc < 0) {
+        *why = "damaged batch header";
+        return rc;
+    }
+    if (n < jf_batch_size(&bt->b)) {
+        *need = jf_batch_size(&bt->b);
+        return -EAGAIN;
+    }
+    if (check && jf_batch_check(p, &bt->b) < 0) {
+        *why = "batch checksum mismatch";
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+int jbatch_entry(const struct jbatch *bt, uint64_t *pos, uint64_t *next_id, struct jf_entry *e)
+{
+    if (bt->version == 1) {
+        if (*pos != 0)
+            return -EBADMSG;
+        e->r = bt->v1;
+        e->payload_pos = 0;
+        e->origin = NULL;
+        e->origin_len = 0;
+        *pos = 1;
+        if (!(e->r.rflags & JF_RF_MOVED))
+            *next_id = e->r.id + 1;
+        return 0;
+    }
+    return jf_entry_next(bt->p + bt->b.hdr_len, &bt->b, pos, next_id, e);
+}
+
+int jbatch_entry_at(const struct jbatch *bt, uint32_t idx, struct jf_entry *e)
+{
+    uint64_t pos = 0, next = bt->b.first_id;
+    if (idx >= bt->b.count)
+        return -EBADMSG;
+    for (uint32_t i = 0; i <= idx; i++)
+        if (jbatch_entry(bt, &pos, &next, e) < 0)
+            return -EBADMSG;
+    return 0;
+}
+
+int jbatch_check_sequence(const struct jbatch *bt, const struct jst *s, const char **why)
+{
+    uint64_t pos = 0, next = bt->b.first_id, want = s->next_id;
+    struct jf_entry e;
+    for (uint32_t i = 0; i < bt->b.count; i++) {
+        if (jbatch_entry(bt, &pos, &next, &e) < 0) {
+            *why = "damaged batch entry";
+            return -EBADMSG;
+        }
+        if (e.r.rflags & JF_RF_MOVED ? e.r.id >= want : e.r.id != want) {
+            *why = "record out of sequence";
+            return -EBADMSG;
+        }
+        want += !(e.r.rflags & JF_RF_MOVED);
+    }
+    if (bt->version == 2 && pos != bt->b.elen) {
+        *why = "damaged batch entry";
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+int jscan_init(struct jscan *sc, const struct jio *io, int fd, const struct jf_seg_hdr *sh, uint64_t size, uint64_t off)
+{
+    *sc = (struct jscan){.io = io, .fd = fd, .sh = *sh, .size = size, .off = off, .buf = malloc(SCAN_WINDOW),
+                         .cap = SCAN_WINDOW};
     return sc->buf ? 0 : -ENOMEM;
 }
 
@@ -21,85 +120,66 @@ void jscan_free(struct jscan *sc)
     sc->buf = NULL;
 }
 
-/* Points *p at bytes [off, off + n) of the file, n <= SCAN_WINDOW. Returns
- * 0, -ENODATA when the file ends first, or -errno. */
-static int win_get(struct jscan *sc, uint64_t off, size_t n, const unsigned char **p)
+/* Makes bytes [off, off + n) of the file (n <= sc->cap) the window's
+ * start or inside it. Returns the bytes available from off (< n at the end
+ * of the file), or -errno. */
+static int64_t win_get(struct jscan *sc, uint64_t off, size_t n, const unsigned char **p)
 {
     if (off < sc->wstart || off + n > sc->wstart + sc->wlen) {
         size_t got = 0;
-        while (got < SCAN_WINDOW) {
-            ssize_t r = sc->io->pread(sc->io->ctx, sc->fd, sc->buf + got, SCAN_WINDOW - got, (off_t)(off + got));
+        while (got < sc->cap) {
+            ssize_t r = sc->io->pread(sc->io->ctx, sc->fd, sc->buf + got, sc->cap - got, (off_t)(off + got));
             if (r < 0)
-                return (int)r;
+                return r;
             if (r == 0)
                 break;
             got += (size_t)r;
         }
         sc->wstart = off;
         sc->wlen = got;
-        if (n > got)
-            return -ENODATA;
     }
     *p = sc->buf + (off - sc->wstart);
-    return 0;
+    return (int64_t)(sc->wstart + sc->wlen - off);
 }
 
-int jscan_verify_payload(const struct jio *io, int fd, uint64_t off, const struct jf_rec *r)
+int jscan_next(struct jscan *sc, struct jbatch *bt, const char **why)
 {
-    XXH3_state_t *st = XXH3_createState();
-    char *chunk = malloc(VERIFY_CHUNK);
-    int rc = 0;
-    if (!st || !chunk) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    XXH3_64bits_reset(st);
-    for (uint64_t done = 0; done < r->len;) {
-        size_t n = r->len - done < VERIFY_CHUNK ? (size_t)(r->len - done) : VERIFY_CHUNK;
-        if ((rc = jio_pread_all(io, fd, chunk, n, (off_t)(off + JF_REC_HDR + done))) < 0)
-            goto out;
-        XXH3_64bits_update(st, chunk, n);
-        done += n;
-    }
-    if (XXH3_64bits_digest(st) != r->payload_sum)
-        rc = -EBADMSG;
-out:
-    free(chunk);
-    XXH3_freeState(st);
-    return rc;
-}
-
-int jscan_next(struct jscan *sc, struct jf_rec *r, const char **why)
-{
-    const unsigned char *p;
+    uint64_t need = JF_BATCH_HDR_MAX > JF_REC_HDR ? JF_BATCH_HDR_MAX : JF_REC_HDR;
     sc->payload_bad = 0;
-    int rc = win_get(sc, sc->off, JF_REC_HDR, &p);
-    if (rc == -ENODATA)
-        *why = "truncated record header";
-    if (rc < 0)
+    for (;;) {
+        uint64_t left = sc->size - sc->off;
+        if (need > left)
+            need = left;
+        if (need > sc->cap) {
+            unsigned char *nb = realloc(sc->buf, (size_t)need);
+            if (!nb)
+                return -ENOMEM;
+            sc->buf = nb;
+            sc->cap = (size_t)need;
+            sc->wlen = 0;
+        }
+        const unsigned char *p;
+        int64_t have = win_get(sc, sc->off, (size_t)need, &p);
+        if (have < 0)
+            return (int)have;
+        uint64_t more;
+        int rc = jbatch_parse(p, (uint64_t)have, &sc->sh, bt, &more, why, 1);
+        if (rc == -EAGAIN) {
+            if (more > left || (uint64_t)have >= left) {
+                if (sc->sh.version == 1)
+                    *why = (uint64_t)have >= JF_REC_HDR ? "truncated record payload" : "truncated record header";
+                else
+                    *why = "truncated batch";
+                return -ENODATA;
+            }
+            need = more > (uint64_t)have ? more : (uint64_t)have + 1;
+            continue;
+        }
+        if (rc == -EBADMSG && bt->b.hdr_len) /* whole, and only its checksum fails */
+            sc->payload_bad = strcmp(*why, "payload checksum mismatch") == 0 ||
+                              strcmp(*why, "batch checksum mismatch") == 0;
         return rc;
-    if (jf_rec_decode(p, r) < 0) {
-        *why = "damaged record header";
-        return -EBADMSG;
     }
-    if (jst_rec_size(r->type, r->len) > sc->size - sc->off) {
-        *why = "truncated record payload";
-        return -ENODATA;
-    }
-    if (r->type != JF_REC_ITEM)
-        return 0;
-    if (r->len <= SCAN_WINDOW) {
-        if ((rc = win_get(sc, sc->off + JF_REC_HDR, (size_t)r->len, &p)) < 0)
-            return rc;
-        rc = jf_payload_sum(p, (size_t)r->len) == r->payload_sum ? 0 : -EBADMSG;
-    } else {
-        rc = jscan_verify_payload(sc->io, sc->fd, sc->off, r);
-    }
-    if (rc == -EBADMSG) {
-        *why = "payload checksum mismatch";
-        sc->payload_bad = 1;
-    }
-    return rc;
 }
 
 /* Reads the ack record at off. Returns 1 if it decoded, 0 if not, or -errno. */

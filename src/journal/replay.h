@@ -13,34 +13,65 @@
 #include "journal/io.h"
 #include "journal/state.h"
 
-/* Walks the records of one segment file, with a read-ahead window so a scan
- * costs one read per megabyte instead of two per record. */
+/* A batch of a segment as read: a version-2 batch, or a version-1 record
+ * taken as a batch of one entry. */
+struct jbatch {
+    uint32_t version;      /* of its segment */
+    struct jf_batch b;     /* v1: count 1, hdr_len JF_REC_HDR, elen the payload bytes in the segment */
+    struct jf_rec v1;      /* v1: the record */
+    const unsigned char *p; /* its jf_batch_size(&b) bytes */
+};
+static inline uint64_t jbatch_size(const struct jbatch *bt) { return jf_batch_size(&bt->b); }
+
+/* Parses the batch at the start of p[0..n) in a segment whose header is sh,
+ * and with check, checks it whole (v2: the batch checksum; v1: the payload's
+ * for an item; a v1 header's own checksum always). Returns 0 with *bt
+ * (pointing into p); -EAGAIN
+ * when n is short of the batch, *need then says how many bytes to read
+ * (more may be asked for again once the header is known); -EBADMSG when
+ * damaged (*why says how). */
+int jbatch_parse(const unsigned char *p, uint64_t n, const struct jf_seg_hdr *sh, struct jbatch *bt, uint64_t *need,
+                 const char **why, int check);
+/* The entry at *pos of a parsed batch (pos 0, next_id bt->b.first_id to
+ * start with), as jf_entry_next(); a v1 record is its only entry. The
+ * payload is at bt->p + bt->b.hdr_len + e->payload_pos. Returns 0 or
+ * -EBADMSG. */
+int jbatch_entry(const struct jbatch *bt, uint64_t *pos, uint64_t *next_id, struct jf_entry *e);
+/* The idx-th entry (from 0): 0, or -EBADMSG (no such entry, or damaged). */
+int jbatch_entry_at(const struct jbatch *bt, uint32_t idx, struct jf_entry *e);
+/* Checks a parsed batch's entries against the tail state s, as appending
+ * them did: every entry decodes, a moved copy's id is below the next id and
+ * every other entry takes the next id in turn. Returns 0 (nothing applied
+ * yet: jst_apply_rec() each entry next) or -EBADMSG (*why). */
+int jbatch_check_sequence(const struct jbatch *bt, const struct jst *s, const char **why);
+
+/* Walks the batches of one segment file, with a read-ahead window so a scan
+ * costs one read per megabyte instead of two per batch. */
 struct jscan {
     const struct jio *io;
     int fd;        /* borrowed */
+    struct jf_seg_hdr sh;
     uint64_t size; /* of the file */
-    uint64_t off;  /* the record to read next */
+    uint64_t off;  /* the batch to read next */
     unsigned char *buf; /* the window; owned */
+    size_t cap;         /* its size (grows for a batch larger than it) */
     uint64_t wstart;    /* file offset of buf[0] */
     size_t wlen;        /* valid bytes in buf */
-    /* after jscan_next() returned -EBADMSG: 1 if only the payload is bad,
-     * so the record's size is known and a reader may step over it */
+    /* after jscan_next() returned -EBADMSG: 1 if the batch is whole and
+     * only its checksum fails, so a reader may step over it (*bt is set) */
     int payload_bad;
 };
 
-/* Starts a scan of fd (size bytes) at off. Returns 0 or -ENOMEM. */
-int jscan_init(struct jscan *sc, const struct jio *io, int fd, uint64_t size, uint64_t off);
+/* Starts a scan at off of fd (size bytes), a segment whose header is sh.
+ * Returns 0 or -ENOMEM. */
+int jscan_init(struct jscan *sc, const struct jio *io, int fd, const struct jf_seg_hdr *sh, uint64_t size, uint64_t off);
 void jscan_free(struct jscan *sc);
-/* Reads and checks the record at sc->off: the header and its checksum, that
- * the payload is inside the file, and for an item record the payload's
- * checksum. Returns 0 with *r; -ENODATA when the file ends first, -EBADMSG
+/* Reads and checks the batch at sc->off (jbatch_parse). Returns 0 with *bt
+ * (valid until the next call); -ENODATA when the file ends first, -EBADMSG
  * for damage (*why says which, in both cases); or -errno. sc->off is not
- * moved: the caller steps with jscan_skip() once it accepts the record. */
-int jscan_next(struct jscan *sc, struct jf_rec *r, const char **why);
-static inline void jscan_skip(struct jscan *sc, const struct jf_rec *r) { sc->off += jst_rec_size(r->type, r->len); }
-/* Checks the payload of record r at off in fd against its checksum, reading
- * it in pieces. Returns 0, -EBADMSG, -ENODATA or -errno. */
-int jscan_verify_payload(const struct jio *io, int fd, uint64_t off, const struct jf_rec *r);
+ * moved: the caller steps with jscan_skip() once it accepts the batch. */
+int jscan_next(struct jscan *sc, struct jbatch *bt, const char **why);
+static inline void jscan_skip(struct jscan *sc, const struct jbatch *bt) { sc->off += jbatch_size(bt); }
 
 /* How an ack file was read. */
 struct jack_load {

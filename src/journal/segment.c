@@ -99,18 +99,22 @@ uint64_t ji_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Writes a fresh segment header into fd and cuts the file after it. */
+/* Writes a fresh segment header into fd (it becomes the tail: tail_sh) and
+ * cuts the file after it. */
 int ji_seg_init(struct jnl *j, int fd, uint64_t seq)
 {
     unsigned char raw[JF_SEG_HDR];
-    jf_seg_hdr_encode(raw, &(struct jf_seg_hdr){.version = JF_VERSION,
-                                                 .seq = seq,
-                                                 .first_id = j->st.next_id,
-                                                 .cum_bytes = j->st.tail_cum,
-                                                 .created_ms = ji_now_ms()});
+    struct jf_seg_hdr sh = {.version = JF_VERSION,
+                            .seq = seq,
+                            .first_id = j->st.next_id,
+                            .cum_bytes = j->st.tail_cum,
+                            .created_ms = ji_now_ms()};
+    jf_seg_hdr_encode(raw, &sh);
     int rc = jio_pwrite_all(j->conf.io, fd, raw, sizeof(raw), 0);
     if (rc == 0)
         rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, JF_SEG_HDR);
+    if (rc == 0)
+        j->tail_sh = sh;
     return rc;
 }
 
@@ -141,36 +145,110 @@ int ji_seg_roll(struct jnl *j)
     return 0;
 }
 
-/* An fd reading segment seq: one the journal keeps (*temp = 0) or a new one
- * the caller closes (*temp = 1). */
-int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp)
+int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp, struct jf_seg_hdr *sh)
 {
     *temp = 0;
     if (seq == j->tail_seg && j->tail_fd >= 0) {
         *fd = j->tail_fd;
+        *sh = j->tail_sh;
         return 0;
     }
     if (seq == j->r_fd_seg && j->r_fd >= 0) {
         *fd = j->r_fd;
+        *sh = j->r_sh;
         return 0;
     }
     int f = ji_seg_open(j, seq, O_RDONLY);
     if (f < 0)
         return f;
+    int rc = ji_seg_read_hdr(j, f, sh);
+    if (rc < 0) {
+        j->conf.io->close(j->conf.io->ctx, f);
+        return rc;
+    }
     *fd = f;
     *temp = 1;
     return 0;
 }
 
-/* Reads a record header at (seq, off). Returns 0, -ENODATA at the segment's
- * end, -EBADMSG when damaged, or -errno. */
-int ji_rec_read_hdr(struct jnl *j, int fd, uint64_t off, struct jf_rec *r)
+/* Reads up to n bytes at off into p; returns the count (short at the end of
+ * the file) or -errno. */
+static int64_t read_upto(struct jnl *j, int fd, unsigned char *p, uint64_t n, uint64_t off)
 {
-    unsigned char raw[JF_REC_HDR];
-    int rc = jio_pread_all(j->conf.io, fd, raw, sizeof(raw), (off_t)off);
-    if (rc < 0)
+    uint64_t got = 0;
+    while (got < n) {
+        ssize_t r = j->conf.io->pread(j->conf.io->ctx, fd, p + got, (size_t)(n - got), (off_t)(off + got));
+        if (r < 0)
+            return r;
+        if (r == 0)
+            break;
+        got += (uint64_t)r;
+    }
+    return (int64_t)got;
+}
+
+int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, unsigned char **owned, int check)
+{
+    int fd, temp, rc;
+    struct jf_seg_hdr sh;
+    const char *why;
+    uint64_t need;
+    *owned = NULL;
+    if (j->bc_len && j->bc_seg == seg && j->bc_off == off)
+        return jbatch_parse(j->bc, j->bc_len, &j->bc_sh, bt, &need, &why, check);
+    if ((rc = ji_seg_fd(j, seg, &fd, &temp, &sh)) < 0)
         return rc;
-    return jf_rec_decode(raw, r);
+    /* Past the tail's valid end nothing counts, whatever the file holds. */
+    uint64_t limit = seg == j->tail_seg ? j->tail_off : UINT64_MAX;
+    if (off >= limit) {
+        rc = -ENODATA;
+        goto out;
+    }
+    if (!j->bc && !(j->bc = malloc(BATCH_CACHE))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    j->bc_len = 0;
+    unsigned char *buf = j->bc;
+    uint64_t cap = BATCH_CACHE, want = limit - off < cap ? limit - off : cap;
+    for (;;) {
+        int64_t got = read_upto(j, fd, buf, want, off);
+        if (got < 0) {
+            rc = (int)got;
+            goto out;
+        }
+        rc = jbatch_parse(buf, (uint64_t)got, &sh, bt, &need, &why, check);
+        if (rc != -EAGAIN)
+            break;
+        if ((uint64_t)got < want || need > limit - off) {
+            rc = -ENODATA; /* the file (or the valid tail) ends inside it */
+            goto out;
+        }
+        if (need > cap) {
+            unsigned char *nb = realloc(*owned, (size_t)need);
+            if (!nb) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            *owned = buf = nb;
+            cap = need;
+        }
+        want = need;
+    }
+    if (rc == 0 && !*owned) {
+        j->bc_seg = seg;
+        j->bc_off = off;
+        j->bc_sh = sh;
+        j->bc_len = jbatch_size(bt);
+    }
+out:
+    if (rc < 0) {
+        free(*owned);
+        *owned = NULL;
+    }
+    if (temp)
+        j->conf.io->close(j->conf.io->ctx, fd);
+    return rc;
 }
 
 
@@ -234,15 +312,16 @@ static void blob_delete(struct jnl *j, uint64_t id, uint64_t len)
     }
 }
 
-void ji_item_from_rec(struct jnl_item *it, const struct jf_rec *r, uint64_t seg, uint64_t off)
+void ji_item_from_entry(struct jnl_item *it, const struct jf_entry *e, uint64_t seg, uint64_t off, uint32_t idx)
 {
-    *it = (struct jnl_item){.id = r->id,
-                            .kind = r->type,
+    *it = (struct jnl_item){.id = e->r.id,
+                            .kind = e->r.type,
                             .seg = seg,
                             .off = off,
-                            .len = r->len,
-                            .add_ms = r->add_ms,
-                            .expire_ms = r->expire_ms,
-                            .payload_sum = r->payload_sum,
-                            .flags = r->flags};
+                            .idx = idx,
+                            .len = e->r.len,
+                            .add_ms = e->r.add_ms,
+                            .expire_ms = e->r.expire_ms,
+                            .payload_sum = e->r.payload_sum,
+                            .flags = e->r.flags};
 }

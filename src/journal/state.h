@@ -19,9 +19,11 @@
 struct jst {
     /* the tail: the id the next record gets, payload bytes appended so far */
     uint64_t next_id, tail_cum;
-    /* the read cursor: the next record never handed out, and the payload
-     * bytes before it */
+    /* the read cursor: the next entry never handed out (entry r_idx of the
+     * batch at r_seg/r_off; an index past the batch's last entry means the
+     * batch after it), and the payload bytes before it */
     uint64_t r_seg, r_off, r_id, r_cum;
+    uint32_t r_idx;
     /* live items behind the cursor */
     struct list returned; /* given back (or open before a restart); sorted by id */
     struct list open;     /* held open by an owner */
@@ -34,11 +36,6 @@ void jst_init(struct jst *s);
 /* Frees every node; the state is empty (cursor and tail kept). */
 void jst_free_nodes(struct jst *s);
 
-/* Bytes a record takes in its segment. */
-static inline uint64_t jst_rec_size(uint8_t kind, uint64_t len)
-{
-    return JF_REC_HDR + (kind == JF_REC_BLOB ? 0 : len);
-}
 
 /* Applies a segment record found (or just written) at the tail: checks its
  * place in the id sequence, then counts it. A moved copy keeps the id it

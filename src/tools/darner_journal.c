@@ -58,6 +58,10 @@ struct tool {
     uint64_t tail_seg, tail_off, next_id, tail_cum; /* the valid end, as start-up finds it */
     uint64_t oldest_first_id, oldest_cum;           /* 0, 0: the oldest header is damaged */
     struct acks ack[2];
+    /* the batch being listed: its size, and the entry's index and payload's
+     * file offset (dump) */
+    uint64_t cur_size, cur_payload_at;
+    uint32_t cur_idx;
 };
 
 
@@ -250,10 +254,12 @@ static int emit_rec(struct tool *t, uint64_t seq, uint64_t off, const struct jf_
     uint64_t n = fd < 0 ? 0 : t->payload || r->len <= PREVIEW ? r->len : PREVIEW;
     if (t->json)
         fprintf(t->out,
-                "{\"type\":\"record\",\"seg\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"id\":%" PRIu64 ",\"kind\":\"%s\","
+                "{\"type\":\"record\",\"seg\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"idx\":%" PRIu32
+                ",\"batch_size\":%" PRIu64 ",\"payload_at\":%" PRIu64 ",\"id\":%" PRIu64 ",\"kind\":\"%s\","
                 "\"moved\":%s,\"flags\":%" PRIu32 ",\"added_ms\":%" PRIu64 ",\"expires_ms\":%" PRIu64
                 ",\"length\":%" PRIu64 ",\"checksum\":\"%s\",\"payload\":\"",
-                seq, off, r->id, kind, moved ? "true" : "false", r->flags, r->add_ms, r->expire_ms, r->len, sum);
+                seq, off, t->cur_idx, t->cur_size, t->cur_payload_at, r->id, kind, moved ? "true" : "false", r->flags,
+                r->add_ms, r->expire_ms, r->len, sum);
     else
         fprintf(t->out,
                 "  record seg %" PRIu64 " off %" PRIu64 " id %" PRIu64 " %s%s flags %" PRIu32
@@ -313,43 +319,54 @@ static int walk_records(struct tool *t, uint64_t seq, int fd, uint64_t size, con
     st.next_id = sh->first_id;
     st.tail_cum = sh->cum_bytes;
     seg_name(name, seq);
-    int rc = jscan_init(&sc, t->io, fd, size, JF_SEG_HDR);
+    int rc = jscan_init(&sc, t->io, fd, sh, size, JF_SEG_HDR);
     if (rc < 0)
         return rc;
     while (sc.off < size) {
-        struct jf_rec r;
+        struct jbatch bt;
         const char *bad = NULL;
         uint64_t off = sc.off;
-        rc = jscan_next(&sc, &r, &bad);
+        rc = jscan_next(&sc, &bt, &bad);
         if (rc == -ENODATA || (rc == -EBADMSG && !sc.payload_bad)) {
             why = bad;
             break;
         }
         if (rc < 0 && rc != -EBADMSG)
             goto out;
-        int moved = (r.rflags & JF_RF_MOVED) != 0, ok = rc == 0;
-        rc = 0;
-        if (r.type == JF_REC_BLOB)
-            rc = check_blob(t, seq, off, &r, &ok);
-        else if (t->cmd == CMD_DUMP)
-            rc = emit_rec(t, seq, off, &r, ok, fd, off + JF_REC_HDR);
-        if (rc < 0)
-            goto out;
-        if (!ok && r.type == JF_REC_ITEM) {
-            report(t, 1, name, off, last ? size - off : JF_REC_HDR + r.len, "payload checksum mismatch (id %" PRIu64
-                   "): %s", r.id, last ? "start-up cuts the tail here" : "the server cannot hand this item out");
+        int ok = rc == 0;
+        const char *seq_bad = NULL;
+        if (jbatch_check_sequence(&bt, &st, &seq_bad) < 0 && (ok || last)) { /* as recover_tail() does */
+            why = ok ? seq_bad : bad;
+            break;
+        }
+        uint64_t pos = 0, next = bt.b.first_id;
+        struct jf_entry e;
+        for (uint32_t i = 0; i < bt.b.count && jbatch_entry(&bt, &pos, &next, &e) == 0; i++) {
+            int eok = ok, moved = (e.r.rflags & JF_RF_MOVED) != 0;
+            t->cur_size = jbatch_size(&bt);
+            t->cur_idx = i;
+            t->cur_payload_at = off + bt.b.hdr_len + e.payload_pos;
+            rc = 0;
+            if (e.r.type == JF_REC_BLOB)
+                rc = check_blob(t, seq, off, &e.r, &eok);
+            else if (t->cmd == CMD_DUMP)
+                rc = emit_rec(t, seq, off, &e.r, eok, fd, off + bt.b.hdr_len + e.payload_pos);
+            if (rc < 0)
+                goto out;
+            if (!seq_bad) /* a bad batch of an older segment still counts, as the server reads it */
+                jst_apply_rec(&st, &e.r);
+            nmoved += moved;
+            nrec += !moved;
+        }
+        if (!ok) {
+            report(t, 1, name, off, last ? size - off : jbatch_size(&bt), "%s (ids from %" PRIu64 "): %s", bad,
+                   bt.b.first_id, last ? "start-up cuts the tail here" : "the server cannot hand these items out");
             if (last) {
                 why = "";
                 break;
             }
         }
-        if (jst_apply_rec(&st, &r) < 0) { /* checked last, as recover_tail() does */
-            why = "record out of sequence";
-            break;
-        }
-        jscan_skip(&sc, &r);
-        nmoved += moved;
-        nrec += !moved;
+        jscan_skip(&sc, &bt);
     }
     if (why && *why)
         report(t, 1, name, sc.off, size - sc.off, "%s: %s", why,
@@ -553,16 +570,27 @@ static int is_live(const struct tool *t, struct acks *a, uint64_t id)
 static int live_on_disk(struct tool *t, const struct jnl_item *l)
 {
     char name[32];
-    unsigned char raw[JF_REC_HDR];
-    struct jf_rec r;
-    int fd;
+    unsigned char raw[JF_SEG_HDR];
+    struct jf_seg_hdr sh;
+    struct jscan sc;
+    struct jbatch bt;
+    struct jf_entry e;
+    const char *why;
+    int fd, ok = 0;
     uint64_t size;
     seg_name(name, l->seg);
     if (l->seg < t->segs[0] || l->id >= t->next_id || open_in(t, name, &fd, &size) < 0)
         return 0;
-    int rc = jio_pread_all(t->io, fd, raw, sizeof(raw), (off_t)l->off);
+    /* as reconcile() does: the batch decodes and its entry is the item */
+    if (jio_pread_all(t->io, fd, raw, sizeof(raw), 0) == 0 && jf_seg_hdr_decode(raw, &sh) == 0 &&
+        jscan_init(&sc, t->io, fd, &sh, size, l->off) == 0) {
+        int rc = jscan_next(&sc, &bt, &why);
+        ok = (rc == 0 || (rc == -EBADMSG && sc.payload_bad)) && jbatch_entry_at(&bt, l->idx, &e) == 0 &&
+             e.r.id == l->id;
+        jscan_free(&sc);
+    }
     t->io->close(t->io->ctx, fd);
-    return rc == 0 && jf_rec_decode(raw, &r) == 0 && r.id == l->id;
+    return ok;
 }
 
 /* With the cursor a known: reconciles as start-up would, checks live items

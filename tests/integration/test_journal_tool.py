@@ -215,8 +215,8 @@ def test_truncated_record_is_reported_then_cut(make_server):
     recs = records(q)
     cut_at = recs[-1]["offset"]  # the last record loses its last 5 bytes
     os.truncate(seg, seg.stat().st_size - 5)
-    [d] = check_reports(q, "truncated record payload")
-    assert d["file"] == seg.name and d["offset"] == cut_at and d["bytes"] == 80 + len(b"item-09") - 5
+    [d] = check_reports(q, "truncated batch")
+    assert d["file"] == seg.name and d["offset"] == cut_at and d["bytes"] == recs[-1]["batch_size"] - 5
     assert "start-up cuts" in d["what"]
     assert [r["id"] for r in records(q)] == list(range(1, 10))  # dump lists what is good
     repair_cleans(q)
@@ -231,11 +231,11 @@ def test_flipped_payload_byte_is_reported_then_cut(make_server):
     seg = last_segment(q)
     r6 = records(q)[5]  # id 6
     with open(seg, "r+b") as f:
-        f.seek(r6["offset"] + 80 + 3)
+        f.seek(r6["payload_at"] + 3)
         b = f.read(1)
         f.seek(-1, 1)
         f.write(bytes([b[0] ^ 0x40]))
-    [d] = check_reports(q, "payload checksum mismatch")
+    [d] = check_reports(q, "batch checksum mismatch")
     assert d["offset"] == r6["offset"] and d["bytes"] == seg.stat().st_size - r6["offset"]
     recs = records(q)
     assert [r["checksum"] for r in recs] == ["ok"] * 5 + ["bad"]
@@ -252,7 +252,7 @@ def test_zero_filled_tail_is_reported_then_cut(make_server):
     size = seg.stat().st_size
     with open(seg, "ab") as f:
         f.write(b"\0" * 4096)
-    [d] = check_reports(q, "damaged record header")
+    [d] = check_reports(q, "damaged batch header")
     assert (d["offset"], d["bytes"]) == (size, 4096)
     assert len(records(q)) == 6
     repair_cleans(q)
@@ -284,7 +284,7 @@ def test_every_damage_of_a_folder_is_reported(make_server):
         f.write(b"\0" * 10)
     with open(q / "acks.0", "ab") as f:
         f.write(b"\0" * 64)
-    ds = check_reports(q, "truncated record header")
+    ds = check_reports(q, "damaged batch header")
     assert sorted(d["file"] for d in ds) == ["acks.0", seg.name]
 
 
@@ -329,11 +329,11 @@ def test_damage_in_an_older_segment_is_found_but_not_repaired(make_server):
     assert len(segs) >= 3
     first = [r for r in records(q) if r["seg"] == 1]
     with open(segs[0], "r+b") as f:
-        f.seek(first[1]["offset"] + 80)
+        f.seek(first[1]["payload_at"])
         f.write(b"X")
-    [d] = check_reports(q, "payload checksum mismatch")
+    [d] = check_reports(q, "batch checksum mismatch")
     assert d["file"] == segs[0].name and d["offset"] == first[1]["offset"]
-    assert d["bytes"] == 80 + len(left[1]) and "cannot hand this item out" in d["what"]
+    assert d["bytes"] == first[1]["batch_size"] and "cannot hand these items out" in d["what"]
     # the other records of every segment are still listed, the bad one marked
     recs = records(q)
     assert len(recs) == 40 and [r["id"] for r in recs if r["checksum"] == "bad"] == [2]

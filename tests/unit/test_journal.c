@@ -281,7 +281,27 @@ static void seg_file(struct fx *fx, uint64_t seq, char *out)
 }
 
 /* Size of a segment holding n records of 100 bytes. */
-#define SEG_WITH(n) ((long long)JF_SEG_HDR + (long long)(n) * (JF_REC_HDR + 100))
+/* Bytes one 100-byte item takes in a segment (its batch), measured once by
+ * measure_rec() for the format this build writes. */
+static long long REC;
+#define SEG_WITH(n) ((long long)JF_SEG_HDR + (long long)(n) * REC)
+
+static int measure_rec(void **state)
+{
+    (void)state;
+    char tmp[PATH_MAX], dir[PATH_MAX], seg[PATH_MAX];
+    struct jnl_conf conf = {.io = jio_posix(), .segment_size = 1 << 20, .ack_compact_bytes = 1 << 20};
+    struct jnl *j = NULL;
+    tu_mkdtemp(tmp);
+    tu_join(dir, tmp, "q");
+    if (jnl_open(&j, &conf, dir, 1) < 0 || put_n(j, 1, 100) < 0)
+        return -1;
+    jnl_close(j);
+    tu_join(seg, dir, SEG1);
+    REC = tu_file_size(seg) - JF_SEG_HDR;
+    tu_rmtree(tmp);
+    return REC > 100 && REC < 100 + 64 ? 0 : -1;
+}
 
 /* ---- basic operations ---- */
 
@@ -386,7 +406,7 @@ static void test_read_of_damaged_payload_is_ebadmsg(void **state)
     put(fx->j, 2);
     char seg[PATH_MAX], buf[100];
     tu_join(seg, fx->dir, SEG1);
-    tu_flip_byte(seg, JF_SEG_HDR + JF_REC_HDR + 50, 0x20);
+    tu_flip_byte(seg, JF_SEG_HDR + REC - 50, 0x20); /* in item 1's payload */
     struct jnl_head h;
     assert_int_equal(jnl_head(fx->j, &h), 0);
     assert_int_equal(h.item.id, 1);
@@ -499,7 +519,7 @@ static void test_stats_follow_each_operation(void **state)
     jnl_get_stats(fx->j, &st0);
     assert_int_equal(jnl_append(fx->j, 0, 0, 0, "0123456789", 10), 0);
     jnl_get_stats(fx->j, &st1);
-    assert_true(st1.logsize >= st0.logsize + JF_REC_HDR + 10);
+    assert_true(st1.logsize >= st0.logsize + 10);
     assert_int_equal(jnl_append(fx->j, 0, 0, 0, "01234567890123456789", 20), 0);
     assert_int_equal(jnl_append(fx->j, 0, 0, 0, "012345678901234567890123456789", 30), 0);
     expect_stats(fx->j, 3, 60, 0);
@@ -1096,8 +1116,7 @@ static void expect_cut_after_four(struct fx *fx, const char *seg)
 static void test_torn_tail_truncated_mid_record_is_cut(void **state)
 {
     struct fx *fx = *state;
-    static const long long cuts[] = {1, 40, JF_REC_HDR - 1, JF_REC_HDR, JF_REC_HDR + 1, JF_REC_HDR + 50,
-                                     JF_REC_HDR + 99};
+    const long long cuts[] = {1, 5, 10, 16, REC / 2, REC - 50, REC - 1};
     for (size_t k = 0; k < sizeof(cuts) / sizeof(cuts[0]); k++) {
         char name[32], seg[PATH_MAX];
         tu_fmt(name, sizeof(name), "q%zu", k);
@@ -1115,7 +1134,7 @@ static void test_torn_tail_flipped_payload_byte_is_cut(void **state)
     struct fx *fx = *state;
     char seg[PATH_MAX];
     build_five(fx, seg);
-    tu_flip_byte(seg, SEG_WITH(4) + JF_REC_HDR + 60, 0x04);
+    tu_flip_byte(seg, SEG_WITH(4) + REC - 40, 0x04);
     expect_cut_after_four(fx, seg);
 }
 
@@ -1124,7 +1143,7 @@ static void test_torn_tail_flipped_header_byte_is_cut(void **state)
     struct fx *fx = *state;
     char seg[PATH_MAX];
     build_five(fx, seg);
-    tu_flip_byte(seg, SEG_WITH(4) + 30, 0x01);
+    tu_flip_byte(seg, SEG_WITH(4) + 3, 0x01);
     expect_cut_after_four(fx, seg);
 }
 
@@ -1287,7 +1306,7 @@ static void test_enospc_append_fails_and_leaves_nothing_partial(void **state)
         put(fx->j, i);
     char seg[PATH_MAX];
     tu_join(seg, fx->dir, SEG1);
-    static const long long budgets[] = {0, 1, 50, JF_REC_HDR, JF_REC_HDR + 99};
+    const long long budgets[] = {0, 1, 10, REC / 2, REC - 1};
     for (size_t k = 0; k < sizeof(budgets) / sizeof(budgets[0]); k++) {
         fx->fault.pwrite_err = -ENOSPC;
         fx->fault.budget = budgets[k];
@@ -1296,7 +1315,7 @@ static void test_enospc_append_fails_and_leaves_nothing_partial(void **state)
         expect_stats(fx->j, 3, 300, 0);
     }
     /* a large item written in two pieces */
-    fx->fault.budget = JF_REC_HDR + 1000;
+    fx->fault.budget = 1000;
     assert_int_equal(put_n(fx->j, 4, 100000), -ENOSPC);
     assert_int_equal(tu_file_size(seg), SEG_WITH(3));
     fx->fault.pwrite_err = 0;
@@ -1482,5 +1501,5 @@ int main(void)
         T(test_failed_ack_rewrite_does_not_resurrect_removed_items),
     };
 #undef T
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, measure_rec, NULL);
 }
