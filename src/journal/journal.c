@@ -55,6 +55,15 @@ int ji_append_batch(struct jnl *j, const struct jf_rec *recs, const void *const 
     }
     *seg = j->tail_seg;
     *off = j->tail_off;
+    /* The hot tail: the batch just written is the cache, so a consumer close
+     * behind its producer gets it without a read. */
+    if (hlen + elen <= BATCH_CACHE && (j->bc || (j->bc = malloc(BATCH_CACHE)))) {
+        memcpy(j->bc, e - hlen, hlen + elen);
+        j->bc_seg = j->tail_seg;
+        j->bc_off = j->tail_off;
+        j->bc_sh = j->tail_sh;
+        j->bc_len = hlen + elen;
+    }
     j->tail_off += hlen + elen;
     j->disk_bytes += hlen + elen;
     j->seg_dirty = 1;

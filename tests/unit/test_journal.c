@@ -37,6 +37,7 @@ struct fault {
     int one_byte;        /* pwrite writes at most one byte per call */
     long pwrites;        /* pwrite calls seen */
     int dup_err;         /* nonzero: dup fails with it */
+    long preads;         /* pread calls seen */
 };
 
 static int f_open(void *ctx, const char *path, int flags, int mode)
@@ -73,6 +74,7 @@ static ssize_t f_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
 static ssize_t f_pread(void *ctx, int fd, void *p, size_t n, off_t off)
 {
     struct fault *f = ctx;
+    f->preads++;
     return f->real->pread(f->real->ctx, fd, p, n, off);
 }
 static int f_fsync(void *ctx, int fd)
@@ -1081,6 +1083,26 @@ static void test_sync_fds_failure_leaves_journal_dirty(void **state)
     assert_true(jnl_dirty(fx->j));
 }
 
+/* The hot tail: an item taken right after it was appended is served from
+ * the batch just written, without reading the segment; an older one is read. */
+static void test_item_taken_right_after_its_append_needs_no_read(void **state)
+{
+    struct fx *fx = *state;
+    fx->conf.io = &fx->fault.io;
+    jopen(fx);
+    put(fx->j, 1);
+    fx->fault.preads = 0;
+    take(fx->j, 1);
+    assert_int_equal(fx->fault.preads, 0);
+    put(fx->j, 2);
+    put(fx->j, 3);
+    take(fx->j, 2);
+    assert_true(fx->fault.preads > 0);
+    fx->fault.preads = 0;
+    take(fx->j, 3);
+    expect_empty(fx->j);
+}
+
 /* ---- torn and damaged tails ---- */
 
 /* Builds a journal with items 1..5 (100 bytes each), item 1 removed, and
@@ -1486,6 +1508,7 @@ int main(void)
         T(test_ack_rewrite_waits_for_durable_checkpoint),
         T(test_sync_fds_hands_out_fds_and_marks_clean),
         T(test_sync_fds_failure_leaves_journal_dirty),
+        T(test_item_taken_right_after_its_append_needs_no_read),
         T(test_torn_tail_truncated_mid_record_is_cut),
         T(test_torn_tail_flipped_payload_byte_is_cut),
         T(test_torn_tail_flipped_header_byte_is_cut),
