@@ -140,8 +140,10 @@ static uint64_t expiry_ms(int64_t exptime)
     return (uint64_t)exptime * 1000;
 }
 
-/* Answers a set whose item was appended (rc 0) or not. */
-static void set_done(struct conn *c, int rc, int noreply, int sync)
+/* Answers a set whose item was appended (rc 0) or not. ticket (ours; NULL
+ * when the item was written already) decides the answer once the turn's
+ * batch is written. */
+static void set_done(struct conn *c, int rc, int noreply, int sync, struct jnl_ticket *ticket)
 {
     if (rc < 0) {
         ci_out_server_error(c, rc);
@@ -150,7 +152,11 @@ static void set_done(struct conn *c, int rc, int noreply, int sync)
     ci_journal_touched(c);
     if (sync)
         ci_want_sync(c);
-    if (!noreply)
+    if (noreply)
+        jnl_ticket_put(ticket);
+    else if (ticket)
+        ci_out_ticket(c, ticket);
+    else
         ci_out_str(c, "STORED\r\n");
 }
 
@@ -159,10 +165,11 @@ static void do_set(struct conn *c, const struct proto_req *req, const char *data
     struct server *s = c->srv;
     struct queue *q;
     s->st.cmd_set++;
+    struct jnl_ticket *ticket = NULL;
     int rc = registry_get_or_create(s->reg, req->key.name.p, req->key.name.len, &q);
     if (rc == 0)
-        rc = queue_put(q, req->flags, expiry_ms(req->exptime), data, (size_t)req->bytes);
-    set_done(c, rc, req->noreply, req->key.opts & PROTO_OPT_SYNC);
+        rc = queue_put_deferred(q, req->flags, expiry_ms(req->exptime), data, (size_t)req->bytes, &ticket);
+    set_done(c, rc, req->noreply, req->key.opts & PROTO_OPT_SYNC, ticket);
 }
 
 /* Starts streaming a large set's data to a file of its own. */
@@ -213,7 +220,7 @@ static int stream_step(struct conn *c, size_t *pos)
         b = NULL;
     }
     jnl_blob_discard(b);
-    set_done(c, rc, c->stream.noreply, c->stream.sync);
+    set_done(c, rc, c->stream.noreply, c->stream.sync, NULL);
     return 1;
 }
 

@@ -29,6 +29,9 @@ struct outseg {
     struct buf mem;
     int fd; /* >= 0: a file range */
     uint64_t off, left;
+    /* A set's answer waiting for its batch to be written (this loop turn):
+     * STORED or SERVER_ERROR once the ticket says; a reference we hold. */
+    struct jnl_ticket *ticket;
 };
 
 struct conn {

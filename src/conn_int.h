@@ -19,6 +19,9 @@ void ci_out_server_error(struct conn *c, int rc);
 /* Queues len bytes of fd from off; takes ownership of fd. */
 void ci_out_file(struct conn *c, int fd, uint64_t off, uint64_t len);
 void ci_outseg_free(struct outseg *o);
+/* Appends the answer of a set whose batch is written this turn: takes the
+ * ticket reference. */
+void ci_out_ticket(struct conn *c, struct jnl_ticket *t);
 void ci_write_next(struct conn *c);
 /* Remembers the output size, where an answer waiting for an fsync starts. */
 void ci_mark_sync(struct conn *c);

@@ -29,6 +29,7 @@ static struct outseg *outseg_new(struct conn *c, int fd)
 void ci_outseg_free(struct outseg *o)
 {
     list_remove(&o->link);
+    jnl_ticket_put(o->ticket);
     if (o->fd >= 0)
         close(o->fd);
     buf_free(&o->mem);
@@ -39,7 +40,7 @@ void ci_out_bytes(struct conn *c, const void *p, size_t n)
 {
     struct list *last = c->out.prev;
     struct outseg *o = last != &c->out ? list_entry(last, struct outseg, link) : NULL;
-    if (!o || o->fd >= 0)
+    if (!o || o->fd >= 0 || o->ticket)
         o = outseg_new(c, -1);
     if (!o || buf_append(&o->mem, p, n) < 0) {
         /* Out of memory: the answer cannot be kept; the client must not get
@@ -51,6 +52,35 @@ void ci_out_bytes(struct conn *c, const void *p, size_t n)
 }
 
 void ci_out_str(struct conn *c, const char *s) { ci_out_bytes(c, s, strlen(s)); }
+
+void ci_out_ticket(struct conn *c, struct jnl_ticket *t)
+{
+    struct outseg *o = outseg_new(c, -1);
+    if (!o) {
+        jnl_ticket_put(t);
+        c->close_after = 1;
+        return;
+    }
+    o->ticket = t;
+}
+
+/* Turns a set's waiting answer into its text once its batch is written.
+ * Returns 0, or 1 while the batch still waits. */
+static int resolve_ticket(struct conn *c, struct outseg *o)
+{
+    int state = o->ticket->state;
+    if (state == 0)
+        return 1;
+    size_t before = o->mem.len;
+    if (state > 0)
+        buf_append(&o->mem, "STORED\r\n", 8);
+    else
+        buf_printf(&o->mem, "SERVER_ERROR %s\r\n", strerror(-state));
+    c->out_bytes += o->mem.len - before;
+    jnl_ticket_put(o->ticket);
+    o->ticket = NULL;
+    return 0;
+}
 
 void ci_out_fmt(struct conn *c, const char *fmt, ...)
 {
@@ -99,7 +129,9 @@ static void write_cb(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    ci_write_next(c);
+    /* Written from the check phase only, after the turn's batches are on
+     * disk (server.c check_cb): never an answer before its item. */
+    ci_defer(c);
 }
 
 /* Bytes one connection may write per loop turn before others get theirs. */
@@ -126,6 +158,10 @@ void ci_write_next(struct conn *c)
         }
         struct outseg *o = list_entry(first, struct outseg, link);
         size_t n;
+        if (o->ticket && resolve_ticket(c, o)) {
+            ci_defer(c); /* its batch is written at the start of the next check */
+            return;
+        }
         if (o->fd < 0) {
             if (o->mem.len == 0) {
                 ci_outseg_free(o);
@@ -216,7 +252,7 @@ void ci_out_truncate(struct conn *c, uint64_t keep)
     {
         struct outseg *o = list_entry(pos, struct outseg, link);
         uint64_t size = o->fd >= 0 ? o->left : o->mem.len;
-        if (keep >= size) {
+        if (keep > 0 && keep >= size) { /* a waiting answer counts 0 bytes */
             keep -= size;
             continue;
         }

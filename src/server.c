@@ -111,6 +111,9 @@ static void check_cb(uv_check_t *h)
 {
     struct server *s = h->data;
     struct list *first, batch;
+    /* Every item set this turn goes to disk, one write per queue, before
+     * any answer is written. */
+    registry_flush(s->reg);
     /* Only what was deferred before this turn's check: a connection that
      * defers itself again (its write budget spent) waits for the next turn,
      * after everyone else's I/O. */

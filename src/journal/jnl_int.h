@@ -40,6 +40,15 @@ struct jnl {
     size_t npending, cappending;
     struct buf wbuf; /* scratch for one batch */
 
+    /* the deferred batch (jnl_append_deferred): its entries, encoded from
+     * pend_e + JF_BATCH_HDR_MAX on, so the header can go in front */
+    struct {
+        uint32_t count;
+        uint64_t first_id, base_ms, bytes; /* bytes: payload bytes, for the rollback */
+        struct buf e;
+        struct jnl_ticket *ticket; /* NULL: no batch waits */
+    } pend;
+
     /* the last batch read (checked), when it fits BATCH_CACHE: a get of a
      * small item is one read, and the items after it in the batch none */
 #define BATCH_CACHE 4096
@@ -93,12 +102,18 @@ void ji_ack_reserve(struct jnl *j);
 /* Tops the ack-log reserve up when the backlog has outgrown it. */
 void ji_ack_reserve_check(struct jnl *j);
 int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next);
+/* Writes the deferred batch first, if any, so that files are written in
+ * the order of the state changes. Returns 0 or -errno (jnl_flush). */
+int ji_flush_pending(struct jnl *j);
 /* Writes ack record a and applies it (jst_apply_ack: hint and out as there). */
 int ji_ack_apply(struct jnl *j, const struct jf_ack *a, struct jnl_node *hint, struct jnl_node **out);
 int ji_seg_open(struct jnl *j, uint64_t seq, int flags);
 int ji_seg_read_hdr(struct jnl *j, int fd, struct jf_seg_hdr *h);
-int ji_seg_init(struct jnl *j, int fd, uint64_t seq);
-int ji_seg_roll(struct jnl *j);
+/* A fresh header for segment seq in fd, saying its first id and the payload
+ * bytes before it (what the next batch starts from). */
+int ji_seg_init(struct jnl *j, int fd, uint64_t seq, uint64_t first_id, uint64_t cum);
+/* Starts the next segment (or segment 1), as ji_seg_init. */
+int ji_seg_roll(struct jnl *j, uint64_t first_id, uint64_t cum);
 /* An fd reading segment seq and its header: one the journal keeps (*temp =
  * 0) or a new one the caller closes (*temp = 1). */
 int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp, struct jf_seg_hdr *sh);

@@ -20,32 +20,21 @@
 
 /* ---- appending ---- */
 
-int ji_append_batch(struct jnl *j, const struct jf_rec *recs, const void *const *data, uint32_t n, uint64_t *seg,
-                    uint64_t *off)
+/* Writes the batch of n entries already encoded at e[0..elen) (with
+ * JF_BATCH_HDR_MAX bytes of room before e) at the tail, rolling the segment
+ * first when needed. */
+static int write_batch(struct jnl *j, unsigned char *e, uint64_t elen, uint32_t n, uint64_t first_id, uint64_t base,
+                       uint64_t cum, uint64_t *seg, uint64_t *off)
 {
     int rc;
-    uint64_t base = recs[0].add_ms, elen = 0;
-    for (uint32_t i = 0; i < n; i++)
-        elen += jf_entry_hdr_size(&recs[i], base, 0) + (recs[i].type == JF_REC_ITEM ? recs[i].len : 0);
     /* A full segment, or one of an older version, is rolled first. */
     if (j->tail_sh.version != JF_VERSION ||
         (j->tail_off > JF_SEG_HDR &&
-         j->tail_off + jf_batch_hdr_size(&j->tail_sh, n, j->st.next_id, base, elen) + elen > j->conf.segment_size))
-        if ((rc = ji_seg_roll(j)) < 0)
+         j->tail_off + jf_batch_hdr_size(&j->tail_sh, n, first_id, base, elen) + elen > j->conf.segment_size))
+        if ((rc = ji_seg_roll(j, first_id, cum)) < 0)
             return rc;
-    j->wbuf.len = 0;
-    if ((rc = buf_reserve(&j->wbuf, JF_BATCH_HDR_MAX + elen)) < 0)
-        return rc;
-    unsigned char *e = (unsigned char *)j->wbuf.data + JF_BATCH_HDR_MAX, *p = e;
-    for (uint32_t i = 0; i < n; i++) {
-        p += jf_entry_encode(p, &recs[i], base, NULL, 0);
-        if (recs[i].type == JF_REC_ITEM) {
-            memcpy(p, data[i], recs[i].len);
-            p += recs[i].len;
-        }
-    }
     unsigned char hdr[JF_BATCH_HDR_MAX];
-    size_t hlen = jf_batch_encode_hdr(hdr, &j->tail_sh, n, j->st.next_id, base, e, elen);
+    size_t hlen = jf_batch_encode_hdr(hdr, &j->tail_sh, n, first_id, base, e, elen);
     memcpy(e - hlen, hdr, hlen);
     rc = jio_pwrite_all(j->conf.io, j->tail_fd, e - hlen, hlen + elen, (off_t)j->tail_off);
     if (rc < 0) {
@@ -67,6 +56,109 @@ int ji_append_batch(struct jnl *j, const struct jf_rec *recs, const void *const 
     j->tail_off += hlen + elen;
     j->disk_bytes += hlen + elen;
     j->seg_dirty = 1;
+    return 0;
+}
+
+int ji_append_batch(struct jnl *j, const struct jf_rec *recs, const void *const *data, uint32_t n, uint64_t *seg,
+                    uint64_t *off)
+{
+    int rc;
+    if ((rc = ji_flush_pending(j)) < 0)
+        return rc;
+    uint64_t base = recs[0].add_ms, elen = 0;
+    for (uint32_t i = 0; i < n; i++)
+        elen += jf_entry_hdr_size(&recs[i], base, 0) + (recs[i].type == JF_REC_ITEM ? recs[i].len : 0);
+    j->wbuf.len = 0;
+    if ((rc = buf_reserve(&j->wbuf, JF_BATCH_HDR_MAX + elen)) < 0)
+        return rc;
+    unsigned char *e = (unsigned char *)j->wbuf.data + JF_BATCH_HDR_MAX, *p = e;
+    for (uint32_t i = 0; i < n; i++) {
+        p += jf_entry_encode(p, &recs[i], base, NULL, 0);
+        if (recs[i].type == JF_REC_ITEM) {
+            memcpy(p, data[i], recs[i].len);
+            p += recs[i].len;
+        }
+    }
+    return write_batch(j, e, elen, n, j->st.next_id, base, j->st.tail_cum, seg, off);
+}
+
+void jnl_ticket_put(struct jnl_ticket *t)
+{
+    if (t && --t->refs == 0)
+        free(t);
+}
+
+int jnl_pending(const struct jnl *j) { return j->pend.ticket != NULL; }
+
+int jnl_flush(struct jnl *j)
+{
+    struct jnl_ticket *t = j->pend.ticket;
+    if (!t)
+        return 0;
+    uint64_t seg, off;
+    int rc = write_batch(j, (unsigned char *)j->pend.e.data + JF_BATCH_HDR_MAX, j->pend.e.len - JF_BATCH_HDR_MAX,
+                         j->pend.count, j->pend.first_id, j->pend.base_ms, j->st.tail_cum - j->pend.bytes, &seg,
+                         &off);
+    if (rc < 0) {
+        /* Nothing of it was handed out (jnl_head flushes first) and no
+         * record names its items: forgetting them is the whole undo. */
+        j->st.next_id -= j->pend.count;
+        j->st.tail_cum -= j->pend.bytes;
+    }
+    t->state = rc < 0 ? rc : 1;
+    j->pend.ticket = NULL;
+    j->pend.count = 0;
+    j->pend.e.len = 0;
+    if (j->pend.e.cap > 8192) /* an idle journal keeps no large buffer */
+        buf_free(&j->pend.e);
+    jnl_ticket_put(t);
+    ji_ack_reserve_check(j);
+    return rc;
+}
+
+int ji_flush_pending(struct jnl *j) { return j->pend.ticket ? jnl_flush(j) : 0; }
+
+int jnl_append_deferred(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data,
+                        size_t len, struct jnl_ticket **ticket)
+{
+    int rc;
+    struct jf_rec r = {.type = JF_REC_ITEM, .flags = flags, .id = j->st.next_id, .add_ms = add_ms,
+                       .expire_ms = expire_ms, .len = len};
+    uint64_t ehdr = jf_entry_hdr_size(&r, j->pend.ticket ? j->pend.base_ms : add_ms, 0);
+    /* A batch is bounded: past JF_BATCH_MAX it is written and another begins. */
+    if (j->pend.ticket && j->pend.e.len - JF_BATCH_HDR_MAX + ehdr + len > JF_BATCH_MAX) {
+        if ((rc = jnl_flush(j)) < 0)
+            return rc;
+        ehdr = jf_entry_hdr_size(&r, add_ms, 0);
+    }
+    if (!j->pend.ticket) {
+        struct jnl_ticket *t = calloc(1, sizeof(*t));
+        if (!t)
+            return -ENOMEM;
+        t->refs = 1; /* the journal's */
+        j->pend.e.len = 0;
+        if ((rc = buf_reserve(&j->pend.e, JF_BATCH_HDR_MAX + ehdr + len)) < 0) {
+            free(t);
+            return rc;
+        }
+        j->pend.e.len = JF_BATCH_HDR_MAX;
+        j->pend.ticket = t;
+        j->pend.count = 0;
+        j->pend.first_id = j->st.next_id;
+        j->pend.base_ms = add_ms;
+        j->pend.bytes = 0;
+    }
+    if ((rc = buf_reserve(&j->pend.e, ehdr + len)) < 0)
+        return rc;
+    unsigned char *p = (unsigned char *)j->pend.e.data + j->pend.e.len;
+    p += jf_entry_encode(p, &r, j->pend.base_ms, NULL, 0);
+    memcpy(p, data, len);
+    j->pend.e.len += ehdr + len;
+    j->pend.count++;
+    j->pend.bytes += len;
+    jst_apply_rec(&j->st, &r);
+    j->pend.ticket->refs++;
+    *ticket = j->pend.ticket;
     return 0;
 }
 
@@ -147,8 +239,16 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
         return 0;
     }
     for (;;) {
-        if (j->st.r_seg == j->tail_seg && j->st.r_off >= j->tail_off)
-            return -ENOENT;
+        if (j->st.r_seg == j->tail_seg && j->st.r_off >= j->tail_off) {
+            if (!j->pend.ticket)
+                return -ENOENT;
+            /* The cursor caught up with items not written yet: write them
+             * first, so nothing is handed out before it is on disk. */
+            int rc = jnl_flush(j);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         int rc = cursor_fd(j);
         if (rc == -ENOENT) {
             if ((rc = ji_cursor_next_seg(j)) < 0)
@@ -361,6 +461,9 @@ static void unlink_all_blobs(struct jnl *j)
 
 int jnl_clear(struct jnl *j)
 {
+    int rc0 = ji_flush_pending(j);
+    if (rc0 < 0)
+        return rc0;
     struct jf_ack a = {.type = JF_ACK_FLUSH, .id = j->st.next_id, .seg = j->tail_seg, .off = j->tail_off, .cum = j->st.tail_cum};
     int rc = ji_ack_apply(j, &a, NULL, NULL);
     if (rc < 0)
@@ -381,6 +484,7 @@ void jnl_close_owing(struct jnl *j, void (*owe)(void *ctx, const char *path), vo
     char path[PATH_MAX], name[32];
     if (!j)
         return;
+    ji_flush_pending(j);
     if (!j->conf.sync_never) {
         if (j->seg_dirty) {
             ji_seg_path(j, j->tail_seg, path, sizeof(path));
@@ -407,7 +511,10 @@ void jnl_set_dir(struct jnl *j, char *dir)
     j->dir = dir;
 }
 
-int jnl_dirty(const struct jnl *j) { return j->seg_dirty || j->ack_dirty || j->dir_dirty || j->npending > 0; }
+int jnl_dirty(const struct jnl *j)
+{
+    return j->seg_dirty || j->ack_dirty || j->dir_dirty || j->npending > 0 || j->pend.ticket;
+}
 
 int jnl_sync_fds(struct jnl *j, int *fds, int cap)
 {
@@ -416,6 +523,10 @@ int jnl_sync_fds(struct jnl *j, int *fds, int cap)
     if (!jnl_dirty(j))
         return 0;
     if ((size_t)cap < j->npending + 3)
+        return -ENOBUFS;
+    if ((rc = ji_flush_pending(j)) < 0)
+        return rc;
+    if ((size_t)cap < j->npending + 3) /* the flush may have rolled a segment */
         return -ENOBUFS;
     if (j->dir_dirty) {
         if (j->dir_fd < 0 && (rc = io->open(io->ctx, j->dir, O_RDONLY | O_DIRECTORY, 0)) < 0)

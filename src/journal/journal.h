@@ -70,9 +70,33 @@ void jnl_close(struct jnl *j);
 /* Deletes every file of the journal in dir, then dir itself. */
 int jnl_remove_dir(const struct jnl_conf *conf, const char *dir);
 
-/* Appends an item. Returns 0, or -errno with nothing appended. Borrows data. */
+/* Appends an item, written now. Returns 0, or -errno with nothing
+ * appended. Borrows data. */
 int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data,
                size_t len);
+
+/* What became of a deferred append: state 0 while its batch waits for
+ * jnl_flush(), then 1 (written) or -errno (not written: the item is gone,
+ * as if never appended). Shared by every append of one batch. */
+struct jnl_ticket {
+    int refs;
+    int state;
+};
+void jnl_ticket_put(struct jnl_ticket *t); /* drops a reference; accepts NULL */
+
+/* Appends an item to the batch this journal writes at its next jnl_flush()
+ * (or sooner, before anything else touches its files): appends of one loop
+ * turn go to disk in one write. The item counts at once, but it is handed
+ * out only once written. *ticket gets a reference the caller drops.
+ * Returns 0, or -errno with nothing appended. Copies data. */
+int jnl_append_deferred(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data,
+                        size_t len, struct jnl_ticket **ticket);
+/* Writes the deferred batch, if any, with one write. On failure nothing of
+ * it stays, its items are forgotten and its ticket says why. Returns 0 or
+ * -errno. */
+int jnl_flush(struct jnl *j);
+/* Whether a deferred batch waits for jnl_flush(). */
+int jnl_pending(const struct jnl *j);
 
 /* An item being streamed in before it belongs to a queue: a temporary file.
  * Large items go this way so that neither the whole item sits in memory nor

@@ -161,7 +161,7 @@ static int recover_tail(struct jnl *j)
                      j->dir, j->tail_seg);
             j->tail_fd = fd;
             j->st.next_id = j->st.next_id ? j->st.next_id : 1;
-            if ((rc = ji_seg_init(j, fd, j->tail_seg)) < 0)
+            if ((rc = ji_seg_init(j, fd, j->tail_seg, j->st.next_id, j->st.tail_cum)) < 0)
                 return rc;
             j->tail_off = JF_SEG_HDR;
             return 0;
@@ -450,7 +450,7 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
         /* A new journal: segment 1 and an ack file with the cursor at its start. */
         j->st.next_id = 1;
         j->oldest_seg = j->tail_seg = 1;
-        if ((rc = ji_seg_roll(j)) < 0)
+        if ((rc = ji_seg_roll(j, j->st.next_id, j->st.tail_cum)) < 0)
             goto fail;
         j->st.r_seg = 1;
         j->st.r_off = JF_SEG_HDR;
@@ -491,6 +491,9 @@ void jnl_close(struct jnl *j)
 {
     if (!j)
         return;
+    if (ji_flush_pending(j) < 0)
+        log_error(j->conf.log, "journal %s: items appended last could not be written at close", j->dir);
+    buf_free(&j->pend.e);
     jst_free_nodes(&j->st);
     ji_close_fd(j, &j->tail_fd);
     ji_close_fd(j, &j->r_fd);

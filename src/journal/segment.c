@@ -101,13 +101,13 @@ uint64_t ji_now_ms(void)
 
 /* Writes a fresh segment header into fd (it becomes the tail: tail_sh) and
  * cuts the file after it. */
-int ji_seg_init(struct jnl *j, int fd, uint64_t seq)
+int ji_seg_init(struct jnl *j, int fd, uint64_t seq, uint64_t first_id, uint64_t cum)
 {
     unsigned char raw[JF_SEG_HDR];
     struct jf_seg_hdr sh = {.version = JF_VERSION,
                             .seq = seq,
-                            .first_id = j->st.next_id,
-                            .cum_bytes = j->st.tail_cum,
+                            .first_id = first_id,
+                            .cum_bytes = cum,
                             .created_ms = ji_now_ms()};
     jf_seg_hdr_encode(raw, &sh);
     int rc = jio_pwrite_all(j->conf.io, fd, raw, sizeof(raw), 0);
@@ -119,13 +119,13 @@ int ji_seg_init(struct jnl *j, int fd, uint64_t seq)
 }
 
 /* Starts segment tail_seg + 1 (or 1 for a new journal). */
-int ji_seg_roll(struct jnl *j)
+int ji_seg_roll(struct jnl *j, uint64_t first_id, uint64_t cum)
 {
     uint64_t seq = j->tail_fd >= 0 ? j->tail_seg + 1 : j->tail_seg;
     int fd = ji_seg_open(j, seq, O_RDWR | O_CREAT);
     if (fd < 0)
         return fd;
-    int rc = ji_seg_init(j, fd, seq);
+    int rc = ji_seg_init(j, fd, seq, first_id, cum);
     if (rc < 0) {
         char path[PATH_MAX];
         j->conf.io->close(j->conf.io->ctx, fd);

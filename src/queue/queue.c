@@ -146,6 +146,21 @@ int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *d
     return 0;
 }
 
+int queue_put_deferred(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len,
+                       struct jnl_ticket **ticket)
+{
+    struct jnl *j;
+    int rc = registry_jnl(q->reg, q, &j);
+    if (rc == 0)
+        rc = jnl_append_deferred(j, flags, queue_now_ms(), expire_ms, data, len, ticket);
+    if (rc < 0)
+        return rc;
+    registry_note_pending(q->reg, q);
+    q->total_items++;
+    queue_wake(q);
+    return 0;
+}
+
 int queue_restore(struct queue *q, const struct jnl_item *it)
 {
     struct jnl *j;

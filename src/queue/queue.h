@@ -23,6 +23,7 @@ struct queue {
     uint64_t dir_id;
     struct jnl *jnl;      /* NULL while closed: use registry_jnl() */
     struct list lru;      /* in registry->lru while jnl is open */
+    struct list flush_link; /* in registry->flushq while appends wait to be written */
     struct jnl_stats parked; /* the counts when the journal was last closed */
     int parked_valid;
     struct list waiters; /* struct qwaiter, first come first served */
@@ -83,6 +84,12 @@ void queue_abort(struct qopen *o);
 
 /* Appends an item and wakes waiters. Borrows data. */
 int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len);
+/* The same, but the item is written with the other appends of this loop
+ * turn (registry_flush): *ticket (a reference the caller drops with
+ * jnl_ticket_put) says whether it was. Waiters are woken now: a get of an
+ * item not yet written writes it first. */
+int queue_put_deferred(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len,
+                       struct jnl_ticket **ticket);
 /* Puts a removed item back at the head (its removal was never answered). */
 int queue_restore(struct queue *q, const struct jnl_item *it);
 /* Appends a complete streamed item (consumed either way) and wakes waiters. */

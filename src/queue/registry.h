@@ -20,6 +20,7 @@ struct registry {
      * at most max_open_jnl of them, beyond which idle ones are closed */
     struct list lru;
     size_t nopen_jnl, max_open_jnl;
+    struct list flushq; /* queues whose journal holds appends not written yet */
     uint64_t parks, unparks; /* journals closed by the cache, and opened again */
     int data_fd;    /* the data folder, for syncing its entries; -1 until needed */
     int data_dirty; /* a queue folder appeared or went since the last sync */
@@ -81,6 +82,12 @@ int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err);
 char **registry_take_owed(struct registry *r, size_t *n);
 /* A sync job that failed gives its paths back (takes them over and frees). */
 void registry_give_back_owed(struct registry *r, char **paths, size_t n);
+/* q's journal holds deferred appends: registry_flush() writes them. */
+void registry_note_pending(struct registry *r, struct queue *q);
+/* Writes every journal's deferred appends, one write each (the server does
+ * this once a loop turn, before any answer of the turn is sent). Returns the
+ * number of journals whose write failed (their tickets say why). */
+int registry_flush(struct registry *r);
 /* After a failed fsync: every journal needs syncing again. */
 void registry_mark_unsynced(struct registry *r);
 int registry_any_dirty(const struct registry *r);

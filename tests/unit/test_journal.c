@@ -1103,6 +1103,93 @@ static void test_item_taken_right_after_its_append_needs_no_read(void **state)
     expect_empty(fx->j);
 }
 
+/* ---- deferred appends: one write per batch ---- */
+
+static struct jnl_ticket *put_deferred(struct jnl *j, int i)
+{
+    char buf[100];
+    struct jnl_ticket *t = NULL;
+    payload_of(i, buf, sizeof(buf));
+    assert_int_equal(jnl_append_deferred(j, (uint32_t)i, 1000u + (uint64_t)i, 0, buf, sizeof(buf), &t), 0);
+    assert_non_null(t);
+    return t;
+}
+
+static void test_deferred_appends_go_to_disk_in_one_write(void **state)
+{
+    struct fx *fx = *state;
+    fx->conf.io = &fx->fault.io;
+    jopen(fx);
+    put(fx->j, 1);
+    long before = fx->fault.pwrites;
+    struct jnl_ticket *t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = put_deferred(fx->j, 2 + i);
+    assert_int_equal(fx->fault.pwrites, before);
+    assert_true(jnl_pending(fx->j));
+    assert_int_equal(t[0]->state, 0);
+    expect_stats(fx->j, 4, 400, 0); /* they count at once */
+    assert_int_equal(jnl_flush(fx->j), 0);
+    assert_int_equal(fx->fault.pwrites, before + 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t[i]->state, 1);
+        jnl_ticket_put(t[i]);
+    }
+    assert_false(jnl_pending(fx->j));
+    reopen(fx);
+    for (int i = 1; i <= 4; i++)
+        take(fx->j, i);
+    expect_empty(fx->j);
+}
+
+/* A get that reaches items not written yet writes them first: nothing is
+ * handed out before it is on disk. */
+static void test_head_writes_deferred_items_before_handing_them_out(void **state)
+{
+    struct fx *fx = *state;
+    jopen(fx);
+    struct jnl_ticket *t = put_deferred(fx->j, 1);
+    struct jnl_head h;
+    head_is(fx->j, 1, &h);
+    assert_int_equal(t->state, 1);
+    assert_false(jnl_pending(fx->j));
+    jnl_ticket_put(t);
+    assert_int_equal(jnl_remove_head(fx->j, &h), 0);
+    expect_empty(fx->j);
+}
+
+/* A batch whose write fails leaves nothing behind: its tickets say why, its
+ * items are forgotten (they were never handed out), and the journal goes on. */
+static void test_failed_deferred_write_forgets_its_items(void **state)
+{
+    struct fx *fx = *state;
+    fx->conf.io = &fx->fault.io;
+    jopen(fx);
+    put(fx->j, 1);
+    char seg[PATH_MAX];
+    tu_join(seg, fx->dir, SEG1);
+    long long size = tu_file_size(seg);
+    struct jnl_ticket *a = put_deferred(fx->j, 2), *b = put_deferred(fx->j, 3);
+    fx->fault.pwrite_err = -ENOSPC;
+    fx->fault.budget = 20; /* a partial write, then the error */
+    assert_int_equal(jnl_flush(fx->j), -ENOSPC);
+    fx->fault.pwrite_err = 0;
+    assert_int_equal(a->state, -ENOSPC);
+    assert_int_equal(b->state, -ENOSPC);
+    jnl_ticket_put(a);
+    jnl_ticket_put(b);
+    assert_int_equal(tu_file_size(seg), size);
+    expect_stats(fx->j, 1, 100, 0);
+    struct jnl_ticket *c = put_deferred(fx->j, 2); /* the ids are given again */
+    assert_int_equal(jnl_flush(fx->j), 0);
+    jnl_ticket_put(c);
+    fx->conf.io = jio_posix();
+    reopen(fx);
+    take(fx->j, 1);
+    take(fx->j, 2);
+    expect_empty(fx->j);
+}
+
 /* ---- torn and damaged tails ---- */
 
 /* Builds a journal with items 1..5 (100 bytes each), item 1 removed, and
@@ -1509,6 +1596,9 @@ int main(void)
         T(test_sync_fds_hands_out_fds_and_marks_clean),
         T(test_sync_fds_failure_leaves_journal_dirty),
         T(test_item_taken_right_after_its_append_needs_no_read),
+        T(test_deferred_appends_go_to_disk_in_one_write),
+        T(test_head_writes_deferred_items_before_handing_them_out),
+        T(test_failed_deferred_write_forgets_its_items),
         T(test_torn_tail_truncated_mid_record_is_cut),
         T(test_torn_tail_flipped_payload_byte_is_cut),
         T(test_torn_tail_flipped_header_byte_is_cut),

@@ -1,0 +1,76 @@
+"""Sets of one loop turn go to disk together (docs/architecture.md).
+
+Every item set into a queue in one loop turn is written with one write, as
+one batch of the journal, before any answer of that turn is sent; a failed
+write turns the answer of every set in it into SERVER_ERROR, one line per
+set, and none of them is kept.
+"""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import DARNER_BIN, DARNER_FAULTY_BIN, FaultyServer, drain_queue
+
+TOOL = str(Path(DARNER_BIN).parent / "darner-journal")
+SERVER_ERROR = re.compile(r"SERVER_ERROR \S.*")
+
+
+def queue_folder(data, name):
+    for d in sorted(Path(data).glob("q-*")):
+        if (d / "NAME").read_bytes() == name.encode():
+            return d
+    raise AssertionError(name)
+
+
+def batches_and_items(folder):
+    p = subprocess.run([TOOL, "dump", "--json", str(folder)], capture_output=True, text=True, timeout=60)
+    recs = [json.loads(line) for line in p.stdout.splitlines()]
+    recs = [r for r in recs if r["type"] == "record"]
+    return len({(r["seg"], r["offset"]) for r in recs}), len(recs)
+
+
+def test_pipelined_sets_share_batches_and_keep_their_order(make_server):
+    s = make_server()
+    with s.client() as a, s.client() as b:
+        for c, tag in ((a, b"a"), (b, b"b")):
+            c.send(b"".join(b"set q 0 0 4\r\n%s%03d\r\n" % (tag, i) for i in range(200)))
+        for c in (a, b):
+            assert [c.readline() for _ in range(200)] == ["STORED"] * 200
+        got = drain_queue(a, "q")
+    assert len(got) == 400
+    for tag in (b"a", b"b"):
+        mine = [x for x in got if x.startswith(tag)]
+        assert mine == [b"%s%03d" % (tag, i) for i in range(200)], "a connection's sets lost their order"
+    s.stop()
+    nbatches, nitems = batches_and_items(queue_folder(s.data, "q"))
+    assert nitems == 400
+    assert nbatches < nitems / 4, f"{nbatches} batches for {nitems} pipelined items"
+
+
+def test_failed_batch_answers_every_set_with_server_error(tmp_path):
+    if not os.access(DARNER_FAULTY_BIN, os.X_OK):
+        pytest.fail(f"fault-injecting server not found: {DARNER_FAULTY_BIN}")
+    s = FaultyServer(tmp_path, [])
+    try:
+        s.start()
+        with s.client() as c:
+            assert c.set("q", "before") == "STORED"
+            s.fault("pwrite", "ENOSPC")
+            c.send(b"".join(b"set q 0 0 3\r\nx%02d\r\n" % i for i in range(10)) + b"version\r\n")
+            answers = [c.readline() for _ in range(11)]
+            assert all(SERVER_ERROR.fullmatch(a) for a in answers[:10]), answers
+            assert answers[10].startswith("VERSION ")
+            s.clear()
+            assert c.set("q", "after") == "STORED"
+            assert drain_queue(c, "q") == [b"before", b"after"]
+        s.stop()
+        s.start()
+        with s.client() as c:
+            assert drain_queue(c, "q") == []
+    finally:
+        s.cleanup()
