@@ -159,8 +159,13 @@ void ci_write_next(struct conn *c)
         struct outseg *o = list_entry(first, struct outseg, link);
         size_t n;
         if (o->ticket && resolve_ticket(c, o)) {
-            ci_defer(c); /* its batch is written at the start of the next check */
-            return;
+            /* Set during this check phase (after its first flush): write the
+             * batches now rather than a loop turn later. */
+            registry_flush(c->srv->reg);
+            if (resolve_ticket(c, o)) {
+                ci_defer(c);
+                return;
+            }
         }
         if (o->fd < 0) {
             if (o->mem.len == 0) {

@@ -49,12 +49,22 @@ struct jnl {
         struct jnl_ticket *ticket; /* NULL: no batch waits */
     } pend;
 
-    /* the last batch read (checked), when it fits BATCH_CACHE: a get of a
-     * small item is one read, and the items after it in the batch none */
+    /* the last batch read or written, when it is no larger than
+     * BATCH_CACHE_MAX: a get of a small item is one read, and the items
+     * after it in the batch none. The buffer starts at BATCH_CACHE and grows
+     * to the batches seen (a queue whose sets come in large batches). */
 #define BATCH_CACHE 4096
+#define BATCH_CACHE_MAX (JF_BATCH_MAX + JF_BATCH_HDR_MAX + 4096)
     unsigned char *bc;
+    size_t bc_cap;
     uint64_t bc_seg, bc_off, bc_len; /* bc_len 0: nothing cached */
     struct jf_seg_hdr bc_sh;         /* of its segment */
+    int bc_checked;                  /* its checksum was checked (or we wrote it) */
+    /* where decoding the cached batch's entries got to: entry bc_idx starts
+     * at bc_pos and takes id bc_next (so reading its entries in turn costs
+     * one decode each, not one per entry before it) */
+    uint32_t bc_idx;
+    uint64_t bc_pos, bc_next;
 
     /* an fd of the segment the cursor is in (r_fd_seg), and its header */
     int r_fd;
@@ -124,6 +134,11 @@ int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp, struct jf_seg_hdr
  * segment, or a cut-short one); -EBADMSG when damaged; or -errno. *bt is
  * valid until the next load or the free. */
 int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, unsigned char **owned, int check);
+/* Entry idx of bt (loaded by ji_batch_load), as jbatch_entry_at(), resuming
+ * from where the last lookup in the cached batch stopped. */
+int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint32_t idx, struct jf_entry *e);
+/* Makes the cache hold at least n bytes. Returns 0 or -ENOMEM. */
+int ji_cache_reserve(struct jnl *j, size_t n);
 /* Fills it from entry e of the batch at (seg, off), entry idx. */
 void ji_item_from_entry(struct jnl_item *it, const struct jf_entry *e, uint64_t seg, uint64_t off, uint32_t idx);
 /* Appends one batch of n entries (recs[i], payloads data[i]; moved copies

@@ -46,12 +46,14 @@ static int write_batch(struct jnl *j, unsigned char *e, uint64_t elen, uint32_t 
     *off = j->tail_off;
     /* The hot tail: the batch just written is the cache, so a consumer close
      * behind its producer gets it without a read. */
-    if (hlen + elen <= BATCH_CACHE && (j->bc || (j->bc = malloc(BATCH_CACHE)))) {
+    if (hlen + elen <= BATCH_CACHE_MAX && ji_cache_reserve(j, hlen + elen) == 0) {
         memcpy(j->bc, e - hlen, hlen + elen);
         j->bc_seg = j->tail_seg;
         j->bc_off = j->tail_off;
         j->bc_sh = j->tail_sh;
         j->bc_len = hlen + elen;
+        j->bc_checked = 1;
+        j->bc_idx = 0;
     }
     j->tail_off += hlen + elen;
     j->disk_bytes += hlen + elen;
@@ -271,7 +273,7 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
             continue;
         }
         if (rc == 0)
-            rc = jbatch_entry_at(&bt, j->st.r_idx, &e);
+            rc = ji_entry_at(j, &bt, j->st.r_idx, &e);
         free(owned);
         if (rc == 0 && (e.r.rflags & JF_RF_MOVED)) {
             /* A copy of a live item made to free an old segment: that item
@@ -306,7 +308,7 @@ static int item_payload(struct jnl *j, const struct jnl_item *it, struct jbatch 
 {
     struct jf_entry e;
     int rc = ji_batch_load(j, it->seg, it->off, bt, owned, 1);
-    if (rc == 0 && (jbatch_entry_at(bt, it->idx, &e) < 0 || e.r.id != it->id || e.r.len != it->len))
+    if (rc == 0 && (ji_entry_at(j, bt, it->idx, &e) < 0 || e.r.id != it->id || e.r.len != it->len))
         rc = -EBADMSG;
     if (rc == -ENODATA)
         rc = -EIO; /* it was there when handed out */

@@ -187,6 +187,44 @@ static int64_t read_upto(struct jnl *j, int fd, unsigned char *p, uint64_t n, ui
     return (int64_t)got;
 }
 
+int ji_cache_reserve(struct jnl *j, size_t n)
+{
+    if (n <= j->bc_cap)
+        return 0;
+    size_t cap = n < BATCH_CACHE ? BATCH_CACHE : (n + 4095) / 4096 * 4096;
+    unsigned char *p = realloc(j->bc, cap);
+    if (!p)
+        return -ENOMEM;
+    j->bc = p;
+    j->bc_cap = cap;
+    return 0;
+}
+
+int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint32_t idx, struct jf_entry *e)
+{
+    if (bt->p != j->bc || bt->version != 2)
+        return jbatch_entry_at(bt, idx, e);
+    if (idx >= bt->b.count)
+        return -EBADMSG;
+    if (idx < j->bc_idx || j->bc_idx == 0) {
+        j->bc_idx = 0;
+        j->bc_pos = 0;
+        j->bc_next = bt->b.first_id;
+    }
+    for (;;) {
+        uint64_t pos = j->bc_pos, next = j->bc_next;
+        if (jbatch_entry(bt, &pos, &next, e) < 0) {
+            j->bc_idx = 0;
+            return -EBADMSG;
+        }
+        if (j->bc_idx == idx) /* stay at idx: it is often asked for again */
+            return 0;
+        j->bc_pos = pos;
+        j->bc_next = next;
+        j->bc_idx++;
+    }
+}
+
 int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, unsigned char **owned, int check)
 {
     int fd, temp, rc;
@@ -194,8 +232,12 @@ int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, 
     const char *why;
     uint64_t need;
     *owned = NULL;
-    if (j->bc_len && j->bc_seg == seg && j->bc_off == off)
-        return jbatch_parse(j->bc, j->bc_len, &j->bc_sh, bt, &need, &why, check);
+    if (j->bc_len && j->bc_seg == seg && j->bc_off == off) {
+        rc = jbatch_parse(j->bc, j->bc_len, &j->bc_sh, bt, &need, &why, check && !j->bc_checked);
+        if (rc == 0 && check)
+            j->bc_checked = 1;
+        return rc;
+    }
     if ((rc = ji_seg_fd(j, seg, &fd, &temp, &sh)) < 0)
         return rc;
     /* Past the tail's valid end nothing counts, whatever the file holds. */
@@ -204,13 +246,12 @@ int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, 
         rc = -ENODATA;
         goto out;
     }
-    if (!j->bc && !(j->bc = malloc(BATCH_CACHE))) {
-        rc = -ENOMEM;
+    if ((rc = ji_cache_reserve(j, BATCH_CACHE)) < 0)
         goto out;
-    }
     j->bc_len = 0;
+    j->bc_idx = 0;
     unsigned char *buf = j->bc;
-    uint64_t cap = BATCH_CACHE, want = limit - off < cap ? limit - off : cap;
+    uint64_t cap = j->bc_cap, want = limit - off < BATCH_CACHE ? limit - off : BATCH_CACHE;
     for (;;) {
         int64_t got = read_upto(j, fd, buf, want, off);
         if (got < 0) {
@@ -225,13 +266,19 @@ int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, 
             goto out;
         }
         if (need > cap) {
-            unsigned char *nb = realloc(*owned, (size_t)need);
-            if (!nb) {
-                rc = -ENOMEM;
-                goto out;
+            /* a batch of many entries is cached; one huge entry is not */
+            if (!*owned && need <= BATCH_CACHE_MAX && ji_cache_reserve(j, (size_t)need) == 0) {
+                buf = j->bc;
+                cap = j->bc_cap;
+            } else {
+                unsigned char *nb = realloc(*owned, (size_t)need);
+                if (!nb) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                *owned = buf = nb;
+                cap = need;
             }
-            *owned = buf = nb;
-            cap = need;
         }
         want = need;
     }
@@ -240,6 +287,7 @@ int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, 
         j->bc_off = off;
         j->bc_sh = sh;
         j->bc_len = jbatch_size(bt);
+        j->bc_checked = check;
     }
 out:
     if (rc < 0) {
@@ -250,7 +298,6 @@ out:
         j->conf.io->close(j->conf.io->ctx, fd);
     return rc;
 }
-
 
 void ji_blob_path(const struct jnl *j, uint64_t id, char *out, size_t cap)
 {
