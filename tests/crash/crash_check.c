@@ -122,19 +122,17 @@ static void report_lost(struct drain *d)
 {
     char list[160];
     size_t used = 0, lost = 0;
-    uint64_t first = 0;
     list[0] = '\0';
     for (size_t t = 0; t < d->m->nit; t++) {
         if (d->e->cls[t] != CM_MUST || d->seen[t])
             continue;
-        if (lost++ == 0)
-            first = t;
+        lost++;
         if (used < sizeof(list) - 24)
             used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%zu", used ? " " : "", t);
     }
     if (lost)
-        viol(d->r, "%zu items lost (first %" PRIu64 "; %s%s): live at sync point #%ld and untouched since", lost, first,
-             list, used >= sizeof(list) - 24 ? " ..." : "", d->e->sync);
+        viol(d->r, "%zu items lost (%s%s): live at the last completed sync point and untouched since", lost, list,
+             used >= sizeof(list) - 24 ? " ..." : "");
 }
 
 /* The drained journal must stay drained across a reopen, and take and keep

@@ -230,9 +230,9 @@ static void report(struct run *r, int widx, size_t k, int pass, const struct cm_
     char ev[160] = "(start)";
     if (k > 0)
         cf_describe(&cw->rec, k - 1, ev, sizeof(ev));
-    printf("VIOLATION seed=%" PRIu64 " workload=%d point=%zu pass=%d: crash after event %zu (%s); sync point #%ld "
+    printf("VIOLATION seed=%" PRIu64 " workload=%d point=%zu pass=%d: crash after event %zu (%s); %ld sync points "
            "done; %zu items must come back, %zu may\n",
-           r->o->seed, widx, k, pass, k, ev, e->sync, e->nmust, e->nmay);
+           r->o->seed, widx, k, pass, k, ev, e->sync + 1, e->nmust, e->nmay);
     for (int i = 0; i < res->nviol && i < CC_MAX_MSGS; i++)
         printf("  - %s\n", res->msg[i]);
     if (r->bad_states <= DETAILED || r->o->verbose) {
