@@ -275,7 +275,11 @@ void server_stop(struct server *s)
 void server_free(struct server *s)
 {
     if (s->reg) {
+        /* Twice: the first makes every removal durable, which lets consumed
+         * segments go (they wait for that); the second syncs their going. */
         int rc = syncer_flush_now(&s->sync);
+        if (rc == 0)
+            rc = syncer_flush_now(&s->sync);
         if (rc < 0)
             log_error(&s->log, "final fsync failed: %s", strerror(-rc));
         registry_close(s->reg);

@@ -66,6 +66,29 @@ struct jnl {
     uint32_t bc_idx;
     uint64_t bc_pos, bc_next;
 
+    /* Segments below both the cursor and every live item may be deleted,
+     * but only once the ack records that moved that mark are durable:
+     * otherwise a power cut (or a failed fsync, whose removals are given
+     * back) would need a segment already gone. low_done: the mark known
+     * durable; low_next: a newer mark, durable once sync epoch low_epoch is
+     * (low_next 0: none). */
+    uint64_t low_done, low_next, low_epoch;
+    /* copies written to move live items forward whose MOVE record waits
+     * until the copy is durable (sync epoch `epoch` done): a MOVE record
+     * must never name a copy a power cut could take back */
+    struct pmove {
+        uint64_t id, seg, off, epoch;
+    } pmove[8];
+    int npmove;
+    /* names of the retired files handed to the running sync job: owed again
+     * if it fails (jnl_sync_fds, jnl_sync_failed) */
+    char (*inflight)[32];
+    size_t ninflight, capinflight;
+    /* files an earlier process wrote that may not be durable yet (it may
+     * have died before its sync): the next sync opens and syncs them */
+    char (*owed)[32];
+    size_t nowed, capowed;
+
     /* an fd of the segment the cursor is in (r_fd_seg), and its header */
     int r_fd;
     uint64_t r_fd_seg;
@@ -112,6 +135,9 @@ void ji_ack_reserve(struct jnl *j);
 /* Tops the ack-log reserve up when the backlog has outgrown it. */
 void ji_ack_reserve_check(struct jnl *j);
 int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next);
+/* Owes the next sync the file `name` of the journal's folder. Returns 0 or
+ * -ENOMEM. */
+int ji_owe_name(struct jnl *j, const char *name);
 /* Writes the deferred batch first, if any, so that files are written in
  * the order of the state changes. Returns 0 or -errno (jnl_flush). */
 int ji_flush_pending(struct jnl *j);

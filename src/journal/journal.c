@@ -252,9 +252,12 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
             continue;
         }
         int rc = cursor_fd(j);
-        if (rc == -ENOENT) {
+        if (rc == -EBADMSG) /* its header never made it to disk: nothing in it can be read */
+            log_error(j->conf.log, "journal %s: segment %" PRIu64 " has a damaged header: skipped", j->dir,
+                      j->st.r_seg);
+        if (rc == -ENOENT || rc == -EBADMSG) {
             if ((rc = ji_cursor_next_seg(j)) < 0)
-                return rc;
+                return rc == -ENOENT ? -EIO : rc;
             continue;
         }
         if (rc < 0)
@@ -477,7 +480,7 @@ int jnl_clear(struct jnl *j)
     return 0;
 }
 
-int jnl_reap_pending(const struct jnl *j) { return j->ndoomed > 0; }
+int jnl_reap_pending(const struct jnl *j) { return j->ndoomed > 0 || j->low_next != 0 || j->npmove > 0; }
 
 int jnl_idle(const struct jnl *j) { return j->st.nopen == 0 && j->ndoomed == 0; }
 
@@ -501,6 +504,15 @@ void jnl_close_owing(struct jnl *j, void (*owe)(void *ctx, const char *path), vo
             ji_path_of(j, path, sizeof(path), j->pending_fds[i].name);
             owe(ctx, path);
         }
+        for (size_t i = 0; i < j->nowed; i++) {
+            ji_path_of(j, path, sizeof(path), j->owed[i]);
+            owe(ctx, path);
+        }
+        /* handed to a sync job still running: owed again, in case it fails */
+        for (size_t i = 0; i < j->ninflight; i++) {
+            ji_path_of(j, path, sizeof(path), j->inflight[i]);
+            owe(ctx, path);
+        }
         if (j->dir_dirty)
             owe(ctx, j->dir);
     }
@@ -515,7 +527,9 @@ void jnl_set_dir(struct jnl *j, char *dir)
 
 int jnl_dirty(const struct jnl *j)
 {
-    return j->seg_dirty || j->ack_dirty || j->dir_dirty || j->npending > 0 || j->pend.ticket;
+    /* a segment deletion or a MOVE waiting for a sync asks for one too */
+    return j->seg_dirty || j->ack_dirty || j->dir_dirty || j->npending > 0 || j->pend.ticket || j->nowed > 0 ||
+           j->low_next || j->npmove;
 }
 
 int jnl_sync_fds(struct jnl *j, int *fds, int cap)
@@ -524,11 +538,11 @@ int jnl_sync_fds(struct jnl *j, int *fds, int cap)
     int n = 0, rc;
     if (!jnl_dirty(j))
         return 0;
-    if ((size_t)cap < j->npending + 3)
+    if ((size_t)cap < j->npending + j->nowed + 3)
         return -ENOBUFS;
     if ((rc = ji_flush_pending(j)) < 0)
         return rc;
-    if ((size_t)cap < j->npending + 3) /* the flush may have rolled a segment */
+    if ((size_t)cap < j->npending + j->nowed + 3) /* the flush may have rolled a segment */
         return -ENOBUFS;
     if (j->dir_dirty) {
         if (j->dir_fd < 0 && (rc = io->open(io->ctx, j->dir, O_RDONLY | O_DIRECTORY, 0)) < 0)
@@ -547,9 +561,39 @@ int jnl_sync_fds(struct jnl *j, int *fds, int cap)
             goto fail;
         fds[n++] = rc;
     }
-    for (size_t i = 0; i < j->npending; i++)
+    /* Files an earlier process wrote: opened by name (one gone since, a
+     * deleted segment, needs nothing). */
+    size_t nowed_fds = 0;
+    for (size_t i = 0; i < j->nowed; i++) {
+        char path[PATH_MAX];
+        ji_path_of(j, path, sizeof(path), j->owed[i]);
+        if ((rc = io->open(io->ctx, path, O_RDONLY, 0)) == -ENOENT)
+            continue;
+        if (rc < 0)
+            goto fail;
+        fds[n++] = rc;
+        nowed_fds++;
+    }
+    (void)nowed_fds;
+    /* Remember which retired files this job syncs: owed again if it fails. */
+    if (j->ninflight + j->npending + j->nowed > j->capinflight) {
+        size_t cap = (j->ninflight + j->npending + j->nowed) * 2;
+        char(*a)[32] = realloc(j->inflight, cap * sizeof(*a));
+        if (!a) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        j->inflight = a;
+        j->capinflight = cap;
+    }
+    for (size_t i = 0; i < j->npending; i++) {
         fds[n++] = j->pending_fds[i].fd;
+        memcpy(j->inflight[j->ninflight++], j->pending_fds[i].name, 32);
+    }
+    for (size_t i = 0; i < j->nowed; i++)
+        memcpy(j->inflight[j->ninflight++], j->owed[i], 32);
     j->npending = 0;
+    j->nowed = 0;
     j->seg_dirty = j->ack_dirty = j->dir_dirty = 0;
     return n;
 fail:
@@ -558,6 +602,35 @@ fail:
     while (n > 0)
         io->close(io->ctx, fds[--n]);
     return rc;
+}
+
+void jnl_sync_done(struct jnl *j) { j->ninflight = 0; }
+
+int ji_owe_name(struct jnl *j, const char *name)
+{
+    if (j->conf.sync_never)
+        return 0;
+    if (j->nowed == j->capowed) {
+        size_t cap = j->capowed ? j->capowed * 2 : 8;
+        char(*a)[32] = realloc(j->owed, cap * sizeof(*a));
+        if (!a)
+            return -ENOMEM;
+        j->owed = a;
+        j->capowed = cap;
+    }
+    snprintf(j->owed[j->nowed++], 32, "%s", name);
+    return 0;
+}
+
+void jnl_sync_failed(struct jnl *j, void (*owe)(void *ctx, const char *path), void *ctx)
+{
+    char path[PATH_MAX];
+    for (size_t i = 0; i < j->ninflight; i++) {
+        ji_path_of(j, path, sizeof(path), j->inflight[i]);
+        owe(ctx, path);
+    }
+    j->ninflight = 0;
+    jnl_mark_unsynced(j);
 }
 
 void jnl_mark_unsynced(struct jnl *j)

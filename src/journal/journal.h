@@ -178,6 +178,12 @@ int jnl_sync_fds(struct jnl *j, int *fds, int cap);
 /* After a failed fsync: the journal's files need syncing again (the failed
  * one may have covered its writes only partly). */
 void jnl_mark_unsynced(struct jnl *j);
+/* A sync job that took this journal's fds completed: the retired files it
+ * synced are no longer owed. */
+void jnl_sync_done(struct jnl *j);
+/* It failed: as jnl_mark_unsynced(), and the retired files handed to it
+ * (whose fds are closed now) are owed by path (owe copies the path). */
+void jnl_sync_failed(struct jnl *j, void (*owe)(void *ctx, const char *path), void *ctx);
 
 void jnl_get_stats(const struct jnl *j, struct jnl_stats *st);
 

@@ -25,9 +25,42 @@
  * moved: items opened a moment ago are usually confirmed soon anyway. */
 #define MOVE_SLACK 2
 
-/* Copies a live item to the tail (same id, flagged moved) and records the
- * new position, so its old segment no longer holds anything live. */
-static int move_node(struct jnl *j, struct jnl_node *n)
+/* Records the MOVE of a copy made earlier, once the copy is durable: the
+ * item then lives at the copy, and its old segment can go. */
+static void finish_moves(struct jnl *j, uint64_t sync_epoch_done)
+{
+    for (int i = 0; i < j->npmove;) {
+        struct pmove *m = &j->pmove[i];
+        if (!j->conf.sync_never && sync_epoch_done < m->epoch) {
+            i++;
+            continue;
+        }
+        struct jnl_node *n = jst_find(&j->st, m->id);
+        if (n) { /* else it was confirmed meanwhile: the copy stays unused */
+            struct jf_ack a = ji_item_ack(JF_ACK_MOVE, &n->item);
+            a.seg = m->seg;
+            a.off = m->off;
+            a.idx = 0;
+            /* If this fails the copy stays behind unused: the cursor skips it. */
+            if (ji_ack_apply(j, &a, n, NULL) == 0)
+                j->moved++;
+        }
+        *m = j->pmove[--j->npmove];
+    }
+}
+
+static int move_pending(const struct jnl *j, uint64_t id)
+{
+    for (int i = 0; i < j->npmove; i++)
+        if (j->pmove[i].id == id)
+            return 1;
+    return 0;
+}
+
+/* Copies a live item to the tail (same id, flagged moved); its MOVE record
+ * follows once the copy is durable (finish_moves), so its old segment then
+ * no longer holds anything live. */
+static int move_node(struct jnl *j, struct jnl_node *n, uint64_t sync_epoch_next)
 {
     struct jbatch bt;
     struct jf_entry e;
@@ -46,22 +79,15 @@ static int move_node(struct jnl *j, struct jnl_node *n)
     free(owned);
     if (rc < 0)
         return rc;
-    struct jf_ack a = ji_item_ack(JF_ACK_MOVE, &n->item);
-    a.seg = seg;
-    a.off = off;
-    a.idx = 0;
-    /* If this fails the copy stays behind unused: the cursor skips it. */
-    if ((rc = ji_ack_apply(j, &a, n, NULL)) < 0)
-        return rc;
-    j->moved++;
+    j->pmove[j->npmove++] = (struct pmove){.id = n->item.id, .seg = seg, .off = off, .epoch = sync_epoch_next};
     return 0;
 }
 
 /* Moves up to MOVE_STEP live items out of the oldest segment when it lies
  * MOVE_SLACK or more segments behind the cursor; returns how many. */
-static int move_pinned(struct jnl *j)
+static int move_pinned(struct jnl *j, uint64_t sync_epoch_next)
 {
-    if (j->oldest_seg + MOVE_SLACK > j->st.r_seg)
+    if (j->oldest_seg + MOVE_SLACK > j->st.r_seg || j->npmove == MOVE_STEP)
         return 0;
     int moved = 0;
     struct list *lists[2] = {&j->st.returned, &j->st.open};
@@ -70,9 +96,11 @@ static int move_pinned(struct jnl *j)
         list_for_each_safe(pos, tmp, lists[i])
         {
             struct jnl_node *n = list_entry(pos, struct jnl_node, link);
-            if (n->item.seg != j->oldest_seg)
+            if (n->item.seg != j->oldest_seg || move_pending(j, n->item.id))
                 continue;
-            int rc = move_node(j, n);
+            if (j->npmove == MOVE_STEP)
+                return moved;
+            int rc = move_node(j, n, sync_epoch_next);
             if (rc < 0) {
                 log_warn(j->conf.log, "journal %s: cannot move item %" PRIu64 " forward: %s", j->dir, n->item.id,
                          strerror(-rc));
@@ -85,12 +113,50 @@ static int move_pinned(struct jnl *j)
     return moved;
 }
 
-/* Deletes the segments before the cursor and before every live item. */
-static void delete_dead_segments(struct jnl *j)
+/* The lowest segment something is in: the cursor's, or a live item's. */
+static uint64_t current_low(const struct jnl *j)
 {
     uint64_t low = jst_lowest_live_seg(&j->st);
-    if (j->st.r_seg < low)
-        low = j->st.r_seg;
+    return j->st.r_seg < low ? j->st.r_seg : low;
+}
+
+/* The mark only ever goes down at once: an item given back (a removal
+ * whose fsync failed) lives in an older segment again, and a later record
+ * moving it on is not durable yet when the sync that covers the mark's
+ * records completes. */
+static void lower_marks(struct jnl *j)
+{
+    uint64_t low = current_low(j);
+    if (low < j->low_done)
+        j->low_done = low;
+    if (j->low_next && low < j->low_next)
+        j->low_next = low;
+}
+
+/* Deletes the segments before the cursor and before every live item, as
+ * far as the records saying so are durable (low_done). */
+static void delete_dead_segments(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_done)
+{
+    uint64_t low = current_low(j);
+    lower_marks(j);
+    if (j->conf.sync_never) {
+        j->low_done = low;
+    } else {
+        if (j->low_next && sync_epoch_done >= j->low_epoch) {
+            j->low_done = j->low_next > j->low_done ? j->low_next : j->low_done;
+            j->low_next = 0;
+        }
+        if (!j->low_next && low > j->low_done) {
+            j->low_next = low;
+            j->low_epoch = sync_epoch_next;
+            if (sync_epoch_done >= j->low_epoch) { /* no sync to wait for (tests) */
+                j->low_done = low;
+                j->low_next = 0;
+            }
+        }
+    }
+    if (j->low_done < low)
+        low = j->low_done;
     for (; j->oldest_seg < low; j->oldest_seg++) {
         char path[PATH_MAX];
         struct stat st;
@@ -116,9 +182,13 @@ void jnl_maintain(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_d
     if (j->ack_ckpt_epoch == UINT64_MAX)
         j->ack_ckpt_epoch = sync_epoch_next;
     ji_blob_reap(j, sync_epoch_next, sync_epoch_done);
-    delete_dead_segments(j);
-    if (move_pinned(j) > 0)
-        delete_dead_segments(j);
+    lower_marks(j); /* before a MOVE raises it again */
+    finish_moves(j, sync_epoch_done);
+    delete_dead_segments(j, sync_epoch_next, sync_epoch_done);
+    if (move_pinned(j, sync_epoch_next) > 0) {
+        finish_moves(j, sync_epoch_done); /* at once when there is no sync to wait for */
+        delete_dead_segments(j, sync_epoch_next, sync_epoch_done);
+    }
     if (j->ack_off > j->conf.ack_compact_bytes && (j->conf.sync_never || sync_epoch_done >= j->ack_ckpt_epoch)) {
         int rc = ji_ack_rewrite(j, sync_epoch_next);
         if (rc < 0)

@@ -136,6 +136,13 @@ static int recover_tail(struct jnl *j)
 {
     for (;;) {
         int fd = ji_seg_open(j, j->tail_seg, O_RDWR);
+        if (fd == -ENOENT && j->tail_seg > j->oldest_seg) {
+            /* A gap: its creation never reached the disk (nothing in it was
+             * durable, or its folder entry would be). */
+            log_warn(j->conf.log, "journal %s: segment %" PRIu64 " is missing: skipped", j->dir, j->tail_seg);
+            j->tail_seg--;
+            continue;
+        }
         if (fd < 0)
             return fd;
         struct jf_seg_hdr sh;
@@ -404,9 +411,12 @@ static void remove_orphan_blobs(struct jnl *j)
     while ((e = readdir(d)) != NULL) {
         uint64_t id;
         char tail[8];
-        if (sscanf(e->d_name, "blob-%16" SCNx64 ".%3s", &id, tail) != 2 || strcmp(tail, "dat") != 0 ||
-            blob_live(j, id))
+        if (sscanf(e->d_name, "blob-%16" SCNx64 ".%3s", &id, tail) != 2 || strcmp(tail, "dat") != 0)
             continue;
+        if (blob_live(j, id)) {
+            ji_owe_name(j, e->d_name); /* its data may not be durable yet */
+            continue;
+        }
         char path[PATH_MAX];
         struct stat st;
         ji_path_of(j, path, sizeof(path), e->d_name);
@@ -438,7 +448,7 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
         if (rc < 0 && rc != -EEXIST)
             goto fail;
     }
-    uint64_t min, max;
+    uint64_t min = 0, max = 0;
     if ((rc = check_versions(j)) < 0 || (rc = scan_dir(j, &min, &max)) < 0)
         goto fail;
     remove_tmp_files(j);
@@ -447,7 +457,15 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
             rc = -ENOENT;
             goto fail;
         }
-        /* A new journal: segment 1 and an ack file with the cursor at its start. */
+        /* A new journal: segment 1 and an ack file with the cursor at its
+         * start. Ack files left without any segment mean nothing, and one of
+         * a higher generation would win over ours at the next start. */
+        for (int i = 0; i < 2; i++) {
+            char path[PATH_MAX], name[16];
+            snprintf(name, sizeof(name), "acks.%d", i);
+            ji_path_of(j, path, sizeof(path), name);
+            conf->io->unlink(conf->io->ctx, path);
+        }
         j->st.next_id = 1;
         j->oldest_seg = j->tail_seg = 1;
         if ((rc = ji_seg_roll(j, j->st.next_id, j->st.tail_cum)) < 0)
@@ -480,6 +498,17 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
         j->ack_ckpt_epoch = UINT64_MAX; /* durable only once a sync covers it */
     }
     remove_orphan_blobs(j);
+    /* What the previous process wrote may not be durable yet (it may have
+     * died before its sync): the first sync of this one covers it. */
+    if (!conf->sync_never) {
+        jnl_mark_unsynced(j);
+        for (uint64_t seq = j->oldest_seg; seq < j->tail_seg; seq++) {
+            char name[32];
+            snprintf(name, sizeof(name), "seg-%016" PRIx64 ".dat", seq);
+            ji_owe_name(j, name);
+        }
+        ji_owe_name(j, j->ack_idx ? "acks.0" : "acks.1");
+    }
     *out = j;
     return 0;
 fail:
@@ -502,6 +531,8 @@ void jnl_close(struct jnl *j)
     for (size_t i = 0; i < j->npending; i++)
         j->conf.io->close(j->conf.io->ctx, j->pending_fds[i].fd);
     free(j->bc);
+    free(j->inflight);
+    free(j->owed);
     free(j->doomed);
     free(j->pending_fds);
     buf_free(&j->wbuf);

@@ -572,6 +572,7 @@ void registry_after_sync(struct registry *r)
     list_for_each_safe(pos, tmp, &r->lru)
     {
         struct queue *q = list_entry(pos, struct queue, lru);
+        jnl_sync_done(q->jnl);
         if (jnl_reap_pending(q->jnl))
             registry_maintain(r, q);
     }
@@ -680,5 +681,5 @@ void registry_mark_unsynced(struct registry *r)
 {
     r->data_dirty = 1;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->lru) jnl_mark_unsynced(list_entry(pos, struct queue, lru)->jnl);
+    list_for_each_safe(pos, tmp, &r->lru) jnl_sync_failed(list_entry(pos, struct queue, lru)->jnl, owe, r);
 }

@@ -52,6 +52,10 @@ struct live {
     int op;        /* the operation running, for messages */
     uint32_t mark; /* events up to here are covered by trace lines */
     int append_pct;
+    /* paths owed an fsync, as the registry keeps them (registry.c owe()):
+     * files of a failed sync job, synced by path with the next one */
+    char **owed;
+    size_t nowed, capowed;
 };
 
 static uint32_t nev(const struct live *l) { return (uint32_t)l->w->rec.nev; }
@@ -270,6 +274,27 @@ static void release_slot(struct live *l, int i)
     l->w->n.releases++;
 }
 
+/* Remembers a path the next sync point syncs (jnl_sync_failed's callback). */
+static void owe(void *ctx, const char *path)
+{
+    struct live *l = ctx;
+    if (l->nowed == l->capowed) {
+        size_t cap = l->capowed ? l->capowed * 2 : 16;
+        char **a = realloc(l->owed, cap * sizeof(*a));
+        if (!a) {
+            failf(l, "out of memory");
+            return;
+        }
+        l->owed = a;
+        l->capowed = cap;
+    }
+    if (!(l->owed[l->nowed] = strdup(path))) {
+        failf(l, "out of memory");
+        return;
+    }
+    l->nowed++;
+}
+
 /* A sync point, as sync.c runs one. A failed one fsyncs a random prefix of
  * the fds, then reports failure: the journal is marked unsynced, and the
  * removals it covered are undone as conn_get.c does (some connections'
@@ -285,13 +310,32 @@ static void op_sync(struct live *l, int fail)
         return;
     }
     uint64_t epoch = l->ep_next++;
-    int upto = fail ? (int)cu_below(&l->p, (uint64_t)n + 1) : n;
+    /* the job: its fds, then the paths owed (sync.c work_cb) */
+    char **paths = l->owed;
+    size_t npaths = l->nowed;
+    l->owed = NULL;
+    l->nowed = l->capowed = 0;
+    int upto = fail ? (int)cu_below(&l->p, (uint64_t)n + npaths + 1) : n + (int)npaths;
     for (int i = 0; i < n; i++) {
         int rc = i < upto ? io->fsync(io->ctx, fds[i]) : 0;
         io->close(io->ctx, fds[i]);
         if (rc < 0)
             failf(l, "fsync failed: %s", strerror(-rc));
     }
+    for (size_t i = 0; i < npaths; i++) {
+        if ((int)(n + i) < upto) {
+            int fd = io->open(io->ctx, paths[i], O_RDONLY, 0);
+            int rc = fd < 0 ? fd : io->fsync(io->ctx, fd);
+            if (fd >= 0)
+                io->close(io->ctx, fd);
+            if (rc < 0 && rc != -ENOENT)
+                failf(l, "fsync of %s failed: %s", paths[i], strerror(-rc));
+        }
+        if (fail) /* given back, as registry_give_back_owed() */
+            owe(l, paths[i]);
+        free(paths[i]);
+    }
+    free(paths);
     trace(l, "%s sync of %d fds (epoch %" PRIu64 ")", fail ? "failed" : "completed", n, epoch);
     if (!fail) {
         l->ep_done = epoch;
@@ -300,12 +344,13 @@ static void op_sync(struct live *l, int fail)
         for (int i = 0; i < l->nopen; i++)
             l->open[i].since_sync = 0;
         l->w->n.syncs++;
-        if (jnl_reap_pending(l->j)) /* registry_after_sync() */
+        jnl_sync_done(l->j); /* registry_after_sync() */
+        if (jnl_reap_pending(l->j))
             maintain(l);
         return;
     }
     l->w->n.failed_syncs++;
-    jnl_mark_unsynced(l->j);
+    jnl_sync_failed(l->j, owe, l); /* registry_mark_unsynced() */
     for (int i = l->nopen - 1; i >= 0; i--)
         if (l->open[i].since_sync && cu_chance(&l->p, 60))
             release_slot(l, i);
@@ -453,6 +498,9 @@ int cw_run(struct cw_run *w, const struct cw_conf *c)
     }
 out:
     jnl_close(l.j);
+    for (size_t i = 0; i < l.nowed; i++)
+        free(l.owed[i]);
+    free(l.owed);
     free(l.undo);
     free(l.buf);
     free(l.want);

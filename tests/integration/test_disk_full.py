@@ -27,6 +27,8 @@ import uuid
 
 import pytest
 
+from harness import wait_until
+
 ITEM = 4096
 SEGMENT = 1 << 20
 BALLAST = 64 * 1024      # items of the queue deleted to free space
@@ -240,9 +242,16 @@ def test_writing_resumes_after_consuming(small_fs, make_server):
         g = Getter(c)
         got, stop = g.take("full", 600)     # more than two segments of items
         assert len(got) == 600, f"only {len(got)} gets served on the full disk, then {stop}"
-        after, err = fill(c, "full", 200000, limit=64)
-        assert err is None and len(after) == 64, (
-            f"after consuming {len(got)} items sets still fail: {err!r}")
+        # The segments go once the removals are durable: after the next
+        # periodic sync (default every second), one step each.
+        last = []
+
+        def refill():
+            after, err = fill(c, "full", 200000, limit=64)
+            last[:] = [err]
+            return err is None and len(after) == 64
+        assert wait_until(refill, timeout=15, interval=0.5), (
+            f"after consuming {len(got)} items sets still fail: {last[0]!r}")
 
 
 def test_nothing_acknowledged_is_lost(small_fs, make_server):

@@ -820,6 +820,8 @@ static int fds_on_deleted_segments(void)
     return n;
 }
 
+/* Consumed segments are deleted once the removals that freed them are
+ * durable, and then hold no space through fds kept for a sync. */
 static void test_deleted_segments_hold_no_space_while_a_sync_is_pending(void **state)
 {
     struct fx *fx = *state;
@@ -832,7 +834,9 @@ static void test_deleted_segments_hold_no_space_while_a_sync_is_pending(void **s
         take(fx->j, i);
     struct jnl_head h;
     head_is(fx->j, 7, &h);
-    jnl_maintain(fx->j, 1, 0); /* no sync has run */
+    jnl_maintain(fx->j, 1, 0); /* no sync has run: the removals are not durable */
+    assert_int_equal(nsegs(fx), 4);
+    jnl_maintain(fx->j, 2, 1); /* the sync that covers them completed */
     assert_int_equal(nsegs(fx), 1);
     assert_int_equal(fds_on_deleted_segments(), 0);
 }
