@@ -74,3 +74,17 @@ def test_failed_batch_answers_every_set_with_server_error(tmp_path):
             assert drain_queue(c, "q") == []
     finally:
         s.cleanup()
+
+
+def test_small_items_cost_at_most_1_3x_their_size_on_disk(make_server):
+    """A 64-byte item set on its own (a batch of one, the worst case) takes at
+    most 83 bytes of segment (version 1 took 144)."""
+    s = make_server()
+    n = 1000
+    with s.client() as c:
+        for i in range(n):
+            assert c.set("small", b"%064d" % i) == "STORED"
+    s.stop()
+    segs = sorted(queue_folder(s.data, "small").glob("seg-*.dat"))
+    body = sum(p.stat().st_size - 64 for p in segs)   # less the 64-byte segment headers
+    assert body / n <= 83, f"{body / n:.1f} bytes on disk per 64-byte item"
