@@ -168,7 +168,9 @@ static void do_set(struct conn *c, const struct proto_req *req, const char *data
     struct jnl_ticket *ticket = NULL;
     int rc = registry_get_or_create(s->reg, req->key.name.p, req->key.name.len, &q);
     if (rc == 0)
-        rc = queue_put_deferred(q, req->flags, expiry_ms(req->exptime), data, (size_t)req->bytes, &ticket);
+        rc = queue_put_deferred(q, &(struct jnl_attrs){.flags = req->flags, .expire_ms = expiry_ms(req->exptime),
+                                                       .priority = JNL_PRIORITY_DEFAULT},
+                                data, (size_t)req->bytes, &ticket);
     set_done(c, rc, req->noreply, req->key.opts & PROTO_OPT_SYNC, ticket);
 }
 
@@ -216,7 +218,9 @@ static int stream_step(struct conn *c, size_t *pos)
     int rc = c->stream_err;
     struct queue *q;
     if (rc == 0 && (rc = registry_get_or_create(c->srv->reg, c->stream.name, c->stream.name_len, &q)) == 0) {
-        rc = queue_put_blob(q, b, c->stream.flags, expiry_ms(c->stream.exptime));
+        rc = queue_put_blob(q, b, &(struct jnl_attrs){.flags = c->stream.flags,
+                                                      .expire_ms = expiry_ms(c->stream.exptime),
+                                                      .priority = JNL_PRIORITY_DEFAULT});
         b = NULL;
     }
     jnl_blob_discard(b);

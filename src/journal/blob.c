@@ -69,7 +69,7 @@ int jnl_blob_write(struct jnl_blob *b, const void *p, size_t n)
     return 0;
 }
 
-int jnl_append_blob(struct jnl *j, struct jnl_blob *b, uint32_t flags, uint64_t add_ms, uint64_t expire_ms)
+int jnl_append_blob(struct jnl *j, struct jnl_blob *b, const struct jnl_attrs *a)
 {
     int rc;
     char path[PATH_MAX];
@@ -83,13 +83,9 @@ int jnl_append_blob(struct jnl *j, struct jnl_blob *b, uint32_t flags, uint64_t 
         goto out;
     free(b->path);
     b->path = strdup(path); /* from here a failure removes the adopted file */
-    struct jf_rec r = {.type = JF_REC_BLOB,
-                       .flags = flags,
-                       .id = id,
-                       .add_ms = add_ms,
-                       .expire_ms = expire_ms,
-                       .len = b->len,
-                       .payload_sum = XXH3_64bits_digest(b->sum)};
+    struct jf_rec r = ji_attrs_rec(j, JF_REC_BLOB, a, b->len);
+    r.id = id;
+    r.payload_sum = XXH3_64bits_digest(b->sum);
     const void *none = NULL;
     if ((rc = ji_append_batch(j, &r, &none, 1, &seg, &off)) < 0)
         goto out;

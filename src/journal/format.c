@@ -299,6 +299,7 @@ int jf_entry_next(const unsigned char *e, const struct jf_batch *b, uint64_t *po
         if (*pos >= n)
             return -EBADMSG;
         r->priority = e[(*pos)++];
+        r->rflags |= JF_RF_PRIORITY;
     }
     if ((attrs & JF_EA_VISIBLE) && get_varint(e, n, pos, &r->visible_ms) < 0)
         return -EBADMSG;
@@ -332,7 +333,7 @@ int jf_entry_next(const unsigned char *e, const struct jf_batch *b, uint64_t *po
 static unsigned entry_attrs(const struct jf_rec *r, size_t origin_len)
 {
     return (r->type & JF_EA_TYPE) | (r->rflags & JF_RF_MOVED ? JF_EA_MOVED : 0) | (r->expire_ms ? JF_EA_EXPIRE : 0) |
-           (r->priority ? JF_EA_PRIORITY : 0) | (r->visible_ms ? JF_EA_VISIBLE : 0) |
+           (r->rflags & JF_RF_PRIORITY ? JF_EA_PRIORITY : 0) | (r->visible_ms ? JF_EA_VISIBLE : 0) |
            (r->deliveries ? JF_EA_DELIVERIES : 0) | (origin_len ? JF_EA_ORIGIN : 0);
 }
 

@@ -49,6 +49,8 @@ enum {
     /* A copy of a live item made to free an old segment. It keeps the item's
      * id, takes no new one, and the read cursor skips it. */
     JF_RF_MOVED = 1u << 0,
+    /* (in memory only) the entry carries a priority: v2 writes one only then */
+    JF_RF_PRIORITY = 1u << 1,
 };
 struct jf_rec {
     uint8_t type;        /* enum jf_rec_type */

@@ -135,6 +135,8 @@ void ji_ack_reserve(struct jnl *j);
 /* Tops the ack-log reserve up when the backlog has outgrown it. */
 void ji_ack_reserve_check(struct jnl *j);
 int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next);
+/* The record of a new item of type with attributes a and length len. */
+struct jf_rec ji_attrs_rec(const struct jnl *j, uint8_t type, const struct jnl_attrs *a, uint64_t len);
 /* Owes the next sync the file `name` of the journal's folder. Returns 0 or
  * -ENOMEM. */
 int ji_owe_name(struct jnl *j, const char *name);

@@ -120,12 +120,25 @@ int jnl_flush(struct jnl *j)
 
 int ji_flush_pending(struct jnl *j) { return j->pend.ticket ? jnl_flush(j) : 0; }
 
-int jnl_append_deferred(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data,
-                        size_t len, struct jnl_ticket **ticket)
+/* The record of a new item with attributes a (blob.c uses it too). */
+struct jf_rec ji_attrs_rec(const struct jnl *j, uint8_t type, const struct jnl_attrs *a, uint64_t len)
+{
+    struct jf_rec r = {.type = type, .flags = a->flags, .id = j->st.next_id, .add_ms = a->add_ms,
+                       .expire_ms = a->expire_ms, .visible_ms = a->visible_ms, .deliveries = a->deliveries,
+                       .len = len};
+    if (a->priority != JNL_PRIORITY_DEFAULT) {
+        r.priority = a->priority;
+        r.rflags |= JF_RF_PRIORITY;
+    }
+    return r;
+}
+
+int jnl_append_deferred(struct jnl *j, const struct jnl_attrs *a, const void *data, size_t len,
+                        struct jnl_ticket **ticket)
 {
     int rc;
-    struct jf_rec r = {.type = JF_REC_ITEM, .flags = flags, .id = j->st.next_id, .add_ms = add_ms,
-                       .expire_ms = expire_ms, .len = len};
+    struct jf_rec r = ji_attrs_rec(j, JF_REC_ITEM, a, len);
+    uint64_t add_ms = a->add_ms;
     uint64_t ehdr = jf_entry_hdr_size(&r, j->pend.ticket ? j->pend.base_ms : add_ms, 0);
     /* A batch is bounded: past JF_BATCH_MAX it is written and another begins. */
     if (j->pend.ticket && j->pend.e.len - JF_BATCH_HDR_MAX + ehdr + len > JF_BATCH_MAX) {
@@ -164,14 +177,9 @@ int jnl_append_deferred(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t
     return 0;
 }
 
-int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data, size_t len)
+int jnl_append(struct jnl *j, const struct jnl_attrs *a, const void *data, size_t len)
 {
-    struct jf_rec r = {.type = JF_REC_ITEM,
-                       .flags = flags,
-                       .id = j->st.next_id,
-                       .add_ms = add_ms,
-                       .expire_ms = expire_ms,
-                       .len = len};
+    struct jf_rec r = ji_attrs_rec(j, JF_REC_ITEM, a, len);
     uint64_t seg, off;
     int rc = ji_append_batch(j, &r, &data, 1, &seg, &off);
     if (rc < 0)

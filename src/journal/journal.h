@@ -70,10 +70,21 @@ void jnl_close(struct jnl *j);
 /* Deletes every file of the journal in dir, then dir itself. */
 int jnl_remove_dir(const struct jnl_conf *conf, const char *dir);
 
+/* What an item carries besides its bytes, from the request to the journal
+ * as one struct (docs/journal-format.md lists where each field is kept). */
+struct jnl_attrs {
+    uint32_t flags;      /* the client's memcache flags */
+    uint64_t add_ms;     /* wall clock when added */
+    uint64_t expire_ms;  /* never handed out after this; 0: never expires */
+    uint64_t visible_ms; /* not handed out before this (delayed items); 0: at once */
+    uint32_t deliveries; /* times handed out before */
+    uint8_t priority;    /* 0 (most urgent) to 9, or JNL_PRIORITY_DEFAULT */
+};
+#define JNL_PRIORITY_DEFAULT 0xff /* the queue's default: not written */
+
 /* Appends an item, written now. Returns 0, or -errno with nothing
- * appended. Borrows data. */
-int jnl_append(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data,
-               size_t len);
+ * appended. Borrows a and data. */
+int jnl_append(struct jnl *j, const struct jnl_attrs *a, const void *data, size_t len);
 
 /* What became of a deferred append: state 0 while its batch waits for
  * jnl_flush(), then 1 (written) or -errno (not written: the item is gone,
@@ -89,8 +100,8 @@ void jnl_ticket_put(struct jnl_ticket *t); /* drops a reference; accepts NULL */
  * turn go to disk in one write. The item counts at once, but it is handed
  * out only once written. *ticket gets a reference the caller drops.
  * Returns 0, or -errno with nothing appended. Copies data. */
-int jnl_append_deferred(struct jnl *j, uint32_t flags, uint64_t add_ms, uint64_t expire_ms, const void *data,
-                        size_t len, struct jnl_ticket **ticket);
+int jnl_append_deferred(struct jnl *j, const struct jnl_attrs *a, const void *data, size_t len,
+                        struct jnl_ticket **ticket);
 /* Writes the deferred batch, if any, with one write. On failure nothing of
  * it stays, its items are forgotten and its ticket says why. Returns 0 or
  * -errno. */
@@ -112,7 +123,7 @@ int jnl_blob_begin(const struct jnl_conf *conf, const char *tmp_path, uint64_t l
 int jnl_blob_write(struct jnl_blob *b, const void *p, size_t n);
 /* Makes a complete blob the next item of j: its file moves into j's folder
  * and a record pointing at it is appended. b is consumed either way. */
-int jnl_append_blob(struct jnl *j, struct jnl_blob *b, uint32_t flags, uint64_t add_ms, uint64_t expire_ms);
+int jnl_append_blob(struct jnl *j, struct jnl_blob *b, const struct jnl_attrs *a);
 /* Deletes an unfinished or unwanted blob. Accepts NULL. */
 void jnl_blob_discard(struct jnl_blob *b);
 

@@ -133,12 +133,22 @@ void queue_abort(struct qopen *o)
     queue_wake(q);
 }
 
-int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len)
+/* a, with the add time set when the caller left it 0. */
+static struct jnl_attrs stamped(const struct jnl_attrs *a)
+{
+    struct jnl_attrs s = *a;
+    if (!s.add_ms)
+        s.add_ms = queue_now_ms();
+    return s;
+}
+
+int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len)
 {
     struct jnl *j;
+    struct jnl_attrs s = stamped(a);
     int rc = registry_jnl(q->reg, q, &j);
     if (rc == 0)
-        rc = jnl_append(j, flags, queue_now_ms(), expire_ms, data, len);
+        rc = jnl_append(j, &s, data, len);
     if (rc < 0)
         return rc;
     q->total_items++;
@@ -146,13 +156,14 @@ int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *d
     return 0;
 }
 
-int queue_put_deferred(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len,
+int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len,
                        struct jnl_ticket **ticket)
 {
     struct jnl *j;
+    struct jnl_attrs s = stamped(a);
     int rc = registry_jnl(q->reg, q, &j);
     if (rc == 0)
-        rc = jnl_append_deferred(j, flags, queue_now_ms(), expire_ms, data, len, ticket);
+        rc = jnl_append_deferred(j, &s, data, len, ticket);
     if (rc < 0)
         return rc;
     registry_note_pending(q->reg, q);
@@ -172,15 +183,16 @@ int queue_restore(struct queue *q, const struct jnl_item *it)
     return rc;
 }
 
-int queue_put_blob(struct queue *q, struct jnl_blob *b, uint32_t flags, uint64_t expire_ms)
+int queue_put_blob(struct queue *q, struct jnl_blob *b, const struct jnl_attrs *a)
 {
+    struct jnl_attrs s = stamped(a);
     struct jnl *j;
     int rc = registry_jnl(q->reg, q, &j);
     if (rc < 0) {
         jnl_blob_discard(b);
         return rc;
     }
-    rc = jnl_append_blob(j, b, flags, queue_now_ms(), expire_ms);
+    rc = jnl_append_blob(j, b, &s);
     if (rc < 0)
         return rc;
     q->total_items++;

@@ -82,18 +82,19 @@ int queue_confirm(struct qopen *o);
 /* Gives an open item back to the head of its queue; o is freed. Wakes waiters. */
 void queue_abort(struct qopen *o);
 
-/* Appends an item and wakes waiters. Borrows data. */
-int queue_put(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len);
+/* Appends an item and wakes waiters. a->add_ms is set to now when 0.
+ * Borrows a and data. */
+int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len);
 /* The same, but the item is written with the other appends of this loop
  * turn (registry_flush): *ticket (a reference the caller drops with
  * jnl_ticket_put) says whether it was. Waiters are woken now: a get of an
  * item not yet written writes it first. */
-int queue_put_deferred(struct queue *q, uint32_t flags, uint64_t expire_ms, const void *data, size_t len,
+int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len,
                        struct jnl_ticket **ticket);
 /* Puts a removed item back at the head (its removal was never answered). */
 int queue_restore(struct queue *q, const struct jnl_item *it);
 /* Appends a complete streamed item (consumed either way) and wakes waiters. */
-int queue_put_blob(struct queue *q, struct jnl_blob *b, uint32_t flags, uint64_t expire_ms);
+int queue_put_blob(struct queue *q, struct jnl_blob *b, const struct jnl_attrs *a);
 /* Removes every item, open ones included (their open records are freed). */
 int queue_flush(struct queue *q);
 

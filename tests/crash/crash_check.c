@@ -160,7 +160,8 @@ static void second_life(struct drain *d, const struct jnl_conf *jc, const char *
              rc == 0 ? "hands out an item" : "fails", rc == 0 ? h.item.id : 0, rc == 0 ? h.item.add_ms : 0);
         return;
     }
-    if ((rc = jnl_append(d->j, 0, PROBE_ADD_MS, 0, PROBE, sizeof(PROBE))) < 0) {
+    if ((rc = jnl_append(d->j, &(struct jnl_attrs){.add_ms = PROBE_ADD_MS, .priority = JNL_PRIORITY_DEFAULT}, PROBE,
+                         sizeof(PROBE))) < 0) {
         viol(d->r, "second life: appending failed: %s", strerror(-rc));
         return;
     }

@@ -131,7 +131,9 @@ static void op_append(struct live *l, int blob)
     uint32_t b = nev(l);
     int rc;
     if (!blob) {
-        rc = jnl_append(l->j, cm_flags(m, tag), CM_TAG_BASE + tag, 0, l->buf, len);
+        rc = jnl_append(l->j, &(struct jnl_attrs){.flags = cm_flags(m, tag), .add_ms = CM_TAG_BASE + tag,
+                                                  .priority = JNL_PRIORITY_DEFAULT},
+                        l->buf, len);
     } else {
         char path[PATH_MAX];
         struct jnl_blob *bl;
@@ -143,7 +145,8 @@ static void op_append(struct live *l, int blob)
             done += n;
         }
         if (rc == 0)
-            rc = jnl_append_blob(l->j, bl, cm_flags(m, tag), CM_TAG_BASE + tag, 0);
+            rc = jnl_append_blob(l->j, bl, &(struct jnl_attrs){.flags = cm_flags(m, tag), .add_ms = CM_TAG_BASE + tag,
+                                                               .priority = JNL_PRIORITY_DEFAULT});
         else
             jnl_blob_discard(bl);
     }

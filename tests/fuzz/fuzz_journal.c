@@ -217,7 +217,8 @@ static void check_appends(struct jnl *j, const struct jnl_conf *conf)
 {
     static const char *items[] = {"first", "second item, a little longer than the first", "third"};
     for (int i = 0; i < 3; i++) {
-        int rc = jnl_append(j, (uint32_t)i, 1, 0, items[i], strlen(items[i]));
+        int rc = jnl_append(j, &(struct jnl_attrs){.flags = (uint32_t)i, .add_ms = 1, .priority = JNL_PRIORITY_DEFAULT},
+                            items[i], strlen(items[i]));
         if (rc < 0) {
             /* A journal that cannot append (its folder state refused it)
              * must say so with an error, which it did. */

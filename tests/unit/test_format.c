@@ -374,6 +374,64 @@ static void test_doc_lists_every_type_the_code_knows(void **state)
     assert_string_equal(jf_ack_type_name(JF_ACK_RESTORE), "RESTORE");
 }
 
+/* Version-2 entries keep every field, the ones for scheduling included (a
+ * priority of 0 is a priority, not its absence). */
+static void test_batch_entries_round_trip_every_field(void **state)
+{
+    (void)state;
+    struct jf_seg_hdr sh = {.version = 2, .seq = 3, .first_id = 100, .created_ms = 1700000000000ull};
+    struct jf_rec recs[3] = {
+        {.type = JF_REC_ITEM, .flags = 7, .id = 100, .add_ms = sh.created_ms + 5, .len = 3},
+        {.type = JF_REC_ITEM, .rflags = JF_RF_PRIORITY, .priority = 0, .flags = 0xffffffffu, .id = 101,
+         .add_ms = sh.created_ms - 2000, .expire_ms = 1800000000000ull, .visible_ms = 1700000005000ull,
+         .deliveries = 3, .len = 0},
+        {.type = JF_REC_BLOB, .rflags = JF_RF_MOVED, .id = 42, .add_ms = sh.created_ms, .len = 1u << 20,
+         .payload_sum = 0x1122334455667788ull},
+    };
+    unsigned char buf[512], *e = buf + JF_BATCH_HDR_MAX, *p = e;
+    const char *origin = "jobs";
+    for (int i = 0; i < 3; i++) {
+        size_t olen = i == 1 ? 4 : 0;
+        size_t n = jf_entry_encode(p, &recs[i], recs[0].add_ms, olen ? origin : NULL, olen);
+        assert_int_equal(n, jf_entry_hdr_size(&recs[i], recs[0].add_ms, olen));
+        p += n;
+        if (recs[i].type == JF_REC_ITEM) {
+            memcpy(p, "abc", recs[i].len);
+            p += recs[i].len;
+        }
+    }
+    unsigned char hdr[JF_BATCH_HDR_MAX];
+    size_t hl = jf_batch_encode_hdr(hdr, &sh, 3, 100, recs[0].add_ms, e, (uint64_t)(p - e));
+    memcpy(e - hl, hdr, hl);
+    struct jf_batch b;
+    assert_int_equal(jf_batch_decode(e - hl, hl + (size_t)(p - e), &sh, &b), 0);
+    assert_int_equal(jf_batch_check(e - hl, &b), 0);
+    assert_int_equal(b.count, 3);
+    uint64_t pos = 0, next = b.first_id;
+    for (int i = 0; i < 3; i++) {
+        struct jf_entry got;
+        assert_int_equal(jf_entry_next(e, &b, &pos, &next, &got), 0);
+        assert_int_equal(got.r.id, recs[i].id);
+        assert_int_equal(got.r.flags, recs[i].flags);
+        assert_int_equal(got.r.add_ms, recs[i].add_ms);
+        assert_int_equal(got.r.expire_ms, recs[i].expire_ms);
+        assert_int_equal(got.r.visible_ms, recs[i].visible_ms);
+        assert_int_equal(got.r.deliveries, recs[i].deliveries);
+        assert_int_equal(got.r.len, recs[i].len);
+        assert_int_equal(got.r.rflags & (JF_RF_MOVED | JF_RF_PRIORITY), recs[i].rflags);
+        assert_int_equal(got.r.priority, recs[i].priority);
+        if (i == 1) {
+            assert_int_equal(got.origin_len, 4);
+            assert_memory_equal(got.origin, "jobs", 4);
+        }
+        if (i == 2)
+            assert_int_equal(got.r.payload_sum, recs[i].payload_sum);
+    }
+    assert_int_equal(pos, (uint64_t)(p - e));
+    e[1] ^= 1; /* one flipped bit anywhere fails the check */
+    assert_int_equal(jf_batch_check(e - hl, &b), -EBADMSG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_all_ones_buffers_rejected),
         cmocka_unit_test(test_other_version_refused_not_taken_for_damage),
         cmocka_unit_test(test_doc_lists_every_type_the_code_knows),
+        cmocka_unit_test(test_batch_entries_round_trip_every_field),
         cmocka_unit_test(test_unknown_types_rejected_even_when_sealed),
         cmocka_unit_test(test_unreachable_counts_rejected_even_when_sealed),
         cmocka_unit_test(test_headers_not_mistaken_for_each_other),

@@ -209,7 +209,9 @@ static int put_n(struct jnl *j, int i, size_t len)
     char *p = malloc(len);
     assert_non_null(p);
     payload_of(i, p, len);
-    int rc = jnl_append(j, (uint32_t)i, 1000u + (uint64_t)i, 0, p, len);
+    int rc = jnl_append(j, &(struct jnl_attrs){.flags = (uint32_t)i, .add_ms = 1000u + (uint64_t)i,
+                                              .priority = JNL_PRIORITY_DEFAULT},
+                        p, len);
     free(p);
     return rc;
 }
@@ -328,9 +330,9 @@ static void test_append_then_head_returns_items_in_order_intact(void **state)
 {
     struct fx *fx = *state;
     jopen(fx);
-    assert_int_equal(jnl_append(fx->j, 0xfeedu, 111, 999999, "alpha", 5), 0);
-    assert_int_equal(jnl_append(fx->j, 0, 222, 0, "", 0), 0);
-    assert_int_equal(jnl_append(fx->j, 7, 333, 42, "gamma!", 6), 0);
+    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 0xfeedu, .add_ms = 111, .expire_ms = 999999, .priority = JNL_PRIORITY_DEFAULT}, "alpha", 5), 0);
+    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 0, .add_ms = 222, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT}, "", 0), 0);
+    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 7, .add_ms = 333, .expire_ms = 42, .priority = JNL_PRIORITY_DEFAULT}, "gamma!", 6), 0);
 
     struct jnl_head h;
     char buf[16];
@@ -519,11 +521,11 @@ static void test_stats_follow_each_operation(void **state)
     struct jnl_stats st0, st1;
     jopen(fx);
     jnl_get_stats(fx->j, &st0);
-    assert_int_equal(jnl_append(fx->j, 0, 0, 0, "0123456789", 10), 0);
+    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 0, .add_ms = 0, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT}, "0123456789", 10), 0);
     jnl_get_stats(fx->j, &st1);
     assert_true(st1.logsize >= st0.logsize + 10);
-    assert_int_equal(jnl_append(fx->j, 0, 0, 0, "01234567890123456789", 20), 0);
-    assert_int_equal(jnl_append(fx->j, 0, 0, 0, "012345678901234567890123456789", 30), 0);
+    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 0, .add_ms = 0, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT}, "01234567890123456789", 20), 0);
+    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 0, .add_ms = 0, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT}, "012345678901234567890123456789", 30), 0);
     expect_stats(fx->j, 3, 60, 0);
 
     struct jnl_head h;
@@ -1114,7 +1116,8 @@ static struct jnl_ticket *put_deferred(struct jnl *j, int i)
     char buf[100];
     struct jnl_ticket *t = NULL;
     payload_of(i, buf, sizeof(buf));
-    assert_int_equal(jnl_append_deferred(j, (uint32_t)i, 1000u + (uint64_t)i, 0, buf, sizeof(buf), &t), 0);
+    struct jnl_attrs a = {.flags = (uint32_t)i, .add_ms = 1000u + (uint64_t)i, .priority = JNL_PRIORITY_DEFAULT};
+    assert_int_equal(jnl_append_deferred(j, &a, buf, sizeof(buf), &t), 0);
     assert_non_null(t);
     return t;
 }

@@ -77,11 +77,20 @@ static struct queue *findq(struct fx *fx, const char *name)
     return registry_find(fx->r, name, strlen(name));
 }
 
-static void qput(struct queue *q, const char *s) { assert_int_equal(queue_put(q, 0, 0, s, strlen(s)), 0); }
+static struct jnl_attrs attrs(uint32_t flags, uint64_t expire_ms)
+{
+    return (struct jnl_attrs){.flags = flags, .expire_ms = expire_ms, .priority = JNL_PRIORITY_DEFAULT};
+}
+
+static void qput(struct queue *q, const char *s)
+{
+    assert_int_equal(queue_put(q, &(struct jnl_attrs){.priority = JNL_PRIORITY_DEFAULT}, s, strlen(s)), 0);
+}
 
 static void qput_exp(struct queue *q, const char *s, uint64_t expire_ms)
 {
-    assert_int_equal(queue_put(q, 0, expire_ms, s, strlen(s)), 0);
+    struct jnl_attrs a = attrs(0, expire_ms);
+    assert_int_equal(queue_put(q, &a, s, strlen(s)), 0);
 }
 
 /* Gets the head in mode and checks it is s; returns the open record for
@@ -409,7 +418,8 @@ static void test_put_keeps_flags(void **state)
 {
     struct fx *fx = *state;
     struct queue *q = mkq(fx, "flags");
-    assert_int_equal(queue_put(q, 0xabcdu, 0, "v", 1), 0);
+    struct jnl_attrs a = attrs(0xabcdu, 0);
+    assert_int_equal(queue_put(q, &a, "v", 1), 0);
     struct qitem it;
     assert_int_equal(queue_get(q, QGET_REMOVE, NULL, &it), 0);
     assert_int_equal(it.flags, 0xabcdu);
@@ -515,7 +525,8 @@ static void test_large_item_is_handed_out_as_fd(void **state)
     assert_non_null(got);
     for (size_t i = 0; i < len; i++)
         p[i] = (char)(i * 7 + 3);
-    assert_int_equal(queue_put(q, 5, 0, p, len), 0);
+    struct jnl_attrs a = attrs(5, 0);
+    assert_int_equal(queue_put(q, &a, p, len), 0);
     qput(q, "small");
     struct qitem it;
     assert_int_equal(queue_get(q, QGET_REMOVE, NULL, &it), 0);

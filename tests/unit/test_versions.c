@@ -119,7 +119,8 @@ static void make_journal(struct fx *fx)
     struct jnl *j = NULL;
     assert_int_equal(jnl_open(&j, &fx->conf, fx->dir, 1), 0);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(jnl_append(j, 0, 1, 0, "hello", 5), 0);
+        assert_int_equal(jnl_append(j, &(struct jnl_attrs){.add_ms = 1, .priority = JNL_PRIORITY_DEFAULT}, "hello", 5),
+                         0);
     struct jnl_head h;
     struct jnl_node *n;
     assert_int_equal(jnl_head(j, &h), 0);
