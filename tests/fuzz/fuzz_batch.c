@@ -89,7 +89,10 @@ static void round_trip(const unsigned char *p, size_t n)
         if (!(r->rflags & JF_RF_MOVED))
             r->id = next++;
         r->expire_ms = a & 8 ? take(&p, &n, 6) : 0;
-        r->priority = a & 16 ? (uint8_t)take(&p, &n, 1) : 0;
+        if (a & 16) { /* a priority, 0 included, is written only when marked present */
+            r->priority = (uint8_t)take(&p, &n, 1);
+            r->rflags |= JF_RF_PRIORITY;
+        }
         r->visible_ms = a & 32 ? take(&p, &n, 6) : 0;
         r->deliveries = a & 64 ? (uint32_t)take(&p, &n, 2) : 0;
         if (r->type == JF_REC_BLOB)
@@ -135,7 +138,7 @@ static void round_trip(const unsigned char *p, size_t n)
               got.r.add_ms == recs[i].add_ms && got.r.expire_ms == recs[i].expire_ms &&
               got.r.priority == recs[i].priority && got.r.visible_ms == recs[i].visible_ms &&
               got.r.deliveries == recs[i].deliveries && got.r.type == recs[i].type &&
-              (got.r.rflags & JF_RF_MOVED) == (recs[i].rflags & JF_RF_MOVED));
+              (got.r.rflags & (JF_RF_MOVED | JF_RF_PRIORITY)) == (recs[i].rflags & (JF_RF_MOVED | JF_RF_PRIORITY)));
         if (got.r.type == JF_REC_BLOB)
             CHECK(got.r.payload_sum == recs[i].payload_sum);
     }
