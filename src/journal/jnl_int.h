@@ -57,12 +57,16 @@ struct jnl {
 #define BATCH_CACHE_MAX (JF_BATCH_MAX + JF_BATCH_HDR_MAX + 4096)
     unsigned char *bc;
     size_t bc_cap;
+    /* bytes [bc_off, bc_off + bc_len) of segment bc_seg, read at once: the
+     * batches after the one asked for come with it (small items are read
+     * 4 KiB at a time, not one batch a read) */
     uint64_t bc_seg, bc_off, bc_len; /* bc_len 0: nothing cached */
     struct jf_seg_hdr bc_sh;         /* of its segment */
-    int bc_checked;                  /* its checksum was checked (or we wrote it) */
-    /* where decoding the cached batch's entries got to: entry bc_idx starts
-     * at bc_pos and takes id bc_next (so reading its entries in turn costs
-     * one decode each, not one per entry before it) */
+    uint64_t bc_checked;             /* offset + 1 of the batch last checked in it (or written by us) */
+    /* where decoding the entries of the batch at hint_seg/hint_off got to:
+     * entry bc_idx starts at bc_pos and takes id bc_next (so reading its
+     * entries in turn costs one decode each, not one per entry before it) */
+    uint64_t hint_seg, hint_off;
     uint32_t bc_idx;
     uint64_t bc_pos, bc_next;
 
@@ -164,7 +168,8 @@ int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp, struct jf_seg_hdr
 int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, unsigned char **owned, int check);
 /* Entry idx of bt (loaded by ji_batch_load), as jbatch_entry_at(), resuming
  * from where the last lookup in the cached batch stopped. */
-int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint32_t idx, struct jf_entry *e);
+int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint64_t seg, uint64_t off, uint32_t idx,
+                struct jf_entry *e);
 /* Makes the cache hold at least n bytes. Returns 0 or -ENOMEM. */
 int ji_cache_reserve(struct jnl *j, size_t n);
 /* Fills it from entry e of the batch at (seg, off), entry idx. */

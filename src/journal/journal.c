@@ -52,7 +52,7 @@ static int write_batch(struct jnl *j, unsigned char *e, uint64_t elen, uint32_t 
         j->bc_off = j->tail_off;
         j->bc_sh = j->tail_sh;
         j->bc_len = hlen + elen;
-        j->bc_checked = 1;
+        j->bc_checked = j->tail_off + 1;
         j->bc_idx = 0;
     }
     j->tail_off += hlen + elen;
@@ -284,7 +284,7 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
             continue;
         }
         if (rc == 0)
-            rc = ji_entry_at(j, &bt, j->st.r_idx, &e);
+            rc = ji_entry_at(j, &bt, j->st.r_seg, j->st.r_off, j->st.r_idx, &e);
         free(owned);
         if (rc == 0 && (e.r.rflags & JF_RF_MOVED)) {
             /* A copy of a live item made to free an old segment: that item
@@ -319,7 +319,7 @@ static int item_payload(struct jnl *j, const struct jnl_item *it, struct jbatch 
 {
     struct jf_entry e;
     int rc = ji_batch_load(j, it->seg, it->off, bt, owned, 1);
-    if (rc == 0 && (ji_entry_at(j, bt, it->idx, &e) < 0 || e.r.id != it->id || e.r.len != it->len))
+    if (rc == 0 && (ji_entry_at(j, bt, it->seg, it->off, it->idx, &e) < 0 || e.r.id != it->id || e.r.len != it->len))
         rc = -EBADMSG;
     if (rc == -ENODATA)
         rc = -EIO; /* it was there when handed out */

@@ -200,13 +200,16 @@ int ji_cache_reserve(struct jnl *j, size_t n)
     return 0;
 }
 
-int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint32_t idx, struct jf_entry *e)
+int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint64_t seg, uint64_t off, uint32_t idx,
+                struct jf_entry *e)
 {
-    if (bt->p != j->bc || bt->version != 2)
+    if (bt->version != 2)
         return jbatch_entry_at(bt, idx, e);
     if (idx >= bt->b.count)
         return -EBADMSG;
-    if (idx < j->bc_idx || j->bc_idx == 0) {
+    if (seg != j->hint_seg || off != j->hint_off || idx < j->bc_idx || j->bc_idx == 0) {
+        j->hint_seg = seg;
+        j->hint_off = off;
         j->bc_idx = 0;
         j->bc_pos = 0;
         j->bc_next = bt->b.first_id;
@@ -225,6 +228,21 @@ int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint32_t idx, struct jf_
     }
 }
 
+/* Parses the batch at off from the cached window, if it lies whole in it.
+ * Returns 0, -EBADMSG, or -EAGAIN (not there: read it). */
+static int window_parse(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, int check)
+{
+    uint64_t need;
+    const char *why;
+    if (!j->bc_len || j->bc_seg != seg || off < j->bc_off || off >= j->bc_off + j->bc_len)
+        return -EAGAIN;
+    int verify = check && j->bc_checked != off + 1;
+    int rc = jbatch_parse(j->bc + (off - j->bc_off), j->bc_off + j->bc_len - off, &j->bc_sh, bt, &need, &why, verify);
+    if (rc == 0 && verify)
+        j->bc_checked = off + 1;
+    return rc;
+}
+
 int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, unsigned char **owned, int check)
 {
     int fd, temp, rc;
@@ -232,12 +250,8 @@ int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, 
     const char *why;
     uint64_t need;
     *owned = NULL;
-    if (j->bc_len && j->bc_seg == seg && j->bc_off == off) {
-        rc = jbatch_parse(j->bc, j->bc_len, &j->bc_sh, bt, &need, &why, check && !j->bc_checked);
-        if (rc == 0 && check)
-            j->bc_checked = 1;
+    if ((rc = window_parse(j, seg, off, bt, check)) != -EAGAIN)
         return rc;
-    }
     if ((rc = ji_seg_fd(j, seg, &fd, &temp, &sh)) < 0)
         return rc;
     /* Past the tail's valid end nothing counts, whatever the file holds. */
@@ -249,11 +263,12 @@ int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, 
     if ((rc = ji_cache_reserve(j, BATCH_CACHE)) < 0)
         goto out;
     j->bc_len = 0;
-    j->bc_idx = 0;
+    j->bc_checked = 0;
     unsigned char *buf = j->bc;
     uint64_t cap = j->bc_cap, want = limit - off < BATCH_CACHE ? limit - off : BATCH_CACHE;
+    int64_t got;
     for (;;) {
-        int64_t got = read_upto(j, fd, buf, want, off);
+        got = read_upto(j, fd, buf, want, off);
         if (got < 0) {
             rc = (int)got;
             goto out;
@@ -282,12 +297,12 @@ int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, 
         }
         want = need;
     }
-    if (rc == 0 && !*owned) {
+    if (rc == 0 && !*owned) { /* the window: everything read, the batches after this one too */
         j->bc_seg = seg;
         j->bc_off = off;
         j->bc_sh = sh;
-        j->bc_len = jbatch_size(bt);
-        j->bc_checked = check;
+        j->bc_len = (uint64_t)got;
+        j->bc_checked = check ? off + 1 : 0;
     }
 out:
     if (rc < 0) {
