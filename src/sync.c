@@ -2,7 +2,6 @@
 #include "sync.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,10 +37,7 @@ static void work_cb(uv_work_t *req)
     }
     /* A file gone since (a deleted segment or queue) needs no sync. */
     for (size_t i = 0; i < s->npaths; i++) {
-        int fd = io->open(io->ctx, s->paths[i], O_RDONLY, 0);
-        int rc = fd < 0 ? fd : io->fsync(io->ctx, fd);
-        if (fd >= 0)
-            io->close(io->ctx, fd);
+        int rc = jio_fsync_path(io, s->paths[i]);
         if (rc < 0 && rc != -ENOENT && result == 0)
             result = rc;
     }

@@ -156,3 +156,13 @@ int jio_pread_all(const struct jio *io, int fd, void *p, size_t n, off_t off)
     }
     return 0;
 }
+
+int jio_fsync_path(const struct jio *io, const char *path)
+{
+    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    int rc = io->fsync(io->ctx, fd);
+    io->close(io->ctx, fd);
+    return rc;
+}

@@ -152,7 +152,7 @@ int jnl_append_deferred(struct jnl *j, const struct jnl_attrs *a, const void *da
             return -ENOMEM;
         t->refs = 1; /* the journal's */
         j->pend.e.len = 0;
-        if ((rc = buf_reserve(&j->pend.e, JF_BATCH_HDR_MAX + ehdr + len)) < 0) {
+        if ((rc = buf_reserve(&j->pend.e, JF_BATCH_HDR_MAX)) < 0) { /* room for the header, written last */
             free(t);
             return rc;
         }
@@ -571,7 +571,6 @@ int jnl_sync_fds(struct jnl *j, int *fds, int cap)
     }
     /* Files an earlier process wrote: opened by name (one gone since, a
      * deleted segment, needs nothing). */
-    size_t nowed_fds = 0;
     for (size_t i = 0; i < j->nowed; i++) {
         char path[PATH_MAX];
         ji_path_of(j, path, sizeof(path), j->owed[i]);
@@ -580,9 +579,7 @@ int jnl_sync_fds(struct jnl *j, int *fds, int cap)
         if (rc < 0)
             goto fail;
         fds[n++] = rc;
-        nowed_fds++;
     }
-    (void)nowed_fds;
     /* Remember which retired files this job syncs: owed again if it fails. */
     if (j->ninflight + j->npending + j->nowed > j->capinflight) {
         size_t cap = (j->ninflight + j->npending + j->nowed) * 2;

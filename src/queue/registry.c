@@ -307,12 +307,7 @@ static void owe(void *ctx, const char *path)
     }
     if (!p || r->nowed == r->capowed) {
         /* No memory to remember it: sync it now, on this thread, rarely. */
-        const struct jio *io = r->jconf.io;
-        int fd = io->open(io->ctx, path, O_RDONLY, 0);
-        if (fd >= 0) {
-            io->fsync(io->ctx, fd);
-            io->close(io->ctx, fd);
-        }
+        jio_fsync_path(r->jconf.io, path);
         free(p);
         return;
     }

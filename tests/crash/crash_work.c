@@ -327,10 +327,7 @@ static void op_sync(struct live *l, int fail)
     }
     for (size_t i = 0; i < npaths; i++) {
         if ((int)(n + i) < upto) {
-            int fd = io->open(io->ctx, paths[i], O_RDONLY, 0);
-            int rc = fd < 0 ? fd : io->fsync(io->ctx, fd);
-            if (fd >= 0)
-                io->close(io->ctx, fd);
+            int rc = jio_fsync_path(io, paths[i]);
             if (rc < 0 && rc != -ENOENT)
                 failf(l, "fsync of %s failed: %s", paths[i], strerror(-rc));
         }
