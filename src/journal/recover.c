@@ -410,8 +410,7 @@ static void remove_orphan_blobs(struct jnl *j)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         uint64_t id;
-        char tail[8];
-        if (sscanf(e->d_name, "blob-%16" SCNx64 ".%3s", &id, tail) != 2 || strcmp(tail, "dat") != 0)
+        if (!jf_parse_file_name(e->d_name, "blob-", &id))
             continue;
         if (blob_live(j, id)) {
             ji_owe_name(j, e->d_name); /* its data may not be durable yet */

@@ -640,9 +640,8 @@ static int check_live(struct tool *t, struct acks *a, const char *ackfile)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         uint64_t id, size = 0;
-        char tail[8];
         struct stat st;
-        if (sscanf(e->d_name, "blob-%16" SCNx64 ".%3s", &id, tail) != 2 || strcmp(tail, "dat") != 0)
+        if (!jf_parse_file_name(e->d_name, "blob-", &id))
             continue;
         t->blob_bytes += size = fstatat(dirfd(d), e->d_name, &st, 0) == 0 ? (uint64_t)st.st_size : 0;
         if (!is_live(t, a, id))
