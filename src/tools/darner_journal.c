@@ -12,13 +12,13 @@
 #include "journal/replay.h"
 #include "journal/state.h"
 #include "log.h"
+#include "tools/jtool.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,95 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
-
-#define PREVIEW 32          /* payload bytes dump shows without --payload */
-#define CHUNK (1024 * 1024) /* payloads are read in pieces of this size */
-enum { EXIT_CLEAN = 0, EXIT_DAMAGE = 1, EXIT_ERROR = 2 };
-enum cmd { CMD_CHECK, CMD_DUMP, CMD_REPAIR };
-
-/* What one ack file says, replayed into a state by the code start-up uses
- * (jst_load_acks, jst_apply_ack). */
-struct acks {
-    int present, usable;
-    uint64_t gen, size, end, records;
-    struct jst st; /* cursor and live items; nodes freed by tool_reset() */
-};
-
-/* Everything one run needs; there are no globals. */
-struct tool {
-    enum cmd cmd;
-    int json, payload;
-    FILE *out;
-    const struct jio *io;
-    const char *dir;
-    unsigned char *buf; /* CHUNK bytes of scratch; owned */
-    uint64_t damages, notes;
-    uint64_t *segs; /* segment numbers found, sorted; owned */
-    size_t nsegs, cap_segs;
-    size_t eff_last; /* index of the segment start-up treats as the tail */
-    uint64_t *missing; /* ids of blob records whose file is absent; owned */
-    size_t nmissing, cap_missing;
-    uint64_t seg_bytes, blob_bytes;
-    uint64_t tail_seg, tail_off, next_id, tail_cum; /* the valid end, as start-up finds it */
-    uint64_t oldest_first_id, oldest_cum;           /* 0, 0: the oldest header is damaged */
-    struct acks ack[2];
-    /* the batch being listed: its size, and the entry's index and payload's
-     * file offset (dump) */
-    uint64_t cur_size, cur_payload_at;
-    uint32_t cur_idx;
-};
-
-
-/* Writes p[0..n) escaped for a "..." string: JSON, or C-like for text. */
-static void esc(const struct tool *t, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) {
-        if (c[i] == '"' || c[i] == '\\')
-            fprintf(t->out, "\\%c", c[i]);
-        else if (c[i] >= 0x20 && c[i] < 0x7f)
-            fputc(c[i], t->out);
-        else if (c[i] == '\n' || c[i] == '\t')
-            fputs(c[i] == '\n' ? "\\n" : "\\t", t->out);
-        else
-            fprintf(t->out, t->json ? "\\u%04x" : "\\x%02x", c[i]);
-    }
-}
-
-static const char *fmt_ms(char out[40], uint64_t ms)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    char day[24];
-    if (ms == 0)
-        return "never";
-    if (!gmtime_r(&s, &tm) || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        snprintf(out, 40, "%" PRIu64 "ms", ms);
-    else
-        snprintf(out, 40, "%s.%03uZ", day, (unsigned)(ms % 1000));
-    return out;
-}
-
-/* Counts and prints one finding: damage (makes the exit code 1) or a note. */
-__attribute__((format(printf, 6, 7))) static void report(struct tool *t, int damage, const char *file,
-                                                         uint64_t off, uint64_t bytes, const char *fmt, ...)
-{
-    char what[320];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    *(damage ? &t->damages : &t->notes) += 1;
-    if (!t->json) {
-        fprintf(t->out, "  %s %s offset %" PRIu64 " (%" PRIu64 " bytes): %s\n", damage ? "DAMAGE" : "note", file,
-                off, bytes, what);
-        return;
-    }
-    fprintf(t->out, "{\"type\":\"%s\",\"file\":\"%s\",\"offset\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"what\":\"",
-            damage ? "damage" : "note", file, off, bytes);
-    esc(t, what, strlen(what));
-    fputs("\"}\n", t->out);
-}
 
 /* Opens dir/name read-only. Returns 0 with *fd (the caller's) and its size. */
 static int open_in(const struct tool *t, const char *name, int *fd, uint64_t *size)
@@ -241,40 +152,6 @@ static int sum_range(struct tool *t, int fd, uint64_t base, uint64_t len, uint64
         *sum = XXH3_64bits_digest(st);
     XXH3_freeState(st);
     return rc;
-}
-
-/* Lists one record (dump). ok: 1 checksum good, 0 bad, -1 no blob file. The
- * payload is at base in fd (fd < 0: none to show). */
-static int emit_rec(struct tool *t, uint64_t seq, uint64_t off, const struct jf_rec *r, int ok, int fd, uint64_t base)
-{
-    char added[40], expires[40];
-    const char *sum = ok > 0 ? "ok" : ok == 0 ? "bad" : "no blob file";
-    const char *kind = r->type == JF_REC_BLOB ? "blob" : "item";
-    int moved = (r->rflags & JF_RF_MOVED) != 0, rc = 0;
-    uint64_t n = fd < 0 ? 0 : t->payload || r->len <= PREVIEW ? r->len : PREVIEW;
-    if (t->json)
-        fprintf(t->out,
-                "{\"type\":\"record\",\"seg\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"idx\":%" PRIu32
-                ",\"batch_size\":%" PRIu64 ",\"payload_at\":%" PRIu64 ",\"id\":%" PRIu64 ",\"kind\":\"%s\","
-                "\"moved\":%s,\"flags\":%" PRIu32 ",\"added_ms\":%" PRIu64 ",\"expires_ms\":%" PRIu64
-                ",\"length\":%" PRIu64 ",\"checksum\":\"%s\",\"payload\":\"",
-                seq, off, t->cur_idx, t->cur_size, t->cur_payload_at, r->id, kind, moved ? "true" : "false", r->flags,
-                r->add_ms, r->expire_ms, r->len, sum);
-    else
-        fprintf(t->out,
-                "  record seg %" PRIu64 " off %" PRIu64 " id %" PRIu64 " %s%s flags %" PRIu32
-                " added %s expires %s len %" PRIu64 " sum %s \"",
-                seq, off, r->id, kind, moved ? " (moved copy)" : "", r->flags, fmt_ms(added, r->add_ms),
-                fmt_ms(expires, r->expire_ms), r->len, sum);
-    for (uint64_t done = 0, k; rc == 0 && done < n; done += k) {
-        k = n - done < CHUNK ? n - done : CHUNK;
-        if ((rc = jio_pread_all(t->io, fd, t->buf, (size_t)k, (off_t)(base + done))) == 0)
-            esc(t, t->buf, (size_t)k);
-    }
-    fputs(t->json ? (n == r->len ? "\",\"complete\":true}\n" : "\",\"complete\":false}\n")
-                  : (n == r->len ? "\"\n" : "\"...\n"),
-          t->out);
-    return rc == -ENODATA ? 0 : rc;
 }
 
 /* Checks (and with dump lists) the blob file of record r; *ok as emit_rec(). */
@@ -448,27 +325,6 @@ out:
     if (fd >= 0)
         t->io->close(t->io->ctx, fd);
     return rc;
-}
-
-/* Lists one ack record (dump). */
-struct dump_ctx {
-    struct tool *t;
-    const char *name;
-};
-
-static void dump_ack(void *ctx, uint64_t off, const struct jf_ack *r, int ok)
-{
-    const struct dump_ctx *d = ctx;
-    const struct tool *t = d->t;
-    const char *type = ok ? jf_ack_type_name(r->type) : "?";
-    fprintf(t->out,
-            t->json ? "{\"type\":\"ack\",\"file\":\"%s\",\"offset\":%" PRIu64 ",\"ok\":%s,\"record\":\"%s\","
-                      "\"id\":%" PRIu64 ",\"seg\":%" PRIu64 ",\"off\":%" PRIu64 ",\"len\":%" PRIu64
-                      ",\"cum\":%" PRIu64 ",\"kind\":\"%s\"}\n"
-                    : "  ack %s off %" PRIu64 " %s %s id %" PRIu64 " seg %" PRIu64 " off %" PRIu64
-                      " len %" PRIu64 " cum %" PRIu64 " %s\n",
-            d->name, off, ok ? (t->json ? "true" : "ok") : (t->json ? "false" : "DAMAGED"), type ? type : "?",
-            r->id, r->seg, r->off, r->len, r->cum, r->kind == JF_REC_BLOB ? "blob" : "item");
 }
 
 /* Reads acks.<i> as start-up does (jst_load_acks); dump lists every record.
