@@ -470,7 +470,10 @@ void conn_close(struct conn *c)
     while ((first = list_first(&c->opens)) != NULL)
         queue_abort(list_entry(first, struct qopen, conn_link));
     struct list *pos, *tmp;
+    /* A removal whose answer is dropped here is lost with its client, as for
+     * any get answered to a client that vanished. */
     list_for_each_safe(pos, tmp, &c->out) ci_outseg_free(list_entry(pos, struct outseg, link));
+    c->guard = NULL;
     c->out_bytes = 0;
     c->handles = 2;
     uv_close((uv_handle_t *)&c->tcp, close_cb);

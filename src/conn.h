@@ -32,6 +32,29 @@ struct outseg {
     /* A set's answer waiting for its batch to be written (this loop turn):
      * STORED or SERVER_ERROR once the ticket says; a reference we hold. */
     struct jnl_ticket *ticket;
+    /* A get's answer follows, up to guard->end: sent once the ack records
+     * of its removals are written, else replaced by SERVER_ERROR and the
+     * removals undone (conn_out.c). */
+    struct out_guard *guard;
+    struct outseg *end_of; /* this ends a guarded answer: its guard's segment */
+    int is_end;
+};
+
+/* What a removal by a get needs undone when its ack record cannot be
+ * written, or its fsync fails (its answer is then never sent). */
+struct conn_undo {
+    uint64_t dir_id; /* the queue, if it still exists */
+    struct jnl_item item;
+    int open; /* held open: abort it; else removed: restore it */
+};
+
+struct out_guard {
+    struct outseg *end; /* NULL while the get runs */
+    struct guard_entry {
+        struct jnl_ticket *ticket; /* a reference */
+        struct conn_undo undo;
+    } *e;
+    size_t n, cap;
 };
 
 struct conn {
@@ -73,16 +96,13 @@ struct conn {
     int waiting; /* waiter is on a list */
 
     int get_failed; /* a key of the get in progress answered SERVER_ERROR */
+    struct outseg *guard; /* the guard of the get in progress, in out */
 
     /* fsync waits */
     struct sync_waiter syncw;
     /* what the request waiting for the fsync removed, to give back if the
      * fsync fails (its answer is then never sent) */
-    struct conn_undo {
-        uint64_t dir_id; /* the queue, if it still exists */
-        struct jnl_item item;
-        int open; /* held open: abort it; else removed: restore it */
-    } *undo;
+    struct conn_undo *undo;
     size_t nundo, capundo;
     int sync_wanted;
     size_t sync_mark; /* output before the answer that waits for the fsync */

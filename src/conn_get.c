@@ -59,12 +59,10 @@ static void remember_undo(struct conn *c, const struct queue *q, const struct jn
     c->undo[c->nundo++] = (struct conn_undo){.dir_id = q->dir_id, .item = *it, .open = open};
 }
 
-/* The fsync covering this request's removals failed and their answers are
- * replaced by an error: the items go back to the head of their queues. */
-void ci_apply_undo(struct conn *c)
+void ci_undo(struct conn *c, const struct conn_undo *undo, size_t n)
 {
-    for (size_t i = c->nundo; i-- > 0;) {
-        struct conn_undo *u = &c->undo[i];
+    for (size_t i = n; i-- > 0;) {
+        const struct conn_undo *u = &undo[i];
         struct queue *q = registry_find_dir(c->srv->reg, u->dir_id);
         if (!q)
             continue; /* deleted meanwhile: nothing to give back to */
@@ -76,9 +74,16 @@ void ci_apply_undo(struct conn *c)
         }
         int rc = queue_restore(q, &u->item);
         if (rc < 0)
-            log_error(&c->srv->log, "queue %s: cannot give back item %" PRIu64 " after a failed fsync: %s", q->name,
+            log_error(&c->srv->log, "queue %s: cannot give back item %" PRIu64 " after a failed write: %s", q->name,
                       u->item.id, strerror(-rc));
     }
+}
+
+/* The fsync covering this request's removals failed and their answers are
+ * replaced by an error: the items go back to the head of their queues. */
+void ci_apply_undo(struct conn *c)
+{
+    ci_undo(c, c->undo, c->nundo);
     c->nundo = 0;
 }
 
@@ -102,6 +107,7 @@ static enum get_result get_key(struct conn *c, const struct proto_key *k)
                 return GK_ERROR;
             }
             ci_journal_touched(c);
+            ci_guard_add(c, q, &closed, 0);
             if (c->sync_wanted)
                 remember_undo(c, q, &closed, 0); /* a failed fsync brings it back */
         }
@@ -122,6 +128,7 @@ static enum get_result get_key(struct conn *c, const struct proto_key *k)
         list_push_back(&c->opens, &no->conn_link);
     if (mode != QGET_PEEK) {
         ci_journal_touched(c);
+        ci_guard_add(c, q, &it.where, no != NULL);
         if (c->sync_wanted)
             remember_undo(c, q, &it.where, no != NULL);
     }
@@ -244,7 +251,7 @@ static int open_conflict(struct conn *c, const struct proto_req *req)
 }
 
 /* Returns 1 when the request is finished, 0 when it waits. */
-int ci_do_get(struct conn *c, const struct proto_req *req)
+static int do_get(struct conn *c, const struct proto_req *req)
 {
     if (c->get_done == 0 && open_conflict(c, req)) {
         ci_out_str(c, "CLIENT_ERROR an item is already open on this queue; close or abort it first\r\n");
@@ -278,4 +285,13 @@ int ci_do_get(struct conn *c, const struct proto_req *req)
     c->get_done = 0;
     ci_out_str(c, "END\r\n");
     return 1;
+}
+
+int ci_do_get(struct conn *c, const struct proto_req *req)
+{
+    ci_guard_begin(c); /* kept while the get waits */
+    int done = do_get(c, req);
+    if (done)
+        ci_guard_end(c);
+    return done;
 }

@@ -23,6 +23,13 @@ void ci_outseg_free(struct outseg *o);
  * ticket reference. */
 void ci_out_ticket(struct conn *c, struct jnl_ticket *t);
 void ci_write_next(struct conn *c);
+/* A get's answer starts: the removals it reports (ci_guard_add) hold it
+ * back until their ack records are written. */
+void ci_guard_begin(struct conn *c);
+/* The get removed or opened it on q (or confirmed it, open 0). */
+void ci_guard_add(struct conn *c, struct queue *q, const struct jnl_item *it, int open);
+/* The get's answer is complete. */
+void ci_guard_end(struct conn *c);
 /* Remembers the output size, where an answer waiting for an fsync starts. */
 void ci_mark_sync(struct conn *c);
 void ci_out_truncate(struct conn *c, uint64_t keep);
@@ -35,6 +42,8 @@ void ci_journal_touched(struct conn *c);
 /* Runs a get request; returns 1 when it is finished, 0 when it waits. */
 int ci_do_get(struct conn *c, const struct proto_req *req);
 void ci_apply_undo(struct conn *c);
+/* Gives back what u[0..n) removed, last first. */
+void ci_undo(struct conn *c, const struct conn_undo *u, size_t n);
 void ci_end_wait(struct conn *c);
 
 #endif

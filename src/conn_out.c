@@ -26,10 +26,29 @@ static struct outseg *outseg_new(struct conn *c, int fd)
     return o;
 }
 
+static void guard_free(struct out_guard *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        jnl_ticket_put(g->e[i].ticket);
+    free(g->e);
+    free(g);
+}
+
 void ci_outseg_free(struct outseg *o)
 {
     list_remove(&o->link);
     jnl_ticket_put(o->ticket);
+    if (o->guard) {
+        if (o->guard->end)
+            o->guard->end->end_of = NULL;
+        guard_free(o->guard);
+    }
+    /* The end of a guarded answer goes only when the answer is cut short
+     * (a failed fsync replaces it): its guard goes with it. */
+    if (o->end_of) {
+        o->end_of->guard->end = NULL;
+        ci_outseg_free(o->end_of);
+    }
     if (o->fd >= 0)
         close(o->fd);
     buf_free(&o->mem);
@@ -40,7 +59,7 @@ void ci_out_bytes(struct conn *c, const void *p, size_t n)
 {
     struct list *last = c->out.prev;
     struct outseg *o = last != &c->out ? list_entry(last, struct outseg, link) : NULL;
-    if (!o || o->fd >= 0 || o->ticket)
+    if (!o || o->fd >= 0 || o->ticket || o->guard || o->is_end)
         o = outseg_new(c, -1);
     if (!o || buf_append(&o->mem, p, n) < 0) {
         /* Out of memory: the answer cannot be kept; the client must not get
@@ -115,6 +134,119 @@ void ci_out_file(struct conn *c, int fd, uint64_t off, uint64_t len)
     c->out_bytes += len;
 }
 
+/* ---- answers that wait for ack records ---- */
+
+void ci_guard_begin(struct conn *c)
+{
+    if (c->guard)
+        return;
+    struct outseg *o = outseg_new(c, -1);
+    if (o && !(o->guard = calloc(1, sizeof(*o->guard)))) {
+        ci_outseg_free(o);
+        o = NULL;
+    }
+    if (!o) {
+        c->close_after = 1; /* out of memory: no answer can be promised */
+        return;
+    }
+    c->guard = o;
+}
+
+void ci_guard_add(struct conn *c, struct queue *q, const struct jnl_item *it, int open)
+{
+    struct out_guard *g = c->guard ? c->guard->guard : NULL;
+    struct jnl_ticket *t = queue_ack_ticket(q);
+    if (!g || !t) {
+        jnl_ticket_put(t);
+        return;
+    }
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 2;
+        struct guard_entry *e = realloc(g->e, cap * sizeof(*e));
+        if (!e) {
+            jnl_ticket_put(t);
+            c->close_after = 1;
+            return;
+        }
+        g->e = e;
+        g->cap = cap;
+    }
+    g->e[g->n++] = (struct guard_entry){.ticket = t, .undo = {.dir_id = q->dir_id, .item = *it, .open = open}};
+}
+
+void ci_guard_end(struct conn *c)
+{
+    struct outseg *o = c->guard;
+    if (!o)
+        return;
+    c->guard = NULL;
+    struct outseg *end = o->guard->n ? outseg_new(c, -1) : NULL;
+    if (!end) { /* nothing to wait for (or out of memory: closing anyway) */
+        ci_outseg_free(o);
+        return;
+    }
+    end->is_end = 1;
+    end->end_of = o;
+    o->guard->end = end;
+}
+
+/* 1 once every ack record of the answer is written, 0 while one waits, or
+ * the first failure's -errno. */
+static int guard_state(const struct out_guard *g)
+{
+    int st = 1;
+    for (size_t i = 0; i < g->n; i++) {
+        int s = g->e[i].ticket->state;
+        if (s < 0)
+            return s;
+        if (s == 0)
+            st = 0;
+    }
+    return st;
+}
+
+/* Settles the guard at the head of the output. Returns 1 while it must
+ * wait (its get still runs, or its records are not yet written). */
+static int resolve_guard(struct conn *c, struct outseg *o)
+{
+    struct out_guard *g = o->guard;
+    if (!g->end)
+        return 1; /* the get waits for an item: resumed when it ends */
+    int st = guard_state(g);
+    if (st == 0) {
+        registry_flush(c->srv->reg); /* a get served in this check phase */
+        if ((st = guard_state(g)) == 0)
+            return 1;
+    }
+    if (st > 0) {
+        ci_outseg_free(o);
+        return 0;
+    }
+    /* The removals are not on disk: their answer becomes the error, and
+     * the items go back (the records that did fail are written later, in
+     * order, ahead of the records of the undo). */
+    for (size_t i = g->n; i-- > 0;)
+        ci_undo(c, &g->e[i].undo, 1);
+    struct list *pos = o->link.next;
+    while (pos != &c->out) {
+        struct outseg *x = list_entry(pos, struct outseg, link);
+        pos = pos->next;
+        int last = x == g->end;
+        c->out_bytes -= x->fd >= 0 ? x->left : x->mem.len;
+        if (last)
+            x->end_of = NULL; /* its guard stays, turned into the error */
+        ci_outseg_free(x);
+        if (last)
+            break;
+    }
+    g->end = NULL;
+    guard_free(g);
+    o->guard = NULL;
+    size_t before = o->mem.len;
+    buf_printf(&o->mem, "SERVER_ERROR %s\r\n", strerror(-st));
+    c->out_bytes += o->mem.len - before;
+    return 0;
+}
 
 static void write_cb(uv_write_t *req, int status)
 {
@@ -158,6 +290,14 @@ void ci_write_next(struct conn *c)
         }
         struct outseg *o = list_entry(first, struct outseg, link);
         size_t n;
+        if (o->guard) {
+            if (resolve_guard(c, o)) {
+                if (o->guard->end)
+                    ci_defer(c);
+                return;
+            }
+            continue;
+        }
         if (o->ticket && resolve_ticket(c, o)) {
             /* Set during this check phase (after its first flush): write the
              * batches now rather than a loop turn later. */

@@ -61,21 +61,71 @@ void ji_ack_reserve(struct jnl *j)
     j->ack_reserved = end;
 }
 
-void ji_ack_reserve_check(struct jnl *j)
+void ji_ack_reserve_check(struct jnl *j, uint64_t need)
 {
     uint64_t left = j->ack_reserved > j->ack_off ? j->ack_reserved - j->ack_off : 0;
-    if (left < JF_ACK_REC || left < reserve_wanted(j) / 2)
+    if (left < need || left < JF_ACK_REC || left < reserve_wanted(j) / 2)
         ji_ack_reserve(j);
 }
 
-/* Appends one record to the current ack log. */
+/* Records written with one write: the removals of one loop turn. */
+#define ACK_BATCH 64
+/* Records kept while writes fail; past this, removals are refused. */
+#define ACK_QUEUE_MAX 4096
+
 int ji_ack_write(struct jnl *j, const struct jf_ack *a)
 {
-    ji_ack_reserve_check(j);
-    int rc = ack_put(j, j->ack_fd, &j->ack_off, a);
-    if (rc == 0)
+    if (j->ackq.len >= ACK_BATCH * JF_ACK_REC) {
+        ji_ack_flush(j); /* a failure is its ticket's, and keeps the records */
+        if (j->ackq.len >= ACK_QUEUE_MAX * JF_ACK_REC)
+            return j->ack_err ? j->ack_err : -EIO;
+    }
+    if (!j->ack_ticket) {
+        if (!(j->ack_ticket = calloc(1, sizeof(*j->ack_ticket))))
+            return -ENOMEM;
+        j->ack_ticket->refs = 1;
+    }
+    if (buf_reserve(&j->ackq, JF_ACK_REC) < 0)
+        return -ENOMEM;
+    jf_ack_encode((unsigned char *)j->ackq.data + j->ackq.len, a);
+    j->ackq.len += JF_ACK_REC;
+    return 0;
+}
+
+static void settle_ticket(struct jnl *j, int rc)
+{
+    struct jnl_ticket *t = j->ack_ticket;
+    j->ack_ticket = NULL;
+    if (t) {
+        t->state = rc < 0 ? rc : 1;
+        jnl_ticket_put(t);
+    }
+}
+
+int ji_ack_flush(struct jnl *j)
+{
+    if (j->ackq.len == 0)
+        return 0;
+    ji_ack_reserve_check(j, j->ackq.len);
+    /* A failed write may have left part of the records: the next try
+     * writes over it from the same offset. */
+    int rc = jio_pwrite_all(j->conf.io, j->ack_fd, j->ackq.data, j->ackq.len, (off_t)j->ack_off);
+    if (rc == 0) {
+        j->ack_off += j->ackq.len;
         j->ack_dirty = 1;
+        j->ackq.len = 0;
+        if (j->ackq.cap > ACK_BATCH * JF_ACK_REC) /* after a run of failures */
+            buf_free(&j->ackq);
+    }
+    j->ack_err = rc;
+    settle_ticket(j, rc);
     return rc;
+}
+
+void ji_ack_discard(struct jnl *j, int err)
+{
+    settle_ticket(j, err);
+    buf_free(&j->ackq);
 }
 
 static void node_to_ack(const struct jnl_node *n, struct jf_ack *a)
@@ -143,6 +193,10 @@ int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next)
         j->conf.io->close(j->conf.io->ctx, fd);
         return rc;
     }
+    /* The checkpoint holds what the queued records did: they are written. */
+    j->ackq.len = 0;
+    j->ack_err = 0;
+    settle_ticket(j, 1);
     char old[16];
     snprintf(old, sizeof(old), "acks.%d", j->ack_idx);
     ji_retire_fd(j, &j->ack_fd, 0, old);

@@ -110,6 +110,13 @@ struct jnl {
     uint64_t ack_off, ack_gen;
     uint64_t ack_reserved; /* blocks are reserved up to here (see ji_ack_write) */
     uint64_t ack_ckpt_epoch; /* sync epoch that makes its checkpoint durable */
+    /* Ack records applied but not yet written: they go to disk with one
+     * write at jnl_flush() (sooner once ACK_BATCH of them wait). A failed
+     * write keeps them, to be written again ahead of the later ones, so the
+     * file always holds the order they were applied in. */
+    struct buf ackq;
+    struct jnl_ticket *ack_ticket; /* of the records not yet tried; the journal's reference */
+    int ack_err;                   /* the last write's error, 0 once one works */
 };
 
 
@@ -134,10 +141,18 @@ void ji_close_fd(const struct jnl *j, int *fd);
 void ji_retire_fd(struct jnl *j, int *fd, uint64_t seg, const char *name);
 /* Closes the pending fd of a segment being deleted: it needs no sync. */
 void ji_drop_pending_seg(struct jnl *j, uint64_t seg);
+/* Queues ack record a for the next ji_ack_flush(). Returns 0, or -errno
+ * (out of memory, or writes keep failing) with nothing queued. */
 int ji_ack_write(struct jnl *j, const struct jf_ack *a);
+/* Writes the queued ack records with one write and settles their ticket.
+ * Returns 0 or -errno (they stay queued). */
+int ji_ack_flush(struct jnl *j);
+/* Frees what ji_ack_write queued, failing its ticket with err. */
+void ji_ack_discard(struct jnl *j, int err);
 void ji_ack_reserve(struct jnl *j);
-/* Tops the ack-log reserve up when the backlog has outgrown it. */
-void ji_ack_reserve_check(struct jnl *j);
+/* Tops the ack-log reserve up when the backlog has outgrown it, or when
+ * `need` more bytes would pass it. */
+void ji_ack_reserve_check(struct jnl *j, uint64_t need);
 int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next);
 /* The record of a new item of type with attributes a and length len. */
 struct jf_rec ji_attrs_rec(const struct jnl *j, uint8_t type, const struct jnl_attrs *a, uint64_t len);

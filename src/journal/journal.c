@@ -90,9 +90,10 @@ void jnl_ticket_put(struct jnl_ticket *t)
         free(t);
 }
 
-int jnl_pending(const struct jnl *j) { return j->pend.ticket != NULL; }
+int jnl_pending(const struct jnl *j) { return j->pend.ticket != NULL || j->ackq.len > 0; }
 
-int jnl_flush(struct jnl *j)
+/* Writes the deferred batch of items. */
+static int flush_items(struct jnl *j)
 {
     struct jnl_ticket *t = j->pend.ticket;
     if (!t)
@@ -114,11 +115,26 @@ int jnl_flush(struct jnl *j)
     if (j->pend.e.cap > 8192) /* an idle journal keeps no large buffer */
         buf_free(&j->pend.e);
     jnl_ticket_put(t);
-    ji_ack_reserve_check(j);
+    ji_ack_reserve_check(j, 0);
     return rc;
 }
 
-int ji_flush_pending(struct jnl *j) { return j->pend.ticket ? jnl_flush(j) : 0; }
+int ji_flush_pending(struct jnl *j) { return flush_items(j); }
+
+/* Items first: an ack record never names an item not yet written (jnl_head
+ * writes an item before handing it out). */
+int jnl_flush(struct jnl *j)
+{
+    int rc = flush_items(j), rc2 = ji_ack_flush(j);
+    return rc < 0 ? rc : rc2;
+}
+
+struct jnl_ticket *jnl_ack_ticket(struct jnl *j)
+{
+    if (j->ack_ticket)
+        j->ack_ticket->refs++;
+    return j->ack_ticket;
+}
 
 /* The record of a new item with attributes a (blob.c uses it too). */
 struct jf_rec ji_attrs_rec(const struct jnl *j, uint8_t type, const struct jnl_attrs *a, uint64_t len)
@@ -142,7 +158,7 @@ int jnl_append_deferred(struct jnl *j, const struct jnl_attrs *a, const void *da
     uint64_t ehdr = jf_entry_hdr_size(&r, j->pend.ticket ? j->pend.base_ms : add_ms, 0);
     /* A batch is bounded: past JF_BATCH_MAX it is written and another begins. */
     if (j->pend.ticket && j->pend.e.len - JF_BATCH_HDR_MAX + ehdr + len > JF_BATCH_MAX) {
-        if ((rc = jnl_flush(j)) < 0)
+        if ((rc = flush_items(j)) < 0)
             return rc;
         ehdr = jf_entry_hdr_size(&r, add_ms, 0);
     }
@@ -185,7 +201,7 @@ int jnl_append(struct jnl *j, const struct jnl_attrs *a, const void *data, size_
     if (rc < 0)
         return rc;
     rc = jst_apply_rec(&j->st, &r);
-    ji_ack_reserve_check(j);
+    ji_ack_reserve_check(j, 0);
     return rc;
 }
 
@@ -254,7 +270,7 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
                 return -ENOENT;
             /* The cursor caught up with items not written yet: write them
              * first, so nothing is handed out before it is on disk. */
-            int rc = jnl_flush(j);
+            int rc = flush_items(j);
             if (rc < 0)
                 return rc;
             continue;
@@ -393,11 +409,17 @@ int jnl_payload_fd(struct jnl *j, const struct jnl_item *it, int *fd, uint64_t *
 
 /* ---- consuming ---- */
 
-/* Writes ack record a, then applies it: the order every state change takes. */
+/* Queues ack record a, then applies it: the order every state change takes.
+ * The record is written by the next flush, before any answer that reports
+ * the change is sent (see jnl_ack_ticket). */
 int ji_ack_apply(struct jnl *j, const struct jf_ack *a, struct jnl_node *hint, struct jnl_node **out)
 {
     int rc = ji_ack_write(j, a);
-    return rc < 0 ? rc : jst_apply_ack(&j->st, a, hint, out);
+    if (rc < 0)
+        return rc;
+    if ((rc = jst_apply_ack(&j->st, a, hint, out)) < 0)
+        j->ackq.len -= JF_ACK_REC; /* not applied: not written either */
+    return rc;
 }
 
 int jnl_remove_head(struct jnl *j, const struct jnl_head *h)
@@ -474,30 +496,31 @@ static void unlink_all_blobs(struct jnl *j)
 
 int jnl_clear(struct jnl *j)
 {
-    int rc0 = ji_flush_pending(j);
-    if (rc0 < 0)
-        return rc0;
-    struct jf_ack a = {.type = JF_ACK_FLUSH, .id = j->st.next_id, .seg = j->tail_seg, .off = j->tail_off, .cum = j->st.tail_cum};
-    int rc = ji_ack_apply(j, &a, NULL, NULL);
+    /* Written at once: its answer is sent as soon as this returns. */
+    int rc = jnl_flush(j);
     if (rc < 0)
         return rc;
+    struct jf_ack a = {.type = JF_ACK_FLUSH, .id = j->st.next_id, .seg = j->tail_seg, .off = j->tail_off, .cum = j->st.tail_cum};
+    if ((rc = ji_ack_apply(j, &a, NULL, NULL)) < 0)
+        return rc;
+    rc = ji_ack_flush(j); /* on failure it stays queued, written with the next records */
     j->disk_bytes -= j->blob_bytes < j->disk_bytes ? j->blob_bytes : j->disk_bytes;
     j->blob_bytes = 0;
     j->ndoomed = 0;
     unlink_all_blobs(j);
-    return 0;
+    return rc;
 }
 
 int jnl_reap_pending(const struct jnl *j) { return j->ndoomed > 0 || j->low_next != 0 || j->npmove > 0; }
 
-int jnl_idle(const struct jnl *j) { return j->st.nopen == 0 && j->ndoomed == 0; }
+int jnl_idle(const struct jnl *j) { return j->st.nopen == 0 && j->ndoomed == 0 && j->ackq.len == 0; }
 
 void jnl_close_owing(struct jnl *j, void (*owe)(void *ctx, const char *path), void *ctx)
 {
     char path[PATH_MAX], name[32];
     if (!j)
         return;
-    ji_flush_pending(j);
+    jnl_flush(j);
     if (!j->conf.sync_never) {
         if (j->seg_dirty) {
             ji_seg_path(j, j->tail_seg, path, sizeof(path));
@@ -536,7 +559,7 @@ void jnl_set_dir(struct jnl *j, char *dir)
 int jnl_dirty(const struct jnl *j)
 {
     /* a segment deletion or a MOVE waiting for a sync asks for one too */
-    return j->seg_dirty || j->ack_dirty || j->dir_dirty || j->npending > 0 || j->pend.ticket || j->nowed > 0 ||
+    return j->seg_dirty || j->ack_dirty || j->dir_dirty || j->npending > 0 || jnl_pending(j) || j->nowed > 0 ||
            j->low_next || j->npmove;
 }
 
@@ -548,7 +571,7 @@ int jnl_sync_fds(struct jnl *j, int *fds, int cap)
         return 0;
     if ((size_t)cap < j->npending + j->nowed + 3)
         return -ENOBUFS;
-    if ((rc = ji_flush_pending(j)) < 0)
+    if ((rc = jnl_flush(j)) < 0)
         return rc;
     if ((size_t)cap < j->npending + j->nowed + 3) /* the flush may have rolled a segment */
         return -ENOBUFS;

@@ -102,12 +102,22 @@ void jnl_ticket_put(struct jnl_ticket *t); /* drops a reference; accepts NULL */
  * Returns 0, or -errno with nothing appended. Copies data. */
 int jnl_append_deferred(struct jnl *j, const struct jnl_attrs *a, const void *data, size_t len,
                         struct jnl_ticket **ticket);
-/* Writes the deferred batch, if any, with one write. On failure nothing of
- * it stays, its items are forgotten and its ticket says why. Returns 0 or
- * -errno. */
+/* Writes the deferred batch, if any, with one write, then the ack records
+ * queued since the last flush with another. On failure nothing of the batch
+ * stays, its items are forgotten and its ticket says why; failed ack records
+ * stay queued (their removals are applied already) and are written again,
+ * ahead of later ones, by the next flush, while their ticket says why.
+ * Returns 0 or -errno. */
 int jnl_flush(struct jnl *j);
-/* Whether a deferred batch waits for jnl_flush(). */
+/* Whether a deferred batch or ack records wait for jnl_flush(). */
 int jnl_pending(const struct jnl *j);
+/* The ticket of the ack records queued since the last flush (those of the
+ * removals jnl_remove_head, jnl_hold_head, jnl_confirm and jnl_restore just
+ * made, which are written by the next jnl_flush()): a new reference, or
+ * NULL when none waits. An answer that reports a removal is sent only once
+ * the ticket says 1; for -errno the caller undoes it (jnl_restore, or
+ * jnl_release for an item held open). */
+struct jnl_ticket *jnl_ack_ticket(struct jnl *j);
 
 /* An item being streamed in before it belongs to a queue: a temporary file.
  * Large items go this way so that neither the whole item sits in memory nor
@@ -152,7 +162,7 @@ void jnl_release(struct jnl *j, struct jnl_node *n);
  * failed and whose answer was therefore never sent. */
 int jnl_restore(struct jnl *j, const struct jnl_item *it);
 /* Removes every item, open ones included: all nodes are freed, so the caller
- * must have dropped its pointers to them first. */
+ * must have dropped its pointers to them first. Written before it returns. */
 int jnl_clear(struct jnl *j);
 
 /* Deletes segments nothing live is in, and rewrites the ack log once it is

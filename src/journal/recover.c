@@ -519,8 +519,9 @@ void jnl_close(struct jnl *j)
 {
     if (!j)
         return;
-    if (ji_flush_pending(j) < 0)
-        log_error(j->conf.log, "journal %s: items appended last could not be written at close", j->dir);
+    if (jnl_flush(j) < 0)
+        log_error(j->conf.log, "journal %s: what changed last could not be written at close", j->dir);
+    ji_ack_discard(j, -EIO);
     buf_free(&j->pend.e);
     jst_free_nodes(&j->st);
     ji_close_fd(j, &j->tail_fd);

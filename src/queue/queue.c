@@ -47,7 +47,15 @@ static int load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *o
     return rc;
 }
 
-int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out)
+/* The journal queued records (ack records of removals, or items): the
+ * registry writes them with the others of this loop turn. */
+static void note_pending(struct queue *q)
+{
+    if (q->jnl && jnl_pending(q->jnl))
+        registry_note_pending(q->reg, q);
+}
+
+static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out)
 {
     struct jnl_head h;
     struct jnl *j;
@@ -106,6 +114,15 @@ int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct 
     return 0;
 }
 
+int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out)
+{
+    int rc = get_head(q, mode, open, out);
+    note_pending(q); /* expired items may have gone even when nothing was served */
+    return rc;
+}
+
+struct jnl_ticket *queue_ack_ticket(struct queue *q) { return q->jnl ? jnl_ack_ticket(q->jnl) : NULL; }
+
 static void qopen_free(struct qopen *o)
 {
     list_remove(&o->conn_link);
@@ -122,6 +139,7 @@ int queue_confirm(struct qopen *o)
         return rc;
     qopen_free(o);
     registry_maintain(q->reg, q);
+    note_pending(q);
     return 0;
 }
 
@@ -178,8 +196,10 @@ int queue_restore(struct queue *q, const struct jnl_item *it)
     int rc = registry_jnl(q->reg, q, &j);
     if (rc == 0)
         rc = jnl_restore(j, it);
-    if (rc == 0)
+    if (rc == 0) {
+        note_pending(q);
         queue_wake(q);
+    }
     return rc;
 }
 

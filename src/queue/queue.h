@@ -77,6 +77,10 @@ enum qget_mode { QGET_REMOVE, QGET_OPEN, QGET_PEEK };
  * into its own list by conn_link. Returns 0, -ENOENT when the queue has no
  * item, or -errno. */
 int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out);
+/* The ticket (a new reference, or NULL) of the ack records the last
+ * queue_get, queue_confirm or queue_restore on q queued: an answer that
+ * reports the removal waits for it (jnl_ack_ticket). */
+struct jnl_ticket *queue_ack_ticket(struct queue *q);
 /* Confirms an open item: removed for good; o is freed. */
 int queue_confirm(struct qopen *o);
 /* Gives an open item back to the head of its queue; o is freed. Wakes waiters. */

@@ -354,7 +354,11 @@ static void evict(struct registry *r, const struct queue *keep)
     while (r->nopen_jnl > r->max_open_jnl && pos != &r->lru) {
         struct queue *q = list_entry(pos, struct queue, lru);
         pos = pos->prev;
-        if (q != keep && jnl_idle(q->jnl) && list_empty(&q->opens) && list_empty(&q->waiters))
+        if (q == keep || !list_empty(&q->opens) || !list_empty(&q->waiters))
+            continue;
+        /* Its removals of this turn are written first (their answers wait
+         * for that); a journal whose writes fail keeps them, and stays. */
+        if (jnl_flush(q->jnl) == 0 && jnl_idle(q->jnl))
             park(r, q);
     }
 }
@@ -556,8 +560,11 @@ int registry_flush_all(struct registry *r)
 
 void registry_maintain(struct registry *r, struct queue *q)
 {
-    if (q->jnl)
+    if (q->jnl) {
         jnl_maintain(q->jnl, r->sync_epoch_next, r->sync_epoch_done);
+        if (jnl_pending(q->jnl)) /* a MOVE record */
+            registry_note_pending(r, q);
+    }
 }
 
 /* Only open journals can have work for a sync: a closed one was idle. */
@@ -622,7 +629,7 @@ int registry_flush(struct registry *r)
         list_init(first);
         int rc = q->jnl ? jnl_flush(q->jnl) : 0;
         if (rc < 0) {
-            log_error(r->log, "queue %s: cannot write the items set in this turn: %s", q->name, strerror(-rc));
+            log_error(r->log, "queue %s: cannot write the changes of this turn: %s", q->name, strerror(-rc));
             failed++;
         }
     }

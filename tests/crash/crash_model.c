@@ -44,7 +44,7 @@ void cm_set(struct cm_model *m, uint32_t tag, uint32_t b, uint32_t e, int live)
 {
     struct cm_item *it = &m->it[tag];
     CU_GROW(it->tr, it->ntr, it->captr);
-    it->tr[it->ntr++] = (struct cm_tr){.b = b, .e = e, .live = (uint8_t)live};
+    it->tr[it->ntr++] = (struct cm_tr){.b = b, .e = e, .seq = m->seq++, .live = (uint8_t)live};
     it->live = (uint8_t)live;
     if (!live)
         it->open = 0;
@@ -55,7 +55,7 @@ void cm_set(struct cm_model *m, uint32_t tag, uint32_t b, uint32_t e, int live)
 void cm_sync(struct cm_model *m, uint32_t start, uint32_t end)
 {
     CU_GROW(m->sy, m->nsy, m->capsy);
-    m->sy[m->nsy++] = (struct cm_sync){.start = start, .end = end};
+    m->sy[m->nsy++] = (struct cm_sync){.start = start, .end = end, .seq = m->seq++};
 }
 
 long cm_head(struct cm_model *m)
@@ -68,19 +68,21 @@ long cm_head(struct cm_model *m)
     return -1;
 }
 
-/* The class of one item for a crash after k events, the last completed sync
- * point having started at event s (no sync point completed: has_sync 0).
+/* The class of one item for a crash after k events, sy being the last
+ * completed sync point (NULL: none).
  *
- * Everything done before s is durable. A call that began before the crash
- * and ended after s is in flight as far as the disk knows: any of its writes
- * may or may not have landed, so the item's state is open (MAY). Otherwise
- * the item is exactly as it was at s. */
-static enum cm_class classify(const struct cm_item *it, int has_sync, uint32_t s, uint32_t k, int *acked)
+ * Every call made before sy is durable (ordered by seq, not by events: a
+ * removal writes nothing until its queued ack record is flushed, at the
+ * latest by the next sync point). A call made after it that began before
+ * the crash is in flight as far as the disk knows: any of its writes may or
+ * may not have landed, so the item's state is open (MAY). Otherwise the item
+ * is exactly as it was at sy. */
+static enum cm_class classify(const struct cm_item *it, const struct cm_sync *sy, uint32_t k, int *acked)
 {
     int live = 0, pending = 0;
     for (size_t i = 0; i < it->ntr; i++) {
         const struct cm_tr *t = &it->tr[i];
-        if (has_sync && t->e <= s) {
+        if (sy && t->seq < sy->seq) {
             live = t->live;
             if (i == 0)
                 *acked = 1;
@@ -97,10 +99,9 @@ void cm_expect(const struct cm_model *m, uint32_t k, struct cm_expect *e)
     for (size_t i = 0; i < m->nsy; i++)
         if (m->sy[i].end <= k)
             e->sync = (long)i;
-    int has = e->sync >= 0;
-    uint32_t s = has ? m->sy[e->sync].start : 0;
+    const struct cm_sync *sy = e->sync >= 0 ? &m->sy[e->sync] : NULL;
     for (size_t t = 0; t < m->nit; t++) {
-        e->cls[t] = (uint8_t)classify(&m->it[t], has, s, k, &e->acked_any);
+        e->cls[t] = (uint8_t)classify(&m->it[t], sy, k, &e->acked_any);
         e->nmust += e->cls[t] == CM_MUST;
         e->nmay += e->cls[t] == CM_MAY;
         if (m->it[t].ntr && m->it[t].tr[0].b < k)

@@ -26,6 +26,7 @@ enum cm_class {
 
 struct cm_tr {
     uint32_t b, e; /* the call spanned events [b, e) */
+    uint32_t seq;  /* its place among calls and sync points (a call may write nothing) */
     uint8_t live;  /* the item was live after it */
 };
 
@@ -39,6 +40,7 @@ struct cm_item {
 
 struct cm_sync {
     uint32_t start, end; /* jnl_sync_fds() was called at event start; its last fsync ended before end */
+    uint32_t seq;        /* calls with a lower seq were made before it */
 };
 
 struct cm_model {
@@ -47,7 +49,8 @@ struct cm_model {
     size_t nit, capit;
     struct cm_sync *sy;
     size_t nsy, capsy;
-    size_t lo; /* no item below this tag is live */
+    size_t lo;    /* no item below this tag is live */
+    uint32_t seq; /* the next cm_tr or cm_sync's seq */
 };
 
 /* What a crash after k events must leave. cls has one class per tag. */
@@ -72,7 +75,8 @@ uint32_t cm_flags(const struct cm_model *m, uint32_t tag);
 
 /* A call spanning events [b, e) left the item live (1) or removed (0). */
 void cm_set(struct cm_model *m, uint32_t tag, uint32_t b, uint32_t e, int live);
-/* A sync point completed: everything before event start is durable. */
+/* A sync point completed: every call recorded before it is durable (its
+ * writes, and the records it queued, which the sync writes first). */
 void cm_sync(struct cm_model *m, uint32_t start, uint32_t end);
 /* The item the live journal must hand out next: the lowest live tag not held
  * open (given-back items and the read cursor's items, oldest first), or -1. */

@@ -3,7 +3,9 @@
 Every item set into a queue in one loop turn is written with one write, as
 one batch of the journal, before any answer of that turn is sent; a failed
 write turns the answer of every set in it into SERVER_ERROR, one line per
-set, and none of them is kept.
+set, and none of them is kept. The same for the ack records of the turn's
+gets: a failed write turns each get's whole answer into one SERVER_ERROR
+line, and its items stay in the queue, in order.
 """
 
 import json
@@ -72,6 +74,68 @@ def test_failed_batch_answers_every_set_with_server_error(tmp_path):
         s.start()
         with s.client() as c:
             assert drain_queue(c, "q") == []
+    finally:
+        s.cleanup()
+
+
+def faulty(tmp_path):
+    if not os.access(DARNER_FAULTY_BIN, os.X_OK):
+        pytest.fail(f"fault-injecting server not found: {DARNER_FAULTY_BIN}")
+    return FaultyServer(tmp_path, [])
+
+
+def test_failed_ack_write_answers_every_get_with_one_server_error(tmp_path):
+    s = faulty(tmp_path)
+    try:
+        s.start()
+        with s.client() as c, s.client() as other:
+            items = [b"i%02d" % i for i in range(8)]
+            for d in items:
+                assert c.set("q", d) == "STORED"
+            assert c.set("r", b"r0") == "STORED"
+            s.fault("pwrite", "EIO")
+            # pipelined: plain gets, an /open, a two-key get and a /close
+            c.send(b"get q\r\nget q\r\nget q/open\r\nget q r\r\nget q/close\r\nversion\r\n")
+            answers = [c.readline() for _ in range(6)]
+            assert all(SERVER_ERROR.fullmatch(a) for a in answers[:5]), answers
+            assert answers[5].startswith("VERSION "), answers
+            # another client's get in the same state: the same
+            assert SERVER_ERROR.fullmatch(other.cmd("get q")), "a get answered while its removal is unwritten"
+            s.clear()
+            # every item is still there, in order; the other queue's too
+            assert drain_queue(c, "q") == items
+            assert drain_queue(c, "r") == [b"r0"]
+        s.stop()
+        s.start()
+        with s.client() as c:
+            assert drain_queue(c, "q") == []
+            assert drain_queue(c, "r") == []
+    finally:
+        s.cleanup()
+
+
+def test_ack_write_recovers_and_keeps_items_of_failed_gets_after_restart(tmp_path):
+    """The ack records of failed gets are written later, with the records that
+    gave their items back: after a restart the queue holds exactly the items
+    no get was answered with."""
+    s = faulty(tmp_path)
+    try:
+        s.start()
+        with s.client() as c:
+            for i in range(6):
+                assert c.set("q", b"i%d" % i) == "STORED"
+            assert c.get_data("q") == b"i0"
+            s.fault("pwrite", "EIO")
+            assert SERVER_ERROR.fullmatch(c.cmd("get q"))
+            assert SERVER_ERROR.fullmatch(c.cmd("get q/open"))
+            s.clear()
+            assert c.get_data("q") == b"i1"
+            assert c.get_data("q/open") == b"i2"
+            assert c.cmd("get q/close") == "END"
+        s.stop()
+        s.start()
+        with s.client() as c:
+            assert drain_queue(c, "q") == [b"i3", b"i4", b"i5"]
     finally:
         s.cleanup()
 

@@ -234,11 +234,14 @@ static inline void head_is_n(struct jnl *j, int i, size_t len, struct jnl_head *
 
 static inline void head_is(struct jnl *j, int i, struct jnl_head *h) { head_is_n(j, i, 100, h); }
 
+/* take() and hold() end like the server's loop turn: the ack record each
+ * queued is written by jnl_flush(). */
 static inline void take(struct jnl *j, int i)
 {
     struct jnl_head h;
     head_is(j, i, &h);
     assert_int_equal(jnl_remove_head(j, &h), 0);
+    assert_int_equal(jnl_flush(j), 0);
 }
 
 static struct jnl_node *hold(struct jnl *j, int i, void *owner)
@@ -247,6 +250,7 @@ static struct jnl_node *hold(struct jnl *j, int i, void *owner)
     struct jnl_node *n = NULL;
     head_is(j, i, &h);
     assert_int_equal(jnl_hold_head(j, &h, owner, &n), 0);
+    assert_int_equal(jnl_flush(j), 0);
     assert_non_null(n);
     assert_int_equal(n->item.id, (uint64_t)i);
     assert_ptr_equal(n->owner, owner);

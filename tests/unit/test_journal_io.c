@@ -484,45 +484,122 @@ static void test_short_writes_still_produce_a_correct_journal(void **state)
     expect_empty(fx->j);
 }
 
-static void test_eio_on_ack_write_fails_removal_and_keeps_head(void **state)
+/* The state a ticket settled in, dropping the reference. */
+static int settled(struct jnl_ticket *t)
+{
+    assert_non_null(t);
+    int state = t->state;
+    jnl_ticket_put(t);
+    return state;
+}
+
+/* Removals of one loop turn are written with one write. */
+static void test_ack_records_of_a_turn_go_to_disk_in_one_write(void **state)
 {
     struct fx *fx = *state;
     int owner;
     use_fault(fx);
     jopen(fx);
-    for (int i = 1; i <= 3; i++)
+    for (int i = 1; i <= 6; i++)
         put(fx->j, i);
-    struct jnl_node *n2 = NULL;
+    long long before = fx->fault.pwrites;
+    struct jnl_head h;
+    struct jnl_node *n = NULL;
+    head_is(fx->j, 1, &h);
+    assert_int_equal(jnl_remove_head(fx->j, &h), 0);
+    head_is(fx->j, 2, &h);
+    assert_int_equal(jnl_hold_head(fx->j, &h, &owner, &n), 0);
+    assert_int_equal(jnl_confirm(fx->j, n), 0);
+    head_is(fx->j, 3, &h);
+    assert_int_equal(jnl_remove_head(fx->j, &h), 0);
+    struct jnl_ticket *t = jnl_ack_ticket(fx->j);
+    assert_int_equal(t->state, 0);
+    assert_true(jnl_pending(fx->j));
+    assert_int_equal(fx->fault.pwrites, before); /* nothing written yet */
+    assert_int_equal(jnl_flush(fx->j), 0);
+    assert_int_equal(fx->fault.pwrites, before + 1);
+    assert_int_equal(settled(t), 1);
+    assert_false(jnl_pending(fx->j));
+    assert_null(jnl_ack_ticket(fx->j));
+    reopen_posix(fx);
+    take(fx->j, 4);
+}
+
+/* A failed ack write fails the ticket of every removal in it; the records
+ * stay queued and are written, ahead of later ones, once writes work: the
+ * caller's undo (a RESTORE) then lands after them, as it was applied. */
+static void test_eio_on_ack_write_fails_ticket_and_keeps_order(void **state)
+{
+    struct fx *fx = *state;
+    int owner;
+    use_fault(fx);
+    jopen(fx);
+    for (int i = 1; i <= 4; i++)
+        put(fx->j, i);
     take(fx->j, 1);
-    n2 = hold(fx->j, 2, &owner);
-    jnl_release(fx->j, n2);
+    struct jnl_node *n2 = hold(fx->j, 2, &owner);
 
     fx->fault.ack_err = -EIO;
     struct jnl_head h;
-    head_is(fx->j, 2, &h);
-    assert_int_equal(jnl_remove_head(fx->j, &h), -EIO);
-    head_is(fx->j, 2, &h);
-    expect_stats(fx->j, 2, 200, 0);
-    /* confirming an open item fails and leaves it open */
-    n2 = hold(fx->j, 2, &owner);
-    assert_int_equal(jnl_confirm(fx->j, n2), -EIO);
-    expect_stats(fx->j, 2, 200, 1);
-    jnl_release(fx->j, n2);
-    n2 = hold(fx->j, 2, &owner); /* given back: no ack needed */
-    /* the record at the cursor can be neither removed nor held */
     head_is(fx->j, 3, &h);
-    assert_int_equal(jnl_remove_head(fx->j, &h), -EIO);
-    struct jnl_node *n3 = NULL;
-    assert_int_equal(jnl_hold_head(fx->j, &h, &owner, &n3), -EIO);
-    expect_stats(fx->j, 2, 200, 1);
-    head_is(fx->j, 3, &h);
-    assert_int_equal(jnl_clear(fx->j), -EIO);
-    expect_stats(fx->j, 2, 200, 1);
+    struct jnl_item third = h.item;
+    assert_int_equal(jnl_remove_head(fx->j, &h), 0);
+    struct jnl_item second = n2->item;
+    assert_int_equal(jnl_confirm(fx->j, n2), 0);
+    struct jnl_ticket *t = jnl_ack_ticket(fx->j);
+    assert_int_equal(jnl_flush(fx->j), -EIO);
+    assert_int_equal(settled(t), -EIO);
+    assert_true(jnl_pending(fx->j)); /* kept, to be written again */
+    assert_false(jnl_idle(fx->j));   /* so the journal is not closed meanwhile */
+    /* the answers were errors: both come back, as the connection undoes them */
+    assert_int_equal(jnl_restore(fx->j, &third), 0);
+    assert_int_equal(jnl_restore(fx->j, &second), 0);
+    t = jnl_ack_ticket(fx->j);
+    assert_int_equal(jnl_flush(fx->j), -EIO);
+    assert_int_equal(settled(t), -EIO);
+    expect_stats(fx->j, 3, 300, 0);
 
     fx->fault.ack_err = 0;
-    assert_int_equal(jnl_confirm(fx->j, n2), 0);
+    assert_int_equal(jnl_flush(fx->j), 0);
+    assert_false(jnl_pending(fx->j));
     reopen_posix(fx);
+    take(fx->j, 2);
     take(fx->j, 3);
+    take(fx->j, 4);
+    expect_empty(fx->j);
+}
+
+/* While writes fail, queued records are bounded: past the bound a removal
+ * is refused and the head stays. Clearing is written at once, so its
+ * failure is told to its caller. */
+static void test_ack_queue_is_bounded_while_writes_fail(void **state)
+{
+    struct fx *fx = *state;
+    int owner;
+    use_fault(fx);
+    jopen(fx);
+    put(fx->j, 1);
+    fx->fault.ack_err = -EIO;
+    struct jnl_head h;
+    struct jnl_node *n = NULL;
+    head_is(fx->j, 1, &h);
+    assert_int_equal(jnl_hold_head(fx->j, &h, &owner, &n), 0);
+    jnl_release(fx->j, n);
+    int rounds, rc = 0;
+    for (rounds = 0; rounds < 100000; rounds++)
+        if ((rc = jnl_restore(fx->j, &n->item)) < 0)
+            break;
+    assert_int_equal(rc, -EIO);
+    assert_true(rounds > 64 && rounds < 100000);
+    head_is(fx->j, 1, &h);
+    assert_int_equal(jnl_remove_head(fx->j, &h), -EIO);
+    head_is(fx->j, 1, &h);
+    expect_stats(fx->j, 1, 100, 0);
+    assert_int_equal(jnl_clear(fx->j), -EIO);
+    fx->fault.ack_err = 0;
+    assert_int_equal(jnl_flush(fx->j), 0);
+    reopen_posix(fx);
+    take(fx->j, 1);
     expect_empty(fx->j);
 }
 
@@ -575,7 +652,9 @@ int main(void)
         T(test_enospc_append_fails_and_leaves_nothing_partial),
         T(test_enospc_on_segment_roll_leaves_no_segment_behind),
         T(test_short_writes_still_produce_a_correct_journal),
-        T(test_eio_on_ack_write_fails_removal_and_keeps_head),
+        T(test_ack_records_of_a_turn_go_to_disk_in_one_write),
+        T(test_eio_on_ack_write_fails_ticket_and_keeps_order),
+        T(test_ack_queue_is_bounded_while_writes_fail),
         T(test_failed_ack_rewrite_does_not_resurrect_removed_items),
     };
 #undef T

@@ -111,6 +111,10 @@ static struct qopen *qget_is(struct queue *q, enum qget_mode mode, const char *s
         assert_non_null(o);
         assert_ptr_equal(o->q, q);
     }
+    if (mode != QGET_PEEK) { /* the end of the server's loop turn writes its ack record */
+        assert_true(list_linked(&q->flush_link));
+        assert_int_equal(registry_flush(q->reg), 0);
+    }
     return o;
 }
 
