@@ -37,7 +37,7 @@ struct outseg {
      * removals undone (conn_out.c). */
     struct out_guard *guard;
     struct outseg *end_of; /* this ends a guarded answer: its guard's segment */
-    int is_end;
+    int is_end;            /* ends a guarded answer: takes no more bytes */
 };
 
 /* What a removal by a get needs undone when its ack record cannot be
@@ -48,13 +48,18 @@ struct conn_undo {
     int open; /* held open: abort it; else removed: restore it */
 };
 
+struct guard_entry {
+    struct jnl_ticket *ticket; /* a reference */
+    struct conn_undo undo;
+};
+
+/* Allocated with its segment (one block); most gets remove one item, kept
+ * in `one`, so a guard costs no allocation of its own. */
 struct out_guard {
     struct outseg *end; /* NULL while the get runs */
-    struct guard_entry {
-        struct jnl_ticket *ticket; /* a reference */
-        struct conn_undo undo;
-    } *e;
+    struct guard_entry *e; /* &one, or a larger array */
     size_t n, cap;
+    struct guard_entry one;
 };
 
 struct conn {

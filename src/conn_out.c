@@ -26,12 +26,14 @@ static struct outseg *outseg_new(struct conn *c, int fd)
     return o;
 }
 
+/* Drops what the guard holds; its memory is its segment's. */
 static void guard_free(struct out_guard *g)
 {
     for (size_t i = 0; i < g->n; i++)
         jnl_ticket_put(g->e[i].ticket);
-    free(g->e);
-    free(g);
+    if (g->e != &g->one)
+        free(g->e);
+    g->n = 0;
 }
 
 void ci_outseg_free(struct outseg *o)
@@ -140,16 +142,20 @@ void ci_guard_begin(struct conn *c)
 {
     if (c->guard)
         return;
-    struct outseg *o = outseg_new(c, -1);
-    if (o && !(o->guard = calloc(1, sizeof(*o->guard)))) {
-        ci_outseg_free(o);
-        o = NULL;
-    }
-    if (!o) {
+    struct block {
+        struct outseg o;
+        struct out_guard g;
+    } *b = calloc(1, sizeof(*b));
+    if (!b) {
         c->close_after = 1; /* out of memory: no answer can be promised */
         return;
     }
-    c->guard = o;
+    b->o.fd = -1;
+    b->o.guard = &b->g;
+    b->g.e = &b->g.one;
+    b->g.cap = 1;
+    list_push_back(&c->out, &b->o.link);
+    c->guard = &b->o;
 }
 
 void ci_guard_add(struct conn *c, struct queue *q, const struct jnl_item *it, int open)
@@ -161,13 +167,16 @@ void ci_guard_add(struct conn *c, struct queue *q, const struct jnl_item *it, in
         return;
     }
     if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 2;
-        struct guard_entry *e = realloc(g->e, cap * sizeof(*e));
+        size_t cap = g->cap * 2;
+        int inline_one = g->e == &g->one;
+        struct guard_entry *e = inline_one ? malloc(cap * sizeof(*e)) : realloc(g->e, cap * sizeof(*e));
         if (!e) {
             jnl_ticket_put(t);
             c->close_after = 1;
             return;
         }
+        if (inline_one)
+            e[0] = g->one;
         g->e = e;
         g->cap = cap;
     }
@@ -180,8 +189,13 @@ void ci_guard_end(struct conn *c)
     if (!o)
         return;
     c->guard = NULL;
-    struct outseg *end = o->guard->n ? outseg_new(c, -1) : NULL;
-    if (!end) { /* nothing to wait for (or out of memory: closing anyway) */
+    if (o->guard->n == 0) { /* nothing to wait for */
+        ci_outseg_free(o);
+        return;
+    }
+    /* The answer's last segment marks its end (and takes no more bytes). */
+    struct outseg *end = c->out.prev != &o->link ? list_entry(c->out.prev, struct outseg, link) : outseg_new(c, -1);
+    if (!end) { /* out of memory: closing anyway */
         ci_outseg_free(o);
         return;
     }
