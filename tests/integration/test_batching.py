@@ -78,6 +78,36 @@ def test_failed_batch_answers_every_set_with_server_error(tmp_path):
         s.cleanup()
 
 
+def write_calls(pid):
+    """Write-type system calls the process made (socket writes and file
+    writes alike), from /proc/PID/io."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("syscw:"):
+            return int(line.split()[1])
+    raise AssertionError("no syscw in /proc/PID/io")
+
+
+def test_pipelined_answers_leave_with_few_writes(make_server):
+    """A pipeline of sets, then one of gets: the answers of a loop turn leave
+    with one socket write, and the turn's records with one file write per
+    queue, not one of each per request."""
+    s = make_server()
+    n = 300
+    with s.client() as c:
+        assert c.set("q", "warm") == "STORED" and c.get_data("q") == b"warm"
+        before = write_calls(s.proc.pid)
+        c.send(b"".join(b"set q 0 0 4\r\nx%03d\r\n" % i for i in range(n)))
+        assert [c.readline() for _ in range(n)] == ["STORED"] * n
+        c.send(b"get q\r\n" * n)
+        for i in range(n):
+            assert c.readline() == "VALUE q 0 4"
+            assert c.readline() == "x%03d" % i
+            assert c.readline() == "END"
+        writes = write_calls(s.proc.pid) - before
+    # one request per write would be 4 * n (2 n answers, 2 n records)
+    assert writes < n / 2, f"{writes} write calls for {2 * n} pipelined requests"
+
+
 def faulty(tmp_path):
     if not os.access(DARNER_FAULTY_BIN, os.X_OK):
         pytest.fail(f"fault-injecting server not found: {DARNER_FAULTY_BIN}")
