@@ -36,6 +36,12 @@ def batches_and_items(folder):
     return len({(r["seg"], r["offset"]) for r in recs}), len(recs)
 
 
+def faulty(tmp_path):
+    if not os.access(DARNER_FAULTY_BIN, os.X_OK):
+        pytest.fail(f"fault-injecting server not found: {DARNER_FAULTY_BIN}")
+    return FaultyServer(tmp_path, [])
+
+
 def test_pipelined_sets_share_batches_and_keep_their_order(make_server):
     s = make_server()
     with s.client() as a, s.client() as b:
@@ -55,9 +61,7 @@ def test_pipelined_sets_share_batches_and_keep_their_order(make_server):
 
 
 def test_failed_batch_answers_every_set_with_server_error(tmp_path):
-    if not os.access(DARNER_FAULTY_BIN, os.X_OK):
-        pytest.fail(f"fault-injecting server not found: {DARNER_FAULTY_BIN}")
-    s = FaultyServer(tmp_path, [])
+    s = faulty(tmp_path)
     try:
         s.start()
         with s.client() as c:
@@ -106,12 +110,6 @@ def test_pipelined_answers_leave_with_few_writes(make_server):
         writes = write_calls(s.proc.pid) - before
     # one request per write would be 4 * n (2 n answers, 2 n records)
     assert writes < n / 2, f"{writes} write calls for {2 * n} pipelined requests"
-
-
-def faulty(tmp_path):
-    if not os.access(DARNER_FAULTY_BIN, os.X_OK):
-        pytest.fail(f"fault-injecting server not found: {DARNER_FAULTY_BIN}")
-    return FaultyServer(tmp_path, [])
 
 
 def test_failed_ack_write_answers_every_get_with_one_server_error(tmp_path):
