@@ -1,15 +1,13 @@
-/* conn.c: one client connection: reading, the request loop, sets, fsync
- * waits and the life cycle. Requests are parsed from the read buffer in
- * order; a request that must wait (an item with /t=, an fsync) holds the ones
- * behind it. Gets live in conn_get.c, the output path in conn_out.c. */
+/* conn.c: one client connection: reading, the request loop, fsync waits
+ * and the life cycle. Requests are parsed from the read buffer in order; a
+ * request that must wait (an item with /t=, an fsync) holds the ones behind
+ * it. The commands are in conn_cmd.c, sets in conn_set.c, gets in
+ * conn_get.c, the output path in conn_out.c. */
 #include "conn_int.h"
 
 #include "server.h"
-#include "stats.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,7 +22,7 @@ void ci_defer(struct conn *c) { server_defer(c->srv, c); }
 
 /* ---- input ---- */
 
-static int rbuf_reserve(struct conn *c, size_t need)
+int ci_rbuf_reserve(struct conn *c, size_t need)
 {
     if (c->rcap >= need)
         return 0;
@@ -61,9 +59,9 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     struct conn *c = conn_of_tcp(h);
     if (c->rcap < rbuf_base(c))
-        rbuf_reserve(c, rbuf_base(c));
+        ci_rbuf_reserve(c, rbuf_base(c));
     else if (c->rcap == c->rlen)
-        rbuf_reserve(c, c->rlen + RBUF_MIN);
+        ci_rbuf_reserve(c, c->rlen + RBUF_MIN);
     *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
 }
 
@@ -129,213 +127,6 @@ void ci_journal_touched(struct conn *c)
         ci_want_sync(c);
 }
 
-static uint64_t expiry_ms(int64_t exptime)
-{
-    if (exptime == 0)
-        return 0;
-    if (exptime < 0)
-        return 1; /* already expired */
-    if (exptime < 1000000)
-        return queue_now_ms() + (uint64_t)exptime * 1000;
-    return (uint64_t)exptime * 1000;
-}
-
-/* Answers a set whose item was appended (rc 0) or not. ticket (ours; NULL
- * when the item was written already) decides the answer once the turn's
- * batch is written. */
-static void set_done(struct conn *c, int rc, int noreply, int sync, struct jnl_ticket *ticket)
-{
-    if (rc < 0) {
-        ci_out_server_error(c, rc);
-        return;
-    }
-    ci_journal_touched(c);
-    if (sync)
-        ci_want_sync(c);
-    if (noreply)
-        jnl_ticket_put(ticket);
-    else if (ticket)
-        ci_out_ticket(c, ticket);
-    else
-        ci_out_str(c, "STORED\r\n");
-}
-
-static void do_set(struct conn *c, const struct proto_req *req, const char *data)
-{
-    struct server *s = c->srv;
-    struct queue *q;
-    s->st.cmd_set++;
-    struct jnl_ticket *ticket = NULL;
-    int rc = registry_get_or_create(s->reg, req->key.name.p, req->key.name.len, &q);
-    if (rc == 0)
-        rc = queue_put_deferred(q, &(struct jnl_attrs){.flags = req->flags, .expire_ms = expiry_ms(req->exptime),
-                                                       .priority = JNL_PRIORITY_DEFAULT},
-                                data, (size_t)req->bytes, &ticket);
-    set_done(c, rc, req->noreply, req->key.opts & PROTO_OPT_SYNC, ticket);
-}
-
-/* Starts streaming a large set's data to a file of its own. */
-static void stream_begin(struct conn *c, const struct proto_req *req)
-{
-    c->srv->st.cmd_set++;
-    c->stream.flags = req->flags;
-    c->stream.exptime = req->exptime;
-    c->stream.noreply = req->noreply;
-    c->stream.sync = (req->key.opts & PROTO_OPT_SYNC) != 0;
-    c->stream.name_len = req->key.name.len;
-    memcpy(c->stream.name, req->key.name.p, req->key.name.len);
-    c->stream_left = req->bytes;
-    c->stream_err = registry_blob_begin(c->srv->reg, req->bytes, &c->blob);
-    if (c->stream_err < 0)
-        c->blob = NULL;
-    c->state = CONN_STREAM;
-}
-
-/* Takes streamed data from rbuf[*pos..); returns 0 when more must come. */
-static int stream_step(struct conn *c, size_t *pos)
-{
-    size_t avail = c->rlen - *pos;
-    size_t n = avail < c->stream_left ? avail : (size_t)c->stream_left;
-    if (n && c->stream_err == 0) {
-        int rc = jnl_blob_write(c->blob, c->rbuf + *pos, n);
-        if (rc < 0)
-            c->stream_err = rc;
-    }
-    *pos += n;
-    c->stream_left -= n;
-    if (c->stream_left > 0 || c->rlen - *pos < 2)
-        return 0;
-    struct jnl_blob *b = c->blob;
-    c->blob = NULL;
-    c->state = CONN_READ;
-    if (c->rbuf[*pos] != '\r' || c->rbuf[*pos + 1] != '\n') {
-        jnl_blob_discard(b);
-        ci_out_str(c, "CLIENT_ERROR bad data chunk\r\n");
-        c->close_after = 1;
-        return 0;
-    }
-    *pos += 2;
-    int rc = c->stream_err;
-    struct queue *q;
-    if (rc == 0 && (rc = registry_get_or_create(c->srv->reg, c->stream.name, c->stream.name_len, &q)) == 0) {
-        rc = queue_put_blob(q, b, &(struct jnl_attrs){.flags = c->stream.flags,
-                                                      .expire_ms = expiry_ms(c->stream.exptime),
-                                                      .priority = JNL_PRIORITY_DEFAULT});
-        b = NULL;
-    }
-    jnl_blob_discard(b);
-    set_done(c, rc, c->stream.noreply, c->stream.sync, NULL);
-    return 1;
-}
-
-/* Runs one parsed request. line is its first byte; avail the bytes from line
- * on. Returns the bytes it consumed, 0 when it needs more input, or -1 when
- * processing must stop with nothing consumed (a wait). */
-static ssize_t run(struct conn *c, const char *line, size_t len, size_t avail, const struct proto_req *req)
-{
-    struct server *s = c->srv;
-    int rc;
-    switch (req->type) {
-    case PROTO_SET: {
-        if (req->bytes > s->cfg->max_item_size) {
-            s->st.cmd_set++;
-            ci_out_str(c, "SERVER_ERROR object too large for cache\r\n");
-            c->swallow_left = req->bytes + 2;
-            c->state = CONN_SWALLOW;
-            return (ssize_t)len;
-        }
-        if (req->bytes > QUEUE_INLINE_MAX) {
-            stream_begin(c, req);
-            return (ssize_t)len;
-        }
-        size_t total = len + (size_t)req->bytes + 2;
-        if (avail < total) {
-            if (rbuf_reserve(c, (size_t)(line - c->rbuf) + total) < 0) {
-                ci_out_server_error(c, -ENOMEM);
-                c->swallow_left = req->bytes + 2;
-                c->state = CONN_SWALLOW;
-                return (ssize_t)len;
-            }
-            return 0;
-        }
-        const char *data = line + len;
-        if (data[req->bytes] != '\r' || data[req->bytes + 1] != '\n') {
-            ci_out_str(c, "CLIENT_ERROR bad data chunk\r\n");
-            c->close_after = 1;
-            return (ssize_t)total;
-        }
-        do_set(c, req, data);
-        return (ssize_t)total;
-    }
-    case PROTO_GET:
-        return ci_do_get(c, req) ? (ssize_t)len : -1;
-    case PROTO_DELETE: {
-        struct queue *q = registry_find(s->reg, req->key.name.p, req->key.name.len);
-        rc = q ? registry_delete(s->reg, q) : 0;
-        ci_journal_touched(c);
-        if (!req->noreply) {
-            if (rc < 0)
-                ci_out_server_error(c, rc);
-            else
-                ci_out_str(c, "DELETED\r\n");
-        }
-        return (ssize_t)len;
-    }
-    case PROTO_FLUSH: {
-        struct queue *q = registry_find(s->reg, req->key.name.p, req->key.name.len);
-        rc = q ? queue_flush(q) : 0;
-        ci_journal_touched(c);
-        if (!req->noreply) {
-            if (rc < 0)
-                ci_out_server_error(c, rc);
-            else
-                ci_out_str(c, "END\r\n");
-        }
-        return (ssize_t)len;
-    }
-    case PROTO_FLUSH_ALL:
-        rc = registry_flush_all(s->reg);
-        ci_journal_touched(c);
-        if (!req->noreply) {
-            if (rc < 0)
-                ci_out_server_error(c, rc);
-            else
-                ci_out_str(c, s->cfg->compat == COMPAT_KESTREL ? "Flushed all queues.\r\n" : "OK\r\n");
-        }
-        return (ssize_t)len;
-    case PROTO_STATS: {
-        struct buf b = {0};
-        stats_write(s, &b);
-        ci_out_bytes(c, b.data, b.len);
-        buf_free(&b);
-        return (ssize_t)len;
-    }
-    case PROTO_VERSION:
-        ci_out_str(c, "VERSION " DARNER_VERSION "\r\n");
-        return (ssize_t)len;
-    case PROTO_QUIT:
-        c->close_after = 1;
-        return (ssize_t)len;
-    case PROTO_VERBOSITY:
-        if (!req->noreply)
-            ci_out_str(c, "OK\r\n");
-        return (ssize_t)len;
-    case PROTO_UNKNOWN:
-        ci_out_str(c, "ERROR\r\n");
-        break;
-    case PROTO_BAD:
-        ci_out_fmt(c, "CLIENT_ERROR %s\r\n", req->error ? req->error : "bad command line format");
-        if (req->fatal)
-            c->close_after = 1;
-        break;
-    }
-    if (req->swallow && !c->close_after) {
-        c->swallow_left = req->swallow;
-        c->state = CONN_SWALLOW;
-    }
-    return (ssize_t)len;
-}
-
 static void conn_process(struct conn *c)
 {
     size_t pos = 0;
@@ -350,7 +141,7 @@ static void conn_process(struct conn *c)
             c->state = CONN_READ;
         }
         if (c->state == CONN_STREAM) {
-            if (!stream_step(c, &pos))
+            if (!ci_stream_step(c, &pos))
                 break;
             if (c->sync_wanted) {
                 c->state = CONN_SYNC;
@@ -372,7 +163,7 @@ static void conn_process(struct conn *c)
             pos = c->rlen;
             break;
         }
-        ssize_t used = run(c, line, (size_t)r, c->rlen - pos, &req);
+        ssize_t used = ci_run(c, line, (size_t)r, c->rlen - pos, &req);
         if (used <= 0)
             break;
         pos += (size_t)used;

@@ -38,6 +38,22 @@ void ci_out_truncate(struct conn *c, uint64_t keep);
 void ci_want_sync(struct conn *c);
 void ci_journal_touched(struct conn *c);
 
+/* Requests (conn_cmd.c): runs one parsed request whose line is
+ * line[0..len), with avail bytes from line on in the read buffer. Returns
+ * the bytes it consumed, 0 when it needs more input, or -1 when processing
+ * must stop with nothing consumed (a wait). */
+ssize_t ci_run(struct conn *c, const char *line, size_t len, size_t avail, const struct proto_req *req);
+
+/* Reading (conn.c): room for need bytes in the read buffer. */
+int ci_rbuf_reserve(struct conn *c, size_t need);
+
+/* Sets (conn_set.c). */
+void ci_do_set(struct conn *c, const struct proto_req *req, const char *data);
+/* Starts streaming a large set's data to a file of its own. */
+void ci_stream_begin(struct conn *c, const struct proto_req *req);
+/* Takes streamed data from rbuf[*pos..); returns 0 when more must come. */
+int ci_stream_step(struct conn *c, size_t *pos);
+
 /* Gets (conn_get.c). */
 /* Runs a get request; returns 1 when it is finished, 0 when it waits. */
 int ci_do_get(struct conn *c, const struct proto_req *req);

@@ -340,91 +340,163 @@ static void finish(const struct proto_slice *arg, size_t n, size_t i, enum proto
     req->type = type;
 }
 
+/* A request line split into its command word's arguments. */
+struct cmd_line {
+    struct proto_slice arg[MAX_ARGS];
+    size_t n;              /* arguments (arg holds the first MAX_ARGS) */
+    const char *rest, *end; /* the line after the command word */
+};
+
+static void cmd_get(const struct cmd_line *l, struct proto_req *req) { parse_get(l->rest, l->end, req); }
+
+static void cmd_gets(const struct cmd_line *l, struct proto_req *req)
+{
+    parse_get(l->rest, l->end, req);
+    req->gets = 1;
+}
+
+static void cmd_set(const struct cmd_line *l, struct proto_req *req) { parse_storage(l->arg, l->n, 1, 0, req); }
+
+/* add, replace, append, prepend: parsed (to skip their data), not served */
+static void cmd_storage(const struct cmd_line *l, struct proto_req *req) { parse_storage(l->arg, l->n, 0, 0, req); }
+
+static void cmd_cas(const struct cmd_line *l, struct proto_req *req) { parse_storage(l->arg, l->n, 0, 1, req); }
+
+/* delete <key> [0] [noreply]: old clients send a time, only 0 means
+ * anything today. */
+static void cmd_delete(const struct cmd_line *l, struct proto_req *req)
+{
+    size_t i = 1;
+    uint64_t v;
+    if (l->n == 0) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    if (parse_plain_key(l->arg[0], req) < 0)
+        return;
+    if (i < l->n && parse_tok_u64(l->arg[i], UINT64_MAX, &v) == 0) {
+        if (v != 0) {
+            bad(req, E_FORMAT, 0);
+            return;
+        }
+        i++;
+    }
+    finish(l->arg, l->n, i, PROTO_DELETE, req);
+}
+
+static void cmd_flush(const struct cmd_line *l, struct proto_req *req)
+{
+    if (l->n == 0) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    if (parse_plain_key(l->arg[0], req) < 0)
+        return;
+    finish(l->arg, l->n, 1, PROTO_FLUSH, req);
+}
+
+static void cmd_flush_all(const struct cmd_line *l, struct proto_req *req)
+{
+    size_t i = 0;
+    uint64_t v;
+    if (i < l->n && parse_tok_u64(l->arg[i], UINT64_MAX, &v) == 0)
+        i++; /* the delay: accepted, ignored */
+    finish(l->arg, l->n, i, PROTO_FLUSH_ALL, req);
+}
+
+/* The arguments, as they were sent, in keys (nkeys of them). */
+static void keep_args(const struct cmd_line *l, struct proto_req *req)
+{
+    if (l->n == 0)
+        return;
+    const char *last = l->end; /* trailing spaces are no argument */
+    while (last[-1] == ' ')
+        last--;
+    req->keys.p = l->arg[0].p;
+    req->keys.len = (size_t)(last - l->arg[0].p);
+    req->nkeys = l->n;
+}
+
+/* stats [args]: the arguments are left in keys for a caller that wants to
+ * look. */
+static void cmd_stats(const struct cmd_line *l, struct proto_req *req)
+{
+    req->type = PROTO_STATS;
+    keep_args(l, req);
+    req->nkeys = 0;
+}
+
+static void no_args(const struct cmd_line *l, enum proto_type type, struct proto_req *req)
+{
+    if (l->n != 0)
+        bad(req, E_FORMAT, 0);
+    else
+        req->type = type;
+}
+
+static void cmd_version(const struct cmd_line *l, struct proto_req *req) { no_args(l, PROTO_VERSION, req); }
+
+static void cmd_quit(const struct cmd_line *l, struct proto_req *req) { no_args(l, PROTO_QUIT, req); }
+
+static void cmd_verbosity(const struct cmd_line *l, struct proto_req *req)
+{
+    uint64_t v;
+    if (l->n == 0 || parse_tok_u64(l->arg[0], UINT64_MAX, &v) < 0) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    finish(l->arg, l->n, 1, PROTO_VERBOSITY, req);
+}
+
+/* Every command word: one line each, the parser of its arguments. */
+static const struct command {
+    const char *word;
+    void (*parse)(const struct cmd_line *l, struct proto_req *req);
+    int whole_line; /* parses the line after the word itself (no splitting) */
+} COMMANDS[] = {
+    {"get", cmd_get, 1},
+    {"gets", cmd_gets, 1},
+    {"set", cmd_set, 0},
+    {"add", cmd_storage, 0},
+    {"replace", cmd_storage, 0},
+    {"append", cmd_storage, 0},
+    {"prepend", cmd_storage, 0},
+    {"cas", cmd_cas, 0},
+    {"delete", cmd_delete, 0},
+    {"flush", cmd_flush, 0},
+    {"flush_all", cmd_flush_all, 0},
+    {"stats", cmd_stats, 0},
+    {"version", cmd_version, 0},
+    {"quit", cmd_quit, 0},
+    {"verbosity", cmd_verbosity, 0},
+};
+
 static void parse_line(const char *p, const char *end, struct proto_req *req)
 {
-    struct proto_slice cmd, tok, arg[MAX_ARGS];
+    struct cmd_line l = {.end = end};
+    struct proto_slice cmd, tok;
     const char *pos = p;
-    size_t n = 0;
-    uint64_t v;
-
     if (!next_token(&pos, end, &cmd)) {
         req->type = PROTO_UNKNOWN; /* empty line: memcache answers ERROR */
         return;
     }
-    if (word_is(cmd, "get") || word_is(cmd, "gets")) {
-        parse_get(pos, end, req);
+    const struct command *c = NULL;
+    for (size_t i = 0; i < sizeof(COMMANDS) / sizeof(COMMANDS[0]) && !c; i++)
+        if (word_is(cmd, COMMANDS[i].word))
+            c = &COMMANDS[i];
+    if (!c) {
+        req->type = PROTO_UNKNOWN;
         return;
     }
-
-    while (next_token(&pos, end, &tok)) {
-        if (n < MAX_ARGS)
-            arg[n] = tok;
-        n++;
+    l.rest = pos;
+    if (!c->whole_line) {
+        while (next_token(&pos, end, &tok)) {
+            if (l.n < MAX_ARGS)
+                l.arg[l.n] = tok;
+            l.n++;
+        }
     }
-
-    if (word_is(cmd, "set")) {
-        parse_storage(arg, n, 1, 0, req);
-    } else if (word_is(cmd, "add") || word_is(cmd, "replace") || word_is(cmd, "append") ||
-               word_is(cmd, "prepend")) {
-        parse_storage(arg, n, 0, 0, req);
-    } else if (word_is(cmd, "cas")) {
-        parse_storage(arg, n, 0, 1, req);
-    } else if (word_is(cmd, "delete")) {
-        /* delete <key> [0] [noreply]: old clients send a time, only 0 means
-         * anything today. */
-        size_t i = 1;
-        if (n == 0) {
-            bad(req, E_FORMAT, 0);
-            return;
-        }
-        if (parse_plain_key(arg[0], req) < 0)
-            return;
-        if (i < n && parse_tok_u64(arg[i], UINT64_MAX, &v) == 0) {
-            if (v != 0) {
-                bad(req, E_FORMAT, 0);
-                return;
-            }
-            i++;
-        }
-        finish(arg, n, i, PROTO_DELETE, req);
-    } else if (word_is(cmd, "flush")) {
-        if (n == 0) {
-            bad(req, E_FORMAT, 0);
-            return;
-        }
-        if (parse_plain_key(arg[0], req) < 0)
-            return;
-        finish(arg, n, 1, PROTO_FLUSH, req);
-    } else if (word_is(cmd, "flush_all")) {
-        size_t i = 0;
-        if (i < n && parse_tok_u64(arg[i], UINT64_MAX, &v) == 0)
-            i++; /* the delay: accepted, ignored */
-        finish(arg, n, i, PROTO_FLUSH_ALL, req);
-    } else if (word_is(cmd, "stats")) {
-        /* Arguments are ignored; they are left in keys (nkeys 0) for a
-         * caller that wants to look. */
-        req->type = PROTO_STATS;
-        if (n > 0) {
-            const char *last = end; /* trailing spaces are no argument */
-            while (last[-1] == ' ')
-                last--;
-            req->keys.p = arg[0].p;
-            req->keys.len = (size_t)(last - arg[0].p);
-        }
-    } else if (word_is(cmd, "version") || word_is(cmd, "quit")) {
-        if (n != 0)
-            bad(req, E_FORMAT, 0);
-        else
-            req->type = word_is(cmd, "quit") ? PROTO_QUIT : PROTO_VERSION;
-    } else if (word_is(cmd, "verbosity")) {
-        if (n == 0 || parse_tok_u64(arg[0], UINT64_MAX, &v) < 0) {
-            bad(req, E_FORMAT, 0);
-            return;
-        }
-        finish(arg, n, 1, PROTO_VERBOSITY, req);
-    } else {
-        req->type = PROTO_UNKNOWN;
-    }
+    c->parse(&l, req);
 }
 
 ssize_t proto_parse(const char *buf, size_t len, size_t max_line, struct proto_req *req)

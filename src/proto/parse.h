@@ -54,6 +54,7 @@ struct proto_req {
      * with proto_next_key(). nkeys >= 1. */
     struct proto_slice keys;
     size_t nkeys;
+    int gets; /* PROTO_GET sent as `gets`: answers carry a cas value */
     /* PROTO_SET, PROTO_DELETE, PROTO_FLUSH: the one key (set: only /sync allowed;
      * delete and flush: no option allowed). */
     struct proto_key key;

@@ -1,0 +1,167 @@
+/* conn_cmd.c: running a parsed request: one table from request type to its
+ * handler. */
+#include "conn_int.h"
+
+#include "server.h"
+#include "stats.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One request in the read buffer: its line is line[0..len), and avail bytes
+ * from line on have arrived (a set's data follows the line). */
+struct req_ctx {
+    const char *line;
+    size_t len, avail;
+    const struct proto_req *req;
+};
+
+/* A handler returns the bytes it consumed, 0 when it needs more input, or
+ * -1 when processing must stop with nothing consumed (a wait). */
+typedef ssize_t (*cmd_fn)(struct conn *c, const struct req_ctx *r);
+
+/* A command whose only answer is its result code: noreply silences it. */
+static void answer(struct conn *c, const struct proto_req *req, int rc, const char *ok)
+{
+    if (req->noreply)
+        return;
+    if (rc < 0)
+        ci_out_server_error(c, rc);
+    else
+        ci_out_str(c, ok);
+}
+
+static ssize_t cmd_set(struct conn *c, const struct req_ctx *r)
+{
+    const struct proto_req *req = r->req;
+    struct server *s = c->srv;
+    if (req->bytes > s->cfg->max_item_size) {
+        s->st.cmd_set++;
+        ci_out_str(c, "SERVER_ERROR object too large for cache\r\n");
+        c->swallow_left = req->bytes + 2;
+        c->state = CONN_SWALLOW;
+        return (ssize_t)r->len;
+    }
+    if (req->bytes > QUEUE_INLINE_MAX) {
+        ci_stream_begin(c, req);
+        return (ssize_t)r->len;
+    }
+    size_t total = r->len + (size_t)req->bytes + 2;
+    if (r->avail < total) {
+        if (ci_rbuf_reserve(c, (size_t)(r->line - c->rbuf) + total) < 0) {
+            ci_out_server_error(c, -ENOMEM);
+            c->swallow_left = req->bytes + 2;
+            c->state = CONN_SWALLOW;
+            return (ssize_t)r->len;
+        }
+        return 0;
+    }
+    const char *data = r->line + r->len;
+    if (data[req->bytes] != '\r' || data[req->bytes + 1] != '\n') {
+        ci_out_str(c, "CLIENT_ERROR bad data chunk\r\n");
+        c->close_after = 1;
+        return (ssize_t)total;
+    }
+    ci_do_set(c, req, data);
+    return (ssize_t)total;
+}
+
+static ssize_t cmd_get(struct conn *c, const struct req_ctx *r) { return ci_do_get(c, r->req) ? (ssize_t)r->len : -1; }
+
+static ssize_t cmd_delete(struct conn *c, const struct req_ctx *r)
+{
+    struct registry *reg = c->srv->reg;
+    struct queue *q = registry_find(reg, r->req->key.name.p, r->req->key.name.len);
+    int rc = q ? registry_delete(reg, q) : 0;
+    ci_journal_touched(c);
+    answer(c, r->req, rc, "DELETED\r\n");
+    return (ssize_t)r->len;
+}
+
+static ssize_t cmd_flush(struct conn *c, const struct req_ctx *r)
+{
+    struct queue *q = registry_find(c->srv->reg, r->req->key.name.p, r->req->key.name.len);
+    int rc = q ? queue_flush(q) : 0;
+    ci_journal_touched(c);
+    answer(c, r->req, rc, "END\r\n");
+    return (ssize_t)r->len;
+}
+
+static ssize_t cmd_flush_all(struct conn *c, const struct req_ctx *r)
+{
+    int rc = registry_flush_all(c->srv->reg);
+    ci_journal_touched(c);
+    answer(c, r->req, rc, c->srv->cfg->compat == COMPAT_KESTREL ? "Flushed all queues.\r\n" : "OK\r\n");
+    return (ssize_t)r->len;
+}
+
+static ssize_t cmd_stats(struct conn *c, const struct req_ctx *r)
+{
+    struct buf b = {0};
+    stats_write(c->srv, &b);
+    ci_out_bytes(c, b.data, b.len);
+    buf_free(&b);
+    return (ssize_t)r->len;
+}
+
+static ssize_t cmd_version(struct conn *c, const struct req_ctx *r)
+{
+    ci_out_str(c, "VERSION " DARNER_VERSION "\r\n");
+    return (ssize_t)r->len;
+}
+
+static ssize_t cmd_quit(struct conn *c, const struct req_ctx *r)
+{
+    c->close_after = 1;
+    return (ssize_t)r->len;
+}
+
+static ssize_t cmd_verbosity(struct conn *c, const struct req_ctx *r)
+{
+    answer(c, r->req, 0, "OK\r\n");
+    return (ssize_t)r->len;
+}
+
+static ssize_t cmd_unknown(struct conn *c, const struct req_ctx *r)
+{
+    ci_out_str(c, "ERROR\r\n");
+    return (ssize_t)r->len;
+}
+
+static ssize_t cmd_bad(struct conn *c, const struct req_ctx *r)
+{
+    ci_out_fmt(c, "CLIENT_ERROR %s\r\n", r->req->error ? r->req->error : "bad command line format");
+    if (r->req->fatal)
+        c->close_after = 1;
+    return (ssize_t)r->len;
+}
+
+/* Every request type and what runs it. */
+static const cmd_fn HANDLERS[] = {
+    [PROTO_GET] = cmd_get,
+    [PROTO_SET] = cmd_set,
+    [PROTO_DELETE] = cmd_delete,
+    [PROTO_FLUSH] = cmd_flush,
+    [PROTO_FLUSH_ALL] = cmd_flush_all,
+    [PROTO_STATS] = cmd_stats,
+    [PROTO_VERSION] = cmd_version,
+    [PROTO_QUIT] = cmd_quit,
+    [PROTO_VERBOSITY] = cmd_verbosity,
+    [PROTO_UNKNOWN] = cmd_unknown,
+    [PROTO_BAD] = cmd_bad,
+};
+
+ssize_t ci_run(struct conn *c, const char *line, size_t len, size_t avail, const struct proto_req *req)
+{
+    const struct req_ctx r = {.line = line, .len = len, .avail = avail, .req = req};
+    cmd_fn fn = (size_t)req->type < sizeof(HANDLERS) / sizeof(HANDLERS[0]) ? HANDLERS[req->type] : NULL;
+    ssize_t used = (fn ? fn : cmd_unknown)(c, &r);
+    /* A request not served whose data follows its line (add, cas, a bad
+     * set with a readable length): the data is read and dropped. */
+    if (used > 0 && req->swallow && !c->close_after) {
+        c->swallow_left = req->swallow;
+        c->state = CONN_SWALLOW;
+    }
+    return used;
+}
