@@ -127,10 +127,38 @@ void ci_journal_touched(struct conn *c)
         ci_want_sync(c);
 }
 
+/* A client speaking memcache's binary protocol (its first byte is the
+ * request magic 0x80) is told so in that protocol and closed, instead of
+ * waiting for a newline it will never send. Returns 1 when it was. */
+static int refuse_binary(struct conn *c)
+{
+    static const char msg[] = "binary protocol not supported: use the text protocol";
+    const unsigned char *in = (const unsigned char *)c->rbuf;
+    if (c->started || c->rlen == 0 || in[0] != 0x80)
+        return 0;
+    if (c->rlen < 24)
+        return 1; /* the rest of the header (its opcode and opaque) is coming */
+    unsigned char h[24] = {0x81, in[1]}; /* response magic, the request's opcode */
+    h[6] = 0x00;
+    h[7] = 0x81; /* status: unknown command */
+    h[11] = (unsigned char)(sizeof(msg) - 1); /* body length (big-endian, < 256) */
+    memcpy(h + 12, in + 12, 4);               /* opaque, echoed */
+    ci_out_bytes(c, h, sizeof(h));
+    ci_out_bytes(c, msg, sizeof(msg) - 1);
+    c->close_after = 1;
+    c->rlen = 0;
+    return 1;
+}
+
 static void conn_process(struct conn *c)
 {
     size_t pos = 0;
     const struct config *cfg = c->srv->cfg;
+    if (refuse_binary(c)) {
+        update_reading(c);
+        ci_defer(c);
+        return;
+    }
     while (!c->close_after) {
         if (c->state == CONN_SWALLOW) {
             size_t n = c->rlen - pos < c->swallow_left ? c->rlen - pos : (size_t)c->swallow_left;
@@ -163,6 +191,7 @@ static void conn_process(struct conn *c)
             pos = c->rlen;
             break;
         }
+        c->started = 1;
         ssize_t used = ci_run(c, line, (size_t)r, c->rlen - pos, &req);
         if (used <= 0)
             break;

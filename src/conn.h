@@ -73,6 +73,7 @@ struct conn {
     int close_after; /* close once the output is written */
     int resume;      /* run conn_process at the next turn */
     int handles;     /* libuv handles not yet closed */
+    int started;     /* a first request was parsed (its protocol is known) */
     uint64_t active_ms; /* loop time of the last byte read or written */
 
     char *rbuf; /* unprocessed input is rbuf[0..rlen) */
@@ -101,6 +102,7 @@ struct conn {
     int waiting; /* waiter is on a list */
 
     int get_failed; /* a key of the get in progress answered SERVER_ERROR */
+    int get_cas;    /* it is a gets: VALUE lines carry a cas value */
     struct outseg *guard; /* the guard of the get in progress, in out */
 
     /* fsync waits */

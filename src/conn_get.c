@@ -31,7 +31,15 @@ static void write_value(struct conn *c, const struct proto_key *k, struct qitem 
     const struct proto_slice *key = c->srv->cfg->compat == COMPAT_KESTREL ? &k->name : &k->full;
     ci_out_str(c, "VALUE ");
     ci_out_bytes(c, key->p, key->len);
-    ci_out_fmt(c, " %" PRIu32 " %" PRIu64 "\r\n", it->flags, it->len);
+    if (c->get_cas) {
+        /* gets: a cas value a client can parse; the item's id in the low 48
+         * bits, its delivery count (this hand-out included) in the high 16 */
+        uint64_t n = (uint64_t)it->where.deliveries + 1;
+        uint64_t cas = (it->where.id & ((UINT64_C(1) << 48) - 1)) | ((n < 0xffff ? n : 0xffff) << 48);
+        ci_out_fmt(c, " %" PRIu32 " %" PRIu64 " %" PRIu64 "\r\n", it->flags, it->len, cas);
+    } else {
+        ci_out_fmt(c, " %" PRIu32 " %" PRIu64 "\r\n", it->flags, it->len);
+    }
     if (it->data) {
         ci_out_bytes(c, it->data, (size_t)it->len);
         free(it->data);
@@ -290,6 +298,7 @@ static int do_get(struct conn *c, const struct proto_req *req)
 int ci_do_get(struct conn *c, const struct proto_req *req)
 {
     ci_guard_begin(c); /* kept while the get waits */
+    c->get_cas = req->gets;
     int done = do_get(c, req);
     if (done)
         ci_guard_end(c);

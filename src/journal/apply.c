@@ -92,6 +92,8 @@ void jst_hold(struct jst *s, struct jnl_node *n, void *owner)
 {
     if (!n->owner)
         s->nopen++;
+    if (n->item.deliveries < UINT32_MAX)
+        n->item.deliveries++; /* handed out once more, if it comes back */
     list_remove(&n->link);
     list_push_back(&s->open, &n->link);
     n->owner = owner;

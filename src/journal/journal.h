@@ -38,6 +38,7 @@ struct jnl_item {
     uint64_t len;      /* payload length */
     uint64_t add_ms, expire_ms, payload_sum;
     uint32_t flags;
+    uint32_t deliveries; /* times handed out open before (counted in memory since start) */
 };
 
 /* An item behind the read cursor that is still live: handed out open, or

@@ -385,5 +385,6 @@ void ji_item_from_entry(struct jnl_item *it, const struct jf_entry *e, uint64_t 
                             .add_ms = e->r.add_ms,
                             .expire_ms = e->r.expire_ms,
                             .payload_sum = e->r.payload_sum,
+                            .deliveries = e->r.deliveries,
                             .flags = e->r.flags};
 }

@@ -3,6 +3,7 @@ python-memcache and the libmemcached command-line tools."""
 
 import shutil
 import subprocess
+import time
 
 import memcache
 import pytest
@@ -86,6 +87,16 @@ def test_pymemcache_get_with_timeout_option(pymc):
     pymc.set("q", b"x", noreply=False)
     assert pymc.get("q/t=1000") == b"x"
     assert pymc.get("q/t=100") is None
+
+
+def test_pymemcache_gets_returns_the_item_and_a_cas(pymc):
+    pymc.set("q", b"one", noreply=False)
+    pymc.set("q", b"two", noreply=False)
+    v1, cas1 = pymc.gets("q")
+    v2, cas2 = pymc.gets("q")
+    assert (v1, v2) == (b"one", b"two")
+    assert int(cas2) == int(cas1) + 1
+    assert pymc.gets("q") == (None, None)
 
 
 def test_pymemcache_delete(pymc):
@@ -259,3 +270,41 @@ def test_memcslap_set_test(server):
 def test_memcslap_get_test(server):
     tool("memcslap", server, "--test=get", "--execute-number=100", "--concurrency=1")
     assert_server_answers(server)
+
+
+def test_memccat_in_binary_mode_fails_at_once_and_the_server_goes_on(server, client):
+    """A binary-protocol client is refused in its own protocol and closed, so
+    it fails fast instead of waiting for a newline until it times out."""
+    assert client.set("q", b"kept") == "STORED"
+    t0 = time.monotonic()
+    p = tool("memccat", server, "--binary", "q", check=False)
+    assert p.returncode != 0
+    assert time.monotonic() - t0 < TOOL_TIMEOUT / 2
+    assert client.get_data("q") == b"kept"
+
+
+# --------------------------------------------------------------------------
+# Perl: Cache::Memcached::Fast (Debian's libcache-memcached-fast-perl)
+# --------------------------------------------------------------------------
+
+def perl(server, script):
+    exe = shutil.which("perl")
+    if exe is None:
+        pytest.fail("perl is not installed")
+    p = subprocess.run([exe, "-MCache::Memcached::Fast", "-e", script, f"127.0.0.1:{server.port}"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+    assert p.returncode == 0, f"perl exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}"
+    return p.stdout
+
+
+def test_perl_cache_memcached_fast_gets_receives_the_item(server):
+    out = perl(server, r'''
+        my $m = Cache::Memcached::Fast->new({servers => [$ARGV[0]]});
+        $m->set("q", "first") or die "set";
+        $m->set("q", "second") or die "set";
+        my $a = $m->gets("q") or die "gets returned nothing";
+        my $b = $m->gets("q") or die "second gets returned nothing";
+        print "$a->[1] $b->[1] ", ($b->[0] - $a->[0]), "\n";
+        print defined($m->gets("q")) ? "more\n" : "empty\n";
+    ''')
+    assert out.splitlines() == ["first second 1", "empty"]

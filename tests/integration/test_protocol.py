@@ -55,13 +55,54 @@ def test_items_come_out_in_fifo_order(client):
     assert drain_queue(client, "q") == items
 
 
-def test_gets_behaves_like_get(client):
-    assert client.set("q", b"hello", flags=3) == "STORED"
-    client.send(b"gets q\r\n")
-    assert client.readline() == "VALUE q 3 5"
-    assert client.read_exact(7) == b"hello\r\n"
+def gets_value(client, key):
+    """A gets answer with one item: (flags, data, cas)."""
+    client.send(b"gets %s\r\n" % key.encode())
+    parts = client.readline().split(" ")
+    assert parts[:2] == ["VALUE", key] and len(parts) == 5, parts
+    data = client.read_exact(int(parts[3]))
+    assert client.read_exact(2) == b"\r\n"
     assert client.readline() == "END"
+    return int(parts[2]), data, int(parts[4])
+
+
+def test_gets_answers_like_get_with_a_cas_value(client):
+    assert client.set("q", b"hello", flags=3) == "STORED"
+    assert client.set("q", b"world") == "STORED"
+    f1, d1, cas1 = gets_value(client, "q")
+    f2, d2, cas2 = gets_value(client, "q")
+    assert (f1, d1, f2, d2) == (3, b"hello", 0, b"world")
+    # the item id in the low 48 bits, the delivery count (1) in the high 16
+    assert cas1 >> 48 == 1 and cas2 >> 48 == 1
+    assert (cas2 & (2**48 - 1)) == (cas1 & (2**48 - 1)) + 1
     assert client.cmd("gets q") == "END"
+
+
+def test_gets_cas_counts_deliveries_of_an_item_given_back(client, clients, server):
+    assert client.set("q", b"x") == "STORED"
+    _, _, first = gets_value(client, "q/open")
+    assert client.cmd("get q/abort") == "END"
+    _, _, second = gets_value(client, "q/open")
+    other = clients(server)
+    client.close()  # the connection goes: the item is given back again
+    _, data, third = gets_value(other, "q/open/t=5000")  # waits for the close
+    assert data == b"x"
+    assert [first >> 48, second >> 48, third >> 48] == [1, 2, 3]
+    assert len({c & (2**48 - 1) for c in (first, second, third)}) == 1
+
+
+def test_binary_protocol_client_is_answered_in_binary_and_closed(client):
+    # a binary-protocol GET of key "q", opaque 0xdeadbeef
+    header = bytes([0x80, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 1]) + bytes.fromhex("deadbeef") + bytes(8)
+    client.send(header + b"q")
+    reply = client.read_exact(24)
+    assert reply[0] == 0x81 and reply[1] == 0x00          # response magic, the request's opcode
+    assert reply[6:8] == b"\x00\x81"                       # status: unknown command
+    assert reply[12:16] == bytes.fromhex("deadbeef")      # opaque echoed
+    body = client.read_exact(int.from_bytes(reply[8:12], "big"))
+    assert b"text protocol" in body
+    assert client.buf == b""
+    client.expect_closed()
 
 
 def test_multi_key_get_returns_at_most_one_item_per_queue(client):
