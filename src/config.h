@@ -1,4 +1,6 @@
-/* config.h: the server's settings, from command-line flags. */
+/* config.h: the server's settings: built-in defaults, then the config
+ * file's [server] section, then command-line flags (settings.c declares
+ * them all; conffile.c reads the file). */
 #ifndef DARNER_CONFIG_H
 #define DARNER_CONFIG_H
 
@@ -11,37 +13,45 @@
 enum fsync_policy { FSYNC_NEVER, FSYNC_ALWAYS, FSYNC_PERIODIC };
 enum compat_mode { COMPAT_MEMCACHE, COMPAT_KESTREL };
 
+struct fsync_conf {
+    enum fsync_policy policy;
+    uint64_t ms; /* FSYNC_PERIODIC: between fsyncs */
+};
+
 struct config {
-    const char *listen;
-    int port;
-    const char *port_file; /* NULL: none */
-    const char *data_dir;
-    enum fsync_policy fsync;
-    uint32_t fsync_ms; /* FSYNC_PERIODIC */
+    char listen[256];
+    uint64_t port;
+    char port_file[4096]; /* "": none */
+    char data_dir[4096];
+    struct fsync_conf fsync;
     uint64_t max_item_size;
-    uint32_t max_connections;
-    uint32_t idle_timeout_s; /* 0: connections may stay idle forever */
-    enum compat_mode compat;
-    size_t max_line;
+    uint64_t max_connections;
+    uint64_t idle_timeout_ms; /* 0: connections may stay idle forever */
+    int compat;               /* enum compat_mode */
+    uint64_t max_line;
     uint64_t segment_size;
-    enum log_level log_level;
-    uint32_t max_open_queues; /* journals kept open at once; 0: from the open-file limit */
+    int log_level;            /* enum log_level */
+    uint64_t max_open_queues; /* journals kept open at once; 0: from the open-file limit */
+    char config_file[4096];   /* "": none (-c, --config) */
     /* the open-file limit, as main found and raised it (for the log) */
     uint64_t nofile_was, nofile_soft, nofile_hard;
 };
 
 #define CONFIG_DEFAULT_DATA "./darner-data"
 
-/* Fills c with the defaults. */
+/* Fills c with the built-in defaults. */
 void config_defaults(struct config *c);
 
 enum config_result { CONFIG_RUN, CONFIG_EXIT_OK, CONFIG_EXIT_ERROR };
 
-/* Parses argv into c (strings borrow argv). Help, version and errors are
- * written to out/err; the result says whether to run or exit. */
-enum config_result config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err);
+struct conffile;
 
-/* Parses a size such as "4096", "64K", "64M" or "1G". Returns 0 or -EINVAL. */
-int config_parse_size(const char *s, uint64_t *out);
+/* Parses argv into c: the defaults, then the config file named by
+ * -c/--config (its [server] section; *file gets the whole file, the
+ * caller's to free with conffile_free, or NULL without one), then the other
+ * flags, which win. Help, version and errors are written to out/err; the
+ * result says whether to run or exit. */
+enum config_result config_parse(struct config *c, struct conffile **file, int argc, char **argv, FILE *out,
+                                FILE *err);
 
 #endif

@@ -123,7 +123,7 @@ void ci_want_sync(struct conn *c)
 
 void ci_journal_touched(struct conn *c)
 {
-    if (c->srv->cfg->fsync == FSYNC_ALWAYS)
+    if (c->srv->cfg->fsync.policy == FSYNC_ALWAYS)
         ci_want_sync(c);
 }
 

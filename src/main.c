@@ -1,5 +1,6 @@
 /* main.c: flags, data folder, wiring; the only place that exits. */
 #include "app.h"
+#include "conffile.h"
 #include "config.h"
 #include "server.h"
 
@@ -61,8 +62,9 @@ static void raise_fd_limit(struct config *cfg)
 int darner_main(int argc, char **argv, const struct jio *io)
 {
     struct config cfg;
+    struct conffile *file;
     config_defaults(&cfg);
-    switch (config_parse(&cfg, argc, argv, stdout, stderr)) {
+    switch (config_parse(&cfg, &file, argc, argv, stdout, stderr)) {
     case CONFIG_EXIT_OK:
         return 0;
     case CONFIG_EXIT_ERROR:
@@ -70,21 +72,28 @@ int darner_main(int argc, char **argv, const struct jio *io)
     case CONFIG_RUN:
         break;
     }
+    struct conf_error cerr;
+    if (!file && conffile_load(NULL, NULL, NULL, NULL, &file, &cerr) < 0) {
+        fprintf(stderr, "darner: %s\n", cerr.msg);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(&cfg);
     int rc = prepare_data_dir(cfg.data_dir);
     if (rc < 0) {
         fprintf(stderr, "darner: cannot use data folder '%s': %s; give --data a folder you can write to\n",
                 cfg.data_dir, strerror(-rc));
+        conffile_free(file);
         return 1;
     }
     uv_loop_t loop;
     if ((rc = uv_loop_init(&loop)) < 0) {
         fprintf(stderr, "darner: cannot start the event loop: %s\n", uv_strerror(rc));
+        conffile_free(file);
         return 1;
     }
     struct server srv;
-    if ((rc = server_init(&srv, &loop, &cfg, io)) < 0) {
+    if ((rc = server_init(&srv, &loop, &cfg, file, io)) < 0) {
         if (rc == -EPROTONOSUPPORT)
             fprintf(stderr, "darner: the data folder '%s' is in a format this build cannot read (see the error "
                             "above); nothing in it was changed\n", cfg.data_dir);

@@ -1,6 +1,8 @@
 /* server.c: listener, connection table, deferred work, signals, shutdown. */
 #include "server.h"
 
+#include "conffile.h"
+
 #include "conn.h"
 
 #include <errno.h>
@@ -45,11 +47,13 @@ static void unlink_later(void *ctx, const char *path)
         log_warn(&s->log, "cannot remove %s: %s", path, strerror(errno));
 }
 
-int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, const struct jio *io)
+int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, struct conffile *file,
+                const struct jio *io)
 {
     memset(s, 0, sizeof(*s));
     s->loop = loop;
     s->cfg = cfg;
+    s->conf = file;
     s->log = (struct log){.level = cfg->log_level, .out = stderr};
     list_init(&s->conns);
     list_init(&s->pending);
@@ -59,11 +63,11 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, con
         .log = &s->log,
         .segment_size = cfg->segment_size,
         .ack_compact_bytes = ACK_COMPACT_BYTES,
-        .sync_never = cfg->fsync == FSYNC_NEVER,
+        .sync_never = cfg->fsync.policy == FSYNC_NEVER,
         .unlink_later = unlink_later,
         .unlink_ctx = s,
     };
-    int rc = registry_open(&s->reg, cfg->data_dir, &jc);
+    int rc = registry_open(&s->reg, cfg->data_dir, &jc, file);
     if (rc < 0)
         return rc;
     size_t open_max = server_max_open_queues(cfg);
@@ -143,7 +147,7 @@ static void fsync_timer_cb(uv_timer_t *t)
 static void idle_timer_cb(uv_timer_t *t)
 {
     struct server *s = t->data;
-    uint64_t now = uv_now(s->loop), since, limit = (uint64_t)s->cfg->idle_timeout_s * 1000;
+    uint64_t now = uv_now(s->loop), since, limit = s->cfg->idle_timeout_ms;
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &s->conns)
     {
@@ -200,9 +204,9 @@ int server_start(struct server *s)
     struct sockaddr_storage addr;
     int rc;
     if (strchr(cfg->listen, ':'))
-        rc = uv_ip6_addr(cfg->listen, cfg->port, (struct sockaddr_in6 *)&addr);
+        rc = uv_ip6_addr(cfg->listen, (int)cfg->port, (struct sockaddr_in6 *)&addr);
     else
-        rc = uv_ip4_addr(cfg->listen, cfg->port, (struct sockaddr_in *)&addr);
+        rc = uv_ip4_addr(cfg->listen, (int)cfg->port, (struct sockaddr_in *)&addr);
     if (rc < 0) {
         log_error(&s->log, "--listen %s is not an IP address", cfg->listen);
         return rc;
@@ -222,16 +226,16 @@ int server_start(struct server *s)
     s->fsync_timer.data = s;
     uv_timer_init(s->loop, &s->idle_timer);
     s->idle_timer.data = s;
-    if (cfg->idle_timeout_s > 0) {
-        uint64_t every = cfg->idle_timeout_s * 1000ull / 4;
+    if (cfg->idle_timeout_ms > 0) {
+        uint64_t every = cfg->idle_timeout_ms / 4;
         every = every < 100 ? 100 : every > 1000 ? 1000 : every;
         uv_timer_start(&s->idle_timer, idle_timer_cb, every, every);
     }
-    if (cfg->fsync == FSYNC_PERIODIC)
-        uv_timer_start(&s->fsync_timer, fsync_timer_cb, cfg->fsync_ms, cfg->fsync_ms);
+    if (cfg->fsync.policy == FSYNC_PERIODIC)
+        uv_timer_start(&s->fsync_timer, fsync_timer_cb, cfg->fsync.ms, cfg->fsync.ms);
     if ((rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0)) < 0 ||
         (rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0) {
-        log_error(&s->log, "cannot listen on %s port %d: %s", cfg->listen, cfg->port, uv_strerror(rc));
+        log_error(&s->log, "cannot listen on %s port %d: %s", cfg->listen, (int)cfg->port, uv_strerror(rc));
         return rc;
     }
     int len = sizeof(addr);
@@ -244,8 +248,8 @@ int server_start(struct server *s)
                  cfg->listen);
     log_info(&s->log, "darner %s serving on %s:%d, data in %s (%zu queues), fsync %s", DARNER_VERSION, cfg->listen,
              s->port, cfg->data_dir, s->reg->count,
-             cfg->fsync == FSYNC_ALWAYS ? "always" : cfg->fsync == FSYNC_NEVER ? "never" : "periodic");
-    if (cfg->port_file && (rc = write_port_file(cfg->port_file, s->port)) < 0) {
+             cfg->fsync.policy == FSYNC_ALWAYS ? "always" : cfg->fsync.policy == FSYNC_NEVER ? "never" : "periodic");
+    if (cfg->port_file[0] && (rc = write_port_file(cfg->port_file, s->port)) < 0) {
         log_error(&s->log, "cannot write --port-file %s: %s", cfg->port_file, strerror(-rc));
         return rc;
     }
@@ -286,4 +290,6 @@ void server_free(struct server *s)
         s->reg = NULL;
     }
     syncer_free(&s->sync);
+    conffile_free(s->conf);
+    s->conf = NULL;
 }

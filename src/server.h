@@ -20,6 +20,7 @@ struct server_stats {
 struct server {
     uv_loop_t *loop;
     const struct config *cfg;
+    struct conffile *conf; /* the config file's queue and alias settings (ours; replaced by reload) */
     struct log log;
     struct registry *reg;
     struct syncer sync;
@@ -39,8 +40,11 @@ struct server {
 };
 
 /* Opens the data folder and its queues. s is the caller's; cfg and io are
- * borrowed and must outlive the server. */
-int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, const struct jio *io);
+ * borrowed and must outlive the server; file (the loaded config file) is
+ * the server's from now on, even on failure (server_free frees it). */
+struct conffile;
+int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, struct conffile *file,
+                const struct jio *io);
 /* Listens, writes the port file, installs signal handlers. */
 int server_start(struct server *s);
 /* Begins a clean stop: no new connections, connections closed, data synced.

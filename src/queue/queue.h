@@ -10,6 +10,7 @@
 #include "util/list.h"
 
 struct registry;
+struct qconf;
 
 /* Items up to this size are records in a segment, received and handed out
  * whole in memory; larger ones are blob files, streamed both ways. */
@@ -30,6 +31,7 @@ struct queue {
     struct list opens;   /* struct qopen of every connection */
     uint64_t total_items; /* items set since start */
     uint64_t age_ms;      /* age of the last item handed out */
+    const struct qconf *conf; /* its settings: in the registry's config file, never copied */
     struct queue *hnext;  /* registry hash chain */
     struct list all;      /* registry's list of queues */
 };

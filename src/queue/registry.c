@@ -5,6 +5,8 @@
  * outside the data folder or collide on a case-insensitive file system. */
 #include "queue/registry.h"
 
+#include "conffile.h"
+
 #include "journal/datadir.h"
 #include "proto/parse.h"
 
@@ -86,6 +88,7 @@ static struct queue *queue_new(struct registry *r, const char *name, size_t len,
     memcpy(q->name, name, len);
     q->name[len] = '\0';
     q->name_len = len;
+    q->conf = conffile_queue(r->conf, name, len);
     snprintf(q->dir, dlen, "%s/q-%016" PRIx64, r->data_dir, dir_id);
     return q;
 }
@@ -173,7 +176,8 @@ static int write_name(struct registry *r, const struct queue *q, const char *dir
     return rc;
 }
 
-int registry_open(struct registry **out, const char *data_dir, const struct jnl_conf *jconf)
+int registry_open(struct registry **out, const char *data_dir, const struct jnl_conf *jconf,
+                  const struct conffile *conf)
 {
     int rc;
     struct registry *r = calloc(1, sizeof(*r));
@@ -188,6 +192,7 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
     r->jconf = *jconf;
     r->log = jconf->log;
     r->next_dir_id = 1;
+    r->conf = conf;
     if (!(r->data_dir = strdup(data_dir))) {
         rc = -ENOMEM;
         goto fail;
@@ -556,6 +561,16 @@ int registry_flush_all(struct registry *r)
             rc = e;
     }
     return rc;
+}
+
+void registry_set_conf(struct registry *r, const struct conffile *conf)
+{
+    r->conf = conf;
+    struct list *pos;
+    for (pos = r->all.next; pos != &r->all; pos = pos->next) {
+        struct queue *q = list_entry(pos, struct queue, all);
+        q->conf = conffile_queue(conf, q->name, q->name_len);
+    }
 }
 
 void registry_maintain(struct registry *r, struct queue *q)

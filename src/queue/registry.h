@@ -32,6 +32,7 @@ struct registry {
     /* sync epochs, kept by the syncer (see sync.h) */
     uint64_t sync_epoch_next, sync_epoch_done;
     uint64_t queue_creates, queue_deletes;
+    const struct conffile *conf; /* queue settings: each queue points into it */
 };
 
 /* Journals kept open when nothing else says: each holds up to 4 fds. */
@@ -40,8 +41,12 @@ struct registry {
 /* Finds every queue in data_dir (created if missing), reading only their
  * names: each journal is opened on first use. *out is the caller's, freed
  * with registry_close(). jconf is copied. */
-int registry_open(struct registry **out, const char *data_dir, const struct jnl_conf *jconf);
+int registry_open(struct registry **out, const char *data_dir, const struct jnl_conf *jconf,
+                  const struct conffile *conf);
 void registry_close(struct registry *r);
+/* Every queue takes its settings from conf now (a reload): the caller
+ * frees the old file after this returns. */
+void registry_set_conf(struct registry *r, const struct conffile *conf);
 
 struct queue *registry_find(struct registry *r, const char *name, size_t len);
 /* q's journal, opened (and recovered) if it was closed, and marked as just

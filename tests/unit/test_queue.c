@@ -19,6 +19,7 @@
 
 #include "journal/journal.h"
 #include "queue/queue.h"
+#include "conffile.h"
 #include "queue/registry.h"
 #include "testutil.h"
 
@@ -26,6 +27,7 @@ struct fx {
     char tmp[PATH_MAX];
     char data[PATH_MAX];
     struct jnl_conf conf;
+    struct conffile *file; /* no file: the built-in queue settings */
     struct registry *r;
 };
 
@@ -41,7 +43,9 @@ static int setup(void **state)
                                  .segment_size = 1 << 20,
                                  .ack_compact_bytes = 1 << 20,
                                  .sync_never = 1};
-    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf), 0);
+    struct conf_error e;
+    assert_int_equal(conffile_load(NULL, NULL, NULL, NULL, &fx->file, &e), 0);
+    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
     *state = fx;
     return 0;
 }
@@ -50,6 +54,7 @@ static int teardown(void **state)
 {
     struct fx *fx = *state;
     registry_close(fx->r);
+    conffile_free(fx->file);
     tu_rmtree(fx->tmp);
     free(fx);
     return 0;
@@ -59,7 +64,7 @@ static void reg_reopen(struct fx *fx)
 {
     registry_close(fx->r);
     fx->r = NULL;
-    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf), 0);
+    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
 }
 
 static struct queue *mkq_n(struct fx *fx, const char *name, size_t len)
@@ -302,7 +307,7 @@ static void test_registry_open_creates_missing_data_dir(void **state)
     char missing[PATH_MAX];
     struct registry *r = NULL;
     tu_join(missing, fx->tmp, "fresh");
-    int rc = registry_open(&r, missing, &fx->conf);
+    int rc = registry_open(&r, missing, &fx->conf, fx->file);
     assert_int_equal(rc, 0);
     assert_true(tu_exists(missing));
     struct queue *q = NULL;
@@ -335,7 +340,7 @@ static void test_registry_open_removes_unfinished_creates_and_deletes(void **sta
     assert_non_null(f);
     fputs("x", f);
     fclose(f);
-    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf), 0);
+    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
     assert_false(tu_exists(noname));
     assert_false(tu_exists(gone));
     assert_false(tu_exists(creating));
@@ -359,7 +364,7 @@ static void test_journal_cache_closes_idle_journals_and_reopens_on_use(void **st
     struct fx *fx = *state;
     registry_close(fx->r);
     fx->conf.sync_never = 0;
-    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf), 0);
+    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
     registry_set_max_open(fx->r, 2);
     char name[16], item[16];
     struct queue *q0 = mkq(fx, "q0");

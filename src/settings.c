@@ -1,0 +1,350 @@
+/* settings.c: the table of every setting, and its values' text forms. */
+#include "settings.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proto/parse.h"
+
+#define SEC 1000ull
+#define UNLIMITED UINT64_MAX
+
+static const char *const COMPAT_NAMES[] = {"memcache", "kestrel", NULL};
+static const char *const LOG_NAMES[] = {"error", "warn", "info", "debug", NULL};
+
+#define SRV(field) offsetof(struct config, field)
+#define QUE(field) offsetof(struct qsettings, field)
+
+const struct setting SETTINGS[] = {
+    /* ---- server ---- */
+    {.key = "listen", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "127.0.0.1", .max = sizeof(((struct config *)0)->listen),
+     .off = SRV(listen), .arg = "ADDR", .help = "address to listen on"},
+    {.key = "port", .short_flag = 'p', .scope = SCOPE_SERVER, .type = ST_PORT, .def = "22133", .max = 65535,
+     .off = SRV(port), .arg = "N", .help = "TCP port, 0 picks a free one"},
+    {.key = "port_file", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "", .max = sizeof(((struct config *)0)->port_file),
+     .off = SRV(port_file), .arg = "PATH", .help = "write the port here once accepting connections"},
+    {.key = "data", .short_flag = 'd', .scope = SCOPE_SERVER, .type = ST_STRING, .def = CONFIG_DEFAULT_DATA,
+     .max = sizeof(((struct config *)0)->data_dir), .off = SRV(data_dir), .arg = "DIR",
+     .help = "data folder, created if missing"},
+    {.key = "fsync", .scope = SCOPE_SERVER, .type = ST_FSYNC, .def = "1s", .min = 1, .max = 86400 * SEC, .unit_ms = 1,
+     .off = SRV(fsync), .arg = "POLICY", .help = "always | never | time between fsyncs (a bare number is ms)"},
+    {.key = "max_item_size", .scope = SCOPE_SERVER, .type = ST_SIZE, .def = "1GiB", .min = 1, .max = UINT64_MAX >> 2,
+     .off = SRV(max_item_size), .arg = "SIZE", .help = "largest item accepted at all (larger: SERVER_ERROR)"},
+    {.key = "max_connections", .scope = SCOPE_SERVER, .type = ST_UINT, .def = "4096", .min = 1, .max = 10000000,
+     .off = SRV(max_connections), .arg = "N", .help = "connections served at once"},
+    {.key = "max_line_length", .scope = SCOPE_SERVER, .type = ST_SIZE, .def = "8KiB", .min = 512, .max = 16u << 20,
+     .off = SRV(max_line), .arg = "SIZE", .help = "longest request line"},
+    {.key = "idle_timeout", .scope = SCOPE_SERVER, .type = ST_TIME, .def = "0", .max = 365 * 86400 * SEC,
+     .unit_ms = SEC, .off = SRV(idle_timeout_ms), .arg = "TIME",
+     .help = "close connections idle this long, their open items going back (a bare number is seconds; 0: never)"},
+    {.key = "segment_size", .scope = SCOPE_SERVER, .type = ST_SIZE, .def = "64MiB", .min = 4096, .max = UINT64_MAX >> 2,
+     .off = SRV(segment_size), .arg = "SIZE", .help = "journal segment size"},
+    {.key = "max_open_queues", .scope = SCOPE_SERVER, .type = ST_UINT, .def = "0", .max = 10000000,
+     .off = SRV(max_open_queues), .arg = "N",
+     .help = "queues whose files stay open at once; idle ones beyond are closed and opened again on use (0: from the open-file limit)"},
+    {.key = "compat", .scope = SCOPE_SERVER, .type = ST_ENUM, .def = "memcache", .names = COMPAT_NAMES,
+     .off = SRV(compat), .arg = "MODE", .help = "memcache | kestrel answers"},
+    {.key = "log_level", .scope = SCOPE_SERVER, .type = ST_ENUM, .def = "info", .names = LOG_NAMES,
+     .off = SRV(log_level), .arg = "LEVEL", .help = "error | warn | info | debug"},
+
+    /* ---- queue ---- */
+    {.key = "max_items", .scope = SCOPE_QUEUE, .type = ST_UINT, .reloadable = 1, .def = "unlimited", .max = UNLIMITED,
+     .off = QUE(max_items), .help = "items the queue holds at most; a set beyond answers NOT_STORED"},
+    {.key = "max_size", .scope = SCOPE_QUEUE, .type = ST_SIZE, .reloadable = 1, .def = "unlimited", .max = UNLIMITED,
+     .off = QUE(max_size), .help = "bytes of items the queue holds at most; a set beyond answers NOT_STORED"},
+    {.key = "max_item_size", .scope = SCOPE_QUEUE, .type = ST_SIZE, .reloadable = 1, .def = "unlimited",
+     .max = UNLIMITED, .off = QUE(max_item_size), .help = "a larger item answers NOT_STORED"},
+    {.key = "discard_old_when_full", .scope = SCOPE_QUEUE, .type = ST_BOOL, .reloadable = 1, .def = "false",
+     .off = QUE(discard_old_when_full),
+     .help = "when full, store the new item and drop the oldest ones (counted in discarded) instead of refusing it"},
+    {.key = "max_age", .scope = SCOPE_QUEUE, .type = ST_TIME, .reloadable = 1, .def = "0", .max = UINT64_MAX / 2,
+     .unit_ms = 1, .off = QUE(max_age_ms),
+     .help = "an item expires this long after its set at the latest, whatever its exptime (0: no cap)"},
+};
+
+const size_t NSETTINGS = sizeof(SETTINGS) / sizeof(SETTINGS[0]);
+
+const char *const SETTINGS_IGNORED[] = {"max_memory_size", "max_journal_size", "default_journal_size",
+                                        "min_journal_compact_delay", NULL};
+
+const struct setting *setting_find(enum set_scope scope, const char *key)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (SETTINGS[i].scope == scope && strcmp(SETTINGS[i].key, key) == 0)
+            return &SETTINGS[i];
+    return NULL;
+}
+
+/* A decimal number and what follows it. */
+static int leading_number(const char *text, uint64_t *v, const char **rest)
+{
+    char *end;
+    if (!text || *text < '0' || *text > '9')
+        return -EINVAL;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno)
+        return -EINVAL;
+    *v = n;
+    *rest = end;
+    return 0;
+}
+
+static int mul(uint64_t v, uint64_t m, uint64_t *out)
+{
+    if (m && v > UINT64_MAX / m)
+        return -EINVAL;
+    *out = v * m;
+    return 0;
+}
+
+int settings_parse_size(const char *text, uint64_t *bytes)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {{"", 1},           {"b", 1},           {"k", 1ull << 10},  {"kb", 1ull << 10}, {"kib", 1ull << 10},
+                 {"m", 1ull << 20}, {"mb", 1ull << 20}, {"mib", 1ull << 20}, {"g", 1ull << 30}, {"gb", 1ull << 30},
+                 {"gib", 1ull << 30}, {"t", 1ull << 40}, {"tb", 1ull << 40}, {"tib", 1ull << 40}};
+    uint64_t v;
+    const char *rest;
+    if (leading_number(text, &v, &rest) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (strcasecmp(rest, units[i].suffix) == 0)
+            return mul(v, units[i].mult, bytes);
+    return -EINVAL;
+}
+
+int settings_parse_time(const char *text, uint64_t unit_ms, uint64_t *ms)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {{"ms", 1}, {"s", SEC}, {"m", 60 * SEC}, {"min", 60 * SEC}, {"h", 3600 * SEC}, {"d", 86400 * SEC}};
+    uint64_t v;
+    const char *rest;
+    if (leading_number(text, &v, &rest) < 0)
+        return -EINVAL;
+    if (*rest == '\0')
+        return mul(v, unit_ms ? unit_ms : 1, ms);
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (strcmp(rest, units[i].suffix) == 0)
+            return mul(v, units[i].mult, ms);
+    return -EINVAL;
+}
+
+static int parse_bool(const char *text, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(text, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(text, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int in_range(const struct setting *s, uint64_t v, const char **why)
+{
+    if (v == UNLIMITED && s->max == UNLIMITED)
+        return 0;
+    if (v < s->min || v > s->max) {
+        *why = "out of range";
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int setting_parse(const struct setting *s, const char *text, void *dst, const char **why)
+{
+    char *p = (char *)dst + s->off;
+    uint64_t v = 0;
+    int rc = 0;
+    *why = NULL;
+    if (!text)
+        text = "";
+    int unlimited = s->max == UNLIMITED && strcasecmp(text, "unlimited") == 0;
+    switch (s->type) {
+    case ST_UINT:
+    case ST_PORT: {
+        const char *rest;
+        if (unlimited)
+            v = UNLIMITED;
+        else if (leading_number(text, &v, &rest) < 0 || *rest) {
+            *why = s->max == UNLIMITED ? "wants a whole number or unlimited" : "wants a whole number";
+            return -EINVAL;
+        }
+        if ((rc = in_range(s, v, why)) < 0)
+            return rc;
+        memcpy(p, &v, sizeof(v));
+        return 0;
+    }
+    case ST_SIZE:
+        if (unlimited)
+            v = UNLIMITED;
+        else if (settings_parse_size(text, &v) < 0) {
+            *why = "wants a size such as 4096, 64KiB, 128MiB or 1GiB";
+            return -EINVAL;
+        }
+        if ((rc = in_range(s, v, why)) < 0)
+            return rc;
+        memcpy(p, &v, sizeof(v));
+        return 0;
+    case ST_TIME:
+        if (settings_parse_time(text, s->unit_ms, &v) < 0) {
+            *why = s->unit_ms == SEC ? "wants a time such as 30s, 250ms or 5m (a bare number is seconds)"
+                                     : "wants a time such as 30s, 250ms or 5m (a bare number is milliseconds)";
+            return -EINVAL;
+        }
+        if ((rc = in_range(s, v, why)) < 0)
+            return rc;
+        memcpy(p, &v, sizeof(v));
+        return 0;
+    case ST_BOOL: {
+        int b;
+        if (parse_bool(text, &b) < 0) {
+            *why = "wants true or false";
+            return -EINVAL;
+        }
+        memcpy(p, &b, sizeof(b));
+        return 0;
+    }
+    case ST_STRING:
+        if (strlen(text) >= s->max) {
+            *why = "is too long";
+            return -EINVAL;
+        }
+        memcpy(p, text, strlen(text) + 1);
+        return 0;
+    case ST_QUEUE: {
+        struct proto_key k;
+        const char *e;
+        size_t n = strlen(text);
+        if (n && (proto_parse_key(text, n, 0, &k, &e) < 0 || k.opts || k.name.len != n)) {
+            *why = "wants a queue name";
+            return -EINVAL;
+        }
+        memcpy(p, text, n + 1);
+        return 0;
+    }
+    case ST_ENUM:
+        for (int i = 0; s->names[i]; i++) {
+            if (strcasecmp(text, s->names[i]) == 0) {
+                memcpy(p, &i, sizeof(i));
+                return 0;
+            }
+        }
+        *why = "is not one of the accepted words";
+        return -EINVAL;
+    case ST_FSYNC: {
+        struct fsync_conf f = {0};
+        if (strcasecmp(text, "always") == 0) {
+            f.policy = FSYNC_ALWAYS;
+        } else if (strcasecmp(text, "never") == 0) {
+            f.policy = FSYNC_NEVER;
+        } else if (settings_parse_time(text, s->unit_ms, &f.ms) == 0 && f.ms >= s->min && f.ms <= s->max) {
+            f.policy = FSYNC_PERIODIC;
+        } else {
+            *why = "wants always, never or a time between fsyncs (1ms to 1d; a bare number is milliseconds)";
+            return -EINVAL;
+        }
+        memcpy(p, &f, sizeof(f));
+        return 0;
+    }
+    }
+    *why = "has an unknown type";
+    return -EINVAL;
+}
+
+/* A time in the largest unit that divides it. */
+static void format_time(uint64_t ms, char *out, size_t cap)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {{"d", 86400 * SEC}, {"h", 3600 * SEC}, {"m", 60 * SEC}, {"s", SEC}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (ms && ms % units[i].mult == 0) {
+            snprintf(out, cap, "%" PRIu64 "%s", ms / units[i].mult, units[i].suffix);
+            return;
+        }
+    }
+    snprintf(out, cap, "%" PRIu64 "ms", ms);
+}
+
+static void format_size(uint64_t v, char *out, size_t cap)
+{
+    static const char *const suffix[] = {"TiB", "GiB", "MiB", "KiB"};
+    for (int i = 0; i < 4; i++) {
+        uint64_t m = 1ull << (10 * (4 - i));
+        if (v && v % m == 0) {
+            snprintf(out, cap, "%" PRIu64 "%s", v / m, suffix[i]);
+            return;
+        }
+    }
+    snprintf(out, cap, "%" PRIu64, v);
+}
+
+void setting_format(const struct setting *s, const void *src, char *out, size_t cap)
+{
+    const char *p = (const char *)src + s->off;
+    uint64_t v;
+    int i;
+    switch (s->type) {
+    case ST_UINT:
+    case ST_PORT:
+    case ST_SIZE:
+    case ST_TIME:
+        memcpy(&v, p, sizeof(v));
+        if (v == UNLIMITED && s->max == UNLIMITED)
+            snprintf(out, cap, "unlimited");
+        else if (s->type == ST_SIZE)
+            format_size(v, out, cap);
+        else if (s->type == ST_TIME)
+            v ? format_time(v, out, cap) : (void)snprintf(out, cap, "0");
+        else
+            snprintf(out, cap, "%" PRIu64, v);
+        return;
+    case ST_BOOL:
+        memcpy(&i, p, sizeof(i));
+        snprintf(out, cap, "%s", i ? "true" : "false");
+        return;
+    case ST_STRING:
+    case ST_QUEUE:
+        snprintf(out, cap, "%s", p);
+        return;
+    case ST_ENUM:
+        memcpy(&i, p, sizeof(i));
+        snprintf(out, cap, "%s", s->names[i]);
+        return;
+    case ST_FSYNC: {
+        struct fsync_conf f;
+        memcpy(&f, p, sizeof(f));
+        if (f.policy == FSYNC_PERIODIC)
+            format_time(f.ms, out, cap);
+        else
+            snprintf(out, cap, "%s", f.policy == FSYNC_ALWAYS ? "always" : "never");
+        return;
+    }
+    }
+    snprintf(out, cap, "?");
+}
+
+void qsettings_defaults(struct qsettings *q)
+{
+    const char *why;
+    *q = (struct qsettings){0};
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (SETTINGS[i].scope == SCOPE_QUEUE)
+            setting_parse(&SETTINGS[i], SETTINGS[i].def, q, &why);
+}
