@@ -88,6 +88,7 @@ struct conn {
         uint32_t flags;
         int64_t exptime;
         int noreply, sync;
+        uint64_t bytes;
         size_t name_len;
         char name[PROTO_MAX_NAME];
     } stream;

@@ -2,6 +2,7 @@
  * handler. */
 #include "conn_int.h"
 
+#include "conffile.h"
 #include "server.h"
 #include "stats.h"
 
@@ -69,10 +70,19 @@ static ssize_t cmd_set(struct conn *c, const struct req_ctx *r)
 
 static ssize_t cmd_get(struct conn *c, const struct req_ctx *r) { return ci_do_get(c, r->req) ? (ssize_t)r->len : -1; }
 
+/* The queue a delete or flush names; NULL for none, or for an alias
+ * (those ignore both, as Kestrel's do). */
+static struct queue *plain_queue(struct conn *c, const struct proto_key *k)
+{
+    if (conffile_alias(c->srv->reg->conf, k->name.p, k->name.len))
+        return NULL;
+    return registry_find(c->srv->reg, k->name.p, k->name.len);
+}
+
 static ssize_t cmd_delete(struct conn *c, const struct req_ctx *r)
 {
     struct registry *reg = c->srv->reg;
-    struct queue *q = registry_find(reg, r->req->key.name.p, r->req->key.name.len);
+    struct queue *q = plain_queue(c, &r->req->key);
     int rc = q ? registry_delete(reg, q) : 0;
     ci_journal_touched(c);
     answer(c, r->req, rc, "DELETED\r\n");
@@ -81,7 +91,7 @@ static ssize_t cmd_delete(struct conn *c, const struct req_ctx *r)
 
 static ssize_t cmd_flush(struct conn *c, const struct req_ctx *r)
 {
-    struct queue *q = registry_find(c->srv->reg, r->req->key.name.p, r->req->key.name.len);
+    struct queue *q = plain_queue(c, &r->req->key);
     int rc = q ? queue_flush(q) : 0;
     ci_journal_touched(c);
     answer(c, r->req, rc, "END\r\n");

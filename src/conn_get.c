@@ -2,6 +2,7 @@
  * for items (/t=), and giving removals back when their fsync fails. */
 #include "conn_int.h"
 
+#include "conffile.h"
 #include "server.h"
 #include "stats.h"
 
@@ -99,7 +100,9 @@ void ci_apply_undo(struct conn *c)
 static enum get_result get_key(struct conn *c, const struct proto_key *k)
 {
     struct server *s = c->srv;
-    struct queue *q = registry_find(s->reg, k->name.p, k->name.len);
+    /* an alias is set-only: it looks like an empty queue */
+    struct queue *q = conffile_alias(s->reg->conf, k->name.p, k->name.len) ? NULL
+                                                                           : registry_find(s->reg, k->name.p, k->name.len);
     struct qopen *o = q ? open_on(c, q) : NULL;
     int rc;
     if (k->opts & PROTO_OPT_ABORT) {

@@ -78,6 +78,7 @@ void stats_write(const struct server *s, struct buf *out)
         stat_queue(out, q, "age", q->age_ms);
         stat_queue(out, q, "waiters", waiters);
         stat_queue(out, q, "open_transactions", js.open);
+        stat_queue(out, q, "discarded", q->discarded);
     }
     buf_append(out, "END\r\n", 5);
 }

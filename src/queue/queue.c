@@ -1,6 +1,7 @@
 /* queue/queue.c: queue semantics over a journal. */
 #include "queue/queue.h"
 
+#include "conffile.h"
 #include "queue/registry.h"
 
 #include <errno.h>
@@ -151,19 +152,54 @@ void queue_abort(struct qopen *o)
     queue_wake(q);
 }
 
-/* a, with the add time set when the caller left it 0. */
-static struct jnl_attrs stamped(const struct jnl_attrs *a)
+/* a, with the add time set when the caller left it 0, and the expiry
+ * capped by the queue's max_age (an item that would never expire
+ * included), as Kestrel's adjustExpiry does. */
+static struct jnl_attrs stamped(const struct queue *q, const struct jnl_attrs *a)
 {
     struct jnl_attrs s = *a;
     if (!s.add_ms)
         s.add_ms = queue_now_ms();
+    uint64_t max_age = q->conf ? q->conf->v.max_age_ms : 0;
+    if (max_age && (s.expire_ms == 0 || s.expire_ms > s.add_ms + max_age))
+        s.expire_ms = s.add_ms + max_age;
     return s;
+}
+
+int queue_admit(struct queue *q, uint64_t len)
+{
+    const struct qsettings *set = &q->conf->v;
+    struct jnl *j;
+    struct jnl_stats st;
+    struct jnl_head h;
+    if (len > set->max_item_size)
+        return QADMIT_TOO_LARGE;
+    if (set->max_items == UINT64_MAX && set->max_size == UINT64_MAX)
+        return QADMIT_OK;
+    int rc = registry_jnl(q->reg, q, &j);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        jnl_get_stats(j, &st);
+        if (st.items < set->max_items && (len <= set->max_size && st.bytes <= set->max_size - len))
+            break;
+        if (!set->discard_old_when_full || st.items == 0)
+            return QADMIT_FULL;
+        /* the oldest item not held open goes */
+        if ((rc = jnl_head(j, &h)) == -ENOENT)
+            return QADMIT_FULL; /* every item is open */
+        if (rc < 0 || (rc = jnl_remove_head(j, &h)) < 0)
+            return rc;
+        q->discarded++;
+    }
+    note_pending(q);
+    return QADMIT_OK;
 }
 
 int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len)
 {
     struct jnl *j;
-    struct jnl_attrs s = stamped(a);
+    struct jnl_attrs s = stamped(q, a);
     int rc = registry_jnl(q->reg, q, &j);
     if (rc == 0)
         rc = jnl_append(j, &s, data, len);
@@ -178,7 +214,7 @@ int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *d
                        struct jnl_ticket **ticket)
 {
     struct jnl *j;
-    struct jnl_attrs s = stamped(a);
+    struct jnl_attrs s = stamped(q, a);
     int rc = registry_jnl(q->reg, q, &j);
     if (rc == 0)
         rc = jnl_append_deferred(j, &s, data, len, ticket);
@@ -205,7 +241,7 @@ int queue_restore(struct queue *q, const struct jnl_item *it)
 
 int queue_put_blob(struct queue *q, struct jnl_blob *b, const struct jnl_attrs *a)
 {
-    struct jnl_attrs s = stamped(a);
+    struct jnl_attrs s = stamped(q, a);
     struct jnl *j;
     int rc = registry_jnl(q->reg, q, &j);
     if (rc < 0) {

@@ -30,6 +30,7 @@ struct queue {
     struct list waiters; /* struct qwaiter, first come first served */
     struct list opens;   /* struct qopen of every connection */
     uint64_t total_items; /* items set since start */
+    uint64_t discarded;   /* items dropped to make room (discard_old_when_full) */
     uint64_t age_ms;      /* age of the last item handed out */
     const struct qconf *conf; /* its settings: in the registry's config file, never copied */
     struct queue *hnext;  /* registry hash chain */
@@ -88,8 +89,15 @@ int queue_confirm(struct qopen *o);
 /* Gives an open item back to the head of its queue; o is freed. Wakes waiters. */
 void queue_abort(struct qopen *o);
 
-/* Appends an item and wakes waiters. a->add_ms is set to now when 0.
- * Borrows a and data. */
+enum qadmit { QADMIT_OK, QADMIT_FULL, QADMIT_TOO_LARGE };
+/* Whether q takes an item of len bytes now, under its max_items, max_size
+ * and max_item_size. When it is full and discard_old_when_full is set, its
+ * oldest items (not held open) are dropped first to make room, counted in
+ * discarded. Returns a QADMIT_* value or -errno. */
+int queue_admit(struct queue *q, uint64_t len);
+
+/* Appends an item and wakes waiters. a->add_ms is set to now when 0; the
+ * queue's max_age caps a->expire_ms. Borrows a and data. */
 int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len);
 /* The same, but the item is written with the other appends of this loop
  * turn (registry_flush): *ticket (a reference the caller drops with

@@ -353,6 +353,57 @@ static void test_missing_file_is_an_error_naming_it(void **state)
     assert_non_null(strstr(e.msg, "none.conf"));
 }
 
+/* ---- docs ---- */
+
+static char *slurp(const char *rel)
+{
+    char path[PATH_MAX];
+    tu_fmt(path, sizeof(path), "%s/%s", DARNER_SOURCE_DIR, rel);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void test_docs_and_example_name_every_setting(void **state)
+{
+    (void)state;
+    char want[128];
+    const char *doc = slurp("docs/configuration.md");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        tu_fmt(want, sizeof(want), "| `%s` |", SETTINGS[i].key);
+        if (!strstr(doc, want))
+            fail_msg("docs/configuration.md has no table row for %s", SETTINGS[i].key);
+    }
+    const char *example = slurp("darner.conf.example");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        tu_fmt(want, sizeof(want), "\n%s =", SETTINGS[i].key);
+        if (!strstr(example, want))
+            fail_msg("darner.conf.example does not set %s", SETTINGS[i].key);
+    }
+}
+
+/* The example file loads, and sets every value to its default. */
+static void test_example_file_loads_at_the_defaults(void **state)
+{
+    struct fx *fx = *state;
+    struct conf_error e;
+    char path[PATH_MAX];
+    tu_fmt(path, sizeof(path), "%s/darner.conf.example", DARNER_SOURCE_DIR);
+    struct config dflt;
+    config_defaults(&dflt);
+    if (conffile_load(path, &fx->srv, on_warn, fx, &fx->f, &e) < 0)
+        fail_msg("%s", e.msg);
+    assert_int_equal(fx->nwarn, 0);
+    assert_memory_equal(&fx->srv, &dflt, sizeof(dflt));
+    struct qsettings q;
+    qsettings_defaults(&q);
+    assert_memory_equal(&qc(fx, "any")->v, &q, sizeof(q));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -370,6 +421,8 @@ int main(void)
         T(test_mistakes_are_refused_with_file_and_line),
         T(test_a_refused_file_changes_no_server_setting_it_reached),
         T(test_missing_file_is_an_error_naming_it),
+        cmocka_unit_test(test_docs_and_example_name_every_setting),
+        T(test_example_file_loads_at_the_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
