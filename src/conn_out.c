@@ -283,6 +283,12 @@ static void write_cb(uv_write_t *req, int status)
 /* Bytes one connection may write per loop turn before others get theirs. */
 #define WRITE_BUDGET (256u << 10)
 
+/* Bytes of answers gathered into one write: enough for hundreds of small
+ * answers, and small enough that the buffer comes from the heap's free
+ * lists rather than growing it (glibc raises its mmap threshold once such
+ * a buffer is freed, so larger ones would stay in the heap after a burst). */
+#define GATHER_MAX (64u << 10)
+
 /* Appends to o the answers after it that are ready to go (settling their
  * guards and tickets on the way), up to budget bytes: pipelined answers
  * leave with one write, as they would if they had been one segment. */
@@ -347,7 +353,7 @@ void ci_write_next(struct conn *c)
                 ci_outseg_free(o);
                 continue;
             }
-            gather(c, o, budget);
+            gather(c, o, budget < GATHER_MAX ? budget : GATHER_MAX);
             c->wchunk = o->mem.data;
             n = o->mem.len;
             o->mem.data = NULL;
