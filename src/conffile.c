@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "proto/parse.h"
+#include "util/buf.h"
 
 enum sec_kind { SEC_NONE, SEC_SERVER, SEC_QUEUE_ALL, SEC_QUEUE, SEC_GLOB, SEC_ALIAS };
 
@@ -440,6 +441,20 @@ const struct conf_alias *conffile_alias(const struct conffile *f, const char *na
 }
 
 const char *conffile_path(const struct conffile *f) { return f->path ? f->path : ""; }
+
+void conffile_dump(const struct conffile *f, const struct qconf *qc, struct buf *out)
+{
+    size_t n = conffile_nqset();
+    for (size_t i = 0; i < n; i++) {
+        const struct setting *s = conffile_qset(i);
+        char text[300];
+        setting_format(s, &qc->v, text, sizeof(text));
+        if (qc->line[i])
+            buf_printf(out, "  %s=%s (%s:%d)\r\n", s->key, text, conffile_path(f), qc->line[i]);
+        else
+            buf_printf(out, "  %s=%s (default)\r\n", s->key, text);
+    }
+}
 
 void conffile_free(struct conffile *f)
 {

@@ -54,6 +54,11 @@ struct conf_alias {
 /* The alias called name, or NULL. */
 const struct conf_alias *conffile_alias(const struct conffile *f, const char *name, size_t len);
 
+/* Appends qc's settings to out, one "  key=value (where)" line each, where
+ * being "default" or "FILE:LINE". */
+struct buf;
+void conffile_dump(const struct conffile *f, const struct qconf *qc, struct buf *out);
+
 /* The file's path, or "" when there is none. */
 const char *conffile_path(const struct conffile *f);
 

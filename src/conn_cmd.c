@@ -3,6 +3,7 @@
 #include "conn_int.h"
 
 #include "conffile.h"
+#include "reload.h"
 #include "server.h"
 #include "stats.h"
 
@@ -133,6 +134,59 @@ static ssize_t cmd_verbosity(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+static ssize_t cmd_reload(struct conn *c, const struct req_ctx *r)
+{
+    char why[512];
+    if (server_reload(c->srv, why, sizeof(why)) < 0)
+        ci_out_fmt(c, "SERVER_ERROR %s\r\n", why);
+    else
+        ci_out_str(c, "Reloaded config.\r\n");
+    return (ssize_t)r->len;
+}
+
+/* One queue's block of dump_config: Kestrel's dump_stats layout. */
+static void dump_queue_config(struct conn *c, struct buf *b, const char *name, size_t len)
+{
+    const struct conffile *f = c->srv->conf;
+    const struct conf_alias *a = conffile_alias(f, name, len);
+    buf_printf(b, "%s '%.*s' {\r\n", a ? "alias" : "queue", (int)len, name);
+    if (a) {
+        buf_printf(b, "  destination_queues=");
+        for (size_t i = 0; i < a->ndest; i++)
+            buf_printf(b, "%s%s", i ? "," : "", a->dest[i]);
+        buf_printf(b, "\r\n");
+    } else {
+        struct queue *q = registry_find(c->srv->reg, name, len);
+        const struct qconf *qc = q ? q->conf : conffile_queue(f, name, len);
+        buf_printf(b, "  section=%s\r\n", qc->section);
+        conffile_dump(f, qc, b);
+    }
+    buf_printf(b, "}\r\n");
+}
+
+/* dump_config [q ...]: the settings each queue (every queue, without
+ * names) resolved to, and where each value came from. */
+static ssize_t cmd_dump_config(struct conn *c, const struct req_ctx *r)
+{
+    struct buf b = {0};
+    if (r->req->nkeys) {
+        struct proto_slice rest = r->req->keys;
+        struct proto_key k;
+        while (proto_next_key(&rest, &k))
+            dump_queue_config(c, &b, k.name.p, k.name.len);
+    } else {
+        struct list *pos;
+        for (pos = c->srv->reg->all.next; pos != &c->srv->reg->all; pos = pos->next) {
+            struct queue *q = list_entry(pos, struct queue, all);
+            dump_queue_config(c, &b, q->name, q->name_len);
+        }
+    }
+    buf_printf(&b, "END\r\n");
+    ci_out_bytes(c, b.data, b.len);
+    buf_free(&b);
+    return (ssize_t)r->len;
+}
+
 static ssize_t cmd_unknown(struct conn *c, const struct req_ctx *r)
 {
     ci_out_str(c, "ERROR\r\n");
@@ -158,6 +212,8 @@ static const cmd_fn HANDLERS[] = {
     [PROTO_VERSION] = cmd_version,
     [PROTO_QUIT] = cmd_quit,
     [PROTO_VERBOSITY] = cmd_verbosity,
+    [PROTO_RELOAD] = cmd_reload,
+    [PROTO_DUMP_CONFIG] = cmd_dump_config,
     [PROTO_UNKNOWN] = cmd_unknown,
     [PROTO_BAD] = cmd_bad,
 };

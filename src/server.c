@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include "conffile.h"
+#include "reload.h"
 
 #include "conn.h"
 
@@ -54,6 +55,7 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, str
     s->loop = loop;
     s->cfg = cfg;
     s->conf = file;
+    server_file_cfg(s);
     s->log = (struct log){.level = cfg->log_level, .out = stderr};
     list_init(&s->conns);
     list_init(&s->pending);
@@ -178,6 +180,14 @@ static void on_signal(uv_signal_t *h, int signum)
     server_stop(s);
 }
 
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    char why[512];
+    (void)signum;
+    server_reload(s, why, sizeof(why)); /* logs what happened */
+}
+
 static int write_port_file(const char *path, int port)
 {
     char tmp[PATH_MAX];
@@ -222,6 +232,9 @@ int server_start(struct server *s)
     s->sigterm.data = s->sigint.data = s;
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_init(s->loop, &s->sighup);
+    s->sighup.data = s;
+    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     uv_timer_init(s->loop, &s->fsync_timer);
     s->fsync_timer.data = s;
     uv_timer_init(s->loop, &s->idle_timer);
@@ -264,6 +277,7 @@ void server_stop(struct server *s)
         return;
     s->stopping = 1;
     uv_handle_t *hs[] = {(uv_handle_t *)&s->listener, (uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint,
+                         (uv_handle_t *)&s->sighup,
                          (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check, (uv_handle_t *)&s->idle,
                          (uv_handle_t *)&s->idle_timer};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)

@@ -21,11 +21,12 @@ struct server {
     uv_loop_t *loop;
     const struct config *cfg;
     struct conffile *conf; /* the config file's queue and alias settings (ours; replaced by reload) */
+    struct config file_cfg; /* the server settings as the file alone gives them (reload.c) */
     struct log log;
     struct registry *reg;
     struct syncer sync;
     uv_tcp_t listener;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_check_t check; /* each loop turn: finish deferred work, write output */
     uv_idle_t idle;   /* keeps the loop from sleeping while work is deferred */
     uv_timer_t fsync_timer;

@@ -448,6 +448,31 @@ static void cmd_verbosity(const struct cmd_line *l, struct proto_req *req)
     finish(l->arg, l->n, 1, PROTO_VERBOSITY, req);
 }
 
+static void cmd_reload(const struct cmd_line *l, struct proto_req *req) { no_args(l, PROTO_RELOAD, req); }
+
+/* A command taking any number of queue names, each a plain name (no
+ * options): they are left in keys, walked with proto_next_key(). */
+static void names_cmd(const struct cmd_line *l, enum proto_type type, struct proto_req *req)
+{
+    struct proto_key k;
+    struct proto_slice tok;
+    const char *error, *pos = l->rest;
+    while (next_token(&pos, l->end, &tok)) {
+        if (proto_parse_key(tok.p, tok.len, 0, &k, &error) < 0) {
+            bad(req, error, 0);
+            return;
+        }
+        if (k.opts) {
+            bad(req, E_OPT_NOT_ALLOWED, 0);
+            return;
+        }
+    }
+    req->type = type;
+    keep_args(l, req);
+}
+
+static void cmd_dump_config(const struct cmd_line *l, struct proto_req *req) { names_cmd(l, PROTO_DUMP_CONFIG, req); }
+
 /* Every command word: one line each, the parser of its arguments. */
 static const struct command {
     const char *word;
@@ -469,6 +494,8 @@ static const struct command {
     {"version", cmd_version, 0},
     {"quit", cmd_quit, 0},
     {"verbosity", cmd_verbosity, 0},
+    {"reload", cmd_reload, 0},
+    {"dump_config", cmd_dump_config, 0},
 };
 
 static void parse_line(const char *p, const char *end, struct proto_req *req)

@@ -2,9 +2,12 @@
 command line's flags, [queue] sections and their inheritance, and mistakes
 refused with file:line (docs/configuration.md)."""
 
+import signal
+import threading
+
 import pytest
 
-from harness import run_darner
+from harness import drain_queue, run_darner, wait_until
 
 
 def write(tmp_path, text, name="darner.conf"):
@@ -190,3 +193,143 @@ def test_a_large_item_to_an_alias_is_refused_and_skipped(make_server, tmp_path):
         assert c.readline().startswith("SERVER_ERROR ")
         assert c.cmd("version").startswith("VERSION")
         assert c.get_data("a") is None
+
+
+# --------------------------------------------------------------------------
+# reload, SIGHUP and dump_config
+# --------------------------------------------------------------------------
+
+def dump_config(c, *names):
+    """dump_config's answer as {name: {key: (value, where)}}."""
+    c.send(("dump_config " + " ".join(names)).strip().encode() + b"\r\n")
+    out, cur = {}, None
+    while True:
+        line = c.readline()
+        if line == "END":
+            return out
+        if line.endswith("{"):
+            cur = out.setdefault(line.split("'")[1], {})
+        elif line == "}":
+            cur = None
+        else:
+            key, rest = line.strip().split("=", 1)
+            value, _, where = rest.partition(" (")
+            cur[key] = (value, where.rstrip(")"))
+
+
+def test_reload_applies_new_limits_to_live_queues(make_server, tmp_path):
+    conf = write(tmp_path, "[queue]\nmax_items = 100\n")
+    s = make_server("-c", conf)
+    with s.client() as c:
+        for i in range(3):
+            assert c.set("q", b"%d" % i) == "STORED"
+        write(tmp_path, "[queue]\nmax_items = 100\n[queue \"q\"]\nmax_items = 3\n")
+        assert c.cmd("reload") == "Reloaded config."
+        assert c.set("q", b"3") == "NOT_STORED"
+        assert dump_config(c, "q")["q"]["max_items"] == ("3", f"{conf}:4")
+        assert c.set("other", b"x") == "STORED"
+
+
+def test_a_bad_file_is_refused_whole_and_the_old_settings_stay(make_server, tmp_path):
+    conf = write(tmp_path, "[queue]\nmax_items = 1\n")
+    s = make_server("-c", conf)
+    with s.client() as c:
+        write(tmp_path, "[queue]\nmax_items = 5\nmax_size = huge\n")
+        answer = c.cmd("reload")
+        assert answer.startswith(f"SERVER_ERROR {conf}:3: max_size"), answer
+        assert c.set("q", b"a") == "STORED"
+        assert c.set("q", b"b") == "NOT_STORED"      # still max_items = 1
+        assert c.cmd("version").startswith("VERSION")
+
+
+def test_reload_keeps_connections_waiters_and_open_items(make_server, tmp_path):
+    conf = write(tmp_path, "[queue]\nmax_items = 10\n")
+    s = make_server("-c", conf)
+    with s.client() as holder, s.client() as waiter, s.client() as c:
+        assert c.set("q", b"held") == "STORED"
+        assert holder.get_data("q/open") == b"held"
+        waiter.send(b"get w/t=10000\r\n")
+        assert c.cmd("version").startswith("VERSION")  # the waiter's request is in
+        write(tmp_path, "[queue]\nmax_items = 20\n")
+        assert c.cmd("reload") == "Reloaded config."
+        assert c.set("w", b"woken") == "STORED"
+        assert waiter.readline() == "VALUE w/t=10000 0 5"
+        assert waiter.readline() == "woken" and waiter.readline() == "END"
+        assert holder.cmd("get q/close") == "END"
+        assert c.get_data("q") is None
+
+
+def test_sighup_reloads(make_server, tmp_path):
+    conf = write(tmp_path, "[queue]\nmax_items = 1\n")
+    s = make_server("-c", conf)
+    with s.client() as c:
+        write(tmp_path, "[queue]\nmax_items = 2\n")
+        s.proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "reloaded" in s.log()), s.log()
+        assert c.set("q", b"a") == "STORED" and c.set("q", b"b") == "STORED"
+        assert c.set("q", b"c") == "NOT_STORED"
+
+
+def test_reload_names_server_settings_that_wait_for_a_restart(make_server, tmp_path):
+    conf = write(tmp_path, "[server]\nmax_connections = 100\n")
+    s = make_server("-c", conf)
+    with s.client() as c:
+        write(tmp_path, "[server]\nmax_connections = 200\n")
+        assert c.cmd("reload") == "Reloaded config."
+    assert "max_connections changed" in s.log() and "next start" in s.log(), s.log()
+
+
+def test_reload_without_a_config_file_is_an_error(make_server):
+    s = make_server()
+    with s.client() as c:
+        assert c.cmd("reload").startswith("SERVER_ERROR no config file")
+
+
+def test_reload_under_load_loses_nothing_and_drops_no_connection(make_server, tmp_path):
+    conf = write(tmp_path, "[queue]\nmax_items = 100000\n")
+    s = make_server("-c", conf)
+    n = 2000
+    errors = []
+
+    def producer():
+        try:
+            with s.client() as p:
+                for i in range(n):
+                    if p.set("load", b"%05d" % i) != "STORED":
+                        errors.append(i)
+        except Exception as e:   # noqa: BLE001 (reported below)
+            errors.append(repr(e))
+
+    t = threading.Thread(target=producer)
+    t.start()
+    with s.client() as c:
+        reloads = 0
+        while t.is_alive() and reloads < 200:
+            write(tmp_path, "[queue]\nmax_items = %d\n" % (100000 + reloads))
+            assert c.cmd("reload") == "Reloaded config."
+            reloads += 1
+        t.join(60)
+        assert not errors, errors[:5]
+        assert reloads > 0
+        assert drain_queue(c, "load", limit=n + 10) == [b"%05d" % i for i in range(n)]
+
+
+def test_dump_config_shows_each_queue_and_where_its_values_came_from(make_server, tmp_path):
+    conf = write(tmp_path,
+                 "[queue]\nmax_size = 1MiB\n"
+                 "[queue \"jobs.*\"]\nmax_items = 7\n"
+                 "[alias \"all\"]\ndestination_queues = a, jobs.x\n")
+    s = make_server("-c", conf)
+    with s.client() as c:
+        assert c.set("jobs.x", b"1") == "STORED" and c.set("plain", b"1") == "STORED"
+        d = dump_config(c)
+        assert set(d) == {"jobs.x", "plain"}
+        assert d["jobs.x"]["section"] == ('[queue "jobs.*"]', "")
+        assert d["jobs.x"]["max_items"] == ("7", f"{conf}:4")
+        assert d["jobs.x"]["max_size"] == ("1MiB", f"{conf}:2")
+        assert d["plain"]["max_items"] == ("unlimited", "default")
+        assert d["plain"]["discard_old_when_full"] == ("false", "default")
+        named = dump_config(c, "all", "never.made")
+        assert named["all"] == {"destination_queues": ("a,jobs.x", "")}
+        assert named["never.made"]["max_size"] == ("1MiB", f"{conf}:2")
+        assert "queue_never.made_items" not in c.stats()   # dump_config creates nothing
