@@ -8,18 +8,17 @@
 #include <stdio.h>
 #include <string.h>
 
-int jdd_write_format(const struct jnl_conf *conf, const char *data_dir, uint32_t version)
+int jdd_write_file(const struct jnl_conf *conf, const char *data_dir, const char *name, const char *text)
 {
     const struct jio *io = conf->io;
-    char tmp[PATH_MAX], path[PATH_MAX], text[16];
-    if (snprintf(tmp, sizeof(tmp), "%s/%s.tmp", data_dir, JDD_FORMAT_FILE) >= (int)sizeof(tmp) ||
-        snprintf(path, sizeof(path), "%s/%s", data_dir, JDD_FORMAT_FILE) >= (int)sizeof(path))
+    char tmp[PATH_MAX], path[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s/%s.tmp", data_dir, name) >= (int)sizeof(tmp) ||
+        snprintf(path, sizeof(path), "%s/%s", data_dir, name) >= (int)sizeof(path))
         return -ENAMETOOLONG;
-    int n = snprintf(text, sizeof(text), "%" PRIu32 "\n", version);
     int fd = io->open(io->ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return fd;
-    int rc = jio_pwrite_all(io, fd, text, (size_t)n, 0);
+    int rc = jio_pwrite_all(io, fd, text, strlen(text), 0);
     if (rc == 0 && !conf->sync_never)
         rc = io->fsync(io->ctx, fd);
     io->close(io->ctx, fd);
@@ -37,6 +36,27 @@ int jdd_write_format(const struct jnl_conf *conf, const char *data_dir, uint32_t
         io->close(io->ctx, dfd);
     }
     return rc;
+}
+
+ssize_t jdd_read_file(const struct jnl_conf *conf, const char *data_dir, const char *name, char *buf, size_t cap)
+{
+    const struct jio *io = conf->io;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", data_dir, name) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    ssize_t n = io->pread(io->ctx, fd, buf, cap, 0);
+    io->close(io->ctx, fd);
+    return n;
+}
+
+int jdd_write_format(const struct jnl_conf *conf, const char *data_dir, uint32_t version)
+{
+    char text[16];
+    snprintf(text, sizeof(text), "%" PRIu32 "\n", version);
+    return jdd_write_file(conf, data_dir, JDD_FORMAT_FILE, text);
 }
 
 /* Parses "<digits>\n" (the newline may be missing). Returns 0 or -EBADMSG. */
@@ -57,20 +77,14 @@ static int parse_version(const char *p, size_t n, uint32_t *out)
 
 int jdd_check_format(const struct jnl_conf *conf, const char *data_dir, uint32_t *found)
 {
-    const struct jio *io = conf->io;
     char path[PATH_MAX], text[16];
     uint32_t version = 0;
     if (found)
         *found = 0;
-    if (snprintf(path, sizeof(path), "%s/%s", data_dir, JDD_FORMAT_FILE) >= (int)sizeof(path))
-        return -ENAMETOOLONG;
-    int fd = io->open(io->ctx, path, O_RDONLY, 0);
-    if (fd == -ENOENT)
+    snprintf(path, sizeof(path), "%s/%s", data_dir, JDD_FORMAT_FILE);
+    ssize_t n = jdd_read_file(conf, data_dir, JDD_FORMAT_FILE, text, sizeof(text));
+    if (n == -ENOENT)
         return jdd_write_format(conf, data_dir, JDD_FORMAT);
-    if (fd < 0)
-        return fd;
-    ssize_t n = io->pread(io->ctx, fd, text, sizeof(text), 0);
-    io->close(io->ctx, fd);
     if (n < 0)
         return (int)n;
     if (parse_version(text, (size_t)n, &version) < 0) {

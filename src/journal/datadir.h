@@ -1,4 +1,5 @@
-/* journal/datadir.h: the data folder's own format file.
+/* journal/datadir.h: the data folder's own files (FORMAT, and small files
+ * such as the server's STATUS).
  *
  * <data>/FORMAT holds the version of the data folder's layout as a decimal
  * number and a newline. It is read before any queue is opened: a version this
@@ -6,6 +7,8 @@
  * docs/journal-format.md. */
 #ifndef DARNER_JOURNAL_DATADIR_H
 #define DARNER_JOURNAL_DATADIR_H
+
+#include <sys/types.h>
 
 #include "journal/journal.h"
 
@@ -28,5 +31,13 @@ int jdd_check_format(const struct jnl_conf *conf, const char *data_dir, uint32_t
 /* Writes <data_dir>/FORMAT holding version: to FORMAT.tmp, synced, renamed,
  * and the folder synced (unless the fsync policy is "never"). */
 int jdd_write_format(const struct jnl_conf *conf, const char *data_dir, uint32_t version);
+
+/* Writes <data_dir>/<name> holding text, crash-safely: to <name>.tmp,
+ * synced, renamed, and the folder synced (unless the fsync policy is
+ * "never"). Returns 0 or -errno. */
+int jdd_write_file(const struct jnl_conf *conf, const char *data_dir, const char *name, const char *text);
+/* Reads up to cap bytes of <data_dir>/<name>. Returns the length read, or
+ * -errno (-ENOENT: there is none). */
+ssize_t jdd_read_file(const struct jnl_conf *conf, const char *data_dir, const char *name, char *buf, size_t cap);
 
 #endif
