@@ -92,7 +92,9 @@ static void build_options(struct option *opts, char *names, char *shorts)
             continue;
         char *name = names + i * 64;
         flag_name(s, name, 64);
-        opts[n++] = (struct option){name, required_argument, NULL, OPT_SETTING + (int)i};
+        /* a yes/no flag alone means yes: --enable-shutdown */
+        opts[n++] = (struct option){name, s->type == ST_BOOL ? optional_argument : required_argument, NULL,
+                                    OPT_SETTING + (int)i};
         if (s->short_flag) {
             shorts[ns++] = s->short_flag;
             shorts[ns++] = ':';
@@ -167,10 +169,11 @@ enum config_result config_parse(struct config *c, struct conffile **file, int ar
         const char *why;
         if (!s)
             continue;
-        if (setting_parse(s, optarg, c, &why) < 0) {
+        const char *value = optarg ? optarg : "true"; /* a yes/no flag alone */
+        if (setting_parse(s, value, c, &why) < 0) {
             char name[64];
             flag_name(s, name, sizeof(name));
-            fprintf(err, "darner: --%s %s, not '%s'\n", name, why, optarg);
+            fprintf(err, "darner: --%s %s, not '%s'\n", name, why, value);
             conffile_free(*file);
             *file = NULL;
             return CONFIG_EXIT_ERROR;

@@ -4,6 +4,7 @@
 
 #include "conffile.h"
 #include "reload.h"
+#include "server_status.h"
 #include "server.h"
 #include "stats.h"
 
@@ -22,6 +23,18 @@ struct req_ctx {
 /* A handler returns the bytes it consumed, 0 when it needs more input, or
  * -1 when processing must stop with nothing consumed (a wait). */
 typedef ssize_t (*cmd_fn)(struct conn *c, const struct req_ctx *r);
+
+/* A request the server's status refuses: SERVER_ERROR <status>, the
+ * connection stays (a set's data is skipped). */
+static ssize_t refuse(struct conn *c, const struct req_ctx *r)
+{
+    ci_out_fmt(c, "SERVER_ERROR %s\r\n", status_name(c->srv->status));
+    if (r->req->type == PROTO_SET) {
+        c->swallow_left = r->req->bytes + 2;
+        c->state = CONN_SWALLOW;
+    }
+    return (ssize_t)r->len;
+}
 
 /* A command whose only answer is its result code: noreply silences it. */
 static void answer(struct conn *c, const struct proto_req *req, int rc, const char *ok)
@@ -69,7 +82,25 @@ static ssize_t cmd_set(struct conn *c, const struct req_ctx *r)
     return (ssize_t)total;
 }
 
-static ssize_t cmd_get(struct conn *c, const struct req_ctx *r) { return ci_do_get(c, r->req) ? (ssize_t)r->len : -1; }
+/* Whether a get wants an item (or a peek at one): refused in QUIESCENT,
+ * where only /close and /abort of open items are served. */
+static int get_reads(const struct proto_req *req)
+{
+    struct proto_slice rest = req->keys;
+    struct proto_key k;
+    while (proto_next_key(&rest, &k))
+        if (!(k.opts & PROTO_OPT_ABORT) && (!(k.opts & PROTO_OPT_CLOSE) || (k.opts & (PROTO_OPT_OPEN | PROTO_OPT_PEEK))))
+            return 1;
+    return 0;
+}
+
+static ssize_t cmd_get(struct conn *c, const struct req_ctx *r)
+{
+    /* a get that waits (/t=) and is resumed was let in already */
+    if (c->get_done == 0 && !c->guard && c->srv->status >= STATUS_QUIESCENT && get_reads(r->req))
+        return refuse(c, r);
+    return ci_do_get(c, r->req) ? (ssize_t)r->len : -1;
+}
 
 /* The queue a delete or flush names; NULL for none, or for an alias
  * (those ignore both, as Kestrel's do). */
@@ -187,6 +218,39 @@ static ssize_t cmd_dump_config(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+/* status: the one in force; status <new>: change it (END). */
+static ssize_t cmd_status(struct conn *c, const struct req_ctx *r)
+{
+    struct server *s = c->srv;
+    enum srv_status st;
+    if (r->req->nkeys == 0) {
+        ci_out_fmt(c, "%s\r\n", status_name(s->status));
+    } else if (status_parse(r->req->keys.p, r->req->keys.len, &st) < 0) {
+        ci_out_str(c, "CLIENT_ERROR unknown status: use UP, READONLY or QUIESCENT\r\n");
+    } else {
+        int rc = server_set_status(s, st);
+        if (rc < 0)
+            ci_out_server_error(c, rc);
+        else
+            ci_out_str(c, "END\r\n");
+    }
+    return (ssize_t)r->len;
+}
+
+/* shutdown: with --enable-shutdown, the connection closes and the server
+ * stops cleanly (no answer, as Kestrel); without, ERROR. */
+static ssize_t cmd_shutdown(struct conn *c, const struct req_ctx *r)
+{
+    if (!c->srv->cfg->enable_shutdown) {
+        ci_out_str(c, "ERROR\r\n");
+        return (ssize_t)r->len;
+    }
+    log_info(&c->srv->log, "shutdown command: stopping");
+    c->close_after = 1;
+    server_stop(c->srv); /* closes this connection too; its memory stays until the loop's close callback */
+    return (ssize_t)r->len;
+}
+
 static ssize_t cmd_unknown(struct conn *c, const struct req_ctx *r)
 {
     ci_out_str(c, "ERROR\r\n");
@@ -201,28 +265,39 @@ static ssize_t cmd_bad(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
-/* Every request type and what runs it. */
-static const cmd_fn HANDLERS[] = {
-    [PROTO_GET] = cmd_get,
-    [PROTO_SET] = cmd_set,
-    [PROTO_DELETE] = cmd_delete,
-    [PROTO_FLUSH] = cmd_flush,
-    [PROTO_FLUSH_ALL] = cmd_flush_all,
-    [PROTO_STATS] = cmd_stats,
-    [PROTO_VERSION] = cmd_version,
-    [PROTO_QUIT] = cmd_quit,
-    [PROTO_VERBOSITY] = cmd_verbosity,
-    [PROTO_RELOAD] = cmd_reload,
-    [PROTO_DUMP_CONFIG] = cmd_dump_config,
-    [PROTO_UNKNOWN] = cmd_unknown,
-    [PROTO_BAD] = cmd_bad,
+/* Every request type: what runs it, and from which server status on it is
+ * refused (STATUS_NONE: never). A get is refused in QUIESCENT only when it
+ * wants an item (cmd_get), so its entry says never. */
+static const struct command {
+    cmd_fn fn;
+    enum srv_status refused_from;
+} HANDLERS[] = {
+    [PROTO_GET] = {cmd_get, STATUS_NONE},
+    [PROTO_SET] = {cmd_set, STATUS_READONLY},
+    [PROTO_DELETE] = {cmd_delete, STATUS_READONLY},
+    [PROTO_FLUSH] = {cmd_flush, STATUS_READONLY},
+    [PROTO_FLUSH_ALL] = {cmd_flush_all, STATUS_READONLY},
+    [PROTO_STATS] = {cmd_stats, STATUS_NONE},
+    [PROTO_VERSION] = {cmd_version, STATUS_NONE},
+    [PROTO_QUIT] = {cmd_quit, STATUS_NONE},
+    [PROTO_VERBOSITY] = {cmd_verbosity, STATUS_NONE},
+    [PROTO_RELOAD] = {cmd_reload, STATUS_NONE},
+    [PROTO_DUMP_CONFIG] = {cmd_dump_config, STATUS_NONE},
+    [PROTO_STATUS] = {cmd_status, STATUS_NONE},
+    [PROTO_SHUTDOWN] = {cmd_shutdown, STATUS_NONE},
+    [PROTO_UNKNOWN] = {cmd_unknown, STATUS_NONE},
+    [PROTO_BAD] = {cmd_bad, STATUS_NONE},
 };
 
 ssize_t ci_run(struct conn *c, const char *line, size_t len, size_t avail, const struct proto_req *req)
 {
     const struct req_ctx r = {.line = line, .len = len, .avail = avail, .req = req};
-    cmd_fn fn = (size_t)req->type < sizeof(HANDLERS) / sizeof(HANDLERS[0]) ? HANDLERS[req->type] : NULL;
-    ssize_t used = (fn ? fn : cmd_unknown)(c, &r);
+    const struct command *cmd =
+        (size_t)req->type < sizeof(HANDLERS) / sizeof(HANDLERS[0]) && HANDLERS[req->type].fn ? &HANDLERS[req->type]
+                                                                                              : &HANDLERS[PROTO_UNKNOWN];
+    if (cmd->refused_from != STATUS_NONE && c->srv->status >= cmd->refused_from)
+        return refuse(c, &r);
+    ssize_t used = cmd->fn(c, &r);
     /* A request not served whose data follows its line (add, cas, a bad
      * set with a readable length): the data is read and dropped. */
     if (used > 0 && req->swallow && !c->close_after) {

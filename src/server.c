@@ -3,6 +3,7 @@
 
 #include "conffile.h"
 #include "reload.h"
+#include "server_status.h"
 
 #include "conn.h"
 
@@ -72,6 +73,11 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, str
     int rc = registry_open(&s->reg, cfg->data_dir, &jc, file);
     if (rc < 0)
         return rc;
+    if ((rc = server_status_load(s)) < 0) {
+        registry_close(s->reg);
+        s->reg = NULL;
+        return rc;
+    }
     size_t open_max = server_max_open_queues(cfg);
     registry_set_max_open(s->reg, open_max);
     if (cfg->nofile_soft)
@@ -239,6 +245,8 @@ int server_start(struct server *s)
     s->fsync_timer.data = s;
     uv_timer_init(s->loop, &s->idle_timer);
     s->idle_timer.data = s;
+    uv_timer_init(s->loop, &s->status_timer);
+    s->status_timer.data = s;
     if (cfg->idle_timeout_ms > 0) {
         uint64_t every = cfg->idle_timeout_ms / 4;
         every = every < 100 ? 100 : every > 1000 ? 1000 : every;
@@ -279,7 +287,7 @@ void server_stop(struct server *s)
     uv_handle_t *hs[] = {(uv_handle_t *)&s->listener, (uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint,
                          (uv_handle_t *)&s->sighup,
                          (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check, (uv_handle_t *)&s->idle,
-                         (uv_handle_t *)&s->idle_timer};
+                         (uv_handle_t *)&s->idle_timer, (uv_handle_t *)&s->status_timer};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], handle_closed);

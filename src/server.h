@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "queue/registry.h"
+#include "status.h"
 #include "sync.h"
 #include "util/list.h"
 
@@ -31,6 +32,8 @@ struct server {
     uv_idle_t idle;   /* keeps the loop from sleeping while work is deferred */
     uv_timer_t fsync_timer;
     uv_timer_t idle_timer; /* closes idle connections (--idle-timeout) */
+    uv_timer_t status_timer; /* a stricter status applies after --status-grace */
+    enum srv_status status, status_target; /* in force, and asked for */
     struct list conns;   /* every connection */
     struct list pending; /* connections with deferred work or output */
     uint32_t nconns;

@@ -48,6 +48,11 @@ const struct setting SETTINGS[] = {
      .help = "queues whose files stay open at once; idle ones beyond are closed and opened again on use (0: from the open-file limit)"},
     {.key = "compat", .scope = SCOPE_SERVER, .type = ST_ENUM, .def = "memcache", .names = COMPAT_NAMES,
      .off = SRV(compat), .arg = "MODE", .help = "memcache | kestrel answers"},
+    {.key = "status_grace", .scope = SCOPE_SERVER, .type = ST_TIME, .def = "0", .max = 86400 * SEC, .unit_ms = 1,
+     .off = SRV(status_grace_ms), .arg = "TIME",
+     .help = "after `status readonly` or `status quiescent`, serve as before this long (clients finish)"},
+    {.key = "enable_shutdown", .scope = SCOPE_SERVER, .type = ST_BOOL, .def = "false", .off = SRV(enable_shutdown),
+     .arg = "[BOOL]", .help = "let the shutdown command stop the server"},
     {.key = "log_level", .scope = SCOPE_SERVER, .type = ST_ENUM, .def = "info", .names = LOG_NAMES,
      .off = SRV(log_level), .arg = "LEVEL", .help = "error | warn | info | debug"},
 

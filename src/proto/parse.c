@@ -473,6 +473,18 @@ static void names_cmd(const struct cmd_line *l, enum proto_type type, struct pro
 
 static void cmd_dump_config(const struct cmd_line *l, struct proto_req *req) { names_cmd(l, PROTO_DUMP_CONFIG, req); }
 
+static void cmd_status(const struct cmd_line *l, struct proto_req *req)
+{
+    if (l->n > 1) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    req->type = PROTO_STATUS;
+    keep_args(l, req);
+}
+
+static void cmd_shutdown(const struct cmd_line *l, struct proto_req *req) { no_args(l, PROTO_SHUTDOWN, req); }
+
 /* Every command word: one line each, the parser of its arguments. */
 static const struct command {
     const char *word;
@@ -496,6 +508,8 @@ static const struct command {
     {"verbosity", cmd_verbosity, 0},
     {"reload", cmd_reload, 0},
     {"dump_config", cmd_dump_config, 0},
+    {"status", cmd_status, 0},
+    {"shutdown", cmd_shutdown, 0},
 };
 
 static void parse_line(const char *p, const char *end, struct proto_req *req)

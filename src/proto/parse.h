@@ -28,6 +28,8 @@ enum proto_type {
     PROTO_VERBOSITY,  /* memcache's `verbosity N [noreply]`: answered OK, ignored */
     PROTO_RELOAD,     /* reload: the config file again */
     PROTO_DUMP_CONFIG, /* dump_config [q ...]: queue names in keys, nkeys of them */
+    PROTO_STATUS,     /* status [new]: the new status's word in keys, if any */
+    PROTO_SHUTDOWN,
     PROTO_UNKNOWN,    /* unknown command word: answer "ERROR", connection stays */
     PROTO_BAD,        /* malformed line: answer "CLIENT_ERROR <error>" */
 };
