@@ -218,6 +218,31 @@ static ssize_t cmd_dump_config(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+/* dump_stats [q ...]: Kestrel's per-queue blocks, of every queue or of the
+ * ones named that exist. */
+static ssize_t cmd_dump_stats(struct conn *c, const struct req_ctx *r)
+{
+    struct buf b = {0};
+    struct registry *reg = c->srv->reg;
+    if (r->req->nkeys) {
+        struct proto_slice rest = r->req->keys;
+        struct proto_key k;
+        while (proto_next_key(&rest, &k)) {
+            struct queue *q = registry_find(reg, k.name.p, k.name.len);
+            if (q)
+                stats_dump_queue(c->srv, q, &b);
+        }
+    } else {
+        struct list *pos;
+        for (pos = reg->all.next; pos != &reg->all; pos = pos->next)
+            stats_dump_queue(c->srv, list_entry(pos, struct queue, all), &b);
+    }
+    buf_printf(&b, "END\r\n");
+    ci_out_bytes(c, b.data, b.len);
+    buf_free(&b);
+    return (ssize_t)r->len;
+}
+
 /* status: the one in force; status <new>: change it (END). */
 static ssize_t cmd_status(struct conn *c, const struct req_ctx *r)
 {
@@ -284,6 +309,7 @@ static const struct command {
     [PROTO_RELOAD] = {cmd_reload, STATUS_NONE},
     [PROTO_DUMP_CONFIG] = {cmd_dump_config, STATUS_NONE},
     [PROTO_STATUS] = {cmd_status, STATUS_NONE},
+    [PROTO_DUMP_STATS] = {cmd_dump_stats, STATUS_NONE},
     [PROTO_SHUTDOWN] = {cmd_shutdown, STATUS_NONE},
     [PROTO_UNKNOWN] = {cmd_unknown, STATUS_NONE},
     [PROTO_BAD] = {cmd_bad, STATUS_NONE},

@@ -15,11 +15,52 @@ static void stat_u64(struct buf *b, const char *name, uint64_t v)
     buf_printf(b, "STAT %s %" PRIu64 "\r\n", name, v);
 }
 
-static void stat_queue(struct buf *b, const struct queue *q, const char *key, uint64_t v)
+/* One stat of a queue. */
+struct qstat {
+    const char *key;
+    uint64_t v;
+};
+
+#define QSTATS 16
+
+/* Every stat of q, in Kestrel's order and names (age and age_msec are
+ * both the last handed-out item's wait in milliseconds). Returns how many. */
+static size_t queue_stats(const struct server *s, struct queue *q, struct qstat *out)
 {
-    buf_append(b, "STAT queue_", 11);
-    buf_append(b, q->name, q->name_len);
-    buf_printf(b, "_%s %" PRIu64 "\r\n", key, v);
+    struct jnl_stats js;
+    registry_queue_stats(s->reg, q, &js);
+    uint64_t waiters = 0;
+    struct list *w;
+    for (w = q->waiters.next; w != &q->waiters; w = w->next)
+        waiters++;
+    size_t n = 0;
+    out[n++] = (struct qstat){"items", js.items};
+    out[n++] = (struct qstat){"bytes", js.bytes};
+    out[n++] = (struct qstat){"total_items", q->total_items};
+    out[n++] = (struct qstat){"logsize", js.logsize};
+    out[n++] = (struct qstat){"expired_items", q->expired};
+    out[n++] = (struct qstat){"age", q->age_ms};
+    out[n++] = (struct qstat){"discarded", q->discarded};
+    out[n++] = (struct qstat){"waiters", waiters};
+    out[n++] = (struct qstat){"open_transactions", js.open};
+    out[n++] = (struct qstat){"transactions", q->transactions};
+    out[n++] = (struct qstat){"canceled_transactions", q->canceled};
+    out[n++] = (struct qstat){"total_flushes", q->flushes};
+    out[n++] = (struct qstat){"age_msec", q->age_ms};
+    out[n++] = (struct qstat){"create_time", q->create_ms / 1000};
+    return n;
+}
+
+void stats_dump_queue(const struct server *s, struct queue *q, struct buf *out)
+{
+    struct qstat st[QSTATS];
+    size_t n = queue_stats(s, q, st);
+    buf_append(out, "queue '", 7);
+    buf_append(out, q->name, q->name_len);
+    buf_append(out, "' {\r\n", 5);
+    for (size_t i = 0; i < n; i++)
+        buf_printf(out, "  %s=%" PRIu64 "\r\n", st[i].key, st[i].v);
+    buf_append(out, "}\r\n", 3);
 }
 
 void stats_write(const struct server *s, struct buf *out)
@@ -62,23 +103,18 @@ void stats_write(const struct server *s, struct buf *out)
     stat_u64(out, "queues", s->reg->count);
     stat_u64(out, "queue_creates", s->reg->queue_creates);
     stat_u64(out, "queue_deletes", s->reg->queue_deletes);
+    stat_u64(out, "queue_expires", s->reg->queue_expires); /* queues deleted for their max_queue_age */
     stat_u64(out, "fsyncs", s->sync.syncs);
     list_for_each_safe(pos, tmp, &s->reg->all)
     {
         struct queue *q = list_entry(pos, struct queue, all);
-        struct jnl_stats js;
-        registry_queue_stats(s->reg, q, &js);
-        uint64_t waiters = 0;
-        struct list *w, *wt;
-        list_for_each_safe(w, wt, &q->waiters) waiters++;
-        stat_queue(out, q, "items", js.items);
-        stat_queue(out, q, "bytes", js.bytes);
-        stat_queue(out, q, "total_items", q->total_items);
-        stat_queue(out, q, "logsize", js.logsize);
-        stat_queue(out, q, "age", q->age_ms);
-        stat_queue(out, q, "waiters", waiters);
-        stat_queue(out, q, "open_transactions", js.open);
-        stat_queue(out, q, "discarded", q->discarded);
+        struct qstat st[QSTATS];
+        size_t n = queue_stats(s, q, st);
+        for (size_t i = 0; i < n; i++) {
+            buf_append(out, "STAT queue_", 11);
+            buf_append(out, q->name, q->name_len);
+            buf_printf(out, "_%s %" PRIu64 "\r\n", st[i].key, st[i].v);
+        }
     }
     buf_append(out, "END\r\n", 5);
 }

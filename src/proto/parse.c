@@ -473,6 +473,8 @@ static void names_cmd(const struct cmd_line *l, enum proto_type type, struct pro
 
 static void cmd_dump_config(const struct cmd_line *l, struct proto_req *req) { names_cmd(l, PROTO_DUMP_CONFIG, req); }
 
+static void cmd_dump_stats(const struct cmd_line *l, struct proto_req *req) { names_cmd(l, PROTO_DUMP_STATS, req); }
+
 static void cmd_status(const struct cmd_line *l, struct proto_req *req)
 {
     if (l->n > 1) {
@@ -508,6 +510,7 @@ static const struct command {
     {"verbosity", cmd_verbosity, 0},
     {"reload", cmd_reload, 0},
     {"dump_config", cmd_dump_config, 0},
+    {"dump_stats", cmd_dump_stats, 0},
     {"status", cmd_status, 0},
     {"shutdown", cmd_shutdown, 0},
 };

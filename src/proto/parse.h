@@ -30,6 +30,7 @@ enum proto_type {
     PROTO_DUMP_CONFIG, /* dump_config [q ...]: queue names in keys, nkeys of them */
     PROTO_STATUS,     /* status [new]: the new status's word in keys, if any */
     PROTO_SHUTDOWN,
+    PROTO_DUMP_STATS, /* dump_stats [q ...]: queue names in keys */
     PROTO_UNKNOWN,    /* unknown command word: answer "ERROR", connection stays */
     PROTO_BAD,        /* malformed line: answer "CLIENT_ERROR <error>" */
 };

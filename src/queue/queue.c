@@ -70,6 +70,7 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
         if (h.item.expire_ms && h.item.expire_ms <= now) {
             if ((rc = jnl_remove_head(j, &h)) < 0)
                 return rc;
+            q->expired++;
             continue;
         }
         rc = load_payload(j, &h, out);
@@ -103,6 +104,7 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
         list_init(&o->conn_link);
         list_push_back(&q->opens, &o->q_link);
         *open = o;
+        q->transactions++;
         break;
     }
     }
@@ -149,6 +151,7 @@ void queue_abort(struct qopen *o)
     struct queue *q = o->q;
     jnl_release(q->jnl, o->node);
     qopen_free(o);
+    q->canceled++;
     queue_wake(q);
 }
 
@@ -265,6 +268,7 @@ int queue_flush(struct queue *q)
         return rc;
     list_for_each_safe(pos, tmp, &q->opens) qopen_free(list_entry(pos, struct qopen, q_link));
     rc = jnl_clear(j);
+    q->flushes++;
     if (rc == 0)
         registry_maintain(q->reg, q);
     return rc;

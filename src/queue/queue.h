@@ -31,6 +31,10 @@ struct queue {
     struct list opens;   /* struct qopen of every connection */
     uint64_t total_items; /* items set since start */
     uint64_t discarded;   /* items dropped to make room (discard_old_when_full) */
+    uint64_t expired;     /* items dropped because they expired */
+    uint64_t transactions, canceled; /* items handed out open, and given back (Kestrel's names) */
+    uint64_t flushes;     /* flush commands */
+    uint64_t create_ms;   /* when this server made or first opened the queue */
     uint64_t age_ms;      /* age of the last item handed out */
     const struct qconf *conf; /* its settings: in the registry's config file, never copied */
     struct queue *hnext;  /* registry hash chain */

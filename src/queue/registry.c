@@ -89,6 +89,7 @@ static struct queue *queue_new(struct registry *r, const char *name, size_t len,
     q->name[len] = '\0';
     q->name_len = len;
     q->conf = conffile_queue(r->conf, name, len);
+    q->create_ms = queue_now_ms();
     snprintf(q->dir, dlen, "%s/q-%016" PRIx64, r->data_dir, dir_id);
     return q;
 }

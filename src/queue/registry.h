@@ -31,7 +31,7 @@ struct registry {
     uint64_t next_blob; /* names temporary files of items being streamed in */
     /* sync epochs, kept by the syncer (see sync.h) */
     uint64_t sync_epoch_next, sync_epoch_done;
-    uint64_t queue_creates, queue_deletes;
+    uint64_t queue_creates, queue_deletes, queue_expires;
     const struct conffile *conf; /* queue settings: each queue points into it */
 };
 
