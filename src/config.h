@@ -34,6 +34,7 @@ struct config {
     uint64_t max_open_queues; /* journals kept open at once; 0: from the open-file limit */
     char config_file[4096];   /* "": none (-c, --config) */
     uint64_t status_grace_ms; /* before a stricter status refuses work */
+    uint64_t expiry_sweep_ms; /* between expiry sweeps; 0: none */
     int enable_shutdown;      /* the shutdown command stops the server */
     /* the open-file limit, as main found and raised it (for the log) */
     uint64_t nofile_was, nofile_soft, nofile_hard;

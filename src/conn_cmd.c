@@ -9,6 +9,7 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,6 +219,40 @@ static ssize_t cmd_dump_config(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+/* flush_expired <q>: its expired items go now; the answer is how many. */
+static ssize_t cmd_flush_expired(struct conn *c, const struct req_ctx *r)
+{
+    struct queue *q = plain_queue(c, &r->req->key);
+    uint64_t n = 0;
+    int rc = q ? queue_expire(q, queue_now_ms(), UINT64_MAX, &n) : 0;
+    ci_journal_touched(c);
+    if (rc < 0)
+        ci_out_server_error(c, rc);
+    else
+        ci_out_fmt(c, "%" PRIu64 "\r\n", n);
+    return (ssize_t)r->len;
+}
+
+/* flush_all_expired: the same for every queue (each journal opened in
+ * turn); the answer is how many in all. */
+static ssize_t cmd_flush_all_expired(struct conn *c, const struct req_ctx *r)
+{
+    struct registry *reg = c->srv->reg;
+    uint64_t now = queue_now_ms(), n = 0;
+    int rc = 0;
+    struct list *pos, *next;
+    for (pos = reg->all.next; pos != &reg->all && rc >= 0; pos = next) {
+        next = pos->next;
+        rc = queue_expire(list_entry(pos, struct queue, all), now, UINT64_MAX, &n);
+    }
+    ci_journal_touched(c);
+    if (rc < 0)
+        ci_out_server_error(c, rc);
+    else
+        ci_out_fmt(c, "%" PRIu64 "\r\n", n);
+    return (ssize_t)r->len;
+}
+
 /* dump_stats [q ...]: Kestrel's per-queue blocks, of every queue or of the
  * ones named that exist. */
 static ssize_t cmd_dump_stats(struct conn *c, const struct req_ctx *r)
@@ -310,6 +345,8 @@ static const struct command {
     [PROTO_DUMP_CONFIG] = {cmd_dump_config, STATUS_NONE},
     [PROTO_STATUS] = {cmd_status, STATUS_NONE},
     [PROTO_DUMP_STATS] = {cmd_dump_stats, STATUS_NONE},
+    [PROTO_FLUSH_EXPIRED] = {cmd_flush_expired, STATUS_READONLY},
+    [PROTO_FLUSH_ALL_EXPIRED] = {cmd_flush_all_expired, STATUS_READONLY},
     [PROTO_SHUTDOWN] = {cmd_shutdown, STATUS_NONE},
     [PROTO_UNKNOWN] = {cmd_unknown, STATUS_NONE},
     [PROTO_BAD] = {cmd_bad, STATUS_NONE},

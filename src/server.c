@@ -186,6 +186,30 @@ static void on_signal(uv_signal_t *h, int signum)
     server_stop(s);
 }
 
+/* Expired items one loop turn of the sweep removes at most. */
+#define SWEEP_BUDGET 1024
+
+/* A step of the expiry sweep: a pass starts every --expiry-sweep and goes
+ * on, SWEEP_BUDGET items a loop turn, until every queue that may hold
+ * expiring items was looked at. */
+static void sweep_cb(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    uint64_t removed = 0;
+    if (!s->sweeping) {
+        s->reg->sweep_epoch++;
+        s->sweeping = 1;
+    }
+    int more = queue_sweep(s->reg, queue_now_ms(), SWEEP_BUDGET, &removed);
+    if (removed)
+        log_debug(&s->log, "expiry sweep: %" PRIu64 " items", removed);
+    if (more) {
+        uv_timer_start(t, sweep_cb, 0, s->cfg->expiry_sweep_ms); /* the rest next turn */
+        return;
+    }
+    s->sweeping = 0;
+}
+
 static void on_sighup(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
@@ -247,6 +271,10 @@ int server_start(struct server *s)
     s->idle_timer.data = s;
     uv_timer_init(s->loop, &s->status_timer);
     s->status_timer.data = s;
+    uv_timer_init(s->loop, &s->sweep_timer);
+    s->sweep_timer.data = s;
+    if (cfg->expiry_sweep_ms)
+        uv_timer_start(&s->sweep_timer, sweep_cb, cfg->expiry_sweep_ms, cfg->expiry_sweep_ms);
     if (cfg->idle_timeout_ms > 0) {
         uint64_t every = cfg->idle_timeout_ms / 4;
         every = every < 100 ? 100 : every > 1000 ? 1000 : every;
@@ -287,7 +315,8 @@ void server_stop(struct server *s)
     uv_handle_t *hs[] = {(uv_handle_t *)&s->listener, (uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint,
                          (uv_handle_t *)&s->sighup,
                          (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check, (uv_handle_t *)&s->idle,
-                         (uv_handle_t *)&s->idle_timer, (uv_handle_t *)&s->status_timer};
+                         (uv_handle_t *)&s->idle_timer, (uv_handle_t *)&s->status_timer,
+                         (uv_handle_t *)&s->sweep_timer};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], handle_closed);

@@ -33,6 +33,8 @@ struct server {
     uv_timer_t fsync_timer;
     uv_timer_t idle_timer; /* closes idle connections (--idle-timeout) */
     uv_timer_t status_timer; /* a stricter status applies after --status-grace */
+    uv_timer_t sweep_timer;  /* the expiry sweep (--expiry-sweep) */
+    int sweeping;            /* a sweep pass is under way, a step a loop turn */
     enum srv_status status, status_target; /* in force, and asked for */
     struct list conns;   /* every connection */
     struct list pending; /* connections with deferred work or output */

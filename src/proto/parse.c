@@ -475,6 +475,21 @@ static void cmd_dump_config(const struct cmd_line *l, struct proto_req *req) { n
 
 static void cmd_dump_stats(const struct cmd_line *l, struct proto_req *req) { names_cmd(l, PROTO_DUMP_STATS, req); }
 
+static void cmd_flush_expired(const struct cmd_line *l, struct proto_req *req)
+{
+    if (l->n != 1) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    if (parse_plain_key(l->arg[0], req) == 0)
+        req->type = PROTO_FLUSH_EXPIRED;
+}
+
+static void cmd_flush_all_expired(const struct cmd_line *l, struct proto_req *req)
+{
+    no_args(l, PROTO_FLUSH_ALL_EXPIRED, req);
+}
+
 static void cmd_status(const struct cmd_line *l, struct proto_req *req)
 {
     if (l->n > 1) {
@@ -511,6 +526,8 @@ static const struct command {
     {"reload", cmd_reload, 0},
     {"dump_config", cmd_dump_config, 0},
     {"dump_stats", cmd_dump_stats, 0},
+    {"flush_expired", cmd_flush_expired, 0},
+    {"flush_all_expired", cmd_flush_all_expired, 0},
     {"status", cmd_status, 0},
     {"shutdown", cmd_shutdown, 0},
 };

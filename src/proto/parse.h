@@ -31,6 +31,8 @@ enum proto_type {
     PROTO_STATUS,     /* status [new]: the new status's word in keys, if any */
     PROTO_SHUTDOWN,
     PROTO_DUMP_STATS, /* dump_stats [q ...]: queue names in keys */
+    PROTO_FLUSH_EXPIRED,     /* flush_expired <q> */
+    PROTO_FLUSH_ALL_EXPIRED,
     PROTO_UNKNOWN,    /* unknown command word: answer "ERROR", connection stays */
     PROTO_BAD,        /* malformed line: answer "CLIENT_ERROR <error>" */
 };

@@ -48,9 +48,7 @@ static int load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *o
     return rc;
 }
 
-/* The journal queued records (ack records of removals, or items): the
- * registry writes them with the others of this loop turn. */
-static void note_pending(struct queue *q)
+void queue_note_pending(struct queue *q)
 {
     if (q->jnl && jnl_pending(q->jnl))
         registry_note_pending(q->reg, q);
@@ -68,9 +66,8 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
         if ((rc = jnl_head(j, &h)) < 0)
             return rc;
         if (h.item.expire_ms && h.item.expire_ms <= now) {
-            if ((rc = jnl_remove_head(j, &h)) < 0)
+            if ((rc = queue_expire_head(q, j, &h)) < 0)
                 return rc;
-            q->expired++;
             continue;
         }
         rc = load_payload(j, &h, out);
@@ -120,7 +117,7 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
 int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out)
 {
     int rc = get_head(q, mode, open, out);
-    note_pending(q); /* expired items may have gone even when nothing was served */
+    queue_note_pending(q); /* expired items may have gone even when nothing was served */
     return rc;
 }
 
@@ -142,7 +139,7 @@ int queue_confirm(struct qopen *o)
         return rc;
     qopen_free(o);
     registry_maintain(q->reg, q);
-    note_pending(q);
+    queue_note_pending(q);
     return 0;
 }
 
@@ -195,7 +192,7 @@ int queue_admit(struct queue *q, uint64_t len)
             return rc;
         q->discarded++;
     }
-    note_pending(q);
+    queue_note_pending(q);
     return QADMIT_OK;
 }
 
@@ -208,6 +205,7 @@ int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size
         rc = jnl_append(j, &s, data, len);
     if (rc < 0)
         return rc;
+    q->may_expire |= s.expire_ms != 0;
     q->total_items++;
     queue_wake(q);
     return 0;
@@ -224,6 +222,7 @@ int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *d
     if (rc < 0)
         return rc;
     registry_note_pending(q->reg, q);
+    q->may_expire |= s.expire_ms != 0;
     q->total_items++;
     queue_wake(q);
     return 0;
@@ -236,7 +235,7 @@ int queue_restore(struct queue *q, const struct jnl_item *it)
     if (rc == 0)
         rc = jnl_restore(j, it);
     if (rc == 0) {
-        note_pending(q);
+        queue_note_pending(q);
         queue_wake(q);
     }
     return rc;
@@ -254,6 +253,7 @@ int queue_put_blob(struct queue *q, struct jnl_blob *b, const struct jnl_attrs *
     rc = jnl_append_blob(j, b, &s);
     if (rc < 0)
         return rc;
+    q->may_expire |= s.expire_ms != 0;
     q->total_items++;
     queue_wake(q);
     return 0;

@@ -35,6 +35,9 @@ struct queue {
     uint64_t transactions, canceled; /* items handed out open, and given back (Kestrel's names) */
     uint64_t flushes;     /* flush commands */
     uint64_t create_ms;   /* when this server made or first opened the queue */
+    int pinned;           /* its journal must stay open (an expired item moving out) */
+    int may_expire;       /* it may hold items with an expiry: the sweep looks at it */
+    uint64_t sweep_epoch; /* the last sweep pass that looked at it */
     uint64_t age_ms;      /* age of the last item handed out */
     const struct qconf *conf; /* its settings: in the registry's config file, never copied */
     struct queue *hnext;  /* registry hash chain */
@@ -109,6 +112,22 @@ int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size
  * item not yet written writes it first. */
 int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len,
                        struct jnl_ticket **ticket);
+/* Drops q's head h (from q's journal j), which has expired: moved to the
+ * queue's expire_to_queue first, as a set there without an expiry, when it
+ * has one. Returns 0 or -errno (the item stays). */
+int queue_expire_head(struct queue *q, struct jnl *j, const struct jnl_head *h);
+/* Drops q's expired items from its head on, at most max; *removed counts
+ * them. Returns 0, 1 when it stopped at max with more expired, or -errno. */
+int queue_expire(struct queue *q, uint64_t now, uint64_t max, uint64_t *removed);
+/* One step of the periodic sweep (r->sweep_epoch names the pass): the open
+ * queues that may hold expiring items, each up to its max_expire_sweep,
+ * at most budget items in all. Returns 1 when the budget ran out before
+ * the pass was over (call again), else 0. */
+int queue_sweep(struct registry *r, uint64_t now, uint64_t budget, uint64_t *removed);
+/* The journal holds records not written yet: the registry writes them with
+ * the others of this loop turn. */
+void queue_note_pending(struct queue *q);
+
 /* Puts a removed item back at the head (its removal was never answered). */
 int queue_restore(struct queue *q, const struct jnl_item *it);
 /* Appends a complete streamed item (consumed either way) and wakes waiters. */

@@ -360,7 +360,7 @@ static void evict(struct registry *r, const struct queue *keep)
     while (r->nopen_jnl > r->max_open_jnl && pos != &r->lru) {
         struct queue *q = list_entry(pos, struct queue, lru);
         pos = pos->prev;
-        if (q == keep || !list_empty(&q->opens) || !list_empty(&q->waiters))
+        if (q == keep || !list_empty(&q->opens) || !list_empty(&q->waiters) || q->pinned)
             continue;
         /* Its removals of this turn are written first (their answers wait
          * for that); a journal whose writes fail keeps them, and stays. */
@@ -397,6 +397,9 @@ int registry_jnl(struct registry *r, struct queue *q, struct jnl **out)
     list_push_front(&r->lru, &q->lru);
     r->nopen_jnl++;
     r->unparks++;
+    struct jnl_stats st;
+    jnl_get_stats(q->jnl, &st);
+    q->may_expire |= st.items > 0; /* what it holds is not known: the sweep looks */
     evict(r, q);
     *out = q->jnl;
     return 0;

@@ -33,6 +33,7 @@ struct registry {
     uint64_t sync_epoch_next, sync_epoch_done;
     uint64_t queue_creates, queue_deletes, queue_expires;
     const struct conffile *conf; /* queue settings: each queue points into it */
+    uint64_t sweep_epoch;        /* the expiry sweep's pass (queue_sweep) */
 };
 
 /* Journals kept open when nothing else says: each holds up to 4 fds. */

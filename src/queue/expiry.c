@@ -1,0 +1,143 @@
+/* queue/expiry.c: expired items leave their queue: dropped, or moved to
+ * the queue's expire_to_queue as if set there without an expiry. Items
+ * expire from the head, as in Kestrel: one behind an item that has not
+ * expired waits for it to go (it is never handed out meanwhile). */
+#include "queue/queue.h"
+
+#include "conffile.h"
+#include "queue/registry.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COPY_CHUNK (64 * 1024)
+
+/* A streamed (blob) item's payload copied into a new blob of target. */
+static int move_blob(struct queue *target, struct jnl *j, const struct jnl_item *it, const struct jnl_attrs *a)
+{
+    int fd;
+    uint64_t off;
+    struct jnl_blob *b;
+    int rc = jnl_payload_fd(j, it, &fd, &off);
+    if (rc < 0)
+        return rc;
+    char *buf = malloc(COPY_CHUNK);
+    if (!buf || (rc = registry_blob_begin(target->reg, it->len, &b)) < 0) {
+        free(buf);
+        close(fd);
+        return buf ? rc : -ENOMEM;
+    }
+    for (uint64_t done = 0; done < it->len && rc == 0;) {
+        size_t n = it->len - done < COPY_CHUNK ? (size_t)(it->len - done) : COPY_CHUNK;
+        ssize_t r = pread(fd, buf, n, (off_t)(off + done));
+        if (r <= 0)
+            rc = r < 0 ? -errno : -EIO;
+        else if ((rc = jnl_blob_write(b, buf, (size_t)r)) == 0)
+            done += (uint64_t)r;
+    }
+    free(buf);
+    close(fd);
+    if (rc < 0) {
+        jnl_blob_discard(b);
+        return rc;
+    }
+    return queue_put_blob(target, b, a);
+}
+
+/* Sets a copy of q's expired head h into the queue named to, without an
+ * expiry. */
+static int move_item(struct queue *q, struct jnl *j, const struct jnl_head *h, const char *to)
+{
+    struct queue *target;
+    int rc = registry_get_or_create(q->reg, to, strlen(to), &target);
+    if (rc < 0)
+        return rc;
+    struct jnl_attrs a = {.flags = h->item.flags, .priority = JNL_PRIORITY_DEFAULT};
+    if (h->item.len > QUEUE_INLINE_MAX)
+        return move_blob(target, j, &h->item, &a);
+    char *data = malloc(h->item.len ? h->item.len : 1);
+    if (!data)
+        return -ENOMEM;
+    if ((rc = jnl_read(j, &h->item, 0, data, h->item.len)) == 0)
+        rc = queue_put(target, &a, data, h->item.len);
+    free(data);
+    return rc;
+}
+
+int queue_expire_head(struct queue *q, struct jnl *j, const struct jnl_head *h)
+{
+    const char *to = q->conf->v.expire_to_queue;
+    int rc = 0;
+    if (to[0]) {
+        q->pinned++; /* the target's journal opening must not close this one */
+        rc = move_item(q, j, h, to);
+        q->pinned--;
+        if (rc == -EBADMSG) { /* damaged: dropped, as a get drops it */
+            log_error(q->reg->log, "queue %s: expired item %" PRIu64 " fails its checksum: dropped", q->name,
+                      h->item.id);
+            rc = 0;
+        }
+        if (rc < 0) {
+            log_error(q->reg->log, "queue %s: cannot move expired item %" PRIu64 " to %s: %s (it stays)", q->name,
+                      h->item.id, to, strerror(-rc));
+            return rc;
+        }
+    }
+    if ((rc = jnl_remove_head(j, h)) < 0)
+        return rc;
+    q->expired++;
+    return 0;
+}
+
+int queue_expire(struct queue *q, uint64_t now, uint64_t max, uint64_t *removed)
+{
+    struct jnl *j;
+    struct jnl_head h;
+    int rc;
+    if ((rc = registry_jnl(q->reg, q, &j)) < 0)
+        return rc;
+    for (uint64_t n = 0;; n++) {
+        if ((rc = jnl_head(j, &h)) == -ENOENT)
+            return 0;
+        if (rc < 0)
+            return rc;
+        if (!h.item.expire_ms || h.item.expire_ms > now)
+            return 0;
+        if (n >= max)
+            return 1;
+        if ((rc = queue_expire_head(q, j, &h)) < 0)
+            return rc;
+        (*removed)++;
+        queue_note_pending(q);
+    }
+}
+
+int queue_sweep(struct registry *r, uint64_t now, uint64_t budget, uint64_t *removed)
+{
+    struct list *pos, *next;
+    for (pos = r->all.next; pos != &r->all; pos = next) {
+        struct queue *q = list_entry(pos, struct queue, all);
+        next = pos->next; /* moving an item may create a queue: at the end of the list */
+        if (!q->may_expire || q->sweep_epoch == r->sweep_epoch || !q->jnl)
+            continue;
+        if (budget == 0)
+            return 1;
+        uint64_t n = 0, cap = q->conf->v.max_expire_sweep, max = cap < budget ? cap : budget;
+        int rc = queue_expire(q, now, max, &n);
+        budget -= n;
+        *removed += n;
+        if (rc == 1 && max < cap)
+            return 1; /* the turn's budget ran out in this queue: it goes on next turn */
+        q->sweep_epoch = r->sweep_epoch;
+        if (rc == 0 && q->jnl) {
+            struct jnl_stats st;
+            jnl_get_stats(q->jnl, &st);
+            if (st.items == 0)
+                q->may_expire = 0;
+        }
+    }
+    return 0;
+}
