@@ -287,7 +287,7 @@ static void write_cb(uv_write_t *req, int status)
  * answers, and small enough that the buffer comes from the heap's free
  * lists rather than growing it (glibc raises its mmap threshold once such
  * a buffer is freed, so larger ones would stay in the heap after a burst). */
-#define GATHER_MAX (64u << 10)
+#define GATHER_MAX (16u << 10)
 
 /* Appends to o the answers after it that are ready to go (settling their
  * guards and tickets on the way), up to budget bytes: pipelined answers
