@@ -392,24 +392,36 @@ static char *read_line(char *str, int num, void *stream)
 
 /* ---- resolution ---- */
 
+/* The length of the parent's name of a fanout child "parent+child", or 0. */
+static size_t parent_len(const char *name, size_t len)
+{
+    const char *plus = memchr(name, '+', len);
+    return plus && plus > name ? (size_t)(plus - name) : 0;
+}
+
 static void resolve(struct conffile *f)
 {
-    size_t n = conffile_nqset();
     qsettings_defaults(&f->base.v);
     memset(f->base.line, 0, sizeof(f->base.line));
     f->base.section = "[queue]";
     struct section *all = find_section(f, SEC_QUEUE_ALL, NULL);
     if (all)
         overlay(&f->base, &all->own);
-    for (size_t i = 0; i < f->nsec; i++) {
-        struct section *s = &f->sec[i];
-        if (s->kind != SEC_QUEUE && s->kind != SEC_GLOB)
-            continue;
-        s->resolved = f->base;
-        s->resolved.section = s->title;
-        overlay(&s->resolved, &s->own);
+    /* Patterns and plain names first: a fanout child's own section starts
+     * from its parent's settings, which may come from either. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < f->nsec; i++) {
+            struct section *s = &f->sec[i];
+            if (s->kind != SEC_QUEUE && s->kind != SEC_GLOB)
+                continue;
+            size_t plen = s->kind == SEC_QUEUE ? parent_len(s->name, strlen(s->name)) : 0;
+            if ((plen != 0) != (pass == 1))
+                continue;
+            s->resolved = plen ? *conffile_queue(f, s->name, plen) : f->base;
+            s->resolved.section = s->title;
+            overlay(&s->resolved, &s->own);
+        }
     }
-    (void)n;
 }
 
 const struct qconf *conffile_queue(const struct conffile *f, const char *name, size_t len)
@@ -427,7 +439,11 @@ const struct qconf *conffile_queue(const struct conffile *f, const char *name, s
         if (s->kind == SEC_GLOB && fnmatch(s->name, buf, 0) == 0 && (!best || s->literal >= best->literal))
             best = s;
     }
-    return best ? &best->resolved : &f->base;
+    if (best)
+        return &best->resolved;
+    /* a fanout child without a section of its own: its parent's settings */
+    size_t plen = parent_len(buf, len);
+    return plen ? conffile_queue(f, buf, plen) : &f->base;
 }
 
 const struct conf_alias *conffile_alias(const struct conffile *f, const char *name, size_t len)

@@ -100,11 +100,19 @@ void ci_apply_undo(struct conn *c)
 static enum get_result get_key(struct conn *c, const struct proto_key *k)
 {
     struct server *s = c->srv;
+    int rc;
     /* an alias is set-only: it looks like an empty queue */
     struct queue *q = conffile_alias(s->reg->conf, k->name.p, k->name.len) ? NULL
                                                                            : registry_find(s->reg, k->name.p, k->name.len);
+    /* A fanout child ("parent+child") exists from its first mention on, a
+     * get included: it receives the parent's sets from then on. */
+    if (!q && memchr(k->name.p, '+', k->name.len) && k->name.p[0] != '+' &&
+        !conffile_alias(s->reg->conf, k->name.p, k->name.len) &&
+        (rc = registry_get_or_create(s->reg, k->name.p, k->name.len, &q)) < 0) {
+        ci_out_server_error(c, rc);
+        return GK_ERROR;
+    }
     struct qopen *o = q ? open_on(c, q) : NULL;
-    int rc;
     if (k->opts & PROTO_OPT_ABORT) {
         if (o)
             queue_abort(o);

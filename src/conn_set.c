@@ -46,19 +46,84 @@ static void set_done(struct conn *c, int rc, int noreply, int sync, struct jnl_t
         ci_out_str(c, "STORED\r\n");
 }
 
-/* A set to an alias: a copy into each destination queue, each written now
- * (one answer cannot wait for several batches). STORED when every copy
- * is stored; NOT_STORED when a destination's limits refused its copy (the
- * others are kept); SERVER_ERROR at the first error. */
-static int set_alias(struct conn *c, const struct conf_alias *a, const struct jnl_attrs *attrs, const char *data,
-                     size_t len)
+/* The queues one set stores a copy in: each destination (the queue named,
+ * or an alias's destination queues), unless it is fanout_only, and every
+ * fanout child of each. */
+struct targets {
+    struct queue *one[4]; /* most sets: no allocation */
+    struct queue **q;
+    size_t n, cap;
+};
+
+static void targets_free(struct targets *t)
+{
+    if (t->q != t->one)
+        free(t->q);
+}
+
+static int add_target(struct targets *t, struct queue *q)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->q[i] == q)
+            return 0; /* named twice (an alias of a queue and its child) */
+    if (t->n == t->cap) {
+        size_t cap = t->cap * 2;
+        struct queue **p = t->q == t->one ? malloc(cap * sizeof(*p)) : realloc(t->q, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        if (t->q == t->one)
+            memcpy(p, t->one, sizeof(t->one));
+        t->q = p;
+        t->cap = cap;
+    }
+    t->q[t->n++] = q;
+    return 0;
+}
+
+static int targets_of(struct conn *c, const char *name, size_t len, struct targets *t)
+{
+    struct registry *reg = c->srv->reg;
+    struct queue *q;
+    int rc;
+    const struct qconf *qc = conffile_queue(reg->conf, name, len);
+    if (!qc->v.fanout_only) {
+        if ((rc = registry_get_or_create(reg, name, len, &q)) < 0 || (rc = add_target(t, q)) < 0)
+            return rc;
+    }
+    struct list *kids = registry_children(reg, name, len), *pos;
+    for (pos = kids ? kids->next : NULL; pos && pos != kids; pos = pos->next)
+        if ((rc = add_target(t, list_entry(pos, struct queue, fanout_link))) < 0)
+            return rc;
+    return 0;
+}
+
+/* Fills t (initialized here; the caller frees it) with the queues a set of
+ * the key name stores copies in. */
+static int set_targets(struct conn *c, const char *name, size_t len, struct targets *t)
+{
+    const struct conf_alias *a = conffile_alias(c->srv->reg->conf, name, len);
+    int rc = 0;
+    t->q = t->one;
+    t->n = 0;
+    t->cap = sizeof(t->one) / sizeof(t->one[0]);
+    if (!a)
+        return targets_of(c, name, len, t);
+    for (size_t i = 0; i < a->ndest && rc == 0; i++)
+        rc = targets_of(c, a->dest[i], strlen(a->dest[i]), t);
+    return rc;
+}
+
+/* A set with several copies (fanout, alias): each written now, as one
+ * answer cannot wait for several batches. 0 when every copy is stored;
+ * QADMIT_FULL when some queue's limits refused its copy (the others are
+ * kept); -errno at the first error. */
+static int store_copies(const struct targets *t, const struct jnl_attrs *attrs, const char *data, size_t len)
 {
     int refused = 0;
-    for (size_t i = 0; i < a->ndest; i++) {
-        struct queue *q;
-        int rc = registry_get_or_create(c->srv->reg, a->dest[i], strlen(a->dest[i]), &q);
-        if (rc == 0 && (rc = queue_admit(q, len)) == 0)
-            rc = queue_put(q, attrs, data, len);
+    for (size_t i = 0; i < t->n; i++) {
+        int rc = queue_admit(t->q[i], len);
+        if (rc == 0)
+            rc = queue_put(t->q[i], attrs, data, len);
         if (rc < 0)
             return rc;
         refused |= rc > 0;
@@ -69,24 +134,18 @@ static int set_alias(struct conn *c, const struct conf_alias *a, const struct jn
 void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
 {
     struct server *s = c->srv;
-    struct queue *q;
+    struct targets t;
     s->st.cmd_set++;
     struct jnl_ticket *ticket = NULL;
-    const struct conf_alias *alias = conffile_alias(s->reg->conf, req->key.name.p, req->key.name.len);
-    if (alias) {
-        struct jnl_attrs a = {.flags = req->flags, .expire_ms = expiry_ms(req->exptime),
-                              .priority = JNL_PRIORITY_DEFAULT};
-        set_done(c, set_alias(c, alias, &a, data, (size_t)req->bytes), req->noreply, req->key.opts & PROTO_OPT_SYNC,
-                 NULL);
-        return;
+    struct jnl_attrs a = {.flags = req->flags, .expire_ms = expiry_ms(req->exptime), .priority = JNL_PRIORITY_DEFAULT};
+    int rc = set_targets(c, req->key.name.p, req->key.name.len, &t);
+    if (rc == 0 && t.n == 1) { /* the common case: written with the turn's batch */
+        if ((rc = queue_admit(t.q[0], req->bytes)) == 0)
+            rc = queue_put_deferred(t.q[0], &a, data, (size_t)req->bytes, &ticket);
+    } else if (rc == 0) {
+        rc = store_copies(&t, &a, data, (size_t)req->bytes); /* none: fanout_only with no child */
     }
-    int rc = registry_get_or_create(s->reg, req->key.name.p, req->key.name.len, &q);
-    if (rc == 0)
-        rc = queue_admit(q, req->bytes);
-    if (rc == 0)
-        rc = queue_put_deferred(q, &(struct jnl_attrs){.flags = req->flags, .expire_ms = expiry_ms(req->exptime),
-                                                       .priority = JNL_PRIORITY_DEFAULT},
-                                data, (size_t)req->bytes, &ticket);
+    targets_free(&t);
     set_done(c, rc, req->noreply, req->key.opts & PROTO_OPT_SYNC, ticket);
 }
 
@@ -95,14 +154,6 @@ void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
 void ci_stream_begin(struct conn *c, const struct proto_req *req)
 {
     c->srv->st.cmd_set++;
-    if (conffile_alias(c->srv->reg->conf, req->key.name.p, req->key.name.len)) {
-        /* One streamed file cannot become several items yet. */
-        if (!req->noreply)
-            ci_out_str(c, "SERVER_ERROR items over 256 KiB cannot be set to an alias\r\n");
-        c->swallow_left = req->bytes + 2;
-        c->state = CONN_SWALLOW;
-        return;
-    }
     const struct qconf *qc = conffile_queue(c->srv->reg->conf, req->key.name.p, req->key.name.len);
     if (req->bytes > qc->v.max_item_size) {
         set_done(c, QADMIT_TOO_LARGE, req->noreply, 0, NULL);
@@ -148,15 +199,31 @@ int ci_stream_step(struct conn *c, size_t *pos)
     }
     *pos += 2;
     int rc = c->stream_err;
-    struct queue *q;
-    if (rc == 0 && (rc = registry_get_or_create(c->srv->reg, c->stream.name, c->stream.name_len, &q)) == 0 &&
-        (rc = queue_admit(q, c->stream.bytes)) == 0) {
-        rc = queue_put_blob(q, b, &(struct jnl_attrs){.flags = c->stream.flags,
-                                                      .expire_ms = expiry_ms(c->stream.exptime),
-                                                      .priority = JNL_PRIORITY_DEFAULT});
-        b = NULL;
+    struct targets t = {.n = 0};
+    size_t refused = 0;
+    if (rc == 0)
+        rc = set_targets(c, c->stream.name, c->stream.name_len, &t);
+    struct jnl_attrs a = {.flags = c->stream.flags, .expire_ms = expiry_ms(c->stream.exptime),
+                          .priority = JNL_PRIORITY_DEFAULT};
+    /* The last copy adopts the streamed file; each other one a link to it. */
+    for (size_t i = 0; i < t.n && rc == 0; i++) {
+        struct jnl_blob *copy = b;
+        if ((rc = queue_admit(t.q[i], c->stream.bytes)) > 0) {
+            refused++;
+            rc = 0;
+            continue;
+        }
+        if (rc < 0 || (i + 1 < t.n && (rc = registry_blob_clone(c->srv->reg, b, &copy)) < 0))
+            break;
+        if (copy == b)
+            b = NULL;
+        rc = queue_put_blob(t.q[i], copy, &a);
     }
+    if (t.n)
+        targets_free(&t);
     jnl_blob_discard(b);
+    if (rc == 0 && refused)
+        rc = QADMIT_FULL;
     set_done(c, rc, c->stream.noreply, c->stream.sync, NULL);
     return 1;
 }

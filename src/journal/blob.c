@@ -57,6 +57,39 @@ fail:
     return rc;
 }
 
+int jnl_blob_clone(const struct jnl_blob *src, const char *tmp_path, struct jnl_blob **out)
+{
+    if (src->written != src->len || src->fd < 0)
+        return -EINVAL;
+    if (!src->io->link)
+        return -EOPNOTSUPP;
+    struct jnl_blob *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    *b = (struct jnl_blob){.io = src->io, .fd = -1, .len = src->len, .written = src->written};
+    int rc = -ENOMEM;
+    if (!(b->sum = XXH3_createState()))
+        goto fail;
+    XXH3_copyState(b->sum, src->sum);
+    if ((rc = b->io->link(b->io->ctx, src->path, tmp_path)) < 0)
+        goto fail;
+    if (!(b->path = strdup(tmp_path))) {
+        b->io->unlink(b->io->ctx, tmp_path);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    /* its own fd, which jnl_append_blob syncs and closes */
+    if ((b->fd = b->io->open(b->io->ctx, b->path, O_RDONLY, 0)) < 0) {
+        rc = b->fd;
+        goto fail;
+    }
+    *out = b;
+    return 0;
+fail:
+    jnl_blob_discard(b);
+    return rc;
+}
+
 int jnl_blob_write(struct jnl_blob *b, const void *p, size_t n)
 {
     if (n > b->len - b->written)

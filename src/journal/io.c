@@ -64,6 +64,12 @@ static int px_rename(void *ctx, const char *from, const char *to)
     return rename(from, to) < 0 ? -errno : 0;
 }
 
+static int px_link(void *ctx, const char *from, const char *to)
+{
+    (void)ctx;
+    return link(from, to) < 0 ? -errno : 0;
+}
+
 static int px_mkdir(void *ctx, const char *path, int mode)
 {
     (void)ctx;
@@ -116,6 +122,7 @@ static const struct jio posix_table = {
     .close = px_close,
     .unlink = px_unlink,
     .rename = px_rename,
+    .link = px_link,
     .mkdir = px_mkdir,
     .rmdir = px_rmdir,
     .fsize = px_fsize,

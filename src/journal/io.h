@@ -19,6 +19,9 @@ struct jio {
     int (*close)(void *ctx, int fd);
     int (*unlink)(void *ctx, const char *path);
     int (*rename)(void *ctx, const char *from, const char *to);
+    /* A second name for the file from (a hard link); NULL or -EOPNOTSUPP
+     * where the platform has none. */
+    int (*link)(void *ctx, const char *from, const char *to);
     int (*mkdir)(void *ctx, const char *path, int mode);
     int (*rmdir)(void *ctx, const char *path);
     int (*fsize)(void *ctx, int fd, off_t *size);

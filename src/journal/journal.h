@@ -132,6 +132,12 @@ int jnl_blob_begin(const struct jnl_conf *conf, const char *tmp_path, uint64_t l
 /* Appends the next n bytes. Returns 0 or -errno (the blob stays usable for
  * discarding only). */
 int jnl_blob_write(struct jnl_blob *b, const void *p, size_t n);
+/* A second complete blob with the same bytes as the complete blob src,
+ * without copying them: a hard link of src's file named tmp_path (on the
+ * same file system). Blob files are never written again once complete, so
+ * the two can be adopted by different queues and deleted independently.
+ * -EOPNOTSUPP where links are not available. */
+int jnl_blob_clone(const struct jnl_blob *src, const char *tmp_path, struct jnl_blob **out);
 /* Makes a complete blob the next item of j: its file moves into j's folder
  * and a record pointing at it is appended. b is consumed either way. */
 int jnl_append_blob(struct jnl *j, struct jnl_blob *b, const struct jnl_attrs *a);

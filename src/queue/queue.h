@@ -41,6 +41,7 @@ struct queue {
     uint64_t age_ms;      /* age of the last item handed out */
     const struct qconf *conf; /* its settings: in the registry's config file, never copied */
     struct queue *hnext;  /* registry hash chain */
+    struct list fanout_link; /* a fanout child (name "parent+child"): in its parent's group */
     struct list all;      /* registry's list of queues */
 };
 

@@ -60,6 +60,7 @@ static void queue_free(struct queue *q)
         q->reg->nopen_jnl--;
     }
     list_remove(&q->flush_link);
+    list_remove(&q->fanout_link);
     jnl_close(q->jnl);
     free(q->name);
     free(q->dir);
@@ -78,6 +79,7 @@ static struct queue *queue_new(struct registry *r, const char *name, size_t len,
     list_init(&q->all);
     list_init(&q->lru);
     list_init(&q->flush_link);
+    list_init(&q->fanout_link);
     q->name = malloc(len + 1);
     size_t dlen = strlen(r->data_dir) + 24;
     q->dir = malloc(dlen);
@@ -94,12 +96,68 @@ static struct queue *queue_new(struct registry *r, const char *name, size_t len,
     return q;
 }
 
+/* The length of the parent's name of a fanout child "parent+child", or 0
+ * when name is no child. */
+static size_t parent_len(const char *name, size_t len)
+{
+    const char *plus = memchr(name, '+', len);
+    return plus && plus > name ? (size_t)(plus - name) : 0;
+}
+
+static struct fgroup *fgroup_find(struct registry *r, const char *name, size_t len)
+{
+    for (struct fgroup *g = r->fgroups; g; g = g->next)
+        if (g->len == len && memcmp(g->name, name, len) == 0)
+            return g;
+    return NULL;
+}
+
+/* Puts a fanout child in its parent's group (made if needed). */
+static int fanout_join(struct registry *r, struct queue *q)
+{
+    size_t plen = parent_len(q->name, q->name_len);
+    if (!plen)
+        return 0;
+    struct fgroup *g = fgroup_find(r, q->name, plen);
+    if (!g) {
+        if (!(g = calloc(1, sizeof(*g))) || !(g->name = malloc(plen))) {
+            free(g);
+            return -ENOMEM;
+        }
+        memcpy(g->name, q->name, plen);
+        g->len = plen;
+        list_init(&g->children);
+        g->next = r->fgroups;
+        r->fgroups = g;
+    }
+    list_push_back(&g->children, &q->fanout_link);
+    return 0;
+}
+
+struct list *registry_children(struct registry *r, const char *name, size_t len)
+{
+    struct fgroup *g = r->fgroups ? fgroup_find(r, name, len) : NULL;
+    return g && !list_empty(&g->children) ? &g->children : NULL;
+}
+
+static void fgroups_free(struct registry *r)
+{
+    while (r->fgroups) {
+        struct fgroup *g = r->fgroups;
+        r->fgroups = g->next;
+        free(g->name);
+        free(g);
+    }
+}
+
 static int insert(struct registry *r, struct queue *q)
 {
-    if (r->count + 1 > r->nbuckets / 2) {
-        int rc = grow(r);
-        if (rc < 0)
-            return rc;
+    int rc = fanout_join(r, q);
+    if (rc < 0)
+        return rc;
+    if (r->count + 1 > r->nbuckets / 2 && (rc = grow(r)) < 0) {
+        list_remove(&q->fanout_link);
+        return rc;
     }
     size_t k = bucket_of(r, q->name, q->name_len);
     q->hnext = r->buckets[k];
@@ -119,6 +177,7 @@ static void unlink_queue(struct registry *r, struct queue *q)
         r->count--;
     }
     list_remove(&q->all);
+    list_remove(&q->fanout_link); /* an empty group stays: it is small, and the parent may get children again */
 }
 
 struct queue *registry_find(struct registry *r, const char *name, size_t len)
@@ -293,6 +352,7 @@ void registry_close(struct registry *r)
     free(r->owed);
     free(r->buckets);
     free(r->data_dir);
+    fgroups_free(r);
     free(r);
 }
 
@@ -550,6 +610,14 @@ int registry_blob_begin(struct registry *r, uint64_t len, struct jnl_blob **out)
     if (snprintf(path, sizeof(path), "%s/tmp/%" PRIu64 ".tmp", r->data_dir, r->next_blob++) >= (int)sizeof(path))
         return -ENAMETOOLONG;
     return jnl_blob_begin(&r->jconf, path, len, out);
+}
+
+int registry_blob_clone(struct registry *r, const struct jnl_blob *src, struct jnl_blob **out)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/tmp/%" PRIu64 ".tmp", r->data_dir, r->next_blob++) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    return jnl_blob_clone(src, path, out);
 }
 
 void registry_wait_absent(struct registry *r, struct qwaiter *w) { list_push_back(&r->absent_waiters, &w->link); }

@@ -34,6 +34,14 @@ struct registry {
     uint64_t queue_creates, queue_deletes, queue_expires;
     const struct conffile *conf; /* queue settings: each queue points into it */
     uint64_t sweep_epoch;        /* the expiry sweep's pass (queue_sweep) */
+    /* fanout groups: for each name some queue "name+child" exists of, its
+     * children (struct queue by fanout_link), whether "name" exists or not */
+    struct fgroup {
+        struct fgroup *next;
+        char *name;
+        size_t len;
+        struct list children;
+    } *fgroups;
 };
 
 /* Journals kept open when nothing else says: each holds up to 4 fds. */
@@ -74,6 +82,13 @@ int registry_delete(struct registry *r, struct queue *q);
 void registry_wait_absent(struct registry *r, struct qwaiter *w);
 /* Starts a streamed item of len bytes in the data folder's tmp/ folder. */
 int registry_blob_begin(struct registry *r, uint64_t len, struct jnl_blob **out);
+/* The fanout children of the queue called name (struct queue by
+ * fanout_link), or NULL when it has none. */
+struct list *registry_children(struct registry *r, const char *name, size_t len);
+
+/* A second blob of a complete one (jnl_blob_clone), for a set stored in
+ * several queues. */
+int registry_blob_clone(struct registry *r, const struct jnl_blob *src, struct jnl_blob **out);
 /* Flushes every queue. */
 int registry_flush_all(struct registry *r);
 /* Lets each journal delete segments and compact; call after consuming. */

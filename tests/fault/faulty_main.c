@@ -8,7 +8,7 @@
  *                     in the file, e.g. "ENOSPC" or "EIO"
  *   <dir>/open_any    fail every open
  *   <dir>/pwrite, <dir>/pread, <dir>/fsync, <dir>/ftruncate, <dir>/close,
- *   <dir>/unlink, <dir>/rename, <dir>/mkdir, <dir>/rmdir, <dir>/fsize,
+ *   <dir>/unlink, <dir>/rename, <dir>/link, <dir>/mkdir, <dir>/rmdir, <dir>/fsize,
  *   <dir>/dup         fail that call with the errno named in the file
  *                     (dup: the fds the syncer takes; EMFILE is the real case)
  *   <dir>/short       pwrite writes at most 1 byte per call (content ignored)
@@ -192,6 +192,15 @@ static int fo_fsize(void *ctx, int fd, off_t *size)
     return f->real->fsize(f->real->ctx, fd, size);
 }
 
+static int fo_link(void *ctx, const char *from, const char *to)
+{
+    const struct fault_ctx *f = ctx;
+    int rc;
+    if ((rc = fault_for(f, "link")) < 0)
+        return rc;
+    return f->real->link(f->real->ctx, from, to);
+}
+
 static int fo_rmdir(void *ctx, const char *path)
 {
     const struct fault_ctx *f = ctx;
@@ -235,6 +244,7 @@ int main(int argc, char **argv)
         .close = fo_close,
         .unlink = fo_unlink,
         .rename = fo_rename,
+        .link = fo_link,
         .mkdir = fo_mkdir,
         .rmdir = fo_rmdir,
         .fsize = fo_fsize,
