@@ -104,6 +104,10 @@ struct conn {
 
     int get_failed; /* a key of the get in progress answered SERVER_ERROR */
     int get_cas;    /* it is a gets: VALUE lines carry a cas value */
+    struct {        /* a monitor in progress */
+        int active;
+        uint64_t deadline_ms, handed;
+    } mon;
     struct outseg *guard; /* the guard of the get in progress, in out */
 
     /* fsync waits */

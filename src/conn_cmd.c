@@ -219,6 +219,17 @@ static ssize_t cmd_dump_config(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+static ssize_t cmd_monitor(struct conn *c, const struct req_ctx *r)
+{
+    return ci_do_monitor(c, r->req) ? (ssize_t)r->len : -1;
+}
+
+static ssize_t cmd_confirm(struct conn *c, const struct req_ctx *r)
+{
+    ci_do_confirm(c, r->req);
+    return (ssize_t)r->len;
+}
+
 /* flush_expired <q>: its expired items go now; the answer is how many. */
 static ssize_t cmd_flush_expired(struct conn *c, const struct req_ctx *r)
 {
@@ -346,6 +357,8 @@ static const struct command {
     [PROTO_STATUS] = {cmd_status, STATUS_NONE},
     [PROTO_DUMP_STATS] = {cmd_dump_stats, STATUS_NONE},
     [PROTO_FLUSH_EXPIRED] = {cmd_flush_expired, STATUS_READONLY},
+    [PROTO_MONITOR] = {cmd_monitor, STATUS_QUIESCENT},
+    [PROTO_CONFIRM] = {cmd_confirm, STATUS_NONE},
     [PROTO_FLUSH_ALL_EXPIRED] = {cmd_flush_all_expired, STATUS_READONLY},
     [PROTO_SHUTDOWN] = {cmd_shutdown, STATUS_NONE},
     [PROTO_UNKNOWN] = {cmd_unknown, STATUS_NONE},

@@ -13,15 +13,36 @@
 #include <string.h>
 #include <unistd.h>
 
-enum get_result { GK_SERVED, GK_EMPTY, GK_WAIT, GK_ERROR };
 
-static struct qopen *open_on(struct conn *c, const struct queue *q)
+/* The oldest item this connection holds open on q (opens are kept in the
+ * order they were made), or NULL. */
+struct qopen *ci_open_on(struct conn *c, const struct queue *q)
 {
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &c->opens)
-    {
+    struct list *pos;
+    for (pos = c->opens.next; pos != &c->opens; pos = pos->next) {
         struct qopen *o = list_entry(pos, struct qopen, conn_link);
         if (o->q == q)
+            return o;
+    }
+    return NULL;
+}
+
+size_t ci_open_count(struct conn *c, const struct queue *q)
+{
+    size_t n = 0;
+    struct list *pos;
+    for (pos = c->opens.next; pos != &c->opens; pos = pos->next)
+        n += list_entry(pos, struct qopen, conn_link)->q == q;
+    return n;
+}
+
+/* The open item of this connection on q holding item id, or NULL. */
+static struct qopen *open_with(struct conn *c, const struct queue *q, uint64_t id)
+{
+    struct list *pos;
+    for (pos = c->opens.next; pos != &c->opens; pos = pos->next) {
+        struct qopen *o = list_entry(pos, struct qopen, conn_link);
+        if (o->q == q && o->node->item.id == id)
             return o;
     }
     return NULL;
@@ -53,7 +74,7 @@ static void write_value(struct conn *c, const struct proto_key *k, struct qitem 
 }
 
 /* Notes a removal the pending fsync covers, to undo if it fails. */
-static void remember_undo(struct conn *c, const struct queue *q, const struct jnl_item *it, int open)
+void ci_remember_undo(struct conn *c, const struct queue *q, const struct jnl_item *it, int open)
 {
     if (c->nundo == c->capundo) {
         size_t cap = c->capundo ? c->capundo * 2 : 4;
@@ -76,8 +97,8 @@ void ci_undo(struct conn *c, const struct conn_undo *undo, size_t n)
         if (!q)
             continue; /* deleted meanwhile: nothing to give back to */
         if (u->open) {
-            struct qopen *o = open_on(c, q);
-            if (o && o->node->item.id == u->item.id)
+            struct qopen *o = open_with(c, q, u->item.id);
+            if (o)
                 queue_abort(o);
             continue;
         }
@@ -97,7 +118,7 @@ void ci_apply_undo(struct conn *c)
 }
 
 /* Runs one key of a get. */
-static enum get_result get_key(struct conn *c, const struct proto_key *k)
+enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
 {
     struct server *s = c->srv;
     int rc;
@@ -112,7 +133,7 @@ static enum get_result get_key(struct conn *c, const struct proto_key *k)
         ci_out_server_error(c, rc);
         return GK_ERROR;
     }
-    struct qopen *o = q ? open_on(c, q) : NULL;
+    struct qopen *o = q ? ci_open_on(c, q) : NULL;
     if (k->opts & PROTO_OPT_ABORT) {
         if (o)
             queue_abort(o);
@@ -128,7 +149,7 @@ static enum get_result get_key(struct conn *c, const struct proto_key *k)
             ci_journal_touched(c);
             ci_guard_add(c, q, &closed, 0);
             if (c->sync_wanted)
-                remember_undo(c, q, &closed, 0); /* a failed fsync brings it back */
+                ci_remember_undo(c, q, &closed, 0); /* a failed fsync brings it back */
         }
         if (!(k->opts & PROTO_OPT_OPEN))
             return GK_EMPTY;
@@ -149,7 +170,7 @@ static enum get_result get_key(struct conn *c, const struct proto_key *k)
         ci_journal_touched(c);
         ci_guard_add(c, q, &it.where, no != NULL);
         if (c->sync_wanted)
-            remember_undo(c, q, &it.where, no != NULL);
+            ci_remember_undo(c, q, &it.where, no != NULL);
     }
     write_value(c, k, &it);
     s->st.get_hits++;
@@ -197,7 +218,7 @@ static int waiter_cb(struct qwaiter *w, enum qwait_event ev)
     struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, waiter));
     c->waiting = 0;
     if (ev == QWAIT_READY) {
-        enum get_result r = get_key(c, &c->wait_key);
+        enum get_result r = ci_get_key(c, &c->wait_key);
         if (r == GK_EMPTY) {
             struct queue *q = registry_find(c->srv->reg, c->wait_key.name.p, c->wait_key.name.len);
             if (q) {
@@ -226,7 +247,7 @@ static void timer_cb(uv_timer_t *t)
 
 /* Starts waiting for an item on key k (a copy is kept). Returns 0, or
  * -ENOMEM when it cannot wait. */
-static int start_wait(struct conn *c, const struct proto_key *k)
+int ci_start_wait(struct conn *c, const struct proto_key *k)
 {
     /* A key with options can be as long as the request line (t=000...1). */
     if (!(c->wait_copy = malloc(k->full.len ? k->full.len : 1)))
@@ -249,22 +270,27 @@ static int start_wait(struct conn *c, const struct proto_key *k)
     return 0;
 }
 
-/* The open rule: a connection holds one open item per queue. Checked for the
- * whole request before any key is served. */
-static int open_conflict(struct conn *c, const struct proto_req *req)
+/* The open rule: a connection holds at most max_open items open per queue
+ * (1 unless the queue's settings say more). Checked for the whole request
+ * before any key is served: returns the limit a key would pass, or 0. */
+static uint64_t open_conflict(struct conn *c, const struct proto_req *req)
 {
     struct proto_slice rest = req->keys, r2;
     struct proto_key k, k2;
     while (proto_next_key(&rest, &k)) {
-        if (!(k.opts & PROTO_OPT_OPEN) || (k.opts & PROTO_OPT_CLOSE))
+        if (!(k.opts & PROTO_OPT_OPEN))
             continue;
         struct queue *q = registry_find(c->srv->reg, k.name.p, k.name.len);
-        if (q && open_on(c, q))
-            return 1;
+        uint64_t max = conffile_queue(c->srv->reg->conf, k.name.p, k.name.len)->v.max_open;
+        uint64_t held = q ? ci_open_count(c, q) : 0, more = 1;
+        if (k.opts & PROTO_OPT_CLOSE)
+            held -= held > 0; /* it closes the oldest first */
         r2 = rest;
-        while (proto_next_key(&r2, &k2))
+        while (proto_next_key(&r2, &k2)) /* the same queue opened again later in the request */
             if ((k2.opts & PROTO_OPT_OPEN) && k2.name.len == k.name.len && memcmp(k2.name.p, k.name.p, k.name.len) == 0)
-                return 1;
+                more++;
+        if (held + more > max)
+            return max;
     }
     return 0;
 }
@@ -272,8 +298,13 @@ static int open_conflict(struct conn *c, const struct proto_req *req)
 /* Returns 1 when the request is finished, 0 when it waits. */
 static int do_get(struct conn *c, const struct proto_req *req)
 {
-    if (c->get_done == 0 && open_conflict(c, req)) {
-        ci_out_str(c, "CLIENT_ERROR an item is already open on this queue; close or abort it first\r\n");
+    uint64_t max;
+    if (c->get_done == 0 && (max = open_conflict(c, req)) != 0) {
+        if (max == 1)
+            ci_out_str(c, "CLIENT_ERROR an item is already open on this queue; close or abort it first\r\n");
+        else
+            ci_out_fmt(c, "CLIENT_ERROR %" PRIu64 " items are open on this queue (its max_open); close or abort one "
+                          "first\r\n", max);
         return 1;
     }
     struct proto_slice rest = req->keys;
@@ -289,13 +320,13 @@ static int do_get(struct conn *c, const struct proto_req *req)
         if (idx++ < c->get_done)
             continue;
         count_get(c, &k);
-        enum get_result r = get_key(c, &k);
+        enum get_result r = ci_get_key(c, &k);
         if (r == GK_ERROR) {
             c->get_done = 0;
             return 1;
         }
         if (r == GK_EMPTY && wants_item(&k)) {
-            if ((k.opts & PROTO_OPT_TIMEOUT) && k.timeout_ms > 0 && start_wait(c, &k) == 0)
+            if ((k.opts & PROTO_OPT_TIMEOUT) && k.timeout_ms > 0 && ci_start_wait(c, &k) == 0)
                 return 0;
             c->srv->st.get_misses++;
         }

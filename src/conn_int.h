@@ -55,11 +55,27 @@ void ci_stream_begin(struct conn *c, const struct proto_req *req);
 int ci_stream_step(struct conn *c, size_t *pos);
 
 /* Gets (conn_get.c). */
+enum get_result { GK_SERVED, GK_EMPTY, GK_WAIT, GK_ERROR };
+/* Runs one key of a get (its VALUE block written when served). */
+enum get_result ci_get_key(struct conn *c, const struct proto_key *k);
+/* Waits for an item on k (a copy is kept) for k->timeout_ms: the waiter
+ * serves it with ci_get_key, then the request runs again. Returns 0 or
+ * -ENOMEM. */
+int ci_start_wait(struct conn *c, const struct proto_key *k);
 /* Runs a get request; returns 1 when it is finished, 0 when it waits. */
 int ci_do_get(struct conn *c, const struct proto_req *req);
 void ci_apply_undo(struct conn *c);
 /* Gives back what u[0..n) removed, last first. */
 void ci_undo(struct conn *c, const struct conn_undo *u, size_t n);
 void ci_end_wait(struct conn *c);
+/* Notes a removal the pending fsync covers, to undo if it fails. */
+void ci_remember_undo(struct conn *c, const struct queue *q, const struct jnl_item *it, int open);
+/* Kestrel's monitor and confirm (conn_monitor.c); 1 when finished, 0 while
+ * waiting. */
+int ci_do_monitor(struct conn *c, const struct proto_req *req);
+int ci_do_confirm(struct conn *c, const struct proto_req *req);
+/* The oldest item the connection holds open on q, or NULL; how many. */
+struct qopen *ci_open_on(struct conn *c, const struct queue *q);
+size_t ci_open_count(struct conn *c, const struct queue *q);
 
 #endif

@@ -15,7 +15,7 @@
 
 struct server_stats {
     uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses;
-    uint64_t bytes_read, bytes_written, refused_connections;
+    uint64_t bytes_read, bytes_written, refused_connections, cmd_monitor;
 };
 
 struct server {

@@ -34,6 +34,7 @@ struct qsettings {
     uint64_t max_age_ms;       /* caps an item's time to live; 0: none */
     int discard_old_when_full; /* full: drop the oldest instead of refusing */
     int fanout_only;           /* stores nothing itself, only feeds its fanout children */
+    uint64_t max_open;         /* items one connection may hold open on the queue */
     uint64_t max_expire_sweep; /* expired items one sweep removes from the queue; UINT64_MAX: all */
     char expire_to_queue[251]; /* expired items move there; "": dropped */
 };

@@ -96,6 +96,7 @@ void stats_write(const struct server *s, struct buf *out)
     stat_u64(out, "cmd_get", s->st.cmd_get);
     stat_u64(out, "cmd_set", s->st.cmd_set);
     stat_u64(out, "cmd_peek", s->st.cmd_peek);
+    stat_u64(out, "cmd_monitor", s->st.cmd_monitor);
     stat_u64(out, "get_hits", s->st.get_hits);
     stat_u64(out, "get_misses", s->st.get_misses);
     stat_u64(out, "bytes_read", s->st.bytes_read);

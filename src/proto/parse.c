@@ -490,6 +490,33 @@ static void cmd_flush_all_expired(const struct cmd_line *l, struct proto_req *re
     no_args(l, PROTO_FLUSH_ALL_EXPIRED, req);
 }
 
+/* monitor <q> <seconds> [max_items] */
+static void cmd_monitor(const struct cmd_line *l, struct proto_req *req)
+{
+    uint64_t secs, max = 0;
+    if (l->n < 2 || l->n > 3 || parse_tok_u64(l->arg[1], UINT32_MAX / 1000, &secs) < 0 ||
+        (l->n == 3 && (parse_tok_u64(l->arg[2], UINT32_MAX, &max) < 0 || max == 0))) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    if (parse_plain_key(l->arg[0], req) < 0)
+        return;
+    req->key.timeout_ms = (uint32_t)(secs * 1000);
+    req->count = max;
+    req->type = PROTO_MONITOR;
+}
+
+/* confirm <q> <count> */
+static void cmd_confirm(const struct cmd_line *l, struct proto_req *req)
+{
+    if (l->n != 2 || parse_tok_u64(l->arg[1], UINT32_MAX, &req->count) < 0) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    if (parse_plain_key(l->arg[0], req) == 0)
+        req->type = PROTO_CONFIRM;
+}
+
 static void cmd_status(const struct cmd_line *l, struct proto_req *req)
 {
     if (l->n > 1) {
@@ -527,6 +554,8 @@ static const struct command {
     {"dump_config", cmd_dump_config, 0},
     {"dump_stats", cmd_dump_stats, 0},
     {"flush_expired", cmd_flush_expired, 0},
+    {"monitor", cmd_monitor, 0},
+    {"confirm", cmd_confirm, 0},
     {"flush_all_expired", cmd_flush_all_expired, 0},
     {"status", cmd_status, 0},
     {"shutdown", cmd_shutdown, 0},

@@ -33,6 +33,8 @@ enum proto_type {
     PROTO_DUMP_STATS, /* dump_stats [q ...]: queue names in keys */
     PROTO_FLUSH_EXPIRED,     /* flush_expired <q> */
     PROTO_FLUSH_ALL_EXPIRED,
+    PROTO_MONITOR,    /* monitor <q> <seconds> [max_items]: key.timeout_ms, count (0: not given) */
+    PROTO_CONFIRM,    /* confirm <q> <count> */
     PROTO_UNKNOWN,    /* unknown command word: answer "ERROR", connection stays */
     PROTO_BAD,        /* malformed line: answer "CLIENT_ERROR <error>" */
 };
@@ -62,6 +64,7 @@ struct proto_req {
     struct proto_slice keys;
     size_t nkeys;
     int gets; /* PROTO_GET sent as `gets`: answers carry a cas value */
+    uint64_t count; /* PROTO_MONITOR (max items; 0: not given), PROTO_CONFIRM */
     /* PROTO_SET, PROTO_DELETE, PROTO_FLUSH: the one key (set: only /sync allowed;
      * delete and flush: no option allowed). */
     struct proto_key key;
