@@ -186,8 +186,10 @@ static void on_signal(uv_signal_t *h, int signum)
     server_stop(s);
 }
 
-/* Expired items one loop turn of the sweep removes at most. */
+/* Expired items one loop turn of the sweep removes at most, and queues it
+ * deletes for their max_queue_age. */
 #define SWEEP_BUDGET 1024
+#define SWEEP_DELETES 16
 
 /* A step of the expiry sweep: a pass starts every --expiry-sweep and goes
  * on, SWEEP_BUDGET items a loop turn, until every queue that may hold
@@ -203,7 +205,8 @@ static void sweep_cb(uv_timer_t *t)
     int more = queue_sweep(s->reg, queue_now_ms(), SWEEP_BUDGET, &removed);
     if (removed)
         log_debug(&s->log, "expiry sweep: %" PRIu64 " items", removed);
-    if (more) {
+    /* then the empty queues past their max_queue_age, a few a turn */
+    if (more || queue_sweep_old(s->reg, queue_now_ms(), SWEEP_DELETES)) {
         uv_timer_start(t, sweep_cb, 0, s->cfg->expiry_sweep_ms); /* the rest next turn */
         return;
     }

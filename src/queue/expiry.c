@@ -141,3 +141,25 @@ int queue_sweep(struct registry *r, uint64_t now, uint64_t budget, uint64_t *rem
     }
     return 0;
 }
+
+int queue_sweep_old(struct registry *r, uint64_t now, size_t budget)
+{
+    struct list *pos, *next;
+    for (pos = r->all.next; pos != &r->all; pos = next) {
+        struct queue *q = list_entry(pos, struct queue, all);
+        next = pos->next;
+        uint64_t age = q->conf->v.max_queue_age_ms;
+        if (!age || now - q->create_ms < age || !list_empty(&q->opens) || !list_empty(&q->waiters) || q->pinned)
+            continue;
+        struct jnl_stats st;
+        if (registry_queue_stats(r, q, &st) < 0 || st.items > 0)
+            continue;
+        if (budget == 0)
+            return 1;
+        budget--;
+        log_info(r->log, "queue %s: empty and older than its max_queue_age: deleted", q->name);
+        if (registry_delete(r, q) == 0)
+            r->queue_expires++;
+    }
+    return 0;
+}

@@ -125,6 +125,10 @@ int queue_expire(struct queue *q, uint64_t now, uint64_t max, uint64_t *removed)
  * at most budget items in all. Returns 1 when the budget ran out before
  * the pass was over (call again), else 0. */
 int queue_sweep(struct registry *r, uint64_t now, uint64_t budget, uint64_t *removed);
+/* Deletes the queues that are empty (nothing open, no waiter) and older
+ * than their max_queue_age, at most budget of them. Returns 1 when the
+ * budget ran out (call again), else 0. */
+int queue_sweep_old(struct registry *r, uint64_t now, size_t budget);
 /* The journal holds records not written yet: the registry writes them with
  * the others of this loop turn. */
 void queue_note_pending(struct queue *q);

@@ -94,3 +94,20 @@ def test_flush_expired_answers_how_many(make_server):
         assert c.cmd("flush_expired none") == "0"
         assert c.cmd("flush_all_expired") == "1"
         assert c.get_data("q") == b"live"
+
+
+def test_an_empty_queue_past_its_max_queue_age_is_deleted(make_server, tmp_path):
+    conf = write(tmp_path, "[queue \"tmp.*\"]\nmax_queue_age = 300ms\n")
+    s = make_server("-c", conf, "--expiry-sweep", "50ms")
+    with s.client() as c:
+        assert c.set("tmp.empty", b"x") == "STORED" and c.get_data("tmp.empty") == b"x"
+        assert c.set("tmp.full", b"kept") == "STORED"
+        assert c.set("other", b"y") == "STORED" and c.get_data("other") == b"y"
+        assert wait_until(lambda: "queue_tmp.empty_items" not in c.stats()), c.stats()
+        st = c.stats()
+        assert st["queue_expires"] == "1"
+        assert "queue_tmp.full_items" in st and "queue_other_items" in st
+        assert c.get_data("tmp.full") == b"kept"
+        assert wait_until(lambda: "queue_tmp.full_items" not in c.stats())   # empty now: it goes too
+        assert c.set("tmp.empty", b"again") == "STORED"      # a new queue of that name
+        assert c.get_data("tmp.empty") == b"again"
