@@ -458,6 +458,19 @@ const struct conf_alias *conffile_alias(const struct conffile *f, const char *na
 
 const char *conffile_path(const struct conffile *f) { return f->path ? f->path : ""; }
 
+uint64_t conffile_min_fsync_ms(const struct conffile *f)
+{
+    uint64_t min = f->base.v.fsync.policy == FSYNC_PERIODIC ? f->base.v.fsync.ms : 0;
+    for (size_t i = 0; i < f->nsec; i++) {
+        const struct section *s = &f->sec[i];
+        if ((s->kind != SEC_QUEUE && s->kind != SEC_GLOB) || s->resolved.v.fsync.policy != FSYNC_PERIODIC)
+            continue;
+        if (!min || s->resolved.v.fsync.ms < min)
+            min = s->resolved.v.fsync.ms;
+    }
+    return min;
+}
+
 void conffile_dump(const struct conffile *f, const struct qconf *qc, struct buf *out)
 {
     size_t n = conffile_nqset();

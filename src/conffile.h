@@ -59,6 +59,10 @@ const struct conf_alias *conffile_alias(const struct conffile *f, const char *na
 struct buf;
 void conffile_dump(const struct conffile *f, const struct qconf *qc, struct buf *out);
 
+/* The shortest time between fsyncs any queue's settings ask for (the
+ * [queue] defaults and every section), or 0 when none asks for one. */
+uint64_t conffile_min_fsync_ms(const struct conffile *f);
+
 /* The file's path, or "" when there is none. */
 const char *conffile_path(const struct conffile *f);
 

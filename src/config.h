@@ -10,7 +10,7 @@
 
 #include "log.h"
 
-enum fsync_policy { FSYNC_NEVER, FSYNC_ALWAYS, FSYNC_PERIODIC };
+enum fsync_policy { FSYNC_NEVER, FSYNC_ALWAYS, FSYNC_PERIODIC, FSYNC_SERVER /* a queue: the server's */ };
 enum compat_mode { COMPAT_MEMCACHE, COMPAT_KESTREL };
 
 struct fsync_conf {

@@ -121,9 +121,10 @@ void ci_want_sync(struct conn *c)
     c->sync_wanted = 1;
 }
 
-void ci_journal_touched(struct conn *c)
+void ci_journal_touched(struct conn *c, const struct queue *q)
 {
-    if (c->srv->cfg->fsync.policy == FSYNC_ALWAYS)
+    enum fsync_policy p = q ? registry_queue_fsync(c->srv->reg, q) : c->srv->cfg->fsync.policy;
+    if (p == FSYNC_ALWAYS)
         ci_want_sync(c);
 }
 

@@ -117,7 +117,7 @@ static ssize_t cmd_delete(struct conn *c, const struct req_ctx *r)
     struct registry *reg = c->srv->reg;
     struct queue *q = plain_queue(c, &r->req->key);
     int rc = q ? registry_delete(reg, q) : 0;
-    ci_journal_touched(c);
+    ci_journal_touched(c, NULL);
     answer(c, r->req, rc, "DELETED\r\n");
     return (ssize_t)r->len;
 }
@@ -126,7 +126,7 @@ static ssize_t cmd_flush(struct conn *c, const struct req_ctx *r)
 {
     struct queue *q = plain_queue(c, &r->req->key);
     int rc = q ? queue_flush(q) : 0;
-    ci_journal_touched(c);
+    ci_journal_touched(c, q);
     answer(c, r->req, rc, "END\r\n");
     return (ssize_t)r->len;
 }
@@ -134,7 +134,7 @@ static ssize_t cmd_flush(struct conn *c, const struct req_ctx *r)
 static ssize_t cmd_flush_all(struct conn *c, const struct req_ctx *r)
 {
     int rc = registry_flush_all(c->srv->reg);
-    ci_journal_touched(c);
+    ci_journal_touched(c, NULL);
     answer(c, r->req, rc, c->srv->cfg->compat == COMPAT_KESTREL ? "Flushed all queues.\r\n" : "OK\r\n");
     return (ssize_t)r->len;
 }
@@ -236,7 +236,7 @@ static ssize_t cmd_flush_expired(struct conn *c, const struct req_ctx *r)
     struct queue *q = plain_queue(c, &r->req->key);
     uint64_t n = 0;
     int rc = q ? queue_expire(q, queue_now_ms(), UINT64_MAX, &n) : 0;
-    ci_journal_touched(c);
+    ci_journal_touched(c, q);
     if (rc < 0)
         ci_out_server_error(c, rc);
     else
@@ -256,7 +256,7 @@ static ssize_t cmd_flush_all_expired(struct conn *c, const struct req_ctx *r)
         next = pos->next;
         rc = queue_expire(list_entry(pos, struct queue, all), now, UINT64_MAX, &n);
     }
-    ci_journal_touched(c);
+    ci_journal_touched(c, NULL);
     if (rc < 0)
         ci_out_server_error(c, rc);
     else

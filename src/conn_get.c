@@ -146,7 +146,7 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
                 ci_out_server_error(c, rc);
                 return GK_ERROR;
             }
-            ci_journal_touched(c);
+            ci_journal_touched(c, q);
             ci_guard_add(c, q, &closed, 0);
             if (c->sync_wanted)
                 ci_remember_undo(c, q, &closed, 0); /* a failed fsync brings it back */
@@ -167,7 +167,7 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
     if (no)
         list_push_back(&c->opens, &no->conn_link);
     if (mode != QGET_PEEK) {
-        ci_journal_touched(c);
+        ci_journal_touched(c, q);
         ci_guard_add(c, q, &it.where, no != NULL);
         if (c->sync_wanted)
             ci_remember_undo(c, q, &it.where, no != NULL);

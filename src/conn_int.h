@@ -36,7 +36,9 @@ void ci_out_truncate(struct conn *c, uint64_t keep);
 
 /* fsync bookkeeping (conn.c). */
 void ci_want_sync(struct conn *c);
-void ci_journal_touched(struct conn *c);
+/* The request changed q (NULL: several queues, the server's policy
+ * decides): under fsync "always" its answer waits for an fsync. */
+void ci_journal_touched(struct conn *c, const struct queue *q);
 
 /* Requests (conn_cmd.c): runs one parsed request whose line is
  * line[0..len), with avail bytes from line on in the read buffer. Returns

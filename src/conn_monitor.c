@@ -84,7 +84,7 @@ int ci_do_confirm(struct conn *c, const struct proto_req *req)
             ci_guard_end(c);
             return 1;
         }
-        ci_journal_touched(c);
+        ci_journal_touched(c, q);
         ci_guard_add(c, q, &closed, 0);
         if (c->sync_wanted)
             ci_remember_undo(c, q, &closed, 0); /* a failed fsync brings it back */

@@ -35,7 +35,6 @@ static void set_done(struct conn *c, int rc, int noreply, int sync, struct jnl_t
             ci_out_str(c, "NOT_STORED\r\n");
         return;
     }
-    ci_journal_touched(c);
     if (sync)
         ci_want_sync(c);
     if (noreply)
@@ -113,6 +112,15 @@ static int set_targets(struct conn *c, const char *name, size_t len, struct targ
     return rc;
 }
 
+/* Whether the set must wait for an fsync: /sync, or a target queue whose
+ * fsync policy is "always". */
+static int wants_sync(struct conn *c, const struct targets *t, int sync_opt)
+{
+    for (size_t i = 0; i < t->n && !sync_opt; i++)
+        sync_opt = registry_queue_fsync(c->srv->reg, t->q[i]) == FSYNC_ALWAYS;
+    return sync_opt;
+}
+
 /* A set with several copies (fanout, alias): each written now, as one
  * answer cannot wait for several batches. 0 when every copy is stored;
  * QADMIT_FULL when some queue's limits refused its copy (the others are
@@ -145,8 +153,9 @@ void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
     } else if (rc == 0) {
         rc = store_copies(&t, &a, data, (size_t)req->bytes); /* none: fanout_only with no child */
     }
+    int sync = rc == 0 && wants_sync(c, &t, (req->key.opts & PROTO_OPT_SYNC) != 0);
     targets_free(&t);
-    set_done(c, rc, req->noreply, req->key.opts & PROTO_OPT_SYNC, ticket);
+    set_done(c, rc, req->noreply, sync, ticket);
 }
 
 /* Starts streaming a large set's data to a file of its own, unless the
@@ -219,11 +228,12 @@ int ci_stream_step(struct conn *c, size_t *pos)
             b = NULL;
         rc = queue_put_blob(t.q[i], copy, &a);
     }
+    int sync = rc == 0 && wants_sync(c, &t, c->stream.sync);
     if (t.n)
         targets_free(&t);
     jnl_blob_discard(b);
     if (rc == 0 && refused)
         rc = QADMIT_FULL;
-    set_done(c, rc, c->stream.noreply, c->stream.sync, NULL);
+    set_done(c, rc, c->stream.noreply, sync, NULL);
     return 1;
 }

@@ -44,6 +44,7 @@ int server_reload(struct server *s, char *why, size_t cap)
     registry_set_conf(s->reg, f);
     conffile_free(s->conf);
     s->conf = f;
+    server_fsync_timer(s);
     s->file_cfg = now;
     log_info(&s->log, "reloaded %s", path);
     return 0;

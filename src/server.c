@@ -73,6 +73,7 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, str
     int rc = registry_open(&s->reg, cfg->data_dir, &jc, file);
     if (rc < 0)
         return rc;
+    s->reg->fsync = cfg->fsync;
     if ((rc = server_status_load(s)) < 0) {
         registry_close(s->reg);
         s->reg = NULL;
@@ -142,6 +143,22 @@ static void check_cb(uv_check_t *h)
     if (list_empty(&s->pending))
         uv_idle_stop(&s->idle);
     syncer_kick(&s->sync);
+}
+
+static void fsync_timer_cb(uv_timer_t *t);
+
+void server_fsync_timer(struct server *s)
+{
+    uint64_t every = s->cfg->fsync.policy == FSYNC_PERIODIC ? s->cfg->fsync.ms : 0;
+    uint64_t queues = conffile_min_fsync_ms(s->conf);
+    if (queues && (!every || queues < every))
+        every = queues; /* the shortest interval any queue asks for syncs all of them */
+    if (every == s->fsync_every)
+        return;
+    s->fsync_every = every;
+    uv_timer_stop(&s->fsync_timer);
+    if (every)
+        uv_timer_start(&s->fsync_timer, fsync_timer_cb, every, every);
 }
 
 static void fsync_timer_cb(uv_timer_t *t)
@@ -283,8 +300,7 @@ int server_start(struct server *s)
         every = every < 100 ? 100 : every > 1000 ? 1000 : every;
         uv_timer_start(&s->idle_timer, idle_timer_cb, every, every);
     }
-    if (cfg->fsync.policy == FSYNC_PERIODIC)
-        uv_timer_start(&s->fsync_timer, fsync_timer_cb, cfg->fsync.ms, cfg->fsync.ms);
+    server_fsync_timer(s);
     if ((rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0)) < 0 ||
         (rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0) {
         log_error(&s->log, "cannot listen on %s port %d: %s", cfg->listen, (int)cfg->port, uv_strerror(rc));

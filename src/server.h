@@ -31,6 +31,7 @@ struct server {
     uv_check_t check; /* each loop turn: finish deferred work, write output */
     uv_idle_t idle;   /* keeps the loop from sleeping while work is deferred */
     uv_timer_t fsync_timer;
+    uint64_t fsync_every; /* its period; 0: not running */
     uv_timer_t idle_timer; /* closes idle connections (--idle-timeout) */
     uv_timer_t status_timer; /* a stricter status applies after --status-grace */
     uv_timer_t sweep_timer;  /* the expiry sweep (--expiry-sweep) */
@@ -58,6 +59,10 @@ int server_start(struct server *s);
 void server_stop(struct server *s);
 /* Frees what server_init made; after the loop has ended. */
 void server_free(struct server *s);
+
+/* (Re)starts the periodic fsync at the shortest interval the server's and
+ * the queues' fsync settings ask for (after a reload too). */
+void server_fsync_timer(struct server *s);
 
 /* Schedules a connection's deferred work for this loop turn. */
 struct conn;

@@ -84,6 +84,10 @@ const struct setting SETTINGS[] = {
     {.key = "max_queue_age", .scope = SCOPE_QUEUE, .type = ST_TIME, .reloadable = 1, .def = "0",
      .max = UINT64_MAX / 2, .unit_ms = 1, .off = QUE(max_queue_age_ms),
      .help = "the queue is deleted once it is empty and this old (since it was made, or since the server started); 0: never"},
+    {.key = "fsync", .scope = SCOPE_QUEUE, .type = ST_FSYNC, .reloadable = 1, .def = "server", .min = 1,
+     .max = 86400 * SEC, .unit_ms = 1, .off = QUE(fsync),
+     .help = "server (the server's fsync), always (each answer after its fsync), never (not by the periodic fsync), "
+             "or a time between fsyncs"},
     {.key = "max_age", .scope = SCOPE_QUEUE, .type = ST_TIME, .reloadable = 1, .def = "0", .max = UINT64_MAX / 2,
      .unit_ms = 1, .off = QUE(max_age_ms),
      .help = "an item expires this long after its set at the latest, whatever its exptime (0: no cap)"},
@@ -271,14 +275,19 @@ int setting_parse(const struct setting *s, const char *text, void *dst, const ch
         return -EINVAL;
     case ST_FSYNC: {
         struct fsync_conf f = {0};
-        if (strcasecmp(text, "always") == 0) {
+        if (s->scope == SCOPE_QUEUE && strcasecmp(text, "server") == 0) {
+            f.policy = FSYNC_SERVER;
+        } else if (strcasecmp(text, "always") == 0) {
             f.policy = FSYNC_ALWAYS;
         } else if (strcasecmp(text, "never") == 0) {
             f.policy = FSYNC_NEVER;
         } else if (settings_parse_time(text, s->unit_ms, &f.ms) == 0 && f.ms >= s->min && f.ms <= s->max) {
             f.policy = FSYNC_PERIODIC;
         } else {
-            *why = "wants always, never or a time between fsyncs (1ms to 1d; a bare number is milliseconds)";
+            *why = s->scope == SCOPE_QUEUE ? "wants server, always, never or a time between fsyncs (1ms to 1d; a bare "
+                                             "number is milliseconds)"
+                                           : "wants always, never or a time between fsyncs (1ms to 1d; a bare number "
+                                             "is milliseconds)";
             return -EINVAL;
         }
         memcpy(p, &f, sizeof(f));
@@ -356,7 +365,7 @@ void setting_format(const struct setting *s, const void *src, char *out, size_t 
         if (f.policy == FSYNC_PERIODIC)
             format_time(f.ms, out, cap);
         else
-            snprintf(out, cap, "%s", f.policy == FSYNC_ALWAYS ? "always" : "never");
+            snprintf(out, cap, "%s", f.policy == FSYNC_ALWAYS ? "always" : f.policy == FSYNC_NEVER ? "never" : "server");
         return;
     }
     }

@@ -36,6 +36,7 @@ struct qsettings {
     int fanout_only;           /* stores nothing itself, only feeds its fanout children */
     uint64_t max_open;         /* items one connection may hold open on the queue */
     uint64_t max_queue_age_ms; /* an empty queue older than this is deleted; 0: never */
+    struct fsync_conf fsync;   /* FSYNC_SERVER: the server's policy */
     uint64_t max_expire_sweep; /* expired items one sweep removes from the queue; UINT64_MAX: all */
     char expire_to_queue[251]; /* expired items move there; "": dropped */
 };

@@ -87,7 +87,9 @@ static void after_cb(uv_work_t *req, int status)
 
 static void start(struct syncer *s)
 {
-    int n = registry_sync_fds(s->reg, &s->fds, &s->capfds, &s->take_err);
+    /* Queues whose policy is "never" only when someone waits for the sync
+     * (a /sync set): the periodic one leaves them alone. */
+    int n = registry_sync_fds(s->reg, &s->fds, &s->capfds, &s->take_err, !list_empty(&s->waiting));
     s->paths = registry_take_owed(s->reg, &s->npaths);
     s->again = 0;
     /* Waiters of this job: all who asked before its fds were taken. */
@@ -133,7 +135,7 @@ int syncer_busy(const struct syncer *s) { return s->busy; }
 int syncer_flush_now(struct syncer *s)
 {
     int err;
-    int n = registry_sync_fds(s->reg, &s->fds, &s->capfds, &err);
+    int n = registry_sync_fds(s->reg, &s->fds, &s->capfds, &err, 1);
     s->nfds = n;
     s->paths = registry_take_owed(s->reg, &s->npaths);
     work_cb(&s->work);

@@ -661,6 +661,15 @@ void jnl_sync_failed(struct jnl *j, void (*owe)(void *ctx, const char *path), vo
     jnl_mark_unsynced(j);
 }
 
+int jnl_sync_never(const struct jnl *j) { return j->conf.sync_never; }
+
+void jnl_set_sync_never(struct jnl *j, int on)
+{
+    if (!on && j->conf.sync_never)
+        jnl_mark_unsynced(j);
+    j->conf.sync_never = on;
+}
+
 void jnl_mark_unsynced(struct jnl *j)
 {
     j->seg_dirty = j->tail_fd >= 0;

@@ -195,6 +195,14 @@ void jnl_close_owing(struct jnl *j, void (*owe)(void *ctx, const char *path), vo
  * ownership of dir (malloc'd), so this cannot fail. */
 void jnl_set_dir(struct jnl *j, char *dir);
 
+/* The fsync policy became "never" (on) or not (off) for this journal (a
+ * reload): with it, removals need no sync before their files go. Turned
+ * off, every file is owed a sync again. */
+void jnl_set_sync_never(struct jnl *j, int on);
+
+/* Whether its fsync policy is "never". */
+int jnl_sync_never(const struct jnl *j);
+
 /* Whether anything was written since the last jnl_sync_fds(). */
 int jnl_dirty(const struct jnl *j);
 /* Moves the fds that need an fsync into fds[0..cap) (new fds or ones the

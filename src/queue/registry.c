@@ -96,6 +96,20 @@ static struct queue *queue_new(struct registry *r, const char *name, size_t len,
     return q;
 }
 
+enum fsync_policy registry_queue_fsync(const struct registry *r, const struct queue *q)
+{
+    enum fsync_policy p = q->conf ? q->conf->v.fsync.policy : FSYNC_SERVER;
+    return p == FSYNC_SERVER ? r->fsync.policy : p;
+}
+
+/* The journal settings of q: the registry's, with its own fsync policy. */
+static struct jnl_conf queue_jconf(const struct registry *r, const struct queue *q)
+{
+    struct jnl_conf jc = r->jconf;
+    jc.sync_never = registry_queue_fsync(r, q) == FSYNC_NEVER;
+    return jc;
+}
+
 /* The length of the parent's name of a fanout child "parent+child", or 0
  * when name is no child. */
 static size_t parent_len(const char *name, size_t len)
@@ -253,6 +267,8 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
     r->log = jconf->log;
     r->next_dir_id = 1;
     r->conf = conf;
+    /* until the server says more: what the journal settings imply */
+    r->fsync.policy = jconf->sync_never ? FSYNC_NEVER : FSYNC_PERIODIC;
     if (!(r->data_dir = strdup(data_dir))) {
         rc = -ENOMEM;
         goto fail;
@@ -443,11 +459,12 @@ int registry_jnl(struct registry *r, struct queue *q, struct jnl **out)
         *out = q->jnl;
         return 0;
     }
-    int rc = jnl_open(&q->jnl, &r->jconf, q->dir, 0);
+    struct jnl_conf jc = queue_jconf(r, q);
+    int rc = jnl_open(&q->jnl, &jc, q->dir, 0);
     if (rc == -ENOENT) {
         /* A folder with a name but no segment holds no item: start it over. */
         log_warn(r->log, "queue %s (%s) has no journal: starting it empty", q->name, q->dir);
-        rc = jnl_open(&q->jnl, &r->jconf, q->dir, 1);
+        rc = jnl_open(&q->jnl, &jc, q->dir, 1);
     }
     if (rc < 0) {
         q->jnl = NULL;
@@ -520,13 +537,14 @@ int registry_get_or_create(struct registry *r, const char *name, size_t len, str
     }
     if ((rc = r->jconf.io->mkdir(r->jconf.io->ctx, tmp, 0755)) < 0)
         goto fail;
-    if ((rc = write_name(r, q, tmp)) < 0 || (rc = jnl_open(&j, &r->jconf, tmp, 1)) < 0 ||
+    struct jnl_conf jc = queue_jconf(r, q);
+    if ((rc = write_name(r, q, tmp)) < 0 || (rc = jnl_open(&j, &jc, tmp, 1)) < 0 ||
         (rc = r->jconf.io->rename(r->jconf.io->ctx, tmp, q->dir)) < 0)
         goto fail_dir;
     jnl_set_dir(j, final); /* the fds stay valid across the rename */
     final = NULL;
     r->data_dirty = 1;
-    if (!r->jconf.sync_never) {
+    if (!jc.sync_never) {
         /* Synced with the first sync that covers the queue's items: until
          * then a power cut may leave the folder without its name, and start-up
          * removes it, but nothing in it was promised durable yet. */
@@ -642,6 +660,8 @@ void registry_set_conf(struct registry *r, const struct conffile *conf)
     for (pos = r->all.next; pos != &r->all; pos = pos->next) {
         struct queue *q = list_entry(pos, struct queue, all);
         q->conf = conffile_queue(conf, q->name, q->name_len);
+        if (q->jnl)
+            jnl_set_sync_never(q->jnl, registry_queue_fsync(r, q) == FSYNC_NEVER);
     }
 }
 
@@ -673,7 +693,12 @@ int registry_any_dirty(const struct registry *r)
     if (r->data_dirty || r->nowed)
         return 1;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->lru) if (jnl_dirty(list_entry(pos, struct queue, lru)->jnl)) return 1;
+    list_for_each_safe(pos, tmp, &r->lru)
+    {
+        const struct jnl *j = list_entry(pos, struct queue, lru)->jnl;
+        if (jnl_dirty(j) && !jnl_sync_never(j)) /* fsync "never": not the periodic sync's */
+            return 1;
+    }
     return 0;
 }
 
@@ -723,7 +748,7 @@ int registry_flush(struct registry *r)
     return failed;
 }
 
-int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err)
+int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err, int include_never)
 {
     int n = 0, rc;
     *err = 0;
@@ -736,7 +761,7 @@ int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err)
     list_for_each_safe(pos, tmp, &r->lru)
     {
         struct jnl *j = list_entry(pos, struct queue, lru)->jnl;
-        if (!jnl_dirty(j))
+        if (!jnl_dirty(j) || (!include_never && jnl_sync_never(j)))
             continue;
         for (;;) {
             int got = jnl_sync_fds(j, *fds + n, *cap - n);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "journal/journal.h"
 #include "queue/queue.h"
 
@@ -33,6 +34,7 @@ struct registry {
     uint64_t sync_epoch_next, sync_epoch_done;
     uint64_t queue_creates, queue_deletes, queue_expires;
     const struct conffile *conf; /* queue settings: each queue points into it */
+    struct fsync_conf fsync;     /* the server's fsync policy (a queue's "server") */
     uint64_t sweep_epoch;        /* the expiry sweep's pass (queue_sweep) */
     /* fanout groups: for each name some queue "name+child" exists of, its
      * children (struct queue by fanout_link), whether "name" exists or not */
@@ -82,6 +84,9 @@ int registry_delete(struct registry *r, struct queue *q);
 void registry_wait_absent(struct registry *r, struct qwaiter *w);
 /* Starts a streamed item of len bytes in the data folder's tmp/ folder. */
 int registry_blob_begin(struct registry *r, uint64_t len, struct jnl_blob **out);
+/* q's fsync policy: its own, or the server's. */
+enum fsync_policy registry_queue_fsync(const struct registry *r, const struct queue *q);
+
 /* The fanout children of the queue called name (struct queue by
  * fanout_link), or NULL when it has none. */
 struct list *registry_children(struct registry *r, const char *name, size_t len);
@@ -97,7 +102,9 @@ void registry_maintain(struct registry *r, struct queue *q);
  * and returns their count. A journal whose fds cannot be taken stays dirty
  * and its error goes to *err (0: none), so the job's waiters are told the
  * sync failed; the fds that were taken are still the caller's to sync. */
-int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err);
+int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err, int include_never);
+/* (include_never: also the journals of queues whose fsync policy is
+ * "never", which only a sync someone waits for covers.) */
 /* The paths owed an fsync by journals closed since the last sync (the array
  * and its strings are the caller's; *n of them), for the next sync job. */
 char **registry_take_owed(struct registry *r, size_t *n);

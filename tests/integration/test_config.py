@@ -335,3 +335,54 @@ def test_dump_config_shows_each_queue_and_where_its_values_came_from(make_server
         assert named["all"] == {"destination_queues": ("a,jobs.x", "")}
         assert named["never.made"]["max_size"] == ("1MiB", f"{conf}:2")
         assert "queue_never.made_items" not in c.stats()   # dump_config creates nothing
+
+
+# --------------------------------------------------------------------------
+# fsync per queue
+# --------------------------------------------------------------------------
+
+def fsyncs(c):
+    return int(c.stats()["fsyncs"])
+
+
+def test_an_always_queue_waits_for_its_fsync_under_a_never_server(make_server, tmp_path):
+    conf = write(tmp_path, "[queue \"safe\"]\nfsync = always\n")
+    s = make_server("-c", conf, "--fsync", "never")
+    with s.client() as c:
+        assert c.set("loose", b"x") == "STORED"
+        before = fsyncs(c)
+        assert c.get_data("loose") == b"x"
+        assert fsyncs(c) == before                      # the server's "never"
+        assert c.set("safe", b"y") == "STORED"
+        assert fsyncs(c) > before                       # answered after its fsync
+        n = fsyncs(c)
+        assert c.get_data("safe") == b"y"               # the removal too
+        assert fsyncs(c) > n
+
+
+def test_a_never_queue_is_left_out_of_the_periodic_fsync(make_server, tmp_path):
+    conf = write(tmp_path, "[queue \"scratch\"]\nfsync = never\n")
+    s = make_server("-c", conf, "--fsync", "50ms")
+    with s.client() as c:
+        assert c.set("scratch", b"x") == "STORED"
+        assert c.get_data("none/t=150") is None          # three periods pass
+        before = fsyncs(c)
+        for i in range(20):
+            assert c.set("scratch", b"%d" % i) == "STORED"
+        assert c.get_data("none/t=300") is None
+        assert fsyncs(c) == before, "the periodic fsync synced a queue whose fsync is never"
+        assert c.set("kept", b"x") == "STORED"
+        assert wait_until(lambda: fsyncs(c) > before)    # the others still are
+        c.send(b"set scratch/sync 0 0 1\r\nz\r\n")       # /sync still means what it says
+        assert c.readline() == "STORED"
+
+
+def test_a_queue_interval_drives_the_periodic_fsync(make_server, tmp_path):
+    conf = write(tmp_path, "[queue \"q\"]\nfsync = 100ms\n")
+    s = make_server("-c", conf, "--fsync", "never")
+    with s.client() as c:
+        before = fsyncs(c)
+        assert c.set("q", b"x") == "STORED"
+        assert wait_until(lambda: fsyncs(c) > before)
+        assert dump_config(c, "q")["q"]["fsync"] == ("100ms", f"{conf}:2")
+        assert dump_config(c, "other")["other"]["fsync"] == ("server", "default")
