@@ -386,3 +386,17 @@ def test_a_queue_interval_drives_the_periodic_fsync(make_server, tmp_path):
         assert wait_until(lambda: fsyncs(c) > before)
         assert dump_config(c, "q")["q"]["fsync"] == ("100ms", f"{conf}:2")
         assert dump_config(c, "other")["other"]["fsync"] == ("server", "default")
+
+
+def test_settings_and_limits_hold_after_a_restart(make_server, tmp_path):
+    conf = write(tmp_path, "[queue \"q\"]\nmax_items = 2\n[alias \"both\"]\ndestination_queues = q, r\n")
+    s = make_server("-c", conf)
+    with s.client() as c:
+        assert c.set("both", b"1") == "STORED"
+    s.stop()
+    s.start()
+    with s.client() as c:
+        assert c.set("q", b"2") == "STORED"
+        assert c.set("q", b"3") == "NOT_STORED"
+        assert c.set("both", b"4") == "NOT_STORED"     # q is full; r takes its copy
+        assert [c.get_data("r") for _ in range(3)] == [b"1", b"4", None]
