@@ -230,6 +230,15 @@ static ssize_t cmd_confirm(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+/* The answer of flush_expired and flush_all_expired: the count, one line. */
+static void answer_count(struct conn *c, int rc, uint64_t n)
+{
+    if (rc < 0)
+        ci_out_server_error(c, rc);
+    else
+        ci_out_fmt(c, "%" PRIu64 "\r\n", n);
+}
+
 /* flush_expired <q>: its expired items go now; the answer is how many. */
 static ssize_t cmd_flush_expired(struct conn *c, const struct req_ctx *r)
 {
@@ -237,10 +246,7 @@ static ssize_t cmd_flush_expired(struct conn *c, const struct req_ctx *r)
     uint64_t n = 0;
     int rc = q ? queue_expire(q, queue_now_ms(), UINT64_MAX, &n) : 0;
     ci_journal_touched(c, q);
-    if (rc < 0)
-        ci_out_server_error(c, rc);
-    else
-        ci_out_fmt(c, "%" PRIu64 "\r\n", n);
+    answer_count(c, rc, n);
     return (ssize_t)r->len;
 }
 
@@ -257,10 +263,7 @@ static ssize_t cmd_flush_all_expired(struct conn *c, const struct req_ctx *r)
         rc = queue_expire(list_entry(pos, struct queue, all), now, UINT64_MAX, &n);
     }
     ci_journal_touched(c, NULL);
-    if (rc < 0)
-        ci_out_server_error(c, rc);
-    else
-        ci_out_fmt(c, "%" PRIu64 "\r\n", n);
+    answer_count(c, rc, n);
     return (ssize_t)r->len;
 }
 

@@ -216,23 +216,14 @@ struct queue *registry_find_dir(struct registry *r, uint64_t dir_id)
     return NULL;
 }
 
-/* Reads a queue folder's NAME file into buf. Returns the length or -errno. */
-static int read_name(const struct jio *io, const char *dir, char *buf, size_t cap)
+/* Reads a queue folder's NAME file into buf (start-up reads one per
+ * queue: three system calls each). Returns the length or -errno. */
+static int read_name(const struct registry *r, const char *dir, char *buf, size_t cap)
 {
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/%s", dir, NAME_FILE) >= (int)sizeof(path))
-        return -ENAMETOOLONG;
-    /* Start-up reads one of these per queue: three system calls each. */
-    int fd = io->open(io->ctx, path, O_RDONLY, 0);
-    if (fd < 0)
-        return fd;
-    ssize_t n = io->pread(io->ctx, fd, buf, cap, 0);
-    io->close(io->ctx, fd);
+    ssize_t n = jdd_read_file(&r->jconf, dir, NAME_FILE, buf, cap);
     return n < 0 ? (int)n : n == 0 || (size_t)n == cap ? -EBADMSG : (int)n;
 }
 
-/* Writes q's name into dir/NAME, unsynced: the caller owes it to the next
- * sync (the journal's syncs cover its files and folder, not this file). */
 static int write_name(struct registry *r, const struct queue *q, const char *dir)
 {
     const struct jio *io = r->jconf.io;
@@ -310,7 +301,7 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
         if (id >= r->next_dir_id)
             r->next_dir_id = id + 1;
         char name[PROTO_MAX_NAME + 1];
-        int n = read_name(r->jconf.io, dir, name, sizeof(name));
+        int n = read_name(r, dir, name, sizeof(name));
         if (n < 0) {
             log_warn(r->log, "queue folder %s has no readable name: removed (a create that did not finish)", dir);
             jnl_remove_dir(&r->jconf, dir);
