@@ -366,6 +366,9 @@ static char *read_line(char *str, int num, void *stream)
     if (!r)
         return r;
     l->line++;
+    if (l->line == 1 && (unsigned char)str[0] == 0xEF && (unsigned char)str[1] == 0xBB &&
+        (unsigned char)str[2] == 0xBF)
+        memmove(str, str + 3, strlen(str + 3) + 1); /* a UTF-8 byte-order mark, as inih skips it */
     size_t n = strlen(str);
     if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(l->in)) {
         /* inih would take the rest as lines of their own */
@@ -534,6 +537,18 @@ int conffile_load(const char *path, struct config *srv, void (*warn)(void *ctx, 
             fail(&l, "out of memory");
         }
         if (l.failed) {
+            conffile_free(f);
+            return -EINVAL;
+        }
+    }
+    /* expired items must go to a queue: an alias would take them nowhere */
+    int eq = qset_index(setting_find(SCOPE_QUEUE, "expire_to_queue"));
+    for (size_t i = 0; i < f->nsec && eq >= 0; i++) {
+        const struct section *s = &f->sec[i];
+        const char *to = s->own.v.expire_to_queue;
+        if (s->own.line[eq] && to[0] && conffile_alias(f, to, strlen(to))) {
+            l.line = s->own.line[eq];
+            fail(&l, "expire_to_queue names the alias '%s': name a queue", to);
             conffile_free(f);
             return -EINVAL;
         }

@@ -116,8 +116,19 @@ void ci_mark_sync(struct conn *c);
  * writes any output that depends on the fsync. */
 void ci_want_sync(struct conn *c)
 {
-    if (!c->sync_wanted)
+    if (!c->sync_wanted) {
         ci_mark_sync(c);
+        /* The removals the get in progress made before this one are
+         * replaced with the rest of its answer if the fsync fails: they are
+         * given back then too. */
+        const struct out_guard *g = c->guard ? c->guard->guard : NULL;
+        for (size_t i = 0; g && i < g->n; i++) {
+            const struct conn_undo *u = &g->e[i].undo;
+            struct queue *q = registry_find_dir(c->srv->reg, u->dir_id);
+            if (q)
+                ci_remember_undo(c, q, &u->item, u->open);
+        }
+    }
     c->sync_wanted = 1;
 }
 

@@ -104,6 +104,7 @@ struct conn {
 
     int get_failed; /* a key of the get in progress answered SERVER_ERROR */
     int get_cas;    /* it is a gets: VALUE lines carry a cas value */
+    int wait_served; /* the last wait ended with an item served */
     struct {        /* a monitor in progress */
         int active;
         uint64_t deadline_ms, handed;

@@ -374,7 +374,9 @@ ssize_t ci_run(struct conn *c, const char *line, size_t len, size_t avail, const
     const struct command *cmd =
         (size_t)req->type < sizeof(HANDLERS) / sizeof(HANDLERS[0]) && HANDLERS[req->type].fn ? &HANDLERS[req->type]
                                                                                               : &HANDLERS[PROTO_UNKNOWN];
-    if (cmd->refused_from != STATUS_NONE && c->srv->status >= cmd->refused_from)
+    /* a monitor resumed after a wait was let in already */
+    int resumed = req->type == PROTO_MONITOR && c->mon.active;
+    if (cmd->refused_from != STATUS_NONE && c->srv->status >= cmd->refused_from && !resumed)
         return refuse(c, &r);
     ssize_t used = cmd->fn(c, &r);
     /* A request not served whose data follows its line (add, cas, a bad

@@ -229,6 +229,7 @@ static int waiter_cb(struct qwaiter *w, enum qwait_event ev)
         }
         if (r == GK_SERVED || r == GK_ERROR) {
             c->get_failed = r == GK_ERROR;
+            c->wait_served = r == GK_SERVED;
             wait_over(c);
             return 1;
         }

@@ -27,6 +27,8 @@ int ci_do_monitor(struct conn *c, const struct proto_req *req)
         s->st.cmd_monitor++;
     }
     ci_guard_end(c); /* an item the wait got: its answer may go */
+    c->mon.handed += c->wait_served; /* an item the wait got counts */
+    c->wait_served = 0;
     c->get_done = 0;
     if (c->get_failed) { /* the waited-for item answered SERVER_ERROR: the end */
         c->get_failed = 0;

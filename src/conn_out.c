@@ -348,12 +348,19 @@ void ci_write_next(struct conn *c)
                 return;
             }
         }
+        /* While an fsync is wanted (a request waiting meanwhile, such as a
+         * monitor), only the output from before the answer it covers goes. */
+        if (c->sync_wanted && (o->fd >= 0 ? o->left : o->mem.len) > c->sync_mark)
+            return;
         if (o->fd < 0) {
             if (o->mem.len == 0) {
                 ci_outseg_free(o);
                 continue;
             }
-            gather(c, o, budget < GATHER_MAX ? budget : GATHER_MAX);
+            size_t most = budget < GATHER_MAX ? budget : GATHER_MAX;
+            if (c->sync_wanted && c->sync_mark < most)
+                most = (size_t)c->sync_mark;
+            gather(c, o, most);
             c->wchunk = o->mem.data;
             n = o->mem.len;
             o->mem.data = NULL;
@@ -381,6 +388,8 @@ void ci_write_next(struct conn *c)
         }
         c->out_bytes -= n;
         c->srv->st.bytes_written += n;
+        if (c->sync_wanted) /* the mark counts from what is still queued */
+            c->sync_mark = n < c->sync_mark ? c->sync_mark - n : 0;
         /* Most answers fit the socket buffer: write them directly. A
          * uv_write request would also make libuv re-arm the socket's epoll
          * registration on completion, one epoll_ctl per answer. */
@@ -423,9 +432,10 @@ void ci_write_next(struct conn *c)
 void ci_mark_sync(struct conn *c)
 {
     c->sync_mark = 0;
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &c->out)
-    {
+    struct list *pos;
+    /* A get in progress: its whole answer waits (and is replaced if the
+     * fsync fails), from its guard on. */
+    for (pos = c->out.next; pos != &c->out && pos != (c->guard ? &c->guard->link : NULL); pos = pos->next) {
         struct outseg *o = list_entry(pos, struct outseg, link);
         c->sync_mark += o->fd >= 0 ? o->left : o->mem.len;
     }

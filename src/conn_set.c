@@ -222,7 +222,7 @@ int ci_stream_step(struct conn *c, size_t *pos)
             rc = 0;
             continue;
         }
-        if (rc < 0 || (i + 1 < t.n && (rc = registry_blob_clone(c->srv->reg, b, &copy)) < 0))
+        if (rc < 0 || (i + 1 < t.n && (rc = registry_blob_clone(c->srv->reg, b, c->stream.bytes, &copy)) < 0))
             break;
         if (copy == b)
             b = NULL;

@@ -117,6 +117,13 @@ int ji_ack_flush(struct jnl *j)
         if (j->ackq.cap > ACK_BATCH * JF_ACK_REC) /* after a run of failures */
             buf_free(&j->ackq);
     }
+    if (rc < 0) {
+        /* Whole records of the failed write may have reached the file: cut
+         * them off, so a crash before the retry does not keep removals whose
+         * answers were errors (best effort: the file may refuse that too). */
+        if (j->conf.io->ftruncate(j->conf.io->ctx, j->ack_fd, (off_t)j->ack_off) == 0)
+            j->ack_reserved = j->ack_off; /* the reserve went with it */
+    }
     j->ack_err = rc;
     settle_ticket(j, rc);
     return rc;

@@ -90,6 +90,23 @@ fail:
     return rc;
 }
 
+int jnl_blob_copy(const struct jnl_blob *src, struct jnl_blob *dst)
+{
+    enum { CHUNK = 64 * 1024 };
+    char *buf = malloc(CHUNK);
+    int rc = buf ? 0 : -ENOMEM;
+    for (uint64_t done = 0; rc == 0 && done < src->len;) {
+        size_t n = src->len - done < CHUNK ? (size_t)(src->len - done) : CHUNK;
+        ssize_t r = src->io->pread(src->io->ctx, src->fd, buf, n, (off_t)done);
+        if (r <= 0)
+            rc = r < 0 ? (int)r : -EIO;
+        else if ((rc = jnl_blob_write(dst, buf, (size_t)r)) == 0)
+            done += (uint64_t)r;
+    }
+    free(buf);
+    return rc;
+}
+
 int jnl_blob_write(struct jnl_blob *b, const void *p, size_t n)
 {
     if (n > b->len - b->written)

@@ -417,8 +417,13 @@ int ji_ack_apply(struct jnl *j, const struct jf_ack *a, struct jnl_node *hint, s
     int rc = ji_ack_write(j, a);
     if (rc < 0)
         return rc;
-    if ((rc = jst_apply_ack(&j->st, a, hint, out)) < 0)
+    if ((rc = jst_apply_ack(&j->st, a, hint, out)) < 0) {
         j->ackq.len -= JF_ACK_REC; /* not applied: not written either */
+        if (j->ackq.len == 0 && j->ack_ticket && j->ack_ticket->refs == 1) {
+            jnl_ticket_put(j->ack_ticket); /* nobody holds a ticket for nothing */
+            j->ack_ticket = NULL;
+        }
+    }
     return rc;
 }
 
@@ -503,12 +508,16 @@ int jnl_clear(struct jnl *j)
     struct jf_ack a = {.type = JF_ACK_FLUSH, .id = j->st.next_id, .seg = j->tail_seg, .off = j->tail_off, .cum = j->st.tail_cum};
     if ((rc = ji_ack_apply(j, &a, NULL, NULL)) < 0)
         return rc;
-    rc = ji_ack_flush(j); /* on failure it stays queued, written with the next records */
+    /* On failure the record stays queued, written with the next ones; the
+     * blob files stay until it is (a crash before would bring their items
+     * back): they go with the next clear, or the queue. */
+    if ((rc = ji_ack_flush(j)) < 0)
+        return rc;
     j->disk_bytes -= j->blob_bytes < j->disk_bytes ? j->blob_bytes : j->disk_bytes;
     j->blob_bytes = 0;
     j->ndoomed = 0;
     unlink_all_blobs(j);
-    return rc;
+    return 0;
 }
 
 int jnl_reap_pending(const struct jnl *j) { return j->ndoomed > 0 || j->low_next != 0 || j->npmove > 0; }
@@ -682,5 +691,8 @@ void jnl_get_stats(const struct jnl *j, struct jnl_stats *st)
     st->items = (j->st.next_id > j->st.r_id ? j->st.next_id - j->st.r_id : 0) + j->st.nnodes;
     st->bytes = (j->st.tail_cum > j->st.r_cum ? j->st.tail_cum - j->st.r_cum : 0) + j->st.node_bytes;
     st->open = j->st.nopen;
+    st->open_bytes = 0;
+    for (const struct list *pos = j->st.open.next; pos != &j->st.open; pos = pos->next)
+        st->open_bytes += list_entry(pos, struct jnl_node, link)->item.len;
     st->logsize = j->disk_bytes + j->ack_off;
 }

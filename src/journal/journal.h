@@ -59,6 +59,7 @@ struct jnl_head {
 struct jnl_stats {
     uint64_t items, bytes; /* live items (open ones included) and their payload */
     uint64_t open;         /* items held open */
+    uint64_t open_bytes;   /* their payload */
     uint64_t logsize;      /* bytes of journal files on disk */
 };
 
@@ -138,6 +139,9 @@ int jnl_blob_write(struct jnl_blob *b, const void *p, size_t n);
  * the two can be adopted by different queues and deleted independently.
  * -EOPNOTSUPP where links are not available. */
 int jnl_blob_clone(const struct jnl_blob *src, const char *tmp_path, struct jnl_blob **out);
+/* Copies the bytes of the complete blob src into the new blob dst (of the
+ * same length): where jnl_blob_clone cannot link. */
+int jnl_blob_copy(const struct jnl_blob *src, struct jnl_blob *dst);
 /* Makes a complete blob the next item of j: its file moves into j's folder
  * and a record pointing at it is appended. b is consumed either way. */
 int jnl_append_blob(struct jnl *j, struct jnl_blob *b, const struct jnl_attrs *a);

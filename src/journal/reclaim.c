@@ -140,6 +140,10 @@ static void delete_dead_segments(struct jnl *j, uint64_t sync_epoch_next, uint64
     uint64_t low = current_low(j);
     lower_marks(j);
     if (j->conf.sync_never) {
+        /* No sync to wait for, but the records that moved the cursor must be
+         * written before the segments they free go. */
+        if (j->oldest_seg < low && j->ackq.len && ji_ack_flush(j) < 0)
+            return;
         j->low_done = low;
     } else {
         if (j->low_next && sync_epoch_done >= j->low_epoch) {

@@ -325,7 +325,9 @@ void ji_blob_unlink(struct jnl *j, const struct jnl_item *it)
 {
     if (it->kind != JF_REC_BLOB)
         return;
-    if (j->conf.sync_never) {
+    /* Under fsync "never" the file goes as soon as the removal's record is
+     * written (not when it is durable): written now, or the file waits. */
+    if (j->conf.sync_never && (j->ackq.len == 0 || ji_ack_flush(j) == 0)) {
         blob_delete(j, it->id, it->len);
         return;
     }
@@ -345,6 +347,14 @@ void ji_blob_unlink(struct jnl *j, const struct jnl_item *it)
 void ji_blob_reap(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_done)
 {
     size_t keep = 0;
+    if (j->conf.sync_never) { /* once the removals' records are written */
+        if (j->ndoomed && (j->ackq.len == 0 || ji_ack_flush(j) == 0)) {
+            for (size_t i = 0; i < j->ndoomed; i++)
+                blob_delete(j, j->doomed[i].id, j->doomed[i].len);
+            j->ndoomed = 0;
+        }
+        return;
+    }
     for (size_t i = 0; i < j->ndoomed; i++) {
         struct doomed d = j->doomed[i];
         if (d.epoch == 0)

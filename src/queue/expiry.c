@@ -149,8 +149,11 @@ int queue_sweep_old(struct registry *r, uint64_t now, size_t budget)
         struct queue *q = list_entry(pos, struct queue, all);
         next = pos->next;
         uint64_t age = q->conf->v.max_queue_age_ms;
-        if (!age || now - q->create_ms < age || !list_empty(&q->opens) || !list_empty(&q->waiters) || q->pinned)
+        if (!age || now < q->create_ms || now - q->create_ms < age || !list_empty(&q->opens) ||
+            !list_empty(&q->waiters) || q->pinned)
             continue;
+        if (!q->jnl && !q->parked_valid)
+            continue; /* not opened since start: looked at once it is used (opening each here would stall) */
         struct jnl_stats st;
         if (registry_queue_stats(r, q, &st) < 0 || st.items > 0)
             continue;

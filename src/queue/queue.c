@@ -179,21 +179,23 @@ int queue_admit(struct queue *q, uint64_t len)
     int rc = registry_jnl(q->reg, q, &j);
     if (rc < 0)
         return rc;
-    for (;;) {
-        jnl_get_stats(j, &st);
-        if (st.items < set->max_items && (len <= set->max_size && st.bytes <= set->max_size - len))
+    jnl_get_stats(j, &st);
+    int fits = st.items < set->max_items && len <= set->max_size && st.bytes <= set->max_size - len;
+    if (fits)
+        return QADMIT_OK;
+    /* Room is made only when dropping items not held open can make enough:
+     * a set that would be refused anyway drops nothing. */
+    if (!set->discard_old_when_full || set->max_items == 0 || len > set->max_size ||
+        st.open >= set->max_items || st.open_bytes > set->max_size - len)
+        return QADMIT_FULL;
+    do { /* the oldest item not held open goes */
+        if ((rc = jnl_head(j, &h)) < 0 || (rc = jnl_remove_head(j, &h)) < 0)
             break;
-        if (!set->discard_old_when_full || st.items == 0)
-            return QADMIT_FULL;
-        /* the oldest item not held open goes */
-        if ((rc = jnl_head(j, &h)) == -ENOENT)
-            return QADMIT_FULL; /* every item is open */
-        if (rc < 0 || (rc = jnl_remove_head(j, &h)) < 0)
-            return rc;
         q->discarded++;
-    }
+        jnl_get_stats(j, &st);
+    } while (!(st.items < set->max_items && st.bytes <= set->max_size - len));
     queue_note_pending(q);
-    return QADMIT_OK;
+    return rc == -ENOENT ? QADMIT_FULL : rc < 0 ? rc : QADMIT_OK;
 }
 
 int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len)
@@ -265,6 +267,10 @@ int queue_flush(struct queue *q)
     struct jnl *j;
     int rc = registry_jnl(q->reg, q, &j);
     if (rc < 0)
+        return rc;
+    /* What waits to be written first: if that fails, nothing is cleared and
+     * the open items stay their connections'. */
+    if ((rc = jnl_flush(j)) < 0)
         return rc;
     list_for_each_safe(pos, tmp, &q->opens) qopen_free(list_entry(pos, struct qopen, q_link));
     rc = jnl_clear(j);

@@ -621,12 +621,22 @@ int registry_blob_begin(struct registry *r, uint64_t len, struct jnl_blob **out)
     return jnl_blob_begin(&r->jconf, path, len, out);
 }
 
-int registry_blob_clone(struct registry *r, const struct jnl_blob *src, struct jnl_blob **out)
+int registry_blob_clone(struct registry *r, const struct jnl_blob *src, uint64_t len, struct jnl_blob **out)
 {
     char path[PATH_MAX];
     if (snprintf(path, sizeof(path), "%s/tmp/%" PRIu64 ".tmp", r->data_dir, r->next_blob++) >= (int)sizeof(path))
         return -ENAMETOOLONG;
-    return jnl_blob_clone(src, path, out);
+    int rc = jnl_blob_clone(src, path, out);
+    if (rc != -EOPNOTSUPP && rc != -EPERM && rc != -EMLINK && rc != -EXDEV)
+        return rc;
+    /* no second name for the file here: a copy of its bytes */
+    if ((rc = registry_blob_begin(r, len, out)) < 0)
+        return rc;
+    if ((rc = jnl_blob_copy(src, *out)) < 0) {
+        jnl_blob_discard(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 void registry_wait_absent(struct registry *r, struct qwaiter *w) { list_push_back(&r->absent_waiters, &w->link); }

@@ -93,7 +93,7 @@ struct list *registry_children(struct registry *r, const char *name, size_t len)
 
 /* A second blob of a complete one (jnl_blob_clone), for a set stored in
  * several queues. */
-int registry_blob_clone(struct registry *r, const struct jnl_blob *src, struct jnl_blob **out);
+int registry_blob_clone(struct registry *r, const struct jnl_blob *src, uint64_t len, struct jnl_blob **out);
 /* Flushes every queue. */
 int registry_flush_all(struct registry *r);
 /* Lets each journal delete segments and compact; call after consuming. */

@@ -400,3 +400,28 @@ def test_settings_and_limits_hold_after_a_restart(make_server, tmp_path):
         assert c.set("q", b"3") == "NOT_STORED"
         assert c.set("both", b"4") == "NOT_STORED"     # q is full; r takes its copy
         assert [c.get_data("r") for _ in range(3)] == [b"1", b"4", None]
+
+
+def test_discard_drops_nothing_for_a_set_that_cannot_fit_anyway(make_server, tmp_path):
+    conf = write(tmp_path, "[queue]\nmax_size = 10\ndiscard_old_when_full = true\n")
+    s = make_server("-c", conf)
+    with s.client() as c:
+        for i in range(5):
+            assert c.set("q", b"%02d" % i) == "STORED"
+        assert c.set("q", b"x" * 11) == "NOT_STORED"       # larger than max_size itself
+        st = c.stats()
+        assert st["queue_q_items"] == "5" and st["queue_q_discarded"] == "0"
+
+
+def test_expire_to_queue_naming_an_alias_is_refused(tmp_path):
+    conf = write(tmp_path, "[alias \"all\"]\ndestination_queues = a\n[queue \"q\"]\nexpire_to_queue = all\n")
+    rc, out, err = run_darner(["-c", str(conf), "--port", "0", "--data", str(tmp_path / "data")], cwd=tmp_path)
+    assert rc == 2 and f"{conf}:4: expire_to_queue names the alias 'all'" in err, err
+
+
+def test_a_file_with_a_byte_order_mark_loads(make_server, tmp_path):
+    conf = tmp_path / "bom.conf"
+    conf.write_bytes(b"\xef\xbb\xbf[server]\ncompat = kestrel\n")
+    s = make_server("-c", conf)
+    with s.client() as c:
+        assert c.cmd("flush_all") == "Flushed all queues."

@@ -93,3 +93,26 @@ def test_monitor_and_confirm_check_their_arguments(client):
     for bad in ("monitor", "monitor q", "monitor q x", "monitor q 1 0", "monitor q/open 1",
                 "confirm q", "confirm q many"):
         assert client.cmd(bad).startswith("CLIENT_ERROR"), bad
+
+
+def test_monitor_counts_an_item_its_wait_got(make_server, tmp_path):
+    s = multi(make_server, tmp_path, 10)
+    with s.client() as m, s.client() as c:
+        m.send(b"monitor w 1 1\r\n")
+        assert c.cmd("version").startswith("VERSION")
+        assert c.set("w", b"one") == "STORED"
+        assert c.set("w", b"two") == "STORED"
+        assert read_values(m) == [("w", b"one")]          # max_items 1
+        assert c.get_data("w") == b"two"
+
+
+def test_a_waiting_monitor_ends_normally_when_the_status_turns_quiescent(make_server, tmp_path):
+    s = multi(make_server, tmp_path, 10)
+    with s.client() as m, s.client() as c:
+        m.send(b"monitor w 1\r\n")
+        assert c.cmd("version").startswith("VERSION")
+        assert c.cmd("status quiescent") == "END"
+        assert read_values(m) == []                       # its time runs out: END, no hang
+        assert m.cmd("get w") == "SERVER_ERROR QUIESCENT"
+        assert c.cmd("status up") == "END"
+        assert c.set("w", b"x") == "STORED" and m.get_data("w") == b"x"

@@ -603,6 +603,44 @@ static void test_ack_queue_is_bounded_while_writes_fail(void **state)
     expect_empty(fx->j);
 }
 
+/* Under fsync "never" a removed blob's file goes once the removal's record
+ * is written, not before: if that write fails, the item (given back) can
+ * still be read. */
+static void test_never_blob_file_waits_for_its_ack_record(void **state)
+{
+    struct fx *fx = *state;
+    use_fault(fx);
+    fx->conf.sync_never = 1;
+    jopen(fx);
+    char tmp[PATH_MAX], blob[PATH_MAX];
+    tu_fmt(tmp, sizeof(tmp), "%s/stream.tmp", fx->tmp);
+    struct jnl_blob *b;
+    static const char payload[] = "a streamed item";
+    assert_int_equal(jnl_blob_begin(&fx->conf, tmp, sizeof(payload), &b), 0);
+    assert_int_equal(jnl_blob_write(b, payload, sizeof(payload)), 0);
+    assert_int_equal(jnl_append_blob(fx->j, b, &(struct jnl_attrs){.priority = JNL_PRIORITY_DEFAULT}), 0);
+    struct jnl_head h;
+    assert_int_equal(jnl_head(fx->j, &h), 0);
+    tu_fmt(blob, sizeof(blob), "%s/blob-%016llx.dat", fx->dir, (unsigned long long)h.item.id);
+    assert_true(tu_exists(blob));
+
+    fx->fault.ack_err = -EIO;
+    struct jnl_item it = h.item;
+    assert_int_equal(jnl_remove_head(fx->j, &h), 0);
+    jnl_maintain(fx->j, 0, 0);
+    assert_true(tu_exists(blob)); /* its TAKE is not written */
+    assert_int_equal(jnl_flush(fx->j), -EIO);
+    assert_int_equal(jnl_restore(fx->j, &it), 0); /* the get's answer was an error */
+    fx->fault.ack_err = 0;
+    assert_int_equal(jnl_flush(fx->j), 0);
+    char back[sizeof(payload)];
+    assert_int_equal(jnl_head(fx->j, &h), 0);
+    assert_int_equal(jnl_read(fx->j, &h.item, 0, back, sizeof(back)), 0);
+    assert_memory_equal(back, payload, sizeof(payload));
+    assert_int_equal(jnl_remove_head(fx->j, &h), 0);
+    assert_false(tu_exists(blob)); /* written now: the file goes at once */
+}
+
 /* A rewrite of the ack log that fails after its header must not leave a file
  * that wins at the next open with an older state. */
 static void test_failed_ack_rewrite_does_not_resurrect_removed_items(void **state)
@@ -655,6 +693,7 @@ int main(void)
         T(test_ack_records_of_a_turn_go_to_disk_in_one_write),
         T(test_eio_on_ack_write_fails_ticket_and_keeps_order),
         T(test_ack_queue_is_bounded_while_writes_fail),
+        T(test_never_blob_file_waits_for_its_ack_record),
         T(test_failed_ack_rewrite_does_not_resurrect_removed_items),
     };
 #undef T
