@@ -87,6 +87,11 @@ int registry_blob_begin(struct registry *r, uint64_t len, struct jnl_blob **out)
 /* q's fsync policy: its own, or the server's. */
 enum fsync_policy registry_queue_fsync(const struct registry *r, const struct queue *q);
 
+/* Puts a fanout child in its parent's group (queue/fanout.c); frees every
+ * group. Used by the registry itself. */
+int registry_fanout_join(struct registry *r, struct queue *q);
+void registry_fanout_free(struct registry *r);
+
 /* The fanout children of the queue called name (struct queue by
  * fanout_link), or NULL when it has none. */
 struct list *registry_children(struct registry *r, const char *name, size_t len);
