@@ -224,6 +224,12 @@ static ssize_t cmd_monitor(struct conn *c, const struct req_ctx *r)
     return ci_do_monitor(c, r->req) ? (ssize_t)r->len : -1;
 }
 
+static ssize_t cmd_touch(struct conn *c, const struct req_ctx *r)
+{
+    ci_do_touch(c, r->req);
+    return (ssize_t)r->len;
+}
+
 static ssize_t cmd_confirm(struct conn *c, const struct req_ctx *r)
 {
     ci_do_confirm(c, r->req);
@@ -362,6 +368,7 @@ static const struct command {
     [PROTO_FLUSH_EXPIRED] = {cmd_flush_expired, STATUS_READONLY},
     [PROTO_MONITOR] = {cmd_monitor, STATUS_QUIESCENT},
     [PROTO_CONFIRM] = {cmd_confirm, STATUS_NONE},
+    [PROTO_TOUCH] = {cmd_touch, STATUS_NONE},
     [PROTO_FLUSH_ALL_EXPIRED] = {cmd_flush_all_expired, STATUS_READONLY},
     [PROTO_SHUTDOWN] = {cmd_shutdown, STATUS_NONE},
     [PROTO_UNKNOWN] = {cmd_unknown, STATUS_NONE},

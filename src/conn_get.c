@@ -164,8 +164,13 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
         ci_out_server_error(c, rc);
         return GK_ERROR;
     }
-    if (no)
+    if (no) {
         list_push_back(&c->opens, &no->conn_link);
+        uint64_t ttr = (k->opts & PROTO_OPT_TTR) ? k->ttr_ms : q->conf->v.open_timeout_ms;
+        if (ttr && lease_set(&s->reg->leases, no, uv_now(s->loop) + ttr) < 0)
+            log_error(&s->log, "out of memory: item %" PRIu64 " of %s is held without its lease", no->node->item.id,
+                      q->name);
+    }
     if (mode != QGET_PEEK) {
         ci_journal_touched(c, q);
         ci_guard_add(c, q, &it.where, no != NULL);

@@ -76,6 +76,7 @@ void ci_remember_undo(struct conn *c, const struct queue *q, const struct jnl_it
  * waiting. */
 int ci_do_monitor(struct conn *c, const struct proto_req *req);
 int ci_do_confirm(struct conn *c, const struct proto_req *req);
+int ci_do_touch(struct conn *c, const struct proto_req *req);
 /* The oldest item the connection holds open on q, or NULL; how many. */
 struct qopen *ci_open_on(struct conn *c, const struct queue *q);
 size_t ci_open_count(struct conn *c, const struct queue *q);

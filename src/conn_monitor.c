@@ -69,6 +69,31 @@ int ci_do_monitor(struct conn *c, const struct proto_req *req)
     return 1;
 }
 
+/* touch <q>[/ttr=ms] <seconds>: this connection's open items on q get a
+ * lease ending that long from now (0 without /ttr=: none, held until the
+ * connection ends). TOUCHED, or NOT_FOUND when none is open. */
+int ci_do_touch(struct conn *c, const struct proto_req *req)
+{
+    struct server *s = c->srv;
+    struct queue *q = registry_find(s->reg, req->key.name.p, req->key.name.len);
+    uint64_t ttr = (req->key.opts & PROTO_OPT_TTR) ? req->key.ttr_ms : req->count * 1000;
+    size_t n = 0;
+    struct list *pos;
+    for (pos = c->opens.next; q && pos != &c->opens; pos = pos->next) {
+        struct qopen *o = list_entry(pos, struct qopen, conn_link);
+        if (o->q != q)
+            continue;
+        if (!ttr)
+            lease_clear(&s->reg->leases, o);
+        else if (lease_set(&s->reg->leases, o, uv_now(s->loop) + ttr) < 0)
+            continue;
+        n++;
+    }
+    if (!req->noreply)
+        ci_out_str(c, n ? "TOUCHED\r\n" : "NOT_FOUND\r\n");
+    return 1;
+}
+
 /* confirm <q> <count>: the oldest count items this connection holds open on
  * q are removed for good. END once at least one was (and its record is
  * written), else ERROR, as Kestrel answers. */

@@ -118,6 +118,32 @@ void server_defer(struct server *s, struct conn *c)
     uv_idle_start(&s->idle, idle_cb);
 }
 
+static void lease_cb(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    s->lease_next = 0;
+    size_t n = registry_expire_leases(s->reg, uv_now(s->loop));
+    if (n)
+        log_debug(&s->log, "%zu leases ran out: items given back", n);
+    server_arm_leases(s);
+}
+
+void server_arm_leases(struct server *s)
+{
+    if (s->stopping)
+        return; /* its handle is closing: open items go back with their connections */
+    uint64_t next = registry_next_lease(s->reg);
+    if (next == s->lease_next)
+        return;
+    s->lease_next = next;
+    if (!next) {
+        uv_timer_stop(&s->lease_timer);
+        return;
+    }
+    uint64_t now = uv_now(s->loop);
+    uv_timer_start(&s->lease_timer, lease_cb, next > now ? next - now : 0, 0);
+}
+
 /* After the loop's I/O: run deferred work of connections, then start one
  * fsync for every answer of this turn that waits for one. */
 static void check_cb(uv_check_t *h)
@@ -143,6 +169,7 @@ static void check_cb(uv_check_t *h)
     if (list_empty(&s->pending))
         uv_idle_stop(&s->idle);
     syncer_kick(&s->sync);
+    server_arm_leases(s); /* opens and touches of this turn */
 }
 
 static void fsync_timer_cb(uv_timer_t *t);
@@ -293,6 +320,8 @@ int server_start(struct server *s)
     s->status_timer.data = s;
     uv_timer_init(s->loop, &s->sweep_timer);
     s->sweep_timer.data = s;
+    uv_timer_init(s->loop, &s->lease_timer);
+    s->lease_timer.data = s;
     if (cfg->expiry_sweep_ms)
         uv_timer_start(&s->sweep_timer, sweep_cb, cfg->expiry_sweep_ms, cfg->expiry_sweep_ms);
     if (cfg->idle_timeout_ms > 0) {
@@ -335,7 +364,7 @@ void server_stop(struct server *s)
                          (uv_handle_t *)&s->sighup,
                          (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check, (uv_handle_t *)&s->idle,
                          (uv_handle_t *)&s->idle_timer, (uv_handle_t *)&s->status_timer,
-                         (uv_handle_t *)&s->sweep_timer};
+                         (uv_handle_t *)&s->sweep_timer, (uv_handle_t *)&s->lease_timer};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], handle_closed);

@@ -35,6 +35,8 @@ struct server {
     uv_timer_t idle_timer; /* closes idle connections (--idle-timeout) */
     uv_timer_t status_timer; /* a stricter status applies after --status-grace */
     uv_timer_t sweep_timer;  /* the expiry sweep (--expiry-sweep) */
+    uv_timer_t lease_timer;  /* the next lease to run out */
+    uint64_t lease_next;     /* when it is armed for (loop ms); 0: not armed */
     int sweeping;            /* a sweep pass is under way, a step a loop turn */
     enum srv_status status, status_target; /* in force, and asked for */
     struct list conns;   /* every connection */
@@ -63,6 +65,9 @@ void server_free(struct server *s);
 /* (Re)starts the periodic fsync at the shortest interval the server's and
  * the queues' fsync settings ask for (after a reload too). */
 void server_fsync_timer(struct server *s);
+
+/* Arms the lease timer for the soonest lease, if that changed. */
+void server_arm_leases(struct server *s);
 
 /* Schedules a connection's deferred work for this loop turn. */
 struct conn;

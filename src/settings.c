@@ -72,6 +72,10 @@ const struct setting SETTINGS[] = {
     {.key = "max_open", .scope = SCOPE_QUEUE, .type = ST_UINT, .reloadable = 1, .def = "1", .min = 1,
      .max = 1000000, .off = QUE(max_open),
      .help = "items one connection may hold open on the queue at once (Kestrel's max_open_transactions)"},
+    {.key = "open_timeout", .scope = SCOPE_QUEUE, .type = ST_TIME, .reloadable = 1, .def = "0",
+     .max = UINT32_MAX, .unit_ms = 1, .off = QUE(open_timeout_ms),
+     .help = "the lease of an item handed out open without /ttr=: given back when it runs out (0: held until "
+             "the connection ends)"},
     {.key = "fanout_only", .scope = SCOPE_QUEUE, .type = ST_BOOL, .reloadable = 1, .def = "false",
      .off = QUE(fanout_only),
      .help = "the queue stores nothing itself: its sets only go to its fanout children (name+child)"},

@@ -35,6 +35,7 @@ struct qsettings {
     int discard_old_when_full; /* full: drop the oldest instead of refusing */
     int fanout_only;           /* stores nothing itself, only feeds its fanout children */
     uint64_t max_open;         /* items one connection may hold open on the queue */
+    uint64_t open_timeout_ms;  /* the lease of an /open without /ttr=; 0: until the connection ends */
     uint64_t max_queue_age_ms; /* an empty queue older than this is deleted; 0: never */
     struct fsync_conf fsync;   /* FSYNC_SERVER: the server's policy */
     uint64_t max_expire_sweep; /* expired items one sweep removes from the queue; UINT64_MAX: all */

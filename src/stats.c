@@ -45,6 +45,7 @@ static size_t queue_stats(const struct server *s, struct queue *q, struct qstat 
     out[n++] = (struct qstat){"open_transactions", js.open};
     out[n++] = (struct qstat){"transactions", q->transactions};
     out[n++] = (struct qstat){"canceled_transactions", q->canceled};
+    out[n++] = (struct qstat){"lease_expired", q->lease_expired};
     out[n++] = (struct qstat){"total_flushes", q->flushes};
     out[n++] = (struct qstat){"age_msec", q->age_ms};
     out[n++] = (struct qstat){"create_time", q->create_ms / 1000};

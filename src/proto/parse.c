@@ -20,6 +20,7 @@
 #define E_OPT_COMBINATION "bad option combination"
 #define E_OPT_NOT_ALLOWED "options not allowed"
 #define E_TIMEOUT "bad timeout"
+#define E_TTR "bad ttr (1 to 4294967295 ms)"
 
 /* No command but get takes more than 7 tokens after its word; more are
  * counted, not stored, and make the line malformed. */
@@ -119,7 +120,7 @@ static void bad(struct proto_req *req, const char *error, int fatal)
 
 /* Parse one option (the bytes between two '/', or after the last one) into
  * its bit. Returns the bit, or 0 with *error set. */
-static unsigned parse_option(const char *p, size_t len, int set_key, uint32_t *timeout_ms,
+static unsigned parse_option(const char *p, size_t len, int set_key, uint32_t *timeout_ms, uint32_t *ttr_ms,
                              const char **error)
 {
     if (len == 0) {
@@ -145,6 +146,14 @@ static unsigned parse_option(const char *p, size_t len, int set_key, uint32_t *t
         }
         *timeout_ms = (uint32_t)ms;
         return PROTO_OPT_TIMEOUT;
+    } else if (len >= 4 && memcmp(p, "ttr=", 4) == 0) {
+        uint64_t ms;
+        if (parse_u64(p + 4, len - 4, UINT32_MAX, &ms) < 0 || ms == 0) {
+            *error = E_TTR;
+            return 0;
+        }
+        *ttr_ms = (uint32_t)ms;
+        return PROTO_OPT_TTR;
     }
     *error = E_OPT_UNKNOWN;
     return 0;
@@ -177,13 +186,13 @@ int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *ke
     }
 
     unsigned opts = 0;
-    uint32_t timeout_ms = 0;
+    uint32_t timeout_ms = 0, ttr_ms = 0;
     const char *end = p + len;
     while (slash) {
         const char *opt = slash + 1;
         const char *next = memchr(opt, '/', (size_t)(end - opt));
         const char *opt_end = next ? next : end;
-        unsigned bit = parse_option(opt, (size_t)(opt_end - opt), set_key, &timeout_ms, error);
+        unsigned bit = parse_option(opt, (size_t)(opt_end - opt), set_key, &timeout_ms, &ttr_ms, error);
         if (!bit)
             return -EINVAL;
         if (opts & bit) {
@@ -207,6 +216,7 @@ int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *ke
     key->name.len = name_len;
     key->opts = opts;
     key->timeout_ms = timeout_ms;
+    key->ttr_ms = ttr_ms;
     return 0;
 }
 
@@ -248,6 +258,10 @@ static void parse_get(const char *pos, const char *end, struct proto_req *req)
     while (next_token(&pos, end, &tok)) {
         if (proto_parse_key(tok.p, tok.len, 0, &key, &error) < 0) {
             bad(req, error, 0);
+            return;
+        }
+        if ((key.opts & PROTO_OPT_TTR) && !(key.opts & PROTO_OPT_OPEN)) {
+            bad(req, E_OPT_COMBINATION, 0); /* a lease is for an item handed out open */
             return;
         }
         if (nkeys == 0) {
@@ -517,6 +531,26 @@ static void cmd_confirm(const struct cmd_line *l, struct proto_req *req)
         req->type = PROTO_CONFIRM;
 }
 
+/* touch <q>[/ttr=ms] <seconds> [noreply] (memcache's touch): the lease of
+ * this connection's open items on q; /ttr= gives it in milliseconds. */
+static void cmd_touch(const struct cmd_line *l, struct proto_req *req)
+{
+    const char *error;
+    if (l->n < 2 || parse_tok_u64(l->arg[1], UINT32_MAX, &req->count) < 0) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    if (proto_parse_key(l->arg[0].p, l->arg[0].len, 0, &req->key, &error) < 0) {
+        bad(req, error, 0);
+        return;
+    }
+    if (req->key.opts & ~(unsigned)PROTO_OPT_TTR) {
+        bad(req, E_OPT_NOT_ALLOWED, 0);
+        return;
+    }
+    finish(l->arg, l->n, 2, PROTO_TOUCH, req);
+}
+
 static void cmd_status(const struct cmd_line *l, struct proto_req *req)
 {
     if (l->n > 1) {
@@ -556,6 +590,7 @@ static const struct command {
     {"flush_expired", cmd_flush_expired, 0},
     {"monitor", cmd_monitor, 0},
     {"confirm", cmd_confirm, 0},
+    {"touch", cmd_touch, 0},
     {"flush_all_expired", cmd_flush_all_expired, 0},
     {"status", cmd_status, 0},
     {"shutdown", cmd_shutdown, 0},

@@ -35,6 +35,7 @@ enum proto_type {
     PROTO_FLUSH_ALL_EXPIRED,
     PROTO_MONITOR,    /* monitor <q> <seconds> [max_items]: key.timeout_ms, count (0: not given) */
     PROTO_CONFIRM,    /* confirm <q> <count> */
+    PROTO_TOUCH,      /* touch <q>[/ttr=ms] <seconds> [noreply]: count is the seconds */
     PROTO_UNKNOWN,    /* unknown command word: answer "ERROR", connection stays */
     PROTO_BAD,        /* malformed line: answer "CLIENT_ERROR <error>" */
 };
@@ -47,6 +48,7 @@ enum {
     PROTO_OPT_PEEK = 1u << 3,
     PROTO_OPT_TIMEOUT = 1u << 4, /* timeout_ms is set */
     PROTO_OPT_SYNC = 1u << 5,    /* set only */
+    PROTO_OPT_TTR = 1u << 6,     /* ttr_ms is set: the lease of an /open (or of a touch) */
 };
 
 /* One key of a request: "name/opt/opt...". */
@@ -55,6 +57,7 @@ struct proto_key {
     struct proto_slice name; /* the queue name: 1..250 bytes, no '/', no control byte */
     unsigned opts;           /* PROTO_OPT_* bits */
     uint32_t timeout_ms;     /* with PROTO_OPT_TIMEOUT */
+    uint32_t ttr_ms;         /* with PROTO_OPT_TTR */
 };
 
 struct proto_req {

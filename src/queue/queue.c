@@ -2,6 +2,7 @@
 #include "queue/queue.h"
 
 #include "conffile.h"
+#include "queue/lease.h"
 #include "queue/registry.h"
 
 #include <errno.h>
@@ -89,6 +90,8 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
         break;
     case QGET_OPEN: {
         struct qopen *o = calloc(1, sizeof(*o));
+        if (o)
+            o->lease_idx = LEASE_NONE;
         if (!o) {
             rc = -ENOMEM;
             break;
@@ -125,6 +128,7 @@ struct jnl_ticket *queue_ack_ticket(struct queue *q) { return q->jnl ? jnl_ack_t
 
 static void qopen_free(struct qopen *o)
 {
+    lease_clear(&o->q->reg->leases, o);
     list_remove(&o->conn_link);
     list_remove(&o->q_link);
     free(o);

@@ -33,6 +33,7 @@ struct queue {
     uint64_t discarded;   /* items dropped to make room (discard_old_when_full) */
     uint64_t expired;     /* items dropped because they expired */
     uint64_t transactions, canceled; /* items handed out open, and given back (Kestrel's names) */
+    uint64_t lease_expired; /* open items given back because their lease ran out */
     uint64_t flushes;     /* flush commands */
     uint64_t create_ms;   /* when this server made or first opened the queue */
     int pinned;           /* its journal must stay open (an expired item moving out) */
@@ -51,6 +52,8 @@ struct qopen {
     struct list q_link;    /* in queue->opens */
     struct queue *q;
     struct jnl_node *node;
+    uint64_t lease_ms; /* given back at this loop time (ms), if lease_idx != LEASE_NONE */
+    size_t lease_idx;  /* its place in the registry's lease heap */
 };
 
 /* What a waiter is told. */

@@ -293,6 +293,7 @@ void registry_close(struct registry *r)
             struct qopen *o = list_entry(p2, struct qopen, q_link);
             list_remove(&o->conn_link);
             list_remove(&o->q_link);
+            lease_clear(&r->leases, o);
             free(o);
         }
         list_remove(&q->all);
@@ -306,6 +307,7 @@ void registry_close(struct registry *r)
     free(r->buckets);
     free(r->data_dir);
     registry_fanout_free(r);
+    lease_heap_free(&r->leases);
     free(r);
 }
 
@@ -530,6 +532,7 @@ int registry_delete(struct registry *r, struct queue *q)
         struct qopen *o = list_entry(pos, struct qopen, q_link);
         list_remove(&o->conn_link);
         list_remove(&o->q_link);
+        lease_clear(&r->leases, o);
         free(o);
     }
     struct list *first;
@@ -598,6 +601,24 @@ int registry_flush_all(struct registry *r)
             rc = e;
     }
     return rc;
+}
+
+size_t registry_expire_leases(struct registry *r, uint64_t now)
+{
+    size_t n = 0;
+    struct qopen *o;
+    while ((o = lease_top(&r->leases)) != NULL && o->lease_ms <= now) {
+        o->q->lease_expired++;
+        queue_abort(o); /* frees o, and its place in the heap */
+        n++;
+    }
+    return n;
+}
+
+uint64_t registry_next_lease(const struct registry *r)
+{
+    const struct qopen *o = lease_top(&r->leases);
+    return o ? (o->lease_ms ? o->lease_ms : 1) : 0;
 }
 
 void registry_set_conf(struct registry *r, const struct conffile *conf)

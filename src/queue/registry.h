@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "journal/journal.h"
+#include "queue/lease.h"
 #include "queue/queue.h"
 
 struct registry {
@@ -36,6 +37,7 @@ struct registry {
     const struct conffile *conf; /* queue settings: each queue points into it */
     struct fsync_conf fsync;     /* the server's fsync policy (a queue's "server") */
     uint64_t sweep_epoch;        /* the expiry sweep's pass (queue_sweep) */
+    struct lease_heap leases;    /* open items with a lease, soonest first */
     /* fanout groups: for each name some queue "name+child" exists of, its
      * children (struct queue by fanout_link), whether "name" exists or not */
     struct fgroup {
@@ -84,6 +86,12 @@ int registry_delete(struct registry *r, struct queue *q);
 void registry_wait_absent(struct registry *r, struct qwaiter *w);
 /* Starts a streamed item of len bytes in the data folder's tmp/ folder. */
 int registry_blob_begin(struct registry *r, uint64_t len, struct jnl_blob **out);
+/* Gives every open item whose lease ended by now (loop ms) back to its
+ * queue, counted in its lease_expired. Returns how many. */
+size_t registry_expire_leases(struct registry *r, uint64_t now);
+/* When the next lease ends (loop ms), or 0 when no item has one. */
+uint64_t registry_next_lease(const struct registry *r);
+
 /* q's fsync policy: its own, or the server's. */
 enum fsync_policy registry_queue_fsync(const struct registry *r, const struct queue *q);
 

@@ -56,7 +56,7 @@ def srv(make_server):
 
 def test_unknown_command(srv):
     with srv.client() as c:
-        for line in [b"frobnicate q", b"GETX q", b"incr q 1", b"touch q 10", b"\xff\xfe"]:
+        for line in [b"frobnicate q", b"GETX q", b"incr q 1", b"gat 0 q", b"\xff\xfe"]:
             assert c.cmd(line) == "ERROR", line
         # the connection stays usable
         assert c.set("q", b"x") == "STORED"

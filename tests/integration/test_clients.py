@@ -99,6 +99,14 @@ def test_pymemcache_gets_returns_the_item_and_a_cas(pymc):
     assert pymc.gets("q") == (None, None)
 
 
+def test_pymemcache_lease_and_touch(pymc):
+    pymc.set("jobs", b"work", noreply=False)
+    assert pymc.get("jobs/open/ttr=1000") == b"work"
+    assert pymc.touch("jobs", 5, noreply=False) is True      # TOUCHED
+    assert pymc.touch("other", 5, noreply=False) is False    # NOT_FOUND
+    assert pymc.get("jobs/close") is None
+
+
 def test_pymemcache_delete(pymc):
     pymc.set("q", b"x")
     assert pymc.delete("q") is True

@@ -835,7 +835,7 @@ static void unknown_commands(void **state)
 {
     (void)state;
     static const char *const lines[] = {
-        "bogus\r\n", "incr q 1\r\n", "decr q 1\r\n", "touch q 10\r\n", "gat 0 q\r\n",
+        "bogus\r\n", "incr q 1\r\n", "decr q 1\r\n", "gat 0 q\r\n",
         "getx q\r\n", "ge q\r\n", "sets q 0 0 1\r\n", "flushall\r\n", "\x01\r\n",
         "get\tq\r\n", "stat\r\n",
     };
