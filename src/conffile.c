@@ -395,13 +395,6 @@ static char *read_line(char *str, int num, void *stream)
 
 /* ---- resolution ---- */
 
-/* The length of the parent's name of a fanout child "parent+child", or 0. */
-static size_t parent_len(const char *name, size_t len)
-{
-    const char *plus = memchr(name, '+', len);
-    return plus && plus > name ? (size_t)(plus - name) : 0;
-}
-
 static void resolve(struct conffile *f)
 {
     qsettings_defaults(&f->base.v);
@@ -417,7 +410,7 @@ static void resolve(struct conffile *f)
             struct section *s = &f->sec[i];
             if (s->kind != SEC_QUEUE && s->kind != SEC_GLOB)
                 continue;
-            size_t plen = s->kind == SEC_QUEUE ? parent_len(s->name, strlen(s->name)) : 0;
+            size_t plen = s->kind == SEC_QUEUE ? proto_fanout_parent_len(s->name, strlen(s->name)) : 0;
             if ((plen != 0) != (pass == 1))
                 continue;
             s->resolved = plen ? *conffile_queue(f, s->name, plen) : f->base;
@@ -445,7 +438,7 @@ const struct qconf *conffile_queue(const struct conffile *f, const char *name, s
     if (best)
         return &best->resolved;
     /* a fanout child without a section of its own: its parent's settings */
-    size_t plen = parent_len(buf, len);
+    size_t plen = proto_fanout_parent_len(buf, len);
     return plen ? conffile_queue(f, buf, plen) : &f->base;
 }
 

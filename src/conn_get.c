@@ -127,7 +127,7 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
                                                                            : registry_find(s->reg, k->name.p, k->name.len);
     /* A fanout child ("parent+child") exists from its first mention on, a
      * get included: it receives the parent's sets from then on. */
-    if (!q && memchr(k->name.p, '+', k->name.len) && k->name.p[0] != '+' &&
+    if (!q && proto_fanout_parent_len(k->name.p, k->name.len) &&
         !conffile_alias(s->reg->conf, k->name.p, k->name.len) &&
         (rc = registry_get_or_create(s->reg, k->name.p, k->name.len, &q)) < 0) {
         ci_out_server_error(c, rc);

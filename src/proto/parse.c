@@ -220,6 +220,12 @@ int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *ke
     return 0;
 }
 
+size_t proto_fanout_parent_len(const char *name, size_t len)
+{
+    const char *plus = memchr(name, '+', len);
+    return plus && plus > name ? (size_t)(plus - name) : 0;
+}
+
 int proto_next_key(struct proto_slice *rest, struct proto_key *key)
 {
     struct proto_slice tok;

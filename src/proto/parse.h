@@ -108,6 +108,10 @@ ssize_t proto_parse(const char *buf, size_t len, size_t max_line, struct proto_r
 int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *key,
                     const char **error);
 
+/* The length of the parent's name of a fanout child "parent+child" (the
+ * bytes before the first '+'), or 0 when name is no child. */
+size_t proto_fanout_parent_len(const char *name, size_t len);
+
 /* Take the next key of a PROTO_GET request from *rest (start with
  * rest = req->keys). Returns 1 with *key filled, 0 when no key is left. Only
  * for a request proto_parse() accepted: its keys are known valid. */

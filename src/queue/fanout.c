@@ -2,17 +2,11 @@
  * parent name, so a set into the parent finds its children. */
 #include "queue/registry.h"
 
+#include "proto/parse.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The length of the parent's name of a fanout child "parent+child", or 0
- * when name is no child. */
-static size_t parent_len(const char *name, size_t len)
-{
-    const char *plus = memchr(name, '+', len);
-    return plus && plus > name ? (size_t)(plus - name) : 0;
-}
 
 static struct fgroup *fgroup_find(struct registry *r, const char *name, size_t len)
 {
@@ -25,7 +19,7 @@ static struct fgroup *fgroup_find(struct registry *r, const char *name, size_t l
 /* Puts a fanout child in its parent's group (made if needed). */
 int registry_fanout_join(struct registry *r, struct queue *q)
 {
-    size_t plen = parent_len(q->name, q->name_len);
+    size_t plen = proto_fanout_parent_len(q->name, q->name_len);
     if (!plen)
         return 0;
     struct fgroup *g = fgroup_find(r, q->name, plen);

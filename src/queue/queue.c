@@ -202,6 +202,15 @@ int queue_admit(struct queue *q, uint64_t len)
     return rc == -ENOENT ? QADMIT_FULL : rc < 0 ? rc : QADMIT_OK;
 }
 
+/* An item with attributes s was appended to q: counted, and handed to a
+ * waiter. */
+static void added(struct queue *q, const struct jnl_attrs *s)
+{
+    q->may_expire |= s->expire_ms != 0;
+    q->total_items++;
+    queue_wake(q);
+}
+
 int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len)
 {
     struct jnl *j;
@@ -211,9 +220,7 @@ int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size
         rc = jnl_append(j, &s, data, len);
     if (rc < 0)
         return rc;
-    q->may_expire |= s.expire_ms != 0;
-    q->total_items++;
-    queue_wake(q);
+    added(q, &s);
     return 0;
 }
 
@@ -228,9 +235,7 @@ int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *d
     if (rc < 0)
         return rc;
     registry_note_pending(q->reg, q);
-    q->may_expire |= s.expire_ms != 0;
-    q->total_items++;
-    queue_wake(q);
+    added(q, &s);
     return 0;
 }
 
@@ -259,9 +264,7 @@ int queue_put_blob(struct queue *q, struct jnl_blob *b, const struct jnl_attrs *
     rc = jnl_append_blob(j, b, &s);
     if (rc < 0)
         return rc;
-    q->may_expire |= s.expire_ms != 0;
-    q->total_items++;
-    queue_wake(q);
+    added(q, &s);
     return 0;
 }
 
