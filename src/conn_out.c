@@ -15,6 +15,9 @@
 
 #define STREAM_CHUNK (256 * 1024)
 
+/* The bytes a segment still holds to send. */
+static uint64_t outseg_size(const struct outseg *o) { return o->fd >= 0 ? o->left : o->mem.len; }
+
 static struct outseg *outseg_new(struct conn *c, int fd)
 
 {
@@ -246,7 +249,7 @@ static int resolve_guard(struct conn *c, struct outseg *o)
         struct outseg *x = list_entry(pos, struct outseg, link);
         pos = pos->next;
         int last = x == g->end;
-        c->out_bytes -= x->fd >= 0 ? x->left : x->mem.len;
+        c->out_bytes -= outseg_size(x);
         if (last)
             x->end_of = NULL; /* its guard stays, turned into the error */
         ci_outseg_free(x);
@@ -350,7 +353,7 @@ void ci_write_next(struct conn *c)
         }
         /* While an fsync is wanted (a request waiting meanwhile, such as a
          * monitor), only the output from before the answer it covers goes. */
-        if (c->sync_wanted && (o->fd >= 0 ? o->left : o->mem.len) > c->sync_mark)
+        if (c->sync_wanted && outseg_size(o) > c->sync_mark)
             return;
         if (o->fd < 0) {
             if (o->mem.len == 0) {
@@ -437,7 +440,7 @@ void ci_mark_sync(struct conn *c)
      * fsync fails), from its guard on. */
     for (pos = c->out.next; pos != &c->out && pos != (c->guard ? &c->guard->link : NULL); pos = pos->next) {
         struct outseg *o = list_entry(pos, struct outseg, link);
-        c->sync_mark += o->fd >= 0 ? o->left : o->mem.len;
+        c->sync_mark += outseg_size(o);
     }
 }
 
@@ -448,7 +451,7 @@ void ci_out_truncate(struct conn *c, uint64_t keep)
     list_for_each_safe(pos, tmp, &c->out)
     {
         struct outseg *o = list_entry(pos, struct outseg, link);
-        uint64_t size = o->fd >= 0 ? o->left : o->mem.len;
+        uint64_t size = outseg_size(o);
         if (keep > 0 && keep >= size) { /* a waiting answer counts 0 bytes */
             keep -= size;
             continue;

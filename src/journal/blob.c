@@ -90,14 +90,14 @@ fail:
     return rc;
 }
 
-int jnl_blob_copy(const struct jnl_blob *src, struct jnl_blob *dst)
+int jnl_blob_write_from(struct jnl_blob *dst, int fd, uint64_t off, uint64_t len)
 {
     enum { CHUNK = 64 * 1024 };
     char *buf = malloc(CHUNK);
     int rc = buf ? 0 : -ENOMEM;
-    for (uint64_t done = 0; rc == 0 && done < src->len;) {
-        size_t n = src->len - done < CHUNK ? (size_t)(src->len - done) : CHUNK;
-        ssize_t r = src->io->pread(src->io->ctx, src->fd, buf, n, (off_t)done);
+    for (uint64_t done = 0; rc == 0 && done < len;) {
+        size_t n = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
+        ssize_t r = dst->io->pread(dst->io->ctx, fd, buf, n, (off_t)(off + done));
         if (r <= 0)
             rc = r < 0 ? (int)r : -EIO;
         else if ((rc = jnl_blob_write(dst, buf, (size_t)r)) == 0)
@@ -105,6 +105,11 @@ int jnl_blob_copy(const struct jnl_blob *src, struct jnl_blob *dst)
     }
     free(buf);
     return rc;
+}
+
+int jnl_blob_copy(const struct jnl_blob *src, struct jnl_blob *dst)
+{
+    return jnl_blob_write_from(dst, src->fd, 0, src->len);
 }
 
 int jnl_blob_write(struct jnl_blob *b, const void *p, size_t n)

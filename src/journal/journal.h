@@ -139,6 +139,9 @@ int jnl_blob_write(struct jnl_blob *b, const void *p, size_t n);
  * the two can be adopted by different queues and deleted independently.
  * -EOPNOTSUPP where links are not available. */
 int jnl_blob_clone(const struct jnl_blob *src, const char *tmp_path, struct jnl_blob **out);
+/* Appends len bytes of fd, read from offset off, to blob dst (through its
+ * I/O table). Returns 0 or -errno. */
+int jnl_blob_write_from(struct jnl_blob *dst, int fd, uint64_t off, uint64_t len);
 /* Copies the bytes of the complete blob src into the new blob dst (of the
  * same length): where jnl_blob_clone cannot link. */
 int jnl_blob_copy(const struct jnl_blob *src, struct jnl_blob *dst);

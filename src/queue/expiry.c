@@ -13,8 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define COPY_CHUNK (64 * 1024)
-
 /* A streamed (blob) item's payload copied into a new blob of target. */
 static int move_blob(struct queue *target, struct jnl *j, const struct jnl_item *it, const struct jnl_attrs *a)
 {
@@ -24,27 +22,11 @@ static int move_blob(struct queue *target, struct jnl *j, const struct jnl_item 
     int rc = jnl_payload_fd(j, it, &fd, &off);
     if (rc < 0)
         return rc;
-    char *buf = malloc(COPY_CHUNK);
-    if (!buf || (rc = registry_blob_begin(target->reg, it->len, &b)) < 0) {
-        free(buf);
-        close(fd);
-        return buf ? rc : -ENOMEM;
-    }
-    for (uint64_t done = 0; done < it->len && rc == 0;) {
-        size_t n = it->len - done < COPY_CHUNK ? (size_t)(it->len - done) : COPY_CHUNK;
-        ssize_t r = pread(fd, buf, n, (off_t)(off + done));
-        if (r <= 0)
-            rc = r < 0 ? -errno : -EIO;
-        else if ((rc = jnl_blob_write(b, buf, (size_t)r)) == 0)
-            done += (uint64_t)r;
-    }
-    free(buf);
-    close(fd);
-    if (rc < 0) {
+    if ((rc = registry_blob_begin(target->reg, it->len, &b)) == 0 &&
+        (rc = jnl_blob_write_from(b, fd, off, it->len)) < 0)
         jnl_blob_discard(b);
-        return rc;
-    }
-    return queue_put_blob(target, b, a);
+    close(fd);
+    return rc < 0 ? rc : queue_put_blob(target, b, a);
 }
 
 /* Sets a copy of q's expired head h into the queue named to, without an
