@@ -32,6 +32,7 @@ struct conffile {
     struct section *sec;
     size_t nsec, capsec;
     struct qconf base; /* defaults, then [queue] */
+    size_t naliases;   /* (every set and get asks whether its name is one) */
 };
 
 /* ---- the queue settings, in table order ---- */
@@ -191,6 +192,7 @@ static struct section *new_section(struct load *l, enum sec_kind kind, const cha
     }
     if (kind == SEC_GLOB)
         s->literal = literal_chars(name);
+    f->naliases += kind == SEC_ALIAS;
     s->alias.name = s->name;
     s->alias.name_len = name ? strlen(name) : 0;
     f->nsec++;
@@ -444,6 +446,8 @@ const struct qconf *conffile_queue(const struct conffile *f, const char *name, s
 
 const struct conf_alias *conffile_alias(const struct conffile *f, const char *name, size_t len)
 {
+    if (!f->naliases)
+        return NULL;
     for (size_t i = 0; i < f->nsec; i++) {
         const struct section *s = &f->sec[i];
         if (s->kind == SEC_ALIAS && s->alias.name_len == len && memcmp(s->name, name, len) == 0)

@@ -287,7 +287,8 @@ static uint64_t open_conflict(struct conn *c, const struct proto_req *req)
         if (!(k.opts & PROTO_OPT_OPEN))
             continue;
         struct queue *q = registry_find(c->srv->reg, k.name.p, k.name.len);
-        uint64_t max = conffile_queue(c->srv->reg->conf, k.name.p, k.name.len)->v.max_open;
+        const struct qconf *qc = q ? q->conf : conffile_queue(c->srv->reg->conf, k.name.p, k.name.len);
+        uint64_t max = qc->v.max_open;
         uint64_t held = q ? ci_open_count(c, q) : 0, more = 1;
         if (k.opts & PROTO_OPT_CLOSE)
             held -= held > 0; /* it closes the oldest first */

@@ -82,11 +82,12 @@ static int add_target(struct targets *t, struct queue *q)
 static int targets_of(struct conn *c, const char *name, size_t len, struct targets *t)
 {
     struct registry *reg = c->srv->reg;
-    struct queue *q;
+    struct queue *q = registry_find(reg, name, len);
     int rc;
-    const struct qconf *qc = conffile_queue(reg->conf, name, len);
+    /* an existing queue has its settings resolved: no lookup per set */
+    const struct qconf *qc = q ? q->conf : conffile_queue(reg->conf, name, len);
     if (!qc->v.fanout_only) {
-        if ((rc = registry_get_or_create(reg, name, len, &q)) < 0 || (rc = add_target(t, q)) < 0)
+        if ((!q && (rc = registry_get_or_create(reg, name, len, &q)) < 0) || (rc = add_target(t, q)) < 0)
             return rc;
     }
     struct list *kids = registry_children(reg, name, len), *pos;
