@@ -33,6 +33,7 @@ struct conffile {
     size_t nsec, capsec;
     struct qconf base; /* defaults, then [queue] */
     size_t naliases;   /* (every set and get asks whether its name is one) */
+    struct config server; /* the server settings as the defaults and this file give them */
 };
 
 /* ---- the queue settings, in table order ---- */
@@ -458,6 +459,8 @@ const struct conf_alias *conffile_alias(const struct conffile *f, const char *na
 
 const char *conffile_path(const struct conffile *f) { return f->path ? f->path : ""; }
 
+const struct config *conffile_server(const struct conffile *f) { return &f->server; }
+
 uint64_t conffile_min_fsync_ms(const struct conffile *f)
 {
     uint64_t min = f->base.v.fsync.policy == FSYNC_PERIODIC ? f->base.v.fsync.ms : 0;
@@ -551,6 +554,7 @@ int conffile_load(const char *path, struct config *srv, void (*warn)(void *ctx, 
         }
     }
     resolve(f);
+    f->server = scratch;
     if (srv)
         *srv = scratch;
     *out = f;

@@ -63,6 +63,10 @@ void conffile_dump(const struct conffile *f, const struct qconf *qc, struct buf 
  * [queue] defaults and every section), or 0 when none asks for one. */
 uint64_t conffile_min_fsync_ms(const struct conffile *f);
 
+/* The server settings as the built-in defaults and the file's [server]
+ * give them (no flag): what a reload compares. */
+const struct config *conffile_server(const struct conffile *f);
+
 /* The file's path, or "" when there is none. */
 const char *conffile_path(const struct conffile *f);
 

@@ -19,11 +19,9 @@ int server_reload(struct server *s, char *why, size_t cap)
         snprintf(why, cap, "no config file to reload (start darner with -c FILE)");
         return -ENOENT;
     }
-    struct config now;
     struct conffile *f;
     struct conf_error e;
-    config_defaults(&now);
-    int rc = conffile_load(path, &now, warn_log, &s->log, &f, &e);
+    int rc = conffile_load(path, NULL, warn_log, &s->log, &f, &e);
     if (rc < 0) {
         snprintf(why, cap, "%s", e.msg);
         log_error(&s->log, "reload refused, the settings stay as they were: %s", e.msg);
@@ -35,8 +33,8 @@ int server_reload(struct server *s, char *why, size_t cap)
         char was[300], is[300];
         if (st->scope != SCOPE_SERVER)
             continue;
-        setting_format(st, &s->file_cfg, was, sizeof(was));
-        setting_format(st, &now, is, sizeof(is));
+        setting_format(st, conffile_server(s->conf), was, sizeof(was));
+        setting_format(st, conffile_server(f), is, sizeof(is));
         if (strcmp(was, is) != 0)
             log_warn(&s->log, "reload: %s changed in %s (%s to %s): it takes effect at the next start", st->key,
                      path, was, is);
@@ -45,16 +43,6 @@ int server_reload(struct server *s, char *why, size_t cap)
     conffile_free(s->conf);
     s->conf = f;
     server_fsync_timer(s);
-    s->file_cfg = now;
     log_info(&s->log, "reloaded %s", path);
     return 0;
-}
-
-void server_file_cfg(struct server *s)
-{
-    struct conffile *f;
-    struct conf_error e;
-    config_defaults(&s->file_cfg);
-    if (s->cfg->config_file[0] && conffile_load(s->cfg->config_file, &s->file_cfg, NULL, NULL, &f, &e) == 0)
-        conffile_free(f);
 }

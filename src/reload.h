@@ -13,8 +13,4 @@ struct server;
  * reason". Returns 0 or -errno. */
 int server_reload(struct server *s, char *why, size_t cap);
 
-/* Remembers the server settings as the config file gives them (without
- * the flags), to tell at a reload which ones the file changed. */
-void server_file_cfg(struct server *s);
-
 #endif

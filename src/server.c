@@ -56,7 +56,6 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, str
     s->loop = loop;
     s->cfg = cfg;
     s->conf = file;
-    server_file_cfg(s);
     s->log = (struct log){.level = cfg->log_level, .out = stderr};
     list_init(&s->conns);
     list_init(&s->pending);

@@ -22,7 +22,6 @@ struct server {
     uv_loop_t *loop;
     const struct config *cfg;
     struct conffile *conf; /* the config file's queue and alias settings (ours; replaced by reload) */
-    struct config file_cfg; /* the server settings as the file alone gives them (reload.c) */
     struct log log;
     struct registry *reg;
     struct syncer sync;
