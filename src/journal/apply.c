@@ -38,8 +38,10 @@ static struct jnl_node *node_new(struct jst *s, const struct jnl_item *it)
 static void node_free(struct jst *s, struct jnl_node *n)
 {
     list_remove(&n->link);
-    if (n->owner)
+    if (n->owner) {
         s->nopen--;
+        s->open_bytes -= n->item.len;
+    }
     s->nnodes--;
     s->node_bytes -= n->item.len;
     free(n);
@@ -90,8 +92,10 @@ void jst_each(const struct jst *s, void (*fn)(void *ctx, const struct jnl_node *
 
 void jst_hold(struct jst *s, struct jnl_node *n, void *owner)
 {
-    if (!n->owner)
+    if (!n->owner) {
         s->nopen++;
+        s->open_bytes += n->item.len;
+    }
     if (n->item.deliveries < UINT32_MAX)
         n->item.deliveries++; /* handed out once more, if it comes back */
     list_remove(&n->link);
@@ -101,8 +105,10 @@ void jst_hold(struct jst *s, struct jnl_node *n, void *owner)
 
 void jst_release(struct jst *s, struct jnl_node *n)
 {
-    if (n->owner)
+    if (n->owner) {
         s->nopen--;
+        s->open_bytes -= n->item.len;
+    }
     n->owner = NULL;
     list_remove(&n->link);
     returned_insert(s, n);

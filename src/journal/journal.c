@@ -691,8 +691,6 @@ void jnl_get_stats(const struct jnl *j, struct jnl_stats *st)
     st->items = (j->st.next_id > j->st.r_id ? j->st.next_id - j->st.r_id : 0) + j->st.nnodes;
     st->bytes = (j->st.tail_cum > j->st.r_cum ? j->st.tail_cum - j->st.r_cum : 0) + j->st.node_bytes;
     st->open = j->st.nopen;
-    st->open_bytes = 0;
-    for (const struct list *pos = j->st.open.next; pos != &j->st.open; pos = pos->next)
-        st->open_bytes += list_entry(pos, struct jnl_node, link)->item.len;
+    st->open_bytes = j->st.open_bytes;
     st->logsize = j->disk_bytes + j->ack_off;
 }

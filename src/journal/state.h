@@ -27,7 +27,7 @@ struct jst {
     /* live items behind the cursor */
     struct list returned; /* given back (or open before a restart); sorted by id */
     struct list open;     /* held open by an owner */
-    uint64_t nnodes, nopen, node_bytes;
+    uint64_t nnodes, nopen, node_bytes, open_bytes;
 };
 
 /* An empty state: no live items, every count 0 (a new journal then sets
