@@ -9,43 +9,29 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-/* A streamed (blob) item's payload copied into a new blob of target. */
-static int move_blob(struct queue *target, struct jnl *j, const struct jnl_item *it, const struct jnl_attrs *a)
-{
-    int fd;
-    uint64_t off;
-    struct jnl_blob *b;
-    int rc = jnl_payload_fd(j, it, &fd, &off);
-    if (rc < 0)
-        return rc;
-    if ((rc = registry_blob_begin(target->reg, it->len, &b)) == 0 &&
-        (rc = jnl_blob_write_from(b, fd, off, it->len)) < 0)
-        jnl_blob_discard(b);
-    close(fd);
-    return rc < 0 ? rc : queue_put_blob(target, b, a);
-}
 
 /* Sets a copy of q's expired head h into the queue named to, without an
- * expiry. */
+ * expiry: its payload read as a get reads it (whole, or from its file for a
+ * streamed item, copied into a new blob of the target). */
 static int move_item(struct queue *q, struct jnl *j, const struct jnl_head *h, const char *to)
 {
     struct queue *target;
+    struct qitem it;
+    struct jnl_blob *b;
     int rc = registry_get_or_create(q->reg, to, strlen(to), &target);
-    if (rc < 0)
+    if (rc < 0 || (rc = queue_load_payload(j, h, &it)) < 0)
         return rc;
     struct jnl_attrs a = {.flags = h->item.flags, .priority = JNL_PRIORITY_DEFAULT};
-    if (h->item.len > QUEUE_INLINE_MAX)
-        return move_blob(target, j, &h->item, &a);
-    char *data = malloc(h->item.len ? h->item.len : 1);
-    if (!data)
-        return -ENOMEM;
-    if ((rc = jnl_read(j, &h->item, 0, data, h->item.len)) == 0)
-        rc = queue_put(target, &a, data, h->item.len);
-    free(data);
+    if (it.data) {
+        rc = queue_put(target, &a, it.data, it.len);
+    } else if ((rc = registry_blob_begin(target->reg, it.len, &b)) == 0) {
+        if ((rc = jnl_blob_write_from(b, it.fd, it.off, it.len)) < 0)
+            jnl_blob_discard(b);
+        else
+            rc = queue_put_blob(target, b, &a);
+    }
+    qitem_release(&it);
     return rc;
 }
 

@@ -28,8 +28,7 @@ void qitem_release(struct qitem *it)
     it->fd = -1;
 }
 
-/* Reads the payload of the head item into *out, whole or as an fd. */
-static int load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *out)
+int queue_load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *out)
 {
     out->where = h->item;
     out->flags = h->item.flags;
@@ -71,7 +70,7 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
                 return rc;
             continue;
         }
-        rc = load_payload(j, &h, out);
+        rc = queue_load_payload(j, &h, out);
         if (rc == -EBADMSG) {
             log_error(q->reg->log, "queue %s: item %" PRIu64 " fails its checksum: dropped", q->name, h.item.id);
             if ((rc = jnl_remove_head(j, &h)) < 0)

@@ -150,6 +150,10 @@ void queue_unwait(struct qwaiter *w);
 void queue_wake(struct queue *q);
 
 void qitem_release(struct qitem *it);
+/* Reads the payload of head h of journal j into *out: whole in memory, or
+ * (over QUEUE_INLINE_MAX) as an fd to read from. Returns 0 or -errno
+ * (-EBADMSG: damaged). */
+int queue_load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *out);
 
 /* Wall-clock milliseconds. */
 uint64_t queue_now_ms(void);
