@@ -58,7 +58,7 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     CHECK(k->full.len == k->name.len || k->full.p[k->name.len] == '/');
     for (size_t i = 0; i < k->full.len; i++)
         CHECK(k->full.p[i] != ' ');
-    unsigned all = PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT | PROTO_OPT_PEEK | PROTO_OPT_TIMEOUT;
+    unsigned all = PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT | PROTO_OPT_PEEK | PROTO_OPT_TIMEOUT | PROTO_OPT_TTR;
     if (set_key) {
         CHECK((k->opts & ~(unsigned)PROTO_OPT_SYNC) == 0);
     } else {
@@ -70,6 +70,7 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     }
     if (!(k->opts & PROTO_OPT_TIMEOUT))
         CHECK(k->timeout_ms == 0);
+    CHECK((k->ttr_ms > 0) == ((k->opts & PROTO_OPT_TTR) != 0)); /* a lease of 0 ms is refused */
     if (k->full.len == k->name.len)
         CHECK(k->opts == 0);
 
@@ -77,7 +78,8 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     struct proto_key again;
     const char *error = NULL;
     CHECK(proto_parse_key(k->full.p, k->full.len, set_key, &again, &error) == 0);
-    CHECK(again.opts == k->opts && again.timeout_ms == k->timeout_ms && again.name.len == k->name.len);
+    CHECK(again.opts == k->opts && again.timeout_ms == k->timeout_ms && again.ttr_ms == k->ttr_ms &&
+          again.name.len == k->name.len);
 }
 
 /* Checks a parsed request against its line [line, line + n). */
@@ -96,6 +98,7 @@ static void check_req(const struct proto_req *req, const char *line, size_t n)
         while (proto_next_key(&rest, &k)) {
             CHECK(count < req->nkeys);
             check_key(&k, req->keys.p, req->keys.p + req->keys.len, 0);
+            CHECK(!(k.opts & PROTO_OPT_TTR) || (k.opts & PROTO_OPT_OPEN)); /* a lease is for an /open */
             if (count == 0)
                 CHECK(k.full.p == req->key.full.p && k.full.len == req->key.full.len);
             count++;
@@ -134,6 +137,23 @@ static void check_req(const struct proto_req *req, const char *line, size_t n)
     case PROTO_STATS:
         CHECK(within(req->keys, line, hi));
         break;
+    case PROTO_TOUCH:
+        check_key(&req->key, line, hi, 0);
+        CHECK((req->key.opts & ~(unsigned)PROTO_OPT_TTR) == 0);
+        CHECK(req->swallow == 0 && !req->fatal);
+        break;
+    case PROTO_MONITOR: /* a plain name; its seconds ride in key.timeout_ms */
+        CHECK(within(req->key.full, line, hi) && req->key.opts == 0 && req->key.full.len == req->key.name.len);
+        check_name(req->key.name);
+        CHECK(req->count != 0 || req->key.timeout_ms % 1000 == 0);
+        CHECK(req->swallow == 0 && !req->fatal);
+        break;
+    case PROTO_CONFIRM:
+    case PROTO_FLUSH_EXPIRED:
+        check_key(&req->key, line, hi, 0);
+        CHECK(req->key.opts == 0);
+        CHECK(req->swallow == 0 && !req->fatal);
+        break;
     default:
         CHECK(req->swallow == 0 && !req->fatal);
         break;
@@ -145,6 +165,7 @@ static int same_req(const struct proto_req *a, const struct proto_req *b, const 
     if (a->type != b->type || a->nkeys != b->nkeys || a->flags != b->flags || a->exptime != b->exptime ||
         a->bytes != b->bytes || a->noreply != b->noreply || a->fatal != b->fatal || a->swallow != b->swallow ||
         a->error != b->error || a->key.opts != b->key.opts || a->key.timeout_ms != b->key.timeout_ms ||
+        a->key.ttr_ms != b->key.ttr_ms || a->count != b->count || a->gets != b->gets ||
         a->key.full.len != b->key.full.len || a->keys.len != b->keys.len)
         return 0;
     if (a->key.full.len && a->key.full.p - abase != b->key.full.p - bbase)
