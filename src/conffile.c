@@ -541,16 +541,21 @@ int conffile_load(const char *path, struct config *srv, void (*warn)(void *ctx, 
             return -EINVAL;
         }
     }
-    /* expired items must go to a queue: an alias would take them nowhere */
-    int eq = qset_index(setting_find(SCOPE_QUEUE, "expire_to_queue"));
-    for (size_t i = 0; i < f->nsec && eq >= 0; i++) {
-        const struct section *s = &f->sec[i];
-        const char *to = s->own.v.expire_to_queue;
-        if (s->own.line[eq] && to[0] && conffile_alias(f, to, strlen(to))) {
-            l.line = s->own.line[eq];
-            fail(&l, "expire_to_queue names the alias '%s': name a queue", to);
-            conffile_free(f);
-            return -EINVAL;
+    /* expired items and dead letters must go to a queue: an alias would
+     * take them nowhere */
+    static const char *const to_queue[] = {"expire_to_queue", "dead_letter_queue"};
+    for (size_t k = 0; k < sizeof(to_queue) / sizeof(to_queue[0]); k++) {
+        const struct setting *set = setting_find(SCOPE_QUEUE, to_queue[k]);
+        int eq = qset_index(set);
+        for (size_t i = 0; i < f->nsec && eq >= 0; i++) {
+            const struct section *s = &f->sec[i];
+            const char *to = (const char *)&s->own.v + set->off;
+            if (s->own.line[eq] && to[0] && conffile_alias(f, to, strlen(to))) {
+                l.line = s->own.line[eq];
+                fail(&l, "%s names the alias '%s': name a queue", to_queue[k], to);
+                conffile_free(f);
+                return -EINVAL;
+            }
         }
     }
     resolve(f);

@@ -84,13 +84,13 @@ static ssize_t cmd_set(struct conn *c, const struct req_ctx *r)
 }
 
 /* Whether a get wants an item (or a peek at one): refused in QUIESCENT,
- * where only /close and /abort of open items are served. */
+ * where only /close, /abort and /bury of open items are served. */
 static int get_reads(const struct proto_req *req)
 {
     struct proto_slice rest = req->keys;
     struct proto_key k;
     while (proto_next_key(&rest, &k))
-        if (!(k.opts & PROTO_OPT_ABORT) && (!(k.opts & PROTO_OPT_CLOSE) || (k.opts & (PROTO_OPT_OPEN | PROTO_OPT_PEEK))))
+        if (!(k.opts & (PROTO_OPT_ABORT | PROTO_OPT_BURY)) && (!(k.opts & PROTO_OPT_CLOSE) || (k.opts & (PROTO_OPT_OPEN | PROTO_OPT_PEEK))))
             return 1;
     return 0;
 }
@@ -236,6 +236,21 @@ static ssize_t cmd_confirm(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+/* kick <q> <count>: up to count dead letters at q's head go back to the
+ * queues they came from (each move written before the answer). */
+static ssize_t cmd_kick(struct conn *c, const struct req_ctx *r)
+{
+    const struct proto_key *k = &r->req->key;
+    struct queue *q = registry_find(c->srv->reg, k->name.p, k->name.len);
+    uint64_t n = 0;
+    int rc = q ? queue_kick(q, r->req->count, &n) : 0;
+    if (rc < 0 && n == 0)
+        ci_out_server_error(c, rc);
+    else
+        ci_out_fmt(c, "KICKED %" PRIu64 "\r\n", n);
+    return (ssize_t)r->len;
+}
+
 /* The answer of flush_expired and flush_all_expired: the count, one line. */
 static void answer_count(struct conn *c, int rc, uint64_t n)
 {
@@ -369,6 +384,7 @@ static const struct command {
     [PROTO_MONITOR] = {cmd_monitor, STATUS_QUIESCENT},
     [PROTO_CONFIRM] = {cmd_confirm, STATUS_NONE},
     [PROTO_TOUCH] = {cmd_touch, STATUS_NONE},
+    [PROTO_KICK] = {cmd_kick, STATUS_READONLY},
     [PROTO_FLUSH_ALL_EXPIRED] = {cmd_flush_all_expired, STATUS_READONLY},
     [PROTO_SHUTDOWN] = {cmd_shutdown, STATUS_NONE},
     [PROTO_UNKNOWN] = {cmd_unknown, STATUS_NONE},

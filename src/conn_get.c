@@ -99,7 +99,7 @@ void ci_undo(struct conn *c, const struct conn_undo *undo, size_t n)
         if (u->open) {
             struct qopen *o = open_with(c, q, u->item.id);
             if (o)
-                queue_abort(o);
+                queue_release(o); /* its answer never went out: no delivery to count */
             continue;
         }
         int rc = queue_restore(q, &u->item);
@@ -137,6 +137,13 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
     if (k->opts & PROTO_OPT_ABORT) {
         if (o)
             queue_abort(o);
+        return GK_EMPTY;
+    }
+    if (k->opts & PROTO_OPT_BURY) {
+        if (o && (rc = queue_bury(o)) < 0) {
+            ci_out_server_error(c, rc);
+            return GK_ERROR;
+        }
         return GK_EMPTY;
     }
     if (k->opts & PROTO_OPT_CLOSE) {
@@ -184,7 +191,7 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
 
 static int wants_item(const struct proto_key *k)
 {
-    return !(k->opts & PROTO_OPT_ABORT) && (!(k->opts & PROTO_OPT_CLOSE) || (k->opts & PROTO_OPT_OPEN));
+    return !(k->opts & (PROTO_OPT_ABORT | PROTO_OPT_BURY)) && (!(k->opts & PROTO_OPT_CLOSE) || (k->opts & PROTO_OPT_OPEN));
 }
 
 static void count_get(struct conn *c, const struct proto_key *k)

@@ -95,6 +95,13 @@ const struct setting SETTINGS[] = {
     {.key = "max_age", .scope = SCOPE_QUEUE, .type = ST_TIME, .reloadable = 1, .def = "0", .max = UINT64_MAX / 2,
      .unit_ms = 1, .off = QUE(max_age_ms),
      .help = "an item expires this long after its set at the latest, whatever its exptime (0: no cap)"},
+    {.key = "max_deliveries", .scope = SCOPE_QUEUE, .type = ST_UINT, .reloadable = 1, .def = "0", .max = 65535,
+     .off = QUE(max_deliveries), .arg = "N",
+     .help = "an item given back (abort, lease, disconnect) after this many /open hand-outs goes to the "
+             "dead-letter queue (0: never)"},
+    {.key = "dead_letter_queue", .scope = SCOPE_QUEUE, .type = ST_QUEUE, .reloadable = 1, .def = "",
+     .off = QUE(dead_letter_queue),
+     .help = "where the queue's dead letters go (max_deliveries, get q/bury); empty: <queue>_errors"},
 };
 
 const size_t NSETTINGS = sizeof(SETTINGS) / sizeof(SETTINGS[0]);

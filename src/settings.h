@@ -40,6 +40,8 @@ struct qsettings {
     struct fsync_conf fsync;   /* FSYNC_SERVER: the server's policy */
     uint64_t max_expire_sweep; /* expired items one sweep removes from the queue; UINT64_MAX: all */
     char expire_to_queue[251]; /* expired items move there; "": dropped */
+    uint64_t max_deliveries;   /* an item given back after this many hand-outs is a dead letter; 0: never */
+    char dead_letter_queue[251]; /* where dead letters go; "": <queue>_errors */
 };
 
 struct setting {

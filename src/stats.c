@@ -21,7 +21,7 @@ struct qstat {
     uint64_t v;
 };
 
-#define QSTATS 16
+#define QSTATS 24
 
 /* Every stat of q, in Kestrel's order and names (age and age_msec are
  * both the last handed-out item's wait in milliseconds). Returns how many. */
@@ -46,6 +46,8 @@ static size_t queue_stats(const struct server *s, struct queue *q, struct qstat 
     out[n++] = (struct qstat){"transactions", q->transactions};
     out[n++] = (struct qstat){"canceled_transactions", q->canceled};
     out[n++] = (struct qstat){"lease_expired", q->lease_expired};
+    out[n++] = (struct qstat){"dead_lettered", q->dead_lettered};
+    out[n++] = (struct qstat){"redeliveries", q->redeliveries};
     out[n++] = (struct qstat){"total_flushes", q->flushes};
     out[n++] = (struct qstat){"age_msec", q->age_ms};
     out[n++] = (struct qstat){"create_time", q->create_ms / 1000};

@@ -143,7 +143,10 @@ static void node_to_ack(const struct jnl_node *n, struct jf_ack *a)
                          .id = n->item.id,
                          .seg = n->item.seg,
                          .off = n->item.off,
-                         .len = n->item.len};
+                         .len = n->item.len,
+                         .deliveries = n->item.deliveries,
+                         .xfer = n->item.xfer,
+                         .cum = n->item.xfer ? n->item.xfer_dir : 0};
 }
 
 /* Writes a whole ack file (header, checkpoint, live items) to fd; returns the
@@ -151,7 +154,7 @@ static void node_to_ack(const struct jnl_node *n, struct jf_ack *a)
 static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
 {
     unsigned char hdr[JF_ACK_HDR];
-    jf_ack_hdr_encode(hdr, &(struct jf_ack_hdr){.version = JF_VERSION, .generation = gen});
+    jf_ack_hdr_encode(hdr, &(struct jf_ack_hdr){.version = JF_ACK_VERSION, .generation = gen});
     int rc = jio_pwrite_all(j->conf.io, fd, hdr, sizeof(hdr), 0);
     if (rc < 0)
         return rc;

@@ -96,8 +96,6 @@ void jst_hold(struct jst *s, struct jnl_node *n, void *owner)
         s->nopen++;
         s->open_bytes += n->item.len;
     }
-    if (n->item.deliveries < UINT32_MAX)
-        n->item.deliveries++; /* handed out once more, if it comes back */
     list_remove(&n->link);
     list_push_back(&s->open, &n->link);
     n->owner = owner;
@@ -121,6 +119,8 @@ int jst_apply_rec(struct jst *s, const struct jf_rec *r)
     if (r->id != s->next_id)
         return -EBADMSG;
     s->next_id++;
+    s->last_origin_id = r->origin_id;
+    s->last_origin_sum = r->origin_id ? r->origin_sum : 0;
     s->tail_cum += r->len;
     return 0;
 }
@@ -129,7 +129,23 @@ int jst_apply_rec(struct jst *s, const struct jf_rec *r)
  * segment record. */
 static struct jnl_item ack_item(const struct jf_ack *a)
 {
-    return (struct jnl_item){.id = a->id, .kind = a->kind, .seg = a->seg, .off = a->off, .idx = a->idx, .len = a->len};
+    return (struct jnl_item){.id = a->id,
+                             .kind = a->kind,
+                             .seg = a->seg,
+                             .off = a->off,
+                             .idx = a->idx,
+                             .len = a->len,
+                             .deliveries = a->deliveries,
+                             .xfer = a->xfer,
+                             .xfer_dir = a->xfer ? a->cum : 0};
+}
+
+/* Holds n for its transfer: never handed out, until a CONFIRM or RESTORE. */
+static void xfer_hold(struct jst *s, struct jnl_node *n, const struct jf_ack *a)
+{
+    n->item.xfer = a->xfer;
+    n->item.xfer_dir = a->cum;
+    jst_hold(s, n, s);
 }
 
 static struct jnl_node *find(struct jst *s, const struct jf_ack *a, struct jnl_node *hint)
@@ -167,6 +183,25 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
             return -ENOMEM;
         if (a->type == JF_ACK_OPEN) /* handed out open: the cursor moves as for TAKE */
             cursor_past(s, a);
+        if (a->xfer) /* a checkpoint of an item in transfer */
+            xfer_hold(s, n, a);
+        break;
+    case JF_ACK_COUNT:
+        if ((n = find(s, a, hint)) != NULL)
+            n->item.deliveries = a->deliveries;
+        break;
+    case JF_ACK_XFER:
+        if (!a->xfer)
+            return -EBADMSG;
+        if ((n = find(s, a, hint)) == NULL) {
+            if (a->id < s->r_id)
+                break; /* gone already: nothing to move */
+            /* the item at the cursor: it leaves as an OPEN takes it */
+            if (!(n = node_new(s, &it)))
+                return -ENOMEM;
+            cursor_past(s, a);
+        }
+        xfer_hold(s, n, a);
         break;
     case JF_ACK_TAKE:
         cursor_past(s, a);
@@ -177,9 +212,14 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
         n = NULL;
         break;
     case JF_ACK_RESTORE:
-        /* Live again behind the cursor, handed out before the cursor's items. */
+        /* Live again behind the cursor, handed out before the cursor's items
+         * (also an item whose transfer was given up). */
         if ((n = find(s, a, hint)) == NULL && !(n = node_new(s, &it)))
             return -ENOMEM;
+        if (jst_in_xfer(s, n))
+            jst_release(s, n);
+        n->item.xfer = 0;
+        n->item.xfer_dir = 0;
         break;
     case JF_ACK_MOVE:
         if ((n = find(s, a, hint)) != NULL) {

@@ -141,8 +141,7 @@ int jnl_append_blob(struct jnl *j, struct jnl_blob *b, const struct jnl_attrs *a
     struct jf_rec r = ji_attrs_rec(j, JF_REC_BLOB, a, b->len);
     r.id = id;
     r.payload_sum = XXH3_64bits_digest(b->sum);
-    const void *none = NULL;
-    if ((rc = ji_append_batch(j, &r, &none, 1, &seg, &off)) < 0)
+    if ((rc = ji_append_one(j, &r, NULL, a->origin, a->origin_len, &seg, &off)) < 0)
         goto out;
     j->disk_bytes += b->len;
     j->blob_bytes += b->len;

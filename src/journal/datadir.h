@@ -13,7 +13,7 @@
 #include "journal/journal.h"
 
 /* The data-folder format this build writes. */
-#define JDD_FORMAT 2
+#define JDD_FORMAT 3
 /* The oldest data-folder format this build opens (and upgrades). */
 #define JDD_FORMAT_MIN 1
 #define JDD_FORMAT_FILE "FORMAT"

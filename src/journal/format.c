@@ -77,6 +77,18 @@ const char *jf_rec_type_name(unsigned type)
     return NULL;
 }
 
+const char *jf_reason_name(unsigned reason)
+{
+    switch (reason) {
+#define JF_X(name, num, text) \
+    case num:                 \
+        return text;
+        JF_REASONS(JF_X)
+#undef JF_X
+    }
+    return NULL;
+}
+
 const char *jf_ack_type_name(unsigned type)
 {
     switch (type) {
@@ -140,7 +152,7 @@ void jf_ack_hdr_encode(unsigned char out[JF_ACK_HDR], const struct jf_ack_hdr *h
 {
     memset(out, 0, JF_ACK_HDR);
     memcpy(out, JF_ACK_MAGIC, 8);
-    put_u32le(out + 8, h->version ? h->version : JF_VERSION);
+    put_u32le(out + 8, h->version ? h->version : JF_ACK_VERSION);
     put_u64le(out + 16, h->generation);
     seal(out, JF_ACK_HDR);
 }
@@ -150,7 +162,7 @@ int jf_ack_hdr_decode(const unsigned char in[JF_ACK_HDR], struct jf_ack_hdr *h)
     if (memcmp(in, JF_ACK_MAGIC, 8) != 0 || !sealed(in, JF_ACK_HDR))
         return -EBADMSG;
     h->version = get_u32le(in + 8);
-    if (h->version < JF_VERSION_MIN || h->version > JF_VERSION || get_u32le(in + 12) != 0)
+    if (h->version < JF_VERSION_MIN || h->version > JF_ACK_VERSION || get_u32le(in + 12) != 0)
         return -EPROTONOSUPPORT;
     h->generation = get_u64le(in + 16);
     if (h->generation == 0 || h->generation >= JF_COUNT_MAX)
@@ -158,8 +170,9 @@ int jf_ack_hdr_decode(const unsigned char in[JF_ACK_HDR], struct jf_ack_hdr *h)
     return 0;
 }
 
-/* Ack record: type(1) kind(1) idx(4) 0(2) id(8) seg(8) off(8) len(8) cum(8) 0(8) sum(8);
- * idx is 0 in every version-1 file. */
+/* Ack record: type(1) kind(1) idx(4) 0(2) id(8) seg(8) off(8) len(8) cum(8)
+ * deliveries(4) xfer(1) 0(3) sum(8); idx is 0 in every version-1 file,
+ * deliveries and xfer in every file before version 3. */
 void jf_ack_encode(unsigned char out[JF_ACK_REC], const struct jf_ack *a)
 {
     memset(out, 0, JF_ACK_REC);
@@ -171,6 +184,8 @@ void jf_ack_encode(unsigned char out[JF_ACK_REC], const struct jf_ack *a)
     put_u64le(out + 24, a->off);
     put_u64le(out + 32, a->len);
     put_u64le(out + 40, a->cum);
+    put_u32le(out + 48, a->deliveries);
+    out[52] = a->xfer;
     seal(out, JF_ACK_REC);
 }
 
@@ -186,7 +201,9 @@ int jf_ack_decode(const unsigned char in[JF_ACK_REC], struct jf_ack *a)
     a->off = get_u64le(in + 24);
     a->len = get_u64le(in + 32);
     a->cum = get_u64le(in + 40);
-    if (a->id >= JF_COUNT_MAX || a->seg >= JF_COUNT_MAX || a->len >= JF_COUNT_MAX || a->cum >= JF_COUNT_MAX)
+    a->deliveries = get_u32le(in + 48);
+    a->xfer = in[52];
+    if ((a->xfer && !jf_reason_name(a->xfer)) || a->id >= JF_COUNT_MAX || a->seg >= JF_COUNT_MAX || a->len >= JF_COUNT_MAX || a->cum >= JF_COUNT_MAX)
         return -EBADMSG;
     return 0;
 }
@@ -309,10 +326,15 @@ int jf_entry_next(const unsigned char *e, const struct jf_batch *b, uint64_t *po
         r->deliveries = (uint32_t)v;
     }
     if (attrs & JF_EA_ORIGIN) {
+        if (get_varint(e, n, pos, &r->origin_id) < 0 || r->origin_id == 0 || r->origin_id >= JF_COUNT_MAX ||
+            *pos >= n || !jf_reason_name(e[*pos]))
+            return -EBADMSG;
+        r->reason = e[(*pos)++];
         if (get_varint(e, n, pos, &v) < 0 || v == 0 || v > JF_ORIGIN_MAX || v > n - *pos)
             return -EBADMSG;
         out->origin = e + *pos;
         out->origin_len = (size_t)v;
+        r->origin_sum = XXH3_64bits(out->origin, out->origin_len);
         *pos += v;
     }
     if (r->type == JF_REC_BLOB) {
@@ -346,7 +368,7 @@ size_t jf_entry_hdr_size(const struct jf_rec *r, uint64_t base_ms, size_t origin
     n += a & JF_EA_PRIORITY ? 1 : 0;
     n += a & JF_EA_VISIBLE ? varint_size(r->visible_ms) : 0;
     n += a & JF_EA_DELIVERIES ? varint_size(r->deliveries) : 0;
-    n += a & JF_EA_ORIGIN ? varint_size(origin_len) + origin_len : 0;
+    n += a & JF_EA_ORIGIN ? varint_size(r->origin_id) + 1 + varint_size(origin_len) + origin_len : 0;
     n += r->type == JF_REC_BLOB ? 8 : 0;
     return n;
 }
@@ -371,6 +393,8 @@ size_t jf_entry_encode(unsigned char *out, const struct jf_rec *r, uint64_t base
     if (a & JF_EA_DELIVERIES)
         n += put_varint(out + n, r->deliveries);
     if (a & JF_EA_ORIGIN) {
+        n += put_varint(out + n, r->origin_id);
+        out[n++] = r->reason;
         n += put_varint(out + n, origin_len);
         memcpy(out + n, origin, origin_len);
         n += origin_len;

@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JF_VERSION 2     /* segments and ack files this build writes */
-#define JF_VERSION_MIN 1 /* the oldest it reads */
+#define JF_VERSION 2     /* segments this build writes */
+#define JF_ACK_VERSION 3 /* ack files this build writes (3: delivery counts, transfers) */
+#define JF_VERSION_MIN 1 /* the oldest of either it reads */
 
 /* Ids, generations and byte counts never reach this (2^62: a million items a
  * second for 146,000 years); a header claiming more is damage, which keeps
@@ -57,14 +58,34 @@ struct jf_rec {
     uint8_t priority;    /* reserved for priorities; 0 */
     uint8_t rflags;      /* JF_RF_* */
     uint32_t flags;      /* the client's memcache flags */
-    uint32_t deliveries; /* reserved for delivery counts; 0 */
+    uint32_t deliveries; /* times handed out open before (entries carry it once it is not 0) */
     uint64_t id;         /* per queue, from 1, +1 per record in file order */
     uint64_t add_ms;     /* wall clock when added */
     uint64_t expire_ms;  /* wall clock after which it is never handed out; 0: never */
     uint64_t visible_ms; /* reserved for delayed items; 0 */
     uint64_t len;        /* payload length */
     uint64_t payload_sum; /* XXH3-64 of the payload */
+    /* an item moved here from another queue (a dead letter, or one kicked
+     * back): the entry's origin field, whose name jf_entry carries */
+    uint64_t origin_id;  /* its id in the queue it came from */
+    uint64_t origin_sum; /* XXH3-64 of that queue's name (decoding sets it) */
+    uint8_t reason;      /* enum jf_reason */
 };
+
+/* Why an item was moved from another queue, declared once: X(NAME, number,
+ * name as stats, docs and darner-journal write it). */
+#define JF_REASONS(X)                                                                                        \
+    X(MAX_DELIVERIES, 1, "max_deliveries") /* given back once more than max_deliveries allows */            \
+    X(BURIED, 2, "buried")                 /* sent to the dead-letter queue by get q/bury */                \
+    X(KICKED, 3, "kicked")                 /* a dead letter sent back to its queue by kick */
+enum jf_reason {
+    JF_REASON_NONE = 0,
+#define JF_X(name, num, text) JF_REASON_##name = num,
+    JF_REASONS(JF_X)
+#undef JF_X
+};
+/* "max_deliveries", ..., or NULL for a number this version does not know. */
+const char *jf_reason_name(unsigned reason);
 
 /* ---- version 2: segments of batches ----
  *
@@ -160,7 +181,9 @@ size_t jf_entry_encode(unsigned char *out, const struct jf_rec *r, uint64_t base
     X(CONFIRM, 5, "CONFIRM") /* an item behind the cursor (open or given back) was removed */               \
     X(FLUSH, 6, "FLUSH")     /* everything up to the position given was removed */                          \
     X(MOVE, 7, "MOVE")       /* a live item was copied forward: the position is the copy's */               \
-    X(RESTORE, 8, "RESTORE") /* a removed item is live again: its removal could not be made durable */
+    X(RESTORE, 8, "RESTORE") /* a removed item is live again: its removal could not be made durable */   \
+    X(COUNT, 9, "COUNT")     /* an item behind the cursor was handed out open again: its new count */     \
+    X(XFER, 10, "XFER")      /* an item leaves for another queue; a CONFIRM ends it (version 3) */
 enum jf_ack_type {
 #define JF_X(name, num, text) JF_ACK_##name = num,
     JF_ACK_TYPES(JF_X)
@@ -176,7 +199,10 @@ struct jf_ack {
     uint64_t seg;   /* position: segment */
     uint64_t off;   /* position: offset in the segment (of the batch, or v1 record) */
     uint64_t len;   /* item payload length; CKPT: number of OUT records */
-    uint64_t cum;   /* CKPT, FLUSH: payload bytes before the cursor */
+    uint64_t cum;   /* CKPT, FLUSH: payload bytes before the cursor; XFER (and OUT of an
+                       item in transfer): the folder number q-<cum> it goes to */
+    uint32_t deliveries; /* OPEN, COUNT, OUT, RESTORE: times handed out open (version 3) */
+    uint8_t xfer;   /* XFER, OUT: the transfer's enum jf_reason; 0: none */
 };
 struct jf_ack_hdr {
     uint32_t version;

@@ -129,8 +129,14 @@ void ji_blob_reap(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_d
 /* An ack record about an item. */
 static inline struct jf_ack ji_item_ack(uint8_t type, const struct jnl_item *it)
 {
-    return (struct jf_ack){
-        .type = type, .kind = it->kind, .idx = it->idx, .id = it->id, .seg = it->seg, .off = it->off, .len = it->len};
+    return (struct jf_ack){.type = type,
+                           .kind = it->kind,
+                           .idx = it->idx,
+                           .id = it->id,
+                           .seg = it->seg,
+                           .off = it->off,
+                           .len = it->len,
+                           .deliveries = it->deliveries};
 }
 
 void ji_path_of(const struct jnl *j, char *out, size_t cap, const char *name);
@@ -189,13 +195,15 @@ int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint64_t seg, uint64_t o
 int ji_cache_reserve(struct jnl *j, size_t n);
 /* Fills it from entry e of the batch at (seg, off), entry idx. */
 void ji_item_from_entry(struct jnl_item *it, const struct jf_entry *e, uint64_t seg, uint64_t off, uint32_t idx);
-/* Appends one batch of n entries (recs[i], payloads data[i]; moved copies
- * keep their ids, the others take the next ones) at the tail, rolling the
- * segment first when it is full or of an older version; its position goes
- * to *seg, *off. Leaves nothing partial behind on failure. Applies nothing:
- * the caller applies each entry (jst_apply_rec). */
-int ji_append_batch(struct jnl *j, const struct jf_rec *recs, const void *const *data, uint32_t n, uint64_t *seg,
-                    uint64_t *off);
+/* Appends a batch of one entry (r, its payload data, its origin's name:
+ * origin_len 0 for none; a moved copy keeps its id, another takes the next)
+ * at the tail, after the deferred batch, rolling the segment first when it
+ * is full or of an older version; its position goes to *seg, *off. Leaves
+ * nothing partial behind on failure. Applies nothing: the caller applies
+ * the entry (jst_apply_rec). data and origin must not point into the batch
+ * cache (writing the deferred batch first refills it). */
+int ji_append_one(struct jnl *j, const struct jf_rec *r, const void *data, const char *origin, size_t origin_len,
+                  uint64_t *seg, uint64_t *off);
 uint64_t ji_now_ms(void);
 int ji_cursor_next_seg(struct jnl *j);
 

@@ -61,27 +61,22 @@ static int write_batch(struct jnl *j, unsigned char *e, uint64_t elen, uint32_t 
     return 0;
 }
 
-int ji_append_batch(struct jnl *j, const struct jf_rec *recs, const void *const *data, uint32_t n, uint64_t *seg,
-                    uint64_t *off)
+int ji_append_one(struct jnl *j, const struct jf_rec *r, const void *data, const char *origin, size_t origin_len,
+                  uint64_t *seg, uint64_t *off)
 {
     int rc;
     if ((rc = ji_flush_pending(j)) < 0)
         return rc;
-    uint64_t base = recs[0].add_ms, elen = 0;
-    for (uint32_t i = 0; i < n; i++)
-        elen += jf_entry_hdr_size(&recs[i], base, 0) + (recs[i].type == JF_REC_ITEM ? recs[i].len : 0);
+    uint64_t base = r->add_ms;
+    uint64_t elen = jf_entry_hdr_size(r, base, origin_len) + (r->type == JF_REC_ITEM ? r->len : 0);
     j->wbuf.len = 0;
     if ((rc = buf_reserve(&j->wbuf, JF_BATCH_HDR_MAX + elen)) < 0)
         return rc;
     unsigned char *e = (unsigned char *)j->wbuf.data + JF_BATCH_HDR_MAX, *p = e;
-    for (uint32_t i = 0; i < n; i++) {
-        p += jf_entry_encode(p, &recs[i], base, NULL, 0);
-        if (recs[i].type == JF_REC_ITEM) {
-            memcpy(p, data[i], recs[i].len);
-            p += recs[i].len;
-        }
-    }
-    return write_batch(j, e, elen, n, j->st.next_id, base, j->st.tail_cum, seg, off);
+    p += jf_entry_encode(p, r, base, origin, origin_len);
+    if (r->type == JF_REC_ITEM)
+        memcpy(p, data, r->len);
+    return write_batch(j, e, elen, 1, j->st.next_id, base, j->st.tail_cum, seg, off);
 }
 
 void jnl_ticket_put(struct jnl_ticket *t)
@@ -142,6 +137,11 @@ struct jf_rec ji_attrs_rec(const struct jnl *j, uint8_t type, const struct jnl_a
     struct jf_rec r = {.type = type, .flags = a->flags, .id = j->st.next_id, .add_ms = a->add_ms,
                        .expire_ms = a->expire_ms, .visible_ms = a->visible_ms, .deliveries = a->deliveries,
                        .len = len};
+    if (a->origin_len) {
+        r.origin_id = a->origin_id;
+        r.reason = a->reason;
+        r.origin_sum = jf_payload_sum(a->origin, a->origin_len);
+    }
     if (a->priority != JNL_PRIORITY_DEFAULT) {
         r.priority = a->priority;
         r.rflags |= JF_RF_PRIORITY;
@@ -155,12 +155,12 @@ int jnl_append_deferred(struct jnl *j, const struct jnl_attrs *a, const void *da
     int rc;
     struct jf_rec r = ji_attrs_rec(j, JF_REC_ITEM, a, len);
     uint64_t add_ms = a->add_ms;
-    uint64_t ehdr = jf_entry_hdr_size(&r, j->pend.ticket ? j->pend.base_ms : add_ms, 0);
+    uint64_t ehdr = jf_entry_hdr_size(&r, j->pend.ticket ? j->pend.base_ms : add_ms, a->origin_len);
     /* A batch is bounded: past JF_BATCH_MAX it is written and another begins. */
     if (j->pend.ticket && j->pend.e.len - JF_BATCH_HDR_MAX + ehdr + len > JF_BATCH_MAX) {
         if ((rc = flush_items(j)) < 0)
             return rc;
-        ehdr = jf_entry_hdr_size(&r, add_ms, 0);
+        ehdr = jf_entry_hdr_size(&r, add_ms, a->origin_len);
     }
     if (!j->pend.ticket) {
         struct jnl_ticket *t = calloc(1, sizeof(*t));
@@ -182,7 +182,7 @@ int jnl_append_deferred(struct jnl *j, const struct jnl_attrs *a, const void *da
     if ((rc = buf_reserve(&j->pend.e, ehdr + len)) < 0)
         return rc;
     unsigned char *p = (unsigned char *)j->pend.e.data + j->pend.e.len;
-    p += jf_entry_encode(p, &r, j->pend.base_ms, NULL, 0);
+    p += jf_entry_encode(p, &r, j->pend.base_ms, a->origin, a->origin_len);
     memcpy(p, data, len);
     j->pend.e.len += ehdr + len;
     j->pend.count++;
@@ -197,7 +197,7 @@ int jnl_append(struct jnl *j, const struct jnl_attrs *a, const void *data, size_
 {
     struct jf_rec r = ji_attrs_rec(j, JF_REC_ITEM, a, len);
     uint64_t seg, off;
-    int rc = ji_append_batch(j, &r, &data, 1, &seg, &off);
+    int rc = ji_append_one(j, &r, data, a->origin, a->origin_len, &seg, &off);
     if (rc < 0)
         return rc;
     rc = jst_apply_rec(&j->st, &r);
@@ -441,16 +441,95 @@ int jnl_remove_head(struct jnl *j, const struct jnl_head *h)
 int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct jnl_node **out)
 {
     struct jnl_node *n = h->node;
-    if (!n) {
-        struct jf_ack a = ji_item_ack(JF_ACK_OPEN, &h->item);
-        int rc = ji_ack_apply(j, &a, NULL, &n);
-        if (rc < 0)
-            return rc;
+    struct jf_ack a = ji_item_ack(n ? JF_ACK_COUNT : JF_ACK_OPEN, &h->item);
+    if (a.deliveries < UINT16_MAX) /* the count a gets cas carries saturates there */
+        a.deliveries++;
+    int rc = ji_ack_apply(j, &a, n, &n);
+    if (rc < 0)
+        return rc;
+    if (a.type == JF_ACK_OPEN) {
         n->item = h->item; /* the attributes the ack record does not carry */
+        n->item.deliveries = a.deliveries;
     }
     jst_hold(&j->st, n, owner);
     *out = n;
     return 0;
+}
+
+int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, uint8_t reason, struct jnl_node **out)
+{
+    struct jf_ack a = ji_item_ack(JF_ACK_XFER, &h->item);
+    a.xfer = reason;
+    a.cum = dst_dir;
+    struct jnl_node *n;
+    int rc = ji_ack_apply(j, &a, h->node, &n);
+    if (rc < 0)
+        return rc;
+    if (!h->node) {
+        n->item = h->item;
+        n->item.xfer = reason;
+        n->item.xfer_dir = dst_dir;
+    }
+    /* Written now: the copy is made only once this record is in the file. */
+    if ((rc = ji_ack_flush(j)) < 0) {
+        jnl_xfer_cancel(j, n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+int jnl_xfer_end(struct jnl *j, struct jnl_node *n)
+{
+    int rc = jnl_confirm(j, n);
+    return rc < 0 ? rc : ji_ack_flush(j);
+}
+
+int jnl_xfer_cancel(struct jnl *j, struct jnl_node *n)
+{
+    struct jnl_item it = n->item;
+    it.xfer = 0;
+    return jnl_restore(j, &it);
+}
+
+int jnl_origin(struct jnl *j, const struct jnl_item *it, char *out)
+{
+    if (!it->origin_id)
+        return 0;
+    struct jbatch bt;
+    struct jf_entry e;
+    unsigned char *owned = NULL;
+    int rc = ji_batch_load(j, it->seg, it->off, &bt, &owned, 0);
+    if (rc == 0 && (ji_entry_at(j, &bt, it->seg, it->off, it->idx, &e) < 0 || e.r.id != it->id))
+        rc = -EBADMSG;
+    if (rc == 0) {
+        memcpy(out, e.origin, e.origin_len);
+        rc = (int)e.origin_len;
+    }
+    free(owned);
+    return rc == -ENODATA ? -EIO : rc;
+}
+
+struct jnl_node *jnl_returned_next(struct jnl *j, struct jnl_node *n)
+{
+    struct list *pos = n ? n->link.next : j->st.returned.next;
+    return pos == &j->st.returned ? NULL : list_entry(pos, struct jnl_node, link);
+}
+
+struct jnl_node *jnl_next_xfer(struct jnl *j)
+{
+    struct list *pos;
+    for (pos = j->st.open.next; pos != &j->st.open; pos = pos->next) {
+        struct jnl_node *n = list_entry(pos, struct jnl_node, link);
+        if (jst_in_xfer(&j->st, n))
+            return n;
+    }
+    return NULL;
+}
+
+int jnl_last_origin_is(const struct jnl *j, uint64_t id, const char *name, size_t len)
+{
+    return j->st.last_origin_id == id && j->st.last_origin_sum == jf_payload_sum(name, len);
 }
 
 int jnl_confirm(struct jnl *j, struct jnl_node *n)

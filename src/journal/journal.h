@@ -38,7 +38,15 @@ struct jnl_item {
     uint64_t len;      /* payload length */
     uint64_t add_ms, expire_ms, payload_sum;
     uint32_t flags;
-    uint32_t deliveries; /* times handed out open before (counted in memory since start) */
+    uint32_t deliveries; /* times handed out open (this hand-out included while open) */
+    /* an item moved here from another queue: its id there and why (its
+     * origin's name is read with jnl_origin) */
+    uint64_t origin_id;
+    uint8_t reason; /* enum jf_reason; 0: none */
+    /* a node leaving for another queue (jnl_xfer_begin): why, and the
+     * folder number of the queue it goes to */
+    uint8_t xfer;
+    uint64_t xfer_dir;
 };
 
 /* An item behind the read cursor that is still live: handed out open, or
@@ -81,6 +89,12 @@ struct jnl_attrs {
     uint64_t visible_ms; /* not handed out before this (delayed items); 0: at once */
     uint32_t deliveries; /* times handed out before */
     uint8_t priority;    /* 0 (most urgent) to 9, or JNL_PRIORITY_DEFAULT */
+    /* moved from another queue (origin_len > 0): its name there (borrowed),
+     * the item's id there and why */
+    const char *origin;
+    size_t origin_len;
+    uint64_t origin_id;
+    uint8_t reason; /* enum jf_reason */
 };
 #define JNL_PRIORITY_DEFAULT 0xff /* the queue's default: not written */
 
@@ -169,6 +183,30 @@ int jnl_remove_head(struct jnl *j, const struct jnl_head *h);
 int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct jnl_node **out);
 /* Removes an open node for good; the node is freed. */
 int jnl_confirm(struct jnl *j, struct jnl_node *n);
+/* Moving a live item to another queue, crash-safe (queue/transfer.c does
+ * the whole move): jnl_xfer_begin writes an XFER record for head h (a node,
+ * or the record at the cursor, which moves past it) naming the destination's
+ * folder number and the reason (enum jf_reason), before anything else; the
+ * item is then held by the journal (never handed out) as *out. Once its copy
+ * is the destination's last entry, jnl_xfer_end confirms it (written now);
+ * if the copy cannot be made, jnl_xfer_cancel gives it back. A crash in
+ * between leaves the node in transfer at the next open: jnl_next_xfer finds
+ * it, and the destination's jnl_last_origin_is says whether the copy was
+ * made. Each returns 0 or -errno. */
+int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, uint8_t reason, struct jnl_node **out);
+int jnl_xfer_end(struct jnl *j, struct jnl_node *n);
+int jnl_xfer_cancel(struct jnl *j, struct jnl_node *n);
+/* The given-back node after n (NULL: the first), by id; NULL after the last. */
+struct jnl_node *jnl_returned_next(struct jnl *j, struct jnl_node *n);
+/* A node in transfer (after a crash), or NULL. */
+struct jnl_node *jnl_next_xfer(struct jnl *j);
+/* Whether the last entry appended to j (moved copies aside) came from
+ * item id of the queue called name. */
+int jnl_last_origin_is(const struct jnl *j, uint64_t id, const char *name, size_t len);
+/* Copies the origin queue's name of item it (moved from another queue)
+ * into out (JF_ORIGIN_MAX bytes of room); returns its length, 0 when it
+ * has none, or -errno. */
+int jnl_origin(struct jnl *j, const struct jnl_item *it, char *out);
 /* Gives an open node back: it is handed out again before the cursor's items. */
 void jnl_release(struct jnl *j, struct jnl_node *n);
 /* Makes an item removed by jnl_remove_head() or jnl_confirm() live again,

@@ -64,9 +64,13 @@ static int move_node(struct jnl *j, struct jnl_node *n, uint64_t sync_epoch_next
 {
     struct jbatch bt;
     struct jf_entry e;
-    unsigned char *owned;
+    unsigned char *owned = NULL;
     uint64_t seg, off;
-    int rc = ji_batch_load(j, n->item.seg, n->item.off, &bt, &owned, 1);
+    /* the deferred batch first: writing it refills the batch cache, where
+     * the loaded entry may be */
+    int rc = ji_flush_pending(j);
+    if (rc == 0)
+        rc = ji_batch_load(j, n->item.seg, n->item.off, &bt, &owned, 1);
     if (rc == 0 && (jbatch_entry_at(&bt, n->item.idx, &e) < 0 || e.r.id != n->item.id))
         rc = -EBADMSG;
     if (rc == 0) {
@@ -74,7 +78,7 @@ static int move_node(struct jnl *j, struct jnl_node *n, uint64_t sync_epoch_next
          * from the loaded batch before anything else is read. */
         const void *data = bt.p + bt.b.hdr_len + e.payload_pos;
         e.r.rflags |= JF_RF_MOVED;
-        rc = ji_append_batch(j, &e.r, &data, 1, &seg, &off);
+        rc = ji_append_one(j, &e.r, data, (const char *)e.origin, e.origin_len, &seg, &off);
     }
     free(owned);
     if (rc < 0)

@@ -74,7 +74,7 @@ static void remove_tmp_files(struct jnl *j)
  * build does not know (logged, with the version); damage and absence are left
  * to recovery. */
 static int check_one_version(struct jnl *j, const char *name, size_t hdr,
-                             int (*decode)(const unsigned char *, uint32_t *))
+                             int (*decode)(const unsigned char *, uint32_t *), int ours)
 {
     char path[PATH_MAX];
     unsigned char raw[JF_SEG_HDR > JF_ACK_HDR ? JF_SEG_HDR : JF_ACK_HDR];
@@ -90,7 +90,7 @@ static int check_one_version(struct jnl *j, const char *name, size_t hdr,
     log_error(j->conf.log,
               "journal %s: %s is in journal format version %" PRIu32 ", which this build (version %d) cannot read: "
               "the queue is not opened and nothing in its folder is changed; run a darner that knows version %" PRIu32,
-              j->dir, name, version, JF_VERSION, version);
+              j->dir, name, version, ours, version);
     return -EPROTONOSUPPORT;
 }
 
@@ -123,9 +123,9 @@ static int check_versions(struct jnl *j)
     while (rc == 0 && (e = readdir(d)) != NULL) {
         uint64_t seq;
         if (jf_parse_file_name(e->d_name, "seg-", &seq))
-            rc = check_one_version(j, e->d_name, JF_SEG_HDR, seg_version);
+            rc = check_one_version(j, e->d_name, JF_SEG_HDR, seg_version, JF_VERSION);
         else if (strcmp(e->d_name, "acks.0") == 0 || strcmp(e->d_name, "acks.1") == 0)
-            rc = check_one_version(j, e->d_name, JF_ACK_HDR, ack_version);
+            rc = check_one_version(j, e->d_name, JF_ACK_HDR, ack_version, JF_ACK_VERSION);
     }
     closedir(d);
     return rc;
@@ -293,7 +293,7 @@ static int recover_acks(struct jnl *j)
         ji_ack_reserve(j);
         /* An ack log of an older version is rewritten in this one (into the
          * other file: the old one stays until that is complete). */
-        rc = versions[i] < JF_VERSION;
+        rc = versions[i] < JF_ACK_VERSION;
         goto out;
     }
     /* No usable ack file: everything from the oldest segment on is live. */
@@ -315,6 +315,35 @@ out:
 /* Makes the cursor and live items agree with the segments that exist.
  * Returns 1 when the ack log must be rewritten (it is ahead of the segments:
  * its stale records would otherwise apply to the ids appended next). */
+/* Fills live node n's attributes from its entry, keeping what only the ack
+ * log knows (its delivery count, a transfer under way); a node whose entry
+ * is gone is dropped. */
+static void fill_node(struct jnl *j, struct jnl_node *n)
+{
+    struct jbatch bt;
+    struct jf_entry e;
+    unsigned char *owned = NULL;
+    int rc = n->item.seg < j->oldest_seg || n->item.id >= j->st.next_id
+                 ? -ENOENT
+                 : ji_batch_load(j, n->item.seg, n->item.off, &bt, &owned, 0);
+    if (rc == 0 && (jbatch_entry_at(&bt, n->item.idx, &e) < 0 || e.r.id != n->item.id))
+        rc = -EBADMSG;
+    free(owned);
+    if (rc < 0) {
+        log_warn(j->conf.log, "journal %s: open item %" PRIu64 " is no longer on disk (%s): dropped", j->dir,
+                 n->item.id, strerror(-rc));
+        /* gone from disk: dropped in memory only, as a CONFIRM would */
+        jst_apply_ack(&j->st, &(struct jf_ack){.type = JF_ACK_CONFIRM, .id = n->item.id}, n, NULL);
+        return;
+    }
+    struct jnl_item logged = n->item;
+    ji_item_from_entry(&n->item, &e, n->item.seg, n->item.off, n->item.idx);
+    if (logged.deliveries > n->item.deliveries)
+        n->item.deliveries = logged.deliveries;
+    n->item.xfer = logged.xfer;
+    n->item.xfer_dir = logged.xfer_dir;
+}
+
 static int reconcile(struct jnl *j)
 {
     int rewrite = 0;
@@ -359,28 +388,12 @@ static int reconcile(struct jnl *j)
         j->st.r_cum = sh.cum_bytes;
         rewrite = 1;
     }
-    /* Live items: fill in what the ack log does not carry from their headers. */
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &j->st.returned)
-    {
-        struct jnl_node *n = list_entry(pos, struct jnl_node, link);
-        struct jbatch bt;
-        struct jf_entry e;
-        unsigned char *owned = NULL;
-        rc = n->item.seg < j->oldest_seg || n->item.id >= j->st.next_id
-                 ? -ENOENT
-                 : ji_batch_load(j, n->item.seg, n->item.off, &bt, &owned, 0);
-        if (rc == 0 && (jbatch_entry_at(&bt, n->item.idx, &e) < 0 || e.r.id != n->item.id))
-            rc = -EBADMSG;
-        free(owned);
-        if (rc < 0) {
-            log_warn(j->conf.log, "journal %s: open item %" PRIu64 " is no longer on disk (%s): dropped", j->dir,
-                     n->item.id, strerror(-rc));
-            /* gone from disk: dropped in memory only, as a CONFIRM would */
-            jst_apply_ack(&j->st, &(struct jf_ack){.type = JF_ACK_CONFIRM, .id = n->item.id}, n, NULL);
-            continue;
-        }
-        ji_item_from_entry(&n->item, &e, n->item.seg, n->item.off, n->item.idx);
+    /* Live items (given back ones, and those in transfer): what the ack
+     * log does not carry comes from their entries. */
+    struct list *lists[2] = {&j->st.returned, &j->st.open};
+    for (int li = 0; li < 2; li++) {
+        struct list *pos, *tmp;
+        list_for_each_safe(pos, tmp, lists[li]) fill_node(j, list_entry(pos, struct jnl_node, link));
     }
     return rewrite;
 }
@@ -390,14 +403,8 @@ static int blob_live(struct jnl *j, uint64_t id)
 {
     if (id >= j->st.r_id && id < j->st.next_id)
         return 1;
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &j->st.returned)
-    {
-        const struct jnl_item *it = &list_entry(pos, struct jnl_node, link)->item;
-        if (it->kind == JF_REC_BLOB && it->id == id)
-            return 1;
-    }
-    return 0;
+    const struct jnl_node *n = jst_find(&j->st, id);
+    return n && n->item.kind == JF_REC_BLOB;
 }
 
 /* Removes blob files whose items are gone (a crash between recording a

@@ -28,6 +28,10 @@ struct jst {
     struct list returned; /* given back (or open before a restart); sorted by id */
     struct list open;     /* held open by an owner */
     uint64_t nnodes, nopen, node_bytes, open_bytes;
+    /* the origin (id, XXH3-64 of its queue's name) of the last entry that is
+     * not a moved copy: a transfer a crash cut short checks whether its copy
+     * is the destination's last entry (0, 0: that entry has none) */
+    uint64_t last_origin_id, last_origin_sum;
 };
 
 /* An empty state: no live items, every count 0 (a new journal then sets
@@ -52,9 +56,12 @@ int jst_apply_rec(struct jst *s, const struct jf_rec *r);
 int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, struct jnl_node **out);
 
 /* Memory-only changes that write no record: handing a given-back node to an
- * owner, and giving it back (the item is live on disk either way). */
+ * owner, and giving it back (the item is live on disk either way). A node
+ * in transfer (XFER) is held by the state itself: jst_in_xfer(). */
 void jst_hold(struct jst *s, struct jnl_node *n, void *owner);
 void jst_release(struct jst *s, struct jnl_node *n);
+
+static inline int jst_in_xfer(const struct jst *s, const struct jnl_node *n) { return n->owner == (const void *)s; }
 
 /* The live node of item id, or NULL (a linear search over live items). */
 struct jnl_node *jst_find(struct jst *s, uint64_t id);

@@ -136,6 +136,8 @@ static unsigned parse_option(const char *p, size_t len, int set_key, uint32_t *t
         return PROTO_OPT_CLOSE;
     } else if (bytes_are(p, len, "abort")) {
         return PROTO_OPT_ABORT;
+    } else if (bytes_are(p, len, "bury")) {
+        return PROTO_OPT_BURY;
     } else if (bytes_are(p, len, "peek")) {
         return PROTO_OPT_PEEK;
     } else if (len >= 2 && p[0] == 't' && p[1] == '=') {
@@ -203,9 +205,11 @@ int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *ke
         slash = next;
     }
 
-    /* abort stands alone; peek leaves the item where it is, so it cannot
-     * open, close or abort one. close+open and t= with the rest are fine. */
+    /* abort and bury stand alone; peek leaves the item where it is, so it
+     * cannot open, close or abort one. close+open and t= with the rest are
+     * fine. */
     if (((opts & PROTO_OPT_ABORT) && (opts & ~(unsigned)PROTO_OPT_ABORT)) ||
+        ((opts & PROTO_OPT_BURY) && (opts & ~(unsigned)PROTO_OPT_BURY)) ||
         ((opts & PROTO_OPT_PEEK) &&
          (opts & (PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT)))) {
         *error = E_OPT_COMBINATION;
@@ -537,6 +541,17 @@ static void cmd_confirm(const struct cmd_line *l, struct proto_req *req)
         req->type = PROTO_CONFIRM;
 }
 
+/* kick <q> <count> (beanstalkd's word): dead letters back to their queues */
+static void cmd_kick(const struct cmd_line *l, struct proto_req *req)
+{
+    if (l->n != 2 || parse_tok_u64(l->arg[1], UINT32_MAX, &req->count) < 0) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    if (parse_plain_key(l->arg[0], req) == 0)
+        req->type = PROTO_KICK;
+}
+
 /* touch <q>[/ttr=ms] <seconds> [noreply] (memcache's touch): the lease of
  * this connection's open items on q; /ttr= gives it in milliseconds. */
 static void cmd_touch(const struct cmd_line *l, struct proto_req *req)
@@ -597,6 +612,7 @@ static const struct command {
     {"monitor", cmd_monitor, 0},
     {"confirm", cmd_confirm, 0},
     {"touch", cmd_touch, 0},
+    {"kick", cmd_kick, 0},
     {"flush_all_expired", cmd_flush_all_expired, 0},
     {"status", cmd_status, 0},
     {"shutdown", cmd_shutdown, 0},

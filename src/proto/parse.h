@@ -36,6 +36,7 @@ enum proto_type {
     PROTO_MONITOR,    /* monitor <q> <seconds> [max_items]: key.timeout_ms, count (0: not given) */
     PROTO_CONFIRM,    /* confirm <q> <count> */
     PROTO_TOUCH,      /* touch <q>[/ttr=ms] <seconds> [noreply]: count is the seconds */
+    PROTO_KICK,       /* kick <q> <count> */
     PROTO_UNKNOWN,    /* unknown command word: answer "ERROR", connection stays */
     PROTO_BAD,        /* malformed line: answer "CLIENT_ERROR <error>" */
 };
@@ -49,6 +50,7 @@ enum {
     PROTO_OPT_TIMEOUT = 1u << 4, /* timeout_ms is set */
     PROTO_OPT_SYNC = 1u << 5,    /* set only */
     PROTO_OPT_TTR = 1u << 6,     /* ttr_ms is set: the lease of an /open (or of a touch) */
+    PROTO_OPT_BURY = 1u << 7,    /* the open item goes to the dead-letter queue (alone, as abort) */
 };
 
 /* One key of a request: "name/opt/opt...". */
@@ -67,7 +69,7 @@ struct proto_req {
     struct proto_slice keys;
     size_t nkeys;
     int gets; /* PROTO_GET sent as `gets`: answers carry a cas value */
-    uint64_t count; /* PROTO_MONITOR (max items; 0: not given), PROTO_CONFIRM */
+    uint64_t count; /* PROTO_MONITOR (max items; 0: not given), PROTO_CONFIRM, PROTO_KICK */
     /* PROTO_SET, PROTO_DELETE, PROTO_FLUSH: the one key (set: only /sync allowed;
      * delete and flush: no option allowed). */
     struct proto_key key;

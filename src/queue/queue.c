@@ -104,6 +104,8 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
         list_push_back(&q->opens, &o->q_link);
         *open = o;
         q->transactions++;
+        if (o->node->item.deliveries > 1)
+            q->redeliveries++;
         break;
     }
     }
@@ -146,13 +148,42 @@ int queue_confirm(struct qopen *o)
     return 0;
 }
 
-void queue_abort(struct qopen *o)
+void queue_release(struct qopen *o)
 {
     struct queue *q = o->q;
     jnl_release(q->jnl, o->node);
     qopen_free(o);
     q->canceled++;
     queue_wake(q);
+}
+
+void queue_abort(struct qopen *o)
+{
+    struct queue *q = o->q;
+    struct jnl_node *n = o->node;
+    if (!queue_over_deliveries(q, &n->item)) {
+        queue_release(o);
+        return;
+    }
+    jnl_release(q->jnl, n);
+    qopen_free(o);
+    q->canceled++;
+    if (queue_dead_letter(q, n, JF_REASON_MAX_DELIVERIES) < 0)
+        queue_wake(q); /* it stays here, given back */
+}
+
+int queue_bury(struct qopen *o)
+{
+    struct queue *q = o->q;
+    struct jnl_node *n = o->node;
+    jnl_release(q->jnl, n);
+    qopen_free(o);
+    int rc = queue_dead_letter(q, n, JF_REASON_BURIED);
+    if (rc < 0) {
+        q->canceled++;
+        queue_wake(q);
+    }
+    return rc;
 }
 
 /* a, with the add time set when the caller left it 0, and the expiry

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "journal/format.h"
 #include "journal/journal.h"
 #include "util/list.h"
 
@@ -34,9 +35,12 @@ struct queue {
     uint64_t expired;     /* items dropped because they expired */
     uint64_t transactions, canceled; /* items handed out open, and given back (Kestrel's names) */
     uint64_t lease_expired; /* open items given back because their lease ran out */
+    uint64_t dead_lettered; /* items sent to its dead-letter queue */
+    uint64_t redeliveries;  /* hand-outs of items handed out before */
     uint64_t flushes;     /* flush commands */
     uint64_t create_ms;   /* when this server made or first opened the queue */
-    int pinned;           /* its journal must stay open (an expired item moving out) */
+    int pinned;           /* its journal must stay open (an item moving out) */
+    int opened_due;       /* its journal opened while another's moves ran: queue_opened is owed */
     int may_expire;       /* it may hold items with an expiry: the sweep looks at it */
     uint64_t sweep_epoch; /* the last sweep pass that looked at it */
     uint64_t age_ms;      /* age of the last item handed out */
@@ -97,8 +101,16 @@ int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct 
 struct jnl_ticket *queue_ack_ticket(struct queue *q);
 /* Confirms an open item: removed for good; o is freed. */
 int queue_confirm(struct qopen *o);
-/* Gives an open item back to the head of its queue; o is freed. Wakes waiters. */
+/* Gives an open item back to the head of its queue; o is freed. Wakes
+ * waiters. An item handed out as often as the queue's max_deliveries allows
+ * goes to its dead-letter queue instead (queue_dead_letter). */
 void queue_abort(struct qopen *o);
+/* The same, without the max_deliveries check: for an open whose answer
+ * never reached its client. */
+void queue_release(struct qopen *o);
+/* Sends an open item to the queue's dead-letter queue (get q/bury); o is
+ * freed. If it cannot go there, it is given back. Returns 0 or -errno. */
+int queue_bury(struct qopen *o);
 
 enum qadmit { QADMIT_OK, QADMIT_FULL, QADMIT_TOO_LARGE };
 /* Whether q takes an item of len bytes now, under its max_items, max_size
@@ -154,6 +166,28 @@ void qitem_release(struct qitem *it);
  * (over QUEUE_INLINE_MAX) as an fd to read from. Returns 0 or -errno
  * (-EBADMSG: damaged). */
 int queue_load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *out);
+
+/* ---- transfers (queue/transfer.c) ---- */
+/* The name of q's dead-letter queue (dead_letter_queue, or "<q>_errors")
+ * into out; returns its length, 0 when it names no queue it could be (too
+ * long, or q itself). */
+size_t queue_dlq_name(const struct queue *q, char out[JF_ORIGIN_MAX + 1]);
+/* Moves node n of q's journal (given back, or held open: the caller drops
+ * its hold) to q's dead-letter queue, which is made if need be; the copy
+ * keeps n's delivery count and names q, n's id and reason. On failure the
+ * item stays in q, given back. Returns 0 or -errno. */
+int queue_dead_letter(struct queue *q, struct jnl_node *n, uint8_t reason);
+/* Whether the item has been handed out as often as q's max_deliveries
+ * allows (never for an item that is a dead letter itself). */
+int queue_over_deliveries(const struct queue *q, const struct jnl_item *it);
+/* Moves up to max dead letters from q's head back to the queues they came
+ * from, their delivery counts reset; stops at the first item that is not a
+ * dead letter. *kicked counts them. Returns 0 or -errno. */
+int queue_kick(struct queue *q, uint64_t max, uint64_t *kicked);
+/* Called once q's journal j is opened: finishes the moves a crash cut
+ * short, and sends to the dead-letter queue the items open before it that
+ * reached max_deliveries. */
+void queue_opened(struct queue *q, struct jnl *j);
 
 /* Wall-clock milliseconds. */
 uint64_t queue_now_ms(void);

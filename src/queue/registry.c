@@ -390,11 +390,27 @@ void registry_set_max_open(struct registry *r, size_t n)
     evict(r, NULL);
 }
 
+/* Runs queue_opened for q once its journal is open: not inside another
+ * queue's, whose moves open journals too (q waits for its next use). */
+static void opened(struct registry *r, struct queue *q)
+{
+    if (r->in_opened) {
+        q->opened_due = 1;
+        return;
+    }
+    r->in_opened = 1;
+    q->opened_due = 0;
+    queue_opened(q, q->jnl);
+    r->in_opened = 0;
+}
+
 int registry_jnl(struct registry *r, struct queue *q, struct jnl **out)
 {
     if (q->jnl) {
         list_remove(&q->lru);
         list_push_front(&r->lru, &q->lru);
+        if (q->opened_due)
+            opened(r, q);
         *out = q->jnl;
         return 0;
     }
@@ -417,6 +433,7 @@ int registry_jnl(struct registry *r, struct queue *q, struct jnl **out)
     jnl_get_stats(q->jnl, &st);
     q->may_expire |= st.items > 0; /* what it holds is not known: the sweep looks */
     evict(r, q);
+    opened(r, q);
     *out = q->jnl;
     return 0;
 }

@@ -38,6 +38,7 @@ struct registry {
     struct fsync_conf fsync;     /* the server's fsync policy (a queue's "server") */
     uint64_t sweep_epoch;        /* the expiry sweep's pass (queue_sweep) */
     struct lease_heap leases;    /* open items with a lease, soonest first */
+    int in_opened;               /* queue_opened runs (for the queue just opened) */
     /* fanout groups: for each name some queue "name+child" exists of, its
      * children (struct queue by fanout_link), whether "name" exists or not */
     struct fgroup {

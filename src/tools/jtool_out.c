@@ -66,21 +66,23 @@ int emit_rec(struct tool *t, uint64_t seq, uint64_t off, const struct jf_rec *r,
     const char *sum = ok > 0 ? "ok" : ok == 0 ? "bad" : "no blob file";
     const char *kind = r->type == JF_REC_BLOB ? "blob" : "item";
     int moved = (r->rflags & JF_RF_MOVED) != 0, rc = 0;
+    const char *reason = r->reason && jf_reason_name(r->reason) ? jf_reason_name(r->reason) : "none";
     uint64_t n = fd < 0 ? 0 : t->payload || r->len <= PREVIEW ? r->len : PREVIEW;
     if (t->json)
         fprintf(t->out,
                 "{\"type\":\"record\",\"seg\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"idx\":%" PRIu32
                 ",\"batch_size\":%" PRIu64 ",\"payload_at\":%" PRIu64 ",\"id\":%" PRIu64 ",\"kind\":\"%s\","
                 "\"moved\":%s,\"flags\":%" PRIu32 ",\"added_ms\":%" PRIu64 ",\"expires_ms\":%" PRIu64
-                ",\"length\":%" PRIu64 ",\"checksum\":\"%s\",\"payload\":\"",
+                ",\"length\":%" PRIu64 ",\"deliveries\":%" PRIu32 ",\"origin_id\":%" PRIu64
+                ",\"reason\":\"%s\",\"checksum\":\"%s\",\"payload\":\"",
                 seq, off, t->cur_idx, t->cur_size, t->cur_payload_at, r->id, kind, moved ? "true" : "false", r->flags,
-                r->add_ms, r->expire_ms, r->len, sum);
+                r->add_ms, r->expire_ms, r->len, r->deliveries, r->origin_id, reason, sum);
     else
         fprintf(t->out,
                 "  record seg %" PRIu64 " off %" PRIu64 " id %" PRIu64 " %s%s flags %" PRIu32
-                " added %s expires %s len %" PRIu64 " sum %s \"",
+                " added %s expires %s len %" PRIu64 " deliveries %" PRIu32 " origin %" PRIu64 " (%s) sum %s \"",
                 seq, off, r->id, kind, moved ? " (moved copy)" : "", r->flags, fmt_ms(added, r->add_ms),
-                fmt_ms(expires, r->expire_ms), r->len, sum);
+                fmt_ms(expires, r->expire_ms), r->len, r->deliveries, r->origin_id, reason, sum);
     for (uint64_t done = 0, k; rc == 0 && done < n; done += k) {
         k = n - done < CHUNK ? n - done : CHUNK;
         if ((rc = jio_pread_all(t->io, fd, t->buf, (size_t)k, (off_t)(base + done))) == 0)
@@ -101,9 +103,10 @@ void dump_ack(void *ctx, uint64_t off, const struct jf_ack *r, int ok)
     fprintf(t->out,
             t->json ? "{\"type\":\"ack\",\"file\":\"%s\",\"offset\":%" PRIu64 ",\"ok\":%s,\"record\":\"%s\","
                       "\"id\":%" PRIu64 ",\"seg\":%" PRIu64 ",\"off\":%" PRIu64 ",\"len\":%" PRIu64
-                      ",\"cum\":%" PRIu64 ",\"kind\":\"%s\"}\n"
+                      ",\"cum\":%" PRIu64 ",\"kind\":\"%s\",\"deliveries\":%" PRIu32 ",\"xfer\":\"%s\"}\n"
                     : "  ack %s off %" PRIu64 " %s %s id %" PRIu64 " seg %" PRIu64 " off %" PRIu64
-                      " len %" PRIu64 " cum %" PRIu64 " %s\n",
+                      " len %" PRIu64 " cum %" PRIu64 " %s deliveries %" PRIu32 " xfer %s\n",
             d->name, off, ok ? (t->json ? "true" : "ok") : (t->json ? "false" : "DAMAGED"), type ? type : "?",
-            r->id, r->seg, r->off, r->len, r->cum, r->kind == JF_REC_BLOB ? "blob" : "item");
+            r->id, r->seg, r->off, r->len, r->cum, r->kind == JF_REC_BLOB ? "blob" : "item", r->deliveries,
+            r->xfer && jf_reason_name(r->xfer) ? jf_reason_name(r->xfer) : "none");
 }

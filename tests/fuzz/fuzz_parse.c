@@ -58,13 +58,16 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     CHECK(k->full.len == k->name.len || k->full.p[k->name.len] == '/');
     for (size_t i = 0; i < k->full.len; i++)
         CHECK(k->full.p[i] != ' ');
-    unsigned all = PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT | PROTO_OPT_PEEK | PROTO_OPT_TIMEOUT | PROTO_OPT_TTR;
+    unsigned all = PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT | PROTO_OPT_PEEK | PROTO_OPT_TIMEOUT | PROTO_OPT_TTR |
+                   PROTO_OPT_BURY;
     if (set_key) {
         CHECK((k->opts & ~(unsigned)PROTO_OPT_SYNC) == 0);
     } else {
         CHECK((k->opts & ~all) == 0);
         if (k->opts & PROTO_OPT_ABORT)
             CHECK(k->opts == PROTO_OPT_ABORT);
+        if (k->opts & PROTO_OPT_BURY)
+            CHECK(k->opts == PROTO_OPT_BURY);
         if (k->opts & PROTO_OPT_PEEK)
             CHECK(!(k->opts & (PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT)));
     }
@@ -149,6 +152,7 @@ static void check_req(const struct proto_req *req, const char *line, size_t n)
         CHECK(req->swallow == 0 && !req->fatal);
         break;
     case PROTO_CONFIRM:
+    case PROTO_KICK:
     case PROTO_FLUSH_EXPIRED:
         check_key(&req->key, line, hi, 0);
         CHECK(req->key.opts == 0);

@@ -5,7 +5,8 @@ GLOBAL = ["uptime", "time", "version", "curr_items", "total_items", "bytes", "cu
           "total_connections", "cmd_get", "cmd_set", "cmd_peek", "get_hits", "get_misses", "bytes_read",
           "bytes_written", "queue_creates", "queue_deletes", "queue_expires"]
 PER_QUEUE = ["items", "bytes", "total_items", "logsize", "expired_items", "age", "discarded", "waiters",
-             "open_transactions", "transactions", "canceled_transactions", "lease_expired", "total_flushes", "age_msec",
+             "open_transactions", "transactions", "canceled_transactions", "lease_expired", "dead_lettered",
+             "redeliveries", "total_flushes", "age_msec",
              "create_time"]
 
 

@@ -3,7 +3,7 @@
 build/darner-fixture writes a version-1 data folder (tests/fixture/
 darner_fixture.c: the layout of docs/journal-format.md, written from the
 description, no stored blobs) and prints what must come back.  The server
-upgrades it in place: FORMAT says 2, each queue moves to version-2 files as it
+upgrades it in place: FORMAT says 3, each queue moves to the current files as it
 is used, and every step survives a kill -9.  A folder whose queue holds a
 journal file of a future version is refused untouched.
 """
@@ -56,7 +56,7 @@ def test_v1_folder_serves_every_item_in_order_and_is_upgraded(make_server, v1_fo
     data, want = v1_folder
     assert subprocess.run([TOOL, "check", str(qfolder(data, "jobs"))]).returncode == 0
     s = make_server(data=data)
-    assert (data / "FORMAT").read_bytes() == b"2\n"
+    assert (data / "FORMAT").read_bytes() == b"3\n"
     with s.client() as c:
         assert drain_queue(c, "jobs") == want["jobs"]
         assert drain_queue(c, "plain") == want["plain"]
@@ -68,7 +68,7 @@ def test_v1_folder_serves_every_item_in_order_and_is_upgraded(make_server, v1_fo
     segs = sorted(jobs.glob("seg-*.dat"))
     assert version_of(segs[-1]) == 2, "new items did not go to a version-2 segment"
     acks = [p for p in jobs.glob("acks.*") if p.stat().st_size >= 64]
-    assert max(acks, key=lambda p: p.stat().st_mtime_ns) and any(version_of(p) == 2 for p in acks)
+    assert max(acks, key=lambda p: p.stat().st_mtime_ns) and any(version_of(p) == 3 for p in acks)
     for q in ("jobs", "plain", "empty"):
         r = subprocess.run([TOOL, "check", str(qfolder(data, q))], capture_output=True, text=True)
         assert r.returncode == 0, r.stdout
@@ -122,3 +122,32 @@ def test_queue_with_a_future_journal_file_is_refused_untouched(make_server, v1_f
     jobs = qfolder(data, "jobs").name
     assert {p: h for p, h in after.items() if p.startswith(jobs)} == \
            {p: h for p, h in before.items() if p.startswith(jobs)}
+
+
+def test_v2_folder_opens_and_its_ack_logs_move_to_version_3(make_server):
+    """A folder as the version-2 builds left it (FORMAT 2, ack logs of version
+    2 without delivery counts): every item comes back in order, the one open
+    at the stop first, and the queue's ack log is rewritten in version 3."""
+    s = make_server()
+    with s.client() as c, s.client() as holder:
+        for i in range(6):
+            assert c.set("jobs", f"j{i}".encode()) == "STORED"
+        assert c.get_data("jobs") == b"j0"
+        assert holder.get_data("jobs/open") == b"j1"
+        assert c.get_data("jobs/open") == b"j2"
+        assert c.cmd("get jobs/close") == "END"
+        s.kill()                                      # j1 open at the crash
+    jobs = qfolder(s.data, "jobs")
+    for p in jobs.glob("acks.*"):
+        if p.stat().st_size >= 64:
+            subprocess.run([FIXTURE, "v2acks", str(p)], check=True)
+    (s.data / "FORMAT").write_bytes(b"2\n")
+    assert subprocess.run([TOOL, "check", str(jobs)], capture_output=True).returncode == 0
+    s.start()
+    with s.client() as c:
+        assert drain_queue(c, "jobs") == [b"j1", b"j3", b"j4", b"j5"]
+    s.stop()
+    assert (s.data / "FORMAT").read_bytes() == b"3\n"
+    acks = [p for p in jobs.glob("acks.*") if p.stat().st_size >= 64]
+    assert any(version_of(p) == 3 for p in acks)
+    assert all(version_of(p) in (2, 3) for p in acks)

@@ -37,22 +37,22 @@ def start_args(s):
 
 def test_new_data_folder_gets_a_format_file(make_server):
     s = fill(make_server, 1)
-    assert (s.data / "FORMAT").read_bytes() == b"2\n"
+    assert (s.data / "FORMAT").read_bytes() == b"3\n"
 
 
 def test_folder_of_a_newer_format_is_refused_untouched(make_server):
     s = fill(make_server, 5)
-    (s.data / "FORMAT").write_bytes(b"3\n")
+    (s.data / "FORMAT").write_bytes(b"4\n")
     before = snapshot(s.data)
     rc, out, err = run_darner(start_args(s), cwd=s.data.parent)
     assert rc is not None, "darner started on a data folder of an unknown format"
     assert rc != 0
-    assert "version 3" in err, err
+    assert "version 4" in err, err
     assert "nothing" in err and "changed" in err, err
     assert snapshot(s.data) == before
 
     # Put back by a build that knows it, every item is there, the open one first.
-    (s.data / "FORMAT").write_bytes(b"2\n")
+    (s.data / "FORMAT").write_bytes(b"3\n")
     s.start()
     with s.client() as c:
         assert [c.get_data("jobs") for _ in range(6)] == [f"item-{i}".encode() for i in range(5)] + [None]
@@ -74,4 +74,4 @@ def test_folder_without_a_format_file_opens_and_gets_one(make_server):
     s.start()
     with s.client() as c:
         assert [c.get_data("jobs") for _ in range(4)] == [b"item-0", b"item-1", b"item-2", None]
-    assert (s.data / "FORMAT").read_bytes() == b"2\n"
+    assert (s.data / "FORMAT").read_bytes() == b"3\n"

@@ -131,13 +131,15 @@ static void test_ack_hdr_round_trip(void **state)
 static void test_ack_round_trip_of_every_type(void **state)
 {
     (void)state;
-    for (int t = JF_ACK_CKPT; t <= JF_ACK_RESTORE; t++) {
+    for (int t = JF_ACK_CKPT; t <= JF_ACK_XFER; t++) {
         struct jf_ack in = {.type = (uint8_t)t,
                             .id = 1000u + (uint64_t)t,
                             .seg = 0x21a2a3a4a5a6a7a8ull,
                             .off = 0xb1b2b3b4b5b6b7b8ull,
                             .len = 0x31c2c3c4c5c6c7c8ull,
-                            .cum = 0x3fd2d3d4d5d6d7d8ull},
+                            .cum = 0x3fd2d3d4d5d6d7d8ull,
+                            .deliveries = 0xfedcba98u,
+                            .xfer = JF_REASON_KICKED},
                       out;
         unsigned char raw[JF_ACK_REC];
         jf_ack_encode(raw, &in);
@@ -148,6 +150,8 @@ static void test_ack_round_trip_of_every_type(void **state)
         assert_true(out.seg == in.seg);
         assert_true(out.off == in.off);
         assert_true(out.len == in.len);
+        assert_true(out.deliveries == in.deliveries);
+        assert_int_equal(out.xfer, in.xfer);
         assert_true(out.cum == in.cum);
     }
 }
@@ -278,11 +282,11 @@ static void test_other_version_refused_not_taken_for_damage(void **state)
 
     unsigned char ah_raw[JF_ACK_HDR];
     struct jf_ack_hdr ah;
-    jf_ack_hdr_encode(ah_raw, &(struct jf_ack_hdr){.version = JF_VERSION, .generation = 1});
-    put_u32le(ah_raw + 8, JF_VERSION + 1);
+    jf_ack_hdr_encode(ah_raw, &(struct jf_ack_hdr){.version = JF_ACK_VERSION, .generation = 1});
+    put_u32le(ah_raw + 8, JF_ACK_VERSION + 1);
     put_u64le(ah_raw + JF_ACK_HDR - 8, XXH3_64bits(ah_raw, JF_ACK_HDR - 8));
     assert_int_equal(jf_ack_hdr_decode(ah_raw, &ah), -EPROTONOSUPPORT);
-    assert_int_equal(ah.version, JF_VERSION + 1);
+    assert_int_equal(ah.version, JF_ACK_VERSION + 1);
 }
 
 /* A sealed record of an unknown type is not accepted. */
@@ -299,7 +303,7 @@ static void test_unknown_types_rejected_even_when_sealed(void **state)
     struct jf_ack a;
     jf_ack_encode(araw, &(struct jf_ack){.type = 0, .id = 1});
     assert_int_equal(jf_ack_decode(araw, &a), -EBADMSG);
-    jf_ack_encode(araw, &(struct jf_ack){.type = JF_ACK_RESTORE + 1, .id = 1});
+    jf_ack_encode(araw, &(struct jf_ack){.type = JF_ACK_XFER + 1, .id = 1});
     assert_int_equal(jf_ack_decode(araw, &a), -EBADMSG);
 }
 
@@ -384,7 +388,7 @@ static void test_batch_entries_round_trip_every_field(void **state)
         {.type = JF_REC_ITEM, .flags = 7, .id = 100, .add_ms = sh.created_ms + 5, .len = 3},
         {.type = JF_REC_ITEM, .rflags = JF_RF_PRIORITY, .priority = 0, .flags = 0xffffffffu, .id = 101,
          .add_ms = sh.created_ms - 2000, .expire_ms = 1800000000000ull, .visible_ms = 1700000005000ull,
-         .deliveries = 3, .len = 0},
+         .deliveries = 3, .len = 0, .origin_id = 77, .reason = JF_REASON_BURIED},
         {.type = JF_REC_BLOB, .rflags = JF_RF_MOVED, .id = 42, .add_ms = sh.created_ms, .len = 1u << 20,
          .payload_sum = 0x1122334455667788ull},
     };
@@ -417,6 +421,8 @@ static void test_batch_entries_round_trip_every_field(void **state)
         assert_int_equal(got.r.expire_ms, recs[i].expire_ms);
         assert_int_equal(got.r.visible_ms, recs[i].visible_ms);
         assert_int_equal(got.r.deliveries, recs[i].deliveries);
+        assert_int_equal(got.r.origin_id, recs[i].origin_id);
+        assert_int_equal(got.r.reason, recs[i].reason);
         assert_int_equal(got.r.len, recs[i].len);
         assert_int_equal(got.r.rflags & (JF_RF_MOVED | JF_RF_PRIORITY), recs[i].rflags);
         assert_int_equal(got.r.priority, recs[i].priority);

@@ -210,6 +210,23 @@ static void get_single_key(void **state)
     assert_int_equal(req.noreply, 0);
 }
 
+static void bury_stands_alone_and_kick_takes_a_queue_and_a_count(void **state)
+{
+    (void)state;
+    struct proto_req req;
+    key_ok("q/bury", 0, "q", PROTO_OPT_BURY, 0);
+    key_bad("q/bury/open", 0, "bad option combination");
+    key_bad("q/close/bury", 0, "bad option combination");
+    key_bad("q/bury/bury", 0, "repeated option");
+    key_bad("q/bury", 1, "unknown option");
+    parse_whole("kick q_errors 100\r\n", PROTO_KICK, &req);
+    assert_slice(req.key.name, "q_errors");
+    assert_int_equal(req.count, 100);
+    parse_bad("kick q_errors\r\n", "bad command line format", 0, &req);
+    parse_bad("kick q_errors -1\r\n", "bad command line format", 0, &req);
+    parse_bad("kick q 1 2\r\n", "bad command line format", 0, &req);
+}
+
 static void gets_is_get(void **state)
 {
     (void)state;
@@ -1300,6 +1317,7 @@ int main(void)
         cmocka_unit_test(every_prefix_ends_at_guard),
         cmocka_unit_test(nothing_read_before_the_buffer),
         cmocka_unit_test(next_key_stops_at_slice_end),
+        cmocka_unit_test(bury_stands_alone_and_kick_takes_a_queue_and_a_count),
     };
     return cmocka_run_group_tests_name("proto_parse", tests, guard_setup, guard_teardown);
 }

@@ -1,0 +1,215 @@
+/* queue/transfer.c: items moved to another queue: dead letters
+ * (max_deliveries, get q/bury), kick (dead letters back to the queue they
+ * came from), and the moves a crash cut short, finished when their queue
+ * opens again. Each move is the three writes of docs/journal-format.md,
+ * "Transfers": XFER in the source, the copy in the destination, CONFIRM in
+ * the source. */
+#include "queue/queue.h"
+
+#include "conffile.h"
+#include "queue/registry.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* One move: the item (a node of the source's journal), where it goes and
+ * what its copy carries. */
+struct move {
+    struct queue *src;
+    struct jnl *sj; /* the source's journal: open for the whole move (src pinned) */
+    struct jnl_node *n;
+    struct queue *dst;
+    uint8_t reason;      /* enum jf_reason */
+    uint32_t deliveries; /* the copy's delivery count */
+};
+
+size_t queue_dlq_name(const struct queue *q, char out[JF_ORIGIN_MAX + 1])
+{
+    const char *d = q->conf->v.dead_letter_queue;
+    int n = d[0] ? snprintf(out, JF_ORIGIN_MAX + 1, "%s", d)
+                 : snprintf(out, JF_ORIGIN_MAX + 1, "%.*s_errors", (int)q->name_len, q->name);
+    /* a name too long for a queue (or the queue itself) names no queue */
+    if (n <= 0 || n > JF_ORIGIN_MAX || ((size_t)n == q->name_len && memcmp(out, q->name, q->name_len) == 0))
+        return 0;
+    return (size_t)n;
+}
+
+/* Appends m's copy to the destination, written now: the destination's last
+ * entry is then this copy. Owner: borrows everything. */
+static int append_copy(struct move *m, struct jnl *dj)
+{
+    struct jnl_head h = {.item = m->n->item, .node = m->n};
+    struct qitem it;
+    int rc = queue_load_payload(m->sj, &h, &it);
+    if (rc < 0)
+        return rc;
+    struct jnl_attrs a = {.flags = it.flags,
+                          .add_ms = queue_now_ms(),
+                          .deliveries = m->deliveries,
+                          .priority = JNL_PRIORITY_DEFAULT,
+                          .origin = m->src->name,
+                          .origin_len = m->src->name_len,
+                          .origin_id = h.item.id,
+                          .reason = m->reason};
+    struct jnl_blob *b;
+    if (it.data) {
+        rc = jnl_append(dj, &a, it.data, it.len);
+    } else if ((rc = registry_blob_begin(m->src->reg, it.len, &b)) == 0) {
+        if ((rc = jnl_blob_write_from(b, it.fd, it.off, it.len)) < 0)
+            jnl_blob_discard(b);
+        else
+            rc = jnl_append_blob(dj, b, &a); /* consumes b */
+    }
+    qitem_release(&it);
+    if (rc == 0)
+        m->dst->total_items++;
+    return rc;
+}
+
+/* Makes m's copy (unless check says it may exist already and the
+ * destination's last entry is it), then ends the move. An item whose copy
+ * cannot be made is given back to its source. Returns 0 or -errno. */
+static int finish(struct move *m, int check)
+{
+    struct jnl *dj;
+    int rc = registry_jnl(m->src->reg, m->dst, &dj);
+    if (rc == 0 && !(check && jnl_last_origin_is(dj, m->n->item.id, m->src->name, m->src->name_len)))
+        rc = append_copy(m, dj);
+    if (rc < 0) {
+        log_error(m->src->reg->log, "queue %s: cannot move item %" PRIu64 " to %s: %s (it stays)", m->src->name,
+                  m->n->item.id, m->dst->name, strerror(-rc));
+        jnl_xfer_cancel(m->sj, m->n);
+        return rc;
+    }
+    if ((rc = jnl_xfer_end(m->sj, m->n)) < 0)
+        log_error(m->src->reg->log, "queue %s: moved item %" PRIu64 " to %s, but its removal here is not written yet: %s",
+                  m->src->name, m->n->item.id, m->dst->name, strerror(-rc));
+    if (m->reason != JF_REASON_KICKED)
+        m->src->dead_lettered++;
+    queue_wake(m->dst);
+    return rc;
+}
+
+/* Moves head h of q (journal j) to dst for reason: the whole move. */
+static int move_head(struct queue *q, struct jnl *j, const struct jnl_head *h, struct queue *dst, uint8_t reason,
+                     uint32_t deliveries)
+{
+    struct move m = {.src = q, .sj = j, .dst = dst, .reason = reason, .deliveries = deliveries};
+    int rc = jnl_xfer_begin(j, h, dst->dir_id, reason, &m.n);
+    if (rc < 0)
+        return rc;
+    rc = finish(&m, 0);
+    registry_maintain(q->reg, q);
+    queue_note_pending(q);
+    queue_note_pending(dst);
+    return rc;
+}
+
+static int is_dead_letter(const struct jnl_item *it)
+{
+    return it->reason == JF_REASON_MAX_DELIVERIES || it->reason == JF_REASON_BURIED;
+}
+
+int queue_dead_letter(struct queue *q, struct jnl_node *n, uint8_t reason)
+{
+    char name[JF_ORIGIN_MAX + 1];
+    size_t len = queue_dlq_name(q, name);
+    struct queue *dst;
+    struct jnl *j;
+    if (len == 0)
+        return -EINVAL;
+    q->pinned++; /* opening the destination must not close this journal */
+    int rc = registry_jnl(q->reg, q, &j);
+    if (rc == 0)
+        rc = registry_get_or_create(q->reg, name, len, &dst);
+    if (rc == 0 && dst == q)
+        rc = -EINVAL;
+    if (rc == 0) {
+        struct jnl_head h = {.item = n->item, .node = n};
+        rc = move_head(q, j, &h, dst, reason, n->item.deliveries);
+    }
+    q->pinned--;
+    return rc;
+}
+
+int queue_over_deliveries(const struct queue *q, const struct jnl_item *it)
+{
+    uint64_t max = q->conf->v.max_deliveries;
+    /* A dead letter is not sent on along a chain of _errors queues. */
+    return max && it->deliveries >= max && !is_dead_letter(it);
+}
+
+int queue_kick(struct queue *q, uint64_t max, uint64_t *kicked)
+{
+    struct jnl *j;
+    struct jnl_head h;
+    char name[JF_ORIGIN_MAX + 1];
+    int rc = 0;
+    *kicked = 0;
+    q->pinned++;
+    while (*kicked < max) {
+        if ((rc = registry_jnl(q->reg, q, &j)) < 0 || (rc = jnl_head(j, &h)) < 0)
+            break;
+        /* dead letters from the head on; a plain item ends the run */
+        if (!is_dead_letter(&h.item)) {
+            rc = 0;
+            break;
+        }
+        struct queue *dst;
+        int len = jnl_origin(j, &h.item, name);
+        if ((rc = len) < 0 || (rc = len ? registry_get_or_create(q->reg, name, (size_t)len, &dst) : -EBADMSG) < 0 ||
+            (rc = dst == q ? -EINVAL : 0) < 0 || (rc = move_head(q, j, &h, dst, JF_REASON_KICKED, 0)) < 0)
+            break;
+        (*kicked)++;
+    }
+    q->pinned--;
+    return rc == -ENOENT ? 0 : rc;
+}
+
+/* The destination of a move a crash cut short: its folder, else by name. */
+static int xfer_dest(struct queue *q, struct jnl *j, const struct jnl_node *n, struct queue **out)
+{
+    char name[JF_ORIGIN_MAX + 1];
+    if ((*out = registry_find_dir(q->reg, n->item.xfer_dir)) != NULL)
+        return 0;
+    int len = n->item.xfer == JF_REASON_KICKED ? jnl_origin(j, &n->item, name) : (int)queue_dlq_name(q, name);
+    if (len < 0)
+        return len;
+    if (len == 0)
+        return -EINVAL;
+    return registry_get_or_create(q->reg, name, (size_t)len, out);
+}
+
+void queue_opened(struct queue *q, struct jnl *j)
+{
+    struct jnl_node *n;
+    q->pinned++;
+    /* moves a crash cut short: finished (each node leaves the transfer
+     * state either way, so this ends) */
+    while ((n = jnl_next_xfer(j)) != NULL) {
+        struct move m = {.src = q, .sj = j, .n = n, .reason = n->item.xfer, .deliveries = n->item.deliveries};
+        int rc = xfer_dest(q, j, n, &m.dst);
+        if (rc == 0 && m.dst == q)
+            rc = -EINVAL;
+        if (m.reason == JF_REASON_KICKED)
+            m.deliveries = 0;
+        if (rc == 0)
+            rc = finish(&m, 1);
+        else if (jnl_xfer_cancel(j, n) < 0)
+            break; /* it stays in transfer: the next open tries again */
+        if (rc < 0)
+            log_error(q->reg->log, "queue %s: a move cut short by a crash could not be finished: %s", q->name,
+                      strerror(-rc));
+    }
+    /* items open when the server stopped came back: those handed out as
+     * often as max_deliveries allows are dead letters now */
+    for (n = jnl_returned_next(j, NULL); n;) {
+        struct jnl_node *next = jnl_returned_next(j, n);
+        if (queue_over_deliveries(q, &n->item) && queue_dead_letter(q, n, JF_REASON_MAX_DELIVERIES) < 0)
+            break;
+        n = next;
+    }
+    q->pinned--;
+}

@@ -1,0 +1,282 @@
+/* Unit tests for delivery counts and moves between queues
+ * (queue/transfer.c, the XFER and COUNT records): counts survive a reopen,
+ * max_deliveries makes dead letters (also of items open at a crash), kick
+ * sends them back, and a move cut short after any of its writes leaves the
+ * item in exactly one place once its queue opens again. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conffile.h"
+#include "journal/journal.h"
+#include "queue/queue.h"
+#include "queue/registry.h"
+#include "testutil.h"
+
+struct fx {
+    char tmp[PATH_MAX];
+    char data[PATH_MAX];
+    struct jnl_conf conf;
+    struct conffile *file;
+    struct registry *r;
+};
+
+/* A registry over a fresh folder whose queues have max_deliveries = 2. */
+static int setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    tu_mkdtemp(fx->tmp);
+    tu_join(fx->data, fx->tmp, "data");
+    assert_int_equal(mkdir(fx->data, 0755), 0);
+    fx->conf = (struct jnl_conf){.io = jio_posix(),
+                                 .segment_size = 1 << 20,
+                                 .ack_compact_bytes = 1 << 20,
+                                 .sync_never = 1};
+    char path[PATH_MAX];
+    tu_join(path, fx->tmp, "darner.conf");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("[queue \"q\"]\nmax_deliveries = 2\n", f);
+    fclose(f);
+    struct conf_error e;
+    assert_int_equal(conffile_load(path, NULL, NULL, NULL, &fx->file, &e), 0);
+    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+    registry_close(fx->r);
+    conffile_free(fx->file);
+    tu_rmtree(fx->tmp);
+    free(fx);
+    return 0;
+}
+
+/* Closes every journal (what was written stays, as after a kill -9 with
+ * the page cache intact) and opens the folder again. */
+static void reopen(struct fx *fx)
+{
+    registry_close(fx->r);
+    fx->r = NULL;
+    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
+}
+
+static struct queue *mkq(struct fx *fx, const char *name)
+{
+    struct queue *q = NULL;
+    assert_int_equal(registry_get_or_create(fx->r, name, strlen(name), &q), 0);
+    return q;
+}
+
+static void qput(struct queue *q, const char *s)
+{
+    assert_int_equal(queue_put(q, &(struct jnl_attrs){.priority = JNL_PRIORITY_DEFAULT}, s, strlen(s)), 0);
+}
+
+/* Gets the head in mode, checks it is s and its delivery count (as the
+ * item carried it before this hand-out); returns the open record. */
+static struct qopen *qget(struct queue *q, enum qget_mode mode, const char *s, uint32_t deliveries)
+{
+    struct qopen *o = NULL;
+    struct qitem it;
+    int rc = queue_get(q, mode, &o, &it);
+    if (rc != 0)
+        fail_msg("queue %s: expected \"%s\", got rc %d", q->name, s, rc);
+    assert_int_equal(it.len, strlen(s));
+    assert_memory_equal(it.data, s, it.len);
+    assert_int_equal(it.where.deliveries, deliveries);
+    qitem_release(&it);
+    return o;
+}
+
+static uint64_t items(struct queue *q)
+{
+    struct jnl_stats st;
+    assert_int_equal(registry_queue_stats(q->reg, q, &st), 0);
+    return st.items;
+}
+
+static void qempty(struct queue *q)
+{
+    struct qopen *o = NULL;
+    struct qitem it;
+    assert_int_equal(queue_get(q, QGET_REMOVE, &o, &it), -ENOENT);
+}
+
+static void test_delivery_counts_survive_a_reopen(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "other"); /* no max_deliveries */
+    qput(q, "a");
+    queue_abort(qget(q, QGET_OPEN, "a", 0));
+    qget(q, QGET_OPEN, "a", 1); /* a COUNT record: open again */
+    reopen(fx);
+    q = registry_find(fx->r, "other", 5);
+    queue_abort(qget(q, QGET_OPEN, "a", 2));
+    /* and through a checkpoint of the ack log (OUT records carry counts):
+     * a tiny ack log is rewritten at once */
+    fx->conf.ack_compact_bytes = 64;
+    reopen(fx);
+    q = registry_find(fx->r, "other", 5);
+    qput(q, "b");
+    queue_abort(qget(q, QGET_OPEN, "a", 3));
+    /* the log now starts with a checkpoint: the cursor, then a's OUT */
+    unsigned char raw[3 * JF_ACK_REC], other[3 * JF_ACK_REC];
+    uint64_t gen = 0;
+    for (int i = 0; i < 2; i++) {
+        char path[PATH_MAX * 2];
+        snprintf(path, sizeof(path), "%s/acks.%d", q->dir, i);
+        FILE *f = fopen(path, "rb");
+        struct jf_ack_hdr h;
+        if (f && fread(other, 1, sizeof(other), f) == sizeof(other) && jf_ack_hdr_decode(other, &h) == 0 &&
+            h.generation > gen) {
+            gen = h.generation;
+            memcpy(raw, other, sizeof(raw));
+        }
+        if (f)
+            fclose(f);
+    }
+    assert_true(gen > 0);
+    struct jf_ack ckpt, out;
+    assert_int_equal(jf_ack_decode(raw + JF_ACK_HDR, &ckpt), 0);
+    assert_int_equal(jf_ack_decode(raw + JF_ACK_HDR + JF_ACK_REC, &out), 0);
+    assert_int_equal(ckpt.type, JF_ACK_CKPT);
+    assert_int_equal(out.type, JF_ACK_OUT);
+    assert_int_equal(out.deliveries, 4);
+    reopen(fx);
+    q = registry_find(fx->r, "other", 5);
+    qget(q, QGET_REMOVE, "a", 4);
+    qget(q, QGET_REMOVE, "b", 0);
+}
+
+static void test_max_deliveries_makes_a_dead_letter_and_kick_brings_it_back(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q");
+    qput(q, "a");
+    qput(q, "b");
+    queue_abort(qget(q, QGET_OPEN, "a", 0));
+    queue_abort(qget(q, QGET_OPEN, "a", 1)); /* the second give-back: a dead letter */
+    assert_int_equal(q->dead_lettered, 1);
+    struct queue *dlq = registry_find(fx->r, "q_errors", 8);
+    assert_non_null(dlq);
+    assert_int_equal(items(dlq), 1);
+    assert_int_equal(items(q), 1);
+    reopen(fx);
+    q = registry_find(fx->r, "q", 1);
+    dlq = registry_find(fx->r, "q_errors", 8);
+    uint64_t n;
+    assert_int_equal(queue_kick(dlq, 10, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(items(dlq), 0);
+    qget(q, QGET_REMOVE, "b", 0);
+    qget(q, QGET_REMOVE, "a", 0); /* back, its count reset */
+    qempty(q);
+}
+
+static void test_items_open_at_a_crash_that_reached_the_limit_are_dead_letters_at_open(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q");
+    qput(q, "a");
+    qput(q, "b");
+    queue_abort(qget(q, QGET_OPEN, "a", 0));
+    qget(q, QGET_OPEN, "a", 1); /* open at the "crash" */
+    reopen(fx);
+    q = registry_find(fx->r, "q", 1);
+    qget(q, QGET_REMOVE, "b", 0);
+    qempty(q);
+    struct queue *dlq = registry_find(fx->r, "q_errors", 8);
+    assert_non_null(dlq);
+    qget(dlq, QGET_REMOVE, "a", 2);
+}
+
+/* A move from q to q_errors cut short after its XFER record (copy == 0) or
+ * after its copy too (copy == 1): after a reopen the item is in q_errors
+ * once and gone from q. */
+static void cut_short(struct fx *fx, int copy)
+{
+    struct queue *q = mkq(fx, "q"), *dlq = mkq(fx, "q_errors");
+    qput(q, "a");
+    qput(q, "b");
+    struct jnl *j, *dj;
+    struct jnl_head h;
+    struct jnl_node *n;
+    q->pinned++;
+    assert_int_equal(registry_jnl(fx->r, q, &j), 0);
+    assert_int_equal(jnl_head(j, &h), 0);
+    assert_int_equal(jnl_xfer_begin(j, &h, dlq->dir_id, JF_REASON_BURIED, &n), 0);
+    if (copy) {
+        assert_int_equal(registry_jnl(fx->r, dlq, &dj), 0);
+        struct jnl_attrs a = {.priority = JNL_PRIORITY_DEFAULT,
+                              .origin = "q",
+                              .origin_len = 1,
+                              .origin_id = h.item.id,
+                              .reason = JF_REASON_BURIED};
+        assert_int_equal(jnl_append(dj, &a, "a", 1), 0);
+    }
+    q->pinned--;
+    /* the item in transfer is not handed out meanwhile */
+    qget(q, QGET_PEEK, "b", 0);
+    reopen(fx);
+    q = registry_find(fx->r, "q", 1);
+    dlq = registry_find(fx->r, "q_errors", 8);
+    qget(q, QGET_REMOVE, "b", 0);
+    qempty(q);
+    qget(dlq, QGET_REMOVE, "a", 0);
+    qempty(dlq);
+    reopen(fx); /* and nothing changes at the next start */
+    q = registry_find(fx->r, "q", 1);
+    dlq = registry_find(fx->r, "q_errors", 8);
+    qempty(q);
+    qempty(dlq);
+}
+
+static void test_move_cut_short_after_its_xfer_record(void **state) { cut_short(*state, 0); }
+static void test_move_cut_short_after_its_copy(void **state) { cut_short(*state, 1); }
+
+static void test_a_move_whose_copy_fails_leaves_the_item_given_back(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q");
+    qput(q, "a");
+    struct jnl *j;
+    struct jnl_head h;
+    struct jnl_node *n;
+    assert_int_equal(registry_jnl(fx->r, q, &j), 0);
+    assert_int_equal(jnl_head(j, &h), 0);
+    assert_int_equal(jnl_xfer_begin(j, &h, 12345, JF_REASON_BURIED, &n), 0);
+    assert_int_equal(jnl_xfer_cancel(j, n), 0);
+    qget(q, QGET_PEEK, "a", 0);
+    reopen(fx);
+    q = registry_find(fx->r, "q", 1);
+    qget(q, QGET_REMOVE, "a", 0);
+    qempty(q);
+    assert_null(registry_find(fx->r, "q_errors", 8));
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_delivery_counts_survive_a_reopen),
+        T(test_max_deliveries_makes_a_dead_letter_and_kick_brings_it_back),
+        T(test_items_open_at_a_crash_that_reached_the_limit_are_dead_letters_at_open),
+        T(test_move_cut_short_after_its_xfer_record),
+        T(test_move_cut_short_after_its_copy),
+        T(test_a_move_whose_copy_fails_leaves_the_item_given_back),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
