@@ -88,6 +88,7 @@ struct conn {
         uint32_t flags;
         int64_t exptime;
         int noreply, sync;
+        uint8_t priority; /* JNL_PRIORITY_DEFAULT: none given */
         uint64_t bytes;
         size_t name_len;
         char name[PROTO_MAX_NAME];

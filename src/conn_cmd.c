@@ -210,7 +210,8 @@ static ssize_t cmd_dump_config(struct conn *c, const struct req_ctx *r)
         struct list *pos;
         for (pos = c->srv->reg->all.next; pos != &c->srv->reg->all; pos = pos->next) {
             struct queue *q = list_entry(pos, struct queue, all);
-            dump_queue_config(c, &b, q->name, q->name_len);
+            if (q->level < 0) /* lanes are their queue's */
+                dump_queue_config(c, &b, q->name, q->name_len);
         }
     }
     buf_printf(&b, "END\r\n");
@@ -281,7 +282,9 @@ static ssize_t cmd_flush_all_expired(struct conn *c, const struct req_ctx *r)
     struct list *pos, *next;
     for (pos = reg->all.next; pos != &reg->all && rc >= 0; pos = next) {
         next = pos->next;
-        rc = queue_expire(list_entry(pos, struct queue, all), now, UINT64_MAX, &n);
+        struct queue *q = list_entry(pos, struct queue, all);
+        if (q->level < 0) /* a lane is expired with its queue */
+            rc = queue_expire(q, now, UINT64_MAX, &n);
     }
     ci_journal_touched(c, NULL);
     answer_count(c, rc, n);
@@ -305,7 +308,8 @@ static ssize_t cmd_dump_stats(struct conn *c, const struct req_ctx *r)
     } else {
         struct list *pos;
         for (pos = reg->all.next; pos != &reg->all; pos = pos->next)
-            stats_dump_queue(c->srv, list_entry(pos, struct queue, all), &b);
+            if (list_entry(pos, struct queue, all)->level < 0) /* lanes are counted in their queue */
+                stats_dump_queue(c->srv, list_entry(pos, struct queue, all), &b);
     }
     buf_printf(&b, "END\r\n");
     ci_out_bytes(c, b.data, b.len);

@@ -21,7 +21,7 @@ struct qopen *ci_open_on(struct conn *c, const struct queue *q)
     struct list *pos;
     for (pos = c->opens.next; pos != &c->opens; pos = pos->next) {
         struct qopen *o = list_entry(pos, struct qopen, conn_link);
-        if (o->q == q)
+        if (queue_top(o->q) == q) /* held in one of q's lanes, or in q */
             return o;
     }
     return NULL;
@@ -32,7 +32,7 @@ size_t ci_open_count(struct conn *c, const struct queue *q)
     size_t n = 0;
     struct list *pos;
     for (pos = c->opens.next; pos != &c->opens; pos = pos->next)
-        n += list_entry(pos, struct qopen, conn_link)->q == q;
+        n += queue_top(list_entry(pos, struct qopen, conn_link)->q) == q;
     return n;
 }
 

@@ -81,7 +81,7 @@ int ci_do_touch(struct conn *c, const struct proto_req *req)
     struct list *pos;
     for (pos = c->opens.next; q && pos != &c->opens; pos = pos->next) {
         struct qopen *o = list_entry(pos, struct qopen, conn_link);
-        if (o->q != q)
+        if (queue_top(o->q) != q)
             continue;
         if (!ttr)
             lease_clear(&s->reg->leases, o);

@@ -146,7 +146,9 @@ void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
     struct targets t;
     s->st.cmd_set++;
     struct jnl_ticket *ticket = NULL;
-    struct jnl_attrs a = {.flags = req->flags, .expire_ms = expiry_ms(req->exptime), .priority = JNL_PRIORITY_DEFAULT};
+    struct jnl_attrs a = {.flags = req->flags,
+                          .expire_ms = expiry_ms(req->exptime),
+                          .priority = (req->key.opts & PROTO_OPT_PRI) ? req->key.priority : JNL_PRIORITY_DEFAULT};
     int rc = set_targets(c, req->key.name.p, req->key.name.len, &t);
     if (rc == 0 && t.n == 1) { /* the common case: written with the turn's batch */
         if ((rc = queue_admit(t.q[0], req->bytes)) == 0)
@@ -175,6 +177,7 @@ void ci_stream_begin(struct conn *c, const struct proto_req *req)
     c->stream.exptime = req->exptime;
     c->stream.noreply = req->noreply;
     c->stream.sync = (req->key.opts & PROTO_OPT_SYNC) != 0;
+    c->stream.priority = (req->key.opts & PROTO_OPT_PRI) ? req->key.priority : JNL_PRIORITY_DEFAULT;
     c->stream.name_len = req->key.name.len;
     memcpy(c->stream.name, req->key.name.p, req->key.name.len);
     c->stream_left = c->stream.bytes = req->bytes;
@@ -214,7 +217,7 @@ int ci_stream_step(struct conn *c, size_t *pos)
     if (rc == 0)
         rc = set_targets(c, c->stream.name, c->stream.name_len, &t);
     struct jnl_attrs a = {.flags = c->stream.flags, .expire_ms = expiry_ms(c->stream.exptime),
-                          .priority = JNL_PRIORITY_DEFAULT};
+                          .priority = c->stream.priority};
     /* The last copy adopts the streamed file; each other one a link to it. */
     for (size_t i = 0; i < t.n && rc == 0; i++) {
         struct jnl_blob *copy = b;

@@ -249,7 +249,8 @@ static void sweep_cb(uv_timer_t *t)
     if (removed)
         log_debug(&s->log, "expiry sweep: %" PRIu64 " items", removed);
     /* then the empty queues past their max_queue_age, a few a turn */
-    if (more || queue_sweep_old(s->reg, queue_now_ms(), SWEEP_DELETES)) {
+    if (more || queue_sweep_old(s->reg, queue_now_ms(), SWEEP_DELETES) ||
+        queue_sweep_lanes(s->reg, queue_now_ms(), SWEEP_DELETES)) {
         uv_timer_start(t, sweep_cb, 0, s->cfg->expiry_sweep_ms); /* the rest next turn */
         return;
     }
@@ -343,7 +344,7 @@ int server_start(struct server *s)
                           "this address can read and delete every queue",
                  cfg->listen);
     log_info(&s->log, "darner %s serving on %s:%d, data in %s (%zu queues), fsync %s", DARNER_VERSION, cfg->listen,
-             s->port, cfg->data_dir, s->reg->count,
+             s->port, cfg->data_dir, s->reg->count - s->reg->nlanes,
              cfg->fsync.policy == FSYNC_ALWAYS ? "always" : cfg->fsync.policy == FSYNC_NEVER ? "never" : "periodic");
     if (cfg->port_file[0] && (rc = write_port_file(cfg->port_file, s->port)) < 0) {
         log_error(&s->log, "cannot write --port-file %s: %s", cfg->port_file, strerror(-rc));

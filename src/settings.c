@@ -15,6 +15,7 @@
 
 static const char *const COMPAT_NAMES[] = {"memcache", "kestrel", NULL};
 static const char *const LOG_NAMES[] = {"error", "warn", "info", "debug", NULL};
+static const char *const PRIORITY_NAMES[] = {"strict", "weighted", NULL};
 
 #define SRV(field) offsetof(struct config, field)
 #define QUE(field) offsetof(struct qsettings, field)
@@ -99,6 +100,12 @@ const struct setting SETTINGS[] = {
      .off = QUE(max_deliveries), .arg = "N",
      .help = "an item given back (abort, lease, disconnect) after this many /open hand-outs goes to the "
              "dead-letter queue (0: never)"},
+    {.key = "default_priority", .scope = SCOPE_QUEUE, .type = ST_UINT, .reloadable = 1, .def = "5", .max = 9,
+     .off = QUE(default_priority), .arg = "N",
+     .help = "the priority of an item set without /pri= (0 most urgent, 9 least)"},
+    {.key = "priority_policy", .scope = SCOPE_QUEUE, .type = ST_ENUM, .reloadable = 1, .def = "strict",
+     .names = PRIORITY_NAMES, .off = QUE(priority_policy),
+     .help = "strict (the most urgent level first, always) | weighted (each level gets twice the share of the next)"},
     {.key = "dead_letter_queue", .scope = SCOPE_QUEUE, .type = ST_QUEUE, .reloadable = 1, .def = "",
      .off = QUE(dead_letter_queue),
      .help = "where the queue's dead letters go (max_deliveries, get q/bury); empty: <queue>_errors"},

@@ -27,6 +27,8 @@ enum set_scope { SCOPE_SERVER, SCOPE_QUEUE };
 
 /* What a queue can be told: resolved from the built-in defaults, the
  * [queue] section and the queue's own section (docs/configuration.md). */
+enum priority_policy { PRIORITY_STRICT, PRIORITY_WEIGHTED };
+
 struct qsettings {
     uint64_t max_items;        /* UINT64_MAX: unlimited */
     uint64_t max_size;         /* bytes of items; UINT64_MAX: unlimited */
@@ -41,6 +43,8 @@ struct qsettings {
     uint64_t max_expire_sweep; /* expired items one sweep removes from the queue; UINT64_MAX: all */
     char expire_to_queue[251]; /* expired items move there; "": dropped */
     uint64_t max_deliveries;   /* an item given back after this many hand-outs is a dead letter; 0: never */
+    uint64_t default_priority; /* the level of an item set without /pri= (0 most urgent .. 9) */
+    int priority_policy;       /* enum priority_policy */
     char dead_letter_queue[251]; /* where dead letters go; "": <queue>_errors */
 };
 

@@ -21,7 +21,7 @@ struct qstat {
     uint64_t v;
 };
 
-#define QSTATS 24
+#define QSTATS 32
 
 /* Every stat of q, in Kestrel's order and names (age and age_msec are
  * both the last handed-out item's wait in milliseconds). Returns how many. */
@@ -49,6 +49,15 @@ static size_t queue_stats(const struct server *s, struct queue *q, struct qstat 
     out[n++] = (struct qstat){"dead_lettered", q->dead_lettered};
     out[n++] = (struct qstat){"redeliveries", q->redeliveries};
     out[n++] = (struct qstat){"total_flushes", q->flushes};
+    /* a queue with lanes: its items at each level that has some */
+    static const char *const pri[QUEUE_LEVELS] = {"items_pri0", "items_pri1", "items_pri2", "items_pri3",
+                                                  "items_pri4", "items_pri5", "items_pri6", "items_pri7",
+                                                  "items_pri8", "items_pri9"};
+    for (unsigned level = 0; q->lanes && level < QUEUE_LEVELS; level++) {
+        uint64_t v = queue_level_items(q, level);
+        if (v)
+            out[n++] = (struct qstat){pri[level], v};
+    }
     out[n++] = (struct qstat){"age_msec", q->age_ms};
     out[n++] = (struct qstat){"create_time", q->create_ms / 1000};
     return n;
@@ -74,6 +83,8 @@ void stats_write(const struct server *s, struct buf *out)
     {
         struct queue *q = list_entry(pos, struct queue, all);
         struct jnl_stats js;
+        if (q->level >= 0)
+            continue; /* a lane: counted in its queue */
         registry_queue_stats(s->reg, q, &js);
         items += js.items;
         bytes += js.bytes;
@@ -104,7 +115,7 @@ void stats_write(const struct server *s, struct buf *out)
     stat_u64(out, "get_misses", s->st.get_misses);
     stat_u64(out, "bytes_read", s->st.bytes_read);
     stat_u64(out, "bytes_written", s->st.bytes_written);
-    stat_u64(out, "queues", s->reg->count);
+    stat_u64(out, "queues", s->reg->count - s->reg->nlanes);
     stat_u64(out, "queue_creates", s->reg->queue_creates);
     stat_u64(out, "queue_deletes", s->reg->queue_deletes);
     stat_u64(out, "queue_expires", s->reg->queue_expires); /* queues deleted for their max_queue_age */
@@ -113,6 +124,8 @@ void stats_write(const struct server *s, struct buf *out)
     {
         struct queue *q = list_entry(pos, struct queue, all);
         struct qstat st[QSTATS];
+        if (q->level >= 0)
+            continue;
         size_t n = queue_stats(s, q, st);
         for (size_t i = 0; i < n; i++) {
             buf_append(out, "STAT queue_", 11);

@@ -23,6 +23,7 @@ struct jnl_conf {
     uint64_t segment_size;      /* a segment is rolled once it would pass this */
     uint64_t ack_compact_bytes; /* the ack log is rewritten once it passes this */
     int sync_never;             /* fsync policy "never": nothing waits for durability */
+    uint64_t first_id;          /* the id a new journal's first item gets (0: 1) */
     /* Deletes a removed item's blob file later, off the caller's thread
      * (freeing a large file can take milliseconds); NULL: delete it now. */
     void (*unlink_later)(void *ctx, const char *path);

@@ -472,14 +472,14 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
             ji_path_of(j, path, sizeof(path), name);
             conf->io->unlink(conf->io->ctx, path);
         }
-        j->st.next_id = 1;
+        j->st.next_id = conf->first_id && conf->first_id < JF_COUNT_MAX ? conf->first_id : 1;
         j->oldest_seg = j->tail_seg = 1;
         if ((rc = ji_seg_roll(j, j->st.next_id, j->st.tail_cum)) < 0)
             goto fail;
         j->st.r_seg = 1;
         j->st.r_off = JF_SEG_HDR;
         j->st.r_idx = 0;
-        j->st.r_id = 1;
+        j->st.r_id = j->st.next_id;
         if ((rc = ji_ack_rewrite(j, 0)) < 0)
             goto fail;
         j->dir_dirty = 1;

@@ -21,6 +21,7 @@
 #define E_OPT_NOT_ALLOWED "options not allowed"
 #define E_TIMEOUT "bad timeout"
 #define E_TTR "bad ttr (1 to 4294967295 ms)"
+#define E_PRI "bad option: pri is 0 (most urgent) to 9"
 
 /* No command but get takes more than 7 tokens after its word; more are
  * counted, not stored, and make the line malformed. */
@@ -120,9 +121,9 @@ static void bad(struct proto_req *req, const char *error, int fatal)
 
 /* Parse one option (the bytes between two '/', or after the last one) into
  * its bit. Returns the bit, or 0 with *error set. */
-static unsigned parse_option(const char *p, size_t len, int set_key, uint32_t *timeout_ms, uint32_t *ttr_ms,
-                             const char **error)
+static unsigned parse_option(const char *p, size_t len, int set_key, struct proto_key *k, const char **error)
 {
+    uint32_t *timeout_ms = &k->timeout_ms, *ttr_ms = &k->ttr_ms;
     if (len == 0) {
         *error = E_OPT_EMPTY;
         return 0;
@@ -130,6 +131,15 @@ static unsigned parse_option(const char *p, size_t len, int set_key, uint32_t *t
     if (set_key) {
         if (bytes_are(p, len, "sync"))
             return PROTO_OPT_SYNC;
+        if (len >= 4 && memcmp(p, "pri=", 4) == 0) {
+            uint64_t v;
+            if (parse_u64(p + 4, len - 4, 9, &v) < 0) {
+                *error = E_PRI;
+                return 0;
+            }
+            k->priority = (uint8_t)v;
+            return PROTO_OPT_PRI;
+        }
     } else if (bytes_are(p, len, "open")) {
         return PROTO_OPT_OPEN;
     } else if (bytes_are(p, len, "close")) {
@@ -188,13 +198,12 @@ int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *ke
     }
 
     unsigned opts = 0;
-    uint32_t timeout_ms = 0, ttr_ms = 0;
     const char *end = p + len;
     while (slash) {
         const char *opt = slash + 1;
         const char *next = memchr(opt, '/', (size_t)(end - opt));
         const char *opt_end = next ? next : end;
-        unsigned bit = parse_option(opt, (size_t)(opt_end - opt), set_key, &timeout_ms, &ttr_ms, error);
+        unsigned bit = parse_option(opt, (size_t)(opt_end - opt), set_key, key, error);
         if (!bit)
             return -EINVAL;
         if (opts & bit) {
@@ -219,8 +228,6 @@ int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *ke
     key->name.p = p;
     key->name.len = name_len;
     key->opts = opts;
-    key->timeout_ms = timeout_ms;
-    key->ttr_ms = ttr_ms;
     return 0;
 }
 

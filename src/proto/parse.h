@@ -51,6 +51,7 @@ enum {
     PROTO_OPT_SYNC = 1u << 5,    /* set only */
     PROTO_OPT_TTR = 1u << 6,     /* ttr_ms is set: the lease of an /open (or of a touch) */
     PROTO_OPT_BURY = 1u << 7,    /* the open item goes to the dead-letter queue (alone, as abort) */
+    PROTO_OPT_PRI = 1u << 8,     /* set only: priority is set (0 most urgent .. 9) */
 };
 
 /* One key of a request: "name/opt/opt...". */
@@ -60,6 +61,7 @@ struct proto_key {
     unsigned opts;           /* PROTO_OPT_* bits */
     uint32_t timeout_ms;     /* with PROTO_OPT_TIMEOUT */
     uint32_t ttr_ms;         /* with PROTO_OPT_TTR */
+    uint8_t priority;        /* with PROTO_OPT_PRI */
 };
 
 struct proto_req {

@@ -56,11 +56,12 @@ int queue_expire_head(struct queue *q, struct jnl *j, const struct jnl_head *h)
     }
     if ((rc = jnl_remove_head(j, h)) < 0)
         return rc;
-    q->expired++;
+    queue_top(q)->expired++;
     return 0;
 }
 
-int queue_expire(struct queue *q, uint64_t now, uint64_t max, uint64_t *removed)
+/* queue_expire for one journal: q itself, not its lanes. */
+static int expire_one(struct queue *q, uint64_t now, uint64_t max, uint64_t *removed)
 {
     struct jnl *j;
     struct jnl_head h;
@@ -83,6 +84,16 @@ int queue_expire(struct queue *q, uint64_t now, uint64_t max, uint64_t *removed)
     }
 }
 
+int queue_expire(struct queue *q, uint64_t now, uint64_t max, uint64_t *removed)
+{
+    uint64_t before = *removed;
+    int rc = expire_one(q, now, max, removed);
+    for (int i = 0; rc == 0 && q->lanes && i < QUEUE_LEVELS; i++)
+        if (q->lanes->q[i])
+            rc = expire_one(q->lanes->q[i], now, max - (*removed - before), removed);
+    return rc;
+}
+
 int queue_sweep(struct registry *r, uint64_t now, uint64_t budget, uint64_t *removed)
 {
     struct list *pos, *next;
@@ -94,7 +105,7 @@ int queue_sweep(struct registry *r, uint64_t now, uint64_t budget, uint64_t *rem
         if (budget == 0)
             return 1;
         uint64_t n = 0, cap = q->conf->v.max_expire_sweep, max = cap < budget ? cap : budget;
-        int rc = queue_expire(q, now, max, &n);
+        int rc = expire_one(q, now, max, &n);
         budget -= n;
         *removed += n;
         if (rc == 1 && max < cap)
@@ -117,7 +128,9 @@ int queue_sweep_old(struct registry *r, uint64_t now, size_t budget)
         struct queue *q = list_entry(pos, struct queue, all);
         next = pos->next;
         uint64_t age = q->conf->v.max_queue_age_ms;
-        if (!age || now < q->create_ms || now - q->create_ms < age || !list_empty(&q->opens) ||
+        /* a lane goes when it is empty (queue_sweep_lanes), a queue with
+         * lanes once they have gone */
+        if (q->level >= 0 || q->lanes || !age || now < q->create_ms || now - q->create_ms < age || !list_empty(&q->opens) ||
             !list_empty(&q->waiters) || q->pinned)
             continue;
         if (!q->jnl && !q->parked_valid)

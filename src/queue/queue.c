@@ -103,9 +103,9 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
         list_init(&o->conn_link);
         list_push_back(&q->opens, &o->q_link);
         *open = o;
-        q->transactions++;
+        queue_top(q)->transactions++;
         if (o->node->item.deliveries > 1)
-            q->redeliveries++;
+            queue_top(q)->redeliveries++;
         break;
     }
     }
@@ -113,16 +113,21 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
         qitem_release(out);
         return rc;
     }
-    q->age_ms = now > h.item.add_ms ? now - h.item.add_ms : 0;
+    queue_top(q)->age_ms = now > h.item.add_ms ? now - h.item.add_ms : 0;
     registry_maintain(q->reg, q);
     return 0;
 }
 
-int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out)
+int queue_get_lane(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out)
 {
     int rc = get_head(q, mode, open, out);
     queue_note_pending(q); /* expired items may have gone even when nothing was served */
     return rc;
+}
+
+int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out)
+{
+    return q->lanes ? queue_lanes_get(q, mode, open, out) : queue_get_lane(q, mode, open, out);
 }
 
 struct jnl_ticket *queue_ack_ticket(struct queue *q) { return q->jnl ? jnl_ack_ticket(q->jnl) : NULL; }
@@ -153,7 +158,7 @@ void queue_release(struct qopen *o)
     struct queue *q = o->q;
     jnl_release(q->jnl, o->node);
     qopen_free(o);
-    q->canceled++;
+    queue_top(q)->canceled++;
     queue_wake(q);
 }
 
@@ -167,7 +172,7 @@ void queue_abort(struct qopen *o)
     }
     jnl_release(q->jnl, n);
     qopen_free(o);
-    q->canceled++;
+    queue_top(q)->canceled++;
     if (queue_dead_letter(q, n, JF_REASON_MAX_DELIVERIES) < 0)
         queue_wake(q); /* it stays here, given back */
 }
@@ -180,7 +185,7 @@ int queue_bury(struct qopen *o)
     qopen_free(o);
     int rc = queue_dead_letter(q, n, JF_REASON_BURIED);
     if (rc < 0) {
-        q->canceled++;
+        queue_top(q)->canceled++;
         queue_wake(q);
     }
     return rc;
@@ -210,10 +215,9 @@ int queue_admit(struct queue *q, uint64_t len)
         return QADMIT_TOO_LARGE;
     if (set->max_items == UINT64_MAX && set->max_size == UINT64_MAX)
         return QADMIT_OK;
-    int rc = registry_jnl(q->reg, q, &j);
+    int rc = registry_queue_stats(q->reg, q, &st); /* every level's items count */
     if (rc < 0)
         return rc;
-    jnl_get_stats(j, &st);
     int fits = st.items < set->max_items && len <= set->max_size && st.bytes <= set->max_size - len;
     if (fits)
         return QADMIT_OK;
@@ -222,11 +226,16 @@ int queue_admit(struct queue *q, uint64_t len)
     if (!set->discard_old_when_full || set->max_items == 0 || len > set->max_size ||
         st.open >= set->max_items || st.open_bytes > set->max_size - len)
         return QADMIT_FULL;
-    do { /* the oldest item not held open goes */
-        if ((rc = jnl_head(j, &h)) < 0 || (rc = jnl_remove_head(j, &h)) < 0)
+    do { /* the oldest item not held open (of the least urgent level) goes */
+        if (q->lanes)
+            rc = queue_lanes_discard(q);
+        else if ((rc = registry_jnl(q->reg, q, &j)) == 0 && (rc = jnl_head(j, &h)) == 0)
+            rc = jnl_remove_head(j, &h);
+        if (rc < 0)
             break;
         q->discarded++;
-        jnl_get_stats(j, &st);
+        if ((rc = registry_queue_stats(q->reg, q, &st)) < 0)
+            break;
     } while (!(st.items < set->max_items && st.bytes <= set->max_size - len));
     queue_note_pending(q);
     return rc == -ENOENT ? QADMIT_FULL : rc < 0 ? rc : QADMIT_OK;
@@ -237,15 +246,28 @@ int queue_admit(struct queue *q, uint64_t len)
 static void added(struct queue *q, const struct jnl_attrs *s)
 {
     q->may_expire |= s->expire_ms != 0;
-    q->total_items++;
+    queue_top(q)->total_items++;
     queue_wake(q);
+}
+
+/* The journal queue an item of attributes *a goes to: q, or its lane for
+ * the item's priority (which the lane then implies: not written per item). */
+static int route(struct queue **q, struct jnl_attrs *a)
+{
+    if (a->priority == JNL_PRIORITY_DEFAULT)
+        return 0;
+    unsigned level = a->priority;
+    a->priority = JNL_PRIORITY_DEFAULT;
+    return registry_lane((*q)->reg, *q, level, q);
 }
 
 int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len)
 {
     struct jnl *j;
     struct jnl_attrs s = stamped(q, a);
-    int rc = registry_jnl(q->reg, q, &j);
+    int rc = route(&q, &s);
+    if (rc == 0)
+        rc = registry_jnl(q->reg, q, &j);
     if (rc == 0)
         rc = jnl_append(j, &s, data, len);
     if (rc < 0)
@@ -259,7 +281,9 @@ int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *d
 {
     struct jnl *j;
     struct jnl_attrs s = stamped(q, a);
-    int rc = registry_jnl(q->reg, q, &j);
+    int rc = route(&q, &s);
+    if (rc == 0)
+        rc = registry_jnl(q->reg, q, &j);
     if (rc == 0)
         rc = jnl_append_deferred(j, &s, data, len, ticket);
     if (rc < 0)
@@ -286,7 +310,9 @@ int queue_put_blob(struct queue *q, struct jnl_blob *b, const struct jnl_attrs *
 {
     struct jnl_attrs s = stamped(q, a);
     struct jnl *j;
-    int rc = registry_jnl(q->reg, q, &j);
+    int rc = route(&q, &s);
+    if (rc == 0)
+        rc = registry_jnl(q->reg, q, &j);
     if (rc < 0) {
         jnl_blob_discard(b);
         return rc;
@@ -298,7 +324,20 @@ int queue_put_blob(struct queue *q, struct jnl_blob *b, const struct jnl_attrs *
     return 0;
 }
 
+static int flush_one(struct queue *q);
+
 int queue_flush(struct queue *q)
+{
+    int rc = flush_one(q);
+    for (int i = 0; q->lanes && i < QUEUE_LEVELS; i++)
+        if (q->lanes->q[i]) {
+            int e = flush_one(q->lanes->q[i]);
+            rc = rc < 0 ? rc : e;
+        }
+    return rc;
+}
+
+static int flush_one(struct queue *q)
 {
     struct list *pos, *tmp;
     struct jnl *j;
@@ -311,7 +350,8 @@ int queue_flush(struct queue *q)
         return rc;
     list_for_each_safe(pos, tmp, &q->opens) qopen_free(list_entry(pos, struct qopen, q_link));
     rc = jnl_clear(j);
-    q->flushes++;
+    if (q->level < 0)
+        q->flushes++;
     if (rc == 0)
         registry_maintain(q->reg, q);
     return rc;
@@ -326,6 +366,7 @@ void queue_unwait(struct qwaiter *w) { list_remove(&w->link); }
 void queue_wake(struct queue *q)
 {
     struct list *first;
+    q = queue_top(q); /* an item in a lane is the queue's */
     while ((first = list_first(&q->waiters)) != NULL) {
         struct qwaiter *w = list_entry(first, struct qwaiter, link);
         list_remove(&w->link);

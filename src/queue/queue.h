@@ -17,6 +17,24 @@ struct qconf;
  * whole in memory; larger ones are blob files, streamed both ways. */
 #define QUEUE_INLINE_MAX (256 * 1024)
 
+/* Priority levels: 0 (most urgent) to 9. A queue's items of its default
+ * level are in its own journal; each other level that has items is a lane,
+ * a hidden queue of its own named "<queue>\x1f<level>" (a name no client
+ * can send), created on first use and deleted once it has been empty a
+ * while (queue/lanes.c). */
+#define QUEUE_LEVELS 10
+#define QUEUE_LANE_MARK '\x1f'
+#define QUEUE_NAME_MAX (250 + 2) /* a client's longest name and a lane's suffix */
+/* Ids of lane L start at (L + 1) << 44, so items of one queue never share
+ * an id (the cas of gets, the origin of a dead letter) whatever their lane. */
+#define QUEUE_LANE_ID_SHIFT 44
+
+struct lanes {
+    struct queue *q[QUEUE_LEVELS]; /* by level; NULL: none (the default level is the queue's own journal) */
+    uint64_t vt[QUEUE_LEVELS];     /* weighted policy: each level's virtual time */
+    uint64_t vnow;                 /* the virtual time of the last level served */
+};
+
 struct queue {
     struct registry *reg; /* borrowed; owns this queue */
     char *name;           /* the name's bytes, NUL-terminated for logs */
@@ -44,11 +62,19 @@ struct queue {
     int may_expire;       /* it may hold items with an expiry: the sweep looks at it */
     uint64_t sweep_epoch; /* the last sweep pass that looked at it */
     uint64_t age_ms;      /* age of the last item handed out */
-    const struct qconf *conf; /* its settings: in the registry's config file, never copied */
+    const struct qconf *conf; /* its settings: in the registry's config file, never copied (a
+                                 lane has its queue's) */
+    int level;            /* a lane: its level; -1: a queue clients name */
+    struct queue *parent; /* a lane: the queue it is a level of (NULL until linked) */
+    struct lanes *lanes;  /* the queue's lanes; NULL: it has none */
+    uint64_t empty_since; /* a lane: when it was first seen empty (0: it is not) */
     struct queue *hnext;  /* registry hash chain */
     struct list fanout_link; /* a fanout child (name "parent+child"): in its parent's group */
     struct list all;      /* registry's list of queues */
 };
+
+/* The queue clients know q by: q, or the queue q is a lane of. */
+static inline struct queue *queue_top(struct queue *q) { return q->parent ? q->parent : q; }
 
 /* An item held open by one connection. */
 struct qopen {
@@ -95,6 +121,8 @@ enum qget_mode { QGET_REMOVE, QGET_OPEN, QGET_PEEK };
  * into its own list by conn_link. Returns 0, -ENOENT when the queue has no
  * item, or -errno. */
 int queue_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out);
+/* The same for one journal: q itself, never its lanes. */
+int queue_get_lane(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out);
 /* The ticket (a new reference, or NULL) of the ack records the last
  * queue_get, queue_confirm or queue_restore on q queued: an answer that
  * reports the removal waits for it (jnl_ack_ticket). */
@@ -166,6 +194,24 @@ void qitem_release(struct qitem *it);
  * (over QUEUE_INLINE_MAX) as an fd to read from. Returns 0 or -errno
  * (-EBADMSG: damaged). */
 int queue_load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *out);
+
+/* ---- priority lanes (queue/lanes.c) ---- */
+/* The level of a lane's name ("<queue>\x1f<digit>"), or -1 for another name. */
+int queue_lane_level(const char *name, size_t len);
+/* The first item id of a new journal of level (-1: a queue's own: 1). */
+uint64_t queue_lane_first_id(int level);
+/* The level of the items in journal queue q (a lane's, or its default). */
+unsigned queue_level_of(const struct queue *q);
+/* queue_get over q's levels, by its priority_policy (q has lanes). */
+int queue_lanes_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out);
+/* Items (open ones included) q holds at level. */
+uint64_t queue_level_items(struct queue *q, unsigned level);
+/* Drops the oldest item not held open of q's least urgent level that has
+ * one (discard_old_when_full). Returns 0, -ENOENT (none), or -errno. */
+int queue_lanes_discard(struct queue *q);
+/* Deletes lanes that have been empty a while, at most budget of them.
+ * Returns 1 when the budget ran out (call again), else 0. */
+int queue_sweep_lanes(struct registry *r, uint64_t now, size_t budget);
 
 /* ---- transfers (queue/transfer.c) ---- */
 /* The name of q's dead-letter queue (dead_letter_queue, or "<q>_errors")

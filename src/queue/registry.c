@@ -62,6 +62,7 @@ static void queue_free(struct queue *q)
     list_remove(&q->flush_link);
     list_remove(&q->fanout_link);
     jnl_close(q->jnl);
+    free(q->lanes);
     free(q->name);
     free(q->dir);
     free(q);
@@ -90,7 +91,9 @@ static struct queue *queue_new(struct registry *r, const char *name, size_t len,
     memcpy(q->name, name, len);
     q->name[len] = '\0';
     q->name_len = len;
-    q->conf = conffile_queue(r->conf, name, len);
+    q->level = queue_lane_level(name, len);
+    /* a lane has the settings of its queue */
+    q->conf = conffile_queue(r->conf, name, q->level < 0 ? len : len - 2);
     q->create_ms = queue_now_ms();
     snprintf(q->dir, dlen, "%s/q-%016" PRIx64, r->data_dir, dir_id);
     return q;
@@ -107,6 +110,7 @@ static struct jnl_conf queue_jconf(const struct registry *r, const struct queue 
 {
     struct jnl_conf jc = r->jconf;
     jc.sync_never = registry_queue_fsync(r, q) == FSYNC_NEVER;
+    jc.first_id = queue_lane_first_id(q->level);
     return jc;
 }
 
@@ -123,6 +127,7 @@ static int insert(struct registry *r, struct queue *q)
     q->hnext = r->buckets[k];
     r->buckets[k] = q;
     r->count++;
+    r->nlanes += q->level >= 0;
     list_push_back(&r->all, &q->all);
     return 0;
 }
@@ -135,6 +140,7 @@ static void unlink_queue(struct registry *r, struct queue *q)
     if (*pp) {
         *pp = q->hnext;
         r->count--;
+        r->nlanes -= q->level >= 0;
     }
     list_remove(&q->all);
     list_remove(&q->fanout_link); /* an empty group stays: it is small, and the parent may get children again */
@@ -246,7 +252,7 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
             continue;
         if (id >= r->next_dir_id)
             r->next_dir_id = id + 1;
-        char name[PROTO_MAX_NAME + 1];
+        char name[QUEUE_NAME_MAX + 1];
         int n = read_name(r, dir, name, sizeof(name));
         if (n < 0) {
             log_warn(r->log, "queue folder %s has no readable name: removed (a create that did not finish)", dir);
@@ -272,6 +278,8 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
         }
     }
     closedir(d);
+    if ((rc = registry_link_lanes(r)) < 0)
+        goto fail;
     *out = r;
     return 0;
 fail:
@@ -440,6 +448,24 @@ int registry_jnl(struct registry *r, struct queue *q, struct jnl **out)
 
 int registry_queue_stats(struct registry *r, struct queue *q, struct jnl_stats *st)
 {
+    int rc = registry_journal_stats(r, q, st);
+    for (int i = 0; q->lanes && i < QUEUE_LEVELS; i++) {
+        struct jnl_stats ls;
+        if (!q->lanes->q[i])
+            continue;
+        int e = registry_journal_stats(r, q->lanes->q[i], &ls);
+        rc = rc < 0 ? rc : e;
+        st->items += ls.items;
+        st->bytes += ls.bytes;
+        st->open += ls.open;
+        st->open_bytes += ls.open_bytes;
+        st->logsize += ls.logsize;
+    }
+    return rc;
+}
+
+int registry_journal_stats(struct registry *r, struct queue *q, struct jnl_stats *st)
+{
     struct jnl *j;
     if (!q->jnl && q->parked_valid) {
         *st = q->parked;
@@ -516,7 +542,8 @@ int registry_get_or_create(struct registry *r, const char *name, size_t len, str
         queue_free(q);
         return rc;
     }
-    r->queue_creates++;
+    if (q->level < 0)
+        r->queue_creates++;
     evict(r, q);
     /* Waiters for this name, in the order they came. */
     struct list *pos, *tmp_pos;
@@ -544,6 +571,15 @@ fail:
 int registry_delete(struct registry *r, struct queue *q)
 {
     struct list *pos, *tmp;
+    int lrc = 0;
+    while (q->lanes) { /* its lanes go with it (each unlinks itself; the last frees lanes) */
+        struct queue *l = NULL;
+        for (int i = 0; i < QUEUE_LEVELS && !l; i++)
+            l = q->lanes->q[i];
+        int e = registry_delete(r, l);
+        lrc = lrc < 0 ? lrc : e;
+    }
+    registry_unlink_lane(q);
     list_for_each_safe(pos, tmp, &q->opens)
     {
         struct qopen *o = list_entry(pos, struct qopen, q_link);
@@ -574,9 +610,10 @@ int registry_delete(struct registry *r, struct queue *q)
         rc = jnl_remove_dir(&r->jconf, gone);
     if (rc < 0)
         log_error(r->log, "queue %s: cannot remove %s: %s", q->name, q->dir, strerror(-rc));
-    r->queue_deletes++;
+    if (q->level < 0)
+        r->queue_deletes++;
     queue_free(q);
-    return rc;
+    return rc < 0 ? rc : lrc;
 }
 
 int registry_blob_begin(struct registry *r, uint64_t len, struct jnl_blob **out)
@@ -613,7 +650,8 @@ int registry_flush_all(struct registry *r)
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &r->all)
     {
-        int e = queue_flush(list_entry(pos, struct queue, all));
+        struct queue *q = list_entry(pos, struct queue, all);
+        int e = q->level < 0 ? queue_flush(q) : 0; /* a queue's flush takes its lanes */
         if (e < 0 && rc == 0)
             rc = e;
     }
@@ -625,7 +663,7 @@ size_t registry_expire_leases(struct registry *r, uint64_t now)
     size_t n = 0;
     struct qopen *o;
     while ((o = lease_top(&r->leases)) != NULL && o->lease_ms <= now) {
-        o->q->lease_expired++;
+        queue_top(o->q)->lease_expired++;
         queue_abort(o); /* frees o, and its place in the heap */
         n++;
     }
@@ -644,7 +682,7 @@ void registry_set_conf(struct registry *r, const struct conffile *conf)
     struct list *pos;
     for (pos = r->all.next; pos != &r->all; pos = pos->next) {
         struct queue *q = list_entry(pos, struct queue, all);
-        q->conf = conffile_queue(conf, q->name, q->name_len);
+        q->conf = conffile_queue(conf, q->name, q->level < 0 ? q->name_len : q->name_len - 2);
         if (q->jnl)
             jnl_set_sync_never(q->jnl, registry_queue_fsync(r, q) == FSYNC_NEVER);
     }

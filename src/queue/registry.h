@@ -15,7 +15,8 @@ struct registry {
     struct jnl_conf jconf;
     const struct log *log;
     struct queue **buckets;
-    size_t nbuckets, count;
+    size_t nbuckets, count; /* count: every queue, lanes included */
+    size_t nlanes;          /* of which lanes (queue/lanes.c) */
     struct list all;
     struct list absent_waiters; /* waiting for queues not made yet */
     /* queues whose journal is open, most recently used first (queue.lru):
@@ -72,14 +73,26 @@ int registry_jnl(struct registry *r, struct queue *q, struct jnl **out);
 /* How many journals may stay open at once (0 means 1); closes idle ones now
  * if more are. */
 void registry_set_max_open(struct registry *r, size_t n);
-/* q's counts: from its journal, or as they were when it was closed; a queue
- * not opened since start is opened for it. */
+/* q's counts, its lanes' included: from each journal, or as they were when
+ * it was closed; a journal not opened since start is opened for it. */
 int registry_queue_stats(struct registry *r, struct queue *q, struct jnl_stats *st);
+/* The same for q's own journal only (not its lanes). */
+int registry_journal_stats(struct registry *r, struct queue *q, struct jnl_stats *st);
 /* The queue in folder q-<dir_id>, if it still exists (a linear search). */
 struct queue *registry_find_dir(struct registry *r, uint64_t dir_id);
 /* Finds or creates (folder and journal) the queue. */
 int registry_get_or_create(struct registry *r, const char *name, size_t len, struct queue **out);
-/* Deletes the queue and its files; waiters are told QWAIT_GONE, open records
+/* ---- priority lanes (queue/lanes.c) ---- */
+/* The queue that holds q's items of level (0..9): q itself for its default
+ * level, else its lane, made now if need be. Returns 0 or -errno. */
+int registry_lane(struct registry *r, struct queue *q, unsigned level, struct queue **out);
+/* Links every lane found at start to its queue (made again if its folder is
+ * gone). Returns 0 or -errno. */
+int registry_link_lanes(struct registry *r);
+/* Takes lane l off its queue's lanes (before it is deleted). */
+void registry_unlink_lane(struct queue *l);
+
+/* Deletes the queue and its files (a queue's lanes too); waiters are told QWAIT_GONE, open records
  * freed. q is freed. */
 int registry_delete(struct registry *r, struct queue *q);
 /* Waits on a queue that does not exist yet (w->name set): w moves to the

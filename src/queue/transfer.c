@@ -27,6 +27,7 @@ struct move {
 
 size_t queue_dlq_name(const struct queue *q, char out[JF_ORIGIN_MAX + 1])
 {
+    q = q->parent ? q->parent : q; /* a lane's is its queue's */
     const char *d = q->conf->v.dead_letter_queue;
     int n = d[0] ? snprintf(out, JF_ORIGIN_MAX + 1, "%s", d)
                  : snprintf(out, JF_ORIGIN_MAX + 1, "%.*s_errors", (int)q->name_len, q->name);
@@ -45,12 +46,13 @@ static int append_copy(struct move *m, struct jnl *dj)
     int rc = queue_load_payload(m->sj, &h, &it);
     if (rc < 0)
         return rc;
+    const struct queue *top = queue_top(m->src); /* a lane's items come from its queue */
     struct jnl_attrs a = {.flags = it.flags,
                           .add_ms = queue_now_ms(),
                           .deliveries = m->deliveries,
                           .priority = JNL_PRIORITY_DEFAULT,
-                          .origin = m->src->name,
-                          .origin_len = m->src->name_len,
+                          .origin = top->name,
+                          .origin_len = top->name_len,
                           .origin_id = h.item.id,
                           .reason = m->reason};
     struct jnl_blob *b;
@@ -64,7 +66,7 @@ static int append_copy(struct move *m, struct jnl *dj)
     }
     qitem_release(&it);
     if (rc == 0)
-        m->dst->total_items++;
+        queue_top(m->dst)->total_items++;
     return rc;
 }
 
@@ -75,7 +77,8 @@ static int finish(struct move *m, int check)
 {
     struct jnl *dj;
     int rc = registry_jnl(m->src->reg, m->dst, &dj);
-    if (rc == 0 && !(check && jnl_last_origin_is(dj, m->n->item.id, m->src->name, m->src->name_len)))
+    const struct queue *top = queue_top(m->src);
+    if (rc == 0 && !(check && jnl_last_origin_is(dj, m->n->item.id, top->name, top->name_len)))
         rc = append_copy(m, dj);
     if (rc < 0) {
         log_error(m->src->reg->log, "queue %s: cannot move item %" PRIu64 " to %s: %s (it stays)", m->src->name,
@@ -87,7 +90,7 @@ static int finish(struct move *m, int check)
         log_error(m->src->reg->log, "queue %s: moved item %" PRIu64 " to %s, but its removal here is not written yet: %s",
                   m->src->name, m->n->item.id, m->dst->name, strerror(-rc));
     if (m->reason != JF_REASON_KICKED)
-        m->src->dead_lettered++;
+        queue_top(m->src)->dead_lettered++;
     queue_wake(m->dst);
     return rc;
 }
@@ -96,8 +99,12 @@ static int finish(struct move *m, int check)
 static int move_head(struct queue *q, struct jnl *j, const struct jnl_head *h, struct queue *dst, uint8_t reason,
                      uint32_t deliveries)
 {
-    struct move m = {.src = q, .sj = j, .dst = dst, .reason = reason, .deliveries = deliveries};
-    int rc = jnl_xfer_begin(j, h, dst->dir_id, reason, &m.n);
+    struct move m = {.src = q, .sj = j, .reason = reason, .deliveries = deliveries};
+    /* the item keeps its priority: the destination's lane of its level */
+    int rc = dst == queue_top(q) ? -EINVAL : registry_lane(q->reg, dst, queue_level_of(q), &m.dst);
+    if (rc < 0)
+        return rc;
+    rc = jnl_xfer_begin(j, h, m.dst->dir_id, reason, &m.n);
     if (rc < 0)
         return rc;
     rc = finish(&m, 0);
@@ -124,8 +131,6 @@ int queue_dead_letter(struct queue *q, struct jnl_node *n, uint8_t reason)
     int rc = registry_jnl(q->reg, q, &j);
     if (rc == 0)
         rc = registry_get_or_create(q->reg, name, len, &dst);
-    if (rc == 0 && dst == q)
-        rc = -EINVAL;
     if (rc == 0) {
         struct jnl_head h = {.item = n->item, .node = n};
         rc = move_head(q, j, &h, dst, reason, n->item.deliveries);
@@ -141,13 +146,13 @@ int queue_over_deliveries(const struct queue *q, const struct jnl_item *it)
     return max && it->deliveries >= max && !is_dead_letter(it);
 }
 
-int queue_kick(struct queue *q, uint64_t max, uint64_t *kicked)
+/* Kicks from journal queue q (a queue itself or one of its lanes). */
+static int kick_one(struct queue *q, uint64_t max, uint64_t *kicked)
 {
     struct jnl *j;
     struct jnl_head h;
     char name[JF_ORIGIN_MAX + 1];
     int rc = 0;
-    *kicked = 0;
     q->pinned++;
     while (*kicked < max) {
         if ((rc = registry_jnl(q->reg, q, &j)) < 0 || (rc = jnl_head(j, &h)) < 0)
@@ -160,12 +165,26 @@ int queue_kick(struct queue *q, uint64_t max, uint64_t *kicked)
         struct queue *dst;
         int len = jnl_origin(j, &h.item, name);
         if ((rc = len) < 0 || (rc = len ? registry_get_or_create(q->reg, name, (size_t)len, &dst) : -EBADMSG) < 0 ||
-            (rc = dst == q ? -EINVAL : 0) < 0 || (rc = move_head(q, j, &h, dst, JF_REASON_KICKED, 0)) < 0)
+            (rc = move_head(q, j, &h, dst, JF_REASON_KICKED, 0)) < 0)
             break;
         (*kicked)++;
     }
     q->pinned--;
     return rc == -ENOENT ? 0 : rc;
+}
+
+int queue_kick(struct queue *q, uint64_t max, uint64_t *kicked)
+{
+    *kicked = 0;
+    /* the most urgent level first, as a get takes them */
+    int rc = 0;
+    for (unsigned level = 0; level < QUEUE_LEVELS && rc == 0 && *kicked < max; level++) {
+        if (q->lanes && q->lanes->q[level])
+            rc = kick_one(q->lanes->q[level], max, kicked);
+        if (rc == 0 && level == q->conf->v.default_priority)
+            rc = kick_one(q, max, kicked);
+    }
+    return rc;
 }
 
 /* The destination of a move a crash cut short: its folder, else by name. */
@@ -179,7 +198,9 @@ static int xfer_dest(struct queue *q, struct jnl *j, const struct jnl_node *n, s
         return len;
     if (len == 0)
         return -EINVAL;
-    return registry_get_or_create(q->reg, name, (size_t)len, out);
+    struct queue *dst;
+    int rc = registry_get_or_create(q->reg, name, (size_t)len, &dst);
+    return rc < 0 ? rc : registry_lane(q->reg, dst, queue_level_of(q), out);
 }
 
 void queue_opened(struct queue *q, struct jnl *j)
@@ -191,7 +212,7 @@ void queue_opened(struct queue *q, struct jnl *j)
     while ((n = jnl_next_xfer(j)) != NULL) {
         struct move m = {.src = q, .sj = j, .n = n, .reason = n->item.xfer, .deliveries = n->item.deliveries};
         int rc = xfer_dest(q, j, n, &m.dst);
-        if (rc == 0 && m.dst == q)
+        if (rc == 0 && queue_top(m.dst) == queue_top(q))
             rc = -EINVAL;
         if (m.reason == JF_REASON_KICKED)
             m.deliveries = 0;

@@ -61,7 +61,10 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     unsigned all = PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT | PROTO_OPT_PEEK | PROTO_OPT_TIMEOUT | PROTO_OPT_TTR |
                    PROTO_OPT_BURY;
     if (set_key) {
-        CHECK((k->opts & ~(unsigned)PROTO_OPT_SYNC) == 0);
+        CHECK((k->opts & ~(unsigned)(PROTO_OPT_SYNC | PROTO_OPT_PRI)) == 0);
+        CHECK(k->priority <= 9);
+        if (!(k->opts & PROTO_OPT_PRI))
+            CHECK(k->priority == 0);
     } else {
         CHECK((k->opts & ~all) == 0);
         if (k->opts & PROTO_OPT_ABORT)
@@ -82,7 +85,7 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     const char *error = NULL;
     CHECK(proto_parse_key(k->full.p, k->full.len, set_key, &again, &error) == 0);
     CHECK(again.opts == k->opts && again.timeout_ms == k->timeout_ms && again.ttr_ms == k->ttr_ms &&
-          again.name.len == k->name.len);
+          again.priority == k->priority && again.name.len == k->name.len);
 }
 
 /* Checks a parsed request against its line [line, line + n). */
