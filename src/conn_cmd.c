@@ -245,10 +245,13 @@ static ssize_t cmd_kick(struct conn *c, const struct req_ctx *r)
     struct queue *q = registry_find(c->srv->reg, k->name.p, k->name.len);
     uint64_t n = 0;
     int rc = q ? queue_kick(q, r->req->count, &n) : 0;
-    if (rc < 0 && n == 0)
+    if (rc < 0 && n == 0) {
         ci_out_server_error(c, rc);
-    else
-        ci_out_fmt(c, "KICKED %" PRIu64 "\r\n", n);
+        return (ssize_t)r->len;
+    }
+    if (n) /* under fsync always, the answer once the copies are on stable storage */
+        ci_journal_touched(c, NULL);
+    ci_out_fmt(c, "KICKED %" PRIu64 "\r\n", n);
     return (ssize_t)r->len;
 }
 

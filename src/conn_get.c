@@ -144,6 +144,8 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
             ci_out_server_error(c, rc);
             return GK_ERROR;
         }
+        if (o) /* under fsync always, END once the copy is on stable storage */
+            ci_journal_touched(c, q);
         return GK_EMPTY;
     }
     if (k->opts & PROTO_OPT_CLOSE) {

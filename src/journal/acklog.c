@@ -144,9 +144,7 @@ static void node_to_ack(const struct jnl_node *n, struct jf_ack *a)
                          .seg = n->item.seg,
                          .off = n->item.off,
                          .len = n->item.len,
-                         .deliveries = n->item.deliveries,
-                         .xfer = n->item.xfer,
-                         .cum = n->item.xfer ? n->item.xfer_dir : 0};
+                         .deliveries = n->item.deliveries};
 }
 
 /* Writes a whole ack file (header, checkpoint, live items) to fd; returns the
@@ -177,6 +175,17 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
             if ((rc = ack_put(j, fd, &off, &a)) < 0)
                 return rc;
         }
+    }
+    /* after every OUT: the transfers under way, each naming its node */
+    struct list *pos;
+    for (pos = j->st.open.next; pos != &j->st.open; pos = pos->next) {
+        const struct jnl_item *it = &list_entry(pos, struct jnl_node, link)->item;
+        if (!it->xfer)
+            continue;
+        a = (struct jf_ack){.type = JF_ACK_XFER, .kind = it->kind, .id = it->id, .seg = it->xfer_dir,
+                            .off = it->xfer_id, .len = it->len, .xfer = it->xfer};
+        if ((rc = ack_put(j, fd, &off, &a)) < 0)
+            return rc;
     }
     if ((rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, (off_t)off)) < 0)
         return rc;

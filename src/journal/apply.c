@@ -35,9 +35,19 @@ static struct jnl_node *node_new(struct jst *s, const struct jnl_item *it)
     return n;
 }
 
+/* Counts n out of the nodes in transfer, if it is one. */
+static void xfer_leave(struct jst *s, const struct jnl_node *n)
+{
+    if (jst_in_xfer(s, n)) {
+        s->nxfer--;
+        s->xfer_bytes -= n->item.len;
+    }
+}
+
 static void node_free(struct jst *s, struct jnl_node *n)
 {
     list_remove(&n->link);
+    xfer_leave(s, n);
     if (n->owner) {
         s->nopen--;
         s->open_bytes -= n->item.len;
@@ -96,6 +106,10 @@ void jst_hold(struct jst *s, struct jnl_node *n, void *owner)
         s->nopen++;
         s->open_bytes += n->item.len;
     }
+    if (owner == s && !jst_in_xfer(s, n)) {
+        s->nxfer++;
+        s->xfer_bytes += n->item.len;
+    }
     list_remove(&n->link);
     list_push_back(&s->open, &n->link);
     n->owner = owner;
@@ -103,6 +117,7 @@ void jst_hold(struct jst *s, struct jnl_node *n, void *owner)
 
 void jst_release(struct jst *s, struct jnl_node *n)
 {
+    xfer_leave(s, n);
     if (n->owner) {
         s->nopen--;
         s->open_bytes -= n->item.len;
@@ -119,8 +134,6 @@ int jst_apply_rec(struct jst *s, const struct jf_rec *r)
     if (r->id != s->next_id)
         return -EBADMSG;
     s->next_id++;
-    s->last_origin_id = r->origin_id;
-    s->last_origin_sum = r->origin_id ? r->origin_sum : 0;
     s->tail_cum += r->len;
     return 0;
 }
@@ -135,17 +148,7 @@ static struct jnl_item ack_item(const struct jf_ack *a)
                              .off = a->off,
                              .idx = a->idx,
                              .len = a->len,
-                             .deliveries = a->deliveries,
-                             .xfer = a->xfer,
-                             .xfer_dir = a->xfer ? a->cum : 0};
-}
-
-/* Holds n for its transfer: never handed out, until a CONFIRM or RESTORE. */
-static void xfer_hold(struct jst *s, struct jnl_node *n, const struct jf_ack *a)
-{
-    n->item.xfer = a->xfer;
-    n->item.xfer_dir = a->cum;
-    jst_hold(s, n, s);
+                             .deliveries = a->deliveries};
 }
 
 static struct jnl_node *find(struct jst *s, const struct jf_ack *a, struct jnl_node *hint)
@@ -183,8 +186,6 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
             return -ENOMEM;
         if (a->type == JF_ACK_OPEN) /* handed out open: the cursor moves as for TAKE */
             cursor_past(s, a);
-        if (a->xfer) /* a checkpoint of an item in transfer */
-            xfer_hold(s, n, a);
         break;
     case JF_ACK_COUNT:
         if ((n = find(s, a, hint)) != NULL)
@@ -193,15 +194,13 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
     case JF_ACK_XFER:
         if (!a->xfer)
             return -EBADMSG;
-        if ((n = find(s, a, hint)) == NULL) {
-            if (a->id < s->r_id)
-                break; /* gone already: nothing to move */
-            /* the item at the cursor: it leaves as an OPEN takes it */
-            if (!(n = node_new(s, &it)))
-                return -ENOMEM;
-            cursor_past(s, a);
+        if ((n = find(s, a, hint)) != NULL) { /* else gone already: nothing to move */
+            /* held, never handed out, until a CONFIRM or a RESTORE */
+            n->item.xfer = a->xfer;
+            n->item.xfer_dir = a->seg;
+            n->item.xfer_id = a->off;
+            jst_hold(s, n, s);
         }
-        xfer_hold(s, n, a);
         break;
     case JF_ACK_TAKE:
         cursor_past(s, a);
@@ -219,7 +218,7 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
         if (jst_in_xfer(s, n))
             jst_release(s, n);
         n->item.xfer = 0;
-        n->item.xfer_dir = 0;
+        n->item.xfer_dir = n->item.xfer_id = 0;
         break;
     case JF_ACK_MOVE:
         if ((n = find(s, a, hint)) != NULL) {

@@ -183,7 +183,7 @@ size_t jf_entry_encode(unsigned char *out, const struct jf_rec *r, uint64_t base
     X(MOVE, 7, "MOVE")       /* a live item was copied forward: the position is the copy's */               \
     X(RESTORE, 8, "RESTORE") /* a removed item is live again: its removal could not be made durable */   \
     X(COUNT, 9, "COUNT")     /* an item behind the cursor was handed out open again: its new count */     \
-    X(XFER, 10, "XFER")      /* an item leaves for another queue; a CONFIRM ends it (version 3) */
+    X(XFER, 10, "XFER")      /* a live item leaves for another queue; a CONFIRM ends it (version 3) */
 enum jf_ack_type {
 #define JF_X(name, num, text) JF_ACK_##name = num,
     JF_ACK_TYPES(JF_X)
@@ -199,11 +199,14 @@ struct jf_ack {
     uint64_t seg;   /* position: segment */
     uint64_t off;   /* position: offset in the segment (of the batch, or v1 record) */
     uint64_t len;   /* item payload length; CKPT: number of OUT records */
-    uint64_t cum;   /* CKPT, FLUSH: payload bytes before the cursor; XFER (and OUT of an
-                       item in transfer): the folder number q-<cum> it goes to */
+    uint64_t cum;   /* CKPT, FLUSH: payload bytes before the cursor */
     uint32_t deliveries; /* OPEN, COUNT, OUT, RESTORE: times handed out open (version 3) */
-    uint8_t xfer;   /* XFER, OUT: the transfer's enum jf_reason; 0: none */
+    uint8_t xfer;   /* XFER: the transfer's enum jf_reason */
 };
+/* An XFER record names no position: the item is live behind the cursor
+ * already (one at the cursor is first handed out by an OPEN). Its seg is the
+ * destination's folder number (q-<seg>) and its off the id the item's copy
+ * takes there, so the destination's next id tells whether it was made. */
 struct jf_ack_hdr {
     uint32_t version;
     uint64_t generation; /* the newer of acks.0 and acks.1 has the higher one */

@@ -80,6 +80,12 @@ struct jnl {
     /* copies written to move live items forward whose MOVE record waits
      * until the copy is durable (sync epoch `epoch` done): a MOVE record
      * must never name a copy a power cut could take back */
+    /* moves to other queues whose copy is made, waiting for a sync that
+     * covers it before their CONFIRM (jnl_xfer_done) */
+    struct pxfer {
+        uint64_t id, epoch;
+    } *pxfer;
+    size_t npxfer, cappxfer;
     struct pmove {
         uint64_t id, seg, off, epoch;
     } pmove[8];
@@ -168,6 +174,8 @@ int ji_owe_name(struct jnl *j, const char *name);
 /* Writes the deferred batch first, if any, so that files are written in
  * the order of the state changes. Returns 0 or -errno (jnl_flush). */
 int ji_flush_pending(struct jnl *j);
+/* Queues the CONFIRM of each move whose copy a completed sync covers. */
+void ji_finish_xfers(struct jnl *j, uint64_t sync_epoch_done);
 /* Writes ack record a and applies it (jst_apply_ack: hint and out as there). */
 int ji_ack_apply(struct jnl *j, const struct jf_ack *a, struct jnl_node *hint, struct jnl_node **out);
 int ji_seg_open(struct jnl *j, uint64_t seq, int flags);

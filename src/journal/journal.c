@@ -456,19 +456,23 @@ int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct j
     return 0;
 }
 
-int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, uint8_t reason, struct jnl_node **out)
+int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, uint64_t dst_id, uint8_t reason,
+                   struct jnl_node **out)
 {
-    struct jf_ack a = ji_item_ack(JF_ACK_XFER, &h->item);
-    a.xfer = reason;
-    a.cum = dst_dir;
-    struct jnl_node *n;
-    int rc = ji_ack_apply(j, &a, h->node, &n);
-    if (rc < 0)
-        return rc;
-    if (!h->node) {
+    struct jnl_node *n = h->node;
+    int rc;
+    if (!n) { /* the item at the cursor: handed out first, its count unchanged */
+        struct jf_ack o = ji_item_ack(JF_ACK_OPEN, &h->item);
+        if ((rc = ji_ack_apply(j, &o, NULL, &n)) < 0)
+            return rc;
         n->item = h->item;
-        n->item.xfer = reason;
-        n->item.xfer_dir = dst_dir;
+    }
+    struct jf_ack a = {.type = JF_ACK_XFER, .kind = n->item.kind, .id = n->item.id, .seg = dst_dir, .off = dst_id,
+                       .len = n->item.len, .xfer = reason};
+    if ((rc = ji_ack_apply(j, &a, n, NULL)) < 0) {
+        if (!h->node)
+            jst_release(&j->st, n); /* opened for nothing: given back, as the OPEN record says */
+        return rc;
     }
     /* Written now: the copy is made only once this record is in the file. */
     if ((rc = ji_ack_flush(j)) < 0) {
@@ -479,18 +483,102 @@ int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, ui
     return 0;
 }
 
-int jnl_xfer_end(struct jnl *j, struct jnl_node *n)
+int jnl_xfer_done(struct jnl *j, struct jnl_node *n, uint64_t sync_epoch_next)
 {
-    int rc = jnl_confirm(j, n);
-    return rc < 0 ? rc : ji_ack_flush(j);
+    if (j->conf.sync_never)
+        return jnl_confirm(j, n);
+    if (j->npxfer == j->cappxfer) {
+        size_t cap = j->cappxfer ? j->cappxfer * 2 : 8;
+        struct pxfer *p = realloc(j->pxfer, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        j->pxfer = p;
+        j->cappxfer = cap;
+    }
+    j->pxfer[j->npxfer++] = (struct pxfer){.id = n->item.id, .epoch = sync_epoch_next};
+    n->item.xfer_ending = 1;
+    return 0;
+}
+
+void ji_finish_xfers(struct jnl *j, uint64_t sync_epoch_done)
+{
+    for (size_t i = 0; i < j->npxfer;) {
+        if (sync_epoch_done < j->pxfer[i].epoch) {
+            i++;
+            continue;
+        }
+        struct jnl_node *n = jst_find(&j->st, j->pxfer[i].id);
+        /* The copy is durable: the removal here may be too. If the CONFIRM
+         * cannot be queued, the node stays in transfer and the next open
+         * finishes it (the copy is there: only the CONFIRM is written). */
+        if (n && jst_in_xfer(&j->st, n) && jnl_confirm(j, n) < 0)
+            n->item.xfer_ending = 0;
+        j->pxfer[i] = j->pxfer[--j->npxfer];
+    }
 }
 
 int jnl_xfer_cancel(struct jnl *j, struct jnl_node *n)
 {
     struct jnl_item it = n->item;
     it.xfer = 0;
-    return jnl_restore(j, &it);
+    int rc = jnl_restore(j, &it);
+    /* Written now: the destination may take other items under the id the
+     * XFER named, which must not pass for the copy after a crash. */
+    return rc < 0 ? rc : ji_ack_flush(j);
 }
+
+uint64_t jnl_next_id(const struct jnl *j) { return j->st.next_id; }
+
+/* The segment that holds item id (the last whose first id is not above
+ * it), or 0 when none can be read. */
+static uint64_t seg_of_id(struct jnl *j, uint64_t id)
+{
+    for (uint64_t seq = j->tail_seg; seq >= j->oldest_seg && seq > 0; seq--) {
+        struct jf_seg_hdr sh;
+        int fd = ji_seg_open(j, seq, O_RDONLY);
+        if (fd < 0)
+            continue;
+        int rc = ji_seg_read_hdr(j, fd, &sh);
+        j->conf.io->close(j->conf.io->ctx, fd);
+        if (rc == 0 && sh.first_id <= id)
+            return seq;
+    }
+    return 0;
+}
+
+int jnl_origin_of_id(struct jnl *j, uint64_t id, char *name, size_t *len, uint64_t *origin_id)
+{
+    uint64_t seq = id < j->st.next_id ? seg_of_id(j, id) : 0;
+    uint64_t off = JF_SEG_HDR, end = seq == j->tail_seg ? j->tail_off : UINT64_MAX;
+    if (!seq)
+        return 0;
+    for (;;) {
+        struct jbatch bt;
+        unsigned char *owned = NULL;
+        int rc = off < end ? ji_batch_load(j, seq, off, &bt, &owned, 0) : -ENODATA;
+        if (rc < 0)
+            return rc == -ENODATA || rc == -EBADMSG || rc == -ENOENT ? 0 : rc;
+        uint64_t pos = 0, next = bt.b.first_id;
+        struct jf_entry e;
+        int found = 0;
+        for (uint32_t i = 0; i < bt.b.count && !found && jbatch_entry(&bt, &pos, &next, &e) == 0; i++) {
+            if ((e.r.rflags & JF_RF_MOVED) || e.r.id != id)
+                continue;
+            found = 1;
+            *len = e.origin_len;
+            memcpy(name, e.origin, e.origin_len);
+            *origin_id = e.r.origin_id;
+        }
+        uint64_t size = jbatch_size(&bt), last = next;
+        free(owned);
+        if (found)
+            return 1;
+        if (last > id)
+            return 0; /* passed it: no such entry */
+        off += size;
+    }
+}
+
 
 int jnl_origin(struct jnl *j, const struct jnl_item *it, char *out)
 {
@@ -521,15 +609,10 @@ struct jnl_node *jnl_next_xfer(struct jnl *j)
     struct list *pos;
     for (pos = j->st.open.next; pos != &j->st.open; pos = pos->next) {
         struct jnl_node *n = list_entry(pos, struct jnl_node, link);
-        if (jst_in_xfer(&j->st, n))
+        if (jst_in_xfer(&j->st, n) && !n->item.xfer_ending)
             return n;
     }
     return NULL;
-}
-
-int jnl_last_origin_is(const struct jnl *j, uint64_t id, const char *name, size_t len)
-{
-    return j->st.last_origin_id == id && j->st.last_origin_sum == jf_payload_sum(name, len);
 }
 
 int jnl_confirm(struct jnl *j, struct jnl_node *n)
@@ -599,7 +682,10 @@ int jnl_clear(struct jnl *j)
     return 0;
 }
 
-int jnl_reap_pending(const struct jnl *j) { return j->ndoomed > 0 || j->low_next != 0 || j->npmove > 0; }
+int jnl_reap_pending(const struct jnl *j)
+{
+    return j->ndoomed > 0 || j->low_next != 0 || j->npmove > 0 || j->npxfer > 0;
+}
 
 int jnl_idle(const struct jnl *j) { return j->st.nopen == 0 && j->ndoomed == 0 && j->ackq.len == 0; }
 
@@ -767,9 +853,10 @@ void jnl_mark_unsynced(struct jnl *j)
 
 void jnl_get_stats(const struct jnl *j, struct jnl_stats *st)
 {
-    st->items = (j->st.next_id > j->st.r_id ? j->st.next_id - j->st.r_id : 0) + j->st.nnodes;
-    st->bytes = (j->st.tail_cum > j->st.r_cum ? j->st.tail_cum - j->st.r_cum : 0) + j->st.node_bytes;
-    st->open = j->st.nopen;
-    st->open_bytes = j->st.open_bytes;
+    /* an item moving to another queue is that queue's already */
+    st->items = (j->st.next_id > j->st.r_id ? j->st.next_id - j->st.r_id : 0) + j->st.nnodes - j->st.nxfer;
+    st->bytes = (j->st.tail_cum > j->st.r_cum ? j->st.tail_cum - j->st.r_cum : 0) + j->st.node_bytes - j->st.xfer_bytes;
+    st->open = j->st.nopen - j->st.nxfer;
+    st->open_bytes = j->st.open_bytes - j->st.xfer_bytes;
     st->logsize = j->disk_bytes + j->ack_off;
 }

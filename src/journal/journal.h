@@ -44,10 +44,11 @@ struct jnl_item {
      * origin's name is read with jnl_origin) */
     uint64_t origin_id;
     uint8_t reason; /* enum jf_reason; 0: none */
-    /* a node leaving for another queue (jnl_xfer_begin): why, and the
-     * folder number of the queue it goes to */
+    /* a node leaving for another queue (jnl_xfer_begin): why, the folder
+     * number of the queue it goes to and the id its copy takes there */
     uint8_t xfer;
-    uint64_t xfer_dir;
+    uint8_t xfer_ending; /* its copy is made: the CONFIRM waits for a sync */
+    uint64_t xfer_dir, xfer_id;
 };
 
 /* An item behind the read cursor that is still live: handed out open, or
@@ -185,25 +186,35 @@ int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct j
 /* Removes an open node for good; the node is freed. */
 int jnl_confirm(struct jnl *j, struct jnl_node *n);
 /* Moving a live item to another queue, crash-safe (queue/transfer.c does
- * the whole move): jnl_xfer_begin writes an XFER record for head h (a node,
- * or the record at the cursor, which moves past it) naming the destination's
- * folder number and the reason (enum jf_reason), before anything else; the
- * item is then held by the journal (never handed out) as *out. Once its copy
- * is the destination's last entry, jnl_xfer_end confirms it (written now);
- * if the copy cannot be made, jnl_xfer_cancel gives it back. A crash in
- * between leaves the node in transfer at the next open: jnl_next_xfer finds
- * it, and the destination's jnl_last_origin_is says whether the copy was
- * made. Each returns 0 or -errno. */
-int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, uint8_t reason, struct jnl_node **out);
-int jnl_xfer_end(struct jnl *j, struct jnl_node *n);
+ * the whole move, docs/journal-format.md "Transfers"): jnl_xfer_begin
+ * writes, now, an XFER record for head h (a node, or the record at the
+ * cursor, which is handed out first with an OPEN) naming the destination's
+ * folder number, the id the copy will take there (the destination's
+ * jnl_next_id, its deferred batch written first) and the reason (enum
+ * jf_reason); the item is then held by the journal (never handed out) as
+ * *out. Once the copy is appended, jnl_xfer_done ends the move: with a
+ * CONFIRM queued at once under fsync "never", else once a sync that started
+ * after the copy completed (jnl_maintain), so a power cut never keeps the
+ * removal without the copy. jnl_xfer_cancel gives the item back (written
+ * now) when the copy cannot be made. A node still in transfer at the next
+ * open (jnl_next_xfer) is finished by the caller: the copy was made if the
+ * destination's next id is past xfer_id. Each returns 0 or -errno. */
+int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, uint64_t dst_id, uint8_t reason,
+                   struct jnl_node **out);
+int jnl_xfer_done(struct jnl *j, struct jnl_node *n, uint64_t sync_epoch_next);
 int jnl_xfer_cancel(struct jnl *j, struct jnl_node *n);
 /* The given-back node after n (NULL: the first), by id; NULL after the last. */
 struct jnl_node *jnl_returned_next(struct jnl *j, struct jnl_node *n);
-/* A node in transfer (after a crash), or NULL. */
+/* A node in transfer whose end is not under way yet (after a crash), or NULL. */
 struct jnl_node *jnl_next_xfer(struct jnl *j);
-/* Whether the last entry appended to j (moved copies aside) came from
- * item id of the queue called name. */
-int jnl_last_origin_is(const struct jnl *j, uint64_t id, const char *name, size_t len);
+/* The id the next item appended to j takes. */
+uint64_t jnl_next_id(const struct jnl *j);
+/* Reads the origin field of the entry of item id, wherever it is in the
+ * segments left (consumed or not): returns 1 with the origin queue's name
+ * in name (JF_ORIGIN_MAX bytes of room; *len 0 when it has none) and its
+ * id there in *origin_id; 0 when no such entry can be read; or -errno. A
+ * linear scan of one segment: for recovery only. */
+int jnl_origin_of_id(struct jnl *j, uint64_t id, char *name, size_t *len, uint64_t *origin_id);
 /* Copies the origin queue's name of item it (moved from another queue)
  * into out (JF_ORIGIN_MAX bytes of room); returns its length, 0 when it
  * has none, or -errno. */
@@ -224,8 +235,9 @@ int jnl_clear(struct jnl *j);
  * get. Errors are logged, never fatal. */
 void jnl_maintain(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_done);
 
-/* Whether files of removed items wait for their removal to become durable
- * (jnl_maintain deletes them once it is). */
+/* Whether something waits for a sync to complete (files of removed items to
+ * delete, moves to record, CONFIRMs of moves to other queues): jnl_maintain
+ * does it once the sync has. */
 int jnl_reap_pending(const struct jnl *j);
 
 /* Whether the journal can be closed now (with jnl_close_owing) losing

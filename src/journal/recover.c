@@ -342,6 +342,7 @@ static void fill_node(struct jnl *j, struct jnl_node *n)
         n->item.deliveries = logged.deliveries;
     n->item.xfer = logged.xfer;
     n->item.xfer_dir = logged.xfer_dir;
+    n->item.xfer_id = logged.xfer_id;
 }
 
 static int reconcile(struct jnl *j)
@@ -541,6 +542,7 @@ void jnl_close(struct jnl *j)
     free(j->inflight);
     free(j->owed);
     free(j->doomed);
+    free(j->pxfer);
     free(j->pending_fds);
     buf_free(&j->wbuf);
     free(j->dir);

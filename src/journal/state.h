@@ -28,10 +28,7 @@ struct jst {
     struct list returned; /* given back (or open before a restart); sorted by id */
     struct list open;     /* held open by an owner */
     uint64_t nnodes, nopen, node_bytes, open_bytes;
-    /* the origin (id, XXH3-64 of its queue's name) of the last entry that is
-     * not a moved copy: a transfer a crash cut short checks whether its copy
-     * is the destination's last entry (0, 0: that entry has none) */
-    uint64_t last_origin_id, last_origin_sum;
+    uint64_t nxfer, xfer_bytes; /* of the open ones, those in transfer (held by the state itself) */
 };
 
 /* An empty state: no live items, every count 0 (a new journal then sets

@@ -226,9 +226,11 @@ int queue_dead_letter(struct queue *q, struct jnl_node *n, uint8_t reason);
 /* Whether the item has been handed out as often as q's max_deliveries
  * allows (never for an item that is a dead letter itself). */
 int queue_over_deliveries(const struct queue *q, const struct jnl_item *it);
-/* Moves up to max dead letters from q's head back to the queues they came
- * from, their delivery counts reset; stops at the first item that is not a
- * dead letter. *kicked counts them. Returns 0 or -errno. */
+/* Moves up to max (at most QUEUE_KICK_MAX) dead letters from q's head back
+ * to the queues they came from, their delivery counts reset; stops at the
+ * first item that is not a dead letter. *kicked counts them. Returns 0 or
+ * -errno. */
+#define QUEUE_KICK_MAX 1000
 int queue_kick(struct queue *q, uint64_t max, uint64_t *kicked);
 /* Called once q's journal j is opened: finishes the moves a crash cut
  * short, and sends to the dead-letter queue the items open before it that

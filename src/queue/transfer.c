@@ -31,14 +31,16 @@ size_t queue_dlq_name(const struct queue *q, char out[JF_ORIGIN_MAX + 1])
     const char *d = q->conf->v.dead_letter_queue;
     int n = d[0] ? snprintf(out, JF_ORIGIN_MAX + 1, "%s", d)
                  : snprintf(out, JF_ORIGIN_MAX + 1, "%.*s_errors", (int)q->name_len, q->name);
-    /* a name too long for a queue (or the queue itself) names no queue */
-    if (n <= 0 || n > JF_ORIGIN_MAX || ((size_t)n == q->name_len && memcmp(out, q->name, q->name_len) == 0))
+    /* a name too long for a queue, the queue itself or an alias names no
+     * queue to keep dead letters in */
+    if (n <= 0 || n > JF_ORIGIN_MAX || ((size_t)n == q->name_len && memcmp(out, q->name, q->name_len) == 0) ||
+        conffile_alias(q->reg->conf, out, (size_t)n))
         return 0;
     return (size_t)n;
 }
 
-/* Appends m's copy to the destination, written now: the destination's last
- * entry is then this copy. Owner: borrows everything. */
+/* Appends m's copy to the destination, written now. Owner: borrows
+ * everything. */
 static int append_copy(struct move *m, struct jnl *dj)
 {
     struct jnl_head h = {.item = m->n->item, .node = m->n};
@@ -70,29 +72,59 @@ static int append_copy(struct move *m, struct jnl *dj)
     return rc;
 }
 
-/* Makes m's copy (unless check says it may exist already and the
- * destination's last entry is it), then ends the move. An item whose copy
- * cannot be made is given back to its source. Returns 0 or -errno. */
+/* Whether the copy of a move a crash cut short was made: the XFER named the
+ * id the copy would take in the destination (nothing else is appended there
+ * in between), so it was if that entry exists and names this item as its
+ * origin. An entry that can no longer be read (consumed, its segment
+ * deleted) counts as not made: the item is then copied again, delivered
+ * twice rather than lost. */
+static int copy_made(struct move *m, struct jnl *dj)
+{
+    char name[JF_ORIGIN_MAX];
+    size_t len = 0;
+    uint64_t origin_id = 0;
+    const struct queue *top = queue_top(m->src);
+    if (m->dst->dir_id != m->n->item.xfer_dir || jnl_next_id(dj) <= m->n->item.xfer_id)
+        return 0;
+    int rc = jnl_origin_of_id(dj, m->n->item.xfer_id, name, &len, &origin_id);
+    if (rc == 1 && origin_id == m->n->item.id && len == top->name_len && memcmp(name, top->name, len) == 0)
+        return 1;
+    if (rc != 1)
+        log_warn(m->src->reg->log,
+                 "queue %s: cannot tell whether item %" PRIu64 " reached %s before the crash: copied (again)",
+                 top->name, m->n->item.id, queue_top(m->dst)->name);
+    return 0;
+}
+
+/* Makes m's copy unless check says it may exist already (copy_made), then
+ * ends the move (jnl_xfer_done). An item whose copy cannot be made is given
+ * back to its source. Returns 0 or -errno; -ECANCELED when even giving it
+ * back failed (it stays in transfer, for the next open). */
 static int finish(struct move *m, int check)
 {
+    struct registry *r = m->src->reg;
     struct jnl *dj;
-    int rc = registry_jnl(m->src->reg, m->dst, &dj);
-    const struct queue *top = queue_top(m->src);
-    if (rc == 0 && !(check && jnl_last_origin_is(dj, m->n->item.id, top->name, top->name_len)))
+    int rc = registry_jnl(r, m->dst, &dj);
+    if (rc == 0 && !(check && copy_made(m, dj)))
         rc = append_copy(m, dj);
-    if (rc < 0) {
-        log_error(m->src->reg->log, "queue %s: cannot move item %" PRIu64 " to %s: %s (it stays)", m->src->name,
-                  m->n->item.id, m->dst->name, strerror(-rc));
-        jnl_xfer_cancel(m->sj, m->n);
-        return rc;
+    if (rc == -EBADMSG) { /* damaged: dropped, as a get drops it */
+        log_error(r->log, "queue %s: item %" PRIu64 " fails its checksum: dropped", queue_top(m->src)->name,
+                  m->n->item.id);
+        return jnl_confirm(m->sj, m->n) < 0 ? -ECANCELED : rc;
     }
-    if ((rc = jnl_xfer_end(m->sj, m->n)) < 0)
-        log_error(m->src->reg->log, "queue %s: moved item %" PRIu64 " to %s, but its removal here is not written yet: %s",
-                  m->src->name, m->n->item.id, m->dst->name, strerror(-rc));
+    if (rc < 0) {
+        log_error(r->log, "queue %s: cannot move item %" PRIu64 " to %s: %s (it stays)", queue_top(m->src)->name,
+                  m->n->item.id, queue_top(m->dst)->name, strerror(-rc));
+        return jnl_xfer_cancel(m->sj, m->n) < 0 ? -ECANCELED : rc;
+    }
+    queue_note_pending(m->dst);
+    if ((rc = jnl_xfer_done(m->sj, m->n, r->sync_epoch_next)) < 0)
+        log_error(r->log, "queue %s: moved item %" PRIu64 " to %s, but cannot record its removal here yet: %s",
+                  queue_top(m->src)->name, m->n->item.id, queue_top(m->dst)->name, strerror(-rc));
     if (m->reason != JF_REASON_KICKED)
         queue_top(m->src)->dead_lettered++;
     queue_wake(m->dst);
-    return rc;
+    return 0; /* moved: the removal here follows (or the next open writes it) */
 }
 
 /* Moves head h of q (journal j) to dst for reason: the whole move. */
@@ -100,17 +132,19 @@ static int move_head(struct queue *q, struct jnl *j, const struct jnl_head *h, s
                      uint32_t deliveries)
 {
     struct move m = {.src = q, .sj = j, .reason = reason, .deliveries = deliveries};
+    struct jnl *dj;
     /* the item keeps its priority: the destination's lane of its level */
     int rc = dst == queue_top(q) ? -EINVAL : registry_lane(q->reg, dst, queue_level_of(q), &m.dst);
-    if (rc < 0)
-        return rc;
-    rc = jnl_xfer_begin(j, h, m.dst->dir_id, reason, &m.n);
+    /* the destination's deferred batch first, so the copy takes the next id */
+    if (rc == 0 && (rc = registry_jnl(q->reg, m.dst, &dj)) == 0)
+        rc = jnl_flush(dj);
+    if (rc == 0)
+        rc = jnl_xfer_begin(j, h, m.dst->dir_id, jnl_next_id(dj), reason, &m.n);
     if (rc < 0)
         return rc;
     rc = finish(&m, 0);
     registry_maintain(q->reg, q);
     queue_note_pending(q);
-    queue_note_pending(dst);
     return rc;
 }
 
@@ -125,8 +159,11 @@ int queue_dead_letter(struct queue *q, struct jnl_node *n, uint8_t reason)
     size_t len = queue_dlq_name(q, name);
     struct queue *dst;
     struct jnl *j;
-    if (len == 0)
+    if (len == 0) {
+        log_warn(q->reg->log, "queue %s: no dead-letter queue can be named for it (too long, itself, or an alias): "
+                              "item %" PRIu64 " stays", queue_top(q)->name, n->item.id);
         return -EINVAL;
+    }
     q->pinned++; /* opening the destination must not close this journal */
     int rc = registry_jnl(q->reg, q, &j);
     if (rc == 0)
@@ -164,8 +201,11 @@ static int kick_one(struct queue *q, uint64_t max, uint64_t *kicked)
         }
         struct queue *dst;
         int len = jnl_origin(j, &h.item, name);
-        if ((rc = len) < 0 || (rc = len ? registry_get_or_create(q->reg, name, (size_t)len, &dst) : -EBADMSG) < 0 ||
-            (rc = move_head(q, j, &h, dst, JF_REASON_KICKED, 0)) < 0)
+        if ((rc = len) < 0 || (rc = len ? registry_get_or_create(q->reg, name, (size_t)len, &dst) : -EBADMSG) < 0)
+            break;
+        if ((rc = move_head(q, j, &h, dst, JF_REASON_KICKED, 0)) == -EBADMSG)
+            continue; /* a damaged item was dropped: on to the next */
+        if (rc < 0)
             break;
         (*kicked)++;
     }
@@ -176,6 +216,8 @@ static int kick_one(struct queue *q, uint64_t max, uint64_t *kicked)
 int queue_kick(struct queue *q, uint64_t max, uint64_t *kicked)
 {
     *kicked = 0;
+    if (max > QUEUE_KICK_MAX) /* a few writes each: one request never stalls the loop long */
+        max = QUEUE_KICK_MAX;
     /* the most urgent level first, as a get takes them */
     int rc = 0;
     for (unsigned level = 0; level < QUEUE_LEVELS && rc == 0 && *kicked < max; level++) {
@@ -187,12 +229,12 @@ int queue_kick(struct queue *q, uint64_t max, uint64_t *kicked)
     return rc;
 }
 
-/* The destination of a move a crash cut short: its folder, else by name. */
+/* The destination of a move a crash cut short, by name (a folder number
+ * may have been taken by another queue since): the dead-letter queue, or
+ * for a kick the item's origin; then the lane of the item's level. */
 static int xfer_dest(struct queue *q, struct jnl *j, const struct jnl_node *n, struct queue **out)
 {
     char name[JF_ORIGIN_MAX + 1];
-    if ((*out = registry_find_dir(q->reg, n->item.xfer_dir)) != NULL)
-        return 0;
     int len = n->item.xfer == JF_REASON_KICKED ? jnl_origin(j, &n->item, name) : (int)queue_dlq_name(q, name);
     if (len < 0)
         return len;
@@ -219,10 +261,12 @@ void queue_opened(struct queue *q, struct jnl *j)
         if (rc == 0)
             rc = finish(&m, 1);
         else if (jnl_xfer_cancel(j, n) < 0)
-            break; /* it stays in transfer: the next open tries again */
+            rc = -ECANCELED;
         if (rc < 0)
             log_error(q->reg->log, "queue %s: a move cut short by a crash could not be finished: %s", q->name,
                       strerror(-rc));
+        if (rc == -ECANCELED)
+            break; /* it stays in transfer: the next open tries again */
     }
     /* items open when the server stopped came back: those handed out as
      * often as max_deliveries allows are dead letters now */

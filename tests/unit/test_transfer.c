@@ -203,10 +203,12 @@ static void test_items_open_at_a_crash_that_reached_the_limit_are_dead_letters_a
     qget(dlq, QGET_REMOVE, "a", 2);
 }
 
-/* A move from q to q_errors cut short after its XFER record (copy == 0) or
- * after its copy too (copy == 1): after a reopen the item is in q_errors
- * once and gone from q. */
-static void cut_short(struct fx *fx, int copy)
+/* Cuts a move from q to q_errors short after its XFER record (copy == 0)
+ * or after its copy too (copy == 1), as a kill -9 would, then reopens. If
+ * other is set, the dead-letter queue takes another item before q is used
+ * again (queues open lazily). The item ends up in q_errors once, and gone
+ * from q. */
+static void cut_short(struct fx *fx, int copy, int other)
 {
     struct queue *q = mkq(fx, "q"), *dlq = mkq(fx, "q_errors");
     qput(q, "a");
@@ -215,11 +217,12 @@ static void cut_short(struct fx *fx, int copy)
     struct jnl_head h;
     struct jnl_node *n;
     q->pinned++;
+    assert_int_equal(registry_jnl(fx->r, dlq, &dj), 0);
+    uint64_t dst_id = jnl_next_id(dj);
     assert_int_equal(registry_jnl(fx->r, q, &j), 0);
     assert_int_equal(jnl_head(j, &h), 0);
-    assert_int_equal(jnl_xfer_begin(j, &h, dlq->dir_id, JF_REASON_BURIED, &n), 0);
+    assert_int_equal(jnl_xfer_begin(j, &h, dlq->dir_id, dst_id, JF_REASON_BURIED, &n), 0);
     if (copy) {
-        assert_int_equal(registry_jnl(fx->r, dlq, &dj), 0);
         struct jnl_attrs a = {.priority = JNL_PRIORITY_DEFAULT,
                               .origin = "q",
                               .origin_len = 1,
@@ -231,11 +234,16 @@ static void cut_short(struct fx *fx, int copy)
     /* the item in transfer is not handed out meanwhile */
     qget(q, QGET_PEEK, "b", 0);
     reopen(fx);
-    q = registry_find(fx->r, "q", 1);
     dlq = registry_find(fx->r, "q_errors", 8);
+    if (other)
+        qput(dlq, "x");
+    q = registry_find(fx->r, "q", 1);
     qget(q, QGET_REMOVE, "b", 0);
     qempty(q);
-    qget(dlq, QGET_REMOVE, "a", 0);
+    assert_int_equal(items(dlq), other ? 2 : 1);
+    qget(dlq, QGET_REMOVE, other && copy ? "a" : other ? "x" : "a", 0);
+    if (other)
+        qget(dlq, QGET_REMOVE, copy ? "x" : "a", 0);
     qempty(dlq);
     reopen(fx); /* and nothing changes at the next start */
     q = registry_find(fx->r, "q", 1);
@@ -244,8 +252,86 @@ static void cut_short(struct fx *fx, int copy)
     qempty(dlq);
 }
 
-static void test_move_cut_short_after_its_xfer_record(void **state) { cut_short(*state, 0); }
-static void test_move_cut_short_after_its_copy(void **state) { cut_short(*state, 1); }
+static void test_move_cut_short_after_its_xfer_record(void **state) { cut_short(*state, 0, 0); }
+static void test_move_cut_short_after_its_copy(void **state) { cut_short(*state, 1, 0); }
+static void test_move_cut_short_then_the_destination_takes_a_set_first(void **state)
+{
+    cut_short(*state, 0, 1);
+    teardown(state);
+    setup(state);
+    cut_short(*state, 1, 1);
+}
+
+/* A source deleted and made again reuses item ids: a dead letter of the
+ * old one is never taken for the copy of a new one's move. */
+static void test_a_recreated_source_is_not_fooled_by_an_old_dead_letter(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q");
+    qput(q, "old");
+    assert_int_equal(queue_bury(qget(q, QGET_OPEN, "old", 0)), 0);
+    assert_int_equal(registry_delete(fx->r, q), 0);
+    q = mkq(fx, "q");
+    qput(q, "new"); /* the same id as "old" had */
+    struct queue *dlq = registry_find(fx->r, "q_errors", 8);
+    struct jnl *j, *dj;
+    struct jnl_head h;
+    struct jnl_node *n;
+    q->pinned++;
+    assert_int_equal(registry_jnl(fx->r, dlq, &dj), 0);
+    assert_int_equal(registry_jnl(fx->r, q, &j), 0);
+    assert_int_equal(jnl_head(j, &h), 0);
+    assert_int_equal(jnl_xfer_begin(j, &h, dlq->dir_id, jnl_next_id(dj), JF_REASON_BURIED, &n), 0);
+    q->pinned--;
+    reopen(fx); /* the crash: XFER written, no copy */
+    q = registry_find(fx->r, "q", 1);
+    dlq = registry_find(fx->r, "q_errors", 8);
+    qempty(q);
+    qget(dlq, QGET_REMOVE, "old", 1);
+    qget(dlq, QGET_REMOVE, "new", 0);
+    qempty(dlq);
+}
+
+/* With fsyncs, a move's removal from its source is recorded only once a
+ * sync that covers the copy has completed: until then the item is held in
+ * the source (never handed out), so a power cut cannot keep the removal
+ * and lose the copy. */
+static void test_the_removal_waits_for_a_sync_covering_the_copy(void **state)
+{
+    struct fx *fx = *state;
+    fx->conf.sync_never = 0;
+    reopen(fx);
+    fx->r->sync_epoch_next = 1; /* as the syncer starts it (sync.c) */
+    struct queue *q = mkq(fx, "other"), *dlq;
+    qput(q, "a");
+    assert_int_equal(queue_bury(qget(q, QGET_OPEN, "a", 0)), 0);
+    struct jnl *j;
+    assert_int_equal(registry_jnl(fx->r, q, &j), 0);
+    assert_false(jnl_idle(j)); /* the item is held in transfer, its CONFIRM not written */
+    assert_int_equal(items(q), 0); /* counted in the destination only */
+    qempty(q);
+    dlq = registry_find(fx->r, "other_errors", 12);
+    assert_int_equal(items(dlq), 1);
+    reopen(fx); /* a crash before any sync: the copy is there, the removal follows */
+    fx->r->sync_epoch_next = 1;
+    q = registry_find(fx->r, "other", 5);
+    dlq = registry_find(fx->r, "other_errors", 12);
+    qempty(q);
+    assert_int_equal(items(dlq), 1);
+    assert_int_equal(registry_jnl(fx->r, q, &j), 0);
+    assert_false(jnl_idle(j));
+    /* a sync starts and completes */
+    fx->r->sync_epoch_done = fx->r->sync_epoch_next++;
+    registry_after_sync(fx->r);
+    registry_flush(fx->r);
+    assert_int_equal(registry_jnl(fx->r, q, &j), 0);
+    assert_true(jnl_idle(j));
+    reopen(fx);
+    q = registry_find(fx->r, "other", 5);
+    dlq = registry_find(fx->r, "other_errors", 12);
+    qempty(q);
+    qget(dlq, QGET_REMOVE, "a", 1);
+}
 
 static void test_a_move_whose_copy_fails_leaves_the_item_given_back(void **state)
 {
@@ -257,7 +343,7 @@ static void test_a_move_whose_copy_fails_leaves_the_item_given_back(void **state
     struct jnl_node *n;
     assert_int_equal(registry_jnl(fx->r, q, &j), 0);
     assert_int_equal(jnl_head(j, &h), 0);
-    assert_int_equal(jnl_xfer_begin(j, &h, 12345, JF_REASON_BURIED, &n), 0);
+    assert_int_equal(jnl_xfer_begin(j, &h, 12345, 1, JF_REASON_BURIED, &n), 0);
     assert_int_equal(jnl_xfer_cancel(j, n), 0);
     qget(q, QGET_PEEK, "a", 0);
     reopen(fx);
@@ -276,6 +362,9 @@ int main(void)
         T(test_items_open_at_a_crash_that_reached_the_limit_are_dead_letters_at_open),
         T(test_move_cut_short_after_its_xfer_record),
         T(test_move_cut_short_after_its_copy),
+        T(test_move_cut_short_then_the_destination_takes_a_set_first),
+        T(test_a_recreated_source_is_not_fooled_by_an_old_dead_letter),
+        T(test_the_removal_waits_for_a_sync_covering_the_copy),
         T(test_a_move_whose_copy_fails_leaves_the_item_given_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
