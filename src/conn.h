@@ -89,6 +89,7 @@ struct conn {
         int64_t exptime;
         int noreply, sync;
         uint8_t priority; /* JNL_PRIORITY_DEFAULT: none given */
+        uint64_t visible_ms; /* a delayed item's due time; 0: none */
         uint64_t bytes;
         size_t name_len;
         char name[PROTO_MAX_NAME];

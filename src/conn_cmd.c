@@ -2,6 +2,8 @@
  * handler. */
 #include "conn_int.h"
 
+#include "queue/delay.h"
+
 #include "conffile.h"
 #include "reload.h"
 #include "server_status.h"
@@ -245,6 +247,9 @@ static ssize_t cmd_kick(struct conn *c, const struct req_ctx *r)
     struct queue *q = registry_find(c->srv->reg, k->name.p, k->name.len);
     uint64_t n = 0;
     int rc = q ? queue_kick(q, r->req->count, &n) : 0;
+    /* no dead letters there: its soonest delayed items, visible now */
+    if (rc == 0 && n == 0 && q && q->delays)
+        rc = queue_kick_delayed(q, r->req->count < QUEUE_KICK_MAX ? r->req->count : QUEUE_KICK_MAX, &n);
     if (rc < 0 && n == 0) {
         ci_out_server_error(c, rc);
         return (ssize_t)r->len;

@@ -2,6 +2,8 @@
  * for items (/t=), and giving removals back when their fsync fails. */
 #include "conn_int.h"
 
+#include "queue/delay.h"
+
 #include "conffile.h"
 #include "server.h"
 #include "stats.h"
@@ -151,14 +153,15 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
     if (k->opts & PROTO_OPT_CLOSE) {
         if (o) {
             struct jnl_item closed = o->node->item;
+            struct queue *jq = o->q; /* the journal it is in: q's, or one of q's lanes */
             if ((rc = queue_confirm(o)) < 0) {
                 ci_out_server_error(c, rc);
                 return GK_ERROR;
             }
-            ci_journal_touched(c, q);
-            ci_guard_add(c, q, &closed, 0);
+            ci_journal_touched(c, jq);
+            ci_guard_add(c, jq, &closed, 0);
             if (c->sync_wanted)
-                ci_remember_undo(c, q, &closed, 0); /* a failed fsync brings it back */
+                ci_remember_undo(c, jq, &closed, 0); /* a failed fsync brings it back */
         }
         if (!(k->opts & PROTO_OPT_OPEN))
             return GK_EMPTY;
@@ -166,7 +169,10 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
     enum qget_mode mode = (k->opts & PROTO_OPT_PEEK) ? QGET_PEEK : (k->opts & PROTO_OPT_OPEN) ? QGET_OPEN : QGET_REMOVE;
     struct qopen *no = NULL;
     struct qitem it = {.fd = -1};
-    rc = q ? queue_get(q, mode, &no, &it) : -ENOENT;
+    if (k->opts & PROTO_OPT_DELAYED) /* (with /peek) the soonest delayed item */
+        rc = q ? queue_peek_delayed(q, &it) : -ENOENT;
+    else
+        rc = q ? queue_get(q, mode, &no, &it) : -ENOENT;
     if (rc == -ENOENT)
         return GK_EMPTY;
     if (rc < 0) {
@@ -180,11 +186,11 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
             log_error(&s->log, "out of memory: item %" PRIu64 " of %s is held without its lease", no->node->item.id,
                       q->name);
     }
-    if (mode != QGET_PEEK) {
-        ci_journal_touched(c, q);
-        ci_guard_add(c, q, &it.where, no != NULL);
+    if (mode != QGET_PEEK) { /* it.from: the journal it came from, q's or a lane's */
+        ci_journal_touched(c, it.from);
+        ci_guard_add(c, it.from, &it.where, no != NULL);
         if (c->sync_wanted)
-            ci_remember_undo(c, q, &it.where, no != NULL);
+            ci_remember_undo(c, it.from, &it.where, no != NULL);
     }
     write_value(c, k, &it);
     s->st.get_hits++;

@@ -105,16 +105,17 @@ int ci_do_confirm(struct conn *c, const struct proto_req *req)
     ci_guard_begin(c);
     while (q && done < req->count && (o = ci_open_on(c, q)) != NULL) {
         struct jnl_item closed = o->node->item;
+        struct queue *jq = o->q; /* the journal it is in: q's, or one of q's lanes */
         int rc = queue_confirm(o);
         if (rc < 0) {
             ci_out_server_error(c, rc);
             ci_guard_end(c);
             return 1;
         }
-        ci_journal_touched(c, q);
-        ci_guard_add(c, q, &closed, 0);
+        ci_journal_touched(c, jq);
+        ci_guard_add(c, jq, &closed, 0);
         if (c->sync_wanted)
-            ci_remember_undo(c, q, &closed, 0); /* a failed fsync brings it back */
+            ci_remember_undo(c, jq, &closed, 0); /* a failed fsync brings it back */
         done++;
     }
     ci_out_str(c, done ? "END\r\n" : "ERROR\r\n");

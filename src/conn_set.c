@@ -20,6 +20,34 @@ static uint64_t expiry_ms(int64_t exptime)
     return (uint64_t)exptime * 1000;
 }
 
+/* The due time (Unix ms) of a set of key k, or 0 for an item visible at
+ * once: its /at= or /delay=, else the queue's default_delay. A delay over
+ * the queue's max_delay, or past the item's expiry (its exptime or the
+ * queue's max_age), is refused: *why says so (a typo must not enqueue an
+ * item that can never be handed out). */
+static uint64_t due_of(struct conn *c, const struct proto_key *k, int64_t exptime, const char **why)
+{
+    const struct qconf *qc = conffile_queue(c->srv->reg->conf, k->name.p, k->name.len);
+    uint64_t now = queue_now_ms(), due = 0;
+    *why = NULL;
+    if (k->opts & PROTO_OPT_AT)
+        due = k->at_ms;
+    else if (k->opts & PROTO_OPT_DELAY)
+        due = now + k->delay_ms;
+    else if (qc->v.default_delay_ms)
+        due = now + qc->v.default_delay_ms;
+    if (due <= now)
+        return 0; /* a time past: visible at once */
+    uint64_t expire = expiry_ms(exptime), max_age = qc->v.max_age_ms;
+    if (max_age && (!expire || expire > now + max_age))
+        expire = now + max_age;
+    if (qc->v.max_delay_ms && due - now > qc->v.max_delay_ms)
+        *why = "bad option: delay over the queue's max_delay";
+    else if (expire && expire <= due)
+        *why = "bad option: delay past the item's expiry";
+    return due;
+}
+
 /* Answers a set whose item was appended (rc 0), refused by the queue's
  * limits (rc a QADMIT_* value > 0) or not stored for an error (-errno).
  * ticket (ours; NULL when the item was written already) decides the answer
@@ -146,9 +174,15 @@ void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
     struct targets t;
     s->st.cmd_set++;
     struct jnl_ticket *ticket = NULL;
+    const char *why;
     struct jnl_attrs a = {.flags = req->flags,
                           .expire_ms = expiry_ms(req->exptime),
+                          .visible_ms = due_of(c, &req->key, req->exptime, &why),
                           .priority = (req->key.opts & PROTO_OPT_PRI) ? req->key.priority : JNL_PRIORITY_DEFAULT};
+    if (why) { /* nothing stored */
+        ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
+        return;
+    }
     int rc = set_targets(c, req->key.name.p, req->key.name.len, &t);
     if (rc == 0 && t.n == 1) { /* the common case: written with the turn's batch */
         if ((rc = queue_admit(t.q[0], req->bytes)) == 0)
@@ -169,6 +203,14 @@ void ci_stream_begin(struct conn *c, const struct proto_req *req)
     const struct qconf *qc = conffile_queue(c->srv->reg->conf, req->key.name.p, req->key.name.len);
     if (req->bytes > qc->v.max_item_size) {
         set_done(c, QADMIT_TOO_LARGE, req->noreply, 0, NULL);
+        c->swallow_left = req->bytes + 2;
+        c->state = CONN_SWALLOW;
+        return;
+    }
+    const char *why;
+    c->stream.visible_ms = due_of(c, &req->key, req->exptime, &why);
+    if (why) { /* refused before any of its data is written: it is dropped */
+        ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
         c->swallow_left = req->bytes + 2;
         c->state = CONN_SWALLOW;
         return;
@@ -217,7 +259,7 @@ int ci_stream_step(struct conn *c, size_t *pos)
     if (rc == 0)
         rc = set_targets(c, c->stream.name, c->stream.name_len, &t);
     struct jnl_attrs a = {.flags = c->stream.flags, .expire_ms = expiry_ms(c->stream.exptime),
-                          .priority = c->stream.priority};
+                          .visible_ms = c->stream.visible_ms, .priority = c->stream.priority};
     /* The last copy adopts the streamed file; each other one a link to it. */
     for (size_t i = 0; i < t.n && rc == 0; i++) {
         struct jnl_blob *copy = b;

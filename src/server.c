@@ -1,6 +1,8 @@
 /* server.c: listener, connection table, deferred work, signals, shutdown. */
 #include "server.h"
 
+#include "queue/delay.h"
+
 #include "conffile.h"
 #include "reload.h"
 #include "server_status.h"
@@ -143,6 +145,27 @@ void server_arm_leases(struct server *s)
     uv_timer_start(&s->lease_timer, lease_cb, next > now ? next - now : 0, 0);
 }
 
+/* Delayed items: indexes built and due items made visible, a budget a
+ * tick; armed again for when the next is due. Due times are wall-clock ms. */
+static void delay_cb(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    uint64_t now = queue_now_ms();
+    uint64_t next = registry_delay_tick(s->reg, now);
+    if (next && !s->stopping)
+        uv_timer_start(t, delay_cb, next > now ? next - now : 0, 0);
+}
+
+/* A delayed item was set (or a bucket made) this turn: the tick runs soon
+ * and arms itself for the next due time. */
+static void server_arm_delays(struct server *s)
+{
+    if (s->stopping || !s->reg->delay_changed)
+        return;
+    s->reg->delay_changed = 0;
+    uv_timer_start(&s->delay_timer, delay_cb, 0, 0);
+}
+
 /* After the loop's I/O: run deferred work of connections, then start one
  * fsync for every answer of this turn that waits for one. */
 static void check_cb(uv_check_t *h)
@@ -169,6 +192,7 @@ static void check_cb(uv_check_t *h)
         uv_idle_stop(&s->idle);
     syncer_kick(&s->sync);
     server_arm_leases(s); /* opens and touches of this turn */
+    server_arm_delays(s);
 }
 
 static void fsync_timer_cb(uv_timer_t *t);
@@ -322,6 +346,9 @@ int server_start(struct server *s)
     s->sweep_timer.data = s;
     uv_timer_init(s->loop, &s->lease_timer);
     s->lease_timer.data = s;
+    uv_timer_init(s->loop, &s->delay_timer);
+    s->delay_timer.data = s;
+    s->reg->delay_changed = 1; /* delayed items found at start: the first tick looks */
     if (cfg->expiry_sweep_ms)
         uv_timer_start(&s->sweep_timer, sweep_cb, cfg->expiry_sweep_ms, cfg->expiry_sweep_ms);
     if (cfg->idle_timeout_ms > 0) {
@@ -344,7 +371,7 @@ int server_start(struct server *s)
                           "this address can read and delete every queue",
                  cfg->listen);
     log_info(&s->log, "darner %s serving on %s:%d, data in %s (%zu queues), fsync %s", DARNER_VERSION, cfg->listen,
-             s->port, cfg->data_dir, s->reg->count - s->reg->nlanes,
+             s->port, cfg->data_dir, s->reg->count - s->reg->nhidden,
              cfg->fsync.policy == FSYNC_ALWAYS ? "always" : cfg->fsync.policy == FSYNC_NEVER ? "never" : "periodic");
     if (cfg->port_file[0] && (rc = write_port_file(cfg->port_file, s->port)) < 0) {
         log_error(&s->log, "cannot write --port-file %s: %s", cfg->port_file, strerror(-rc));
@@ -364,7 +391,8 @@ void server_stop(struct server *s)
                          (uv_handle_t *)&s->sighup,
                          (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check, (uv_handle_t *)&s->idle,
                          (uv_handle_t *)&s->idle_timer, (uv_handle_t *)&s->status_timer,
-                         (uv_handle_t *)&s->sweep_timer, (uv_handle_t *)&s->lease_timer};
+                         (uv_handle_t *)&s->sweep_timer, (uv_handle_t *)&s->lease_timer,
+                         (uv_handle_t *)&s->delay_timer};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], handle_closed);

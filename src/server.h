@@ -36,6 +36,7 @@ struct server {
     uv_timer_t sweep_timer;  /* the expiry sweep (--expiry-sweep) */
     uv_timer_t lease_timer;  /* the next lease to run out */
     uint64_t lease_next;     /* when it is armed for (loop ms); 0: not armed */
+    uv_timer_t delay_timer;  /* the next delayed item due, or index work to do */
     int sweeping;            /* a sweep pass is under way, a step a loop turn */
     enum srv_status status, status_target; /* in force, and asked for */
     struct list conns;   /* every connection */

@@ -44,6 +44,8 @@ struct qsettings {
     char expire_to_queue[251]; /* expired items move there; "": dropped */
     uint64_t max_deliveries;   /* an item given back after this many hand-outs is a dead letter; 0: never */
     uint64_t default_priority; /* the level of an item set without /pri= (0 most urgent .. 9) */
+    uint64_t default_delay_ms; /* the delay of an item set without /delay= or /at=; 0: none */
+    uint64_t max_delay_ms;     /* a longer delay is refused; 0: no limit */
     int priority_policy;       /* enum priority_policy */
     char dead_letter_queue[251]; /* where dead letters go; "": <queue>_errors */
 };

@@ -2,6 +2,8 @@
  * per-queue ones. */
 #include "stats.h"
 
+#include "queue/delay.h"
+
 #include "queue/registry.h"
 #include "server.h"
 
@@ -49,6 +51,7 @@ static size_t queue_stats(const struct server *s, struct queue *q, struct qstat 
     out[n++] = (struct qstat){"dead_lettered", q->dead_lettered};
     out[n++] = (struct qstat){"redeliveries", q->redeliveries};
     out[n++] = (struct qstat){"total_flushes", q->flushes};
+    out[n++] = (struct qstat){"delayed_items", q->delays ? queue_delayed_items(q) : 0};
     /* a queue with lanes: its items at each level that has some */
     static const char *const pri[QUEUE_LEVELS] = {"items_pri0", "items_pri1", "items_pri2", "items_pri3",
                                                   "items_pri4", "items_pri5", "items_pri6", "items_pri7",
@@ -115,7 +118,7 @@ void stats_write(const struct server *s, struct buf *out)
     stat_u64(out, "get_misses", s->st.get_misses);
     stat_u64(out, "bytes_read", s->st.bytes_read);
     stat_u64(out, "bytes_written", s->st.bytes_written);
-    stat_u64(out, "queues", s->reg->count - s->reg->nlanes);
+    stat_u64(out, "queues", s->reg->count - s->reg->nhidden);
     stat_u64(out, "queue_creates", s->reg->queue_creates);
     stat_u64(out, "queue_deletes", s->reg->queue_deletes);
     stat_u64(out, "queue_expires", s->reg->queue_expires); /* queues deleted for their max_queue_age */

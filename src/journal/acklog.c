@@ -162,7 +162,10 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
                        .id = j->st.r_id,
                        .seg = j->st.r_seg,
                        .off = j->st.r_off,
-                       .len = j->st.nnodes,
+                       /* the records of the checkpoint: every live item's OUT, each
+                        * transfer's XFER, a delay bucket's FIRED and FIRING; a file
+                        * that holds fewer is not used */
+                       .len = j->st.nnodes + j->st.nxfer + (j->st.fire.id != 0) + (j->st.fire_is_pending != 0),
                        .cum = j->st.r_cum};
     if ((rc = ack_put(j, fd, &off, &a)) < 0)
         return rc;
@@ -175,6 +178,18 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
             if ((rc = ack_put(j, fd, &off, &a)) < 0)
                 return rc;
         }
+    }
+    /* a delay bucket's firing: what is known done, then what may be */
+    if (j->st.fire.id) {
+        a = (struct jf_ack){.type = JF_ACK_FIRED, .id = j->st.fire.id, .off = j->st.fire.due, .len = j->st.fire.fired};
+        if ((rc = ack_put(j, fd, &off, &a)) < 0)
+            return rc;
+    }
+    if (j->st.fire_is_pending) {
+        a = (struct jf_ack){.type = JF_ACK_FIRING, .id = j->st.fire_pending.id, .off = j->st.fire_pending.due,
+                            .len = j->st.fire_pending.fired, .seg = j->st.fire_lane_dir, .cum = j->st.fire_lane_id};
+        if ((rc = ack_put(j, fd, &off, &a)) < 0)
+            return rc;
     }
     /* after every OUT: the transfers under way, each naming its node */
     struct list *pos;

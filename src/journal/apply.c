@@ -127,6 +127,13 @@ void jst_release(struct jst *s, struct jnl_node *n)
     returned_insert(s, n);
 }
 
+void jst_fire_commit(struct jst *s)
+{
+    if (s->fire_is_pending)
+        s->fire = s->fire_pending;
+    s->fire_is_pending = 0;
+}
+
 int jst_apply_rec(struct jst *s, const struct jf_rec *r)
 {
     if (r->rflags & JF_RF_MOVED)
@@ -209,6 +216,18 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
         if ((n = find(s, a, hint)) != NULL)
             node_free(s, n);
         n = NULL;
+        break;
+    case JF_ACK_FIRING:
+        /* a FIRING after another means the one before was done */
+        jst_fire_commit(s);
+        s->fire_pending = (struct jfire){.due = a->off, .id = a->id, .fired = a->len};
+        s->fire_lane_dir = a->seg;
+        s->fire_lane_id = a->cum;
+        s->fire_is_pending = 1;
+        break;
+    case JF_ACK_FIRED:
+        s->fire = (struct jfire){.due = a->off, .id = a->id, .fired = a->len};
+        s->fire_is_pending = 0;
         break;
     case JF_ACK_RESTORE:
         /* Live again behind the cursor, handed out before the cursor's items

@@ -146,6 +146,7 @@ int jnl_append_blob(struct jnl *j, struct jnl_blob *b, const struct jnl_attrs *a
     j->disk_bytes += b->len;
     j->blob_bytes += b->len;
     jst_apply_rec(&j->st, &r); /* r.id is next_id: cannot be out of sequence */
+    ji_note_appended(j, &r, seg, off);
     j->dir_dirty = 1;
     /* The data must reach the disk with the next sync, like a record's. */
     ji_retire_fd(j, &b->fd, 0, strrchr(path, '/') + 1);

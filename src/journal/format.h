@@ -77,7 +77,8 @@ struct jf_rec {
 #define JF_REASONS(X)                                                                                        \
     X(MAX_DELIVERIES, 1, "max_deliveries") /* given back once more than max_deliveries allows */            \
     X(BURIED, 2, "buried")                 /* sent to the dead-letter queue by get q/bury */                \
-    X(KICKED, 3, "kicked")                 /* a dead letter sent back to its queue by kick */
+    X(KICKED, 3, "kicked")                 /* a dead letter sent back to its queue by kick */              \
+    X(DELAYED, 4, "delayed")               /* a delayed item that became visible (a bucket's copy) */
 enum jf_reason {
     JF_REASON_NONE = 0,
 #define JF_X(name, num, text) JF_REASON_##name = num,
@@ -183,7 +184,9 @@ size_t jf_entry_encode(unsigned char *out, const struct jf_rec *r, uint64_t base
     X(MOVE, 7, "MOVE")       /* a live item was copied forward: the position is the copy's */               \
     X(RESTORE, 8, "RESTORE") /* a removed item is live again: its removal could not be made durable */   \
     X(COUNT, 9, "COUNT")     /* an item behind the cursor was handed out open again: its new count */     \
-    X(XFER, 10, "XFER")      /* a live item leaves for another queue; a CONFIRM ends it (version 3) */
+    X(XFER, 10, "XFER")      /* a live item leaves for another queue; a CONFIRM ends it (version 3) */  \
+    X(FIRING, 11, "FIRING")  /* a delay bucket's items up to a key are being copied to their lane */      \
+    X(FIRED, 12, "FIRED")    /* a delay bucket's items up to a key are in their lane (or expired) */
 enum jf_ack_type {
 #define JF_X(name, num, text) JF_ACK_##name = num,
     JF_ACK_TYPES(JF_X)
@@ -203,6 +206,11 @@ struct jf_ack {
     uint32_t deliveries; /* OPEN, COUNT, OUT, RESTORE: times handed out open (version 3) */
     uint8_t xfer;   /* XFER: the transfer's enum jf_reason */
 };
+/* FIRING and FIRED (delay buckets, queue/delay.c): the bucket's items are
+ * made visible in (due, id) order; id and off are the last one's id and due
+ * time, len the count made visible so far. FIRING also names the lane (seg:
+ * its folder number) and the id its copy of that last item takes (cum):
+ * the copies are one batch, so that copy exists only if all of them do. */
 /* An XFER record names no position: the item is live behind the cursor
  * already (one at the cursor is first handed out by an OPEN). Its seg is the
  * destination's folder number (q-<seg>) and its off the id the item's copy

@@ -80,6 +80,7 @@ struct jnl {
     /* copies written to move live items forward whose MOVE record waits
      * until the copy is durable (sync epoch `epoch` done): a MOVE record
      * must never name a copy a power cut could take back */
+    struct jnl_item last_at; /* the item the last immediate append wrote */
     /* moves to other queues whose copy is made, waiting for a sync that
      * covers it before their CONFIRM (jnl_xfer_done) */
     struct pxfer {
@@ -174,6 +175,8 @@ int ji_owe_name(struct jnl *j, const char *name);
 /* Writes the deferred batch first, if any, so that files are written in
  * the order of the state changes. Returns 0 or -errno (jnl_flush). */
 int ji_flush_pending(struct jnl *j);
+/* Remembers the item an immediate append just wrote (jnl_last_appended). */
+void ji_note_appended(struct jnl *j, const struct jf_rec *r, uint64_t seg, uint64_t off);
 /* Queues the CONFIRM of each move whose copy a completed sync covers. */
 void ji_finish_xfers(struct jnl *j, uint64_t sync_epoch_done);
 /* Writes ack record a and applies it (jst_apply_ack: hint and out as there). */

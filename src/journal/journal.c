@@ -200,6 +200,7 @@ int jnl_append(struct jnl *j, const struct jnl_attrs *a, const void *data, size_
     int rc = ji_append_one(j, &r, data, a->origin, a->origin_len, &seg, &off);
     if (rc < 0)
         return rc;
+    ji_note_appended(j, &r, seg, off);
     rc = jst_apply_rec(&j->st, &r);
     ji_ack_reserve_check(j, 0);
     return rc;
@@ -483,6 +484,12 @@ int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, ui
     return 0;
 }
 
+int jnl_xfer_end(struct jnl *j, struct jnl_node *n)
+{
+    int rc = jnl_confirm(j, n);
+    return rc < 0 ? rc : ji_ack_flush(j);
+}
+
 int jnl_xfer_done(struct jnl *j, struct jnl_node *n, uint64_t sync_epoch_next)
 {
     if (j->conf.sync_never)
@@ -528,6 +535,110 @@ int jnl_xfer_cancel(struct jnl *j, struct jnl_node *n)
 }
 
 uint64_t jnl_next_id(const struct jnl *j) { return j->st.next_id; }
+void ji_note_appended(struct jnl *j, const struct jf_rec *r, uint64_t seg, uint64_t off)
+{
+    j->last_at = (struct jnl_item){.id = r->id,
+                                   .kind = r->type,
+                                   .seg = seg,
+                                   .off = off,
+                                   .idx = 0,
+                                   .len = r->len,
+                                   .add_ms = r->add_ms,
+                                   .expire_ms = r->expire_ms,
+                                   .payload_sum = r->payload_sum,
+                                   .visible_ms = r->visible_ms,
+                                   .flags = r->flags,
+                                   .deliveries = r->deliveries,
+                                   .origin_id = r->origin_id,
+                                   .reason = r->reason};
+}
+
+void jnl_last_appended(const struct jnl *j, struct jnl_item *out) { *out = j->last_at; }
+
+int jnl_item_at(struct jnl *j, uint64_t seg, uint64_t off, uint32_t idx, struct jnl_item *out)
+{
+    struct jbatch bt;
+    struct jf_entry e;
+    unsigned char *owned = NULL;
+    int rc = ji_batch_load(j, seg, off, &bt, &owned, 0);
+    if (rc == 0 && (rc = ji_entry_at(j, &bt, seg, off, idx, &e)) == 0)
+        ji_item_from_entry(out, &e, seg, off, idx);
+    free(owned);
+    return rc == -ENODATA ? -EBADMSG : rc;
+}
+
+int jnl_scan(struct jnl *j, uint64_t *seg, uint64_t *off, size_t max,
+             void (*fn)(void *ctx, const struct jnl_item *it), void *ctx)
+{
+    int rc = ji_flush_pending(j); /* the deferred batch too: it is part of the tail */
+    if (rc < 0)
+        return rc;
+    if (*seg < j->oldest_seg) {
+        *seg = j->oldest_seg;
+        *off = JF_SEG_HDR;
+    }
+    for (size_t n = 0;; n++) {
+        if (*seg > j->tail_seg || (*seg == j->tail_seg && *off >= j->tail_off))
+            return 1;
+        if (n >= max)
+            return 0;
+        struct jbatch bt;
+        unsigned char *owned = NULL;
+        rc = ji_batch_load(j, *seg, *off, &bt, &owned, 0);
+        if (rc == -ENODATA || rc == -EBADMSG || rc == -ENOENT) { /* the end of this segment */
+            free(owned);
+            if (*seg == j->tail_seg)
+                return 1;
+            (*seg)++;
+            *off = JF_SEG_HDR;
+            continue;
+        }
+        if (rc < 0)
+            return rc;
+        uint64_t pos = 0, next = bt.b.first_id;
+        struct jf_entry e;
+        for (uint32_t i = 0; i < bt.b.count && jbatch_entry(&bt, &pos, &next, &e) == 0; i++) {
+            if (e.r.rflags & JF_RF_MOVED)
+                continue;
+            struct jnl_item it;
+            ji_item_from_entry(&it, &e, *seg, *off, i);
+            fn(ctx, &it);
+        }
+        *off += jbatch_size(&bt);
+        free(owned);
+    }
+}
+
+int jnl_fire_begin(struct jnl *j, const struct jnl_fire *f, uint64_t lane_dir, uint64_t lane_id)
+{
+    struct jf_ack a = {.type = JF_ACK_FIRING, .id = f->id, .off = f->due, .len = f->fired, .seg = lane_dir,
+                       .cum = lane_id};
+    int rc = ji_ack_apply(j, &a, NULL, NULL);
+    /* Written now: the copies are made only once this record is in the file. */
+    return rc < 0 ? rc : ji_ack_flush(j);
+}
+
+void jnl_fire_commit(struct jnl *j) { jst_fire_commit(&j->st); }
+
+void jnl_fire_forget(struct jnl *j) { j->st.fire_is_pending = 0; }
+
+int jnl_fire_mark(struct jnl *j, const struct jnl_fire *f)
+{
+    struct jf_ack a = {.type = JF_ACK_FIRED, .id = f->id, .off = f->due, .len = f->fired};
+    return ji_ack_apply(j, &a, NULL, NULL);
+}
+
+int jnl_fire_state(const struct jnl *j, struct jnl_fire *done, struct jnl_fire *pending, uint64_t *lane_dir,
+                   uint64_t *lane_id)
+{
+    *done = (struct jnl_fire){.due = j->st.fire.due, .id = j->st.fire.id, .fired = j->st.fire.fired};
+    *pending = (struct jnl_fire){.due = j->st.fire_pending.due, .id = j->st.fire_pending.id,
+                                 .fired = j->st.fire_pending.fired};
+    *lane_dir = j->st.fire_lane_dir;
+    *lane_id = j->st.fire_lane_id;
+    return j->st.fire_is_pending;
+}
+
 
 /* The segment that holds item id (the last whose first id is not above
  * it), or 0 when none can be read. */

@@ -38,6 +38,7 @@ struct jnl_item {
     uint32_t idx;      /* its entry in the batch */
     uint64_t len;      /* payload length */
     uint64_t add_ms, expire_ms, payload_sum;
+    uint64_t visible_ms; /* a delayed item's due time (0: none) */
     uint32_t flags;
     uint32_t deliveries; /* times handed out open (this hand-out included while open) */
     /* an item moved here from another queue: its id there and why (its
@@ -202,11 +203,45 @@ int jnl_confirm(struct jnl *j, struct jnl_node *n);
 int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, uint64_t dst_id, uint8_t reason,
                    struct jnl_node **out);
 int jnl_xfer_done(struct jnl *j, struct jnl_node *n, uint64_t sync_epoch_next);
+/* Ends a move now: its CONFIRM written at once (what jnl_xfer_done does
+ * once the sync it waits for has completed, but without waiting). */
+int jnl_xfer_end(struct jnl *j, struct jnl_node *n);
 int jnl_xfer_cancel(struct jnl *j, struct jnl_node *n);
 /* The given-back node after n (NULL: the first), by id; NULL after the last. */
 struct jnl_node *jnl_returned_next(struct jnl *j, struct jnl_node *n);
 /* A node in transfer whose end is not under way yet (after a crash), or NULL. */
 struct jnl_node *jnl_next_xfer(struct jnl *j);
+/* Where the item the last jnl_append or jnl_append_blob wrote is, and
+ * what it carries. */
+void jnl_last_appended(const struct jnl *j, struct jnl_item *out);
+/* The item whose entry is entry idx of the batch at (seg, off): 0 with
+ * *out, or -errno (-EBADMSG: no such entry). */
+int jnl_item_at(struct jnl *j, uint64_t seg, uint64_t off, uint32_t idx, struct jnl_item *out);
+/* Calls fn for each entry from the batch at (*seg, *off) on (moved copies
+ * skipped), at most max batches, moving *seg and *off past them. Returns 1
+ * once it reached the tail (every batch written so far), 0 when max ran
+ * out first, or -errno. A damaged batch ends its segment as at start. */
+int jnl_scan(struct jnl *j, uint64_t *seg, uint64_t *off, size_t max,
+             void (*fn)(void *ctx, const struct jnl_item *it), void *ctx);
+
+/* A delay bucket's firing (queue/delay.c): items up to the key (due, id)
+ * made visible, fired of them in all. jnl_fire_begin writes (now) a FIRING
+ * record: their copies are about to be written to the lane in folder
+ * lane_dir, the last one taking id lane_id there; jnl_fire_commit says they
+ * were; jnl_fire_mark queues a FIRED record (items dropped unseen, expired).
+ * jnl_fire_state tells the key in force and, after a crash, the FIRING whose
+ * copies were never known written (returns 1 then), for the caller to look
+ * for its last copy and commit or forget it (jnl_fire_forget). */
+struct jnl_fire {
+    uint64_t due, id, fired;
+};
+int jnl_fire_begin(struct jnl *j, const struct jnl_fire *f, uint64_t lane_dir, uint64_t lane_id);
+void jnl_fire_commit(struct jnl *j);
+void jnl_fire_forget(struct jnl *j);
+int jnl_fire_mark(struct jnl *j, const struct jnl_fire *f);
+int jnl_fire_state(const struct jnl *j, struct jnl_fire *done, struct jnl_fire *pending, uint64_t *lane_dir,
+                   uint64_t *lane_id);
+
 /* The id the next item appended to j takes. */
 uint64_t jnl_next_id(const struct jnl *j);
 /* Reads the origin field of the entry of item id, wherever it is in the

@@ -192,6 +192,14 @@ static int read_ack(const struct jio *io, int fd, uint64_t off, struct jf_ack *a
     return jf_ack_decode(raw, a) == 0;
 }
 
+/* The types a checkpoint holds after its CKPT (its `len` of them): OUT
+ * records, and since version 3 the state of transfers and of a delay
+ * bucket's firing. */
+static int ckpt_type(unsigned t)
+{
+    return t == JF_ACK_OUT || t == JF_ACK_XFER || t == JF_ACK_FIRED || t == JF_ACK_FIRING;
+}
+
 int jst_load_acks(struct jst *s, const struct jio *io, int fd, uint64_t size, struct jack_load *l)
 {
     uint64_t off = JF_ACK_HDR, outs = 0;
@@ -210,7 +218,7 @@ int jst_load_acks(struct jst *s, const struct jio *io, int fd, uint64_t size, st
             continue;
         if (stage == 0 && ok && a.type == JF_ACK_CKPT)
             stage = (outs = a.len) ? 1 : 2;
-        else if (stage == 1 && ok && a.type == JF_ACK_OUT)
+        else if (stage == 1 && ok && ckpt_type(a.type))
             stage = --outs ? 1 : 2;
         else if (stage == 2 && ok && a.type != JF_ACK_CKPT && a.type != JF_ACK_OUT)
             ;

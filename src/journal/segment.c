@@ -396,6 +396,7 @@ void ji_item_from_entry(struct jnl_item *it, const struct jf_entry *e, uint64_t 
                             .expire_ms = e->r.expire_ms,
                             .payload_sum = e->r.payload_sum,
                             .deliveries = e->r.deliveries,
+                            .visible_ms = e->r.visible_ms,
                             .origin_id = e->r.origin_id,
                             .reason = e->r.reason,
                             .flags = e->r.flags};

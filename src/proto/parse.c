@@ -22,6 +22,9 @@
 #define E_TIMEOUT "bad timeout"
 #define E_TTR "bad ttr (1 to 4294967295 ms)"
 #define E_PRI "bad option: pri is 0 (most urgent) to 9"
+#define E_DELAY "bad option: delay is a number of milliseconds"
+#define E_AT "bad option: at is a Unix time in milliseconds"
+#define DELAY_MAX (UINT64_C(1) << 46) /* ms: 2,229 years; no due time passes 2^47 */
 
 /* No command but get takes more than 7 tokens after its word; more are
  * counted, not stored, and make the line malformed. */
@@ -140,6 +143,20 @@ static unsigned parse_option(const char *p, size_t len, int set_key, struct prot
             k->priority = (uint8_t)v;
             return PROTO_OPT_PRI;
         }
+        if (len >= 6 && memcmp(p, "delay=", 6) == 0) {
+            if (parse_u64(p + 6, len - 6, DELAY_MAX, &k->delay_ms) < 0) {
+                *error = E_DELAY;
+                return 0;
+            }
+            return PROTO_OPT_DELAY;
+        }
+        if (len >= 3 && memcmp(p, "at=", 3) == 0) {
+            if (parse_u64(p + 3, len - 3, DELAY_MAX, &k->at_ms) < 0) {
+                *error = E_AT;
+                return 0;
+            }
+            return PROTO_OPT_AT;
+        }
     } else if (bytes_are(p, len, "open")) {
         return PROTO_OPT_OPEN;
     } else if (bytes_are(p, len, "close")) {
@@ -150,6 +167,8 @@ static unsigned parse_option(const char *p, size_t len, int set_key, struct prot
         return PROTO_OPT_BURY;
     } else if (bytes_are(p, len, "peek")) {
         return PROTO_OPT_PEEK;
+    } else if (bytes_are(p, len, "delayed")) {
+        return PROTO_OPT_DELAYED;
     } else if (len >= 2 && p[0] == 't' && p[1] == '=') {
         uint64_t ms;
         if (parse_u64(p + 2, len - 2, UINT32_MAX, &ms) < 0) {
@@ -217,7 +236,9 @@ int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *ke
     /* abort and bury stand alone; peek leaves the item where it is, so it
      * cannot open, close or abort one. close+open and t= with the rest are
      * fine. */
-    if (((opts & PROTO_OPT_ABORT) && (opts & ~(unsigned)PROTO_OPT_ABORT)) ||
+    if (((opts & PROTO_OPT_DELAY) && (opts & PROTO_OPT_AT)) ||
+        ((opts & PROTO_OPT_DELAYED) && !(opts & PROTO_OPT_PEEK)) ||
+        ((opts & PROTO_OPT_ABORT) && (opts & ~(unsigned)PROTO_OPT_ABORT)) ||
         ((opts & PROTO_OPT_BURY) && (opts & ~(unsigned)PROTO_OPT_BURY)) ||
         ((opts & PROTO_OPT_PEEK) &&
          (opts & (PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT)))) {

@@ -100,8 +100,8 @@ int queue_sweep(struct registry *r, uint64_t now, uint64_t budget, uint64_t *rem
     for (pos = r->all.next; pos != &r->all; pos = next) {
         struct queue *q = list_entry(pos, struct queue, all);
         next = pos->next; /* moving an item may create a queue: at the end of the list */
-        if (!q->may_expire || q->sweep_epoch == r->sweep_epoch || !q->jnl)
-            continue;
+        if (!q->may_expire || q->sweep_epoch == r->sweep_epoch || !q->jnl || q->kind == QK_BUCKET)
+            continue; /* (a bucket's expired items are dropped when they are due) */
         if (budget == 0)
             return 1;
         uint64_t n = 0, cap = q->conf->v.max_expire_sweep, max = cap < budget ? cap : budget;

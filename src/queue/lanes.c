@@ -12,6 +12,7 @@
 #include "queue/queue.h"
 
 #include "conffile.h"
+#include "queue/delay.h"
 #include "queue/registry.h"
 
 #include <errno.h>
@@ -23,14 +24,33 @@
  * give the item back to. */
 #define LANE_IDLE_MS (60 * 1000)
 
-int queue_lane_level(const char *name, size_t len)
+static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+int queue_name_kind(const char *name, size_t len, int *level, size_t *suffix)
 {
-    if (len < 3 || name[len - 2] != QUEUE_LANE_MARK || name[len - 1] < '0' || name[len - 1] > '9')
-        return -1;
-    return name[len - 1] - '0';
+    *level = -1;
+    *suffix = 0;
+    if (len >= 3 && name[len - 2] == QUEUE_LANE_MARK && name[len - 1] >= '0' && name[len - 1] <= '9') {
+        *level = name[len - 1] - '0';
+        *suffix = 2;
+        return QK_LANE;
+    }
+    const char *s = name + len - QUEUE_BUCKET_SUFFIX;
+    if (len <= QUEUE_BUCKET_SUFFIX || s[0] != QUEUE_BUCKET_MARK || s[1] < '0' || s[1] > '9' ||
+        (s[2] != 'h' && s[2] != 'd'))
+        return QK_QUEUE;
+    for (int i = 3; i < QUEUE_BUCKET_SUFFIX; i++)
+        if (!is_hex(s[i]))
+            return QK_QUEUE;
+    *level = s[1] - '0';
+    *suffix = QUEUE_BUCKET_SUFFIX;
+    return QK_BUCKET;
 }
 
-uint64_t queue_lane_first_id(int level) { return level < 0 ? 1 : (uint64_t)(level + 1) << QUEUE_LANE_ID_SHIFT; }
+uint64_t queue_first_id(const struct queue *q)
+{
+    return q->kind == QK_LANE ? (uint64_t)(q->level + 1) << QUEUE_LANE_ID_SHIFT : 1;
+}
 
 unsigned queue_level_of(const struct queue *q)
 {
@@ -66,12 +86,12 @@ int registry_link_lanes(struct registry *r)
     struct list *pos;
     for (pos = r->all.next; pos != &r->all; pos = pos->next) {
         struct queue *l = list_entry(pos, struct queue, all), *p;
-        if (l->level < 0 || l->parent)
+        if (l->kind == QK_QUEUE || l->parent)
             continue;
-        /* a lane whose queue's folder is gone (a delete cut short) gets the
-         * queue back, so its items stay reachable */
-        int rc = registry_get_or_create(r, l->name, l->name_len - 2, &p);
-        if (rc < 0 || (rc = link_lane(p, l)) < 0)
+        /* a lane or bucket whose queue's folder is gone (a delete cut short)
+         * gets the queue back, so its items stay reachable */
+        int rc = registry_get_or_create(r, l->name, l->name_len - l->suffix_len, &p);
+        if (rc < 0 || (rc = l->kind == QK_LANE ? link_lane(p, l) : queue_link_bucket(p, l)) < 0)
             return rc;
     }
     return 0;
@@ -235,7 +255,7 @@ int queue_sweep_lanes(struct registry *r, uint64_t now, size_t budget)
         struct queue *l = list_entry(pos, struct queue, all);
         next = pos->next;
         struct jnl_stats st;
-        if (l->level < 0 || !l->parent || !list_empty(&l->opens) || l->pinned || (!l->jnl && !l->parked_valid))
+        if (l->kind != QK_LANE || !l->parent || !list_empty(&l->opens) || l->pinned || (!l->jnl && !l->parked_valid))
             continue;
         if (registry_queue_stats(r, l, &st) < 0 || st.items > 0 || (l->jnl && jnl_pending(l->jnl))) {
             l->empty_since = 0;

@@ -2,6 +2,7 @@
 #include "queue/queue.h"
 
 #include "conffile.h"
+#include "queue/delay.h"
 #include "queue/lease.h"
 #include "queue/registry.h"
 
@@ -31,6 +32,7 @@ void qitem_release(struct qitem *it)
 int queue_load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *out)
 {
     out->where = h->item;
+    out->from = NULL;
     out->flags = h->item.flags;
     out->len = h->item.len;
     out->data = NULL;
@@ -81,6 +83,7 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
             return rc;
         break;
     }
+    out->from = q;
     switch (mode) {
     case QGET_PEEK:
         return 0;
@@ -261,10 +264,15 @@ static int route(struct queue **q, struct jnl_attrs *a)
     return registry_lane((*q)->reg, *q, level, q);
 }
 
+/* Whether an item of attributes *a waits for its time (a delayed item). */
+static int delayed(const struct jnl_attrs *a) { return a->visible_ms && a->visible_ms > queue_now_ms(); }
+
 int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len)
 {
     struct jnl *j;
     struct jnl_attrs s = stamped(q, a);
+    if (delayed(&s))
+        return queue_put_delayed(q, &s, data, len, NULL);
     int rc = route(&q, &s);
     if (rc == 0)
         rc = registry_jnl(q->reg, q, &j);
@@ -281,6 +289,10 @@ int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *d
 {
     struct jnl *j;
     struct jnl_attrs s = stamped(q, a);
+    if (delayed(&s)) { /* written now: its place goes into the bucket's index */
+        *ticket = NULL;
+        return queue_put_delayed(q, &s, data, len, NULL);
+    }
     int rc = route(&q, &s);
     if (rc == 0)
         rc = registry_jnl(q->reg, q, &j);
@@ -310,6 +322,8 @@ int queue_put_blob(struct queue *q, struct jnl_blob *b, const struct jnl_attrs *
 {
     struct jnl_attrs s = stamped(q, a);
     struct jnl *j;
+    if (delayed(&s))
+        return queue_put_delayed(q, &s, NULL, 0, b);
     int rc = route(&q, &s);
     if (rc == 0)
         rc = registry_jnl(q->reg, q, &j);
@@ -329,6 +343,10 @@ static int flush_one(struct queue *q);
 int queue_flush(struct queue *q)
 {
     int rc = flush_one(q);
+    if (q->delays) { /* delayed items too */
+        int e = queue_flush_delayed(q);
+        rc = rc < 0 ? rc : e;
+    }
     for (int i = 0; q->lanes && i < QUEUE_LEVELS; i++)
         if (q->lanes->q[i]) {
             int e = flush_one(q->lanes->q[i]);

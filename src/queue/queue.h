@@ -24,7 +24,17 @@ struct qconf;
  * while (queue/lanes.c). */
 #define QUEUE_LEVELS 10
 #define QUEUE_LANE_MARK '\x1f'
-#define QUEUE_NAME_MAX (250 + 2) /* a client's longest name and a lane's suffix */
+/* Delayed items wait in buckets by due time (queue/delay.c): hidden queues
+ * named "<queue>\x1e<level><h|d><10 hex digits: due / width>". */
+#define QUEUE_BUCKET_MARK '\x1e'
+#define QUEUE_BUCKET_SUFFIX 13
+#define QUEUE_NAME_MAX (250 + QUEUE_BUCKET_SUFFIX) /* a client's longest name and a hidden queue's suffix */
+
+enum queue_kind {
+    QK_QUEUE,  /* a queue clients name */
+    QK_LANE,   /* one priority level of a queue */
+    QK_BUCKET, /* delayed items of a queue, of one level, due in one time range */
+};
 /* Ids of lane L start at (L + 1) << 44, so items of one queue never share
  * an id (the cas of gets, the origin of a dead letter) whatever their lane. */
 #define QUEUE_LANE_ID_SHIFT 44
@@ -64,9 +74,13 @@ struct queue {
     uint64_t age_ms;      /* age of the last item handed out */
     const struct qconf *conf; /* its settings: in the registry's config file, never copied (a
                                  lane has its queue's) */
-    int level;            /* a lane: its level; -1: a queue clients name */
-    struct queue *parent; /* a lane: the queue it is a level of (NULL until linked) */
+    int kind;             /* enum queue_kind */
+    int level;            /* a lane's or bucket's level; -1: a queue clients name */
+    size_t suffix_len;    /* a lane's or bucket's name: the bytes after its queue's name */
+    struct queue *parent; /* a lane or bucket: the queue it is part of (NULL until linked) */
     struct lanes *lanes;  /* the queue's lanes; NULL: it has none */
+    struct delays *delays;   /* the queue's delay buckets; NULL: it has none */
+    struct dbucket *bucket;  /* a bucket: its due range and firing state */
     uint64_t empty_since; /* a lane: when it was first seen empty (0: it is not) */
     struct queue *hnext;  /* registry hash chain */
     struct list fanout_link; /* a fanout child (name "parent+child"): in its parent's group */
@@ -107,6 +121,7 @@ struct qwaiter {
  * the caller frees) and fd (read len bytes from off; the caller closes) is set. */
 struct qitem {
     struct jnl_item where; /* the item in its journal */
+    struct queue *from;    /* the queue of that journal (a lane of the queue asked, or itself) */
     uint32_t flags;
     uint64_t len;
     char *data;
@@ -196,10 +211,13 @@ void qitem_release(struct qitem *it);
 int queue_load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *out);
 
 /* ---- priority lanes (queue/lanes.c) ---- */
-/* The level of a lane's name ("<queue>\x1f<digit>"), or -1 for another name. */
-int queue_lane_level(const char *name, size_t len);
-/* The first item id of a new journal of level (-1: a queue's own: 1). */
-uint64_t queue_lane_first_id(int level);
+/* What a queue's name says it is (enum queue_kind): a lane
+ * ("<queue>\x1f<digit>") or a bucket name sets *level and *suffix (the
+ * bytes after the queue's name). */
+int queue_name_kind(const char *name, size_t len, int *level, size_t *suffix);
+/* The first item id of a new journal of queue q (a lane's depends on its
+ * level; any other's is 1). */
+uint64_t queue_first_id(const struct queue *q);
 /* The level of the items in journal queue q (a lane's, or its default). */
 unsigned queue_level_of(const struct queue *q);
 /* queue_get over q's levels, by its priority_policy (q has lanes). */

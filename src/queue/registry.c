@@ -6,6 +6,7 @@
 #include "queue/registry.h"
 
 #include "conffile.h"
+#include "queue/delay.h"
 
 #include "journal/datadir.h"
 #include "proto/parse.h"
@@ -62,6 +63,7 @@ static void queue_free(struct queue *q)
     list_remove(&q->flush_link);
     list_remove(&q->fanout_link);
     jnl_close(q->jnl);
+    queue_free_delays(q);
     free(q->lanes);
     free(q->name);
     free(q->dir);
@@ -91,9 +93,9 @@ static struct queue *queue_new(struct registry *r, const char *name, size_t len,
     memcpy(q->name, name, len);
     q->name[len] = '\0';
     q->name_len = len;
-    q->level = queue_lane_level(name, len);
-    /* a lane has the settings of its queue */
-    q->conf = conffile_queue(r->conf, name, q->level < 0 ? len : len - 2);
+    q->kind = queue_name_kind(name, len, &q->level, &q->suffix_len);
+    /* a lane or bucket has the settings of its queue */
+    q->conf = conffile_queue(r->conf, name, len - q->suffix_len);
     q->create_ms = queue_now_ms();
     snprintf(q->dir, dlen, "%s/q-%016" PRIx64, r->data_dir, dir_id);
     return q;
@@ -110,7 +112,7 @@ static struct jnl_conf queue_jconf(const struct registry *r, const struct queue 
 {
     struct jnl_conf jc = r->jconf;
     jc.sync_never = registry_queue_fsync(r, q) == FSYNC_NEVER;
-    jc.first_id = queue_lane_first_id(q->level);
+    jc.first_id = queue_first_id(q);
     return jc;
 }
 
@@ -127,7 +129,7 @@ static int insert(struct registry *r, struct queue *q)
     q->hnext = r->buckets[k];
     r->buckets[k] = q;
     r->count++;
-    r->nlanes += q->level >= 0;
+    r->nhidden += q->level >= 0;
     list_push_back(&r->all, &q->all);
     return 0;
 }
@@ -140,7 +142,7 @@ static void unlink_queue(struct registry *r, struct queue *q)
     if (*pp) {
         *pp = q->hnext;
         r->count--;
-        r->nlanes -= q->level >= 0;
+        r->nhidden -= q->level >= 0;
     }
     list_remove(&q->all);
     list_remove(&q->fanout_link); /* an empty group stays: it is small, and the parent may get children again */
@@ -204,6 +206,7 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
     list_init(&r->lru);
     list_init(&r->flushq);
     list_init(&r->absent_waiters);
+    list_init(&r->delayq);
     r->max_open_jnl = REGISTRY_MAX_OPEN_DEFAULT;
     r->data_fd = -1;
     r->jconf = *jconf;
@@ -579,7 +582,14 @@ int registry_delete(struct registry *r, struct queue *q)
         int e = registry_delete(r, l);
         lrc = lrc < 0 ? lrc : e;
     }
-    registry_unlink_lane(q);
+    if (q->delays) { /* and its delayed items */
+        int e = queue_flush_delayed(q);
+        lrc = lrc < 0 ? lrc : e;
+    }
+    if (q->kind == QK_LANE)
+        registry_unlink_lane(q);
+    else if (q->kind == QK_BUCKET)
+        queue_unlink_bucket(q);
     list_for_each_safe(pos, tmp, &q->opens)
     {
         struct qopen *o = list_entry(pos, struct qopen, q_link);
@@ -682,7 +692,7 @@ void registry_set_conf(struct registry *r, const struct conffile *conf)
     struct list *pos;
     for (pos = r->all.next; pos != &r->all; pos = pos->next) {
         struct queue *q = list_entry(pos, struct queue, all);
-        q->conf = conffile_queue(conf, q->name, q->level < 0 ? q->name_len : q->name_len - 2);
+        q->conf = conffile_queue(conf, q->name, q->name_len - q->suffix_len);
         if (q->jnl)
             jnl_set_sync_never(q->jnl, registry_queue_fsync(r, q) == FSYNC_NEVER);
     }

@@ -15,8 +15,7 @@ struct registry {
     struct jnl_conf jconf;
     const struct log *log;
     struct queue **buckets;
-    size_t nbuckets, count; /* count: every queue, lanes included */
-    size_t nlanes;          /* of which lanes (queue/lanes.c) */
+    size_t nbuckets, count; /* count: every queue, lanes and buckets included */
     struct list all;
     struct list absent_waiters; /* waiting for queues not made yet */
     /* queues whose journal is open, most recently used first (queue.lru):
@@ -40,6 +39,9 @@ struct registry {
     uint64_t sweep_epoch;        /* the expiry sweep's pass (queue_sweep) */
     struct lease_heap leases;    /* open items with a lease, soonest first */
     int in_opened;               /* queue_opened runs (for the queue just opened) */
+    struct list delayq;          /* queues with delay buckets (struct delays) */
+    int delay_changed;           /* a delayed item was set, or a bucket made: the delay timer is due */
+    size_t nhidden;              /* lanes and buckets among count */
     /* fanout groups: for each name some queue "name+child" exists of, its
      * children (struct queue by fanout_link), whether "name" exists or not */
     struct fgroup {

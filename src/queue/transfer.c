@@ -7,6 +7,7 @@
 #include "queue/queue.h"
 
 #include "conffile.h"
+#include "queue/delay.h"
 #include "queue/registry.h"
 
 #include <errno.h>
@@ -248,6 +249,10 @@ static int xfer_dest(struct queue *q, struct jnl *j, const struct jnl_node *n, s
 void queue_opened(struct queue *q, struct jnl *j)
 {
     struct jnl_node *n;
+    if (q->kind == QK_BUCKET) { /* a bucket hands nothing out: only its firing to settle */
+        queue_bucket_opened(q, j);
+        return;
+    }
     q->pinned++;
     /* moves a crash cut short: finished (each node leaves the transfer
      * state either way, so this ends) */

@@ -59,9 +59,15 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     for (size_t i = 0; i < k->full.len; i++)
         CHECK(k->full.p[i] != ' ');
     unsigned all = PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT | PROTO_OPT_PEEK | PROTO_OPT_TIMEOUT | PROTO_OPT_TTR |
-                   PROTO_OPT_BURY;
+                   PROTO_OPT_BURY | PROTO_OPT_DELAYED;
     if (set_key) {
-        CHECK((k->opts & ~(unsigned)(PROTO_OPT_SYNC | PROTO_OPT_PRI)) == 0);
+        CHECK((k->opts & ~(unsigned)(PROTO_OPT_SYNC | PROTO_OPT_PRI | PROTO_OPT_DELAY | PROTO_OPT_AT)) == 0);
+        CHECK(!((k->opts & PROTO_OPT_DELAY) && (k->opts & PROTO_OPT_AT))); /* one time, not two */
+        CHECK(k->delay_ms < (UINT64_C(1) << 47) && k->at_ms < (UINT64_C(1) << 47));
+        if (!(k->opts & PROTO_OPT_DELAY))
+            CHECK(k->delay_ms == 0);
+        if (!(k->opts & PROTO_OPT_AT))
+            CHECK(k->at_ms == 0);
         CHECK(k->priority <= 9);
         if (!(k->opts & PROTO_OPT_PRI))
             CHECK(k->priority == 0);
@@ -71,6 +77,8 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
             CHECK(k->opts == PROTO_OPT_ABORT);
         if (k->opts & PROTO_OPT_BURY)
             CHECK(k->opts == PROTO_OPT_BURY);
+        if (k->opts & PROTO_OPT_DELAYED)
+            CHECK(k->opts & PROTO_OPT_PEEK);
         if (k->opts & PROTO_OPT_PEEK)
             CHECK(!(k->opts & (PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT)));
     }
@@ -85,7 +93,8 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     const char *error = NULL;
     CHECK(proto_parse_key(k->full.p, k->full.len, set_key, &again, &error) == 0);
     CHECK(again.opts == k->opts && again.timeout_ms == k->timeout_ms && again.ttr_ms == k->ttr_ms &&
-          again.priority == k->priority && again.name.len == k->name.len);
+          again.priority == k->priority && again.delay_ms == k->delay_ms && again.at_ms == k->at_ms &&
+          again.name.len == k->name.len);
 }
 
 /* Checks a parsed request against its line [line, line + n). */

@@ -131,7 +131,7 @@ static void test_ack_hdr_round_trip(void **state)
 static void test_ack_round_trip_of_every_type(void **state)
 {
     (void)state;
-    for (int t = JF_ACK_CKPT; t <= JF_ACK_XFER; t++) {
+    for (int t = JF_ACK_CKPT; t <= JF_ACK_FIRED; t++) {
         struct jf_ack in = {.type = (uint8_t)t,
                             .id = 1000u + (uint64_t)t,
                             .seg = 0x21a2a3a4a5a6a7a8ull,
@@ -303,7 +303,7 @@ static void test_unknown_types_rejected_even_when_sealed(void **state)
     struct jf_ack a;
     jf_ack_encode(araw, &(struct jf_ack){.type = 0, .id = 1});
     assert_int_equal(jf_ack_decode(araw, &a), -EBADMSG);
-    jf_ack_encode(araw, &(struct jf_ack){.type = JF_ACK_XFER + 1, .id = 1});
+    jf_ack_encode(araw, &(struct jf_ack){.type = JF_ACK_FIRED + 1, .id = 1});
     assert_int_equal(jf_ack_decode(araw, &a), -EBADMSG);
 }
 

@@ -172,7 +172,7 @@ static void test_lanes_are_found_again_at_start(void **state)
     assert_non_null(q->lanes);
     assert_int_equal(take(q, NULL), 'e');
     assert_int_equal(take(q, NULL), 'l');
-    assert_int_equal(fx->r->count - fx->r->nlanes, 1);
+    assert_int_equal(fx->r->count - fx->r->nhidden, 1);
 }
 
 static void test_a_lane_without_its_queue_gets_the_queue_back(void **state)
@@ -210,7 +210,7 @@ static void test_an_empty_lane_is_deleted_once_idle(void **state)
     assert_non_null(q->lanes);
     assert_int_equal(queue_sweep_lanes(fx->r, t0 + 61000, 16), 0);
     assert_null(q->lanes);
-    assert_int_equal(fx->r->nlanes, 0);
+    assert_int_equal(fx->r->nhidden, 0);
     assert_int_equal(fx->r->queue_deletes, 0); /* a lane is no queue of the client's */
     assert_int_equal(take(q, NULL), 'b');
     put(q, 0, "c"); /* made again on use */

@@ -1,0 +1,801 @@
+/* queue/delay.c: delayed items (set q/delay=MS, set q/at=EPOCH_MS).
+ *
+ * A delayed item is written once, into a bucket: a hidden queue of its
+ * queue and level holding the items due in one time range (an hour when due
+ * within 48 hours of the set, else a day), so a long delay never pins a
+ * segment of the queue itself, and a bucket's disk comes back as one piece
+ * once it has fired. A bucket's items are in the order they were set; the
+ * order they fire in, (due, id), comes from an index built when the bucket
+ * is about to be due (within DELAY_LOOKAHEAD_MS): its entries read in steps,
+ * sorted in chunks into run files (32-byte entries, DCHUNK a chunk), then
+ * merged with a 4 KiB window per run; items set into a bucket already
+ * indexed go to a small heap, spilled as one more run when full. So memory
+ * is bounded (about 1 MiB while a chunk is sorted, 4 KiB a run, the heap)
+ * whatever the number of delayed items.
+ *
+ * Firing copies a run of due items into the level's lane as one batch:
+ * a FIRING record in the bucket first (the key of the last item, the lane
+ * and the id the last copy takes there), then the batch. After a crash, a
+ * FIRING whose last copy is found in the lane (by id, its origin naming the
+ * bucket and item) counts as done, else the items fire again. A bucket is
+ * deleted once every item fired and a sync covered the copies. One loop
+ * timer is armed to the soonest due item (server.c). */
+#include "queue/delay.h"
+
+#include "conffile.h"
+#include "queue/registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOUR_MS (3600 * 1000ull)
+#define DAY_MS (24 * HOUR_MS)
+#define NEAR_MS (48 * HOUR_MS)  /* due within this: an hour bucket, else a day bucket */
+#define DCHUNK 32768            /* index entries sorted at once: 1 MiB */
+#define DWIN 128                /* entries of a run read at once: 4 KiB */
+#define DHEAP_MAX 2048          /* entries of the heap before it is spilled as a run */
+#define BUILD_BATCHES 256       /* batches an index build reads per step */
+#define FIRE_BYTES (32 * 1024)  /* payload bytes of one firing batch (a batch of the lane: one write) */
+#define FIRE_ITEMS 512          /* items of one firing batch */
+
+struct dent {
+    uint64_t due, id;
+    uint64_t pos; /* segment << 40 | offset of its batch */
+    uint32_t idx, pad;
+};
+
+struct drun {
+    int fd;
+    uint64_t n, next; /* entries in the file, the next one to read */
+    struct dent win[DWIN];
+    size_t wpos, wlen;
+};
+
+struct dbucket {
+    uint64_t start, end; /* due range [start, end) */
+    enum { DB_COLD, DB_BUILDING, DB_READY } state;
+    uint64_t scan_seg, scan_off; /* the build's place in the bucket's segments */
+    struct dent *chunk;          /* the build's entries not yet sorted into a run */
+    size_t nchunk;
+    struct drun **runs;
+    size_t nruns, caprun;
+    struct dent *heap; /* items set since the build, soonest first */
+    size_t nheap, capheap;
+    uint64_t run_seq;
+    struct jnl_fire done; /* what has fired */
+    uint64_t sync_epoch;  /* the sync that covers the last copies made */
+    int build_err;        /* the build failed: retried on the next start */
+};
+
+struct delays {
+    struct queue **b; /* its buckets */
+    size_t n, cap;
+    struct list link; /* in the registry's delayq */
+};
+
+static int key_cmp(uint64_t due_a, uint64_t id_a, uint64_t due_b, uint64_t id_b)
+{
+    return due_a != due_b ? (due_a < due_b ? -1 : 1) : id_a != id_b ? (id_a < id_b ? -1 : 1) : 0;
+}
+
+static int dent_cmp(const void *a, const void *b)
+{
+    const struct dent *x = a, *y = b;
+    return key_cmp(x->due, x->id, y->due, y->id);
+}
+
+static int after_done(const struct dbucket *d, uint64_t due, uint64_t id)
+{
+    return !d->done.id || key_cmp(due, id, d->done.due, d->done.id) > 0;
+}
+
+/* ---- the heap of items set into an indexed bucket ---- */
+
+static void heap_up(struct dent *h, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (dent_cmp(&h[p], &h[i]) <= 0)
+            break;
+        struct dent t = h[p];
+        h[p] = h[i];
+        h[i] = t;
+        i = p;
+    }
+}
+
+static void heap_down(struct dent *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && dent_cmp(&h[l], &h[m]) < 0)
+            m = l;
+        if (l + 1 < n && dent_cmp(&h[l + 1], &h[m]) < 0)
+            m = l + 1;
+        if (m == i)
+            return;
+        struct dent t = h[m];
+        h[m] = h[i];
+        h[i] = t;
+        i = m;
+    }
+}
+
+/* ---- runs ---- */
+
+static void run_free(const struct jio *io, struct drun *r)
+{
+    if (r && r->fd >= 0)
+        io->close(io->ctx, r->fd);
+    free(r);
+}
+
+/* Sorts n entries and writes them as a new run file of bucket b. */
+static int run_write(struct queue *b, struct dent *e, size_t n)
+{
+    struct dbucket *d = b->bucket;
+    const struct jio *io = b->reg->jconf.io;
+    char path[PATH_MAX];
+    if (n == 0)
+        return 0;
+    qsort(e, n, sizeof(*e), dent_cmp);
+    /* ".tmp": derived from the segments, removed when the journal next opens */
+    if (snprintf(path, sizeof(path), "%s/run-%06" PRIu64 ".idx.tmp", b->dir, d->run_seq++) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    if (d->nruns == d->caprun) {
+        size_t cap = d->caprun ? d->caprun * 2 : 4;
+        struct drun **p = realloc(d->runs, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        d->runs = p;
+        d->caprun = cap;
+    }
+    struct drun *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->fd = io->open(io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    int rc = r->fd < 0 ? r->fd : jio_pwrite_all(io, r->fd, e, n * sizeof(*e), 0);
+    io->unlink(io->ctx, path); /* the open fd keeps it: nothing to clean up after a crash */
+    if (rc < 0) {
+        run_free(io, r);
+        return rc;
+    }
+    r->n = n;
+    d->runs[d->nruns++] = r;
+    return 0;
+}
+
+/* The run's next entry (its window refilled when empty), or NULL. */
+static const struct dent *run_head(const struct jio *io, struct drun *r, int *err)
+{
+    if (r->wpos < r->wlen)
+        return &r->win[r->wpos];
+    if (r->next >= r->n)
+        return NULL;
+    size_t k = r->n - r->next < DWIN ? (size_t)(r->n - r->next) : DWIN;
+    int rc = jio_pread_all(io, r->fd, r->win, k * sizeof(struct dent), (off_t)(r->next * sizeof(struct dent)));
+    if (rc < 0) {
+        *err = rc;
+        return NULL;
+    }
+    r->next += k;
+    r->wpos = 0;
+    r->wlen = k;
+    return &r->win[0];
+}
+
+/* The bucket's soonest entry not fired: *src says where it is (a run's
+ * index, or nruns for the heap). NULL when none is left. */
+static const struct dent *bucket_head(struct queue *b, size_t *src, int *err)
+{
+    struct dbucket *d = b->bucket;
+    const struct jio *io = b->reg->jconf.io;
+    const struct dent *best = d->nheap ? &d->heap[0] : NULL;
+    *src = d->nruns;
+    for (size_t i = 0; i < d->nruns; i++) {
+        const struct dent *h = run_head(io, d->runs[i], err);
+        if (h && (!best || dent_cmp(h, best) < 0)) {
+            best = h;
+            *src = i;
+        }
+    }
+    return best;
+}
+
+static void bucket_pop(struct queue *b, size_t src)
+{
+    struct dbucket *d = b->bucket;
+    if (src == d->nruns) {
+        d->heap[0] = d->heap[--d->nheap];
+        heap_down(d->heap, d->nheap, 0);
+        return;
+    }
+    struct drun *r = d->runs[src];
+    if (++r->wpos == r->wlen && r->next >= r->n) { /* spent: closed */
+        run_free(b->reg->jconf.io, r);
+        d->runs[src] = d->runs[--d->nruns];
+    }
+}
+
+/* ---- buckets ---- */
+
+static void dbucket_reset_index(const struct jio *io, struct dbucket *d)
+{
+    for (size_t i = 0; i < d->nruns; i++)
+        run_free(io, d->runs[i]);
+    d->nruns = 0;
+    free(d->chunk);
+    d->chunk = NULL;
+    d->nchunk = 0;
+    d->nheap = 0;
+    d->scan_seg = d->scan_off = 0;
+    d->state = DB_COLD;
+}
+
+void queue_free_delays(struct queue *q)
+{
+    if (q->bucket) {
+        dbucket_reset_index(q->reg->jconf.io, q->bucket);
+        free(q->bucket->runs);
+        free(q->bucket->heap);
+        free(q->bucket);
+        q->bucket = NULL;
+    }
+    if (q->delays) {
+        list_remove(&q->delays->link);
+        free(q->delays->b);
+        free(q->delays);
+        q->delays = NULL;
+    }
+}
+
+/* Parses a bucket's due range from its name. */
+static void bucket_range(const struct queue *b, uint64_t *start, uint64_t *end)
+{
+    const char *s = b->name + b->name_len - QUEUE_BUCKET_SUFFIX;
+    uint64_t width = s[2] == 'h' ? HOUR_MS : DAY_MS, num = 0;
+    for (int i = 3; i < QUEUE_BUCKET_SUFFIX; i++)
+        num = num << 4 | (uint64_t)(s[i] <= '9' ? s[i] - '0' : s[i] - 'a' + 10);
+    *start = num * width;
+    *end = *start + width;
+}
+
+int queue_link_bucket(struct queue *p, struct queue *b)
+{
+    if (!b->bucket && !(b->bucket = calloc(1, sizeof(*b->bucket))))
+        return -ENOMEM;
+    if (!p->delays) {
+        if (!(p->delays = calloc(1, sizeof(*p->delays))))
+            return -ENOMEM;
+        list_push_back(&p->reg->delayq, &p->delays->link);
+    }
+    struct delays *ds = p->delays;
+    if (ds->n == ds->cap) {
+        size_t cap = ds->cap ? ds->cap * 2 : 8;
+        struct queue **nb = realloc(ds->b, cap * sizeof(*nb));
+        if (!nb)
+            return -ENOMEM;
+        ds->b = nb;
+        ds->cap = cap;
+    }
+    ds->b[ds->n++] = b;
+    bucket_range(b, &b->bucket->start, &b->bucket->end);
+    b->parent = p;
+    p->reg->delay_changed = 1;
+    return 0;
+}
+
+void queue_unlink_bucket(struct queue *b)
+{
+    struct queue *p = b->parent;
+    if (!p || !p->delays)
+        return;
+    struct delays *ds = p->delays;
+    for (size_t i = 0; i < ds->n; i++) {
+        if (ds->b[i] == b) {
+            ds->b[i] = ds->b[--ds->n];
+            break;
+        }
+    }
+    b->parent = NULL;
+    if (ds->n == 0) {
+        list_remove(&ds->link);
+        free(ds->b);
+        free(ds);
+        p->delays = NULL;
+    }
+}
+
+/* The bucket of q (a queue clients name) for an item of level due then,
+ * made if need be. */
+static int bucket_for(struct queue *q, unsigned level, uint64_t due, uint64_t now, struct queue **out)
+{
+    uint64_t width = due - now < NEAR_MS ? HOUR_MS : DAY_MS;
+    char name[QUEUE_NAME_MAX];
+    memcpy(name, q->name, q->name_len);
+    snprintf(name + q->name_len, QUEUE_BUCKET_SUFFIX + 1, "%c%u%c%010" PRIx64, QUEUE_BUCKET_MARK, level,
+             width == HOUR_MS ? 'h' : 'd', (uint64_t)((due / width) & 0xffffffffffull));
+    struct queue *b;
+    int rc = registry_get_or_create(q->reg, name, q->name_len + QUEUE_BUCKET_SUFFIX, &b);
+    if (rc == 0 && !b->parent)
+        rc = queue_link_bucket(q, b);
+    if (rc == 0)
+        *out = b;
+    return rc;
+}
+
+int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len, struct jnl_blob *blob)
+{
+    uint64_t now = queue_now_ms();
+    unsigned level = a->priority != JNL_PRIORITY_DEFAULT ? a->priority : (unsigned)q->conf->v.default_priority;
+    struct jnl_attrs s = *a;
+    s.priority = JNL_PRIORITY_DEFAULT; /* the bucket's level says it */
+    struct queue *b = NULL;
+    struct jnl *j;
+    int rc = bucket_for(q, level, a->visible_ms, now, &b);
+    if (rc == 0)
+        rc = registry_jnl(q->reg, b, &j);
+    if (rc < 0) {
+        jnl_blob_discard(blob);
+        return rc;
+    }
+    rc = blob ? jnl_append_blob(j, blob, &s) : jnl_append(j, &s, data, len);
+    if (rc < 0)
+        return rc;
+    struct dbucket *d = b->bucket;
+    if (d->state == DB_READY) { /* indexed already: the heap takes it */
+        struct jnl_item it;
+        jnl_last_appended(j, &it);
+        if (d->nheap == DHEAP_MAX) {
+            if ((rc = run_write(b, d->heap, d->nheap)) < 0)
+                return rc; /* written, but not indexed: it fires after a restart */
+            d->nheap = 0;
+        }
+        if (d->nheap == d->capheap) {
+            size_t cap = d->capheap ? d->capheap * 2 : 64;
+            struct dent *h = realloc(d->heap, cap * sizeof(*h));
+            if (!h)
+                return -ENOMEM;
+            d->heap = h;
+            d->capheap = cap;
+        }
+        d->heap[d->nheap] = (struct dent){.due = it.visible_ms, .id = it.id, .pos = it.seg << 40 | it.off, .idx = it.idx};
+        heap_up(d->heap, d->nheap++);
+    }
+    q->total_items++;
+    q->reg->delay_changed = 1;
+    return 0;
+}
+
+/* ---- building a bucket's index ---- */
+
+struct build_ctx {
+    struct queue *b;
+    int err;
+};
+
+static void collect(void *ctx, const struct jnl_item *it)
+{
+    struct build_ctx *c = ctx;
+    struct dbucket *d = c->b->bucket;
+    if (c->err || !after_done(d, it->visible_ms, it->id))
+        return;
+    if (!d->chunk && !(d->chunk = malloc(DCHUNK * sizeof(*d->chunk)))) {
+        c->err = -ENOMEM;
+        return;
+    }
+    d->chunk[d->nchunk++] = (struct dent){.due = it->visible_ms, .id = it->id, .pos = it->seg << 40 | it->off, .idx = it->idx};
+    if (d->nchunk == DCHUNK) {
+        c->err = run_write(c->b, d->chunk, d->nchunk);
+        d->nchunk = 0;
+    }
+}
+
+/* One step of b's index build. Returns 1 when it is done, 0 when more
+ * steps are needed, or -errno. */
+static int build_step(struct queue *b)
+{
+    struct dbucket *d = b->bucket;
+    struct jnl *j;
+    int rc = registry_jnl(b->reg, b, &j);
+    if (rc < 0)
+        return rc;
+    if (d->state == DB_COLD) {
+        struct jnl_fire pending;
+        uint64_t lane_dir, lane_id;
+        jnl_fire_state(j, &d->done, &pending, &lane_dir, &lane_id); /* what fired before */
+        d->state = DB_BUILDING;
+        d->scan_seg = d->scan_off = 0;
+    }
+    struct build_ctx c = {.b = b};
+    rc = jnl_scan(j, &d->scan_seg, &d->scan_off, BUILD_BATCHES, collect, &c);
+    if (rc < 0 || c.err < 0)
+        return rc < 0 ? rc : c.err;
+    if (rc == 0)
+        return 0;
+    if ((rc = run_write(b, d->chunk, d->nchunk)) < 0)
+        return rc;
+    free(d->chunk);
+    d->chunk = NULL;
+    d->nchunk = 0;
+    d->state = DB_READY;
+    return 1;
+}
+
+/* ---- firing ---- */
+
+/* One item of a firing batch, read from the bucket. */
+struct fitem {
+    struct jnl_item it;
+    struct qitem payload;
+    size_t src;
+};
+
+/* Makes visible, in order, b's due items with keys up to limit (a key of
+ * another bucket of the level that is due sooner), at most one batch of
+ * the lane. Returns how many it took off the bucket (0: none due), or
+ * -errno. force: due or not (kick). */
+static int fire_step(struct queue *b, uint64_t now, const struct dent *limit, int force)
+{
+    struct registry *r = b->reg;
+    struct dbucket *d = b->bucket;
+    struct queue *top = b->parent, *lane;
+    struct jnl *bj, *lj;
+    struct fitem f[FIRE_ITEMS];
+    size_t n = 0, bytes = 0, ncopy = 0;
+    int rc = registry_lane(r, top, (unsigned)b->level, &lane), err = 0, taken = 0;
+    if (rc < 0)
+        return rc;
+    top->pinned++;
+    lane->pinned++;
+    b->pinned++;
+    if ((rc = registry_jnl(r, b, &bj)) < 0 || (rc = registry_jnl(r, lane, &lj)) < 0 || (rc = jnl_flush(lj)) < 0)
+        goto out;
+    /* the run to fire: whole entries, read from the bucket */
+    while (n < FIRE_ITEMS && bytes < FIRE_BYTES) {
+        size_t src;
+        const struct dent *h = bucket_head(b, &src, &err);
+        if (!h || (!force && h->due > now) || (limit && dent_cmp(h, limit) > 0))
+            break;
+        struct fitem *fi = &f[n];
+        if ((rc = jnl_item_at(bj, h->pos >> 40, h->pos & ((UINT64_C(1) << 40) - 1), h->idx, &fi->it)) < 0)
+            goto out;
+        fi->src = src;
+        fi->payload.fd = -1;
+        fi->payload.data = NULL;
+        int expired = fi->it.expire_ms && fi->it.expire_ms <= now;
+        if (!expired) {
+            if (fi->it.kind == JF_REC_BLOB && ncopy > 0)
+                break; /* a large item is a batch of its own */
+            struct jnl_head hh = {.item = fi->it};
+            if ((rc = queue_load_payload(bj, &hh, &fi->payload)) == -EBADMSG) {
+                log_error(r->log, "queue %s: delayed item %" PRIu64 " fails its checksum: dropped", top->name,
+                          fi->it.id);
+                expired = 1;
+            } else if (rc < 0) {
+                goto out;
+            }
+        }
+        if (expired) {
+            fi->it.kind = 0; /* nothing to copy */
+            top->expired++;
+        } else {
+            ncopy++;
+            bytes += fi->it.len;
+        }
+        n++;
+        bucket_pop(b, src);
+        if (fi->it.kind == JF_REC_BLOB)
+            break;
+    }
+    if (err < 0) {
+        rc = err;
+        goto out;
+    }
+    if (n == 0)
+        goto out;
+    size_t use = n;
+    struct jnl_fire key = {.due = f[use - 1].it.visible_ms, .id = f[use - 1].it.id, .fired = d->done.fired + use};
+    if (ncopy == 0) {
+        rc = jnl_fire_mark(bj, &key); /* all expired: nothing to copy */
+    } else if ((rc = jnl_fire_begin(bj, &key, lane->dir_id, jnl_next_id(lj) + ncopy - 1)) == 0) {
+        for (size_t i = 0; i < use && rc == 0; i++) {
+            if (!f[i].it.kind)
+                continue;
+            struct jnl_attrs a = {.flags = f[i].it.flags,
+                                  .add_ms = f[i].it.add_ms,
+                                  .expire_ms = f[i].it.expire_ms,
+                                  .visible_ms = f[i].it.visible_ms,
+                                  .deliveries = f[i].it.deliveries,
+                                  .priority = JNL_PRIORITY_DEFAULT,
+                                  .origin = b->name,
+                                  .origin_len = b->name_len,
+                                  .origin_id = f[i].it.id,
+                                  .reason = JF_REASON_DELAYED};
+            struct jnl_blob *blob;
+            struct jnl_ticket *t = NULL;
+            if (f[i].payload.data) {
+                rc = jnl_append_deferred(lj, &a, f[i].payload.data, (size_t)f[i].payload.len, &t);
+                jnl_ticket_put(t);
+            } else if ((rc = registry_blob_begin(r, f[i].payload.len, &blob)) == 0) {
+                if ((rc = jnl_blob_write_from(blob, f[i].payload.fd, f[i].payload.off, f[i].payload.len)) < 0)
+                    jnl_blob_discard(blob);
+                else
+                    rc = jnl_append_blob(lj, blob, &a);
+            }
+        }
+        if (rc == 0)
+            rc = jnl_flush(lj); /* one batch: all the copies, or none */
+        if (rc < 0) { /* none made: the key in force stays */
+            jnl_fire_forget(bj);
+            jnl_fire_mark(bj, &d->done);
+            dbucket_reset_index(r->jconf.io, d); /* rebuilt from the key in force */
+            goto out;
+        }
+        jnl_fire_commit(bj);
+    }
+    if (rc < 0)
+        goto out;
+    d->done = key;
+    d->sync_epoch = r->sync_epoch_next;
+    taken = (int)use;
+    queue_note_pending(b);
+    queue_note_pending(lane);
+    if (ncopy)
+        queue_wake(top);
+out:
+    for (size_t i = 0; i < n; i++)
+        qitem_release(&f[i].payload);
+    top->pinned--;
+    lane->pinned--;
+    b->pinned--;
+    if (rc < 0)
+        log_error(r->log, "queue %s: delayed items could not be made visible: %s (tried again)", top->name,
+                  strerror(-rc));
+    return rc < 0 ? rc : taken;
+}
+
+/* After a crash: a FIRING whose copies were never known written counts as
+ * done if its last copy is in the lane (by the id it named, its origin the
+ * bucket and the item), else the items fire again. */
+void queue_bucket_opened(struct queue *b, struct jnl *j)
+{
+    struct jnl_fire done, pending;
+    uint64_t lane_dir, lane_id;
+    if (jnl_fire_state(j, &done, &pending, &lane_dir, &lane_id)) {
+        struct queue *lane = registry_find_dir(b->reg, lane_dir);
+        struct jnl *lj;
+        char name[JF_ORIGIN_MAX];
+        size_t len = 0;
+        uint64_t origin_id = 0;
+        /* the lane id was free when the FIRING was written, and only that
+         * batch names this bucket there: its copy at that id means done */
+        int made = lane && b->parent && queue_top(lane) == b->parent && registry_jnl(b->reg, lane, &lj) == 0 &&
+                   jnl_origin_of_id(lj, lane_id, name, &len, &origin_id) == 1 && len == b->name_len &&
+                   memcmp(name, b->name, len) == 0;
+        if (made)
+            jnl_fire_commit(j);
+        else
+            jnl_fire_forget(j);
+        jnl_fire_state(j, &done, &pending, &lane_dir, &lane_id);
+    }
+    if (b->bucket)
+        b->bucket->done = done;
+}
+
+/* Whether every item of b fired, and no more can come (its range is past). */
+static int bucket_spent(struct queue *b, uint64_t now)
+{
+    struct dbucket *d = b->bucket;
+    size_t src;
+    int err = 0;
+    return d->state == DB_READY && now >= d->end && !bucket_head(b, &src, &err) && !err;
+}
+
+/* One tick for queue q's buckets. *next gets the soonest time it needs
+ * another (0: none); budget is spent by builds and firings. */
+static void tick_queue(struct queue *q, uint64_t now, size_t *budget, uint64_t *next)
+{
+    struct registry *r = q->reg;
+    struct delays *ds = q->delays;
+    for (size_t i = 0; ds && i < ds->n;) {
+        struct queue *b = ds->b[i];
+        struct dbucket *d = b->bucket;
+        if (d->state != DB_READY && d->start <= now + DELAY_LOOKAHEAD_MS && !d->build_err) {
+            if (*budget == 0) {
+                *next = now;
+                return;
+            }
+            (*budget)--;
+            int rc = build_step(b);
+            if (rc < 0) {
+                log_error(r->log, "queue %s: cannot index its delayed items due from %" PRIu64 ": %s", q->name,
+                          d->start, strerror(-rc));
+                d->build_err = 1;
+            }
+            if (rc == 0) {
+                *next = now;
+            }
+        }
+        if (bucket_spent(b, now) && (b->conf->v.fsync.policy == FSYNC_NEVER || r->fsync.policy == FSYNC_NEVER ||
+                                     r->sync_epoch_done >= d->sync_epoch)) {
+            registry_delete(r, b); /* unlinks itself: the same index holds the next */
+            ds = q->delays;
+            continue;
+        }
+        if (d->state == DB_COLD && !d->build_err) {
+            uint64_t at = d->start > DELAY_LOOKAHEAD_MS ? d->start - DELAY_LOOKAHEAD_MS : 0;
+            if (!*next || at < *next)
+                *next = at;
+        }
+        i++;
+    }
+    /* fire, level by level, the soonest bucket first */
+    for (unsigned level = 0; q->delays && level < QUEUE_LEVELS; level++) {
+        for (;;) {
+            ds = q->delays;
+            struct queue *best = NULL;
+            struct dent first, second;
+            int have2 = 0;
+            for (size_t i = 0; ds && i < ds->n; i++) {
+                struct queue *b = ds->b[i];
+                size_t src;
+                int err = 0;
+                if ((unsigned)b->level != level || b->bucket->state != DB_READY)
+                    continue;
+                const struct dent *h = bucket_head(b, &src, &err);
+                if (!h)
+                    continue;
+                if (!best || dent_cmp(h, &first) < 0) {
+                    if (best) {
+                        second = first;
+                        have2 = 1;
+                    }
+                    best = b;
+                    first = *h;
+                } else if (!have2 || dent_cmp(h, &second) < 0) {
+                    second = *h;
+                    have2 = 1;
+                }
+            }
+            if (!best)
+                break;
+            if (first.due > now) {
+                if (!*next || first.due < *next)
+                    *next = first.due;
+                break;
+            }
+            if (*budget == 0) {
+                *next = now;
+                return;
+            }
+            (*budget)--;
+            if (fire_step(best, now, have2 ? &second : NULL, 0) <= 0) {
+                *next = now + 100; /* an error: tried again shortly */
+                break;
+            }
+        }
+    }
+}
+
+uint64_t registry_delay_tick(struct registry *r, uint64_t now)
+{
+    size_t budget = DELAY_TICK_BUDGET;
+    uint64_t next = 0;
+    struct list *pos, *tmp;
+    r->delay_changed = 0;
+    list_for_each_safe(pos, tmp, &r->delayq)
+    {
+        struct delays *ds = list_entry(pos, struct delays, link);
+        if (ds->n == 0)
+            continue;
+        uint64_t n = 0;
+        tick_queue(ds->b[0]->parent, now, &budget, &n);
+        if (n && (!next || n < next))
+            next = n;
+    }
+    return next;
+}
+
+static int bucket_start_cmp(const void *a, const void *b)
+{
+    uint64_t x = (*(struct queue *const *)a)->bucket->start, y = (*(struct queue *const *)b)->bucket->start;
+    return x < y ? -1 : x > y;
+}
+
+/* The bucket of q holding its soonest delayed item, and that item's entry
+ * (*best NULL: none). Buckets are indexed now as needed, in the order of
+ * their start, until the next one starts after the soonest item found. */
+static int soonest(struct queue *q, struct queue **best, struct dent *first)
+{
+    struct delays *ds = q->delays;
+    *best = NULL;
+    qsort(ds->b, ds->n, sizeof(ds->b[0]), bucket_start_cmp);
+    for (size_t i = 0; i < ds->n; i++) {
+        struct queue *b = ds->b[i];
+        size_t src;
+        int err = 0;
+        if (*best && b->bucket->start > first->due)
+            break;
+        while (b->bucket->state != DB_READY) {
+            int rc = build_step(b);
+            if (rc < 0)
+                return rc;
+        }
+        const struct dent *h = bucket_head(b, &src, &err);
+        if (err < 0)
+            return err;
+        if (h && (!*best || dent_cmp(h, first) < 0)) {
+            *best = b;
+            *first = *h;
+        }
+    }
+    return 0;
+}
+
+int queue_peek_delayed(struct queue *q, struct qitem *out)
+{
+    struct queue *b;
+    struct dent first;
+    struct jnl *j;
+    struct jnl_head h = {.node = NULL};
+    int rc = q->delays ? soonest(q, &b, &first) : 0;
+    if (rc < 0)
+        return rc;
+    if (!q->delays || !b)
+        return -ENOENT;
+    if ((rc = registry_jnl(q->reg, b, &j)) < 0 ||
+        (rc = jnl_item_at(j, first.pos >> 40, first.pos & ((UINT64_C(1) << 40) - 1), first.idx, &h.item)) < 0)
+        return rc;
+    return queue_load_payload(j, &h, out);
+}
+
+int queue_kick_delayed(struct queue *q, uint64_t max, uint64_t *kicked)
+{
+    uint64_t now = queue_now_ms();
+    *kicked = 0;
+    while (*kicked < max && q->delays) {
+        struct queue *best = NULL;
+        struct dent first;
+        int rc = soonest(q, &best, &first);
+        if (rc < 0)
+            return rc;
+        if (!best)
+            break;
+        rc = fire_step(best, now, &first, 1); /* that one item */
+        if (rc < 0)
+            return rc;
+        *kicked += (uint64_t)rc;
+        if (rc == 0)
+            break;
+    }
+    q->reg->delay_changed = 1;
+    return 0;
+}
+
+uint64_t queue_delayed_items(struct queue *q)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; q->delays && i < q->delays->n; i++) {
+        struct queue *b = q->delays->b[i];
+        struct jnl_stats st;
+        if (registry_journal_stats(q->reg, b, &st) == 0)
+            n += st.items > b->bucket->done.fired ? st.items - b->bucket->done.fired : 0;
+    }
+    return n;
+}
+
+int queue_flush_delayed(struct queue *q)
+{
+    int rc = 0;
+    while (q->delays && q->delays->n) {
+        int e = registry_delete(q->reg, q->delays->b[0]);
+        rc = rc < 0 ? rc : e;
+    }
+    return rc;
+}

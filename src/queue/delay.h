@@ -1,0 +1,45 @@
+/* queue/delay.h: delayed items, kept in buckets by due time and made
+ * visible in their queue's lane at their time (queue/delay.c). */
+#ifndef DARNER_QUEUE_DELAY_H
+#define DARNER_QUEUE_DELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/queue.h"
+
+/* A bucket's index is built once it is due within this. */
+#define DELAY_LOOKAHEAD_MS (60 * 1000)
+/* Index build steps and firing batches one tick does at most, so requests
+ * are served in between. */
+#define DELAY_TICK_BUDGET 64
+
+struct registry;
+
+/* Stores an item of q (a queue clients name) due at a->visible_ms, later
+ * than now, in its bucket (made if need be), written now: its bytes, or the
+ * complete streamed file blob (consumed either way). Returns 0 or -errno. */
+int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len,
+                      struct jnl_blob *blob);
+/* Builds indexes and makes due items visible, within a budget. Returns the
+ * wall-clock ms at which it wants to run again (0: nothing waits). */
+uint64_t registry_delay_tick(struct registry *r, uint64_t now);
+/* Makes q's max soonest delayed items visible now; *kicked counts them. */
+int queue_kick_delayed(struct queue *q, uint64_t max, uint64_t *kicked);
+/* The soonest delayed item of q, read whole or as an fd (as a get):
+ * 0, -ENOENT (none), or -errno. */
+int queue_peek_delayed(struct queue *q, struct qitem *out);
+/* Delayed items q holds. */
+uint64_t queue_delayed_items(struct queue *q);
+/* Drops every delayed item of q (its buckets are deleted). */
+int queue_flush_delayed(struct queue *q);
+
+/* Bucket b belongs to queue p (made, or found at start); and no longer. */
+int queue_link_bucket(struct queue *p, struct queue *b);
+void queue_unlink_bucket(struct queue *b);
+/* Once bucket b's journal j is open: a firing a crash cut short is settled. */
+void queue_bucket_opened(struct queue *b, struct jnl *j);
+/* Frees q's delay state (a bucket's index, a queue's bucket list). */
+void queue_free_delays(struct queue *q);
+
+#endif

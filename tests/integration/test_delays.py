@@ -1,0 +1,132 @@
+"""Delayed items: set q/delay=MS, set q/at=EPOCH_MS, default_delay, max_delay,
+get q/peek/delayed, kick, restarts (docs/scheduling.md)."""
+
+import time
+
+from harness import drain_queue
+
+
+def write(tmp_path, text):
+    p = tmp_path / "darner.conf"
+    p.write_text(text)
+    return p
+
+
+def test_a_delayed_item_becomes_visible_at_its_time(client, clients, server):
+    t0 = time.monotonic()
+    assert client.set("q/delay=400", b"later") == "STORED"
+    assert client.set("q", b"now") == "STORED"
+    assert client.get_data("q") == b"now"
+    assert client.get_data("q") is None                      # not yet
+    assert client.stat("queue_q_delayed_items") == "1"
+    other = clients(server)
+    assert other.get_data("q/t=5000") == b"later"            # a waiting get is served when it is due
+    waited = time.monotonic() - t0
+    assert 0.39 < waited < 3, waited
+    assert other.stat("queue_q_delayed_items") == "0"
+
+
+def test_at_takes_a_unix_time_in_ms_and_a_past_time_is_at_once(client):
+    due = int(time.time() * 1000) + 300
+    assert client.set(f"q/at={due}", b"a") == "STORED"
+    assert client.set("q/at=1000", b"past") == "STORED"       # 1970: visible at once
+    assert client.get_data("q") == b"past"
+    assert client.get_data("q/t=5000") == b"a"
+    assert int(time.time() * 1000) >= due
+
+
+def test_items_fire_in_due_order_fifo_among_equal_times(client):
+    due = int(time.time() * 1000) + 400
+    for i, d in enumerate([300, 100, 200, 100, 0]):
+        assert client.set(f"q/at={due + d}", f"i{i}".encode()) == "STORED"
+    got = [client.get_data("q/t=5000") for _ in range(5)]
+    assert got == [b"i4", b"i1", b"i3", b"i2", b"i0"]
+
+
+def test_a_delayed_item_joins_its_level(client):
+    assert client.set("q/pri=0/delay=200", b"urgent-later") == "STORED"
+    assert client.set("q/pri=9", b"bulk") == "STORED"
+    time.sleep(0.3)                                           # both visible now (no readiness signal to await)
+    assert drain_queue(client, "q") == [b"urgent-later", b"bulk"]
+
+
+def test_bad_delays_are_refused_and_store_nothing(make_server, tmp_path):
+    s = make_server("-c", write(tmp_path, '[queue "q"]\nmax_delay = 1h\n'))
+    with s.client() as c:
+        for key, why in [("q/delay=x", "delay is a number"), ("q/delay=5/at=5", "combination"),
+                         ("q/at=-1", "at is a Unix time"), ("q/delay=7200000", "max_delay"),
+                         ("q/dealy=5", "unknown option")]:
+            c.send(f"set {key} 0 0 1\r\nx\r\n".encode())
+            line = c.readline()
+            assert line.startswith("CLIENT_ERROR") and why in line, (key, line)
+        c.send(b"set q/delay=5000 0 2 1\r\nx\r\n")             # expires in 2 s, due in 5 s
+        assert c.readline() == "CLIENT_ERROR bad option: delay past the item's expiry"
+        st = c.stats()
+        assert st.get("queue_q_items", "0") == "0" and st.get("queue_q_delayed_items", "0") == "0"
+
+
+def test_default_delay(make_server, tmp_path):
+    s = make_server("-c", write(tmp_path, '[queue "q"]\ndefault_delay = 300ms\n'))
+    with s.client() as c:
+        assert c.set("q", b"a") == "STORED"
+        assert c.get_data("q") is None
+        assert c.get_data("q/t=5000") == b"a"
+
+
+def test_peek_delayed_and_kick(client):
+    assert client.set("q/delay=600000", b"ten-min") == "STORED"
+    assert client.set("q/delay=300000", b"five-min") == "STORED"
+    assert client.get_full("q/peek/delayed") == ("q/peek/delayed", 0, b"five-min")
+    assert client.get_data("q") is None
+    assert client.cmd("kick q 1") == "KICKED 1"
+    assert client.get_data("q") == b"five-min"
+    assert client.cmd("kick q 10") == "KICKED 1"
+    assert client.get_data("q") == b"ten-min"
+    assert client.cmd("kick q 10") == "KICKED 0"
+    assert client.get_data("q/peek/delayed") is None
+    assert client.cmd("get q/delayed").startswith("CLIENT_ERROR")
+
+
+def test_flush_drops_delayed_items(client):
+    assert client.set("q/delay=100000", b"a") == "STORED"
+    assert client.cmd("flush q") == "END"
+    assert client.stat("queue_q_delayed_items") == "0"
+    assert client.cmd("kick q 5") == "KICKED 0"
+
+
+def test_delayed_items_survive_kill_9_and_fire_after_the_restart(make_server):
+    s = make_server()
+    with s.client() as c:
+        for i in range(20):
+            assert c.set(f"q/delay={1000 + 50 * i}", f"d{i}".encode()) == "STORED"
+        assert c.set("q/delay=400", b"soon") == "STORED"
+        assert c.get_data("q/t=5000") == b"soon"                # one fired before the crash
+    s.kill()
+    s.start()
+    with s.client() as c:
+        assert c.stat("queue_q_delayed_items") == "20"
+        got = [c.get_data("q/t=5000") for _ in range(20)]
+        assert got == [f"d{i}".encode() for i in range(20)]
+        assert c.get_data("q") is None
+    s.kill()
+    s.start()
+    with s.client() as c:                                       # nothing fires twice after another crash
+        assert c.get_data("q") is None and c.stat("queue_q_delayed_items") == "0"
+
+
+def test_a_large_delayed_item(client):
+    big = bytes(range(256)) * 2000                                # 512,000 bytes: streamed to its own file
+    assert client.set("q/delay=200", big) == "STORED"
+    assert client.get_data("q") is None
+    assert client.get_data("q/t=5000") == big
+
+
+def test_pymemcache_sets_a_delayed_item(server):
+    from pymemcache.client.base import Client
+    c = Client(("127.0.0.1", server.port), timeout=5)
+    try:
+        assert c.set("q/delay=300", b"x") is True
+        assert c.get("q") is None
+        assert c.get("q/t=5000") == b"x"
+    finally:
+        c.close()

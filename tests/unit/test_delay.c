@@ -1,0 +1,236 @@
+/* Unit tests for delayed items (queue/delay.c): the index (runs of sorted
+ * chunks, the heap of later sets) fires items in (due, id) order; a FIRING
+ * cut short fires its items again unless its last copy is in the lane;
+ * buckets are deleted once spent. Time is passed in, so nothing sleeps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conffile.h"
+#include "journal/journal.h"
+#include "queue/delay.h"
+#include "queue/queue.h"
+#include "queue/registry.h"
+#include "testutil.h"
+
+struct fx {
+    char tmp[PATH_MAX];
+    char data[PATH_MAX];
+    struct jnl_conf conf;
+    struct conffile *file;
+    struct registry *r;
+};
+
+static int setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    tu_mkdtemp(fx->tmp);
+    tu_join(fx->data, fx->tmp, "data");
+    assert_int_equal(mkdir(fx->data, 0755), 0);
+    fx->conf = (struct jnl_conf){.io = jio_posix(),
+                                 .segment_size = 1 << 20,
+                                 .ack_compact_bytes = 1 << 20,
+                                 .sync_never = 1};
+    struct conf_error e;
+    assert_int_equal(conffile_load(NULL, NULL, NULL, NULL, &fx->file, &e), 0);
+    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+    registry_close(fx->r);
+    conffile_free(fx->file);
+    tu_rmtree(fx->tmp);
+    free(fx);
+    return 0;
+}
+
+static void reopen(struct fx *fx)
+{
+    registry_close(fx->r);
+    fx->r = NULL;
+    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
+}
+
+static struct queue *mkq(struct fx *fx, const char *name)
+{
+    struct queue *q = NULL;
+    assert_int_equal(registry_get_or_create(fx->r, name, strlen(name), &q), 0);
+    return q;
+}
+
+/* Sets an item due at due whose bytes are its number n. */
+static void put_due(struct queue *q, uint64_t due, uint32_t n)
+{
+    struct jnl_attrs a = {.priority = JNL_PRIORITY_DEFAULT, .visible_ms = due};
+    assert_int_equal(queue_put(q, &a, &n, sizeof(n)), 0);
+}
+
+/* The next visible item's number, or -1. */
+static long take(struct queue *q)
+{
+    struct qopen *o = NULL;
+    struct qitem it;
+    int rc = queue_get(q, QGET_REMOVE, &o, &it);
+    if (rc == -ENOENT)
+        return -1;
+    assert_int_equal(rc, 0);
+    uint32_t n;
+    assert_int_equal(it.len, sizeof(n));
+    memcpy(&n, it.data, sizeof(n));
+    qitem_release(&it);
+    return n;
+}
+
+/* Runs ticks at now until nothing is left to do now. */
+static void tick_all(struct fx *fx, uint64_t now)
+{
+    for (int i = 0; i < 100000; i++) {
+        uint64_t next = registry_delay_tick(fx->r, now);
+        if (!next || next > now)
+            return;
+    }
+    fail_msg("the delay tick does not settle");
+}
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+/* More items than one sorted chunk, set in random due order into one
+ * bucket, then more set after the index is built (the heap): every one
+ * fires in (due, set order) order, none early. */
+static void test_items_fire_in_due_order_across_runs_and_the_heap(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q");
+    uint64_t now = queue_now_ms(), base = (now / 3600000 + 2) * 3600000; /* an hour bucket ahead */
+    enum { N = 40000, LATE = 3000 };
+    static uint64_t due[N + LATE];
+    uint32_t seed = 42;
+    for (uint32_t i = 0; i < N; i++) {
+        due[i] = base + lcg(&seed) % 1000000;
+        put_due(q, due[i], i);
+    }
+    assert_int_equal(queue_delayed_items(q), N);
+    tick_all(fx, base - 30000); /* within the lookahead: indexed, nothing due */
+    assert_int_equal(take(q), -1);
+    for (uint32_t i = N; i < N + LATE; i++) { /* into the indexed bucket: the heap (spilled once) */
+        due[i] = base + lcg(&seed) % 1000000;
+        put_due(q, due[i], i);
+    }
+    uint64_t t = base + 500000;
+    tick_all(fx, t);
+    long prev = -1;
+    uint64_t prev_due = 0, n = 0;
+    for (long got; (got = take(q)) >= 0; n++) {
+        assert_true(due[got] <= t);
+        assert_true(due[got] > prev_due || (due[got] == prev_due && got > prev));
+        prev_due = due[got];
+        prev = got;
+    }
+    tick_all(fx, base + 1000000);
+    for (long got; (got = take(q)) >= 0; n++) {
+        assert_true(due[got] > prev_due || (due[got] == prev_due && got > prev));
+        prev_due = due[got];
+        prev = got;
+    }
+    assert_int_equal(n, N + LATE);
+    assert_int_equal(queue_delayed_items(q), 0);
+    tick_all(fx, base + 3600000 + 1); /* its range is past: the bucket goes */
+    assert_null(q->delays);
+}
+
+/* A FIRING written, its copies not: after a restart the items fire again.
+ * With its last copy in the lane: they do not. */
+static void firing_cut_short(struct fx *fx, int copied)
+{
+    struct queue *q = mkq(fx, "q");
+    uint64_t now = queue_now_ms(), due = now + 1000;
+    put_due(q, due, 7);
+    assert_non_null(q->delays);
+    struct queue *b = NULL;
+    for (struct list *pos = fx->r->all.next; pos != &fx->r->all && !b; pos = pos->next)
+        if (list_entry(pos, struct queue, all)->kind == QK_BUCKET)
+            b = list_entry(pos, struct queue, all);
+    assert_non_null(b);
+    struct jnl *bj, *lj;
+    assert_int_equal(registry_jnl(fx->r, b, &bj), 0);
+    assert_int_equal(registry_jnl(fx->r, q, &lj), 0);
+    struct jnl_item it;
+    jnl_last_appended(bj, &it);
+    struct jnl_fire key = {.due = due, .id = it.id, .fired = 1};
+    assert_int_equal(jnl_fire_begin(bj, &key, q->dir_id, jnl_next_id(lj)), 0);
+    if (copied) {
+        uint32_t n = 7;
+        struct jnl_attrs a = {.priority = JNL_PRIORITY_DEFAULT,
+                              .origin = b->name,
+                              .origin_len = b->name_len,
+                              .origin_id = it.id,
+                              .reason = JF_REASON_DELAYED};
+        assert_int_equal(jnl_append(lj, &a, &n, sizeof(n)), 0);
+    }
+    reopen(fx);
+    q = registry_find(fx->r, "q", 1);
+    tick_all(fx, due + 1);
+    if (copied)
+        assert_int_equal(take(q), 7);
+    assert_int_equal(take(q), copied ? -1 : 7);
+    assert_int_equal(take(q), -1);
+    reopen(fx);
+    q = registry_find(fx->r, "q", 1);
+    tick_all(fx, due + 2);
+    assert_int_equal(take(q), -1); /* nothing fires twice */
+}
+
+static void test_a_firing_cut_short_before_its_copies_fires_again(void **state) { firing_cut_short(*state, 0); }
+static void test_a_firing_cut_short_after_its_copies_is_done(void **state) { firing_cut_short(*state, 1); }
+
+static void test_kick_and_peek_take_the_soonest_across_buckets(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q");
+    uint64_t now = queue_now_ms();
+    put_due(q, now + 5 * 86400000ull, 1); /* a day bucket */
+    put_due(q, now + 3600000, 2);         /* an hour bucket */
+    put_due(q, now + 7200000, 3);
+    struct qitem it;
+    assert_int_equal(queue_peek_delayed(q, &it), 0);
+    assert_int_equal(*(uint32_t *)it.data, 2);
+    qitem_release(&it);
+    uint64_t n;
+    assert_int_equal(queue_kick_delayed(q, 2, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(take(q), 2);
+    assert_int_equal(take(q), 3);
+    assert_int_equal(queue_delayed_items(q), 1);
+    assert_int_equal(queue_flush(q), 0);
+    assert_null(q->delays);
+    assert_int_equal(queue_peek_delayed(q, &it), -ENOENT);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_items_fire_in_due_order_across_runs_and_the_heap),
+        T(test_a_firing_cut_short_before_its_copies_fires_again),
+        T(test_a_firing_cut_short_after_its_copies_is_done),
+        T(test_kick_and_peek_take_the_soonest_across_buckets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
