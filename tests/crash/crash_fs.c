@@ -2,6 +2,7 @@
 #include "crash_fs.h"
 
 #include "crash_util.h"
+#include "journal/format.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -179,6 +180,31 @@ static int rc_open(void *ctx, const char *path, int flags, int mode)
     return fd;
 }
 
+/* Whether inode ino is an ack file (acks.0, acks.1). */
+static int is_ack_file(const struct cf_rec *r, int ino)
+{
+    const char *path = r->ino[ino].path, *base = strrchr(path, '/');
+    return strncmp(base ? base + 1 : path, "acks.", 5) == 0;
+}
+
+/* CF_LIE_XFER_REC: rewrites the XFER records among the bytes p (written at
+ * file offset off) as COUNT records of the same item and count. Ack records
+ * start on 64-byte boundaries (after a 64-byte header); a COUNT changes
+ * nothing the XFER did not (the count is the item's), so the log reads as
+ * if the XFER had never been written and nothing else changed. */
+static void lie_xfer(unsigned char *p, size_t n, uint64_t off)
+{
+    for (size_t i = (size_t)((JF_ACK_REC - off % JF_ACK_REC) % JF_ACK_REC); i + JF_ACK_REC <= n; i += JF_ACK_REC) {
+        struct jf_ack a;
+        if (off + i < JF_ACK_HDR || jf_ack_decode(p + i, &a) < 0 || a.type != JF_ACK_XFER)
+            continue;
+        a.type = JF_ACK_COUNT;
+        a.xfer = 0;
+        a.cum = 0;
+        jf_ack_encode(p + i, &a);
+    }
+}
+
 static ssize_t rc_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
 {
     struct cf_rec *r = ctx;
@@ -190,6 +216,8 @@ static ssize_t rc_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
         e->len = (uint64_t)w;
         e->data = cu_realloc(NULL, (size_t)w);
         memcpy(e->data, p, (size_t)w);
+        if ((r->lie & CF_LIE_XFER_REC) && is_ack_file(r, ino))
+            lie_xfer(e->data, (size_t)w, e->off);
     }
     return w;
 }
@@ -208,9 +236,7 @@ static int rc_fsync(void *ctx, int fd)
     if (rc < 0 || ino < 0)
         return rc;
     const struct cf_inode *n = &r->ino[ino];
-    const char *base = strrchr(n->path, '/');
-    base = base ? base + 1 : n->path;
-    if ((r->lie & CF_LIE_ACK_FSYNC) && strncmp(base, "acks.", 5) == 0)
+    if ((r->lie & CF_LIE_ACK_FSYNC) && is_ack_file(r, ino))
         return rc;
     if ((r->lie & CF_LIE_DIR_FSYNC) && n->is_dir && ino != 0)
         return rc;

@@ -51,11 +51,15 @@ struct cf_inode {
     size_t nent, capent;
 };
 
-/* Lies for --self-test: the fsync still runs, but is not logged, so the
- * states are built as if it had never happened. */
+/* Lies for --self-test: the call still runs as made, but the log says
+ * otherwise, so the states are built from what the lie says happened. */
 enum cf_lie {
-    CF_LIE_ACK_FSYNC = 1 << 0, /* fsyncs of ack files (acks.0, acks.1) */
-    CF_LIE_DIR_FSYNC = 1 << 1, /* fsyncs of folders below the root */
+    CF_LIE_ACK_FSYNC = 1 << 0, /* fsyncs of ack files (acks.0, acks.1) are not logged */
+    CF_LIE_DIR_FSYNC = 1 << 1, /* fsyncs of folders below the root are not logged */
+    /* an XFER record written to an ack file is logged as a COUNT record for
+     * the same item and count, which changes nothing: a journal that never
+     * writes its XFER records (a move that does not survive a crash) */
+    CF_LIE_XFER_REC = 1 << 2,
 };
 
 struct cf_rec {

@@ -5,10 +5,12 @@
  * (sync.c), jnl_maintain() gets the server's sync epochs, a failed sync marks
  * the journal unsynced and undoes the removals it covered (conn_get.c: plain
  * gets and confirms are restored, open gets are given back), and a reopen is
- * a process restart (epochs start again, open items come back). */
+ * a process restart (epochs start again, open items come back, moves to
+ * another queue that were under way are finished as transfer.c does). */
 #include "crash_work.h"
 
 #include "crash_util.h"
+#include "journal/format.h"
 #include "journal/journal.h"
 #include "log.h"
 
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #define MAX_OPEN 8
+#define MAX_XFER 4
 #define MAX_SYNC_FDS 256
 
 struct slot {
@@ -44,6 +47,8 @@ struct live {
     uint64_t ep_next, ep_done; /* the server's sync epochs (registry.c) */
     struct slot open[MAX_OPEN];
     int nopen;
+    struct slot xfer[MAX_XFER]; /* moves begun, not yet ended or given up */
+    int nxfer;
     struct undo *undo; /* removals since the last successful sync point */
     size_t nundo, capundo;
     unsigned char *buf, *want;
@@ -155,9 +160,41 @@ static void op_append(struct live *l, int blob)
         failf(l, "append of %" PRIu32 " bytes failed: %s", len, strerror(-rc));
         return;
     }
-    cm_set(m, tag, b, nev(l), 1);
+    cm_set(m, tag, b, nev(l), CM_LIVE);
     l->w->n.appends++;
     l->w->n.blobs += blob;
+}
+
+/* Checks an item the journal holds against the model's item tag: length,
+ * flags, delivery count (the live run knows every hand-out), and bytes.
+ * what names it in messages. Returns 0, or -1 on a failure (recorded). */
+static int check_item(struct live *l, const struct jnl_item *it, uint64_t tag, const char *what)
+{
+    struct cm_model *m = &l->w->model;
+    const struct cm_item *ci = &m->it[tag];
+    if (it->len != ci->len || it->flags != cm_flags(m, (uint32_t)tag)) {
+        failf(l, "%s item %" PRIu64 " has length %" PRIu64 " and flags %" PRIu32 ", not %" PRIu32 " and %" PRIu32,
+              what, tag, it->len, it->flags, ci->len, cm_flags(m, (uint32_t)tag));
+        return -1;
+    }
+    if (it->deliveries != ci->nho) {
+        failf(l, "%s item %" PRIu64 " (id %" PRIu64 ") has delivery count %" PRIu32 ", but it was handed out %zu times",
+              what, tag, it->id, it->deliveries, ci->nho);
+        return -1;
+    }
+    room(l, ci->len);
+    int rc = jnl_read(l->j, it, 0, l->buf, ci->len);
+    if (rc < 0) {
+        failf(l, "jnl_read of %s item %" PRIu64 " (id %" PRIu64 ", segment %" PRIu64 ") failed: %s", what, tag, it->id,
+              it->seg, strerror(-rc));
+        return -1;
+    }
+    cm_fill(m, (uint32_t)tag, l->want, ci->len);
+    if (memcmp(l->buf, l->want, ci->len) != 0) {
+        failf(l, "%s item %" PRIu64 " reads back altered", what, tag);
+        return -1;
+    }
+    return 0;
 }
 
 /* Reads the journal's head and checks it against the model: the right item,
@@ -180,27 +217,11 @@ static long check_head(struct live *l, struct jnl_head *h)
     }
     uint64_t tag = h->item.add_ms - CM_TAG_BASE;
     if (h->item.add_ms < CM_TAG_BASE || tag >= m->nit || (long)tag != want) {
-        failf(l, "jnl_head hands out item %" PRIu64 " (id %" PRIu64 "), the model expects %ld", tag, h->item.id, want);
+        failf(l, "jnl_head hands out item %" PRIu64 " (id %" PRIu64 ")%s, the model expects %ld", tag, h->item.id,
+              tag < m->nit && m->it[tag].state == CM_XFER ? ", which is in transfer" : "", want);
         return -2;
     }
-    const struct cm_item *it = &m->it[tag];
-    if (h->item.len != it->len || h->item.flags != cm_flags(m, (uint32_t)tag)) {
-        failf(l, "item %" PRIu64 " has length %" PRIu64 " and flags %" PRIu32 ", not %" PRIu32 " and %" PRIu32, tag,
-              h->item.len, h->item.flags, it->len, cm_flags(m, (uint32_t)tag));
-        return -2;
-    }
-    room(l, it->len);
-    if ((rc = jnl_read(l->j, &h->item, 0, l->buf, it->len)) < 0) {
-        failf(l, "jnl_read of item %" PRIu64 " (id %" PRIu64 ", segment %" PRIu64 ") failed: %s", tag, h->item.id,
-              h->item.seg, strerror(-rc));
-        return -2;
-    }
-    cm_fill(m, (uint32_t)tag, l->want, it->len);
-    if (memcmp(l->buf, l->want, it->len) != 0) {
-        failf(l, "item %" PRIu64 " reads back altered", tag);
-        return -2;
-    }
-    return (long)tag;
+    return check_item(l, &h->item, tag, "the head") < 0 ? -2 : (long)tag;
 }
 
 static void add_undo(struct live *l, const struct jnl_item *it, uint32_t tag)
@@ -219,6 +240,7 @@ static void op_get(struct live *l, int open)
     int rc;
     if (open && l->nopen < MAX_OPEN) {
         struct slot *s = &l->open[l->nopen];
+        uint32_t b = nev(l);
         rc = jnl_hold_head(l->j, &h, s, &s->node);
         trace(l, "open tag %ld (id %" PRIu64 "): %d", tag, h.item.id, rc);
         if (rc < 0) {
@@ -229,6 +251,7 @@ static void op_get(struct live *l, int open)
         s->since_sync = 1;
         l->nopen++;
         m->it[tag].open = 1;
+        cm_hand_out(m, (uint32_t)tag, b);
         l->w->n.opens++;
     } else {
         uint32_t b = nev(l);
@@ -238,7 +261,7 @@ static void op_get(struct live *l, int open)
             failf(l, "jnl_remove_head failed: %s", strerror(-rc));
             return;
         }
-        cm_set(m, (uint32_t)tag, b, nev(l), 0);
+        cm_set(m, (uint32_t)tag, b, nev(l), CM_GONE);
         add_undo(l, &h.item, (uint32_t)tag);
         l->w->n.gets++;
     }
@@ -261,7 +284,7 @@ static void op_confirm(struct live *l)
         return;
     }
     drop_slot(l, i);
-    cm_set(&l->w->model, s.tag, b, nev(l), 0);
+    cm_set(&l->w->model, s.tag, b, nev(l), CM_GONE);
     add_undo(l, &it, s.tag);
     l->w->n.confirms++;
     if (cu_chance(&l->p, 80))
@@ -364,10 +387,115 @@ static void op_sync(struct live *l, int fail)
             failf(l, "jnl_restore failed: %s", strerror(-rc));
             return;
         }
-        cm_set(&l->w->model, l->undo[i].tag, b, nev(l), 1);
+        cm_set(&l->w->model, l->undo[i].tag, b, nev(l), CM_LIVE);
         l->w->n.restores++;
     }
     l->nundo = 0;
+}
+
+/* Ends the move of node n (item tag), as transfer.c does once the copy is
+ * the destination's last entry (end: CONFIRM, written now), or gives it up
+ * (cancel: a RESTORE, queued): the item is gone, or live here again. */
+static void xfer_finish_node(struct live *l, struct jnl_node *n, uint32_t tag, int end)
+{
+    uint64_t id = n->item.id;
+    uint32_t b = nev(l);
+    int rc = end ? jnl_xfer_end(l->j, n) : jnl_xfer_cancel(l->j, n);
+    trace(l, "xfer %s tag %" PRIu32 " (id %" PRIu64 "): %d", end ? "end" : "cancel", tag, id, rc);
+    if (rc < 0) {
+        failf(l, "jnl_xfer_%s failed: %s", end ? "end" : "cancel", strerror(-rc));
+        return;
+    }
+    cm_set(&l->w->model, tag, b, nev(l), end ? CM_GONE : CM_LIVE);
+    l->w->n.xfer_ends += end;
+    l->w->n.xfer_cancels += !end;
+}
+
+static void xfer_finish(struct live *l, int i)
+{
+    struct slot s = l->xfer[i];
+    l->xfer[i] = l->xfer[--l->nxfer];
+    xfer_finish_node(l, s.node, s.tag, cu_chance(&l->p, 70));
+    if (cu_chance(&l->p, 80)) /* as move_head() does after a move */
+        maintain(l);
+}
+
+/* Checks node n the journal holds for a move of item tag: the destination
+ * and reason it was given, and the item itself. Returns 0 or -1 (recorded). */
+static int check_xfer_node(struct live *l, const struct jnl_node *n, uint64_t tag, const char *what)
+{
+    if (n->item.xfer != JF_REASON_BURIED || n->item.xfer_dir != CM_XFER_DIR) {
+        failf(l, "%s item %" PRIu64 " (id %" PRIu64 ") goes to folder %" PRIu64 " for reason %u, not %d for %d",
+              what, tag, n->item.id, n->item.xfer_dir, n->item.xfer, CM_XFER_DIR, JF_REASON_BURIED);
+        return -1;
+    }
+    return check_item(l, &n->item, tag, what);
+}
+
+/* Starts moving an item to another queue, as get q/bury and the dead-letter
+ * give-back do: an item held open, or the head (a given-back node, or the
+ * record at the cursor). Its XFER is written now. The move ends at once or a
+ * few operations later (xfer_finish), so that sync points, checkpoints and
+ * reopens fall between its writes. */
+static void op_xfer_begin(struct live *l)
+{
+    struct cm_model *m = &l->w->model;
+    struct jnl_head h;
+    long tag;
+    if (l->nxfer == MAX_XFER) {
+        xfer_finish(l, (int)cu_below(&l->p, (uint64_t)l->nxfer));
+        return;
+    }
+    if (l->nopen && cu_chance(&l->p, 30)) {
+        int i = (int)cu_below(&l->p, (uint64_t)l->nopen);
+        h = (struct jnl_head){.item = l->open[i].node->item, .node = l->open[i].node};
+        tag = l->open[i].tag;
+        drop_slot(l, i);
+    } else if ((tag = check_head(l, &h)) < 0) {
+        return;
+    }
+    const char *from = !h.node ? "at the cursor" : h.node->owner ? "open" : "given back";
+    struct slot *s = &l->xfer[l->nxfer];
+    uint32_t b = nev(l);
+    int rc = jnl_xfer_begin(l->j, &h, CM_XFER_DIR, 1, JF_REASON_BURIED, &s->node);
+    trace(l, "xfer begin tag %ld (id %" PRIu64 ", %s): %d", tag, h.item.id, from, rc);
+    if (rc < 0) {
+        failf(l, "jnl_xfer_begin failed: %s", strerror(-rc));
+        return;
+    }
+    cm_set(m, (uint32_t)tag, b, nev(l), CM_XFER);
+    s->tag = (uint32_t)tag;
+    l->nxfer++;
+    l->w->n.xfers++;
+    if (check_xfer_node(l, s->node, (uint64_t)tag, "a moving") == 0 && cu_chance(&l->p, 40))
+        xfer_finish(l, l->nxfer - 1);
+}
+
+/* After a reopen: every node in transfer must be an item the model has in
+ * transfer, carrying its destination, reason and count, and none may be
+ * missing. Each move is then finished as transfer.c does at open (the copy
+ * taken as made, or the move given up). */
+static void xfer_reopened(struct live *l)
+{
+    struct cm_model *m = &l->w->model;
+    size_t want = 0, found = 0;
+    for (size_t t = 0; t < m->nit; t++)
+        want += m->it[t].state == CM_XFER;
+    struct jnl_node *n;
+    while (!l->w->failure[0] && (n = jnl_next_xfer(l->j)) != NULL) {
+        uint64_t tag = n->item.add_ms - CM_TAG_BASE;
+        if (found++ == want || n->item.add_ms < CM_TAG_BASE || tag >= m->nit || m->it[tag].state != CM_XFER) {
+            failf(l, "after a reopen, jnl_next_xfer finds item %" PRIu64 " (id %" PRIu64 "), which is not in transfer",
+                  tag, n->item.id);
+            return;
+        }
+        if (check_xfer_node(l, n, tag, "a reopened moving") < 0)
+            return;
+        l->w->n.xfer_reopened++;
+        xfer_finish_node(l, n, (uint32_t)tag, cu_chance(&l->p, 70));
+    }
+    if (!l->w->failure[0] && found != want)
+        failf(l, "after a reopen, %zu items are in transfer, but %zu should be", found, want);
 }
 
 static void op_clear(struct live *l)
@@ -380,10 +508,11 @@ static void op_clear(struct live *l)
         failf(l, "jnl_clear failed: %s", strerror(-rc));
         return;
     }
-    for (size_t t = 0; t < m->nit; t++)
-        if (m->it[t].live)
-            cm_set(m, (uint32_t)t, b, nev(l), 0);
+    for (size_t t = 0; t < m->nit; t++) /* items in transfer too: their nodes go */
+        if (m->it[t].state != CM_GONE)
+            cm_set(m, (uint32_t)t, b, nev(l), CM_GONE);
     l->nopen = 0; /* jnl_clear freed the nodes */
+    l->nxfer = 0;
     l->nundo = 0;
     l->w->n.clears++;
     if (cu_chance(&l->p, 80))
@@ -391,7 +520,8 @@ static void op_clear(struct live *l)
 }
 
 /* A process restart: close without syncing (kill -9 keeps the page cache),
- * then open as start-up does. Open items come back as given back. */
+ * then open as start-up does. Open items come back as given back; items in
+ * transfer come back in transfer, and the moves are finished. */
 static void op_reopen(struct live *l)
 {
     if (cu_chance(&l->p, 50))
@@ -407,10 +537,12 @@ static void op_reopen(struct live *l)
     for (int i = 0; i < l->nopen; i++)
         l->w->model.it[l->open[i].tag].open = 0;
     l->nopen = 0;
+    l->nxfer = 0; /* their nodes are new ones now */
     l->nundo = 0;
     l->ep_next = 1;
     l->ep_done = 0;
     l->w->n.reopens++;
+    xfer_reopened(l);
 }
 
 /* One operation, drawn by weight (per mille; appends take what the phase
@@ -424,7 +556,7 @@ static void step(struct live *l)
         op_append(l, 0);
     else if ((r -= 25) < 0)
         op_append(l, 1);
-    else if ((r -= 230) < 0)
+    else if ((r -= 195) < 0)
         op_get(l, 0);
     else if ((r -= 90) < 0)
         op_get(l, 1);
@@ -434,6 +566,12 @@ static void step(struct live *l)
         release_slot(l, (int)cu_below(&l->p, (uint64_t)l->nopen));
     else if (r < 0)
         ; /* nothing open to give back */
+    else if ((r -= 35) < 0)
+        op_xfer_begin(l);
+    else if ((r -= 30) < 0 && l->nxfer)
+        xfer_finish(l, (int)cu_below(&l->p, (uint64_t)l->nxfer));
+    else if (r < 0)
+        ; /* no move under way */
     else if ((r -= 150) < 0)
         op_sync(l, cu_chance(&l->p, 12));
     else if ((r -= 40) < 0)

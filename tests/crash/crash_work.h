@@ -8,7 +8,8 @@
  * a cf_rec, and every call that changes an item's fate goes into a
  * cm_model with the span of events it covered. The live journal is checked
  * against the model as it runs: each head it hands out must be the one the
- * model expects, with the right bytes. */
+ * model expects, with the right bytes and delivery count, and a reopen must
+ * find exactly the items the model has in transfer. */
 #ifndef DARNER_TESTS_CRASH_WORK_H
 #define DARNER_TESTS_CRASH_WORK_H
 
@@ -28,6 +29,8 @@ struct cw_conf {
 
 struct cw_counts {
     unsigned appends, blobs, gets, opens, confirms, releases, restores, clears, maintains, syncs, failed_syncs, reopens;
+    unsigned xfers, xfer_ends, xfer_cancels; /* transfers begun, confirmed, given up */
+    unsigned xfer_reopened;                  /* transfers a reopen found under way */
 };
 
 struct cw_run {
