@@ -21,6 +21,7 @@
  * deleted once every item fired and a sync covered the copies. One loop
  * timer is armed to the soonest due item (server.c). */
 #include "queue/delay.h"
+#include "queue/delay_int.h"
 
 #include "conffile.h"
 #include "queue/registry.h"
@@ -36,211 +37,13 @@
 #define HOUR_MS (3600 * 1000ull)
 #define DAY_MS (24 * HOUR_MS)
 #define NEAR_MS (48 * HOUR_MS)  /* due within this: an hour bucket, else a day bucket */
-#define DCHUNK 32768            /* index entries sorted at once: 1 MiB */
-#define DWIN 128                /* entries of a run read at once: 4 KiB */
-#define DHEAP_MAX 2048          /* entries of the heap before it is spilled as a run */
-#define BUILD_BATCHES 256       /* batches an index build reads per step */
 #define FIRE_BYTES (32 * 1024)  /* payload bytes of one firing batch (a batch of the lane: one write) */
 #define FIRE_ITEMS 512          /* items of one firing batch */
-
-struct dent {
-    uint64_t due, id;
-    uint64_t pos; /* segment << 40 | offset of its batch */
-    uint32_t idx, pad;
-};
-
-struct drun {
-    int fd;
-    uint64_t n, next; /* entries in the file, the next one to read */
-    struct dent win[DWIN];
-    size_t wpos, wlen;
-};
-
-struct dbucket {
-    uint64_t start, end; /* due range [start, end) */
-    enum { DB_COLD, DB_BUILDING, DB_READY } state;
-    uint64_t scan_seg, scan_off; /* the build's place in the bucket's segments */
-    struct dent *chunk;          /* the build's entries not yet sorted into a run */
-    size_t nchunk;
-    struct drun **runs;
-    size_t nruns, caprun;
-    struct dent *heap; /* items set since the build, soonest first */
-    size_t nheap, capheap;
-    uint64_t run_seq;
-    struct jnl_fire done; /* what has fired */
-    uint64_t sync_epoch;  /* the sync that covers the last copies made */
-    int build_err;        /* the build failed: retried on the next start */
-};
-
-struct delays {
-    struct queue **b; /* its buckets */
-    size_t n, cap;
-    struct list link; /* in the registry's delayq */
-};
-
-static int key_cmp(uint64_t due_a, uint64_t id_a, uint64_t due_b, uint64_t id_b)
-{
-    return due_a != due_b ? (due_a < due_b ? -1 : 1) : id_a != id_b ? (id_a < id_b ? -1 : 1) : 0;
-}
-
-static int dent_cmp(const void *a, const void *b)
-{
-    const struct dent *x = a, *y = b;
-    return key_cmp(x->due, x->id, y->due, y->id);
-}
-
-static int after_done(const struct dbucket *d, uint64_t due, uint64_t id)
-{
-    return !d->done.id || key_cmp(due, id, d->done.due, d->done.id) > 0;
-}
-
-/* ---- the heap of items set into an indexed bucket ---- */
-
-static void heap_up(struct dent *h, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (dent_cmp(&h[p], &h[i]) <= 0)
-            break;
-        struct dent t = h[p];
-        h[p] = h[i];
-        h[i] = t;
-        i = p;
-    }
-}
-
-static void heap_down(struct dent *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        if (l < n && dent_cmp(&h[l], &h[m]) < 0)
-            m = l;
-        if (l + 1 < n && dent_cmp(&h[l + 1], &h[m]) < 0)
-            m = l + 1;
-        if (m == i)
-            return;
-        struct dent t = h[m];
-        h[m] = h[i];
-        h[i] = t;
-        i = m;
-    }
-}
-
-/* ---- runs ---- */
-
-static void run_free(const struct jio *io, struct drun *r)
-{
-    if (r && r->fd >= 0)
-        io->close(io->ctx, r->fd);
-    free(r);
-}
-
-/* Sorts n entries and writes them as a new run file of bucket b. */
-static int run_write(struct queue *b, struct dent *e, size_t n)
-{
-    struct dbucket *d = b->bucket;
-    const struct jio *io = b->reg->jconf.io;
-    char path[PATH_MAX];
-    if (n == 0)
-        return 0;
-    qsort(e, n, sizeof(*e), dent_cmp);
-    /* ".tmp": derived from the segments, removed when the journal next opens */
-    if (snprintf(path, sizeof(path), "%s/run-%06" PRIu64 ".idx.tmp", b->dir, d->run_seq++) >= (int)sizeof(path))
-        return -ENAMETOOLONG;
-    if (d->nruns == d->caprun) {
-        size_t cap = d->caprun ? d->caprun * 2 : 4;
-        struct drun **p = realloc(d->runs, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        d->runs = p;
-        d->caprun = cap;
-    }
-    struct drun *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    r->fd = io->open(io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    int rc = r->fd < 0 ? r->fd : jio_pwrite_all(io, r->fd, e, n * sizeof(*e), 0);
-    io->unlink(io->ctx, path); /* the open fd keeps it: nothing to clean up after a crash */
-    if (rc < 0) {
-        run_free(io, r);
-        return rc;
-    }
-    r->n = n;
-    d->runs[d->nruns++] = r;
-    return 0;
-}
-
-/* The run's next entry (its window refilled when empty), or NULL. */
-static const struct dent *run_head(const struct jio *io, struct drun *r, int *err)
-{
-    if (r->wpos < r->wlen)
-        return &r->win[r->wpos];
-    if (r->next >= r->n)
-        return NULL;
-    size_t k = r->n - r->next < DWIN ? (size_t)(r->n - r->next) : DWIN;
-    int rc = jio_pread_all(io, r->fd, r->win, k * sizeof(struct dent), (off_t)(r->next * sizeof(struct dent)));
-    if (rc < 0) {
-        *err = rc;
-        return NULL;
-    }
-    r->next += k;
-    r->wpos = 0;
-    r->wlen = k;
-    return &r->win[0];
-}
-
-/* The bucket's soonest entry not fired: *src says where it is (a run's
- * index, or nruns for the heap). NULL when none is left. */
-static const struct dent *bucket_head(struct queue *b, size_t *src, int *err)
-{
-    struct dbucket *d = b->bucket;
-    const struct jio *io = b->reg->jconf.io;
-    const struct dent *best = d->nheap ? &d->heap[0] : NULL;
-    *src = d->nruns;
-    for (size_t i = 0; i < d->nruns; i++) {
-        const struct dent *h = run_head(io, d->runs[i], err);
-        if (h && (!best || dent_cmp(h, best) < 0)) {
-            best = h;
-            *src = i;
-        }
-    }
-    return best;
-}
-
-static void bucket_pop(struct queue *b, size_t src)
-{
-    struct dbucket *d = b->bucket;
-    if (src == d->nruns) {
-        d->heap[0] = d->heap[--d->nheap];
-        heap_down(d->heap, d->nheap, 0);
-        return;
-    }
-    struct drun *r = d->runs[src];
-    if (++r->wpos == r->wlen && r->next >= r->n) { /* spent: closed */
-        run_free(b->reg->jconf.io, r);
-        d->runs[src] = d->runs[--d->nruns];
-    }
-}
-
-/* ---- buckets ---- */
-
-static void dbucket_reset_index(const struct jio *io, struct dbucket *d)
-{
-    for (size_t i = 0; i < d->nruns; i++)
-        run_free(io, d->runs[i]);
-    d->nruns = 0;
-    free(d->chunk);
-    d->chunk = NULL;
-    d->nchunk = 0;
-    d->nheap = 0;
-    d->scan_seg = d->scan_off = 0;
-    d->state = DB_COLD;
-}
 
 void queue_free_delays(struct queue *q)
 {
     if (q->bucket) {
-        dbucket_reset_index(q->reg->jconf.io, q->bucket);
+        dindex_reset(q->reg->jconf.io, q->bucket);
         free(q->bucket->runs);
         free(q->bucket->heap);
         free(q->bucket);
@@ -347,85 +150,17 @@ int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *da
     rc = blob ? jnl_append_blob(j, blob, &s) : jnl_append(j, &s, data, len);
     if (rc < 0)
         return rc;
-    struct dbucket *d = b->bucket;
-    if (d->state == DB_READY) { /* indexed already: the heap takes it */
+    if (b->bucket->state == DB_READY) { /* indexed already: the heap takes it */
         struct jnl_item it;
         jnl_last_appended(j, &it);
-        if (d->nheap == DHEAP_MAX) {
-            if ((rc = run_write(b, d->heap, d->nheap)) < 0)
-                return rc; /* written, but not indexed: it fires after a restart */
-            d->nheap = 0;
-        }
-        if (d->nheap == d->capheap) {
-            size_t cap = d->capheap ? d->capheap * 2 : 64;
-            struct dent *h = realloc(d->heap, cap * sizeof(*h));
-            if (!h)
-                return -ENOMEM;
-            d->heap = h;
-            d->capheap = cap;
-        }
-        d->heap[d->nheap] = (struct dent){.due = it.visible_ms, .id = it.id, .pos = it.seg << 40 | it.off, .idx = it.idx};
-        heap_up(d->heap, d->nheap++);
+        if ((rc = dindex_add(b, &it)) < 0)
+            return rc;
     }
     q->total_items++;
     q->reg->delay_changed = 1;
     return 0;
 }
 
-/* ---- building a bucket's index ---- */
-
-struct build_ctx {
-    struct queue *b;
-    int err;
-};
-
-static void collect(void *ctx, const struct jnl_item *it)
-{
-    struct build_ctx *c = ctx;
-    struct dbucket *d = c->b->bucket;
-    if (c->err || !after_done(d, it->visible_ms, it->id))
-        return;
-    if (!d->chunk && !(d->chunk = malloc(DCHUNK * sizeof(*d->chunk)))) {
-        c->err = -ENOMEM;
-        return;
-    }
-    d->chunk[d->nchunk++] = (struct dent){.due = it->visible_ms, .id = it->id, .pos = it->seg << 40 | it->off, .idx = it->idx};
-    if (d->nchunk == DCHUNK) {
-        c->err = run_write(c->b, d->chunk, d->nchunk);
-        d->nchunk = 0;
-    }
-}
-
-/* One step of b's index build. Returns 1 when it is done, 0 when more
- * steps are needed, or -errno. */
-static int build_step(struct queue *b)
-{
-    struct dbucket *d = b->bucket;
-    struct jnl *j;
-    int rc = registry_jnl(b->reg, b, &j);
-    if (rc < 0)
-        return rc;
-    if (d->state == DB_COLD) {
-        struct jnl_fire pending;
-        uint64_t lane_dir, lane_id;
-        jnl_fire_state(j, &d->done, &pending, &lane_dir, &lane_id); /* what fired before */
-        d->state = DB_BUILDING;
-        d->scan_seg = d->scan_off = 0;
-    }
-    struct build_ctx c = {.b = b};
-    rc = jnl_scan(j, &d->scan_seg, &d->scan_off, BUILD_BATCHES, collect, &c);
-    if (rc < 0 || c.err < 0)
-        return rc < 0 ? rc : c.err;
-    if (rc == 0)
-        return 0;
-    if ((rc = run_write(b, d->chunk, d->nchunk)) < 0)
-        return rc;
-    free(d->chunk);
-    d->chunk = NULL;
-    d->nchunk = 0;
-    d->state = DB_READY;
-    return 1;
-}
 
 /* ---- firing ---- */
 
@@ -459,7 +194,7 @@ static int fire_step(struct queue *b, uint64_t now, const struct dent *limit, in
     /* the run to fire: whole entries, read from the bucket */
     while (n < FIRE_ITEMS && bytes < FIRE_BYTES) {
         size_t src;
-        const struct dent *h = bucket_head(b, &src, &err);
+        const struct dent *h = dindex_head(b, &src, &err);
         if (!h || (!force && h->due > now) || (limit && dent_cmp(h, limit) > 0))
             break;
         struct fitem *fi = &f[n];
@@ -489,7 +224,7 @@ static int fire_step(struct queue *b, uint64_t now, const struct dent *limit, in
             bytes += fi->it.len;
         }
         n++;
-        bucket_pop(b, src);
+        dindex_pop(b, src);
         if (fi->it.kind == JF_REC_BLOB)
             break;
     }
@@ -534,7 +269,7 @@ static int fire_step(struct queue *b, uint64_t now, const struct dent *limit, in
         if (rc < 0) { /* none made: the key in force stays */
             jnl_fire_forget(bj);
             jnl_fire_mark(bj, &d->done);
-            dbucket_reset_index(r->jconf.io, d); /* rebuilt from the key in force */
+            dindex_reset(r->jconf.io, d); /* rebuilt from the key in force */
             goto out;
         }
         jnl_fire_commit(bj);
@@ -594,7 +329,7 @@ static int bucket_spent(struct queue *b, uint64_t now)
     struct dbucket *d = b->bucket;
     size_t src;
     int err = 0;
-    return d->state == DB_READY && now >= d->end && !bucket_head(b, &src, &err) && !err;
+    return d->state == DB_READY && now >= d->end && !dindex_head(b, &src, &err) && !err;
 }
 
 /* One tick for queue q's buckets. *next gets the soonest time it needs
@@ -612,7 +347,7 @@ static void tick_queue(struct queue *q, uint64_t now, size_t *budget, uint64_t *
                 return;
             }
             (*budget)--;
-            int rc = build_step(b);
+            int rc = dindex_build_step(b);
             if (rc < 0) {
                 log_error(r->log, "queue %s: cannot index its delayed items due from %" PRIu64 ": %s", q->name,
                           d->start, strerror(-rc));
@@ -648,7 +383,7 @@ static void tick_queue(struct queue *q, uint64_t now, size_t *budget, uint64_t *
                 int err = 0;
                 if ((unsigned)b->level != level || b->bucket->state != DB_READY)
                     continue;
-                const struct dent *h = bucket_head(b, &src, &err);
+                const struct dent *h = dindex_head(b, &src, &err);
                 if (!h)
                     continue;
                 if (!best || dent_cmp(h, &first) < 0) {
@@ -723,11 +458,11 @@ static int soonest(struct queue *q, struct queue **best, struct dent *first)
         if (*best && b->bucket->start > first->due)
             break;
         while (b->bucket->state != DB_READY) {
-            int rc = build_step(b);
+            int rc = dindex_build_step(b);
             if (rc < 0)
                 return rc;
         }
-        const struct dent *h = bucket_head(b, &src, &err);
+        const struct dent *h = dindex_head(b, &src, &err);
         if (err < 0)
             return err;
         if (h && (!*best || dent_cmp(h, first) < 0)) {

@@ -1,0 +1,70 @@
+/* queue/delay_int.h: the insides of delayed items, shared by
+ * queue/delay.c (buckets, firing, the tick) and queue/delay_index.c (a
+ * bucket's index: sorted runs and a heap). */
+#ifndef DARNER_QUEUE_DELAY_INT_H
+#define DARNER_QUEUE_DELAY_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal/journal.h"
+#include "queue/queue.h"
+#include "util/list.h"
+
+#define DCHUNK 32768      /* index entries sorted at once: 1 MiB */
+#define DWIN 128          /* entries of a run read at once: 4 KiB */
+#define DHEAP_MAX 2048    /* entries of the heap before it is spilled as a run */
+#define BUILD_BATCHES 256 /* batches an index build reads per step */
+
+struct dent {
+    uint64_t due, id;
+    uint64_t pos; /* segment << 40 | offset of its batch */
+    uint32_t idx, pad;
+};
+
+struct drun {
+    int fd;
+    uint64_t n, next; /* entries in the file, the next one to read */
+    struct dent win[DWIN];
+    size_t wpos, wlen;
+};
+
+struct dbucket {
+    uint64_t start, end; /* due range [start, end) */
+    enum { DB_COLD, DB_BUILDING, DB_READY } state;
+    uint64_t scan_seg, scan_off; /* the build's place in the bucket's segments */
+    struct dent *chunk;          /* the build's entries not yet sorted into a run */
+    size_t nchunk;
+    struct drun **runs;
+    size_t nruns, caprun;
+    struct dent *heap; /* items set since the build, soonest first */
+    size_t nheap, capheap;
+    uint64_t run_seq;
+    struct jnl_fire done; /* what has fired */
+    uint64_t sync_epoch;  /* the sync that covers the last copies made */
+    int build_err;        /* the build failed: retried on the next start */
+};
+
+struct delays {
+    struct queue **b; /* its buckets */
+    size_t n, cap;
+    struct list link; /* in the registry's delayq */
+};
+
+/* The order items fire in: due time, then id (the order they were set). */
+int dent_cmp(const void *a, const void *b);
+/* Bucket b's soonest entry not fired: *src says where it is (a run's
+ * index, or nruns for the heap); NULL when none is left (or *err set). */
+const struct dent *dindex_head(struct queue *b, size_t *src, int *err);
+/* Takes the entry dindex_head returned off the index. */
+void dindex_pop(struct queue *b, size_t src);
+/* Adds item it, just set into the indexed bucket b, to its heap (spilled
+ * as a run when full). Returns 0 or -errno. */
+int dindex_add(struct queue *b, const struct jnl_item *it);
+/* Forgets b's index (it is built again from what has not fired). */
+void dindex_reset(const struct jio *io, struct dbucket *d);
+/* One step of b's index build: 1 when it is done, 0 when more steps are
+ * needed, or -errno. */
+int dindex_build_step(struct queue *b);
+
+#endif
