@@ -324,8 +324,7 @@ void registry_close(struct registry *r)
 
 /* ---- open journals: a bounded cache ---- */
 
-/* Remembers a path that the next sync must fsync (copied). */
-static void owe(void *ctx, const char *path)
+void registry_owe(void *ctx, const char *path)
 {
     struct registry *r = ctx;
     char *p = strdup(path);
@@ -358,7 +357,7 @@ char **registry_take_owed(struct registry *r, size_t *n)
 void registry_give_back_owed(struct registry *r, char **paths, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        owe(r, paths[i]);
+        registry_owe(r, paths[i]);
         free(paths[i]);
     }
     free(paths);
@@ -370,7 +369,7 @@ static void park(struct registry *r, struct queue *q)
 {
     jnl_get_stats(q->jnl, &q->parked);
     q->parked_valid = 1;
-    jnl_close_owing(q->jnl, owe, r);
+    jnl_close_owing(q->jnl, registry_owe, r);
     q->jnl = NULL;
     list_remove(&q->lru);
     r->nopen_jnl--;
@@ -380,7 +379,7 @@ static void park(struct registry *r, struct queue *q)
 /* Closes the least recently used idle journals until at most max_open_jnl
  * are open, never keep's. A journal that is not idle (items open, an fsync
  * owed) stays open; the cache may then stay over its size for a while. */
-static void evict(struct registry *r, const struct queue *keep)
+void registry_evict(struct registry *r, const struct queue *keep)
 {
     struct list *pos = r->lru.prev;
     while (r->nopen_jnl > r->max_open_jnl && pos != &r->lru) {
@@ -398,7 +397,7 @@ static void evict(struct registry *r, const struct queue *keep)
 void registry_set_max_open(struct registry *r, size_t n)
 {
     r->max_open_jnl = n ? n : 1;
-    evict(r, NULL);
+    registry_evict(r, NULL);
 }
 
 /* Runs queue_opened for q once its journal is open: not inside another
@@ -443,7 +442,7 @@ int registry_jnl(struct registry *r, struct queue *q, struct jnl **out)
     struct jnl_stats st;
     jnl_get_stats(q->jnl, &st);
     q->may_expire |= st.items > 0; /* what it holds is not known: the sweep looks */
-    evict(r, q);
+    registry_evict(r, q);
     opened(r, q);
     *out = q->jnl;
     return 0;
@@ -535,7 +534,7 @@ int registry_get_or_create(struct registry *r, const char *name, size_t len, str
          * removes it, but nothing in it was promised durable yet. */
         char name_path[PATH_MAX];
         snprintf(name_path, sizeof(name_path), "%s/%s", q->dir, NAME_FILE);
-        owe(r, name_path);
+        registry_owe(r, name_path);
     }
     q->jnl = j;
     list_push_front(&r->lru, &q->lru);
@@ -547,7 +546,7 @@ int registry_get_or_create(struct registry *r, const char *name, size_t len, str
     }
     if (q->level < 0)
         r->queue_creates++;
-    evict(r, q);
+    registry_evict(r, q);
     /* Waiters for this name, in the order they came. */
     struct list *pos, *tmp_pos;
     list_for_each_safe(pos, tmp_pos, &r->absent_waiters)
@@ -696,137 +695,4 @@ void registry_set_conf(struct registry *r, const struct conffile *conf)
         if (q->jnl)
             jnl_set_sync_never(q->jnl, registry_queue_fsync(r, q) == FSYNC_NEVER);
     }
-}
-
-void registry_maintain(struct registry *r, struct queue *q)
-{
-    if (q->jnl) {
-        jnl_maintain(q->jnl, r->sync_epoch_next, r->sync_epoch_done);
-        if (jnl_pending(q->jnl)) /* a MOVE record */
-            registry_note_pending(r, q);
-    }
-}
-
-/* Only open journals can have work for a sync: a closed one was idle. */
-void registry_after_sync(struct registry *r)
-{
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->lru)
-    {
-        struct queue *q = list_entry(pos, struct queue, lru);
-        jnl_sync_done(q->jnl);
-        if (jnl_reap_pending(q->jnl))
-            registry_maintain(r, q);
-    }
-    evict(r, NULL);
-}
-
-int registry_any_dirty(const struct registry *r)
-{
-    if (r->data_dirty || r->nowed)
-        return 1;
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->lru)
-    {
-        const struct jnl *j = list_entry(pos, struct queue, lru)->jnl;
-        if (jnl_dirty(j) && !jnl_sync_never(j)) /* fsync "never": not the periodic sync's */
-            return 1;
-    }
-    return 0;
-}
-
-/* The data folder itself, once a queue folder appeared or went in it. */
-static int data_dir_fd(struct registry *r, int **fds, int *n, int *cap)
-{
-    const struct jio *io = r->jconf.io;
-    int rc;
-    if (*n + 1 > *cap) {
-        int *p = realloc(*fds, (size_t)(*cap + 64) * sizeof(int));
-        if (!p)
-            return -ENOMEM;
-        *fds = p;
-        *cap += 64;
-    }
-    if (r->data_fd < 0 && (rc = io->open(io->ctx, r->data_dir, O_RDONLY | O_DIRECTORY, 0)) < 0)
-        return rc;
-    if (r->data_fd < 0)
-        r->data_fd = rc;
-    if ((rc = io->dup(io->ctx, r->data_fd)) < 0)
-        return rc;
-    (*fds)[(*n)++] = rc;
-    r->data_dirty = 0;
-    return 0;
-}
-
-void registry_note_pending(struct registry *r, struct queue *q)
-{
-    if (!list_linked(&q->flush_link))
-        list_push_back(&r->flushq, &q->flush_link);
-}
-
-int registry_flush(struct registry *r)
-{
-    int failed = 0;
-    struct list *first;
-    while ((first = list_first(&r->flushq)) != NULL) {
-        struct queue *q = list_entry(first, struct queue, flush_link);
-        list_remove(first);
-        list_init(first);
-        int rc = q->jnl ? jnl_flush(q->jnl) : 0;
-        if (rc < 0) {
-            log_error(r->log, "queue %s: cannot write the changes of this turn: %s", q->name, strerror(-rc));
-            failed++;
-        }
-    }
-    return failed;
-}
-
-int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err, int include_never)
-{
-    int n = 0, rc;
-    *err = 0;
-    registry_flush(r); /* a failure shows in the journal's own sync (it stays dirty) */
-    if (r->data_dirty && (rc = data_dir_fd(r, fds, &n, cap)) < 0) {
-        log_error(r->log, "cannot take the data folder for an fsync: %s", strerror(-rc));
-        *err = rc;
-    }
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->lru)
-    {
-        struct jnl *j = list_entry(pos, struct queue, lru)->jnl;
-        if (!jnl_dirty(j) || (!include_never && jnl_sync_never(j)))
-            continue;
-        for (;;) {
-            int got = jnl_sync_fds(j, *fds + n, *cap - n);
-            if (got >= 0) {
-                n += got;
-                break;
-            }
-            if (got != -ENOBUFS) {
-                /* This journal stays dirty; the others are still synced. */
-                log_error(r->log, "queue %s: cannot take its files for an fsync: %s",
-                          list_entry(pos, struct queue, lru)->name, strerror(-got));
-                if (*err == 0)
-                    *err = got;
-                break;
-            }
-            int ncap = *cap ? *cap * 2 : 64;
-            int *p = realloc(*fds, (size_t)ncap * sizeof(int));
-            if (!p) {
-                if (*err == 0)
-                    *err = -ENOMEM;
-                return n;
-            }
-            *fds = p;
-            *cap = ncap;
-        }
-    }
-    return n;
-}
-
-void registry_mark_unsynced(struct registry *r)
-{
-    r->data_dirty = 1;
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->lru) jnl_sync_failed(list_entry(pos, struct queue, lru)->jnl, owe, r);
 }

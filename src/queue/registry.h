@@ -148,6 +148,11 @@ int registry_flush(struct registry *r);
 /* After a failed fsync: every journal needs syncing again. */
 void registry_mark_unsynced(struct registry *r);
 int registry_any_dirty(const struct registry *r);
+/* (Inside the registry, shared by its files.) Remembers a path the next
+ * sync must fsync (copied); ctx is the registry. Closes idle journals
+ * beyond the cache's size, never keep's. */
+void registry_owe(void *ctx, const char *path);
+void registry_evict(struct registry *r, const struct queue *keep);
 /* After a sync completed: lets journals delete what waited for it. */
 void registry_after_sync(struct registry *r);
 
