@@ -137,7 +137,9 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
     }
     struct qopen *o = q ? ci_open_on(c, q) : NULL;
     if (k->opts & PROTO_OPT_ABORT) {
-        if (o)
+        if (o && (k->opts & PROTO_OPT_DELAY))
+            queue_abort_delay(o, k->delay_ms);
+        else if (o)
             queue_abort(o);
         return GK_EMPTY;
     }

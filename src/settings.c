@@ -109,6 +109,10 @@ const struct setting SETTINGS[] = {
     {.key = "max_delay", .scope = SCOPE_QUEUE, .type = ST_TIME, .reloadable = 1, .def = "0",
      .max = UINT64_C(1) << 46, .unit_ms = 1, .off = QUE(max_delay_ms), .arg = "TIME",
      .help = "a set delayed longer than this answers CLIENT_ERROR (0: no limit)"},
+    {.key = "retry_delay", .scope = SCOPE_QUEUE, .type = ST_BACKOFF, .reloadable = 1, .def = "0",
+     .max = 30 * 86400 * SEC, .unit_ms = 1, .off = QUE(retry_delay), .arg = "MIN[,MAX]",
+     .help = "an item given back (abort, lease, disconnect) is visible again after MIN x 2^(deliveries-1), "
+             "at most MAX (0: at once)"},
     {.key = "priority_policy", .scope = SCOPE_QUEUE, .type = ST_ENUM, .reloadable = 1, .def = "strict",
      .names = PRIORITY_NAMES, .off = QUE(priority_policy),
      .help = "strict (the most urgent level first, always) | weighted (each level gets twice the share of the next)"},
@@ -297,6 +301,31 @@ int setting_parse(const struct setting *s, const char *text, void *dst, const ch
         }
         *why = "is not one of the accepted words";
         return -EINVAL;
+    case ST_BACKOFF: {
+        struct backoff b = {0};
+        char first[64];
+        const char *comma = strchr(text, ',');
+        size_t n = comma ? (size_t)(comma - text) : strlen(text);
+        if (n >= sizeof(first)) {
+            *why = "wants MIN or MIN,MAX: times such as 1s or 500ms,1h";
+            return -EINVAL;
+        }
+        memcpy(first, text, n);
+        first[n] = '\0';
+        if (settings_parse_time(first, s->unit_ms, &b.min_ms) < 0 ||
+            (comma && settings_parse_time(comma + 1, s->unit_ms, &b.max_ms) < 0)) {
+            *why = "wants MIN or MIN,MAX: times such as 1s or 500ms,1h (a bare number is milliseconds)";
+            return -EINVAL;
+        }
+        if (!comma)
+            b.max_ms = b.min_ms; /* no MAX: the same wait every time */
+        if (b.min_ms > s->max || b.max_ms > s->max || b.max_ms < b.min_ms) {
+            *why = "wants MIN <= MAX, each at most 30 days";
+            return -EINVAL;
+        }
+        memcpy(p, &b, sizeof(b));
+        return 0;
+    }
     case ST_FSYNC: {
         struct fsync_conf f = {0};
         if (s->scope == SCOPE_QUEUE && strcasecmp(text, "server") == 0) {
@@ -383,6 +412,24 @@ void setting_format(const struct setting *s, const void *src, char *out, size_t 
         memcpy(&i, p, sizeof(i));
         snprintf(out, cap, "%s", s->names[i]);
         return;
+    case ST_BACKOFF: {
+        struct backoff b;
+        char a[32], c[32];
+        memcpy(&b, p, sizeof(b));
+        if (b.min_ms)
+            format_time(b.min_ms, a, sizeof(a));
+        else
+            snprintf(a, sizeof(a), "0");
+        if (b.max_ms)
+            format_time(b.max_ms, c, sizeof(c));
+        else
+            snprintf(c, sizeof(c), "0");
+        if (b.max_ms == b.min_ms)
+            snprintf(out, cap, "%s", a);
+        else
+            snprintf(out, cap, "%s,%s", a, c);
+        return;
+    }
     case ST_FSYNC: {
         struct fsync_conf f;
         memcpy(&f, p, sizeof(f));

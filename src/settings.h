@@ -20,6 +20,7 @@ enum set_type {
     ST_QUEUE,  /* a queue name, or empty for none */
     ST_ENUM,   /* one of names[] */
     ST_FSYNC,  /* always | never | a time between fsyncs */
+    ST_BACKOFF, /* MIN[,MAX]: a time, doubling from MIN up to MAX (struct backoff) */
     ST_PORT,   /* 0 to 65535 */
 };
 
@@ -28,6 +29,11 @@ enum set_scope { SCOPE_SERVER, SCOPE_QUEUE };
 /* What a queue can be told: resolved from the built-in defaults, the
  * [queue] section and the queue's own section (docs/configuration.md). */
 enum priority_policy { PRIORITY_STRICT, PRIORITY_WEIGHTED };
+
+/* A wait that doubles with each try: min x 2^(try-1), at most max. */
+struct backoff {
+    uint64_t min_ms, max_ms; /* min 0: none */
+};
 
 struct qsettings {
     uint64_t max_items;        /* UINT64_MAX: unlimited */
@@ -46,6 +52,7 @@ struct qsettings {
     uint64_t default_priority; /* the level of an item set without /pri= (0 most urgent .. 9) */
     uint64_t default_delay_ms; /* the delay of an item set without /delay= or /at=; 0: none */
     uint64_t max_delay_ms;     /* a longer delay is refused; 0: no limit */
+    struct backoff retry_delay; /* how long an item given back waits before it is visible again */
     int priority_policy;       /* enum priority_policy */
     char dead_letter_queue[251]; /* where dead letters go; "": <queue>_errors */
 };

@@ -198,7 +198,7 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
         if (!it->xfer)
             continue;
         a = (struct jf_ack){.type = JF_ACK_XFER, .kind = it->kind, .id = it->id, .seg = it->xfer_dir,
-                            .off = it->xfer_id, .len = it->len, .xfer = it->xfer};
+                            .off = it->xfer_id, .cum = it->xfer_due, .len = it->len, .xfer = it->xfer};
         if ((rc = ack_put(j, fd, &off, &a)) < 0)
             return rc;
     }

@@ -206,6 +206,7 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
             n->item.xfer = a->xfer;
             n->item.xfer_dir = a->seg;
             n->item.xfer_id = a->off;
+            n->item.xfer_due = a->cum;
             jst_hold(s, n, s);
         }
         break;
@@ -237,7 +238,7 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
         if (jst_in_xfer(s, n))
             jst_release(s, n);
         n->item.xfer = 0;
-        n->item.xfer_dir = n->item.xfer_id = 0;
+        n->item.xfer_dir = n->item.xfer_id = n->item.xfer_due = 0;
         break;
     case JF_ACK_MOVE:
         if ((n = find(s, a, hint)) != NULL) {

@@ -214,7 +214,8 @@ struct jf_ack {
 /* An XFER record names no position: the item is live behind the cursor
  * already (one at the cursor is first handed out by an OPEN). Its seg is the
  * destination's folder number (q-<seg>) and its off the id the item's copy
- * takes there, so the destination's next id tells whether it was made. */
+ * takes there, so the destination's next id tells whether it was made; cum
+ * is the copy's due time for a move into a delay bucket (else 0). */
 struct jf_ack_hdr {
     uint32_t version;
     uint64_t generation; /* the newer of acks.0 and acks.1 has the higher one */

@@ -49,7 +49,7 @@ struct jnl_item {
      * number of the queue it goes to and the id its copy takes there */
     uint8_t xfer;
     uint8_t xfer_ending; /* its copy is made: the CONFIRM waits for a sync */
-    uint64_t xfer_dir, xfer_id;
+    uint64_t xfer_dir, xfer_id, xfer_due;
 };
 
 /* An item behind the read cursor that is still live: handed out open, or
@@ -200,8 +200,13 @@ int jnl_confirm(struct jnl *j, struct jnl_node *n);
  * now) when the copy cannot be made. A node still in transfer at the next
  * open (jnl_next_xfer) is finished by the caller: the copy was made if the
  * destination's next id is past xfer_id. Each returns 0 or -errno. */
-int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, uint64_t dst_id, uint8_t reason,
-                   struct jnl_node **out);
+struct jnl_xfer {
+    uint64_t dir; /* the destination's folder number */
+    uint64_t id;  /* the id the copy takes there */
+    uint64_t due; /* a move into a delay bucket: the copy's due time (Unix ms); else 0 */
+    uint8_t reason; /* enum jf_reason */
+};
+int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, const struct jnl_xfer *x, struct jnl_node **out);
 int jnl_xfer_done(struct jnl *j, struct jnl_node *n, uint64_t sync_epoch_next);
 /* Ends a move now: its CONFIRM written at once (what jnl_xfer_done does
  * once the sync it waits for has completed, but without waiting). */

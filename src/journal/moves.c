@@ -12,8 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, uint64_t dst_id, uint8_t reason,
-                   struct jnl_node **out)
+int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, const struct jnl_xfer *x, struct jnl_node **out)
 {
     struct jnl_node *n = h->node;
     int rc;
@@ -23,8 +22,8 @@ int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, uint64_t dst_dir, ui
             return rc;
         n->item = h->item;
     }
-    struct jf_ack a = {.type = JF_ACK_XFER, .kind = n->item.kind, .id = n->item.id, .seg = dst_dir, .off = dst_id,
-                       .len = n->item.len, .xfer = reason};
+    struct jf_ack a = {.type = JF_ACK_XFER, .kind = n->item.kind, .id = n->item.id, .seg = x->dir, .off = x->id,
+                       .cum = x->due, .len = n->item.len, .xfer = x->reason};
     if ((rc = ji_ack_apply(j, &a, n, NULL)) < 0) {
         if (!h->node)
             jst_release(&j->st, n); /* opened for nothing: given back, as the OPEN record says */

@@ -343,6 +343,7 @@ static void fill_node(struct jnl *j, struct jnl_node *n)
     n->item.xfer = logged.xfer;
     n->item.xfer_dir = logged.xfer_dir;
     n->item.xfer_id = logged.xfer_id;
+    n->item.xfer_due = logged.xfer_due;
 }
 
 static int reconcile(struct jnl *j)

@@ -169,6 +169,12 @@ static unsigned parse_option(const char *p, size_t len, int set_key, struct prot
         return PROTO_OPT_PEEK;
     } else if (bytes_are(p, len, "delayed")) {
         return PROTO_OPT_DELAYED;
+    } else if (len >= 6 && memcmp(p, "delay=", 6) == 0) { /* with /abort: given back later */
+        if (parse_u64(p + 6, len - 6, DELAY_MAX, &k->delay_ms) < 0) {
+            *error = E_DELAY;
+            return 0;
+        }
+        return PROTO_OPT_DELAY;
     } else if (len >= 2 && p[0] == 't' && p[1] == '=') {
         uint64_t ms;
         if (parse_u64(p + 2, len - 2, UINT32_MAX, &ms) < 0) {
@@ -238,7 +244,8 @@ int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *ke
      * fine. */
     if (((opts & PROTO_OPT_DELAY) && (opts & PROTO_OPT_AT)) ||
         ((opts & PROTO_OPT_DELAYED) && !(opts & PROTO_OPT_PEEK)) ||
-        ((opts & PROTO_OPT_ABORT) && (opts & ~(unsigned)PROTO_OPT_ABORT)) ||
+        (!set_key && (opts & PROTO_OPT_DELAY) && !(opts & PROTO_OPT_ABORT)) ||
+        ((opts & PROTO_OPT_ABORT) && (opts & ~(unsigned)(PROTO_OPT_ABORT | PROTO_OPT_DELAY))) ||
         ((opts & PROTO_OPT_BURY) && (opts & ~(unsigned)PROTO_OPT_BURY)) ||
         ((opts & PROTO_OPT_PEEK) &&
          (opts & (PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT)))) {

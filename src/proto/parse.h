@@ -52,7 +52,8 @@ enum {
     PROTO_OPT_TTR = 1u << 6,     /* ttr_ms is set: the lease of an /open (or of a touch) */
     PROTO_OPT_BURY = 1u << 7,    /* the open item goes to the dead-letter queue (alone, as abort) */
     PROTO_OPT_PRI = 1u << 8,     /* set only: priority is set (0 most urgent .. 9) */
-    PROTO_OPT_DELAY = 1u << 9,   /* set only: delay_ms is set (visible that long after the set) */
+    PROTO_OPT_DELAY = 1u << 9,   /* delay_ms is set: a set's item visible that long after; with a get's
+                                    /abort, the item given back visible that long after */
     PROTO_OPT_AT = 1u << 10,     /* set only: at_ms is set (visible at that Unix time, ms) */
     PROTO_OPT_DELAYED = 1u << 11, /* get with /peek: the soonest delayed item */
 };

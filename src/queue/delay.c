@@ -114,10 +114,11 @@ void queue_unlink_bucket(struct queue *b)
     }
 }
 
-/* The bucket of q (a queue clients name) for an item of level due then,
- * made if need be. */
-static int bucket_for(struct queue *q, unsigned level, uint64_t due, uint64_t now, struct queue **out)
+int queue_bucket_for(struct queue *q, unsigned level, uint64_t due, struct queue **out)
 {
+    uint64_t now = queue_now_ms();
+    if (due <= now)
+        due = now + 1; /* (a give-back whose delay is over) */
     uint64_t width = due - now < NEAR_MS ? HOUR_MS : DAY_MS;
     char name[QUEUE_NAME_MAX];
     memcpy(name, q->name, q->name_len);
@@ -134,13 +135,12 @@ static int bucket_for(struct queue *q, unsigned level, uint64_t due, uint64_t no
 
 int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len, struct jnl_blob *blob)
 {
-    uint64_t now = queue_now_ms();
     unsigned level = a->priority != JNL_PRIORITY_DEFAULT ? a->priority : (unsigned)q->conf->v.default_priority;
     struct jnl_attrs s = *a;
     s.priority = JNL_PRIORITY_DEFAULT; /* the bucket's level says it */
     struct queue *b = NULL;
     struct jnl *j;
-    int rc = bucket_for(q, level, a->visible_ms, now, &b);
+    int rc = queue_bucket_for(q, level, a->visible_ms, &b);
     if (rc == 0)
         rc = registry_jnl(q->reg, b, &j);
     if (rc < 0) {
@@ -150,15 +150,19 @@ int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *da
     rc = blob ? jnl_append_blob(j, blob, &s) : jnl_append(j, &s, data, len);
     if (rc < 0)
         return rc;
-    if (b->bucket->state == DB_READY) { /* indexed already: the heap takes it */
-        struct jnl_item it;
-        jnl_last_appended(j, &it);
-        if ((rc = dindex_add(b, &it)) < 0)
-            return rc;
-    }
+    struct jnl_item it;
+    jnl_last_appended(j, &it);
+    if ((rc = queue_bucket_added(b, &it)) < 0)
+        return rc;
     q->total_items++;
-    q->reg->delay_changed = 1;
     return 0;
+}
+
+int queue_bucket_added(struct queue *b, const struct jnl_item *it)
+{
+    b->reg->delay_changed = 1;
+    /* indexed already: the heap takes it (else the index build will) */
+    return b->bucket->state == DB_READY ? dindex_add(b, it) : 0;
 }
 
 

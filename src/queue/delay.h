@@ -34,6 +34,12 @@ uint64_t queue_delayed_items(struct queue *q);
 /* Drops every delayed item of q (its buckets are deleted). */
 int queue_flush_delayed(struct queue *q);
 
+/* The bucket of q (a queue clients name) for an item of level due then
+ * (made if need be). Returns 0 or -errno. */
+int queue_bucket_for(struct queue *q, unsigned level, uint64_t due, struct queue **out);
+/* Item it was just appended to bucket b: indexed if b is, and the tick
+ * told. Returns 0 or -errno (written, but not indexed until a restart). */
+int queue_bucket_added(struct queue *b, const struct jnl_item *it);
 /* Bucket b belongs to queue p (made, or found at start); and no longer. */
 int queue_link_bucket(struct queue *p, struct queue *b);
 void queue_unlink_bucket(struct queue *b);

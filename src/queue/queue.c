@@ -165,20 +165,35 @@ void queue_release(struct qopen *o)
     queue_wake(q);
 }
 
-void queue_abort(struct qopen *o)
+/* How long an item handed out `deliveries` times waits when given back:
+ * the queue's retry_delay, doubling with each hand-out up to its max. */
+static uint64_t retry_wait(const struct queue *q, uint32_t deliveries)
+{
+    const struct backoff *b = &q->conf->v.retry_delay;
+    uint64_t w = b->min_ms;
+    for (uint32_t i = 1; i < deliveries && w && w < b->max_ms; i++)
+        w *= 2;
+    return w < b->max_ms ? w : b->max_ms;
+}
+
+void queue_abort_delay(struct qopen *o, uint64_t delay_ms)
 {
     struct queue *q = o->q;
     struct jnl_node *n = o->node;
-    if (!queue_over_deliveries(q, &n->item)) {
+    int over = queue_over_deliveries(q, &n->item);
+    if (!over && !delay_ms) {
         queue_release(o);
         return;
     }
     jnl_release(q->jnl, n);
     qopen_free(o);
     queue_top(q)->canceled++;
-    if (queue_dead_letter(q, n, JF_REASON_MAX_DELIVERIES) < 0)
-        queue_wake(q); /* it stays here, given back */
+    int rc = over ? queue_dead_letter(q, n, JF_REASON_MAX_DELIVERIES) : queue_delay_node(q, n, queue_now_ms() + delay_ms);
+    if (rc < 0)
+        queue_wake(q); /* it stays here, given back now */
 }
+
+void queue_abort(struct qopen *o) { queue_abort_delay(o, retry_wait(o->q, o->node->item.deliveries)); }
 
 int queue_bury(struct qopen *o)
 {

@@ -144,10 +144,14 @@ int queue_get_lane(struct queue *q, enum qget_mode mode, struct qopen **open, st
 struct jnl_ticket *queue_ack_ticket(struct queue *q);
 /* Confirms an open item: removed for good; o is freed. */
 int queue_confirm(struct qopen *o);
-/* Gives an open item back to the head of its queue; o is freed. Wakes
- * waiters. An item handed out as often as the queue's max_deliveries allows
- * goes to its dead-letter queue instead (queue_dead_letter). */
+/* Gives an open item back to the head of its queue (after the queue's
+ * retry_delay, if it has one); o is freed. Wakes waiters. An item handed
+ * out as often as the queue's max_deliveries allows goes to its
+ * dead-letter queue instead (queue_dead_letter). */
 void queue_abort(struct qopen *o);
+/* The same, the item visible again only delay_ms from now (if it is not a
+ * dead letter then): get q/abort/delay=, and the queue's retry_delay. */
+void queue_abort_delay(struct qopen *o, uint64_t delay_ms);
 /* The same, without the max_deliveries check: for an open whose answer
  * never reached its client. */
 void queue_release(struct qopen *o);
@@ -241,6 +245,11 @@ size_t queue_dlq_name(const struct queue *q, char out[JF_ORIGIN_MAX + 1]);
  * keeps n's delivery count and names q, n's id and reason. On failure the
  * item stays in q, given back. Returns 0 or -errno. */
 int queue_dead_letter(struct queue *q, struct jnl_node *n, uint8_t reason);
+/* Gives node n of q's journal (given back, or held open: the caller drops
+ * its hold) back later: moved into q's delay bucket for due, visible then
+ * at its level, its count and expiry kept. On failure it stays given back
+ * now. Returns 0 or -errno. */
+int queue_delay_node(struct queue *q, struct jnl_node *n, uint64_t due);
 /* Whether the item has been handed out as often as q's max_deliveries
  * allows (never for an item that is a dead letter itself). */
 int queue_over_deliveries(const struct queue *q, const struct jnl_item *it);

@@ -24,6 +24,7 @@ struct move {
     struct queue *dst;
     uint8_t reason;      /* enum jf_reason */
     uint32_t deliveries; /* the copy's delivery count */
+    uint64_t due;        /* a move into a delay bucket: the copy's due time; else 0 */
 };
 
 size_t queue_dlq_name(const struct queue *q, char out[JF_ORIGIN_MAX + 1])
@@ -51,7 +52,11 @@ static int append_copy(struct move *m, struct jnl *dj)
         return rc;
     const struct queue *top = queue_top(m->src); /* a lane's items come from its queue */
     struct jnl_attrs a = {.flags = it.flags,
-                          .add_ms = queue_now_ms(),
+                          /* a delayed give-back keeps its age and expiry; a dead letter or a
+                           * kicked item starts anew, with none */
+                          .add_ms = m->due ? h.item.add_ms : queue_now_ms(),
+                          .expire_ms = m->due ? h.item.expire_ms : 0,
+                          .visible_ms = m->due,
                           .deliveries = m->deliveries,
                           .priority = JNL_PRIORITY_DEFAULT,
                           .origin = top->name,
@@ -68,6 +73,12 @@ static int append_copy(struct move *m, struct jnl *dj)
             rc = jnl_append_blob(dj, b, &a); /* consumes b */
     }
     qitem_release(&it);
+    if (rc == 0 && m->due) { /* into a delay bucket: its index learns it */
+        struct jnl_item at;
+        jnl_last_appended(dj, &at);
+        rc = queue_bucket_added(m->dst, &at);
+        return rc < 0 ? 0 : rc; /* written; not indexed before the next start at worst */
+    }
     if (rc == 0)
         queue_top(m->dst)->total_items++;
     return rc;
@@ -122,30 +133,56 @@ static int finish(struct move *m, int check)
     if ((rc = jnl_xfer_done(m->sj, m->n, r->sync_epoch_next)) < 0)
         log_error(r->log, "queue %s: moved item %" PRIu64 " to %s, but cannot record its removal here yet: %s",
                   queue_top(m->src)->name, m->n->item.id, queue_top(m->dst)->name, strerror(-rc));
-    if (m->reason != JF_REASON_KICKED)
+    if (m->reason == JF_REASON_MAX_DELIVERIES || m->reason == JF_REASON_BURIED)
         queue_top(m->src)->dead_lettered++;
-    queue_wake(m->dst);
+    if (!m->due)
+        queue_wake(m->dst);
     return 0; /* moved: the removal here follows (or the next open writes it) */
 }
 
-/* Moves head h of q (journal j) to dst for reason: the whole move. */
+/* Moves head h of q (journal j) into journal queue m->dst: the whole move
+ * (m->src, sj, reason, deliveries and due set by the caller). */
+static int move_into(struct move *m, const struct jnl_head *h)
+{
+    struct queue *q = m->src;
+    struct jnl *dj;
+    /* the destination's deferred batch first, so the copy takes the next id */
+    int rc = registry_jnl(q->reg, m->dst, &dj);
+    if (rc == 0)
+        rc = jnl_flush(dj);
+    struct jnl_xfer x = {.dir = m->dst->dir_id, .id = rc == 0 ? jnl_next_id(dj) : 0, .due = m->due, .reason = m->reason};
+    if (rc == 0)
+        rc = jnl_xfer_begin(m->sj, h, &x, &m->n);
+    if (rc < 0)
+        return rc;
+    rc = finish(m, 0);
+    registry_maintain(q->reg, q);
+    queue_note_pending(q);
+    return rc;
+}
+
+/* Moves head h of q (journal j) to queue dst for reason, into the lane of
+ * the item's level there (it keeps its priority). */
 static int move_head(struct queue *q, struct jnl *j, const struct jnl_head *h, struct queue *dst, uint8_t reason,
                      uint32_t deliveries)
 {
     struct move m = {.src = q, .sj = j, .reason = reason, .deliveries = deliveries};
-    struct jnl *dj;
-    /* the item keeps its priority: the destination's lane of its level */
     int rc = dst == queue_top(q) ? -EINVAL : registry_lane(q->reg, dst, queue_level_of(q), &m.dst);
-    /* the destination's deferred batch first, so the copy takes the next id */
-    if (rc == 0 && (rc = registry_jnl(q->reg, m.dst, &dj)) == 0)
-        rc = jnl_flush(dj);
+    return rc < 0 ? rc : move_into(&m, h);
+}
+
+int queue_delay_node(struct queue *q, struct jnl_node *n, uint64_t due)
+{
+    struct move m = {.src = q, .reason = JF_REASON_DELAYED, .deliveries = n->item.deliveries, .due = due};
+    q->pinned++; /* opening the bucket must not close this journal */
+    int rc = registry_jnl(q->reg, q, &m.sj);
     if (rc == 0)
-        rc = jnl_xfer_begin(j, h, m.dst->dir_id, jnl_next_id(dj), reason, &m.n);
-    if (rc < 0)
-        return rc;
-    rc = finish(&m, 0);
-    registry_maintain(q->reg, q);
-    queue_note_pending(q);
+        rc = queue_bucket_for(queue_top(q), queue_level_of(q), due, &m.dst);
+    if (rc == 0) {
+        struct jnl_head h = {.item = n->item, .node = n};
+        rc = move_into(&m, &h);
+    }
+    q->pinned--;
     return rc;
 }
 
@@ -236,6 +273,8 @@ int queue_kick(struct queue *q, uint64_t max, uint64_t *kicked)
 static int xfer_dest(struct queue *q, struct jnl *j, const struct jnl_node *n, struct queue **out)
 {
     char name[JF_ORIGIN_MAX + 1];
+    if (n->item.xfer == JF_REASON_DELAYED) /* into a delay bucket: its own, or one for its due time */
+        return queue_bucket_for(queue_top(q), queue_level_of(q), n->item.xfer_due, out);
     int len = n->item.xfer == JF_REASON_KICKED ? jnl_origin(j, &n->item, name) : (int)queue_dlq_name(q, name);
     if (len < 0)
         return len;
@@ -257,9 +296,10 @@ void queue_opened(struct queue *q, struct jnl *j)
     /* moves a crash cut short: finished (each node leaves the transfer
      * state either way, so this ends) */
     while ((n = jnl_next_xfer(j)) != NULL) {
-        struct move m = {.src = q, .sj = j, .n = n, .reason = n->item.xfer, .deliveries = n->item.deliveries};
+        struct move m = {.src = q, .sj = j, .n = n, .reason = n->item.xfer, .deliveries = n->item.deliveries,
+                         .due = n->item.xfer_due};
         int rc = xfer_dest(q, j, n, &m.dst);
-        if (rc == 0 && queue_top(m.dst) == queue_top(q))
+        if (rc == 0 && queue_top(m.dst) == queue_top(q) && m.reason != JF_REASON_DELAYED)
             rc = -EINVAL;
         if (m.reason == JF_REASON_KICKED)
             m.deliveries = 0;

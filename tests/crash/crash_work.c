@@ -457,7 +457,7 @@ static void op_xfer_begin(struct live *l)
     const char *from = !h.node ? "at the cursor" : h.node->owner ? "open" : "given back";
     struct slot *s = &l->xfer[l->nxfer];
     uint32_t b = nev(l);
-    int rc = jnl_xfer_begin(l->j, &h, CM_XFER_DIR, 1, JF_REASON_BURIED, &s->node);
+    int rc = jnl_xfer_begin(l->j, &h, &(struct jnl_xfer){.dir = CM_XFER_DIR, .id = 1, .reason = JF_REASON_BURIED}, &s->node);
     trace(l, "xfer begin tag %ld (id %" PRIu64 ", %s): %d", tag, h.item.id, from, rc);
     if (rc < 0) {
         failf(l, "jnl_xfer_begin failed: %s", strerror(-rc));

@@ -59,7 +59,7 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     for (size_t i = 0; i < k->full.len; i++)
         CHECK(k->full.p[i] != ' ');
     unsigned all = PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT | PROTO_OPT_PEEK | PROTO_OPT_TIMEOUT | PROTO_OPT_TTR |
-                   PROTO_OPT_BURY | PROTO_OPT_DELAYED;
+                   PROTO_OPT_BURY | PROTO_OPT_DELAYED | PROTO_OPT_DELAY;
     if (set_key) {
         CHECK((k->opts & ~(unsigned)(PROTO_OPT_SYNC | PROTO_OPT_PRI | PROTO_OPT_DELAY | PROTO_OPT_AT)) == 0);
         CHECK(!((k->opts & PROTO_OPT_DELAY) && (k->opts & PROTO_OPT_AT))); /* one time, not two */
@@ -74,7 +74,11 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     } else {
         CHECK((k->opts & ~all) == 0);
         if (k->opts & PROTO_OPT_ABORT)
-            CHECK(k->opts == PROTO_OPT_ABORT);
+            CHECK((k->opts & ~(unsigned)PROTO_OPT_DELAY) == PROTO_OPT_ABORT);
+        if (k->opts & PROTO_OPT_DELAY)
+            CHECK(k->opts & PROTO_OPT_ABORT); /* a get's delay is an abort's */
+        else
+            CHECK(k->delay_ms == 0);
         if (k->opts & PROTO_OPT_BURY)
             CHECK(k->opts == PROTO_OPT_BURY);
         if (k->opts & PROTO_OPT_DELAYED)

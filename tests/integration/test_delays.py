@@ -130,3 +130,51 @@ def test_pymemcache_sets_a_delayed_item(server):
         assert c.get("q/t=5000") == b"x"
     finally:
         c.close()
+
+
+
+def count_of(client, key):
+    """The delivery count a gets answer carries in its cas (high 16 bits), or None."""
+    client.send(f"gets {key}\r\n".encode())
+    line = client.readline()
+    if line == "END":
+        return None
+    parts = line.split()
+    client.read_exact(int(parts[3]) + 2)
+    assert client.readline() == "END"
+    return int(parts[4]) >> 48
+
+
+def test_abort_with_a_delay_gives_the_item_back_later(client, clients, server):
+    assert client.set("q", b"job") == "STORED"
+    assert client.get_data("q/open") == b"job"
+    t0 = time.monotonic()
+    assert client.cmd("get q/abort/delay=400") == "END"
+    assert client.get_data("q") is None                       # not visible yet
+    assert client.stat("queue_q_delayed_items") == "1"
+    assert client.cmd("get q/close") == "END"                 # nothing open any more
+    other = clients(server)
+    assert count_of(other, "q/open/t=5000") == 2              # back, its count kept
+    assert time.monotonic() - t0 > 0.39
+    assert client.cmd("get q/delay=5").startswith("CLIENT_ERROR")   # a get's delay is an abort's
+
+
+def test_retry_delay_doubles_with_each_delivery_up_to_its_max(make_server, tmp_path):
+    s = make_server("-c", write(tmp_path, '[queue "q"]\nretry_delay = 200ms,300ms\n'))
+    with s.client() as c:
+        assert c.set("q", b"job") == "STORED"
+        waits = []
+        for n in (1, 3):                                       # each round hands it out twice
+            assert count_of(c, "q/open") == n
+            t0 = time.monotonic()
+            assert c.cmd("get q/abort") == "END"               # waits 200 ms, then 300 (not 800)
+            assert c.get_data("q") is None
+            assert count_of(c, "q/open/t=5000") == n + 1
+            waits.append(time.monotonic() - t0)
+            assert c.cmd("get q/abort/delay=0") == "END"        # an explicit 0: back at once
+        assert 0.19 < waits[0] < 0.29 + 1 and 0.29 < waits[1] < 0.39 + 1, waits
+        c.send(b"dump_config q\r\n")
+        lines = []
+        while (line := c.readline()) != "END":
+            lines.append(line)
+        assert any("retry_delay=200ms,300ms" in ln for ln in lines), lines

@@ -136,4 +136,5 @@ def test_own_memory_per_idle_queue_is_small(limited):
                          QUEUES) == ["STORED"] * QUEUES
         after = rss_anon_kib(pid)
     per_queue = (after - before) * 1024 / QUEUES
+    print(f"own memory per idle queue: {per_queue:.0f} bytes")
     assert per_queue <= 2048, f"{per_queue:.0f} bytes of own memory per queue"

@@ -221,7 +221,7 @@ static void cut_short(struct fx *fx, int copy, int other)
     uint64_t dst_id = jnl_next_id(dj);
     assert_int_equal(registry_jnl(fx->r, q, &j), 0);
     assert_int_equal(jnl_head(j, &h), 0);
-    assert_int_equal(jnl_xfer_begin(j, &h, dlq->dir_id, dst_id, JF_REASON_BURIED, &n), 0);
+    assert_int_equal(jnl_xfer_begin(j, &h, &(struct jnl_xfer){.dir = dlq->dir_id, .id = dst_id, .reason = JF_REASON_BURIED}, &n), 0);
     if (copy) {
         struct jnl_attrs a = {.priority = JNL_PRIORITY_DEFAULT,
                               .origin = "q",
@@ -281,7 +281,7 @@ static void test_a_recreated_source_is_not_fooled_by_an_old_dead_letter(void **s
     assert_int_equal(registry_jnl(fx->r, dlq, &dj), 0);
     assert_int_equal(registry_jnl(fx->r, q, &j), 0);
     assert_int_equal(jnl_head(j, &h), 0);
-    assert_int_equal(jnl_xfer_begin(j, &h, dlq->dir_id, jnl_next_id(dj), JF_REASON_BURIED, &n), 0);
+    assert_int_equal(jnl_xfer_begin(j, &h, &(struct jnl_xfer){.dir = dlq->dir_id, .id = jnl_next_id(dj), .reason = JF_REASON_BURIED}, &n), 0);
     q->pinned--;
     reopen(fx); /* the crash: XFER written, no copy */
     q = registry_find(fx->r, "q", 1);
@@ -343,7 +343,7 @@ static void test_a_move_whose_copy_fails_leaves_the_item_given_back(void **state
     struct jnl_node *n;
     assert_int_equal(registry_jnl(fx->r, q, &j), 0);
     assert_int_equal(jnl_head(j, &h), 0);
-    assert_int_equal(jnl_xfer_begin(j, &h, 12345, 1, JF_REASON_BURIED, &n), 0);
+    assert_int_equal(jnl_xfer_begin(j, &h, &(struct jnl_xfer){.dir = 12345, .id = 1, .reason = JF_REASON_BURIED}, &n), 0);
     assert_int_equal(jnl_xfer_cancel(j, n), 0);
     qget(q, QGET_PEEK, "a", 0);
     reopen(fx);
