@@ -55,7 +55,7 @@ def test_bad_delays_are_refused_and_store_nothing(make_server, tmp_path):
     with s.client() as c:
         for key, why in [("q/delay=x", "delay is a number"), ("q/delay=5/at=5", "combination"),
                          ("q/at=-1", "at is a Unix time"), ("q/delay=7200000", "max_delay"),
-                         ("q/dealy=5", "unknown option")]:
+                         ("q/dealy=5", "bad option: unknown")]:
             c.send(f"set {key} 0 0 1\r\nx\r\n".encode())
             line = c.readline()
             assert line.startswith("CLIENT_ERROR") and why in line, (key, line)

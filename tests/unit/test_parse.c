@@ -217,8 +217,8 @@ static void bury_stands_alone_and_kick_takes_a_queue_and_a_count(void **state)
     key_ok("q/bury", 0, "q", PROTO_OPT_BURY, 0);
     key_bad("q/bury/open", 0, "bad option combination");
     key_bad("q/close/bury", 0, "bad option combination");
-    key_bad("q/bury/bury", 0, "repeated option");
-    key_bad("q/bury", 1, "unknown option");
+    key_bad("q/bury/bury", 0, "bad option: repeated");
+    key_bad("q/bury", 1, "bad option: unknown");
     parse_whole("kick q_errors 100\r\n", PROTO_KICK, &req);
     assert_slice(req.key.name, "q_errors");
     assert_int_equal(req.count, 100);
@@ -310,17 +310,17 @@ static void get_with_one_bad_key_is_bad(void **state)
 {
     (void)state;
     struct proto_req req;
-    parse_bad("get a b/nope c\r\n", "unknown option", 0, &req);
-    parse_bad("get a b/open/open\r\n", "repeated option", 0, &req);
+    parse_bad("get a b/nope c\r\n", "bad option: unknown", 0, &req);
+    parse_bad("get a b/open/open\r\n", "bad option: repeated", 0, &req);
     parse_bad("get a/peek/open\r\n", "bad option combination", 0, &req);
-    parse_bad("get a/t=x\r\n", "bad timeout", 0, &req);
+    parse_bad("get a/t=x\r\n", "bad option: t= is 0 to 4294967295 ms", 0, &req);
 }
 
 static void get_rejects_sync(void **state)
 {
     (void)state;
     struct proto_req req;
-    parse_bad("get a/sync\r\n", "unknown option", 0, &req);
+    parse_bad("get a/sync\r\n", "bad option: unknown", 0, &req);
 }
 
 static void get_keys_with_utf8_names(void **state)
@@ -396,14 +396,14 @@ static void key_timeout_bounds(void **state)
     key_ok("q/t=0", 0, "q", PROTO_OPT_TIMEOUT, 0);
     key_ok("q/t=007", 0, "q", PROTO_OPT_TIMEOUT, 7);
     key_ok("q/t=4294967295", 0, "q", PROTO_OPT_TIMEOUT, 4294967295u);
-    key_bad("q/t=4294967296", 0, "bad timeout");
-    key_bad("q/t=99999999999999999999999", 0, "bad timeout");
-    key_bad("q/t=", 0, "bad timeout");
-    key_bad("q/t=-1", 0, "bad timeout");
-    key_bad("q/t=+1", 0, "bad timeout");
-    key_bad("q/t=1s", 0, "bad timeout");
-    key_bad("q/t= 1", 0, "bad timeout");
-    key_bad("q/t=0x10", 0, "bad timeout");
+    key_bad("q/t=4294967296", 0, "bad option: t= is 0 to 4294967295 ms");
+    key_bad("q/t=99999999999999999999999", 0, "bad option: t= is 0 to 4294967295 ms");
+    key_bad("q/t=", 0, "bad option: t= is 0 to 4294967295 ms");
+    key_bad("q/t=-1", 0, "bad option: t= is 0 to 4294967295 ms");
+    key_bad("q/t=+1", 0, "bad option: t= is 0 to 4294967295 ms");
+    key_bad("q/t=1s", 0, "bad option: t= is 0 to 4294967295 ms");
+    key_bad("q/t= 1", 0, "bad option: t= is 0 to 4294967295 ms");
+    key_bad("q/t=0x10", 0, "bad option: t= is 0 to 4294967295 ms");
 }
 
 static void key_abort_must_be_alone(void **state)
@@ -430,37 +430,37 @@ static void key_peek_excludes_open_close(void **state)
 static void key_repeated_option(void **state)
 {
     (void)state;
-    key_bad("q/open/open", 0, "repeated option");
-    key_bad("q/close/close", 0, "repeated option");
-    key_bad("q/abort/abort", 0, "repeated option");
-    key_bad("q/peek/peek", 0, "repeated option");
-    key_bad("q/t=1/t=2", 0, "repeated option");
-    key_bad("q/t=1/open/t=1", 0, "repeated option");
-    key_bad("q/sync/sync", 1, "repeated option");
+    key_bad("q/open/open", 0, "bad option: repeated");
+    key_bad("q/close/close", 0, "bad option: repeated");
+    key_bad("q/abort/abort", 0, "bad option: repeated");
+    key_bad("q/peek/peek", 0, "bad option: repeated");
+    key_bad("q/t=1/t=2", 0, "bad option: repeated");
+    key_bad("q/t=1/open/t=1", 0, "bad option: repeated");
+    key_bad("q/sync/sync", 1, "bad option: repeated");
 }
 
 static void key_empty_option(void **state)
 {
     (void)state;
-    key_bad("q/", 0, "empty option");
-    key_bad("q//open", 0, "empty option");
-    key_bad("q/open/", 0, "empty option");
-    key_bad("q/open//close", 0, "empty option");
-    key_bad("q/", 1, "empty option");
-    key_bad("q/sync/", 1, "empty option");
+    key_bad("q/", 0, "bad option: empty");
+    key_bad("q//open", 0, "bad option: empty");
+    key_bad("q/open/", 0, "bad option: empty");
+    key_bad("q/open//close", 0, "bad option: empty");
+    key_bad("q/", 1, "bad option: empty");
+    key_bad("q/sync/", 1, "bad option: empty");
 }
 
 static void key_unknown_option(void **state)
 {
     (void)state;
-    key_bad("q/opne", 0, "unknown option");
-    key_bad("q/OPEN", 0, "unknown option");
-    key_bad("q/openx", 0, "unknown option");
-    key_bad("q/t", 0, "unknown option");
-    key_bad("q/T=5", 0, "unknown option");
-    key_bad("q/timeout=5", 0, "unknown option");
-    key_bad("q/sync", 0, "unknown option");
-    key_bad("q/open/nope", 0, "unknown option");
+    key_bad("q/opne", 0, "bad option: unknown");
+    key_bad("q/OPEN", 0, "bad option: unknown");
+    key_bad("q/openx", 0, "bad option: unknown");
+    key_bad("q/t", 0, "bad option: unknown");
+    key_bad("q/T=5", 0, "bad option: unknown");
+    key_bad("q/timeout=5", 0, "bad option: unknown");
+    key_bad("q/sync", 0, "bad option: unknown");
+    key_bad("q/open/nope", 0, "bad option: unknown");
 }
 
 static void key_set_only_sync(void **state)
@@ -468,12 +468,12 @@ static void key_set_only_sync(void **state)
     (void)state;
     key_ok("q", 1, "q", 0, 0);
     key_ok("q/sync", 1, "q", PROTO_OPT_SYNC, 0);
-    key_bad("q/open", 1, "unknown option");
-    key_bad("q/close", 1, "unknown option");
-    key_bad("q/abort", 1, "unknown option");
-    key_bad("q/peek", 1, "unknown option");
-    key_bad("q/t=5", 1, "unknown option");
-    key_bad("q/SYNC", 1, "unknown option");
+    key_bad("q/open", 1, "bad option: unknown");
+    key_bad("q/close", 1, "bad option: unknown");
+    key_bad("q/abort", 1, "bad option: unknown");
+    key_bad("q/peek", 1, "bad option: unknown");
+    key_bad("q/t=5", 1, "bad option: unknown");
+    key_bad("q/SYNC", 1, "bad option: unknown");
 }
 
 static void key_name_250_ok_251_too_long(void **state)
@@ -630,9 +630,9 @@ static void set_bad_key_swallows(void **state)
 {
     (void)state;
     struct proto_req req;
-    parse_bad("set q/open 0 0 3\r\n", "unknown option", 0, &req);
+    parse_bad("set q/open 0 0 3\r\n", "bad option: unknown", 0, &req);
     assert_int_equal(req.swallow, 5);
-    parse_bad("set q/ 0 0 3\r\n", "empty option", 0, &req);
+    parse_bad("set q/ 0 0 3\r\n", "bad option: empty", 0, &req);
     assert_int_equal(req.swallow, 5);
     parse_bad("set /sync 0 0 3\r\n", "bad key", 0, &req);
     assert_int_equal(req.swallow, 5);
@@ -763,9 +763,9 @@ static void delete_errors(void **state)
     parse_bad("delete q 0 0\r\n", "bad command line format", 0, &req);
     parse_bad("delete q noreply 0\r\n", "bad command line format", 0, &req);
     parse_bad("delete q noreply x\r\n", "bad command line format", 0, &req);
-    parse_bad("delete q/open\r\n", "options not allowed", 0, &req);
-    parse_bad("delete q/sync\r\n", "unknown option", 0, &req);
-    parse_bad("delete q/\r\n", "empty option", 0, &req);
+    parse_bad("delete q/open\r\n", "bad option: none allowed here", 0, &req);
+    parse_bad("delete q/sync\r\n", "bad option: unknown", 0, &req);
+    parse_bad("delete q/\r\n", "bad option: empty", 0, &req);
     parse_bad("delete /x\r\n", "bad key", 0, &req);
 }
 
@@ -781,7 +781,7 @@ static void flush_forms(void **state)
     parse_bad("flush\r\n", "bad command line format", 0, &req);
     parse_bad("flush q 0\r\n", "bad command line format", 0, &req);
     parse_bad("flush q noreply x\r\n", "bad command line format", 0, &req);
-    parse_bad("flush q/peek\r\n", "options not allowed", 0, &req);
+    parse_bad("flush q/peek\r\n", "bad option: none allowed here", 0, &req);
 }
 
 static void flush_all_forms(void **state)
