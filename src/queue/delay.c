@@ -39,6 +39,7 @@
 #define NEAR_MS (48 * HOUR_MS)  /* due within this: an hour bucket, else a day bucket */
 #define FIRE_BYTES (32 * 1024)  /* payload bytes of one firing batch (a batch of the lane: one write) */
 #define FIRE_ITEMS 512          /* items of one firing batch */
+#define SPENT_RECHECK_MS 250    /* a spent bucket waiting for a sync is looked at again this often */
 
 void queue_free_delays(struct queue *q)
 {
@@ -277,6 +278,10 @@ static int fire_step(struct queue *b, uint64_t now, const struct dent *limit, in
             goto out;
         }
         jnl_fire_commit(bj);
+        /* and said so, with the turn's other records: a crash after that
+         * never needs the lane's copy to tell (it may be consumed and its
+         * segment gone by then) */
+        jnl_fire_mark(bj, &key);
     }
     if (rc < 0)
         goto out;
@@ -327,13 +332,15 @@ void queue_bucket_opened(struct queue *b, struct jnl *j)
         b->bucket->done = done;
 }
 
-/* Whether every item of b fired, and no more can come (its range is past). */
-static int bucket_spent(struct queue *b, uint64_t now)
+/* Whether every item set into b has fired. Its disk then comes back at
+ * once (once a sync covers the copies): an item set later for its time
+ * range makes a new bucket. */
+static int bucket_spent(struct queue *b)
 {
     struct dbucket *d = b->bucket;
     size_t src;
     int err = 0;
-    return d->state == DB_READY && now >= d->end && !dindex_head(b, &src, &err) && !err;
+    return d->state == DB_READY && !dindex_head(b, &src, &err) && !err;
 }
 
 /* One tick for queue q's buckets. *next gets the soonest time it needs
@@ -360,12 +367,6 @@ static void tick_queue(struct queue *q, uint64_t now, size_t *budget, uint64_t *
             if (rc == 0) {
                 *next = now;
             }
-        }
-        if (bucket_spent(b, now) && (b->conf->v.fsync.policy == FSYNC_NEVER || r->fsync.policy == FSYNC_NEVER ||
-                                     r->sync_epoch_done >= d->sync_epoch)) {
-            registry_delete(r, b); /* unlinks itself: the same index holds the next */
-            ds = q->delays;
-            continue;
         }
         if (d->state == DB_COLD && !d->build_err) {
             uint64_t at = d->start > DELAY_LOOKAHEAD_MS ? d->start - DELAY_LOOKAHEAD_MS : 0;
@@ -418,6 +419,19 @@ static void tick_queue(struct queue *q, uint64_t now, size_t *budget, uint64_t *
                 *next = now + 100; /* an error: tried again shortly */
                 break;
             }
+        }
+    }
+    /* spent buckets go, once a sync covers their copies */
+    for (size_t i = 0; q->delays && i < q->delays->n;) {
+        struct queue *b = q->delays->b[i];
+        if (!bucket_spent(b)) {
+            i++;
+        } else if (registry_queue_fsync(r, b) == FSYNC_NEVER || r->sync_epoch_done >= b->bucket->sync_epoch) {
+            registry_delete(r, b); /* unlinks itself: the same index holds the next */
+        } else { /* looked at again after the sync */
+            if (!*next || now + SPENT_RECHECK_MS < *next)
+                *next = now + SPENT_RECHECK_MS;
+            i++;
         }
     }
 }
