@@ -27,7 +27,9 @@ static uint64_t expiry_ms(int64_t exptime)
  * item that can never be handed out). */
 static uint64_t due_of(struct conn *c, const struct proto_key *k, int64_t exptime, const char **why)
 {
-    const struct qconf *qc = conffile_queue(c->srv->reg->conf, k->name.p, k->name.len);
+    /* an existing queue has its settings resolved: no lookup per set */
+    struct queue *q = registry_find(c->srv->reg, k->name.p, k->name.len);
+    const struct qconf *qc = q ? q->conf : conffile_queue(c->srv->reg->conf, k->name.p, k->name.len);
     uint64_t now = queue_now_ms(), due = 0;
     *why = NULL;
     if (k->opts & PROTO_OPT_AT)
@@ -41,7 +43,9 @@ static uint64_t due_of(struct conn *c, const struct proto_key *k, int64_t exptim
     uint64_t expire = expiry_ms(exptime), max_age = qc->v.max_age_ms;
     if (max_age && (!expire || expire > now + max_age))
         expire = now + max_age;
-    if (qc->v.max_delay_ms && due - now > qc->v.max_delay_ms)
+    if (k->name.len > QUEUE_DELAYED_NAME_MAX)
+        *why = "bad option: a queue name of over 236 bytes takes no delayed items";
+    else if (qc->v.max_delay_ms && due - now > qc->v.max_delay_ms)
         *why = "bad option: delay over the queue's max_delay";
     else if (expire && expire <= due)
         *why = "bad option: delay past the item's expiry";

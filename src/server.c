@@ -273,8 +273,7 @@ static void sweep_cb(uv_timer_t *t)
     if (removed)
         log_debug(&s->log, "expiry sweep: %" PRIu64 " items", removed);
     /* then the empty queues past their max_queue_age, a few a turn */
-    if (more || queue_sweep_old(s->reg, queue_now_ms(), SWEEP_DELETES) ||
-        queue_sweep_lanes(s->reg, queue_now_ms(), SWEEP_DELETES)) {
+    if (more || queue_sweep_old(s->reg, queue_now_ms(), SWEEP_DELETES)) {
         uv_timer_start(t, sweep_cb, 0, s->cfg->expiry_sweep_ms); /* the rest next turn */
         return;
     }

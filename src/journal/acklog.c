@@ -165,7 +165,7 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
                        /* the records of the checkpoint: every live item's OUT, each
                         * transfer's XFER, a delay bucket's FIRED and FIRING; a file
                         * that holds fewer is not used */
-                       .len = j->st.nnodes + j->st.nxfer + (j->st.fire.id != 0) + (j->st.fire_is_pending != 0),
+                       .len = j->st.nnodes + j->st.nxfer + (j->st.fire.id != 0) + j->st.npend,
                        .cum = j->st.r_cum};
     if ((rc = ack_put(j, fd, &off, &a)) < 0)
         return rc;
@@ -185,9 +185,10 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
         if ((rc = ack_put(j, fd, &off, &a)) < 0)
             return rc;
     }
-    if (j->st.fire_is_pending) {
-        a = (struct jf_ack){.type = JF_ACK_FIRING, .id = j->st.fire_pending.id, .off = j->st.fire_pending.due,
-                            .len = j->st.fire_pending.fired, .seg = j->st.fire_lane_dir, .cum = j->st.fire_lane_id};
+    for (size_t i = 0; i < j->st.npend; i++) {
+        const struct jfire *p = &j->st.pend[i];
+        a = (struct jf_ack){.type = JF_ACK_FIRING, .id = p->id, .off = p->due, .len = p->fired, .seg = p->lane_dir,
+                            .cum = p->lane_id};
         if ((rc = ack_put(j, fd, &off, &a)) < 0)
             return rc;
     }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 void jst_init(struct jst *s)
 {
@@ -59,6 +60,10 @@ static void node_free(struct jst *s, struct jnl_node *n)
 
 void jst_free_nodes(struct jst *s)
 {
+    free(s->pend); /* (a checkpoint writes its own FIRED and FIRINGs after its CKPT) */
+    s->pend = NULL;
+    s->npend = s->cappend = 0;
+    s->fire = (struct jfire){0};
     struct list *lists[2] = {&s->returned, &s->open};
     for (int i = 0; i < 2; i++) {
         struct list *pos, *tmp;
@@ -125,13 +130,6 @@ void jst_release(struct jst *s, struct jnl_node *n)
     n->owner = NULL;
     list_remove(&n->link);
     returned_insert(s, n);
-}
-
-void jst_fire_commit(struct jst *s)
-{
-    if (s->fire_is_pending)
-        s->fire = s->fire_pending;
-    s->fire_is_pending = 0;
 }
 
 int jst_apply_rec(struct jst *s, const struct jf_rec *r)
@@ -218,18 +216,32 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
             node_free(s, n);
         n = NULL;
         break;
-    case JF_ACK_FIRING:
-        /* a FIRING after another means the one before was done */
-        jst_fire_commit(s);
-        s->fire_pending = (struct jfire){.due = a->off, .id = a->id, .fired = a->len};
-        s->fire_lane_dir = a->seg;
-        s->fire_lane_id = a->cum;
-        s->fire_is_pending = 1;
+    case JF_ACK_FIRING: /* one more whose copies are not known durable */
+        if (s->npend == s->cappend) {
+            size_t cap = s->cappend ? s->cappend * 2 : 8;
+            struct jfire *p = realloc(s->pend, cap * sizeof(*p));
+            if (!p)
+                return -ENOMEM;
+            s->pend = p;
+            s->cappend = cap;
+        }
+        s->pend[s->npend++] = (struct jfire){.due = a->off, .id = a->id, .fired = a->len, .lane_dir = a->seg,
+                                             .lane_id = a->cum};
         break;
-    case JF_ACK_FIRED:
+    case JF_ACK_FIRED: {
+        /* done up to its key: the FIRINGs up to it are; with its void flag
+         * (byte 52), every FIRING before it whose copies were never made is
+         * void */
+        size_t k = 0;
+        while (k < s->npend && !a->xfer && (s->pend[k].due < a->off || (s->pend[k].due == a->off && s->pend[k].id <= a->id)))
+            k++;
+        if (a->xfer)
+            k = s->npend;
+        memmove(s->pend, s->pend + k, (s->npend - k) * sizeof(*s->pend));
+        s->npend -= k;
         s->fire = (struct jfire){.due = a->off, .id = a->id, .fired = a->len};
-        s->fire_is_pending = 0;
         break;
+    }
     case JF_ACK_RESTORE:
         /* Live again behind the cursor, handed out before the cursor's items
          * (also an item whose transfer was given up). */

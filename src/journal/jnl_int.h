@@ -87,6 +87,13 @@ struct jnl {
         uint64_t id, epoch;
     } *pxfer;
     size_t npxfer, cappxfer;
+    /* a delay bucket's firings whose copies are written, waiting for a sync
+     * that covers them before their FIRED (jnl_fire_done) */
+    struct pfire {
+        struct jnl_fire key;
+        uint64_t epoch;
+    } *pfire;
+    size_t npfire, cappfire;
     struct pmove {
         uint64_t id, seg, off, epoch;
     } pmove[8];
@@ -177,6 +184,8 @@ int ji_owe_name(struct jnl *j, const char *name);
 int ji_flush_pending(struct jnl *j);
 /* Remembers the item an immediate append just wrote (jnl_last_appended). */
 void ji_note_appended(struct jnl *j, const struct jf_rec *r, uint64_t seg, uint64_t off);
+/* Queues the FIRED of the firings whose copies a completed sync covers. */
+void ji_finish_fires(struct jnl *j, uint64_t sync_epoch_done);
 /* Queues the CONFIRM of each move whose copy a completed sync covers. */
 void ji_finish_xfers(struct jnl *j, uint64_t sync_epoch_done);
 /* Writes ack record a and applies it (jst_apply_ack: hint and out as there). */

@@ -527,7 +527,7 @@ int jnl_clear(struct jnl *j)
 
 int jnl_reap_pending(const struct jnl *j)
 {
-    return j->ndoomed > 0 || j->low_next != 0 || j->npmove > 0 || j->npxfer > 0;
+    return j->ndoomed > 0 || j->low_next != 0 || j->npmove > 0 || j->npxfer > 0 || j->npfire > 0;
 }
 
 int jnl_idle(const struct jnl *j) { return j->st.nopen == 0 && j->ndoomed == 0 && j->ackq.len == 0; }

@@ -229,23 +229,26 @@ int jnl_item_at(struct jnl *j, uint64_t seg, uint64_t off, uint32_t idx, struct 
 int jnl_scan(struct jnl *j, uint64_t *seg, uint64_t *off, size_t max,
              void (*fn)(void *ctx, const struct jnl_item *it), void *ctx);
 
-/* A delay bucket's firing (queue/delay.c): items up to the key (due, id)
- * made visible, fired of them in all. jnl_fire_begin writes (now) a FIRING
- * record: their copies are about to be written to the lane in folder
- * lane_dir, the last one taking id lane_id there; jnl_fire_commit says they
- * were; jnl_fire_mark queues a FIRED record (items dropped unseen, expired).
- * jnl_fire_state tells the key in force and, after a crash, the FIRING whose
- * copies were never known written (returns 1 then), for the caller to look
- * for its last copy and commit or forget it (jnl_fire_forget). */
+/* A delay bucket's firing (queue/delay.c): its items are made visible in
+ * key order (due, id), each batch after a FIRING record (jnl_fire_begin,
+ * written now) naming the key of its last item, the count fired in all, the
+ * lane (folder number) and the id the batch's last copy takes there (0: no
+ * copy, every item of it expired). Once the copies are written,
+ * jnl_fire_done queues the FIRED record that says so: at once under fsync
+ * "never", else once a sync that started after them completed (jnl_maintain),
+ * so a power cut never keeps a FIRED whose copies are lost. At open,
+ * jnl_fire_state gives the key in force and the FIRINGs after it: the caller
+ * checks each one's last copy in the lane, in order, and with jnl_fire_void
+ * (a FIRED written now) says that those after the last one found were never
+ * made. */
 struct jnl_fire {
     uint64_t due, id, fired;
+    uint64_t lane_dir, lane_id;
 };
-int jnl_fire_begin(struct jnl *j, const struct jnl_fire *f, uint64_t lane_dir, uint64_t lane_id);
-void jnl_fire_commit(struct jnl *j);
-void jnl_fire_forget(struct jnl *j);
-int jnl_fire_mark(struct jnl *j, const struct jnl_fire *f);
-int jnl_fire_state(const struct jnl *j, struct jnl_fire *done, struct jnl_fire *pending, uint64_t *lane_dir,
-                   uint64_t *lane_id);
+int jnl_fire_begin(struct jnl *j, const struct jnl_fire *f);
+int jnl_fire_done(struct jnl *j, const struct jnl_fire *f, uint64_t sync_epoch_next);
+int jnl_fire_void(struct jnl *j, const struct jnl_fire *f);
+void jnl_fire_state(const struct jnl *j, struct jnl_fire *done, const struct jnl_fire **pend, size_t *npend);
 
 /* The id the next item appended to j takes. */
 uint64_t jnl_next_id(const struct jnl *j);

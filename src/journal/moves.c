@@ -163,34 +163,66 @@ int jnl_scan(struct jnl *j, uint64_t *seg, uint64_t *off, size_t max,
     }
 }
 
-int jnl_fire_begin(struct jnl *j, const struct jnl_fire *f, uint64_t lane_dir, uint64_t lane_id)
+int jnl_fire_begin(struct jnl *j, const struct jnl_fire *f)
 {
-    struct jf_ack a = {.type = JF_ACK_FIRING, .id = f->id, .off = f->due, .len = f->fired, .seg = lane_dir,
-                       .cum = lane_id};
+    struct jf_ack a = {.type = JF_ACK_FIRING, .id = f->id, .off = f->due, .len = f->fired, .seg = f->lane_dir,
+                       .cum = f->lane_id};
     int rc = ji_ack_apply(j, &a, NULL, NULL);
     /* Written now: the copies are made only once this record is in the file. */
     return rc < 0 ? rc : ji_ack_flush(j);
 }
 
-void jnl_fire_commit(struct jnl *j) { jst_fire_commit(&j->st); }
-
-void jnl_fire_forget(struct jnl *j) { j->st.fire_is_pending = 0; }
-
-int jnl_fire_mark(struct jnl *j, const struct jnl_fire *f)
+/* Queues a FIRED record for key f (void: the FIRINGs after the key in
+ * force are void). */
+static int fired(struct jnl *j, const struct jnl_fire *f, int is_void)
 {
-    struct jf_ack a = {.type = JF_ACK_FIRED, .id = f->id, .off = f->due, .len = f->fired};
+    struct jf_ack a = {.type = JF_ACK_FIRED, .id = f->id, .off = f->due, .len = f->fired, .xfer = is_void ? 1 : 0};
     return ji_ack_apply(j, &a, NULL, NULL);
 }
 
-int jnl_fire_state(const struct jnl *j, struct jnl_fire *done, struct jnl_fire *pending, uint64_t *lane_dir,
-                   uint64_t *lane_id)
+int jnl_fire_done(struct jnl *j, const struct jnl_fire *f, uint64_t sync_epoch_next)
+{
+    if (j->conf.sync_never)
+        return fired(j, f, 0);
+    if (j->npfire == j->cappfire) {
+        size_t cap = j->cappfire ? j->cappfire * 2 : 8;
+        struct pfire *p = realloc(j->pfire, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        j->pfire = p;
+        j->cappfire = cap;
+    }
+    j->pfire[j->npfire++] = (struct pfire){.key = *f, .epoch = sync_epoch_next};
+    return 0;
+}
+
+void ji_finish_fires(struct jnl *j, uint64_t sync_epoch_done)
+{
+    size_t k = 0;
+    while (k < j->npfire && j->pfire[k].epoch <= sync_epoch_done)
+        k++;
+    if (k == 0)
+        return;
+    /* the latest of them says it for all (they are in order); if it cannot
+     * be queued, a restart finds their copies in the lane instead */
+    if (fired(j, &j->pfire[k - 1].key, 0) < 0)
+        return;
+    memmove(j->pfire, j->pfire + k, (j->npfire - k) * sizeof(*j->pfire));
+    j->npfire -= k;
+}
+
+int jnl_fire_void(struct jnl *j, const struct jnl_fire *f)
+{
+    j->npfire = 0;
+    int rc = fired(j, f, 1);
+    return rc < 0 ? rc : ji_ack_flush(j);
+}
+
+void jnl_fire_state(const struct jnl *j, struct jnl_fire *done, const struct jnl_fire **pend, size_t *npend)
 {
     *done = (struct jnl_fire){.due = j->st.fire.due, .id = j->st.fire.id, .fired = j->st.fire.fired};
-    *pending = (struct jnl_fire){.due = j->st.fire_pending.due, .id = j->st.fire_pending.id,
-                                 .fired = j->st.fire_pending.fired};
-    *lane_dir = j->st.fire_lane_dir;
-    *lane_id = j->st.fire_lane_id;
-    return j->st.fire_is_pending;
+    *pend = (const struct jnl_fire *)j->st.pend;
+    *npend = j->st.npend;
 }
 
 

@@ -191,6 +191,7 @@ void jnl_maintain(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_d
         j->ack_ckpt_epoch = sync_epoch_next;
     ji_blob_reap(j, sync_epoch_next, sync_epoch_done);
     ji_finish_xfers(j, sync_epoch_done);
+    ji_finish_fires(j, sync_epoch_done);
     lower_marks(j); /* before a MOVE raises it again */
     finish_moves(j, sync_epoch_done);
     delete_dead_segments(j, sync_epoch_next, sync_epoch_done);

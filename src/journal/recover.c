@@ -544,6 +544,7 @@ void jnl_close(struct jnl *j)
     free(j->owed);
     free(j->doomed);
     free(j->pxfer);
+    free(j->pfire);
     free(j->pending_fds);
     buf_free(&j->wbuf);
     free(j->dir);

@@ -29,14 +29,15 @@ struct jst {
     struct list open;     /* held open by an owner */
     uint64_t nnodes, nopen, node_bytes, open_bytes;
     uint64_t nxfer, xfer_bytes; /* of the open ones, those in transfer (held by the state itself) */
-    /* a delay bucket's firing: items up to (fire_due, fire_id) are visible
-     * in their lane (fired of them); a FIRING not yet known to be done is
-     * pending, with the lane and the lane id of its last copy */
+    /* a delay bucket's firing: items up to fire's key (due, id) are
+     * visible in their lane (fired of them); the FIRINGs after it, in
+     * order, are not known durable yet (each names the lane and the id of
+     * its last copy: 0 for none) */
     struct jfire {
         uint64_t due, id, fired;
-    } fire, fire_pending;
-    uint64_t fire_lane_dir, fire_lane_id;
-    int fire_is_pending;
+        uint64_t lane_dir, lane_id;
+    } fire, *pend;
+    size_t npend, cappend;
 };
 
 /* An empty state: no live items, every count 0 (a new journal then sets
@@ -59,10 +60,6 @@ int jst_apply_rec(struct jst *s, const struct jf_rec *r);
  * must drop its pointers to them. Returns 0, -ENOMEM, or -EBADMSG for a
  * type this version does not know. */
 int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, struct jnl_node **out);
-
-/* A FIRING whose copies are known to be written (the live path, or
- * recovery once it found them): its key becomes the bucket's. */
-void jst_fire_commit(struct jst *s);
 
 /* Memory-only changes that write no record: handing a given-back node to an
  * owner, and giving it back (the item is live on disk either way). A node

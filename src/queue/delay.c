@@ -63,7 +63,7 @@ static void bucket_range(const struct queue *b, uint64_t *start, uint64_t *end)
 {
     const char *s = b->name + b->name_len - QUEUE_BUCKET_SUFFIX;
     uint64_t width = s[2] == 'h' ? HOUR_MS : DAY_MS, num = 0;
-    for (int i = 3; i < QUEUE_BUCKET_SUFFIX; i++)
+    for (int i = 4; i < QUEUE_BUCKET_SUFFIX; i++)
         num = num << 4 | (uint64_t)(s[i] <= '9' ? s[i] - '0' : s[i] - 'a' + 10);
     *start = num * width;
     *end = *start + width;
@@ -118,20 +118,37 @@ void queue_unlink_bucket(struct queue *b)
 int queue_bucket_for(struct queue *q, unsigned level, uint64_t due, struct queue **out)
 {
     uint64_t now = queue_now_ms();
+    if (q->name_len > QUEUE_DELAYED_NAME_MAX)
+        return -ENAMETOOLONG; /* its buckets' names would pass a name's longest */
     if (due <= now)
         due = now + 1; /* (a give-back whose delay is over) */
     uint64_t width = due - now < NEAR_MS ? HOUR_MS : DAY_MS;
-    char name[QUEUE_NAME_MAX];
+    static const char gens[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    char name[QUEUE_NAME_MAX + 1];
     memcpy(name, q->name, q->name_len);
-    snprintf(name + q->name_len, QUEUE_BUCKET_SUFFIX + 1, "%c%u%c%010" PRIx64, QUEUE_BUCKET_MARK, level,
-             width == HOUR_MS ? 'h' : 'd', (uint64_t)((due / width) & 0xffffffffffull));
-    struct queue *b;
-    int rc = registry_get_or_create(q->reg, name, q->name_len + QUEUE_BUCKET_SUFFIX, &b);
-    if (rc == 0 && !b->parent)
-        rc = queue_link_bucket(q, b);
-    if (rc == 0)
-        *out = b;
-    return rc;
+    /* A bucket whose items fired past this due time (a kick, or a clock set
+     * back) must not take the item: it would count as fired at the next
+     * start. The next generation of the bucket does. */
+    for (size_t g = 0; g < sizeof(gens) - 1; g++) {
+        snprintf(name + q->name_len, QUEUE_BUCKET_SUFFIX + 1, "%c%u%c%c%010" PRIx64, QUEUE_BUCKET_MARK, level,
+                 width == HOUR_MS ? 'h' : 'd', gens[g], (uint64_t)((due / width) & 0xffffffffffull));
+        struct queue *b;
+        struct jnl *j;
+        int rc = registry_get_or_create(q->reg, name, q->name_len + QUEUE_BUCKET_SUFFIX, &b);
+        if (rc == 0 && !b->parent)
+            rc = queue_link_bucket(q, b);
+        if (rc == 0)
+            rc = registry_jnl(q->reg, b, &j); /* opened: its fired key is known */
+        if (rc < 0)
+            return rc;
+        if (b->opened_due) /* opened inside another queue's opening: settled now */
+            queue_bucket_opened(b, j);
+        if (!b->bucket->done.id || b->bucket->done.due <= due) {
+            *out = b;
+            return 0;
+        }
+    }
+    return -EAGAIN;
 }
 
 int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len, struct jnl_blob *blob)
@@ -240,10 +257,14 @@ static int fire_step(struct queue *b, uint64_t now, const struct dent *limit, in
     if (n == 0)
         goto out;
     size_t use = n;
-    struct jnl_fire key = {.due = f[use - 1].it.visible_ms, .id = f[use - 1].it.id, .fired = d->done.fired + use};
-    if (ncopy == 0) {
-        rc = jnl_fire_mark(bj, &key); /* all expired: nothing to copy */
-    } else if ((rc = jnl_fire_begin(bj, &key, lane->dir_id, jnl_next_id(lj) + ncopy - 1)) == 0) {
+    /* a FIRING first (lane id 0: no copy, every item of it expired), the
+     * copies as one batch, then FIRED once a sync covers them */
+    struct jnl_fire key = {.due = f[use - 1].it.visible_ms,
+                           .id = f[use - 1].it.id,
+                           .fired = d->done.fired + use,
+                           .lane_dir = lane->dir_id,
+                           .lane_id = ncopy ? jnl_next_id(lj) + ncopy - 1 : 0};
+    if ((rc = jnl_fire_begin(bj, &key)) == 0) {
         for (size_t i = 0; i < use && rc == 0; i++) {
             if (!f[i].it.kind)
                 continue;
@@ -271,28 +292,26 @@ static int fire_step(struct queue *b, uint64_t now, const struct dent *limit, in
         }
         if (rc == 0)
             rc = jnl_flush(lj); /* one batch: all the copies, or none */
-        if (rc < 0) { /* none made: the key in force stays */
-            jnl_fire_forget(bj);
-            jnl_fire_mark(bj, &d->done);
-            dindex_reset(r->jconf.io, d); /* rebuilt from the key in force */
+        if (rc < 0) { /* none made: void, and the key in force stays */
+            jnl_fire_void(bj, &d->done);
             goto out;
         }
-        jnl_fire_commit(bj);
-        /* and said so, with the turn's other records: a crash after that
-         * never needs the lane's copy to tell (it may be consumed and its
-         * segment gone by then) */
-        jnl_fire_mark(bj, &key);
+        if ((rc = jnl_fire_done(bj, &key, r->sync_epoch_next)) < 0)
+            rc = 0; /* made: a restart finds the copies in the lane and says so then */
     }
     if (rc < 0)
         goto out;
     d->done = key;
     d->sync_epoch = r->sync_epoch_next;
     taken = (int)use;
+    lane->may_expire = 1; /* the sweep looks at the copies' expiry too */
     queue_note_pending(b);
     queue_note_pending(lane);
     if (ncopy)
         queue_wake(top);
 out:
+    if (rc < 0 && n > 0 && d->state == DB_READY)
+        dindex_reset(r->jconf.io, d); /* taken off the index but not fired: rebuilt from the key in force */
     for (size_t i = 0; i < n; i++)
         qitem_release(&f[i].payload);
     top->pinned--;
@@ -304,30 +323,39 @@ out:
     return rc < 0 ? rc : taken;
 }
 
-/* After a crash: a FIRING whose copies were never known written counts as
- * done if its last copy is in the lane (by the id it named, its origin the
- * bucket and the item), else the items fire again. */
+/* At open: the FIRINGs after the key in force (a crash came before their
+ * FIRED) count as done, in order, while their last copy is found in the
+ * lane (by the id each named: that id was free when it was written, and
+ * only that batch names this bucket there); from the first one whose copy
+ * is not there (never written, or lost with a power cut), they are void and
+ * their items fire again. */
 void queue_bucket_opened(struct queue *b, struct jnl *j)
 {
-    struct jnl_fire done, pending;
-    uint64_t lane_dir, lane_id;
-    if (jnl_fire_state(j, &done, &pending, &lane_dir, &lane_id)) {
-        struct queue *lane = registry_find_dir(b->reg, lane_dir);
+    struct jnl_fire done;
+    const struct jnl_fire *pend;
+    size_t npend, made = 0;
+    jnl_fire_state(j, &done, &pend, &npend);
+    b->pinned++; /* opening the lane must not close this journal */
+    for (; made < npend; made++) {
+        const struct jnl_fire *p = &pend[made];
+        struct queue *lane = p->lane_id ? registry_find_dir(b->reg, p->lane_dir) : NULL;
         struct jnl *lj;
         char name[JF_ORIGIN_MAX];
         size_t len = 0;
         uint64_t origin_id = 0;
-        /* the lane id was free when the FIRING was written, and only that
-         * batch names this bucket there: its copy at that id means done */
-        int made = lane && b->parent && queue_top(lane) == b->parent && registry_jnl(b->reg, lane, &lj) == 0 &&
-                   jnl_origin_of_id(lj, lane_id, name, &len, &origin_id) == 1 && len == b->name_len &&
-                   memcmp(name, b->name, len) == 0;
-        if (made)
-            jnl_fire_commit(j);
-        else
-            jnl_fire_forget(j);
-        jnl_fire_state(j, &done, &pending, &lane_dir, &lane_id);
+        int found = !p->lane_id || /* nothing was copied: nothing to find */
+                    (lane && b->parent && queue_top(lane) == b->parent && registry_jnl(b->reg, lane, &lj) == 0 &&
+                     jnl_origin_of_id(lj, p->lane_id, name, &len, &origin_id) == 1 && len == b->name_len &&
+                     memcmp(name, b->name, len) == 0);
+        if (!found)
+            break;
+        done = *p;
     }
+    if (made < npend) /* (the state's array is rebuilt by the void record: done is a copy) */
+        jnl_fire_void(j, &done);
+    else if (npend)
+        jnl_fire_done(j, &done, b->reg->sync_epoch_next); /* present: durable once the next sync is */
+    b->pinned--;
     if (b->bucket)
         b->bucket->done = done;
 }

@@ -204,10 +204,7 @@ int dindex_build_step(struct queue *b)
     int rc = registry_jnl(b->reg, b, &j);
     if (rc < 0)
         return rc;
-    if (d->state == DB_COLD) {
-        struct jnl_fire pending;
-        uint64_t lane_dir, lane_id;
-        jnl_fire_state(j, &d->done, &pending, &lane_dir, &lane_id); /* what fired before */
+    if (d->state == DB_COLD) { /* (d->done: what fired, settled when the journal opened) */
         d->state = DB_BUILDING;
         d->scan_seg = d->scan_off = 0;
     }

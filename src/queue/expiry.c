@@ -128,9 +128,9 @@ int queue_sweep_old(struct registry *r, uint64_t now, size_t budget)
         struct queue *q = list_entry(pos, struct queue, all);
         next = pos->next;
         uint64_t age = q->conf->v.max_queue_age_ms;
-        /* a lane goes when it is empty (queue_sweep_lanes), a queue with
-         * lanes once they have gone */
-        if (q->level >= 0 || q->lanes || !age || now < q->create_ms || now - q->create_ms < age || !list_empty(&q->opens) ||
+        /* (a queue with lanes or delayed items is never empty: its lanes
+         * stay, and its delayed items are not in its counts) */
+        if (q->level >= 0 || q->lanes || q->delays || !age || now < q->create_ms || now - q->create_ms < age || !list_empty(&q->opens) ||
             !list_empty(&q->waiters) || q->pinned)
             continue;
         if (!q->jnl && !q->parked_valid)

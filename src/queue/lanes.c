@@ -2,7 +2,10 @@
  * live in its own journal; every other level that has items is a lane, an
  * ordinary queue (folder, journal, cache, sync, expiry: everything a queue
  * has) that clients never see, named "<queue>\x1f<level>". A queue that never
- * sees /pri= has no lane and is exactly what it was without priorities.
+ * sees /pri= has no lane and is exactly what it was without priorities. A
+ * lane stays once made (at most nine per queue): deleted and made again, it
+ * would hand out ids its items had before, and a consumer that keeps the
+ * ids of `gets` as idempotency keys would drop new items.
  *
  * A get takes from the levels in the order of the queue's priority_policy:
  * strict (the most urgent level with an item) or weighted (start-time fair
@@ -19,11 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A lane empty this long is deleted (its folder and journal): long enough
- * that a removal whose write or fsync fails finds its lane still there to
- * give the item back to. */
-#define LANE_IDLE_MS (60 * 1000)
-
 static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
 int queue_name_kind(const char *name, size_t len, int *level, size_t *suffix)
@@ -37,9 +35,9 @@ int queue_name_kind(const char *name, size_t len, int *level, size_t *suffix)
     }
     const char *s = name + len - QUEUE_BUCKET_SUFFIX;
     if (len <= QUEUE_BUCKET_SUFFIX || s[0] != QUEUE_BUCKET_MARK || s[1] < '0' || s[1] > '9' ||
-        (s[2] != 'h' && s[2] != 'd'))
+        (s[2] != 'h' && s[2] != 'd') || !((s[3] >= '0' && s[3] <= '9') || (s[3] >= 'a' && s[3] <= 'z')))
         return QK_QUEUE;
-    for (int i = 3; i < QUEUE_BUCKET_SUFFIX; i++)
+    for (int i = 4; i < QUEUE_BUCKET_SUFFIX; i++)
         if (!is_hex(s[i]))
             return QK_QUEUE;
     *level = s[1] - '0';
@@ -246,31 +244,4 @@ int queue_lanes_discard(struct queue *q)
         }
     }
     return -ENOENT;
-}
-
-int queue_sweep_lanes(struct registry *r, uint64_t now, size_t budget)
-{
-    struct list *pos, *next;
-    for (pos = r->all.next; pos != &r->all; pos = next) {
-        struct queue *l = list_entry(pos, struct queue, all);
-        next = pos->next;
-        struct jnl_stats st;
-        if (l->kind != QK_LANE || !l->parent || !list_empty(&l->opens) || l->pinned || (!l->jnl && !l->parked_valid))
-            continue;
-        if (registry_queue_stats(r, l, &st) < 0 || st.items > 0 || (l->jnl && jnl_pending(l->jnl))) {
-            l->empty_since = 0;
-            continue;
-        }
-        if (!l->empty_since) {
-            l->empty_since = now ? now : 1;
-            continue;
-        }
-        if (now - l->empty_since < LANE_IDLE_MS)
-            continue;
-        if (budget == 0)
-            return 1;
-        budget--;
-        registry_delete(r, l);
-    }
-    return 0;
 }

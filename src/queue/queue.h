@@ -20,15 +20,17 @@ struct qconf;
 /* Priority levels: 0 (most urgent) to 9. A queue's items of its default
  * level are in its own journal; each other level that has items is a lane,
  * a hidden queue of its own named "<queue>\x1f<level>" (a name no client
- * can send), created on first use and deleted once it has been empty a
- * while (queue/lanes.c). */
+ * can send), created on first use; it stays (queue/lanes.c). */
 #define QUEUE_LEVELS 10
 #define QUEUE_LANE_MARK '\x1f'
 /* Delayed items wait in buckets by due time (queue/delay.c): hidden queues
- * named "<queue>\x1e<level><h|d><10 hex digits: due / width>". */
+ * named "<queue>\x1e<level><h|d><generation 0-9a-z><10 hex digits: due / width>". */
 #define QUEUE_BUCKET_MARK '\x1e'
-#define QUEUE_BUCKET_SUFFIX 13
+#define QUEUE_BUCKET_SUFFIX 14
 #define QUEUE_NAME_MAX (250 + QUEUE_BUCKET_SUFFIX) /* a client's longest name and a hidden queue's suffix */
+/* A queue with delayed items: its name and its buckets' suffix fit a name's
+ * longest (the origin of each fired copy is its bucket's name). */
+#define QUEUE_DELAYED_NAME_MAX (250 - QUEUE_BUCKET_SUFFIX)
 
 enum queue_kind {
     QK_QUEUE,  /* a queue clients name */
@@ -231,9 +233,6 @@ uint64_t queue_level_items(struct queue *q, unsigned level);
 /* Drops the oldest item not held open of q's least urgent level that has
  * one (discard_old_when_full). Returns 0, -ENOENT (none), or -errno. */
 int queue_lanes_discard(struct queue *q);
-/* Deletes lanes that have been empty a while, at most budget of them.
- * Returns 1 when the budget ran out (call again), else 0. */
-int queue_sweep_lanes(struct registry *r, uint64_t now, size_t budget);
 
 /* ---- transfers (queue/transfer.c) ---- */
 /* The name of q's dead-letter queue (dead_letter_queue, or "<q>_errors")

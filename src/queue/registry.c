@@ -118,7 +118,8 @@ static struct jnl_conf queue_jconf(const struct registry *r, const struct queue 
 
 static int insert(struct registry *r, struct queue *q)
 {
-    int rc = registry_fanout_join(r, q);
+    /* a lane or bucket is no fanout child, whatever its name says */
+    int rc = q->kind == QK_QUEUE ? registry_fanout_join(r, q) : 0;
     if (rc < 0)
         return rc;
     if (r->count + 1 > r->nbuckets / 2 && (rc = grow(r)) < 0) {
@@ -655,12 +656,21 @@ void registry_wait_absent(struct registry *r, struct qwaiter *w) { list_push_bac
 
 int registry_flush_all(struct registry *r)
 {
+    /* A queue's flush takes its lanes and deletes its buckets, which may be
+     * next in the list: flushed first, the queues' own journals after. */
     int rc = 0;
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->all)
-    {
+    struct list *pos;
+    for (pos = r->all.next; pos != &r->all; pos = pos->next) {
         struct queue *q = list_entry(pos, struct queue, all);
-        int e = q->level < 0 ? queue_flush(q) : 0; /* a queue's flush takes its lanes */
+        if (q->kind != QK_QUEUE || !q->delays)
+            continue;
+        int e = queue_flush_delayed(q); /* deletes only q's buckets, none of which is q */
+        if (e < 0 && rc == 0)
+            rc = e;
+    }
+    for (pos = r->all.next; pos != &r->all; pos = pos->next) {
+        struct queue *q = list_entry(pos, struct queue, all);
+        int e = q->kind == QK_QUEUE ? queue_flush(q) : 0; /* a queue's flush takes its lanes */
         if (e < 0 && rc == 0)
             rc = e;
     }
