@@ -263,7 +263,8 @@ int jnl_origin_of_id(struct jnl *j, uint64_t id, char *name, size_t *len, uint64
                 continue;
             found = 1;
             *len = e.origin_len;
-            memcpy(name, e.origin, e.origin_len);
+            if (e.origin_len) /* (an entry without one: no bytes to copy) */
+                memcpy(name, e.origin, e.origin_len);
             *origin_id = e.r.origin_id;
         }
         uint64_t size = jbatch_size(&bt), last = next;
