@@ -153,6 +153,8 @@ void dindex_pop(struct queue *b, size_t src)
     }
     struct drun *r = d->runs[src];
     if (++r->wpos == r->wlen && r->next >= r->n) { /* spent: closed */
+        if (r == d->spill)
+            d->spill = NULL;
         run_free(b->reg->jconf.io, r);
         d->runs[src] = d->runs[--d->nruns];
     }
@@ -162,6 +164,7 @@ void dindex_pop(struct queue *b, size_t src)
 
 void dindex_reset(const struct jio *io, struct dbucket *d)
 {
+    d->spill = NULL;
     for (size_t i = 0; i < d->nruns; i++)
         run_free(io, d->runs[i]);
     d->nruns = 0;
@@ -223,14 +226,36 @@ int dindex_build_step(struct queue *b)
     return 1;
 }
 
+/* Writes the full heap as a run: appended to the last spill's run when it
+ * comes after it in order, else a run of its own. */
+static int spill(struct queue *b)
+{
+    struct dbucket *d = b->bucket;
+    const struct jio *io = b->reg->jconf.io;
+    qsort(d->heap, d->nheap, sizeof(*d->heap), dent_cmp);
+    int rc;
+    if (d->spill && dent_cmp(&d->heap[0], &d->spill_last) > 0) {
+        struct drun *r = d->spill;
+        rc = jio_pwrite_all(io, r->fd, d->heap, d->nheap * sizeof(*d->heap), (off_t)(r->n * sizeof(struct dent)));
+        if (rc == 0)
+            r->n += d->nheap;
+    } else if ((rc = run_write(b, d->heap, d->nheap)) == 0) {
+        d->spill = d->runs[d->nruns - 1];
+    }
+    if (rc == 0) {
+        d->spill_last = d->heap[d->nheap - 1];
+        d->nheap = 0;
+    }
+    return rc;
+}
+
 int dindex_add(struct queue *b, const struct jnl_item *it)
 {
     struct dbucket *d = b->bucket;
     if (d->nheap == DHEAP_MAX) {
-        int rc = run_write(b, d->heap, d->nheap);
+        int rc = spill(b);
         if (rc < 0)
             return rc; /* written, but not indexed: it fires after a restart */
-        d->nheap = 0;
     }
     if (d->nheap == d->capheap) {
         size_t cap = d->capheap ? d->capheap * 2 : 64;

@@ -40,6 +40,12 @@ struct dbucket {
     struct dent *heap; /* items set since the build, soonest first */
     size_t nheap, capheap;
     uint64_t run_seq;
+    /* the run the heap last spilled into, and its last entry: a spill that
+     * comes after it in order (items set in due order, a fixed delay) is
+     * appended to it, so such a bucket keeps one run however long it takes
+     * sets */
+    struct drun *spill;
+    struct dent spill_last;
     struct jnl_fire done; /* what has fired */
     uint64_t sync_epoch;  /* the sync that covers the last copies made */
     int build_err;        /* the build failed: retried on the next start */

@@ -17,6 +17,7 @@
 #include "conffile.h"
 #include "journal/journal.h"
 #include "queue/delay.h"
+#include "queue/delay_int.h"
 #include "queue/queue.h"
 #include "queue/registry.h"
 #include "testutil.h"
@@ -289,6 +290,38 @@ static void test_an_item_set_after_a_kick_for_an_earlier_time_still_fires(void *
     assert_int_equal(take(q), 2);
 }
 
+/* Items set in due order (a fixed delay) into an indexed bucket spill their
+ * heap into the same run again and again: the bucket keeps one run (one fd)
+ * however many items it takes. Out of order, each spill is a run of its own. */
+static void test_items_set_in_due_order_keep_one_run(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q");
+    uint64_t now = queue_now_ms(), hour = (now / 3600000 + 2) * 3600000;
+    put_due(q, hour + 1, 0);
+    tick_all(fx, hour - 30000); /* indexed */
+    struct queue *b = NULL;
+    for (struct list *pos = fx->r->all.next; pos != &fx->r->all && !b; pos = pos->next)
+        if (list_entry(pos, struct queue, all)->kind == QK_BUCKET)
+            b = list_entry(pos, struct queue, all);
+    assert_non_null(b);
+    for (uint32_t i = 1; i <= 10 * DHEAP_MAX; i++)
+        put_due(q, hour + 1 + i, i);
+    assert_true(b->bucket->nruns <= 2);
+    for (uint32_t i = 1; i <= 3 * DHEAP_MAX; i++)
+        put_due(q, hour + 100000 - i, 100000 + i); /* in reverse: a run a spill */
+    assert_true(b->bucket->nruns >= 3);
+    tick_all(fx, hour + 200000);
+    long prev_due = -1;
+    uint32_t n = 0;
+    for (long got; (got = take(q)) >= 0; n++) {
+        long due = got < 100000 ? got : 100000 - (got - 100000);
+        assert_true(due > prev_due);
+        prev_due = due;
+    }
+    assert_int_equal(n, 1 + 13 * DHEAP_MAX);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -299,6 +332,7 @@ int main(void)
         T(test_a_firing_cut_short_after_its_copies_is_done),
         T(test_kick_and_peek_take_the_soonest_across_buckets),
         T(test_an_item_set_after_a_kick_for_an_earlier_time_still_fires),
+        T(test_items_set_in_due_order_keep_one_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
