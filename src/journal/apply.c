@@ -32,6 +32,8 @@ static struct jnl_node *node_new(struct jst *s, const struct jnl_item *it)
     list_init(&n->link);
     s->nnodes++;
     s->node_bytes += it->len;
+    if (s->low_valid && it->seg < s->low_seg)
+        s->low_seg = it->seg;
     returned_insert(s, n);
     return n;
 }
@@ -55,6 +57,8 @@ static void node_free(struct jst *s, struct jnl_node *n)
     }
     s->nnodes--;
     s->node_bytes -= n->item.len;
+    if (n->item.seg == s->low_seg)
+        s->low_valid = 0; /* it may have been the last one there */
     free(n);
 }
 
@@ -85,8 +89,14 @@ struct jnl_node *jst_find(struct jst *s, uint64_t id)
     return NULL;
 }
 
-uint64_t jst_lowest_live_seg(const struct jst *s)
+uint64_t jst_lowest_live_seg(const struct jst *cs)
 {
+    /* Asked after every request: the answer is kept, and looked for again
+     * only once the node in the lowest segment may have gone (a walk of
+     * every live item each time made each request cost O(open items)). */
+    struct jst *s = (struct jst *)cs; /* (the cache alone changes) */
+    if (s->low_valid)
+        return s->low_seg;
     uint64_t low = UINT64_MAX;
     const struct list *lists[2] = {&s->returned, &s->open};
     for (int i = 0; i < 2; i++)
@@ -94,6 +104,8 @@ uint64_t jst_lowest_live_seg(const struct jst *s)
             uint64_t seg = list_entry(pos, struct jnl_node, link)->item.seg;
             low = seg < low ? seg : low;
         }
+    s->low_seg = low;
+    s->low_valid = 1;
     return low;
 }
 
@@ -254,6 +266,8 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
         break;
     case JF_ACK_MOVE:
         if ((n = find(s, a, hint)) != NULL) {
+            if (n->item.seg == s->low_seg)
+                s->low_valid = 0;
             n->item.seg = a->seg;
             n->item.off = a->off;
             n->item.idx = a->idx;

@@ -29,6 +29,8 @@ struct jst {
     struct list open;     /* held open by an owner */
     uint64_t nnodes, nopen, node_bytes, open_bytes;
     uint64_t nxfer, xfer_bytes; /* of the open ones, those in transfer (held by the state itself) */
+    uint64_t low_seg;           /* the lowest segment a live item is in, when low_valid */
+    int low_valid;
     /* a delay bucket's firing: items up to fire's key (due, id) are
      * visible in their lane (fired of them); the FIRINGs after it, in
      * order, are not known durable yet (each names the lane and the id of
