@@ -20,57 +20,10 @@
 #include "queue/delay_int.h"
 #include "queue/queue.h"
 #include "queue/registry.h"
-#include "testutil.h"
+#include "registry_fixture.h"
 
-struct fx {
-    char tmp[PATH_MAX];
-    char data[PATH_MAX];
-    struct jnl_conf conf;
-    struct conffile *file;
-    struct registry *r;
-};
-
-static int setup(void **state)
-{
-    struct fx *fx = calloc(1, sizeof(*fx));
-    assert_non_null(fx);
-    tu_mkdtemp(fx->tmp);
-    tu_join(fx->data, fx->tmp, "data");
-    assert_int_equal(mkdir(fx->data, 0755), 0);
-    fx->conf = (struct jnl_conf){.io = jio_posix(),
-                                 .segment_size = 1 << 20,
-                                 .ack_compact_bytes = 1 << 20,
-                                 .sync_never = 1};
-    struct conf_error e;
-    assert_int_equal(conffile_load(NULL, NULL, NULL, NULL, &fx->file, &e), 0);
-    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *fx = *state;
-    registry_close(fx->r);
-    conffile_free(fx->file);
-    tu_rmtree(fx->tmp);
-    free(fx);
-    return 0;
-}
-
-static void reopen(struct fx *fx)
-{
-    registry_close(fx->r);
-    fx->r = NULL;
-    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
-}
-
-static struct queue *mkq(struct fx *fx, const char *name)
-{
-    struct queue *q = NULL;
-    assert_int_equal(registry_get_or_create(fx->r, name, strlen(name), &q), 0);
-    return q;
-}
+static int setup(void **state) { return fx_setup(state, NULL); }
+static int teardown(void **state) { return fx_teardown(state); }
 
 /* Sets an item due at due whose bytes are its number n. */
 static void put_due(struct queue *q, uint64_t due, uint32_t n)
@@ -164,10 +117,7 @@ static void firing_cut_short(struct fx *fx, int copied)
     uint64_t now = queue_now_ms(), due = now + 1000;
     put_due(q, due, 7);
     assert_non_null(q->delays);
-    struct queue *b = NULL;
-    for (struct list *pos = fx->r->all.next; pos != &fx->r->all && !b; pos = pos->next)
-        if (list_entry(pos, struct queue, all)->kind == QK_BUCKET)
-            b = list_entry(pos, struct queue, all);
+    struct queue *b = first_of_kind(fx, QK_BUCKET);
     assert_non_null(b);
     struct jnl *bj, *lj;
     assert_int_equal(registry_jnl(fx->r, b, &bj), 0);
@@ -209,10 +159,7 @@ static void test_firings_are_settled_in_order_up_to_the_first_copy_missing(void 
     uint64_t now = queue_now_ms(), due = now + 1000;
     put_due(q, due, 1);
     put_due(q, due + 1, 2);
-    struct queue *b = NULL;
-    for (struct list *pos = fx->r->all.next; pos != &fx->r->all && !b; pos = pos->next)
-        if (list_entry(pos, struct queue, all)->kind == QK_BUCKET)
-            b = list_entry(pos, struct queue, all);
+    struct queue *b = first_of_kind(fx, QK_BUCKET);
     assert_non_null(b);
     struct jnl *bj, *lj;
     assert_int_equal(registry_jnl(fx->r, b, &bj), 0);
@@ -300,10 +247,7 @@ static void test_items_set_in_due_order_keep_one_run(void **state)
     uint64_t now = queue_now_ms(), hour = (now / 3600000 + 2) * 3600000;
     put_due(q, hour + 1, 0);
     tick_all(fx, hour - 30000); /* indexed */
-    struct queue *b = NULL;
-    for (struct list *pos = fx->r->all.next; pos != &fx->r->all && !b; pos = pos->next)
-        if (list_entry(pos, struct queue, all)->kind == QK_BUCKET)
-            b = list_entry(pos, struct queue, all);
+    struct queue *b = first_of_kind(fx, QK_BUCKET);
     assert_non_null(b);
     for (uint32_t i = 1; i <= 10 * DHEAP_MAX; i++)
         put_due(q, hour + 1 + i, i);

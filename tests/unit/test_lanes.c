@@ -17,64 +17,10 @@
 #include "journal/journal.h"
 #include "queue/queue.h"
 #include "queue/registry.h"
-#include "testutil.h"
+#include "registry_fixture.h"
 
-struct fx {
-    char tmp[PATH_MAX];
-    char data[PATH_MAX];
-    struct jnl_conf conf;
-    struct conffile *file;
-    struct registry *r;
-};
-
-/* Queue "w" has the weighted policy; the others are strict. */
-static int setup(void **state)
-{
-    struct fx *fx = calloc(1, sizeof(*fx));
-    assert_non_null(fx);
-    tu_mkdtemp(fx->tmp);
-    tu_join(fx->data, fx->tmp, "data");
-    assert_int_equal(mkdir(fx->data, 0755), 0);
-    fx->conf = (struct jnl_conf){.io = jio_posix(),
-                                 .segment_size = 1 << 20,
-                                 .ack_compact_bytes = 1 << 20,
-                                 .sync_never = 1};
-    char path[PATH_MAX];
-    tu_join(path, fx->tmp, "darner.conf");
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("[queue \"w\"]\npriority_policy = weighted\n", f);
-    fclose(f);
-    struct conf_error e;
-    assert_int_equal(conffile_load(path, NULL, NULL, NULL, &fx->file, &e), 0);
-    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *fx = *state;
-    registry_close(fx->r);
-    conffile_free(fx->file);
-    tu_rmtree(fx->tmp);
-    free(fx);
-    return 0;
-}
-
-static void reopen(struct fx *fx)
-{
-    registry_close(fx->r);
-    fx->r = NULL;
-    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
-}
-
-static struct queue *mkq(struct fx *fx, const char *name)
-{
-    struct queue *q = NULL;
-    assert_int_equal(registry_get_or_create(fx->r, name, strlen(name), &q), 0);
-    return q;
-}
+static int setup(void **state) { return fx_setup(state, "[queue \"w\"]\npriority_policy = weighted\n"); }
+static int teardown(void **state) { return fx_teardown(state); }
 
 static void put(struct queue *q, unsigned pri, const char *s)
 {
