@@ -100,6 +100,7 @@ struct qopen {
     struct jnl_node *node;
     uint64_t lease_ms; /* given back at this loop time (ms), if lease_idx != LEASE_NONE */
     size_t lease_idx;  /* its place in the registry's lease heap */
+    int *holder_stale; /* set to 1 when it goes (its holder's kept count); may be NULL */
 };
 
 /* What a waiter is told. */

@@ -593,6 +593,8 @@ int registry_delete(struct registry *r, struct queue *q)
     list_for_each_safe(pos, tmp, &q->opens)
     {
         struct qopen *o = list_entry(pos, struct qopen, q_link);
+        if (o->holder_stale)
+            *o->holder_stale = 1;
         list_remove(&o->conn_link);
         list_remove(&o->q_link);
         lease_clear(&r->leases, o);
