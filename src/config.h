@@ -36,6 +36,8 @@ struct config {
     uint64_t status_grace_ms; /* before a stricter status refuses work */
     uint64_t expiry_sweep_ms; /* between expiry sweeps; 0: none */
     int enable_shutdown;      /* the shutdown command stops the server */
+    char admin_listen[256];   /* the admin HTTP port: "PORT" or "ADDR:PORT"; "": none */
+    char admin_port_file[4096]; /* written with the admin port once it accepts; "": none */
     /* the open-file limit, as main found and raised it (for the log) */
     uint64_t nofile_was, nofile_soft, nofile_hard;
 };

@@ -372,6 +372,14 @@ int server_start(struct server *s)
     log_info(&s->log, "darner %s serving on %s:%d, data in %s (%zu queues), fsync %s", DARNER_VERSION, cfg->listen,
              s->port, cfg->data_dir, s->reg->count - s->reg->nhidden,
              cfg->fsync.policy == FSYNC_ALWAYS ? "always" : cfg->fsync.policy == FSYNC_NEVER ? "never" : "periodic");
+    /* every listener accepts before a port file says the server does */
+    if (cfg->admin_listen[0] && (rc = admin_start(&s->admin, s, cfg->admin_listen)) < 0)
+        return rc;
+    if (cfg->admin_listen[0] && cfg->admin_port_file[0] &&
+        (rc = write_port_file(cfg->admin_port_file, s->admin.port)) < 0) {
+        log_error(&s->log, "cannot write --admin-port-file %s: %s", cfg->admin_port_file, strerror(-rc));
+        return rc;
+    }
     if (cfg->port_file[0] && (rc = write_port_file(cfg->port_file, s->port)) < 0) {
         log_error(&s->log, "cannot write --port-file %s: %s", cfg->port_file, strerror(-rc));
         return rc;
@@ -395,6 +403,7 @@ void server_stop(struct server *s)
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], handle_closed);
+    admin_stop(&s->admin);
     /* Waits end first, so items given back below are handed to nobody. */
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &s->conns) conn_cancel_wait(list_entry(pos, struct conn, link));

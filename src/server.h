@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "admin.h"
 #include "config.h"
 #include "log.h"
 #include "queue/registry.h"
@@ -37,6 +38,7 @@ struct server {
     uv_timer_t lease_timer;  /* the next lease to run out */
     uint64_t lease_next;     /* when it is armed for (loop ms); 0: not armed */
     uv_timer_t delay_timer;  /* the next delayed item due, or index work to do */
+    struct admin admin;      /* the admin HTTP port, if --admin-listen */
     int sweeping;            /* a sweep pass is under way, a step a loop turn */
     enum srv_status status, status_target; /* in force, and asked for */
     struct list conns;   /* every connection */

@@ -28,6 +28,13 @@ const struct setting SETTINGS[] = {
      .off = SRV(port), .arg = "N", .help = "TCP port, 0 picks a free one"},
     {.key = "port_file", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "", .max = sizeof(((struct config *)0)->port_file),
      .off = SRV(port_file), .arg = "PATH", .help = "write the port here once accepting connections"},
+    {.key = "admin_listen", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "",
+     .max = sizeof(((struct config *)0)->admin_listen), .off = SRV(admin_listen), .arg = "[ADDR:]PORT",
+     .help = "serve the admin HTTP port (/healthz, /readyz, /stats.json) there; a port alone: on 127.0.0.1 "
+             "(empty: none)"},
+    {.key = "admin_port_file", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "",
+     .max = sizeof(((struct config *)0)->admin_port_file), .off = SRV(admin_port_file), .arg = "PATH",
+     .help = "write the admin port here once it accepts connections"},
     {.key = "data", .short_flag = 'd', .scope = SCOPE_SERVER, .type = ST_STRING, .def = CONFIG_DEFAULT_DATA,
      .max = sizeof(((struct config *)0)->data_dir), .off = SRV(data_dir), .arg = "DIR",
      .help = "data folder, created if missing"},

@@ -1,0 +1,289 @@
+/* admin.c: the admin HTTP port (--admin-listen), on the server's loop:
+ * /healthz, /readyz and /stats.json. Requests are parsed by Debian's
+ * http-parser (libhttp-parser-dev), JSON written by jansson; each
+ * connection answers one request and closes (Connection: close). */
+#include "admin.h"
+
+#include "server.h"
+#include "stats.h"
+#include "util/buf.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ADMIN_URL_MAX 8192     /* a longer request target answers 414 */
+#define ADMIN_REQUEST_MAX 65536 /* bytes of one request (line, headers): more answers 431 */
+
+struct admin_conn {
+    uv_tcp_t tcp;
+    struct admin *a;
+    struct list link;
+    http_parser parser;
+    struct buf url;
+    size_t read_bytes;
+    int answered;
+    uv_write_t wreq;
+    struct buf out;
+    char rbuf[4096];
+};
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct admin_conn *ac = h->data;
+    list_remove(&ac->link);
+    buf_free(&ac->url);
+    buf_free(&ac->out);
+    free(ac);
+}
+
+static void conn_close(struct admin_conn *ac)
+{
+    if (!uv_is_closing((uv_handle_t *)&ac->tcp))
+        uv_close((uv_handle_t *)&ac->tcp, conn_closed);
+}
+
+static void written(uv_write_t *w, int status)
+{
+    (void)status;
+    conn_close(w->data);
+}
+
+/* Sends one whole response and closes after it. */
+static void respond(struct admin_conn *ac, int code, const char *reason, const char *type, const char *body,
+                    size_t len)
+{
+    if (ac->answered)
+        return;
+    ac->answered = 1;
+    uv_read_stop((uv_stream_t *)&ac->tcp);
+    buf_printf(&ac->out,
+               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+               "Connection: close\r\n\r\n",
+               code, reason, type, len);
+    buf_append(&ac->out, body, len);
+    uv_buf_t b = uv_buf_init(ac->out.data, (unsigned)ac->out.len);
+    ac->wreq.data = ac;
+    if (uv_write(&ac->wreq, (uv_stream_t *)&ac->tcp, &b, 1, written) < 0)
+        conn_close(ac);
+}
+
+static void respond_text(struct admin_conn *ac, int code, const char *reason, const char *text)
+{
+    respond(ac, code, reason, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+/* stats_write's "STAT key value" lines as one JSON object: numbers as
+ * numbers, the rest as strings (so /stats.json and stats cannot differ). */
+static char *stats_json(const struct server *s)
+{
+    struct buf b = {0};
+    stats_write(s, &b);
+    buf_append(&b, "", 1);
+    json_t *o = json_object();
+    char *line = b.data, *next;
+    for (; line && *line; line = next) {
+        next = strstr(line, "\r\n");
+        if (next) {
+            *next = '\0';
+            next += 2;
+        }
+        if (strncmp(line, "STAT ", 5) != 0)
+            continue;
+        char *key = line + 5, *val = strchr(key, ' ');
+        if (!val)
+            continue;
+        *val++ = '\0';
+        char *end;
+        unsigned long long u = strtoull(val, &end, 10);
+        json_t *v;
+        if (*val && *val != '-' && !*end)
+            v = json_integer((json_int_t)u);
+        else if (*val && (strtod(val, &end), !*end))
+            v = json_real(strtod(val, NULL));
+        else
+            v = json_string(val);
+        json_object_set_new(o, key, v);
+    }
+    buf_free(&b);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
+}
+
+static void route(struct admin_conn *ac)
+{
+    const struct server *s = ac->a->srv;
+    if (ac->parser.method != HTTP_GET && ac->parser.method != HTTP_HEAD) {
+        respond_text(ac, 405, "Method Not Allowed", "only GET\n");
+        return;
+    }
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(ac->url.data, ac->url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) {
+        respond_text(ac, 400, "Bad Request", "bad request target\n");
+        return;
+    }
+    const char *path = ac->url.data + u.field_data[UF_PATH].off;
+    size_t plen = u.field_data[UF_PATH].len;
+#define IS(p) (plen == strlen(p) && memcmp(path, p, plen) == 0)
+    if (IS("/healthz")) {
+        respond_text(ac, 200, "OK", "ok\n");
+    } else if (IS("/readyz")) {
+        /* not ready while QUIESCENT: it serves no get */
+        if (s->status >= STATUS_QUIESCENT)
+            respond_text(ac, 503, "Service Unavailable", "not ready: QUIESCENT\n");
+        else
+            respond_text(ac, 200, "OK", "ready\n");
+    } else if (IS("/stats.json")) {
+        char *j = stats_json(s);
+        if (j)
+            respond(ac, 200, "OK", "application/json", j, strlen(j));
+        else
+            respond_text(ac, 500, "Internal Server Error", "out of memory\n");
+        free(j);
+    } else {
+        respond_text(ac, 404, "Not Found", "no such page: /healthz, /readyz and /stats.json are served\n");
+    }
+#undef IS
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct admin_conn *ac = p->data;
+    if (ac->url.len + len > ADMIN_URL_MAX) {
+        respond_text(ac, 414, "URI Too Long", "request target too long\n");
+        return 1;
+    }
+    return buf_append(&ac->url, at, len) < 0;
+}
+
+static int on_complete(http_parser *p)
+{
+    struct admin_conn *ac = p->data;
+    buf_append(&ac->url, "", 1); /* NUL-terminated, not counted */
+    ac->url.len--;
+    route(ac);
+    return 1; /* one request a connection */
+}
+
+static const http_parser_settings PARSER = {.on_url = on_url, .on_message_complete = on_complete};
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)hint;
+    struct admin_conn *ac = h->data;
+    *b = uv_buf_init(ac->rbuf, sizeof(ac->rbuf));
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct admin_conn *ac = st->data;
+    if (n < 0) {
+        conn_close(ac);
+        return;
+    }
+    ac->read_bytes += (size_t)n;
+    size_t used = http_parser_execute(&ac->parser, &PARSER, b->base, (size_t)n);
+    if (ac->answered)
+        return;
+    if (ac->parser.http_errno != HPE_OK || used != (size_t)n)
+        respond_text(ac, 400, "Bad Request", "bad request\n");
+    else if (ac->read_bytes > ADMIN_REQUEST_MAX)
+        respond_text(ac, 431, "Request Header Fields Too Large", "request too large\n");
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    struct admin *a = l->data;
+    if (status < 0)
+        return;
+    struct admin_conn *ac = calloc(1, sizeof(*ac));
+    if (!ac)
+        return;
+    ac->a = a;
+    list_init(&ac->link);
+    uv_tcp_init(l->loop, &ac->tcp);
+    ac->tcp.data = ac;
+    list_push_back(&a->conns, &ac->link);
+    if (uv_accept(l, (uv_stream_t *)&ac->tcp) < 0) {
+        conn_close(ac);
+        return;
+    }
+    http_parser_init(&ac->parser, HTTP_REQUEST);
+    ac->parser.data = ac;
+    uv_read_start((uv_stream_t *)&ac->tcp, alloc_cb, read_cb);
+}
+
+int admin_parse_listen(const char *text, char *addr, size_t cap, int *port)
+{
+    const char *colon = strrchr(text, ':');
+    const char *p = colon ? colon + 1 : text;
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (!*p || *end || v < 0 || v > 65535)
+        return -EINVAL;
+    size_t alen = colon ? (size_t)(colon - text) : 0;
+    if (alen && text[0] == '[' && text[alen - 1] == ']') { /* [::1]:9100 */
+        text++;
+        alen -= 2;
+    }
+    if (alen + 1 > cap)
+        return -EINVAL;
+    if (alen) {
+        memcpy(addr, text, alen);
+        addr[alen] = '\0';
+    } else {
+        snprintf(addr, cap, "127.0.0.1"); /* only a port: loopback */
+    }
+    *port = (int)v;
+    return 0;
+}
+
+int admin_start(struct admin *a, struct server *s, const char *listen)
+{
+    char addr[256];
+    int port, rc;
+    struct sockaddr_storage sa;
+    a->srv = s;
+    list_init(&a->conns);
+    if (admin_parse_listen(listen, addr, sizeof(addr), &port) < 0) {
+        log_error(&s->log, "--admin-listen %s: wants PORT or ADDR:PORT", listen);
+        return -EINVAL;
+    }
+    rc = strchr(addr, ':') ? uv_ip6_addr(addr, port, (struct sockaddr_in6 *)&sa)
+                           : uv_ip4_addr(addr, port, (struct sockaddr_in *)&sa);
+    if (rc < 0) {
+        log_error(&s->log, "--admin-listen %s: %s is not an IP address", listen, addr);
+        return rc;
+    }
+    uv_tcp_init(s->loop, &a->listener);
+    a->listener.data = a;
+    a->started = 1;
+    if ((rc = uv_tcp_bind(&a->listener, (const struct sockaddr *)&sa, 0)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)&a->listener, 128, on_connection)) < 0) {
+        log_error(&s->log, "cannot listen for the admin port on %s port %d: %s", addr, port, uv_strerror(rc));
+        return rc;
+    }
+    int len = sizeof(sa);
+    uv_tcp_getsockname(&a->listener, (struct sockaddr *)&sa, &len);
+    a->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                             : ((struct sockaddr_in *)&sa)->sin_port);
+    log_info(&s->log, "admin HTTP port on %s:%d (/healthz, /readyz, /stats.json)", addr, a->port);
+    return 0;
+}
+
+static void listener_closed(uv_handle_t *h) { (void)h; }
+
+void admin_stop(struct admin *a)
+{
+    if (!a->started)
+        return;
+    if (!uv_is_closing((uv_handle_t *)&a->listener))
+        uv_close((uv_handle_t *)&a->listener, listener_closed);
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &a->conns) conn_close(list_entry(pos, struct admin_conn, link));
+}
