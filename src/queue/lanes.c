@@ -132,12 +132,10 @@ static int may_have_item(struct queue *l)
     return st.items > st.open;
 }
 
-/* The journal queues of q at level (its lane, and q itself at its default
- * level, the lane first), into out; returns how many. */
-static int at_level(struct queue *q, unsigned level, struct queue *out[2])
+int queue_at_level(struct queue *q, unsigned level, struct queue *out[2])
 {
     int n = 0;
-    if (q->lanes->q[level])
+    if (q->lanes && q->lanes->q[level])
         out[n++] = q->lanes->q[level];
     if (level == q->conf->v.default_priority)
         out[n++] = q;
@@ -148,7 +146,7 @@ static int at_level(struct queue *q, unsigned level, struct queue *out[2])
 static int get_at(struct queue *q, unsigned level, enum qget_mode mode, struct qopen **open, struct qitem *out)
 {
     struct queue *c[2];
-    int n = at_level(q, level, c), rc = -ENOENT;
+    int n = queue_at_level(q, level, c), rc = -ENOENT;
     for (int i = 0; i < n && rc == -ENOENT; i++)
         if (may_have_item(c[i]))
             rc = queue_get_lane(c[i], mode, open, out);
@@ -171,7 +169,7 @@ static int get_weighted(struct queue *q, enum qget_mode mode, struct qopen **ope
         int best = -1;
         for (unsigned level = 0; level < QUEUE_LEVELS && ls; level++) {
             struct queue *c[2];
-            int n = at_level(q, level, c), any = 0;
+            int n = queue_at_level(q, level, c), any = 0;
             for (int i = 0; i < n; i++)
                 any |= may_have_item(c[i]);
             if (!any || (tried & (1u << level)))
@@ -206,11 +204,7 @@ uint64_t queue_level_items(struct queue *q, unsigned level)
     struct jnl_stats st;
     uint64_t n = 0;
     struct queue *c[2];
-    int k = q->lanes ? at_level(q, level, c) : 0;
-    if (!q->lanes && level == q->conf->v.default_priority) {
-        c[0] = q;
-        k = 1;
-    }
+    int k = queue_at_level(q, level, c);
     for (int i = 0; i < k; i++)
         if (registry_journal_stats(q->reg, c[i], &st) == 0)
             n += st.items;
@@ -224,11 +218,7 @@ int queue_lanes_discard(struct queue *q)
     /* the least urgent level first; in a level, the lane before the queue */
     for (int level = QUEUE_LEVELS - 1; level >= 0; level--) {
         struct queue *c[2];
-        int n = q->lanes ? at_level(q, (unsigned)level, c) : 0;
-        if (!q->lanes && (unsigned)level == q->conf->v.default_priority) {
-            c[0] = q;
-            n = 1;
-        }
+        int n = queue_at_level(q, (unsigned)level, c);
         for (int i = 0; i < n; i++) {
             if (!may_have_item(c[i]))
                 continue;

@@ -227,6 +227,9 @@ int queue_name_kind(const char *name, size_t len, int *level, size_t *suffix);
 uint64_t queue_first_id(const struct queue *q);
 /* The level of the items in journal queue q (a lane's, or its default). */
 unsigned queue_level_of(const struct queue *q);
+/* The journal queues of q (a queue clients name) at level: its lane there,
+ * then q itself at its default level; into out, returns how many (0-2). */
+int queue_at_level(struct queue *q, unsigned level, struct queue *out[2]);
 /* queue_get over q's levels, by its priority_policy (q has lanes). */
 int queue_lanes_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out);
 /* Items (open ones included) q holds at level. */

@@ -259,10 +259,10 @@ int queue_kick(struct queue *q, uint64_t max, uint64_t *kicked)
     /* the most urgent level first, as a get takes them */
     int rc = 0;
     for (unsigned level = 0; level < QUEUE_LEVELS && rc == 0 && *kicked < max; level++) {
-        if (q->lanes && q->lanes->q[level])
-            rc = kick_one(q->lanes->q[level], max, kicked);
-        if (rc == 0 && level == q->conf->v.default_priority)
-            rc = kick_one(q, max, kicked);
+        struct queue *c[2];
+        int n = queue_at_level(q, level, c);
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = kick_one(c[i], max, kicked);
     }
     return rc;
 }

@@ -21,51 +21,10 @@
 #include "queue/queue.h"
 #include "conffile.h"
 #include "queue/registry.h"
-#include "testutil.h"
+#include "registry_fixture.h"
 
-struct fx {
-    char tmp[PATH_MAX];
-    char data[PATH_MAX];
-    struct jnl_conf conf;
-    struct conffile *file; /* no file: the built-in queue settings */
-    struct registry *r;
-};
-
-static int setup(void **state)
-{
-    struct fx *fx = calloc(1, sizeof(*fx));
-    assert_non_null(fx);
-    tu_mkdtemp(fx->tmp);
-    tu_join(fx->data, fx->tmp, "data");
-    assert_int_equal(mkdir(fx->data, 0755), 0);
-    fx->conf = (struct jnl_conf){.io = jio_posix(),
-                                 .log = NULL,
-                                 .segment_size = 1 << 20,
-                                 .ack_compact_bytes = 1 << 20,
-                                 .sync_never = 1};
-    struct conf_error e;
-    assert_int_equal(conffile_load(NULL, NULL, NULL, NULL, &fx->file, &e), 0);
-    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *fx = *state;
-    registry_close(fx->r);
-    conffile_free(fx->file);
-    tu_rmtree(fx->tmp);
-    free(fx);
-    return 0;
-}
-
-static void reg_reopen(struct fx *fx)
-{
-    registry_close(fx->r);
-    fx->r = NULL;
-    assert_int_equal(registry_open(&fx->r, fx->data, &fx->conf, fx->file), 0);
-}
+static int setup(void **state) { return fx_setup(state, NULL); } /* no file: the built-in settings */
+static int teardown(void **state) { return fx_teardown(state); }
 
 static struct queue *mkq_n(struct fx *fx, const char *name, size_t len)
 {
@@ -75,7 +34,6 @@ static struct queue *mkq_n(struct fx *fx, const char *name, size_t len)
     return q;
 }
 
-static struct queue *mkq(struct fx *fx, const char *name) { return mkq_n(fx, name, strlen(name)); }
 
 static struct queue *findq(struct fx *fx, const char *name)
 {
@@ -240,7 +198,7 @@ static void test_registry_open_finds_queues_again_by_name(void **state)
         tu_fmt(item, sizeof(item), "item %d", i);
         qput(q, item);
     }
-    reg_reopen(fx);
+    reopen(fx);
     assert_int_equal(fx->r->count, N);
     for (int i = 0; i < N; i++) {
         struct queue *q = registry_find(fx->r, names[i].s, names[i].len);
@@ -268,7 +226,7 @@ static void test_longest_name_survives_reopen(void **state)
     name[0] = '.';
     name[249] = '/';
     qput(mkq_n(fx, name, sizeof(name)), "kept");
-    reg_reopen(fx);
+    reopen(fx);
     struct queue *q = registry_find(fx->r, name, sizeof(name));
     assert_non_null(q);
     qtake(q, "kept");
@@ -295,7 +253,7 @@ static void test_registry_delete_removes_folder(void **state)
     struct queue *a2 = mkq(fx, "a");
     assert_string_not_equal(a2->dir, adir);
     qempty(a2);
-    reg_reopen(fx);
+    reopen(fx);
     qempty(findq(fx, "a"));
     qtake(findq(fx, "b"), "b1");
 }
@@ -393,7 +351,7 @@ static void test_journal_cache_closes_idle_journals_and_reopens_on_use(void **st
         tu_fmt(item, sizeof(item), "item%d", i);
         qget_is(findq(fx, name), QGET_PEEK, item);
     }
-    reg_reopen(fx);
+    reopen(fx);
     registry_set_max_open(fx->r, 2);
     assert_int_equal(fx->r->nopen_jnl, 0);
     for (int i = 1; i < 10; i++) {
@@ -464,7 +422,7 @@ static void test_confirm_removes_open_item(void **state)
     assert_int_equal(queue_confirm(o), 0);
     qstats(q, 1, 0);
     assert_true(list_empty(&q->opens));
-    reg_reopen(fx);
+    reopen(fx);
     q = findq(fx, "q");
     qtake(q, "b");
     qempty(q);
@@ -477,7 +435,7 @@ static void test_open_item_comes_back_after_reopen(void **state)
     qput(q, "a");
     qput(q, "b");
     qget_is(q, QGET_OPEN, "a");
-    reg_reopen(fx);
+    reopen(fx);
     q = findq(fx, "q");
     qtake(q, "a");
     qtake(q, "b");
@@ -762,7 +720,7 @@ static void test_flush_drops_open_items_too(void **state)
     assert_true(list_empty(&q->opens));
     qstats(q, 0, 0);
     qempty(q);
-    reg_reopen(fx);
+    reopen(fx);
     q = findq(fx, "q");
     qempty(q);
     qput(q, "d");
@@ -783,7 +741,7 @@ static void test_flush_all_empties_all_queues(void **state)
         qstats(qs[i], 0, 0);
         qempty(qs[i]);
     }
-    reg_reopen(fx);
+    reopen(fx);
     qempty(findq(fx, "one"));
     qempty(findq(fx, "two"));
     qempty(findq(fx, "three"));
