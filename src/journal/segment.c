@@ -122,6 +122,13 @@ int ji_seg_init(struct jnl *j, int fd, uint64_t seq, uint64_t first_id, uint64_t
 int ji_seg_roll(struct jnl *j, uint64_t first_id, uint64_t cum)
 {
     uint64_t seq = j->tail_fd >= 0 ? j->tail_seg + 1 : j->tail_seg;
+    if (first_id >= JF_COUNT_MAX || cum >= JF_COUNT_MAX || seq >= JF_COUNT_MAX) {
+        /* A header recovery would refuse: never write one. Only a damaged
+         * or hand-made folder gets here (2^62 ids or bytes). */
+        log_error(j->conf.log, "journal %s: segment %" PRIu64 " would pass the format's id or byte limit: refused",
+                  j->dir, seq);
+        return -EOVERFLOW;
+    }
     int fd = ji_seg_open(j, seq, O_RDWR | O_CREAT);
     if (fd < 0)
         return fd;
