@@ -10,6 +10,10 @@ JOBS       ?= 2
 CMAKE ?= cmake
 CTEST ?= ctest
 GENERATOR := $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
+# Warnings are errors in every build made here (and so in CI); a plain `cmake`
+# or a distribution's build leaves DARNER_WERROR off. `make WERROR=OFF` to relax.
+WERROR ?= ON
+CONFIGURE = $(CMAKE) -S . -G "$(GENERATOR)" -DDARNER_WERROR=$(WERROR)
 
 .PHONY: all deps configure build run test test-asan clean fuzz test-tsan bench install
 
@@ -18,10 +22,11 @@ all: build
 deps:
 	@scripts/install-deps
 
-# Configure only once; CMake re-runs itself when CMakeLists.txt or the globbed
-# source lists change.
-$(BUILD_DIR)/CMakeCache.txt: | deps
-	$(CMAKE) -S . -B $(BUILD_DIR) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+# Configure once, and again when this Makefile (its flags) changes; CMake
+# re-runs itself when CMakeLists.txt or the globbed source lists change.
+$(BUILD_DIR)/CMakeCache.txt: Makefile | deps
+	$(CONFIGURE) -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	@touch $@
 
 configure: $(BUILD_DIR)/CMakeCache.txt
 
@@ -38,9 +43,9 @@ install: build
 test: build
 	$(CTEST) --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
 
-$(ASAN_DIR)/CMakeCache.txt: | deps
-	$(CMAKE) -S . -B $(ASAN_DIR) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=Debug \
-		-DDARNER_SANITIZE=address,undefined
+$(ASAN_DIR)/CMakeCache.txt: Makefile | deps
+	$(CONFIGURE) -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DDARNER_SANITIZE=address,undefined
+	@touch $@
 
 test-asan: deps $(ASAN_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(ASAN_DIR)
@@ -56,18 +61,19 @@ TSAN_DIR     ?= build-tsan
 
 # libFuzzer targets, built with clang in their own folder, each run for
 # FUZZ_SECONDS (`make fuzz FUZZ_SECONDS=300`).
-$(FUZZ_DIR)/CMakeCache.txt: | deps
-	$(CMAKE) -S . -B $(FUZZ_DIR) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+$(FUZZ_DIR)/CMakeCache.txt: Makefile | deps
+	$(CONFIGURE) -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DCMAKE_C_COMPILER=clang -DDARNER_FUZZ=ON -DBUILD_TESTING=OFF
+	@touch $@
 
 fuzz: deps $(FUZZ_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(FUZZ_DIR) --target fuzz_parse fuzz_journal fuzz_batch
 	tests/fuzz/run $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 # Every test under ThreadSanitizer (the fsync jobs run on libuv's pool).
-$(TSAN_DIR)/CMakeCache.txt: | deps
-	$(CMAKE) -S . -B $(TSAN_DIR) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=Debug \
-		-DDARNER_SANITIZE=thread
+$(TSAN_DIR)/CMakeCache.txt: Makefile | deps
+	$(CONFIGURE) -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DDARNER_SANITIZE=thread
+	@touch $@
 
 test-tsan: deps $(TSAN_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(TSAN_DIR)
