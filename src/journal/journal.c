@@ -27,6 +27,12 @@ static int write_batch(struct jnl *j, unsigned char *e, uint64_t elen, uint32_t 
                        uint64_t cum, uint64_t *seg, uint64_t *off)
 {
     int rc;
+    if (first_id >= JF_COUNT_MAX || n > JF_COUNT_MAX - first_id) {
+        /* ids recovery would refuse: only a damaged or hand-made folder
+         * gets near 2^62 */
+        log_error(j->conf.log, "journal %s: item ids would pass the format's limit: append refused", j->dir);
+        return -EOVERFLOW;
+    }
     /* A full segment, or one of an older version, is rolled first. */
     if (j->tail_sh.version != JF_VERSION ||
         (j->tail_off > JF_SEG_HDR &&
@@ -257,14 +263,9 @@ static int cursor_fd(struct jnl *j)
     return 0;
 }
 
-int jnl_head(struct jnl *j, struct jnl_head *h)
+/* The record at the cursor (given-back items aside). */
+static int cursor_head(struct jnl *j, struct jnl_head *h)
 {
-    struct list *first = list_first(&j->st.returned);
-    if (first) {
-        h->node = list_entry(first, struct jnl_node, link);
-        h->item = h->node->item;
-        return 0;
-    }
     for (;;) {
         if (j->st.r_seg == j->tail_seg && j->st.r_off >= j->tail_off) {
             if (!j->pend.ticket)
@@ -327,6 +328,51 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
         if ((rc = ji_cursor_next_seg(j)) < 0)
             return rc == -ENOENT ? -EIO : rc;
     }
+}
+
+int jnl_head(struct jnl *j, struct jnl_head *h)
+{
+    struct list *first = list_first(&j->st.returned);
+    if (first) {
+        h->node = list_entry(first, struct jnl_node, link);
+        h->item = h->node->item;
+        return 0;
+    }
+    return cursor_head(j, h);
+}
+
+int jnl_oldest_ms(struct jnl *j, uint64_t *add_ms)
+{
+    uint64_t best = UINT64_MAX;
+    struct list *first = list_first(&j->st.returned);
+    if (first) /* given back: in id order, so the first was added first (clocks aside) */
+        best = list_entry(first, struct jnl_node, link)->item.add_ms;
+    struct jst *st = &j->st;
+    if (st->r_seg == j->tail_seg && st->r_off >= j->tail_off) {
+        if (j->pend.ticket && j->pend.count && j->pend.base_ms < best)
+            best = j->pend.base_ms; /* not written yet: the batch's first item */
+    } else if (j->hc_valid && j->hc_seg == st->r_seg && j->hc_off == st->r_off && j->hc_idx == st->r_idx &&
+               j->hc_id == st->r_id) {
+        best = j->hc_ms < best ? j->hc_ms : best;
+    } else {
+        struct jnl_head h;
+        int rc = cursor_head(j, &h);
+        if (rc < 0 && rc != -ENOENT)
+            return rc;
+        if (rc == 0) {
+            j->hc_valid = 1;
+            j->hc_seg = st->r_seg;
+            j->hc_off = st->r_off;
+            j->hc_idx = st->r_idx;
+            j->hc_id = st->r_id;
+            j->hc_ms = h.item.add_ms;
+            best = h.item.add_ms < best ? h.item.add_ms : best;
+        }
+    }
+    if (best == UINT64_MAX)
+        return -ENOENT;
+    *add_ms = best;
+    return 0;
 }
 
 /* The payload of an item entry: its batch loaded (*owned as
