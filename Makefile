@@ -15,7 +15,7 @@ GENERATOR := $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
 WERROR ?= ON
 CONFIGURE = $(CMAKE) -S . -G "$(GENERATOR)" -DDARNER_WERROR=$(WERROR)
 
-.PHONY: all deps configure build run test test-asan clean fuzz test-tsan bench install
+.PHONY: all deps configure build run test test-asan clean fuzz test-tsan bench install check-builds
 
 all: build
 
@@ -52,7 +52,25 @@ test-asan: deps $(ASAN_DIR)/CMakeCache.txt
 	$(CTEST) --test-dir $(ASAN_DIR) --output-on-failure -j$(JOBS)
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) build-tsan
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) build-tsan $(CHECK_DIR)-*
+
+# ---- build checks: what a packager meets first ----
+# Built only, never tested, each with -Werror: a Release build (-O3 -DNDEBUG:
+# other inlining, other warnings), one with Debian's hardening flags as
+# dpkg-buildflags gives them to a package build (build type None, so only
+# those flags), and a clang Release build of the whole tree.
+CHECK_DIR ?= build-check
+HARDENING = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+check-builds: deps
+	$(CONFIGURE) -B $(CHECK_DIR)-rel -DCMAKE_BUILD_TYPE=Release
+	$(CMAKE) --build $(CHECK_DIR)-rel
+	$(CONFIGURE) -B $(CHECK_DIR)-hard -DCMAKE_BUILD_TYPE=None \
+		-DCMAKE_C_FLAGS="$$($(HARDENING) CFLAGS) $$($(HARDENING) CPPFLAGS)" \
+		-DCMAKE_EXE_LINKER_FLAGS="$$($(HARDENING) LDFLAGS)" \
+		-DCMAKE_SHARED_LINKER_FLAGS="$$($(HARDENING) LDFLAGS)"
+	$(CMAKE) --build $(CHECK_DIR)-hard
+	$(CONFIGURE) -B $(CHECK_DIR)-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
+	$(CMAKE) --build $(CHECK_DIR)-clang
 
 # ---- fuzz and tsan (docs/hardening.md) ----
 FUZZ_DIR     ?= build-fuzz

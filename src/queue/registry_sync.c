@@ -50,7 +50,6 @@ int registry_any_dirty(const struct registry *r)
 static int data_dir_fd(struct registry *r, int **fds, int *n, int *cap)
 {
     const struct jio *io = r->jconf.io;
-    int rc;
     if (*n + 1 > *cap) {
         int *p = realloc(*fds, (size_t)(*cap + 64) * sizeof(int));
         if (!p)
@@ -58,13 +57,16 @@ static int data_dir_fd(struct registry *r, int **fds, int *n, int *cap)
         *fds = p;
         *cap += 64;
     }
-    if (r->data_fd < 0 && (rc = io->open(io->ctx, r->data_dir, O_RDONLY | O_DIRECTORY, 0)) < 0)
-        return rc;
-    if (r->data_fd < 0)
-        r->data_fd = rc;
-    if ((rc = io->dup(io->ctx, r->data_fd)) < 0)
-        return rc;
-    (*fds)[(*n)++] = rc;
+    if (r->data_fd < 0) {
+        int fd = io->open(io->ctx, r->data_dir, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+            return fd;
+        r->data_fd = fd;
+    }
+    int dup_fd = io->dup(io->ctx, r->data_fd);
+    if (dup_fd < 0)
+        return dup_fd;
+    (*fds)[(*n)++] = dup_fd;
     r->data_dirty = 0;
     return 0;
 }
