@@ -19,18 +19,27 @@ CONFIGURE = $(CMAKE) -S . -G "$(GENERATOR)" -DDARNER_WERROR=$(WERROR)
 
 all: build
 
+# `make deps` installs everything; each target asks scripts/install-deps only
+# for its groups (make run never installs clang, Chromium or the test modules).
 deps:
 	@scripts/install-deps
 
+DEP_GROUPS := build test fuzz check bench deb format
+.PHONY: $(addprefix deps-,$(DEP_GROUPS))
+$(addprefix deps-,$(DEP_GROUPS)): deps-%:
+	@scripts/install-deps $*
+# one install-deps at a time (apt-get holds a lock): the build group first
+$(addprefix deps-,test fuzz check bench deb): deps-build
+
 # Configure once, and again when this Makefile (its flags) changes; CMake
 # re-runs itself when CMakeLists.txt or the globbed source lists change.
-$(BUILD_DIR)/CMakeCache.txt: Makefile | deps
+$(BUILD_DIR)/CMakeCache.txt: Makefile | deps-build
 	$(CONFIGURE) -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 	@touch $@
 
 configure: $(BUILD_DIR)/CMakeCache.txt
 
-build: deps configure
+build: deps-build configure
 	$(CMAKE) --build $(BUILD_DIR)
 
 run: build
@@ -40,14 +49,14 @@ run: build
 install: build
 	DESTDIR=$(DESTDIR) $(CMAKE) --install $(BUILD_DIR) $(if $(PREFIX),--prefix $(PREFIX))
 
-test: build
+test: deps-test build
 	$(CTEST) --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
 
-$(ASAN_DIR)/CMakeCache.txt: Makefile | deps
+$(ASAN_DIR)/CMakeCache.txt: Makefile | deps-build
 	$(CONFIGURE) -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DDARNER_SANITIZE=address,undefined
 	@touch $@
 
-test-asan: deps $(ASAN_DIR)/CMakeCache.txt
+test-asan: deps-test $(ASAN_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(ASAN_DIR)
 	$(CTEST) --test-dir $(ASAN_DIR) --output-on-failure -j$(JOBS)
 
@@ -61,7 +70,7 @@ clean:
 # those flags), and a clang Release build of the whole tree.
 CHECK_DIR ?= build-check
 HARDENING = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
-check-builds: deps
+check-builds: deps-check
 	$(CONFIGURE) -B $(CHECK_DIR)-rel -DCMAKE_BUILD_TYPE=Release
 	$(CMAKE) --build $(CHECK_DIR)-rel
 	$(CONFIGURE) -B $(CHECK_DIR)-hard -DCMAKE_BUILD_TYPE=None \
@@ -79,26 +88,26 @@ TSAN_DIR     ?= build-tsan
 
 # libFuzzer targets, built with clang in their own folder, each run for
 # FUZZ_SECONDS (`make fuzz FUZZ_SECONDS=300`).
-$(FUZZ_DIR)/CMakeCache.txt: Makefile | deps
+$(FUZZ_DIR)/CMakeCache.txt: Makefile | deps-fuzz
 	$(CONFIGURE) -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DCMAKE_C_COMPILER=clang -DDARNER_FUZZ=ON -DBUILD_TESTING=OFF
 	@touch $@
 
-fuzz: deps $(FUZZ_DIR)/CMakeCache.txt
+fuzz: deps-fuzz $(FUZZ_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(FUZZ_DIR) --target fuzz_parse fuzz_journal fuzz_batch
 	tests/fuzz/run $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 # Every test under ThreadSanitizer (the fsync jobs run on libuv's pool).
-$(TSAN_DIR)/CMakeCache.txt: Makefile | deps
+$(TSAN_DIR)/CMakeCache.txt: Makefile | deps-build
 	$(CONFIGURE) -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DDARNER_SANITIZE=thread
 	@touch $@
 
-test-tsan: deps $(TSAN_DIR)/CMakeCache.txt
+test-tsan: deps-test $(TSAN_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(TSAN_DIR)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
 		$(CTEST) --test-dir $(TSAN_DIR) --output-on-failure -j$(JOBS)
 
 # Benchmarks against memcached, Redis and beanstalkd, which bench/run installs
 # if missing. BENCH_QUICK=1 is a one-minute smoke run; see docs/benchmarks.md.
-bench: build
+bench: deps-bench build
 	BENCH_BUILD=$(abspath $(BUILD_DIR)) bench/run
