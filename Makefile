@@ -15,7 +15,7 @@ GENERATOR := $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
 WERROR ?= ON
 CONFIGURE = $(CMAKE) -S . -G "$(GENERATOR)" -DDARNER_WERROR=$(WERROR)
 
-.PHONY: all deps configure build run test test-asan clean fuzz test-tsan bench install check-builds
+.PHONY: all deps configure build run test test-asan clean fuzz test-tsan bench install check-builds format-check format
 
 all: build
 
@@ -80,6 +80,16 @@ check-builds: deps-check
 	$(CMAKE) --build $(CHECK_DIR)-hard
 	$(CONFIGURE) -B $(CHECK_DIR)-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
 	$(CMAKE) --build $(CHECK_DIR)-clang
+
+# ---- formatting (.clang-format) ----
+# format-check changes nothing and fails if a file would change; format
+# rewrites the files in place.
+FORMAT_DIRS  ?= src tests bench
+FORMAT_FILES  = $(shell find $(FORMAT_DIRS) -name '*.[ch]' | sort)
+format-check: deps-format
+	@clang-format --dry-run --Werror $(FORMAT_FILES)
+format: deps-format
+	clang-format -i $(FORMAT_FILES)
 
 # ---- fuzz and tsan (docs/hardening.md) ----
 FUZZ_DIR     ?= build-fuzz
