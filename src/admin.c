@@ -1,11 +1,12 @@
 /* admin.c: the admin HTTP port (--admin-listen), on the server's loop:
- * /healthz, /readyz and /stats.json. Requests are parsed by Debian's
+ * /metrics, /stats.json, /healthz and /readyz. Requests are parsed by Debian's
  * http-parser (libhttp-parser-dev), JSON written by jansson; each
  * connection answers one request and closes (Connection: close). */
 #include "admin.h"
 
 #include "server.h"
-#include "stats.h"
+#include "dashboard.h"
+#include "metrics.h"
 #include "util/buf.h"
 
 #include <errno.h>
@@ -27,7 +28,9 @@ struct admin_conn {
     size_t read_bytes;
     int answered;
     uv_write_t wreq;
-    struct buf out;
+    struct buf out;  /* the response's headers */
+    struct buf body; /* and its body */
+    uint64_t render_ns; /* loop time spent making the body (bench/scrape reads it) */
     char rbuf[4096];
 };
 
@@ -37,6 +40,7 @@ static void conn_closed(uv_handle_t *h)
     list_remove(&ac->link);
     buf_free(&ac->url);
     buf_free(&ac->out);
+    buf_free(&ac->body);
     free(ac);
 }
 
@@ -52,23 +56,36 @@ static void written(uv_write_t *w, int status)
     conn_close(w->data);
 }
 
-/* Sends one whole response and closes after it. */
+/* Sends one whole response and closes after it: the headers, then the
+ * body (taken: its bytes are ac's from now on), none for a HEAD request. */
+static void respond_buf(struct admin_conn *ac, int code, const char *reason, const char *type, struct buf *body)
+{
+    if (ac->answered) {
+        buf_free(body);
+        return;
+    }
+    ac->answered = 1;
+    uv_read_stop((uv_stream_t *)&ac->tcp);
+    ac->body = *body;
+    *body = (struct buf){0};
+    buf_printf(&ac->out,
+               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+               "X-Darner-Render-Seconds: %.6f\r\nConnection: close\r\n\r\n",
+               code, reason, type, ac->body.len, (double)ac->render_ns / 1e9);
+    uv_buf_t b[2] = {uv_buf_init(ac->out.data, (unsigned)ac->out.len),
+                     uv_buf_init(ac->body.data, (unsigned)ac->body.len)};
+    unsigned n = ac->parser.method == HTTP_HEAD || !ac->body.len ? 1 : 2;
+    ac->wreq.data = ac;
+    if (uv_write(&ac->wreq, (uv_stream_t *)&ac->tcp, b, n, written) < 0)
+        conn_close(ac);
+}
+
 static void respond(struct admin_conn *ac, int code, const char *reason, const char *type, const char *body,
                     size_t len)
 {
-    if (ac->answered)
-        return;
-    ac->answered = 1;
-    uv_read_stop((uv_stream_t *)&ac->tcp);
-    buf_printf(&ac->out,
-               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-               "Connection: close\r\n\r\n",
-               code, reason, type, len);
-    buf_append(&ac->out, body, len);
-    uv_buf_t b = uv_buf_init(ac->out.data, (unsigned)ac->out.len);
-    ac->wreq.data = ac;
-    if (uv_write(&ac->wreq, (uv_stream_t *)&ac->tcp, &b, 1, written) < 0)
-        conn_close(ac);
+    struct buf b = {0};
+    buf_append(&b, body, len);
+    respond_buf(ac, code, reason, type, &b);
 }
 
 static void respond_text(struct admin_conn *ac, int code, const char *reason, const char *text)
@@ -76,42 +93,68 @@ static void respond_text(struct admin_conn *ac, int code, const char *reason, co
     respond(ac, code, reason, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-/* stats_write's "STAT key value" lines as one JSON object: numbers as
- * numbers, the rest as strings (so /stats.json and stats cannot differ). */
-static char *stats_json(const struct server *s)
+static int hexval(char c)
 {
-    struct buf b = {0};
-    stats_write(s, &b);
-    buf_append(&b, "", 1);
-    json_t *o = json_object();
-    char *line = b.data, *next;
-    for (; line && *line; line = next) {
-        next = strstr(line, "\r\n");
-        if (next) {
-            *next = '\0';
-            next += 2;
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The value of parameter name in query q[0..n) ("a=1&b=2"), %XX and +
+ * decoded, into out (cap bytes, NUL-terminated). Returns 1 if found, 0 if
+ * not, -EINVAL if malformed or too long. */
+static int query_param(const char *q, size_t n, const char *name, char *out, size_t cap)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < n;) {
+        size_t end = i;
+        while (end < n && q[end] != '&')
+            end++;
+        if (end - i > nlen && memcmp(q + i, name, nlen) == 0 && q[i + nlen] == '=') {
+            size_t o = 0;
+            for (size_t k = i + nlen + 1; k < end; k++) {
+                int c = (unsigned char)q[k];
+                if (c == '%') {
+                    int hi = k + 2 < end ? hexval(q[k + 1]) : -1, lo = k + 2 < end ? hexval(q[k + 2]) : -1;
+                    if (hi < 0 || lo < 0 || (hi | lo) == 0)
+                        return -EINVAL; /* cut short, not hex, or a NUL */
+                    c = hi << 4 | lo;
+                    k += 2;
+                } else if (c == '+') {
+                    c = ' ';
+                }
+                if (o + 1 >= cap)
+                    return -EINVAL;
+                out[o++] = (char)c;
+            }
+            out[o] = '\0';
+            return 1;
         }
-        if (strncmp(line, "STAT ", 5) != 0)
-            continue;
-        char *key = line + 5, *val = strchr(key, ' ');
-        if (!val)
-            continue;
-        *val++ = '\0';
-        char *end;
-        unsigned long long u = strtoull(val, &end, 10);
-        json_t *v;
-        if (*val && *val != '-' && !*end)
-            v = json_integer((json_int_t)u);
-        else if (*val && (strtod(val, &end), !*end))
-            v = json_real(strtod(val, NULL));
-        else
-            v = json_string(val);
-        json_object_set_new(o, key, v);
+        i = end + 1;
     }
-    buf_free(&b);
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return text;
+    return 0;
+}
+
+/* /metrics, /metrics?queue=<shell pattern>: Prometheus's text format. */
+static void serve_metrics(struct admin_conn *ac, const struct http_parser_url *u)
+{
+    char pattern[ADMIN_URL_MAX];
+    int found = 0;
+    if (u->field_set & (1 << UF_QUERY))
+        found = query_param(ac->url.data + u->field_data[UF_QUERY].off, u->field_data[UF_QUERY].len, "queue",
+                            pattern, sizeof(pattern));
+    if (found < 0) {
+        respond_text(ac, 400, "Bad Request", "bad queue= parameter\n");
+        return;
+    }
+    struct buf b = {0};
+    uint64_t t0 = uv_hrtime();
+    int rc = metrics_write_prometheus(ac->a->srv, found ? pattern : NULL, &b);
+    ac->render_ns = uv_hrtime() - t0;
+    if (rc < 0) {
+        buf_free(&b);
+        respond_text(ac, 500, "Internal Server Error", "out of memory\n");
+        return;
+    }
+    respond_buf(ac, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &b);
 }
 
 static void route(struct admin_conn *ac)
@@ -129,6 +172,9 @@ static void route(struct admin_conn *ac)
     }
     const char *path = ac->url.data + u.field_data[UF_PATH].off;
     size_t plen = u.field_data[UF_PATH].len;
+    const char *type;
+    const unsigned char *body;
+    size_t blen;
 #define IS(p) (plen == strlen(p) && memcmp(path, p, plen) == 0)
     if (IS("/healthz")) {
         respond_text(ac, 200, "OK", "ok\n");
@@ -139,14 +185,21 @@ static void route(struct admin_conn *ac)
         else
             respond_text(ac, 200, "OK", "ready\n");
     } else if (IS("/stats.json")) {
-        char *j = stats_json(s);
+        uint64_t t0 = uv_hrtime();
+        char *j = metrics_json(s);
+        ac->render_ns = uv_hrtime() - t0;
         if (j)
             respond(ac, 200, "OK", "application/json", j, strlen(j));
         else
             respond_text(ac, 500, "Internal Server Error", "out of memory\n");
         free(j);
+    } else if (IS("/metrics")) {
+        serve_metrics(ac, &u);
+    } else if (dashboard_asset(path, plen, &type, &body, &blen) == 0) {
+        respond(ac, 200, "OK", type, (const char *)body, blen);
     } else {
-        respond_text(ac, 404, "Not Found", "no such page: /healthz, /readyz and /stats.json are served\n");
+        respond_text(ac, 404, "Not Found",
+                     "no such page: /, /metrics, /stats.json, /healthz and /readyz are served\n");
     }
 #undef IS
 }
@@ -272,7 +325,7 @@ int admin_start(struct admin *a, struct server *s, const char *listen)
     uv_tcp_getsockname(&a->listener, (struct sockaddr *)&sa, &len);
     a->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                              : ((struct sockaddr_in *)&sa)->sin_port);
-    log_info(&s->log, "admin HTTP port on %s:%d (/healthz, /readyz, /stats.json)", addr, a->port);
+    log_info(&s->log, "admin HTTP port on %s:%d (/metrics, /stats.json, /healthz, /readyz)", addr, a->port);
     return 0;
 }
 

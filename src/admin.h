@@ -1,5 +1,5 @@
-/* admin.h: the admin HTTP port (--admin-listen): /healthz, /readyz and
- * /stats.json, served on the server's loop (docs/operations.md). */
+/* admin.h: the admin HTTP port (--admin-listen): /metrics, /stats.json,
+ * /healthz and /readyz, served on the server's loop (docs/operations.md). */
 #ifndef DARNER_ADMIN_H
 #define DARNER_ADMIN_H
 

@@ -74,6 +74,7 @@ struct conn {
     int resume;      /* run conn_process at the next turn */
     int handles;     /* libuv handles not yet closed */
     int started;     /* a first request was parsed (its protocol is known) */
+    int cmd_status;  /* enum cmd_status of the request being run */
     uint64_t active_ms; /* loop time of the last byte read or written */
 
     char *rbuf; /* unprocessed input is rbuf[0..rlen) */

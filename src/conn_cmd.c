@@ -8,7 +8,7 @@
 #include "reload.h"
 #include "server_status.h"
 #include "server.h"
-#include "stats.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -144,7 +144,7 @@ static ssize_t cmd_flush_all(struct conn *c, const struct req_ctx *r)
 static ssize_t cmd_stats(struct conn *c, const struct req_ctx *r)
 {
     struct buf b = {0};
-    stats_write(c->srv, &b);
+    metrics_write_stats(c->srv, &b);
     ci_out_bytes(c, b.data, b.len);
     buf_free(&b);
     return (ssize_t)r->len;
@@ -311,13 +311,13 @@ static ssize_t cmd_dump_stats(struct conn *c, const struct req_ctx *r)
         while (proto_next_key(&rest, &k)) {
             struct queue *q = registry_find(reg, k.name.p, k.name.len);
             if (q)
-                stats_dump_queue(c->srv, q, &b);
+                metrics_write_dump(c->srv, q, &b);
         }
     } else {
         struct list *pos;
         for (pos = reg->all.next; pos != &reg->all; pos = pos->next)
             if (list_entry(pos, struct queue, all)->level < 0) /* lanes are counted in their queue */
-                stats_dump_queue(c->srv, list_entry(pos, struct queue, all), &b);
+                metrics_write_dump(c->srv, list_entry(pos, struct queue, all), &b);
     }
     buf_printf(&b, "END\r\n");
     ci_out_bytes(c, b.data, b.len);
@@ -411,14 +411,22 @@ ssize_t ci_run(struct conn *c, const char *line, size_t len, size_t avail, const
                                                                                               : &HANDLERS[PROTO_UNKNOWN];
     /* a monitor resumed after a wait was let in already */
     int resumed = req->type == PROTO_MONITOR && c->mon.active;
-    if (cmd->refused_from != STATUS_NONE && c->srv->status >= cmd->refused_from && !resumed)
-        return refuse(c, &r);
-    ssize_t used = cmd->fn(c, &r);
-    /* A request not served whose data follows its line (add, cas, a bad
-     * set with a readable length): the data is read and dropped. */
-    if (used > 0 && req->swallow && !c->close_after) {
-        c->swallow_left = req->swallow;
-        c->state = CONN_SWALLOW;
+    ssize_t used;
+    if (cmd->refused_from != STATUS_NONE && c->srv->status >= cmd->refused_from && !resumed) {
+        used = refuse(c, &r);
+    } else {
+        used = cmd->fn(c, &r);
+        /* A request not served whose data follows its line (add, cas, a bad
+         * set with a readable length): the data is read and dropped. */
+        if (used > 0 && req->swallow && !c->close_after) {
+            c->swallow_left = req->swallow;
+            c->state = CONN_SWALLOW;
+        }
+    }
+    if (used > 0) { /* done (a streamed set: its line is): count it */
+        size_t t = cmd == &HANDLERS[PROTO_UNKNOWN] ? PROTO_UNKNOWN : (size_t)req->type;
+        c->srv->st.commands[t][(size_t)c->cmd_status]++;
+        c->cmd_status = CMD_OK;
     }
     return used;
 }

@@ -6,7 +6,6 @@
 
 #include "conffile.h"
 #include "server.h"
-#include "stats.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -206,6 +205,7 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
     }
     write_value(c, k, &it);
     s->st.get_hits++;
+    ci_outcome(c, CMD_HIT);
     return GK_SERVED;
 }
 
@@ -267,6 +267,7 @@ static int waiter_cb(struct qwaiter *w, enum qwait_event ev)
         }
     }
     c->srv->st.get_misses++;
+    ci_outcome(c, CMD_MISS);
     wait_over(c);
     return 1;
 }
@@ -275,6 +276,7 @@ static void timer_cb(uv_timer_t *t)
 {
     struct conn *c = t->data;
     c->srv->st.get_misses++;
+    ci_outcome(c, CMD_MISS);
     wait_over(c);
 }
 
@@ -363,6 +365,7 @@ static int do_get(struct conn *c, const struct proto_req *req)
             if ((k.opts & PROTO_OPT_TIMEOUT) && k.timeout_ms > 0 && ci_start_wait(c, &k) == 0)
                 return 0;
             c->srv->st.get_misses++;
+            ci_outcome(c, CMD_MISS);
         }
         c->get_done++;
     }

@@ -4,6 +4,7 @@
 #define DARNER_CONN_INT_H
 
 #include "conn.h"
+#include "server.h"
 
 /* Stop reading while more output than this waits to be written. */
 #define OUT_HIGH (4u << 20)
@@ -14,6 +15,10 @@ void ci_defer(struct conn *c);
 /* Output (conn_out.c). */
 void ci_out_bytes(struct conn *c, const void *p, size_t n);
 void ci_out_str(struct conn *c, const char *s);
+/* Notes an outcome of the request being run, for darner_commands_total
+ * (the strongest of a request's outcomes counts; error answers note
+ * themselves). */
+void ci_outcome(struct conn *c, enum cmd_status st);
 void ci_out_fmt(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ci_out_server_error(struct conn *c, int rc);
 /* Queues len bytes of fd from off; takes ownership of fd. */

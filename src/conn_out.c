@@ -4,7 +4,6 @@
 #include "conn_int.h"
 
 #include "server.h"
-#include "stats.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -75,7 +74,25 @@ void ci_out_bytes(struct conn *c, const void *p, size_t n)
     c->out_bytes += n;
 }
 
-void ci_out_str(struct conn *c, const char *s) { ci_out_bytes(c, s, strlen(s)); }
+void ci_outcome(struct conn *c, enum cmd_status st)
+{
+    if ((int)st > c->cmd_status)
+        c->cmd_status = st;
+}
+
+/* An answer that says the request failed counts as an error. */
+static void note_error(struct conn *c, const char *s)
+{
+    if ((s[0] == 'C' && strncmp(s, "CLIENT_ERROR", 12) == 0) || (s[0] == 'S' && strncmp(s, "SERVER_ERROR", 12) == 0) ||
+        (s[0] == 'E' && strncmp(s, "ERROR", 5) == 0))
+        ci_outcome(c, CMD_ERROR);
+}
+
+void ci_out_str(struct conn *c, const char *s)
+{
+    note_error(c, s);
+    ci_out_bytes(c, s, strlen(s));
+}
 
 void ci_out_ticket(struct conn *c, struct jnl_ticket *t)
 {
@@ -113,8 +130,10 @@ void ci_out_fmt(struct conn *c, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    if (n > 0)
+    if (n > 0) {
+        note_error(c, line);
         ci_out_bytes(c, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    }
 }
 
 void ci_out_server_error(struct conn *c, int rc)

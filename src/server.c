@@ -62,8 +62,9 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, str
     list_init(&s->conns);
     list_init(&s->pending);
     s->start_ms = queue_now_ms();
+    io_stats_init(&s->io, io);
     struct jnl_conf jc = {
-        .io = io,
+        .io = &s->io.table,
         .log = &s->log,
         .segment_size = cfg->segment_size,
         .ack_compact_bytes = ACK_COMPACT_BYTES,
@@ -104,10 +105,12 @@ size_t server_max_open_queues(const struct config *cfg)
     if (!cfg->nofile_soft)
         return REGISTRY_MAX_OPEN_DEFAULT;
     /* Keep fds for connections (half the limit at most) and a few of our
-     * own; an open journal holds up to 4 (tail, cursor segment, acks, folder). */
+     * own; an open journal holds up to 4 (tail, cursor segment, acks,
+     * folder), and while a sync job runs it holds copies of the 3 it
+     * syncs and may owe one more for a file it is done with: 8 each. */
     uint64_t conns = cfg->max_connections < cfg->nofile_soft / 2 ? cfg->max_connections : cfg->nofile_soft / 2;
     uint64_t reserve = conns + 64;
-    uint64_t n = cfg->nofile_soft > reserve ? (cfg->nofile_soft - reserve) / 4 : 0;
+    uint64_t n = cfg->nofile_soft > reserve ? (cfg->nofile_soft - reserve) / 8 : 0;
     return n < SERVER_OPEN_QUEUES_MIN ? SERVER_OPEN_QUEUES_MIN : n > SERVER_OPEN_QUEUES_MAX ? SERVER_OPEN_QUEUES_MAX : n;
 }
 

@@ -8,15 +8,24 @@
 
 #include "admin.h"
 #include "config.h"
+#include "journal/io_stats.h"
 #include "log.h"
+#include "proto/parse.h"
 #include "queue/registry.h"
 #include "status.h"
 #include "sync.h"
 #include "util/list.h"
 
+/* A request's outcome, for darner_commands_total (metrics.c names them);
+ * of two outcomes of one request the later in this order counts (a get of
+ * two keys that finds one is a hit). */
+enum cmd_status { CMD_OK, CMD_MISS, CMD_HIT, CMD_ERROR, CMD_STATUSES };
+#define CMD_TYPES (PROTO_BAD + 1)
+
 struct server_stats {
     uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses;
     uint64_t bytes_read, bytes_written, refused_connections, cmd_monitor;
+    uint64_t commands[CMD_TYPES][CMD_STATUSES]; /* by request type and outcome */
 };
 
 struct server {
@@ -26,6 +35,7 @@ struct server {
     struct log log;
     struct registry *reg;
     struct syncer sync;
+    struct io_stats io; /* the journals' I/O table: counts bytes written and times fsyncs */
     uv_tcp_t listener;
     uv_signal_t sigterm, sigint, sighup;
     uv_check_t check; /* each loop turn: finish deferred work, write output */

@@ -30,7 +30,7 @@ const struct setting SETTINGS[] = {
      .off = SRV(port_file), .arg = "PATH", .help = "write the port here once accepting connections"},
     {.key = "admin_listen", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "",
      .max = sizeof(((struct config *)0)->admin_listen), .off = SRV(admin_listen), .arg = "[ADDR:]PORT",
-     .help = "serve the admin HTTP port (/healthz, /readyz, /stats.json) there; a port alone: on 127.0.0.1 "
+     .help = "serve the admin HTTP port (/metrics, /stats.json, /healthz, /readyz) there; a port alone: on 127.0.0.1 "
              "(empty: none)"},
     {.key = "admin_port_file", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "",
      .max = sizeof(((struct config *)0)->admin_port_file), .off = SRV(admin_port_file), .arg = "PATH",

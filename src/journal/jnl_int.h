@@ -61,6 +61,11 @@ struct jnl {
      * batches after the one asked for come with it (small items are read
      * 4 KiB at a time, not one batch a read) */
     uint64_t bc_seg, bc_off, bc_len; /* bc_len 0: nothing cached */
+    /* jnl_oldest_ms's last answer from the cursor: the add time of the
+     * entry at cursor position (hc_seg, hc_off, hc_idx) with id hc_id */
+    int hc_valid;
+    uint64_t hc_seg, hc_off, hc_id, hc_ms;
+    uint32_t hc_idx;
     struct jf_seg_hdr bc_sh;         /* of its segment */
     uint64_t bc_checked;             /* offset + 1 of the batch last checked in it (or written by us) */
     /* where decoding the entries of the batch at hint_seg/hint_off got to:

@@ -171,6 +171,10 @@ void jnl_blob_discard(struct jnl_blob *b);
 /* Finds the next item to hand out (the oldest given-back item, else the record
  * at the cursor). Returns 0, -ENOENT when there is none, or -errno. */
 int jnl_head(struct jnl *j, struct jnl_head *h);
+/* When the item jnl_head would find was added (ms), for the oldest-item
+ * age: no I/O while the cursor stays where the last call found it.
+ * Returns 0, -ENOENT when nothing is there, or -errno. */
+int jnl_oldest_ms(struct jnl *j, uint64_t *add_ms);
 /* Reads n payload bytes of it starting at payload offset off into buf, and
  * checks the payload sum when buf covers the whole payload. Returns 0,
  * -EBADMSG on a checksum mismatch, or -errno. */

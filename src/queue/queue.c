@@ -88,7 +88,8 @@ static int get_head(struct queue *q, enum qget_mode mode, struct qopen **open, s
     case QGET_PEEK:
         return 0;
     case QGET_REMOVE:
-        rc = jnl_remove_head(j, &h);
+        if ((rc = jnl_remove_head(j, &h)) == 0)
+            queue_top(q)->removed++;
         break;
     case QGET_OPEN: {
         struct qopen *o = calloc(1, sizeof(*o));
@@ -152,6 +153,7 @@ int queue_confirm(struct qopen *o)
     int rc = jnl_confirm(q->jnl, o->node);
     if (rc < 0)
         return rc;
+    queue_top(q)->removed++;
     qopen_free(o);
     registry_maintain(q->reg, q);
     queue_note_pending(q);

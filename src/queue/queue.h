@@ -57,6 +57,7 @@ struct queue {
     struct list lru;      /* in registry->lru while jnl is open */
     struct list flush_link; /* in registry->flushq while appends wait to be written */
     struct jnl_stats parked; /* the counts when the journal was last closed */
+    uint64_t parked_oldest_ms; /* and its next item's add time (0: none) */
     int parked_valid;
     struct list waiters; /* struct qwaiter, first come first served */
     struct list opens;   /* struct qopen of every connection */
@@ -64,6 +65,7 @@ struct queue {
     uint64_t discarded;   /* items dropped to make room (discard_old_when_full) */
     uint64_t expired;     /* items dropped because they expired */
     uint64_t transactions, canceled; /* items handed out open, and given back (Kestrel's names) */
+    uint64_t removed;     /* items taken for good: plain gets and confirmed opens */
     uint64_t lease_expired; /* open items given back because their lease ran out */
     uint64_t dead_lettered; /* items sent to its dead-letter queue */
     uint64_t redeliveries;  /* hand-outs of items handed out before */

@@ -369,6 +369,8 @@ void registry_give_back_owed(struct registry *r, char **paths, size_t n)
 static void park(struct registry *r, struct queue *q)
 {
     jnl_get_stats(q->jnl, &q->parked);
+    if (jnl_oldest_ms(q->jnl, &q->parked_oldest_ms) < 0)
+        q->parked_oldest_ms = 0;
     q->parked_valid = 1;
     jnl_close_owing(q->jnl, registry_owe, r);
     q->jnl = NULL;
@@ -465,6 +467,29 @@ int registry_queue_stats(struct registry *r, struct queue *q, struct jnl_stats *
         st->logsize += ls.logsize;
     }
     return rc;
+}
+
+/* The add time of the item journal queue q hands out next (0: none). */
+static uint64_t journal_oldest(struct registry *r, struct queue *q)
+{
+    struct jnl *j;
+    uint64_t ms;
+    if (!q->jnl && q->parked_valid)
+        return q->parked_oldest_ms;
+    if (registry_jnl(r, q, &j) < 0 || jnl_oldest_ms(j, &ms) < 0)
+        return 0;
+    return ms;
+}
+
+uint64_t registry_queue_oldest(struct registry *r, struct queue *q)
+{
+    uint64_t best = journal_oldest(r, q);
+    for (int i = 0; q->lanes && i < QUEUE_LEVELS; i++) {
+        uint64_t ms = q->lanes->q[i] ? journal_oldest(r, q->lanes->q[i]) : 0;
+        if (ms && (!best || ms < best))
+            best = ms;
+    }
+    return best;
 }
 
 int registry_journal_stats(struct registry *r, struct queue *q, struct jnl_stats *st)

@@ -78,6 +78,9 @@ void registry_set_max_open(struct registry *r, size_t n);
 /* q's counts, its lanes' included: from each journal, or as they were when
  * it was closed; a journal not opened since start is opened for it. */
 int registry_queue_stats(struct registry *r, struct queue *q, struct jnl_stats *st);
+/* When the item q would hand out next was added (ms; lanes included,
+ * delayed items not), or 0 when it has none: the oldest-item age. */
+uint64_t registry_queue_oldest(struct registry *r, struct queue *q);
 /* The same for q's own journal only (not its lanes). */
 int registry_journal_stats(struct registry *r, struct queue *q, struct jnl_stats *st);
 /* The queue in folder q-<dir_id>, if it still exists (a linear search). */

@@ -6,7 +6,7 @@ GLOBAL = ["uptime", "time", "version", "curr_items", "total_items", "bytes", "cu
           "bytes_written", "queue_creates", "queue_deletes", "queue_expires"]
 PER_QUEUE = ["items", "bytes", "total_items", "logsize", "expired_items", "age", "discarded", "waiters",
              "open_transactions", "transactions", "canceled_transactions", "lease_expired", "dead_lettered",
-             "redeliveries", "total_flushes", "delayed_items", "age_msec",
+             "redeliveries", "total_flushes", "delayed_items", "removed_items", "oldest_item_age_msec", "age_msec",
              "create_time"]
 
 
