@@ -125,9 +125,9 @@ static void nothing_is_loaded_from_elsewhere(void **state)
 static void other_paths_are_not_found(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"",          "/x",          "/index.htm",   "/index.html/", "/chart.jsx",
-                                      "chart.js",  "//chart.js",  "/CHART.JS",    "/../chart.js", "/stats.json",
-                                      "/healthz",  "/dashboard",  "/chart.js/x",  "/.js"};
+    static const char *const bad[] = {"",         "/x",         "/index.htm",  "/index.html/", "/chart.jsx",
+                                      "chart.js", "//chart.js", "/CHART.JS",   "/../chart.js", "/stats.json",
+                                      "/healthz", "/dashboard", "/chart.js/x", "/.js"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct asset a = get(bad[i]);
         assert_int_equal(a.rc, -ENOENT);
@@ -139,8 +139,8 @@ static void only_path_len_bytes_count(void **state)
     (void)state;
     /* the path need not end with a NUL: the admin port hands a slice of the request target */
     assert_int_equal(get_n("/chart.js?x=1", 9).rc, 0);
-    assert_int_equal(get_n("/index.html", 1).rc, 0);        /* "/" */
-    assert_int_equal(get_n("/chart.js", 8).rc, -ENOENT);    /* "/chart.j" */
+    assert_int_equal(get_n("/index.html", 1).rc, 0);     /* "/" */
+    assert_int_equal(get_n("/chart.js", 8).rc, -ENOENT); /* "/chart.j" */
     assert_int_equal(get_n("/chart.js", 0).rc, -ENOENT);
     struct asset a = get_n("/dashboard.cssXYZ", 14);
     assert_int_equal(a.rc, 0);
