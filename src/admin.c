@@ -5,16 +5,21 @@
 #include "admin.h"
 
 #include "server.h"
+#include "auth.h"
 #include "dashboard.h"
+#include "listen.h"
 #include "metrics.h"
+#include "tls.h"
 #include "util/buf.h"
 
 #include <errno.h>
 #include <http_parser.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ADMIN_URL_MAX 8192     /* a longer request target answers 414 */
 #define ADMIN_REQUEST_MAX 65536 /* bytes of one request (line, headers): more answers 431 */
@@ -28,6 +33,12 @@ struct admin_conn {
     size_t read_bytes;
     int answered;
     uv_write_t wreq;
+    struct tls_conn *tls; /* the admin port serves TLS (a non-loopback address with --enable-ssl) */
+    struct buf field;     /* the header being read: its name (lower case) */
+    struct buf authz;     /* the Authorization header's value */
+    int in_authz;         /* the value being read is Authorization's */
+    int field_done;       /* the header's name is complete (its value is coming) */
+    const char *extra;    /* a header line more for the response (static text), or NULL */
     struct buf out;  /* the response's headers */
     struct buf body; /* and its body */
     uint64_t render_ns; /* loop time spent making the body (bench/scrape reads it) */
@@ -41,13 +52,18 @@ static void conn_closed(uv_handle_t *h)
     buf_free(&ac->url);
     buf_free(&ac->out);
     buf_free(&ac->body);
+    buf_free(&ac->field);
+    buf_free(&ac->authz);
     free(ac);
 }
 
 static void conn_close(struct admin_conn *ac)
 {
-    if (!uv_is_closing((uv_handle_t *)&ac->tcp))
-        uv_close((uv_handle_t *)&ac->tcp, conn_closed);
+    if (uv_is_closing((uv_handle_t *)&ac->tcp))
+        return;
+    tls_peer_free(ac->tls);
+    ac->tls = NULL;
+    uv_close((uv_handle_t *)&ac->tcp, conn_closed);
 }
 
 static void written(uv_write_t *w, int status)
@@ -70,11 +86,19 @@ static void respond_buf(struct admin_conn *ac, int code, const char *reason, con
     *body = (struct buf){0};
     buf_printf(&ac->out,
                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-               "X-Darner-Render-Seconds: %.6f\r\nConnection: close\r\n\r\n",
-               code, reason, type, ac->body.len, (double)ac->render_ns / 1e9);
+               "X-Darner-Render-Seconds: %.6f\r\n%sConnection: close\r\n\r\n",
+               code, reason, type, ac->body.len, (double)ac->render_ns / 1e9, ac->extra ? ac->extra : "");
     uv_buf_t b[2] = {uv_buf_init(ac->out.data, (unsigned)ac->out.len),
                      uv_buf_init(ac->body.data, (unsigned)ac->body.len)};
     unsigned n = ac->parser.method == HTTP_HEAD || !ac->body.len ? 1 : 2;
+    if (ac->tls) {
+        int rc = tls_peer_write(ac->tls, b[0].base, b[0].len);
+        if (rc >= 0 && n == 2)
+            rc = tls_peer_write(ac->tls, b[1].base, b[1].len);
+        if (rc != 0) /* all sent, or failed: close; else tls_done closes */
+            conn_close(ac);
+        return;
+    }
     ac->wreq.data = ac;
     if (uv_write(&ac->wreq, (uv_stream_t *)&ac->tcp, b, n, written) < 0)
         conn_close(ac);
@@ -157,6 +181,41 @@ static void serve_metrics(struct admin_conn *ac, const struct http_parser_url *u
     respond_buf(ac, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &b);
 }
 
+/* HTTP Basic against the auth file: 0 when the request may go on, else
+ * the status to answer (401: no or wrong credentials; 403: a user limited
+ * to some queues, who may not see every queue's figures). */
+static int basic_auth(const struct admin_conn *ac)
+{
+    const struct server *s = ac->a->srv;
+    static const char scheme[] = "Basic ";
+    if (!s->auth || ac->authz.len <= sizeof(scheme) - 1 ||
+        strncasecmp(ac->authz.data, scheme, sizeof(scheme) - 1) != 0)
+        return 401;
+    const char *b64 = ac->authz.data + sizeof(scheme) - 1;
+    size_t n = ac->authz.len - (sizeof(scheme) - 1);
+    while (n && b64[n - 1] == ' ')
+        n--;
+    if (n == 0 || n % 4 || n > 4000)
+        return 401;
+    unsigned char plain[3000 + 1];
+    int len = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)n);
+    if (len < 0)
+        return 401;
+    for (size_t i = n; i > 0 && b64[i - 1] == '='; i--)
+        len--; /* EVP_DecodeBlock counts the padding's bytes */
+    const char *colon = memchr(plain, ':', (size_t)len);
+    if (!colon)
+        return 401;
+    struct auth_cred cred = {.user = (const char *)plain,
+                             .user_len = (size_t)(colon - (const char *)plain),
+                             .pass = colon + 1,
+                             .pass_len = (size_t)len - (size_t)(colon - (const char *)plain) - 1};
+    const struct auth_user *u = auth_login(s->auth, &cred);
+    if (!u)
+        return 401;
+    return u->nrules == 0 ? 0 : 403;
+}
+
 static void route(struct admin_conn *ac)
 {
     const struct server *s = ac->a->srv;
@@ -176,7 +235,13 @@ static void route(struct admin_conn *ac)
     const unsigned char *body;
     size_t blen;
 #define IS(p) (plen == strlen(p) && memcmp(path, p, plen) == 0)
-    if (IS("/healthz")) {
+    int denied = ac->a->basic && !IS("/healthz") && !IS("/readyz") ? basic_auth(ac) : 0;
+    if (denied == 401) {
+        ac->extra = "WWW-Authenticate: Basic realm=\"darner\", charset=\"UTF-8\"\r\n";
+        respond_text(ac, 401, "Unauthorized", "log in as a user of the auth file\n");
+    } else if (denied) {
+        respond_text(ac, 403, "Forbidden", "this user is limited to some queues: the admin port shows them all\n");
+    } else if (IS("/healthz")) {
         respond_text(ac, 200, "OK", "ok\n");
     } else if (IS("/readyz")) {
         /* not ready while QUIESCENT: it serves no get */
@@ -223,7 +288,54 @@ static int on_complete(http_parser *p)
     return 1; /* one request a connection */
 }
 
-static const http_parser_settings PARSER = {.on_url = on_url, .on_message_complete = on_complete};
+/* Only the Authorization header is kept (its name and value may come in
+ * pieces). */
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct admin_conn *ac = p->data;
+    if (ac->in_authz || ac->field.len == 0 || ac->field_done) {
+        ac->field.len = 0; /* a new header's name begins */
+        ac->in_authz = 0;
+        ac->field_done = 0;
+    }
+    if (ac->field.len + len > 64)
+        return 0; /* longer than any name looked for: not one of them */
+    return buf_append(&ac->field, at, len) < 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct admin_conn *ac = p->data;
+    if (!ac->field_done) {
+        ac->field_done = 1;
+        ac->in_authz = ac->field.len == 13 && strncasecmp(ac->field.data, "authorization", 13) == 0;
+        if (ac->in_authz)
+            ac->authz.len = 0;
+    }
+    if (!ac->in_authz)
+        return 0;
+    if (ac->authz.len + len > 4096)
+        return 1; /* no credentials are this long */
+    return buf_append(&ac->authz, at, len) < 0;
+}
+
+static const http_parser_settings PARSER = {.on_url = on_url,
+                                            .on_header_field = on_header_field,
+                                            .on_header_value = on_header_value,
+                                            .on_message_complete = on_complete};
+
+/* Parses n bytes of request at p. */
+static void feed(struct admin_conn *ac, const char *p, size_t n)
+{
+    ac->read_bytes += n;
+    size_t used = http_parser_execute(&ac->parser, &PARSER, p, n);
+    if (ac->answered)
+        return;
+    if (ac->parser.http_errno != HPE_OK || used != n)
+        respond_text(ac, 400, "Bad Request", "bad request\n");
+    else if (ac->read_bytes > ADMIN_REQUEST_MAX)
+        respond_text(ac, 431, "Request Header Fields Too Large", "request too large\n");
+}
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
@@ -235,18 +347,43 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
     struct admin_conn *ac = st->data;
-    if (n < 0) {
+    if (n < 0)
         conn_close(ac);
-        return;
-    }
-    ac->read_bytes += (size_t)n;
-    size_t used = http_parser_execute(&ac->parser, &PARSER, b->base, (size_t)n);
-    if (ac->answered)
-        return;
-    if (ac->parser.http_errno != HPE_OK || used != (size_t)n)
-        respond_text(ac, 400, "Bad Request", "bad request\n");
-    else if (ac->read_bytes > ADMIN_REQUEST_MAX)
-        respond_text(ac, 431, "Request Header Fields Too Large", "request too large\n");
+    else if (n > 0)
+        feed(ac, b->base, (size_t)n);
+}
+
+/* ---- over TLS (tls.h's peer) ---- */
+
+static void t_room(void *o, char **p, size_t *n)
+{
+    struct admin_conn *ac = o;
+    *p = ac->rbuf;
+    *n = ac->answered ? 0 : sizeof(ac->rbuf);
+}
+
+static void t_input(void *o, size_t n) { feed(o, ((struct admin_conn *)o)->rbuf, n); }
+static void t_end(void *o) { conn_close(o); }
+static void t_written(void *o, int status)
+{
+    (void)status;
+    conn_close(o);
+}
+static int t_closing(const void *o) { return uv_is_closing((const uv_handle_t *)&((const struct admin_conn *)o)->tcp); }
+static int t_reading(const void *o) { return !((const struct admin_conn *)o)->answered; }
+
+static const struct tls_peer_ops TLS_OPS = {.room = t_room, .input = t_input, .end = t_end, .write_done = t_written,
+                                            .closing = t_closing, .reading = t_reading};
+
+static void tls_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)hint;
+    *b = tls_peer_rbuf(((struct admin_conn *)h->data)->tls);
+}
+
+static void tls_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    tls_peer_feed(((struct admin_conn *)st->data)->tls, n, b);
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -268,6 +405,15 @@ static void on_connection(uv_stream_t *l, int status)
     }
     http_parser_init(&ac->parser, HTTP_REQUEST);
     ac->parser.data = ac;
+    if (a->tls) {
+        if (!a->srv->tls || !(ac->tls = tls_peer_new(a->srv->tls, &ac->tcp, ac, &TLS_OPS))) {
+            conn_close(ac);
+            return;
+        }
+        if (tls_peer_read_start(ac->tls, tls_alloc, tls_read) < 0)
+            conn_close(ac);
+        return;
+    }
     uv_read_start((uv_stream_t *)&ac->tcp, alloc_cb, read_cb);
 }
 
@@ -313,6 +459,27 @@ int admin_start(struct admin *a, struct server *s, const char *listen)
         log_error(&s->log, "--admin-listen %s: %s is not an IP address", listen, addr);
         return rc;
     }
+    /* beyond loopback (auto): the auth file's users (HTTP Basic), and TLS
+     * when the memcache port has it */
+    const struct config *cfg = s->cfg;
+    int wide = !listen_is_loopback(addr);
+    a->basic = cfg->admin_auth == ADMIN_ON || (cfg->admin_auth == ADMIN_AUTO && wide && s->auth);
+    a->tls = cfg->admin_tls == ADMIN_ON || (cfg->admin_tls == ADMIN_AUTO && wide && cfg->enable_ssl);
+    if (a->basic && !s->auth) {
+        log_error(&s->log, "admin_auth = on needs --auth-file FILE (its users log in with HTTP Basic)");
+        return -EINVAL;
+    }
+    if (a->tls && !s->tls) {
+        log_error(&s->log, "admin_tls = on needs --enable-ssl and --ssl-chain-cert");
+        return -EINVAL;
+    }
+    if (wide && !a->basic && !cfg->allow_unauthenticated) {
+        log_error(&s->log,
+                  "refusing to serve the admin port on %s without authentication: give --auth-file FILE (its "
+                  "users log in with HTTP Basic), or --allow-unauthenticated if the network is trusted",
+                  addr);
+        return -EPERM;
+    }
     uv_tcp_init(s->loop, &a->listener);
     a->listener.data = a;
     a->started = 1;
@@ -325,7 +492,8 @@ int admin_start(struct admin *a, struct server *s, const char *listen)
     uv_tcp_getsockname(&a->listener, (struct sockaddr *)&sa, &len);
     a->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                              : ((struct sockaddr_in *)&sa)->sin_port);
-    log_info(&s->log, "admin HTTP port on %s:%d (/metrics, /stats.json, /healthz, /readyz)", addr, a->port);
+    log_info(&s->log, "admin HTTP%s port on %s:%d (/, /metrics, /stats.json, /healthz, /readyz)%s", a->tls ? "S" : "",
+             addr, a->port, a->basic ? ", HTTP Basic with the auth file's users" : "");
     return 0;
 }
 

@@ -15,6 +15,8 @@ struct admin {
     uv_tcp_t listener;
     int started; /* the listener's handle is initialized (and closed by admin_stop) */
     int port;    /* bound, once started */
+    int basic;   /* requests other than /healthz and /readyz need an auth file user (HTTP Basic) */
+    int tls;     /* it serves TLS (a non-loopback address with --enable-ssl) */
     struct list conns;
 };
 

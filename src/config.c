@@ -1,7 +1,9 @@
 /* config.c: the server's settings from the built-in defaults, the config
  * file and the command line, all driven by the table in settings.c. */
 #include "config.h"
+#include "listen.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -78,6 +80,8 @@ static void usage(FILE *f)
     usage_line(f, "  -V, --version", "print the version");
 }
 
+#define CONFIG_MAX_FLAGS 128 /* getopt's table: every setting's flag and -c, -h, -V */
+
 enum { OPT_SETTING = 1000 }; /* getopt's value for SETTINGS[i] is OPT_SETTING + i */
 
 /* Builds getopt_long's tables from the settings. names holds the flag
@@ -98,6 +102,8 @@ static void build_options(struct option *opts, char *names, char *shorts)
         if (s->short_flag) {
             shorts[ns++] = s->short_flag;
             shorts[ns++] = ':';
+            if (s->type == ST_BOOL) /* -Z alone means yes; -Zno */
+                shorts[ns++] = ':';
         }
     }
     opts[n++] = (struct option){"config", required_argument, NULL, 'c'};
@@ -115,13 +121,41 @@ static const struct setting *by_short(int ch)
     return NULL;
 }
 
+/* A server anyone on the network could empty is refused unless asked for. */
+static int check_exposure(const struct config *c, FILE *err)
+{
+    if (c->auth_file[0] || c->allow_unauthenticated)
+        return 0;
+    struct listen_addr where[LISTEN_MAX];
+    size_t n;
+    char why[512];
+    if (listen_parse(c->listen, (int)c->port, where, &n, why, sizeof(why)) < 0)
+        return 0; /* server_start refuses it with its own message */
+    size_t i = 0;
+    while (i < n && listen_is_loopback(where[i].addr))
+        i++;
+    if (i == n)
+        return 0;
+    fprintf(err, "darner: refusing to listen on %s without authentication: anyone who can reach it could read, "
+                 "write and delete every queue. Give --auth-file FILE (user:password lines, see "
+                 "docs/operations.md), or --allow-unauthenticated if the network is trusted (in a config file: "
+                 "auth_file = FILE or allow_unauthenticated = true in [server])\n",
+            where[i].addr);
+    return -EPERM;
+}
+
 static void warn_to(void *ctx, const char *line) { fprintf((FILE *)ctx, "darner: warning: %s\n", line); }
 
 enum config_result config_parse(struct config *c, struct conffile **file, int argc, char **argv, FILE *out,
                                 FILE *err)
 {
-    struct option opts[64];
-    char names[64 * 64], shorts[64];
+    struct option opts[CONFIG_MAX_FLAGS];
+    char names[CONFIG_MAX_FLAGS * 64], shorts[128];
+    if (NSETTINGS + 4 > CONFIG_MAX_FLAGS) { /* a build with more settings than flag slots: never silently */
+        fprintf(err, "darner: %zu settings, room for %d flags: raise CONFIG_MAX_FLAGS\n", NSETTINGS,
+                CONFIG_MAX_FLAGS - 4);
+        return CONFIG_EXIT_ERROR;
+    }
     build_options(opts, names, shorts);
     *file = NULL;
     opterr = 0;
@@ -178,6 +212,11 @@ enum config_result config_parse(struct config *c, struct conffile **file, int ar
             *file = NULL;
             return CONFIG_EXIT_ERROR;
         }
+    }
+    if (check_exposure(c, err) < 0) {
+        conffile_free(*file);
+        *file = NULL;
+        return CONFIG_EXIT_ERROR;
     }
     return CONFIG_RUN;
 }

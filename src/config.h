@@ -38,9 +38,19 @@ struct config {
     int enable_shutdown;      /* the shutdown command stops the server */
     char admin_listen[256];   /* the admin HTTP port: "PORT" or "ADDR:PORT"; "": none */
     char admin_port_file[4096]; /* written with the admin port once it accepts; "": none */
+    char auth_file[4096];       /* users clients authenticate as (auth_file.c); "": none */
+    int allow_unauthenticated;  /* a non-loopback listen address without an auth file is allowed */
+    int enable_ssl;             /* TLS on every listener not marked notls: */
+    int admin_auth, admin_tls;  /* enum admin_mode */
+    char ssl_chain_cert[4096], ssl_key[4096], ssl_ca_cert[4096]; /* PEM files ("": none) */
+    uint64_t ssl_verify_mode;   /* 0..3, memcached's */
+    int ssl_min_version;        /* index into TLS_VERSION_NAMES */
     /* the open-file limit, as main found and raised it (for the log) */
     uint64_t nofile_was, nofile_soft, nofile_hard;
 };
+
+/* admin_auth and admin_tls: auto is on for a non-loopback admin address. */
+enum admin_mode { ADMIN_AUTO, ADMIN_ON, ADMIN_OFF };
 
 #define CONFIG_DEFAULT_DATA "./darner-data"
 

@@ -6,6 +6,7 @@
 #include "conn_int.h"
 
 #include "server.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,7 +17,6 @@
 
 static void conn_process(struct conn *c);
 
-static struct conn *conn_of_tcp(uv_handle_t *h) { return h->data; }
 
 void ci_defer(struct conn *c) { server_defer(c->srv, c); }
 
@@ -54,43 +54,43 @@ static void rbuf_release_if_empty(struct conn *c)
     }
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void ci_input_room(struct conn *c, char **p, size_t *n)
 {
-    (void)suggested;
-    struct conn *c = conn_of_tcp(h);
     if (c->rcap < rbuf_base(c))
         ci_rbuf_reserve(c, rbuf_base(c));
     else if (c->rcap == c->rlen)
         ci_rbuf_reserve(c, c->rlen + RBUF_MIN);
-    *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+    *p = c->rbuf + c->rlen;
+    *n = c->rcap - c->rlen;
 }
 
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+void ci_input(struct conn *c, size_t n)
 {
-    (void)buf;
-    struct conn *c = conn_of_tcp((uv_handle_t *)s);
-    if (nread < 0) {
-        conn_close(c);
-        return;
-    }
-    if (nread == 0)
-        return;
-    c->rlen += (size_t)nread;
-    c->srv->st.bytes_read += (uint64_t)nread;
+    c->rlen += n;
+    c->srv->st.bytes_read += (uint64_t)n;
     c->active_ms = uv_now(c->srv->loop);
     conn_process(c);
 }
 
+void ci_input_end(struct conn *c) { conn_close(c); }
+
+int ci_closing(const struct conn *c) { return c->state == CONN_CLOSING; }
+
+/* reading is set first: a transport may deliver input at once (TLS bytes
+ * already decrypted), and the requests it runs may stop reading again */
 static void start_reading(struct conn *c)
 {
-    if (!c->reading && c->state != CONN_CLOSING && uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
-        c->reading = 1;
+    if (c->reading || c->state == CONN_CLOSING)
+        return;
+    c->reading = 1;
+    if (c->tp->read_start(c) < 0 && c->state != CONN_CLOSING)
+        c->reading = 0;
 }
 
 static void stop_reading(struct conn *c)
 {
     if (c->reading)
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->tp->read_stop(c);
     c->reading = 0;
 }
 
@@ -307,17 +307,19 @@ void conn_close(struct conn *c)
     list_for_each_safe(pos, tmp, &c->out) ci_outseg_free(list_entry(pos, struct outseg, link));
     c->guard = NULL;
     c->out_bytes = 0;
+    c->tp->close(c);
     c->handles = 2;
     uv_close((uv_handle_t *)&c->tcp, close_cb);
     uv_close((uv_handle_t *)&c->timer, close_cb);
 }
 
-int conn_accept(struct server *s, uv_stream_t *listener)
+int conn_accept(struct server *s, uv_stream_t *listener, struct tls_ctx *tls)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
     c->srv = s;
+    c->tp = &transport_tcp;
     list_init(&c->link);
     list_init(&c->pending);
     list_init(&c->opens);
@@ -342,6 +344,10 @@ int conn_accept(struct server *s, uv_stream_t *listener)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     c->active_ms = uv_now(s->loop);
+    if (tls && (rc = tls_conn_start(c, tls)) < 0) {
+        conn_close(c);
+        return rc;
+    }
     if (s->nconns > s->cfg->max_connections) {
         s->st.refused_connections++;
         ci_out_str(c, "SERVER_ERROR too many connections\r\n");

@@ -64,6 +64,8 @@ struct out_guard {
 
 struct conn {
     uv_tcp_t tcp;
+    const struct transport *tp; /* how its bytes travel: transport_tcp or transport_tls */
+    void *tp_state;             /* the transport's, per connection (NULL for plain TCP) */
     uv_timer_t timer; /* /t= waits */
     struct server *srv;
     struct list link;    /* server->conns */
@@ -76,6 +78,9 @@ struct conn {
     int started;     /* a first request was parsed (its protocol is known) */
     int cmd_status;  /* enum cmd_status of the request being run */
     uint64_t active_ms; /* loop time of the last byte read or written */
+    /* whom it authenticated as (with --auth-file; NULL: nobody yet): a user
+     * of srv->auth, which a reload replaces only after re-pointing it */
+    const struct auth_user *user;
 
     char *rbuf; /* unprocessed input is rbuf[0..rlen) */
     size_t rlen, rcap;
@@ -137,8 +142,10 @@ struct conn {
     char *wchunk; /* the buffer being written */
 };
 
-/* Accepts a new connection from the listener. */
-int conn_accept(struct server *s, uv_stream_t *listener);
+/* Accepts a new connection from the listener; with tls (a context the
+ * connection takes a reference to), it speaks TLS. */
+struct tls_ctx;
+int conn_accept(struct server *s, uv_stream_t *listener, struct tls_ctx *tls);
 /* Runs deferred work (resume processing, request an fsync, write output). */
 void conn_run_deferred(struct conn *c);
 /* Ends a wait for an item, answering nothing (used when stopping). */

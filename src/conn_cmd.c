@@ -5,6 +5,7 @@
 #include "queue/delay.h"
 
 #include "conffile.h"
+#include "conn_auth.h"
 #include "reload.h"
 #include "server_status.h"
 #include "server.h"
@@ -412,7 +413,9 @@ ssize_t ci_run(struct conn *c, const char *line, size_t len, size_t avail, const
     /* a monitor resumed after a wait was let in already */
     int resumed = req->type == PROTO_MONITOR && c->mon.active;
     ssize_t used;
-    if (cmd->refused_from != STATUS_NONE && c->srv->status >= cmd->refused_from && !resumed) {
+    if (c->srv->auth && ci_auth_gate(c, line, len, avail, req, &used)) {
+        /* answered there: the handshake, or a request this connection may not make (--auth-file) */
+    } else if (cmd->refused_from != STATUS_NONE && c->srv->status >= cmd->refused_from && !resumed) {
         used = refuse(c, &r);
     } else {
         used = cmd->fn(c, &r);

@@ -5,6 +5,7 @@
 
 #include "conn.h"
 #include "server.h"
+#include "transport.h"
 
 /* Stop reading while more output than this waits to be written. */
 #define OUT_HIGH (4u << 20)

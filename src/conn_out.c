@@ -284,9 +284,8 @@ static int resolve_guard(struct conn *c, struct outseg *o)
     return 0;
 }
 
-static void write_cb(uv_write_t *req, int status)
+void ci_write_done(struct conn *c, int status)
 {
-    struct conn *c = req->data;
     free(c->wchunk);
     c->wchunk = NULL;
     c->writing = 0;
@@ -412,12 +411,10 @@ void ci_write_next(struct conn *c)
         c->srv->st.bytes_written += n;
         if (c->sync_wanted) /* the mark counts from what is still queued */
             c->sync_mark = n < c->sync_mark ? c->sync_mark - n : 0;
-        /* Most answers fit the socket buffer: write them directly. A
-         * uv_write request would also make libuv re-arm the socket's epoll
-         * registration on completion, one epoll_ctl per answer. */
-        uv_buf_t b = uv_buf_init(c->wchunk, (unsigned)n);
-        int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        if (w == (int)n) {
+        c->writing = 1; /* until the transport is done with the chunk */
+        int w = c->tp->write(c, c->wchunk, n);
+        if (w == 1) {
+            c->writing = 0;
             free(c->wchunk);
             c->wchunk = NULL;
             c->active_ms = uv_now(c->srv->loop);
@@ -428,18 +425,7 @@ void ci_write_next(struct conn *c)
             budget -= n;
             continue;
         }
-        if (w < 0 && w != UV_EAGAIN) {
-            free(c->wchunk);
-            c->wchunk = NULL;
-            conn_close(c);
-            return;
-        }
-        if (w > 0)
-            b = uv_buf_init(c->wchunk + w, (unsigned)(n - (size_t)w));
-        c->writing = 1;
-        c->wreq.data = c;
-        int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
-        if (rc < 0) {
+        if (w < 0) {
             c->writing = 0;
             free(c->wchunk);
             c->wchunk = NULL;

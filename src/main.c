@@ -1,5 +1,7 @@
 /* main.c: flags, data folder, wiring; the only place that exits. */
 #include "app.h"
+#include "auth.h"
+#include "auth_file.h"
 #include "conffile.h"
 #include "config.h"
 #include "server.h"
@@ -77,6 +79,13 @@ int darner_main(int argc, char **argv, const struct jio *io)
         fprintf(stderr, "darner: %s\n", cerr.msg);
         return 1;
     }
+    struct auth_table *auth = NULL;
+    char why[1024];
+    if (cfg.auth_file[0] && auth_file_load(cfg.auth_file, &auth, why, sizeof(why)) < 0) {
+        fprintf(stderr, "darner: %s\n", why);
+        conffile_free(file);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(&cfg);
     int rc = prepare_data_dir(cfg.data_dir);
@@ -84,16 +93,26 @@ int darner_main(int argc, char **argv, const struct jio *io)
         fprintf(stderr, "darner: cannot use data folder '%s': %s; give --data a folder you can write to\n",
                 cfg.data_dir, strerror(-rc));
         conffile_free(file);
+        auth_free(auth);
         return 1;
     }
     uv_loop_t loop;
     if ((rc = uv_loop_init(&loop)) < 0) {
         fprintf(stderr, "darner: cannot start the event loop: %s\n", uv_strerror(rc));
         conffile_free(file);
+        auth_free(auth);
         return 1;
     }
     struct server srv;
-    if ((rc = server_init(&srv, &loop, &cfg, file, io)) < 0) {
+    rc = server_init(&srv, &loop, &cfg, file, io);
+    if (rc == 0 && auth) { /* the server's from now on */
+        srv.auth = auth;
+        log_info(&srv.log, "authentication: %zu users from %s%s", auth_count(auth), cfg.auth_file,
+                 auth_count(auth) ? "" : " (none: no client can authenticate)");
+    } else {
+        auth_free(auth);
+    }
+    if (rc < 0) {
         if (rc == -EPROTONOSUPPORT)
             fprintf(stderr, "darner: the data folder '%s' is in a format this build cannot read (see the error "
                             "above); nothing in it was changed\n", cfg.data_dir);

@@ -106,6 +106,9 @@ enum smetric {
     SM_QUEUE_EXPIRES,
     SM_FSYNCS,
     SM_JOURNAL_BYTES_WRITTEN,
+    SM_AUTH_ENABLED,
+    SM_AUTH_CMDS,
+    SM_AUTH_ERRORS,
     SM_COUNT
 };
 
@@ -148,6 +151,13 @@ static const struct mdef SDEFS[SM_COUNT] = {
                    "Group commits: sync jobs, each covering every file written before it."},
     [SM_JOURNAL_BYTES_WRITTEN] = {"journal_bytes_written", "journal_bytes_written_total", MK_COUNTER, MU_NONE,
                                   MA_NONE, "Bytes written to journal files."},
+    /* memcached's names */
+    [SM_AUTH_ENABLED] = {"auth_enabled_ascii", "auth_enabled", MK_GAUGE, MU_NONE, MA_NONE,
+                         "1 when clients must authenticate (--auth-file)."},
+    [SM_AUTH_CMDS] = {"auth_cmds", "auth_handshakes_total", MK_COUNTER, MU_NONE, MA_NONE,
+                      "Authentication handshakes (--auth-file)."},
+    [SM_AUTH_ERRORS] = {"auth_errors", "auth_failures_total", MK_COUNTER, MU_NONE, MA_NONE,
+                        "Authentication handshakes refused."},
 };
 
 /* darner_commands_total's command label, by request type. */
@@ -312,6 +322,9 @@ static void read_snap(const struct server *s, uint64_t now, struct snap *sn, str
     v[SM_QUEUE_EXPIRES] = s->reg->queue_expires;
     v[SM_FSYNCS] = s->sync.syncs;
     v[SM_JOURNAL_BYTES_WRITTEN] = sn->io.bytes_written;
+    v[SM_AUTH_ENABLED] = s->auth != NULL;
+    v[SM_AUTH_CMDS] = s->st.auth_cmds;
+    v[SM_AUTH_ERRORS] = s->st.auth_errors;
 }
 
 /* ---- stats and dump_stats ---- */

@@ -3,9 +3,12 @@
 
 #include "queue/delay.h"
 
+#include "auth.h"
 #include "conffile.h"
+#include "notify.h"
 #include "reload.h"
 #include "server_status.h"
+#include "tls.h"
 
 #include "conn.h"
 
@@ -237,14 +240,15 @@ static void idle_timer_cb(uv_timer_t *t)
     }
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+static void on_connection(uv_stream_t *stream, int status)
 {
-    struct server *s = listener->data;
+    struct listener *l = stream->data;
+    struct server *s = l->srv;
     if (status < 0) {
         log_warn(&s->log, "accept: %s", uv_strerror(status));
         return;
     }
-    int rc = conn_accept(s, listener);
+    int rc = conn_accept(s, stream, l->tls ? s->tls : NULL);
     if (rc < 0)
         log_warn(&s->log, "accept: %s", uv_strerror(rc));
 }
@@ -288,17 +292,23 @@ static void on_sighup(uv_signal_t *h, int signum)
     struct server *s = h->data;
     char why[512];
     (void)signum;
-    server_reload(s, why, sizeof(why)); /* logs what happened */
+    notify_reloading();
+    if (server_reload(s, why, sizeof(why)) < 0) /* logs what happened */
+        notify_ready("serving on %s:%d; a reload was refused: %s", s->listeners[0].where.addr, s->port, why);
+    else
+        notify_ready("serving on %s:%d; reloaded", s->listeners[0].where.addr, s->port);
 }
 
-static int write_port_file(const char *path, int port)
+/* The port, atomically (a temporary file renamed). */
+static int write_port(const char *path, const int *ports, size_t n)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f)
         return -errno;
-    fprintf(f, "%d\n", port);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%d\n", ports[i]);
     if (fclose(f) != 0)
         return -errno;
     if (rename(tmp, path) < 0)
@@ -306,26 +316,86 @@ static int write_port_file(const char *path, int port)
     return 0;
 }
 
-static int is_loopback(const char *addr)
+/* --port-file: the first listener's port, then each other one's on a line
+ * of its own. */
+static int write_port_file(const char *path, const struct server *s)
 {
-    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strcmp(addr, "localhost") == 0;
+    int ports[LISTEN_MAX];
+    for (size_t i = 0; i < s->nlisteners; i++)
+        ports[i] = s->listeners[i].port;
+    return write_port(path, ports, s->nlisteners);
+}
+
+int server_tls_load(struct server *s, struct tls_ctx **out)
+{
+    const struct config *cfg = s->cfg;
+    struct tls_settings ts = {.chain_cert = cfg->ssl_chain_cert,
+                              .key = cfg->ssl_key,
+                              .ca_cert = cfg->ssl_ca_cert,
+                              .verify_mode = (int)cfg->ssl_verify_mode};
+    char err[1024];
+    int rc = tls_parse_version(TLS_VERSION_NAMES[cfg->ssl_min_version], &ts.min_version);
+    if (rc == 0)
+        rc = tls_ctx_new(&ts, out, err, sizeof(err));
+    else
+        snprintf(err, sizeof(err), "unknown ssl_min_version");
+    if (rc < 0)
+        log_error(&s->log, "TLS: %s", err);
+    return rc;
+}
+
+/* Binds and listens on every address of `listen`. Returns 0 or -errno
+ * (logged). */
+static int start_listeners(struct server *s)
+{
+    const struct config *cfg = s->cfg;
+    struct listen_addr where[LISTEN_MAX];
+    size_t n;
+    char err[512];
+    int rc = listen_parse(cfg->listen, (int)cfg->port, where, &n, err, sizeof(err));
+    if (rc < 0) {
+        log_error(&s->log, "%s", err);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct listener *l = &s->listeners[i];
+        struct sockaddr_storage addr;
+        l->srv = s;
+        l->where = where[i];
+        l->tls = cfg->enable_ssl && !where[i].notls;
+        if (strchr(where[i].addr, ':'))
+            rc = uv_ip6_addr(where[i].addr, where[i].port, (struct sockaddr_in6 *)&addr);
+        else
+            rc = uv_ip4_addr(where[i].addr, where[i].port, (struct sockaddr_in *)&addr);
+        if (rc == 0) {
+            uv_tcp_init(s->loop, &l->tcp);
+            l->tcp.data = l;
+            s->nlisteners = i + 1;
+            if ((rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&addr, 0)) == 0)
+                rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+        }
+        if (rc < 0) {
+            log_error(&s->log, "cannot listen on %s port %d: %s", where[i].addr, where[i].port, uv_strerror(rc));
+            return rc;
+        }
+        int len = sizeof(addr);
+        uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&addr, &len);
+        l->port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                   : ((struct sockaddr_in *)&addr)->sin_port);
+        log_info(&s->log, "listening on %s port %d (%s)", where[i].addr, l->port, l->tls ? "TLS" : "plain text");
+        if (!listen_is_loopback(where[i].addr) && !s->auth) /* --allow-unauthenticated: config.c refuses it otherwise */
+            log_warn(&s->log, "listening on %s, not loopback, without authentication: anyone who can reach this "
+                              "address can read and delete every queue",
+                     where[i].addr);
+    }
+    s->port = s->listeners[0].port;
+    return 0;
 }
 
 int server_start(struct server *s)
 {
     const struct config *cfg = s->cfg;
-    struct sockaddr_storage addr;
     int rc;
-    if (strchr(cfg->listen, ':'))
-        rc = uv_ip6_addr(cfg->listen, (int)cfg->port, (struct sockaddr_in6 *)&addr);
-    else
-        rc = uv_ip4_addr(cfg->listen, (int)cfg->port, (struct sockaddr_in *)&addr);
-    if (rc < 0) {
-        log_error(&s->log, "--listen %s is not an IP address", cfg->listen);
-        return rc;
-    }
-    uv_tcp_init(s->loop, &s->listener);
-    s->listener.data = s;
     uv_check_init(s->loop, &s->check);
     s->check.data = s;
     uv_check_start(&s->check, check_cb);
@@ -359,34 +429,27 @@ int server_start(struct server *s)
         uv_timer_start(&s->idle_timer, idle_timer_cb, every, every);
     }
     server_fsync_timer(s);
-    if ((rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0)) < 0 ||
-        (rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0) {
-        log_error(&s->log, "cannot listen on %s port %d: %s", cfg->listen, (int)cfg->port, uv_strerror(rc));
+    if (cfg->enable_ssl && (rc = server_tls_load(s, &s->tls)) < 0)
         return rc;
-    }
-    int len = sizeof(addr);
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr, &len);
-    s->port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                               : ((struct sockaddr_in *)&addr)->sin_port);
-    if (!is_loopback(cfg->listen))
-        log_warn(&s->log, "listening on %s, not loopback: darner has no authentication; anyone who can reach "
-                          "this address can read and delete every queue",
-                 cfg->listen);
-    log_info(&s->log, "darner %s serving on %s:%d, data in %s (%zu queues), fsync %s", DARNER_VERSION, cfg->listen,
-             s->port, cfg->data_dir, s->reg->count - s->reg->nhidden,
+    if ((rc = start_listeners(s)) < 0)
+        return rc;
+    log_info(&s->log, "darner %s serving on %s:%d%s, data in %s (%zu queues), fsync %s", DARNER_VERSION,
+             s->listeners[0].where.addr, s->port, s->nlisteners > 1 ? " and more (above)" : "", cfg->data_dir,
+             s->reg->count - s->reg->nhidden,
              cfg->fsync.policy == FSYNC_ALWAYS ? "always" : cfg->fsync.policy == FSYNC_NEVER ? "never" : "periodic");
     /* every listener accepts before a port file says the server does */
     if (cfg->admin_listen[0] && (rc = admin_start(&s->admin, s, cfg->admin_listen)) < 0)
         return rc;
     if (cfg->admin_listen[0] && cfg->admin_port_file[0] &&
-        (rc = write_port_file(cfg->admin_port_file, s->admin.port)) < 0) {
+        (rc = write_port(cfg->admin_port_file, &s->admin.port, 1)) < 0) {
         log_error(&s->log, "cannot write --admin-port-file %s: %s", cfg->admin_port_file, strerror(-rc));
         return rc;
     }
-    if (cfg->port_file[0] && (rc = write_port_file(cfg->port_file, s->port)) < 0) {
+    if (cfg->port_file[0] && (rc = write_port_file(cfg->port_file, s)) < 0) {
         log_error(&s->log, "cannot write --port-file %s: %s", cfg->port_file, strerror(-rc));
         return rc;
     }
+    notify_ready("serving on %s:%d, data in %s", s->listeners[0].where.addr, s->port, cfg->data_dir);
     return 0;
 }
 
@@ -397,7 +460,11 @@ void server_stop(struct server *s)
     if (s->stopping)
         return;
     s->stopping = 1;
-    uv_handle_t *hs[] = {(uv_handle_t *)&s->listener, (uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint,
+    notify_stopping();
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (!uv_is_closing((uv_handle_t *)&s->listeners[i].tcp))
+            uv_close((uv_handle_t *)&s->listeners[i].tcp, handle_closed);
+    uv_handle_t *hs[] = {(uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint,
                          (uv_handle_t *)&s->sighup,
                          (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check, (uv_handle_t *)&s->idle,
                          (uv_handle_t *)&s->idle_timer, (uv_handle_t *)&s->status_timer,
@@ -430,4 +497,8 @@ void server_free(struct server *s)
     syncer_free(&s->sync);
     conffile_free(s->conf);
     s->conf = NULL;
+    auth_free(s->auth);
+    s->auth = NULL;
+    tls_ctx_put(s->tls);
+    s->tls = NULL;
 }

@@ -9,6 +9,7 @@
 #include "admin.h"
 #include "config.h"
 #include "journal/io_stats.h"
+#include "listen.h"
 #include "log.h"
 #include "proto/parse.h"
 #include "queue/registry.h"
@@ -25,6 +26,7 @@ enum cmd_status { CMD_OK, CMD_MISS, CMD_HIT, CMD_ERROR, CMD_STATUSES };
 struct server_stats {
     uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses;
     uint64_t bytes_read, bytes_written, refused_connections, cmd_monitor;
+    uint64_t auth_cmds, auth_errors; /* handshakes (--auth-file), and those refused */
     uint64_t commands[CMD_TYPES][CMD_STATUSES]; /* by request type and outcome */
 };
 
@@ -36,7 +38,9 @@ struct server {
     struct registry *reg;
     struct syncer sync;
     struct io_stats io; /* the journals' I/O table: counts bytes written and times fsyncs */
-    uv_tcp_t listener;
+    struct listener listeners[LISTEN_MAX]; /* the memcache ones (`listen`); the first is --port's */
+    size_t nlisteners;
+    struct tls_ctx *tls; /* --enable-ssl: the context new TLS connections get (ours; a reload replaces it) */
     uv_signal_t sigterm, sigint, sighup;
     uv_check_t check; /* each loop turn: finish deferred work, write output */
     uv_idle_t idle;   /* keeps the loop from sleeping while work is deferred */
@@ -49,6 +53,7 @@ struct server {
     uint64_t lease_next;     /* when it is armed for (loop ms); 0: not armed */
     uv_timer_t delay_timer;  /* the next delayed item due, or index work to do */
     struct admin admin;      /* the admin HTTP port, if --admin-listen */
+    struct auth_table *auth; /* --auth-file's users (ours; replaced by reload); NULL: no authentication */
     int sweeping;            /* a sweep pass is under way, a step a loop turn */
     enum srv_status status, status_target; /* in force, and asked for */
     struct list conns;   /* every connection */
@@ -68,6 +73,10 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, str
                 const struct jio *io);
 /* Listens, writes the port file, installs signal handlers. */
 int server_start(struct server *s);
+/* Makes a TLS context from the ssl_* settings (--enable-ssl). Returns 0
+ * or -errno (logged, with OpenSSL's reason). */
+struct tls_ctx;
+int server_tls_load(struct server *s, struct tls_ctx **out);
 /* Begins a clean stop: no new connections, connections closed, data synced.
  * The loop ends by itself afterwards. */
 void server_stop(struct server *s);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "proto/parse.h"
+#include "tls.h"
 
 #define SEC 1000ull
 #define UNLIMITED UINT64_MAX
@@ -16,6 +17,7 @@
 static const char *const COMPAT_NAMES[] = {"memcache", "kestrel", NULL};
 static const char *const LOG_NAMES[] = {"error", "warn", "info", "debug", NULL};
 static const char *const PRIORITY_NAMES[] = {"strict", "weighted", NULL};
+static const char *const ADMIN_MODE_NAMES[] = {"auto", "on", "off", NULL}; /* enum admin_mode */
 
 #define SRV(field) offsetof(struct config, field)
 #define QUE(field) offsetof(struct qsettings, field)
@@ -23,7 +25,33 @@ static const char *const PRIORITY_NAMES[] = {"strict", "weighted", NULL};
 const struct setting SETTINGS[] = {
     /* ---- server ---- */
     {.key = "listen", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "127.0.0.1", .max = sizeof(((struct config *)0)->listen),
-     .off = SRV(listen), .arg = "ADDR", .help = "address to listen on"},
+     .off = SRV(listen), .arg = "ADDR[,...]",
+     .help = "addresses to listen on, comma-separated: ADDR (on --port), ADDR:PORT, [IPv6]:PORT, each may be "
+             "notls: (plain while TLS is on); a non-loopback one needs --auth-file or --allow-unauthenticated"},
+    {.key = "auth_file", .short_flag = 'Y', .scope = SCOPE_SERVER, .type = ST_STRING, .def = "",
+     .max = sizeof(((struct config *)0)->auth_file), .off = SRV(auth_file), .arg = "FILE",
+     .help = "clients must authenticate as a user of FILE (user:password[:queue-pattern[:r|w|rw]] lines; "
+             "memcached's -Y); re-read on SIGHUP and reload (empty: no authentication)"},
+    {.key = "allow_unauthenticated", .scope = SCOPE_SERVER, .type = ST_BOOL, .def = "false",
+     .off = SRV(allow_unauthenticated), .arg = "[BOOL]",
+     .help = "serve a non-loopback listen address without an auth file"},
+    {.key = "enable_ssl", .short_flag = 'Z', .scope = SCOPE_SERVER, .type = ST_BOOL, .def = "false",
+     .off = SRV(enable_ssl), .arg = "[BOOL]",
+     .help = "TLS on every listener not prefixed notls: (memcached's -Z); needs --ssl-chain-cert"},
+    {.key = "ssl_chain_cert", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "",
+     .max = sizeof(((struct config *)0)->ssl_chain_cert), .off = SRV(ssl_chain_cert), .arg = "FILE",
+     .help = "PEM file: the server's certificate, then its chain; re-read on SIGHUP"},
+    {.key = "ssl_key", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "",
+     .max = sizeof(((struct config *)0)->ssl_key), .off = SRV(ssl_key), .arg = "FILE",
+     .help = "PEM file of the private key (empty: in the chain file)"},
+    {.key = "ssl_ca_cert", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "",
+     .max = sizeof(((struct config *)0)->ssl_ca_cert), .off = SRV(ssl_ca_cert), .arg = "FILE",
+     .help = "PEM file of the CAs whose client certificates are accepted"},
+    {.key = "ssl_verify_mode", .scope = SCOPE_SERVER, .type = ST_UINT, .def = "0", .max = 3,
+     .off = SRV(ssl_verify_mode), .arg = "N",
+     .help = "client certificates: 0 not asked, 1 asked, 2 required, 3 required once per session"},
+    {.key = "ssl_min_version", .scope = SCOPE_SERVER, .type = ST_ENUM, .def = "tlsv1.2", .names = TLS_VERSION_NAMES,
+     .off = SRV(ssl_min_version), .arg = "VERSION", .help = "tlsv1.2 | tlsv1.3"},
     {.key = "port", .short_flag = 'p', .scope = SCOPE_SERVER, .type = ST_PORT, .def = "22133", .max = 65535,
      .off = SRV(port), .arg = "N", .help = "TCP port, 0 picks a free one"},
     {.key = "port_file", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "", .max = sizeof(((struct config *)0)->port_file),
@@ -32,6 +60,12 @@ const struct setting SETTINGS[] = {
      .max = sizeof(((struct config *)0)->admin_listen), .off = SRV(admin_listen), .arg = "[ADDR:]PORT",
      .help = "serve the admin HTTP port (/metrics, /stats.json, /healthz, /readyz) there; a port alone: on 127.0.0.1 "
              "(empty: none)"},
+    {.key = "admin_auth", .scope = SCOPE_SERVER, .type = ST_ENUM, .def = "auto", .names = ADMIN_MODE_NAMES,
+     .off = SRV(admin_auth), .arg = "MODE",
+     .help = "HTTP Basic with the auth file's users on the admin port: auto (beyond loopback) | on | off"},
+    {.key = "admin_tls", .scope = SCOPE_SERVER, .type = ST_ENUM, .def = "auto", .names = ADMIN_MODE_NAMES,
+     .off = SRV(admin_tls), .arg = "MODE",
+     .help = "TLS on the admin port (with the ssl_* files): auto (beyond loopback, when enable_ssl) | on | off"},
     {.key = "admin_port_file", .scope = SCOPE_SERVER, .type = ST_STRING, .def = "",
      .max = sizeof(((struct config *)0)->admin_port_file), .off = SRV(admin_port_file), .arg = "PATH",
      .help = "write the admin port here once it accepts connections"},

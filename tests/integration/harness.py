@@ -158,7 +158,8 @@ class Server:
             text = self.port_file.read_text()
         except (FileNotFoundError, UnicodeDecodeError):
             return None
-        m = re.fullmatch(r"\s*(\d+)\s*", text)
+        # one port a line, one line a listener (--listen A,B): the first is the main one
+        m = re.fullmatch(r"\s*(\d+)\s*(?:\n\d+\s*)*", text)
         if not m:
             return None
         port = int(m.group(1))
