@@ -39,9 +39,14 @@ struct admin_conn {
     int in_authz;         /* the value being read is Authorization's */
     int field_done;       /* the header's name is complete (its value is coming) */
     const char *extra;    /* a header line more for the response (static text), or NULL */
+    int routed;           /* the request is complete and routed */
     struct buf out;  /* the response's headers */
     struct buf body; /* and its body */
     uint64_t render_ns; /* loop time spent making the body (bench/scrape reads it) */
+    uint64_t step_ns_max; /* the longest step of it: the longest queue traffic waited */
+    struct metrics_job *job; /* a /metrics or /stats.json being rendered, a step a loop turn */
+    const char *job_type;    /* its Content-Type */
+    struct list job_link;    /* in admin->jobs while job is set */
     char rbuf[4096];
 };
 
@@ -61,6 +66,11 @@ static void conn_close(struct admin_conn *ac)
 {
     if (uv_is_closing((uv_handle_t *)&ac->tcp))
         return;
+    if (ac->job) {
+        metrics_job_free(ac->job);
+        ac->job = NULL;
+        list_remove(&ac->job_link);
+    }
     tls_peer_free(ac->tls);
     ac->tls = NULL;
     uv_close((uv_handle_t *)&ac->tcp, conn_closed);
@@ -86,8 +96,9 @@ static void respond_buf(struct admin_conn *ac, int code, const char *reason, con
     *body = (struct buf){0};
     buf_printf(&ac->out,
                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-               "X-Darner-Render-Seconds: %.6f\r\n%sConnection: close\r\n\r\n",
-               code, reason, type, ac->body.len, (double)ac->render_ns / 1e9, ac->extra ? ac->extra : "");
+               "X-Darner-Render-Seconds: %.6f\r\nX-Darner-Render-Step-Max-Seconds: %.6f\r\n%sConnection: close\r\n\r\n",
+               code, reason, type, ac->body.len, (double)ac->render_ns / 1e9, (double)ac->step_ns_max / 1e9,
+               ac->extra ? ac->extra : "");
     uv_buf_t b[2] = {uv_buf_init(ac->out.data, (unsigned)ac->out.len),
                      uv_buf_init(ac->body.data, (unsigned)ac->body.len)};
     unsigned n = ac->parser.method == HTTP_HEAD || !ac->body.len ? 1 : 2;
@@ -115,6 +126,55 @@ static void respond(struct admin_conn *ac, int code, const char *reason, const c
 static void respond_text(struct admin_conn *ac, int code, const char *reason, const char *text)
 {
     respond(ac, code, reason, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+/* Lines (or an eighth as many queues) one step of a job renders: about
+ * half a millisecond of loop time. */
+#define JOB_STEP_BUDGET 2000
+
+/* One step of every job in progress, each loop turn while there are any
+ * (an idle handle keeps the loop turning meanwhile). */
+static void jobs_cb(uv_idle_t *h)
+{
+    struct admin *a = h->data;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &a->jobs)
+    {
+        struct admin_conn *ac = list_entry(pos, struct admin_conn, job_link);
+        struct buf body = {0};
+        uint64_t t0 = uv_hrtime();
+        int rc = metrics_job_step(ac->job, JOB_STEP_BUDGET, &body);
+        uint64_t ns = uv_hrtime() - t0;
+        ac->render_ns += ns;
+        ac->step_ns_max = ns > ac->step_ns_max ? ns : ac->step_ns_max;
+        if (rc == 0)
+            continue;
+        metrics_job_free(ac->job);
+        ac->job = NULL;
+        list_remove(&ac->job_link);
+        if (rc < 0)
+            respond_text(ac, 500, "Internal Server Error", "out of memory\n");
+        else
+            respond_buf(ac, 200, "OK", ac->job_type, &body);
+    }
+    if (list_empty(&a->jobs))
+        uv_idle_stop(&a->jobs_idle);
+}
+
+static void start_job(struct admin_conn *ac, enum metrics_format format, const char *pattern, const char *type)
+{
+    struct admin *a = ac->a;
+    uint64_t t0 = uv_hrtime();
+    ac->job = metrics_job_new(a->srv, format, pattern); /* takes the queue names: a step of its own */
+    ac->render_ns = ac->step_ns_max = uv_hrtime() - t0;
+    if (!ac->job) {
+        respond_text(ac, 500, "Internal Server Error", "out of memory\n");
+        return;
+    }
+    ac->job_type = type;
+    uv_read_stop((uv_stream_t *)&ac->tcp); /* the request is complete */
+    list_push_back(&a->jobs, &ac->job_link);
+    uv_idle_start(&a->jobs_idle, jobs_cb);
 }
 
 static int hexval(char c)
@@ -169,16 +229,7 @@ static void serve_metrics(struct admin_conn *ac, const struct http_parser_url *u
         respond_text(ac, 400, "Bad Request", "bad queue= parameter\n");
         return;
     }
-    struct buf b = {0};
-    uint64_t t0 = uv_hrtime();
-    int rc = metrics_write_prometheus(ac->a->srv, found ? pattern : NULL, &b);
-    ac->render_ns = uv_hrtime() - t0;
-    if (rc < 0) {
-        buf_free(&b);
-        respond_text(ac, 500, "Internal Server Error", "out of memory\n");
-        return;
-    }
-    respond_buf(ac, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &b);
+    start_job(ac, METRICS_PROMETHEUS, found ? pattern : NULL, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 /* HTTP Basic against the auth file: 0 when the request may go on, else
@@ -250,14 +301,7 @@ static void route(struct admin_conn *ac)
         else
             respond_text(ac, 200, "OK", "ready\n");
     } else if (IS("/stats.json")) {
-        uint64_t t0 = uv_hrtime();
-        char *j = metrics_json(s);
-        ac->render_ns = uv_hrtime() - t0;
-        if (j)
-            respond(ac, 200, "OK", "application/json", j, strlen(j));
-        else
-            respond_text(ac, 500, "Internal Server Error", "out of memory\n");
-        free(j);
+        start_job(ac, METRICS_JSON, NULL, "application/json");
     } else if (IS("/metrics")) {
         serve_metrics(ac, &u);
     } else if (dashboard_asset(path, plen, &type, &body, &blen) == 0) {
@@ -284,6 +328,7 @@ static int on_complete(http_parser *p)
     struct admin_conn *ac = p->data;
     buf_append(&ac->url, "", 1); /* NUL-terminated, not counted */
     ac->url.len--;
+    ac->routed = 1;
     route(ac);
     return 1; /* one request a connection */
 }
@@ -329,8 +374,8 @@ static void feed(struct admin_conn *ac, const char *p, size_t n)
 {
     ac->read_bytes += n;
     size_t used = http_parser_execute(&ac->parser, &PARSER, p, n);
-    if (ac->answered)
-        return;
+    if (ac->answered || ac->routed)
+        return; /* answered, or being answered (a job): what follows the request is not read */
     if (ac->parser.http_errno != HPE_OK || used != n)
         respond_text(ac, 400, "Bad Request", "bad request\n");
     else if (ac->read_bytes > ADMIN_REQUEST_MAX)
@@ -359,7 +404,7 @@ static void t_room(void *o, char **p, size_t *n)
 {
     struct admin_conn *ac = o;
     *p = ac->rbuf;
-    *n = ac->answered ? 0 : sizeof(ac->rbuf);
+    *n = ac->answered || ac->routed ? 0 : sizeof(ac->rbuf);
 }
 
 static void t_input(void *o, size_t n) { feed(o, ((struct admin_conn *)o)->rbuf, n); }
@@ -370,7 +415,11 @@ static void t_written(void *o, int status)
     conn_close(o);
 }
 static int t_closing(const void *o) { return uv_is_closing((const uv_handle_t *)&((const struct admin_conn *)o)->tcp); }
-static int t_reading(const void *o) { return !((const struct admin_conn *)o)->answered; }
+static int t_reading(const void *o)
+{
+    const struct admin_conn *ac = o;
+    return !ac->answered && !ac->routed;
+}
 
 static const struct tls_peer_ops TLS_OPS = {.room = t_room, .input = t_input, .end = t_end, .write_done = t_written,
                                             .closing = t_closing, .reading = t_reading};
@@ -482,6 +531,9 @@ int admin_start(struct admin *a, struct server *s, const char *listen)
     }
     uv_tcp_init(s->loop, &a->listener);
     a->listener.data = a;
+    list_init(&a->jobs);
+    uv_idle_init(s->loop, &a->jobs_idle);
+    a->jobs_idle.data = a;
     a->started = 1;
     if ((rc = uv_tcp_bind(&a->listener, (const struct sockaddr *)&sa, 0)) < 0 ||
         (rc = uv_listen((uv_stream_t *)&a->listener, 128, on_connection)) < 0) {
@@ -505,6 +557,8 @@ void admin_stop(struct admin *a)
         return;
     if (!uv_is_closing((uv_handle_t *)&a->listener))
         uv_close((uv_handle_t *)&a->listener, listener_closed);
+    if (!uv_is_closing((uv_handle_t *)&a->jobs_idle))
+        uv_close((uv_handle_t *)&a->jobs_idle, listener_closed);
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &a->conns) conn_close(list_entry(pos, struct admin_conn, link));
 }

@@ -1,7 +1,7 @@
 /* metrics.c: the metrics registry (metrics.h). Two tables, one per queue
  * and one for the server, name each value for `stats` and for Prometheus;
  * a snapshot is read once and every renderer walks the tables. */
-#include "metrics.h"
+#include "metrics_int.h"
 
 #include "conffile.h"
 #include "journal/io_stats.h"
@@ -10,41 +10,17 @@
 #include "queue/registry.h"
 #include "server.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-enum mkind { MK_COUNTER, MK_GAUGE };
-
-enum munit {
-    MU_NONE,
-    MU_MS, /* the value is in milliseconds; Prometheus gets seconds */
-    MU_US, /* microseconds: `stats` prints seconds.micros, Prometheus seconds */
-};
-
-enum magg { MA_SUM, MA_MAX, MA_NONE };
-
-/* One value: its `stats` key (NULL: Prometheus only) and its Prometheus
- * name after the prefix (NULL: `stats` only). */
-struct mdef {
-    const char *stat;
-    const char *prom;
-    enum mkind kind;
-    enum munit unit;
-    enum magg agg; /* queue values: how the server-wide series sums them */
-    const char *help;
-};
-
 /* A queue's series are darner_queue_<prom>{queue="..."}; the sums over all
  * queues darner_<prom>. */
-static const struct mdef QDEFS[QM_COUNT] = {
+const struct mdef QDEFS[QM_COUNT] = {
     [QM_ITEMS] = {"items", "items", MK_GAUGE, MU_NONE, MA_SUM, "Items queued, open ones included (delayed ones are darner_delayed_items)."},
     [QM_BYTES] = {"bytes", "bytes", MK_GAUGE, MU_NONE, MA_SUM, "Payload bytes of the queued and open items."},
     [QM_TOTAL_ITEMS] = {"total_items", "items_added_total", MK_COUNTER, MU_NONE, MA_SUM,
@@ -78,43 +54,9 @@ static const struct mdef QDEFS[QM_COUNT] = {
     [QM_CREATE_TIME] = {"create_time", NULL, MK_GAUGE, MU_NONE, MA_NONE, NULL},
 };
 
-enum smetric {
-    SM_PID,
-    SM_UPTIME,
-    SM_TIME,
-    SM_VERSION, /* a string: rendered apart */
-    SM_RUSAGE_USER,
-    SM_RUSAGE_SYSTEM,
-    SM_CURR_ITEMS,
-    SM_TOTAL_ITEMS,
-    SM_BYTES,
-    SM_OPEN,
-    SM_CURR_CONNECTIONS,
-    SM_TOTAL_CONNECTIONS,
-    SM_REJECTED_CONNECTIONS,
-    SM_CMD_GET,
-    SM_CMD_SET,
-    SM_CMD_PEEK,
-    SM_CMD_MONITOR,
-    SM_GET_HITS,
-    SM_GET_MISSES,
-    SM_BYTES_READ,
-    SM_BYTES_WRITTEN,
-    SM_QUEUES,
-    SM_QUEUE_CREATES,
-    SM_QUEUE_DELETES,
-    SM_QUEUE_EXPIRES,
-    SM_FSYNCS,
-    SM_JOURNAL_BYTES_WRITTEN,
-    SM_AUTH_ENABLED,
-    SM_AUTH_CMDS,
-    SM_AUTH_ERRORS,
-    SM_COUNT
-};
-
 /* curr_items, total_items, bytes and open_transactions are the sums over
  * the queues: Prometheus has them as darner_items and so on. */
-static const struct mdef SDEFS[SM_COUNT] = {
+const struct mdef SDEFS[SM_COUNT] = {
     [SM_PID] = {"pid", NULL, MK_GAUGE, MU_NONE, MA_NONE, NULL},
     [SM_UPTIME] = {"uptime", "uptime_seconds", MK_GAUGE, MU_NONE, MA_NONE, "Seconds since the server started."},
     [SM_TIME] = {"time", NULL, MK_GAUGE, MU_NONE, MA_NONE, NULL},
@@ -161,7 +103,7 @@ static const struct mdef SDEFS[SM_COUNT] = {
 };
 
 /* darner_commands_total's command label, by request type. */
-static const char *const COMMAND_NAMES[] = {
+const char *const COMMAND_NAMES[CMD_TYPES] = {
     [PROTO_GET] = "get",
     [PROTO_SET] = "set",
     [PROTO_DELETE] = "delete",
@@ -186,7 +128,7 @@ static const char *const COMMAND_NAMES[] = {
     [PROTO_BAD] = "invalid",
 };
 
-static const char *const STATUS_NAMES[CMD_STATUSES] = {"ok", "miss", "hit", "error"};
+const char *const STATUS_NAMES[CMD_STATUSES] = {"ok", "miss", "hit", "error"};
 
 const char *metrics_command_name(int type)
 {
@@ -236,60 +178,26 @@ void metrics_queue(const struct server *s, struct queue *q, uint64_t now_ms, str
     }
 }
 
-/* Whether q is one clients name (not a lane or a delay bucket). */
-static int visible(const struct queue *q) { return q->level < 0; }
-
-/* The server's values and the sums over its queues. */
-struct snap {
-    uint64_t sv[SM_COUNT];
-    struct qvals sum;
-    uint64_t usec_user, usec_sys;
-    struct io_stats_snap io;
-};
+int metrics_visible(const struct queue *q) { return q->level < 0; }
 
 static uint64_t tv_us(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec; }
 
-/* The queues whose values a caller keeps (/metrics?queue=): those whose
- * name matches pattern, their values and escaped label texts. */
-struct keep {
-    const char *pattern;
-    struct qvals *qv;
-    size_t *label_off, n, cap;
-    struct buf *labels;
-};
 
-static void put_label(struct buf *b, const char *name, size_t len);
-static void put_str(struct buf *b, const char *s);
-
-/* Reads the server-wide values, and into k (may be NULL) the values of the
- * queues it asks for, each queue read once. */
-static void read_snap(const struct server *s, uint64_t now, struct snap *sn, struct keep *k)
+void metrics_add(struct snap *sn, const struct qvals *v)
 {
-    memset(sn, 0, sizeof(*sn));
-    struct list *pos;
-    for (pos = s->reg->all.next; pos != &s->reg->all; pos = pos->next) {
-        struct queue *q = list_entry(pos, struct queue, all);
-        if (!visible(q))
-            continue;
-        struct qvals one, *v = &one;
-        if (k && k->n < k->cap && fnmatch(k->pattern, q->name, 0) == 0) {
-            v = &k->qv[k->n];
-            k->label_off[k->n++] = k->labels->len;
-            put_str(k->labels, "{queue=\"");
-            put_label(k->labels, q->name, q->name_len);
-            put_str(k->labels, "\"");
-        }
-        metrics_queue(s, q, now, v);
-        for (size_t i = 0; i < QM_COUNT; i++) {
-            if (QDEFS[i].agg == MA_SUM)
-                sn->sum.v[i] += v->v[i];
-            else if (QDEFS[i].agg == MA_MAX && v->v[i] > sn->sum.v[i])
-                sn->sum.v[i] = v->v[i];
-        }
-        for (size_t l = 0; l < QUEUE_LEVELS; l++)
-            sn->sum.pri[l] += v->pri[l];
-        sn->sum.has_lanes |= v->has_lanes;
+    for (size_t i = 0; i < QM_COUNT; i++) {
+        if (QDEFS[i].agg == MA_SUM)
+            sn->sum.v[i] += v->v[i];
+        else if (QDEFS[i].agg == MA_MAX && v->v[i] > sn->sum.v[i])
+            sn->sum.v[i] = v->v[i];
     }
+    for (size_t l = 0; l < QUEUE_LEVELS; l++)
+        sn->sum.pri[l] += v->pri[l];
+    sn->sum.has_lanes |= v->has_lanes;
+}
+
+void metrics_server_values(const struct server *s, uint64_t now, struct snap *sn)
+{
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     sn->usec_user = tv_us(ru.ru_utime);
@@ -327,14 +235,29 @@ static void read_snap(const struct server *s, uint64_t now, struct snap *sn, str
     v[SM_AUTH_ERRORS] = s->st.auth_errors;
 }
 
+/* Reads every queue's values into the sums, and the server's. */
+static void read_snap(const struct server *s, uint64_t now, struct snap *sn)
+{
+    memset(sn, 0, sizeof(*sn));
+    struct list *pos;
+    for (pos = s->reg->all.next; pos != &s->reg->all; pos = pos->next) {
+        struct queue *q = list_entry(pos, struct queue, all);
+        if (!metrics_visible(q))
+            continue;
+        struct qvals v;
+        metrics_queue(s, q, now, &v);
+        metrics_add(sn, &v);
+    }
+    metrics_server_values(s, now, sn);
+}
+
 /* ---- stats and dump_stats ---- */
 
 static const char *const PRI_KEYS[QUEUE_LEVELS] = {"items_pri0", "items_pri1", "items_pri2", "items_pri3",
                                                    "items_pri4", "items_pri5", "items_pri6", "items_pri7",
                                                    "items_pri8", "items_pri9"};
 
-/* Calls each(key, value) for every stat of a queue, in `stats` order. */
-static void queue_each(const struct qvals *v, void (*each)(void *ctx, const char *key, uint64_t val), void *ctx)
+void metrics_queue_each(const struct qvals *v, void (*each)(void *ctx, const char *key, uint64_t val), void *ctx)
 {
     for (size_t i = 0; i < QM_COUNT; i++) {
         if (i == QM_AGE_MSEC)
@@ -371,7 +294,7 @@ void metrics_write_stats(const struct server *s, struct buf *out)
 {
     struct snap sn;
     uint64_t now = queue_now_ms();
-    read_snap(s, now, &sn, NULL);
+    read_snap(s, now, &sn);
     for (size_t i = 0; i < SM_COUNT; i++) {
         if (i == SM_VERSION)
             buf_printf(out, "STAT version %s\r\n", DARNER_VERSION);
@@ -381,12 +304,12 @@ void metrics_write_stats(const struct server *s, struct buf *out)
     struct list *pos;
     for (pos = s->reg->all.next; pos != &s->reg->all; pos = pos->next) {
         struct queue *q = list_entry(pos, struct queue, all);
-        if (!visible(q))
+        if (!metrics_visible(q))
             continue;
         struct qvals v;
         metrics_queue(s, q, now, &v);
         struct stat_line sl = {out, q};
-        queue_each(&v, stat_line, &sl);
+        metrics_queue_each(&v, stat_line, &sl);
     }
     buf_append(out, "END\r\n", 5);
 }
@@ -403,336 +326,7 @@ void metrics_write_dump(const struct server *s, struct queue *q, struct buf *out
     buf_append(out, "queue '", 7);
     buf_append(out, q->name, q->name_len);
     buf_append(out, "' {\r\n", 5);
-    queue_each(&v, dump_line, out);
+    metrics_queue_each(&v, dump_line, out);
     buf_append(out, "}\r\n", 3);
 }
 
-/* ---- /stats.json ---- */
-
-/* keys of ours: ASCII, no check needed */
-static void json_line(void *ctx, const char *key, uint64_t val)
-{
-    json_object_set_new_nocheck(ctx, key, json_integer((json_int_t)val));
-}
-
-char *metrics_json(const struct server *s)
-{
-    struct snap sn;
-    uint64_t now = queue_now_ms();
-    read_snap(s, now, &sn, NULL);
-    json_t *root = json_object(), *srv = json_object(), *queues = json_object();
-    if (!root || !srv || !queues) {
-        json_decref(root);
-        json_decref(srv);
-        json_decref(queues);
-        return NULL;
-    }
-    json_object_set_new(root, "server", srv);
-    json_object_set_new(root, "queues", queues);
-    for (size_t i = 0; i < SM_COUNT; i++) {
-        const struct mdef *d = &SDEFS[i];
-        if (i == SM_VERSION)
-            json_object_set_new(srv, d->stat, json_string(DARNER_VERSION));
-        else if (d->unit == MU_US)
-            json_object_set_new(srv, d->stat, json_real((double)sn.sv[i] / 1e6));
-        else
-            json_object_set_new(srv, d->stat, json_integer((json_int_t)sn.sv[i]));
-    }
-    json_object_set_new(srv, "status", json_string(status_name(s->status)));
-    struct list *pos;
-    for (pos = s->reg->all.next; pos != &s->reg->all; pos = pos->next) {
-        struct queue *q = list_entry(pos, struct queue, all);
-        if (!visible(q))
-            continue;
-        struct qvals v;
-        metrics_queue(s, q, now, &v);
-        json_t *o = json_object();
-        if (!o)
-            continue;
-        queue_each(&v, json_line, o);
-        /* a name that is not UTF-8 cannot be a JSON key as it is */
-        if (json_object_setn_new(queues, q->name, q->name_len, o) < 0)
-            json_decref(o);
-    }
-    char *text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    return text;
-}
-
-/* ---- /metrics ---- */
-
-/* Appends v in decimal (faster than printf: a scrape of many queues
- * writes hundreds of thousands of numbers). */
-static void put_u64(struct buf *b, uint64_t v)
-{
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    buf_append(b, tmp + i, sizeof(tmp) - i);
-}
-
-/* Appends v scaled by unit: seconds with three or six decimals. */
-static void put_value(struct buf *b, uint64_t v, enum munit unit)
-{
-    if (unit == MU_NONE) {
-        put_u64(b, v);
-        return;
-    }
-    uint64_t div = unit == MU_MS ? 1000u : 1000000u;
-    put_u64(b, v / div);
-    char frac[8];
-    int n = snprintf(frac, sizeof(frac), unit == MU_MS ? ".%03" PRIu64 : ".%06" PRIu64, v % div);
-    buf_append(b, frac, (size_t)n);
-}
-
-static void put_str(struct buf *b, const char *s) { buf_append(b, s, strlen(s)); }
-
-static void family(struct buf *b, const char *prefix, const char *name, const char *type, const char *help)
-{
-    put_str(b, "# HELP ");
-    put_str(b, prefix);
-    put_str(b, name);
-    buf_append(b, " ", 1);
-    put_str(b, help);
-    put_str(b, "\n# TYPE ");
-    put_str(b, prefix);
-    put_str(b, name);
-    buf_append(b, " ", 1);
-    put_str(b, type);
-    buf_append(b, "\n", 1);
-}
-
-/* The length of the UTF-8 sequence at p (n bytes left), or 0 if it is not
- * one (overlong forms and surrogates included). */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
-    if (!len || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90) ||
-        (p[0] == 0xf4 && p[1] >= 0x90))
-        return 0;
-    return len;
-}
-
-/* A queue name as a label value: \, " and newline escaped as the text
- * format says; control bytes and bytes that are not UTF-8 as %XX (a
- * Prometheus label is UTF-8). */
-static void put_label(struct buf *b, const char *name, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)name;
-    size_t i = 0;
-    while (i < len) {
-        size_t n = utf8_len(p + i, len - i);
-        if (n == 1 && (p[i] == '\\' || p[i] == '"')) {
-            char e[2] = {'\\', (char)p[i]};
-            buf_append(b, e, 2);
-        } else if (n == 1 && p[i] == '\n') {
-            buf_append(b, "\\n", 2);
-        } else if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
-            char e[4];
-            snprintf(e, sizeof(e), "%%%02X", p[i]);
-            buf_append(b, e, 3);
-            n = 1;
-        } else {
-            buf_append(b, p + i, n);
-        }
-        i += n;
-    }
-}
-
-static void sample(struct buf *b, const char *prefix, const char *name, const char *labels, uint64_t v,
-                   enum munit unit)
-{
-    put_str(b, prefix);
-    put_str(b, name);
-    if (labels)
-        put_str(b, labels);
-    buf_append(b, " ", 1);
-    put_value(b, v, unit);
-    buf_append(b, "\n", 1);
-}
-
-static const char *kind_name(enum mkind k) { return k == MK_COUNTER ? "counter" : "gauge"; }
-
-static void write_server(const struct server *s, const struct snap *sn, struct buf *b)
-{
-    for (size_t i = 0; i < SM_COUNT; i++) {
-        const struct mdef *d = &SDEFS[i];
-        if (!d->prom)
-            continue;
-        family(b, "darner_", d->prom, kind_name(d->kind), d->help);
-        sample(b, "darner_", d->prom, NULL, sn->sv[i], d->unit);
-    }
-    family(b, "darner_", "build_info", "gauge", "The server's version, as a label; always 1.");
-    put_str(b, "darner_build_info{version=\"");
-    put_str(b, DARNER_VERSION);
-    put_str(b, "\"} 1\n");
-    family(b, "darner_", "server_status", "gauge", "1 for the status the server is in (up, readonly, ...).");
-    for (int st = STATUS_UP; st <= STATUS_QUIESCENT; st++) {
-        put_str(b, "darner_server_status{status=\"");
-        put_str(b, status_name((enum srv_status)st));
-        put_str(b, "\"} ");
-        put_u64(b, s->status == (enum srv_status)st);
-        buf_append(b, "\n", 1);
-    }
-    family(b, "darner_", "commands_total", "counter", "Requests by command and outcome (ok, hit, miss, error).");
-    for (size_t t = 0; t < sizeof(COMMAND_NAMES) / sizeof(COMMAND_NAMES[0]); t++) {
-        if (!COMMAND_NAMES[t])
-            continue;
-        for (size_t k = 0; k < CMD_STATUSES; k++) {
-            uint64_t v = s->st.commands[t][k];
-            if (!v)
-                continue;
-            put_str(b, "darner_commands_total{command=\"");
-            put_str(b, COMMAND_NAMES[t]);
-            put_str(b, "\",status=\"");
-            put_str(b, STATUS_NAMES[k]);
-            put_str(b, "\"} ");
-            put_u64(b, v);
-            buf_append(b, "\n", 1);
-        }
-    }
-    family(b, "darner_", "journal_fsync_duration_seconds", "histogram",
-           "Time each fsync of a journal file or folder took.");
-    uint64_t cum = 0;
-    for (size_t i = 0; i <= IO_STATS_BUCKETS; i++) {
-        cum += sn->io.fsync_le[i];
-        put_str(b, "darner_journal_fsync_duration_seconds_bucket{le=\"");
-        if (i < IO_STATS_BUCKETS)
-            put_value(b, io_stats_bucket_us[i], MU_US);
-        else
-            put_str(b, "+Inf");
-        put_str(b, "\"} ");
-        put_u64(b, cum);
-        buf_append(b, "\n", 1);
-    }
-    sample(b, "darner_", "journal_fsync_duration_seconds_sum", NULL, sn->io.fsync_ns / 1000, MU_US);
-    sample(b, "darner_", "journal_fsync_duration_seconds_count", NULL, sn->io.fsyncs, MU_NONE);
-}
-
-/* Process metrics under their usual names (process_*), from /proc where
- * there is one. */
-static void write_process(const struct server *s, const struct snap *sn, struct buf *b)
-{
-    family(b, "", "process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.");
-    sample(b, "", "process_cpu_seconds_total", NULL, sn->usec_user + sn->usec_sys, MU_US);
-    family(b, "", "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
-    sample(b, "", "process_start_time_seconds", NULL, s->start_ms / 1000, MU_NONE);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        family(b, "", "process_max_fds", "gauge", "Maximum number of open file descriptors.");
-        sample(b, "", "process_max_fds", NULL, rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur,
-               MU_NONE);
-    }
-    DIR *d = opendir("/proc/self/fd");
-    if (d) {
-        uint64_t n = 0;
-        struct dirent *e;
-        while ((e = readdir(d)))
-            n += e->d_name[0] != '.';
-        closedir(d);
-        family(b, "", "process_open_fds", "gauge", "Number of open file descriptors.");
-        sample(b, "", "process_open_fds", NULL, n ? n - 1 : 0, MU_NONE); /* the listing's own fd */
-    }
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long vm, rss;
-    if (f && fscanf(f, "%llu %llu", &vm, &rss) == 2) {
-        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-        family(b, "", "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-        sample(b, "", "process_virtual_memory_bytes", NULL, vm * page, MU_NONE);
-        family(b, "", "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-        sample(b, "", "process_resident_memory_bytes", NULL, rss * page, MU_NONE);
-    }
-    if (f)
-        fclose(f);
-}
-
-static const char *const PRI_LABELS[QUEUE_LEVELS] = {"\"0\"", "\"1\"", "\"2\"", "\"3\"", "\"4\"",
-                                                     "\"5\"", "\"6\"", "\"7\"", "\"8\"", "\"9\""};
-
-int metrics_write_prometheus(const struct server *s, const char *pattern, struct buf *out)
-{
-    struct snap sn;
-    uint64_t now = queue_now_ms();
-    struct buf labels = {0};
-    struct keep k = {.pattern = pattern, .labels = &labels};
-    int rc = 0;
-    if (pattern) {
-        /* the matching queues' values, read once: a family's samples must
-         * be together, so each family walks them all */
-        k.cap = s->reg->count ? s->reg->count : 1;
-        k.qv = malloc(k.cap * sizeof(*k.qv));
-        k.label_off = malloc((k.cap + 1) * sizeof(*k.label_off));
-        if (!k.qv || !k.label_off) {
-            rc = -ENOMEM;
-            goto out;
-        }
-    }
-    read_snap(s, now, &sn, pattern ? &k : NULL);
-    if (pattern)
-        k.label_off[k.n] = labels.len; /* the end of the last */
-    write_server(s, &sn, out);
-    write_process(s, &sn, out);
-    /* sums over every queue */
-    for (size_t i = 0; i < QM_COUNT; i++) {
-        const struct mdef *d = &QDEFS[i];
-        if (!d->prom)
-            continue;
-        family(out, "darner_", d->prom, kind_name(d->kind), d->help);
-        sample(out, "darner_", d->prom, NULL, sn.sum.v[i], d->unit);
-    }
-    family(out, "darner_", "priority_items", "gauge", "Items queued at each priority level (0 most urgent).");
-    for (unsigned l = 0; l < QUEUE_LEVELS; l++) {
-        if (!sn.sum.pri[l])
-            continue;
-        put_str(out, "darner_priority_items{priority=");
-        put_str(out, PRI_LABELS[l]);
-        put_str(out, "} ");
-        put_u64(out, sn.sum.pri[l]);
-        buf_append(out, "\n", 1);
-    }
-    if (!pattern)
-        goto out;
-    for (size_t i = 0; i < QM_COUNT; i++) {
-        const struct mdef *d = &QDEFS[i];
-        if (!d->prom)
-            continue;
-        family(out, "darner_queue_", d->prom, kind_name(d->kind), d->help);
-        for (size_t q = 0; q < k.n; q++) {
-            put_str(out, "darner_queue_");
-            put_str(out, d->prom);
-            buf_append(out, labels.data + k.label_off[q], k.label_off[q + 1] - k.label_off[q]);
-            put_str(out, "} ");
-            put_value(out, k.qv[q].v[i], d->unit);
-            buf_append(out, "\n", 1);
-        }
-    }
-    family(out, "darner_queue_", "priority_items", "gauge", "Items queued at each priority level (0 most urgent).");
-    for (size_t q = 0; q < k.n; q++) {
-        for (unsigned l = 0; l < QUEUE_LEVELS; l++) {
-            if (!k.qv[q].pri[l])
-                continue;
-            put_str(out, "darner_queue_priority_items");
-            buf_append(out, labels.data + k.label_off[q], k.label_off[q + 1] - k.label_off[q]);
-            put_str(out, ",priority=");
-            put_str(out, PRI_LABELS[l]);
-            put_str(out, "} ");
-            put_u64(out, k.qv[q].pri[l]);
-            buf_append(out, "\n", 1);
-        }
-    }
-out:
-    free(k.qv);
-    free(k.label_off);
-    buf_free(&labels);
-    return rc;
-}
