@@ -249,8 +249,10 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
             k++;
         if (a->xfer)
             k = s->npend;
-        memmove(s->pend, s->pend + k, (s->npend - k) * sizeof(*s->pend));
-        s->npend -= k;
+        if (k) { /* (pend may be NULL: none pending) */
+            memmove(s->pend, s->pend + k, (s->npend - k) * sizeof(*s->pend));
+            s->npend -= k;
+        }
         s->fire = (struct jfire){.due = a->off, .id = a->id, .fired = a->len};
         break;
     }
