@@ -278,6 +278,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t *seen = calloc(MAX_DRAIN, sizeof(*seen));
     CHECK(want && seen);
     size_t nwant = valid_prefix(seg, seg_len, want, cap);
+    /* The independent walk knows version-1 records only: a segment of
+     * another version (batches) gets the other checks, not this one. */
+    struct jf_seg_hdr vh;
+    int exact = !(mode & MODE_ACKS) && seg_len >= JF_SEG_HDR && jf_seg_hdr_decode(seg, &vh) == 0 && vh.version == 1;
 
     struct jnl_conf conf = {.io = jio_posix(),
                             .log = g_verbose ? &g_log : NULL,
@@ -318,7 +322,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 CHECK(rc == 0);
             }
         }
-        if (!with_acks) {
+        if (exact) {
             /* The cursor walks the valid prefix, in order. */
             CHECK(h.node == NULL);
             CHECK(got < nwant);
@@ -334,7 +338,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
     }
     free(payload);
-    if (!with_acks) {
+    if (exact) {
         CHECK(complete);
         CHECK(got == nwant);
     }
