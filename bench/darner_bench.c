@@ -56,7 +56,7 @@
 #define RECORD_HEADER 80 /* darner's record header, for rawsync's record size */
 #define IBUF_SIZE (64 * 1024)
 #define BG_IBUF_SIZE (1024 * 1024) /* big items: fewer reads */
-#define INLINE_PAYLOAD 4096 /* payloads up to this are copied; larger are referenced */
+#define INLINE_PAYLOAD 4096        /* payloads up to this are copied; larger are referenced */
 #define MAX_IOV 64
 #define FINISH_GRACE_NS (60ull * 1000000000ull) /* after stop: answers still owed */
 
@@ -66,8 +66,7 @@ enum workload { WL_FLOOD, WL_SET, WL_GET, WL_RELIABLE, WL_DURABLE, WL_FAIRNESS, 
 enum opkind { OP_SET, OP_GET, OP_REL, OP_BIGSET, OP_BIGGET, OP_NKINDS };
 
 static const char *const driver_names[] = {"darner", "kestrel", "memcached", "redis", "beanstalkd"};
-static const char *const workload_names[] = {"flood",   "set",      "get",    "reliable",
-                                             "durable", "fairness", "rawsync"};
+static const char *const workload_names[] = {"flood", "set", "get", "reliable", "durable", "fairness", "rawsync"};
 static const char *const prealloc_names[] = {"none", "fallocate", "zero"};
 static const char *const op_names[] = {"set", "get", "reliable", "bigset", "bigget"};
 
@@ -163,9 +162,9 @@ static void *xcalloc(size_t n, size_t sz)
 /* ---- connections ---- */
 
 struct infl {
-    uint64_t t_op;  /* when the operation's first request was queued */
-    uint8_t kind;   /* enum opkind */
-    uint8_t step;   /* 0, or 1 for the second request of a two-step operation */
+    uint64_t t_op; /* when the operation's first request was queued */
+    uint8_t kind;  /* enum opkind */
+    uint8_t step;  /* 0, or 1 for the second request of a two-step operation */
 };
 
 struct oseg {
@@ -221,7 +220,7 @@ struct thread {
     struct hist *h[OP_NKINDS];
     struct counters cnt[OP_NKINDS];
     uint64_t bg_bytes;
-    uint64_t t_last; /* last timed completion */
+    uint64_t t_last;               /* last timed completion */
     atomic_uint_fast64_t live_ops; /* for the progress line */
     atomic_uint_fast64_t live_errs;
     atomic_bool finished;
@@ -372,12 +371,12 @@ static void build_requests(void)
     snprintf(big, sizeof(big), "%s_big", q);
     const char *sync = cfg.workload == WL_DURABLE && cfg.driver == DRV_DARNER ? "/sync" : "";
     int n;
-#define FMT(field, ...)                                                                            \
-    do {                                                                                           \
-        n = snprintf(R.field, sizeof(R.field), __VA_ARGS__);                                       \
-        if (n < 0 || (size_t)n >= sizeof(R.field))                                                 \
-            die("queue name too long");                                                            \
-        R.field##_len = (size_t)n;                                                                 \
+#define FMT(field, ...)                                                                                                \
+    do {                                                                                                               \
+        n = snprintf(R.field, sizeof(R.field), __VA_ARGS__);                                                           \
+        if (n < 0 || (size_t)n >= sizeof(R.field))                                                                     \
+            die("queue name too long");                                                                                \
+        R.field##_len = (size_t)n;                                                                                     \
     } while (0)
     switch (cfg.proto) {
     case P_MC:
@@ -391,8 +390,8 @@ static void build_requests(void)
     case P_RESP:
         FMT(set_hdr, "*3\r\n$5\r\nLPUSH\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen(q), q, cfg.size);
         FMT(get, "*2\r\n$4\r\nRPOP\r\n$%zu\r\n%s\r\n", strlen(q), q);
-        FMT(rel, "*5\r\n$5\r\nLMOVE\r\n$%zu\r\n%s\r\n$%zu\r\n%s:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n",
-            strlen(q), q, strlen(q) + 11, q);
+        FMT(rel, "*5\r\n$5\r\nLMOVE\r\n$%zu\r\n%s\r\n$%zu\r\n%s:processing\r\n$5\r\nRIGHT\r\n$4\r\nLEFT\r\n", strlen(q),
+            q, strlen(q) + 11, q);
         FMT(bigset_hdr, "*3\r\n$5\r\nLPUSH\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen(big), big, cfg.bg_size);
         FMT(bigget, "*2\r\n$4\r\nRPOP\r\n$%zu\r\n%s\r\n", strlen(big), big);
         FMT(trailer, "\r\n");
@@ -508,10 +507,7 @@ static void complete(struct conn *c, int result)
     op_done(c, &e, result);
 }
 
-static size_t expected_size(enum opkind k)
-{
-    return k == OP_BIGGET || k == OP_BIGSET ? cfg.bg_size : cfg.size;
-}
+static size_t expected_size(enum opkind k) { return k == OP_BIGGET || k == OP_BIGSET ? cfg.bg_size : cfg.size; }
 
 static bool starts(const char *line, size_t len, const char *word)
 {
@@ -645,9 +641,8 @@ static void on_line_bean(struct conn *c, struct infl *e, const char *l, size_t l
         begin_skip(c, (uint64_t)n, AS_BEAN_DELETE, k);
         return;
     }
-    if (starts(l, len, "DEADLINE_SOON") || starts(l, len, "OUT_OF_MEMORY") ||
-        starts(l, len, "INTERNAL_ERROR") || starts(l, len, "BAD_FORMAT") ||
-        starts(l, len, "UNKNOWN_COMMAND")) {
+    if (starts(l, len, "DEADLINE_SOON") || starts(l, len, "OUT_OF_MEMORY") || starts(l, len, "INTERNAL_ERROR") ||
+        starts(l, len, "BAD_FORMAT") || starts(l, len, "UNKNOWN_COMMAND")) {
         complete(c, -1);
         return;
     }
@@ -833,8 +828,8 @@ static int conn_open(struct conn *c, char *err, size_t errlen)
         break;
     case P_BEAN: {
         const char *suffix = c->bg ? "_big" : "";
-        snprintf(hello, sizeof(hello), "use %s%s\r\nwatch %s%s\r\nignore default\r\n", cfg.queue, suffix,
-                 cfg.queue, suffix);
+        snprintf(hello, sizeof(hello), "use %s%s\r\nwatch %s%s\r\nignore default\r\n", cfg.queue, suffix, cfg.queue,
+                 suffix);
         lines = 3;
         break;
     }
@@ -905,8 +900,7 @@ static void *thread_main(void *arg)
         if (atomic_load_explicit(&g_failed, memory_order_relaxed))
             break;
         bool out_of_budget = th->has_budget && !th->budget;
-        if (out_of_budget && !atomic_load_explicit(&th->timed_done, memory_order_relaxed) &&
-            thread_idle(th, true))
+        if (out_of_budget && !atomic_load_explicit(&th->timed_done, memory_order_relaxed) && thread_idle(th, true))
             atomic_store(&th->timed_done, true);
         if (atomic_load_explicit(&g_stop, memory_order_relaxed) && thread_idle(th, false))
             break;
@@ -1059,9 +1053,9 @@ static void json_cdf(FILE *f, const struct hist *h)
 
 static void print_lat_row(FILE *f, const char *name, const struct hist *h)
 {
-    fprintf(f, "  %-10s %9" PRIu64 " %9.1f %9.1f %9.1f %9.1f %10.1f %9.1f\n", name, h->count,
-            us(hist_quantile(h, 0.5)), us(hist_quantile(h, 0.9)), us(hist_quantile(h, 0.99)),
-            us(hist_quantile(h, 0.999)), us(h->max), hist_mean(h) / 1000.0);
+    fprintf(f, "  %-10s %9" PRIu64 " %9.1f %9.1f %9.1f %9.1f %10.1f %9.1f\n", name, h->count, us(hist_quantile(h, 0.5)),
+            us(hist_quantile(h, 0.9)), us(hist_quantile(h, 0.99)), us(hist_quantile(h, 0.999)), us(h->max),
+            hist_mean(h) / 1000.0);
 }
 
 struct totals {
@@ -1123,21 +1117,21 @@ static void report(struct thread *ths, const char *la0)
     if (cfg.workload == WL_RAWSYNC) {
         fprintf(tf, "darner-bench: rawsync dir=%s batch=%d record=%zu B prealloc=%s\n", cfg.dir, cfg.batch,
                 cfg.size + RECORD_HEADER, prealloc_names[cfg.prealloc]);
-        fprintf(tf, "  records    %" PRIu64 " in %.3f s: %.0f records/s, %.0f fdatasync/s\n", T.ops, T.elapsed,
-                rate, T.elapsed > 0 ? (double)raw_syncs / T.elapsed : 0.0);
+        fprintf(tf, "  records    %" PRIu64 " in %.3f s: %.0f records/s, %.0f fdatasync/s\n", T.ops, T.elapsed, rate,
+                T.elapsed > 0 ? (double)raw_syncs / T.elapsed : 0.0);
         fprintf(tf, "  latency us     count       p50       p90       p99     p99.9        max      mean\n");
         print_lat_row(tf, "write+sync", T.h[OP_SET]);
     } else {
         fprintf(tf, "darner-bench: driver=%s workload=%s port=%d connections=%d pipeline=%d size=%zu threads=%d\n",
-                driver_names[cfg.driver], workload_names[cfg.workload], cfg.port, cfg.conns, cfg.pipeline,
-                cfg.size, cfg.threads);
+                driver_names[cfg.driver], workload_names[cfg.workload], cfg.port, cfg.conns, cfg.pipeline, cfg.size,
+                cfg.threads);
         fprintf(tf, "  ops        %" PRIu64 " (hits %" PRIu64 ", misses %" PRIu64 ", errors %" PRIu64 ")\n", T.ops,
                 T.hits, T.misses, T.errors);
         fprintf(tf, "  elapsed    %.3f s\n", T.elapsed);
         fprintf(tf, "  throughput %.0f ops/s\n", rate);
         if (cfg.workload == WL_FAIRNESS)
-            fprintf(tf, "  background %" PRIu64 " ops of %zu B on %d connections, %.1f MiB/s\n", T.bg_ops,
-                    cfg.bg_size, cfg.bg_conns, bg_mib);
+            fprintf(tf, "  background %" PRIu64 " ops of %zu B on %d connections, %.1f MiB/s\n", T.bg_ops, cfg.bg_size,
+                    cfg.bg_conns, bg_mib);
         fprintf(tf, "  latency us     count       p50       p90       p99     p99.9        max      mean\n");
         for (int k = 0; k < OP_NKINDS; k++)
             if (T.h[k]->count)
@@ -1205,31 +1199,30 @@ static void report(struct thread *ths, const char *la0)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: darner-bench [flags]\n"
-            "  --driver NAME        darner | kestrel | memcached | redis | beanstalkd (default darner)\n"
-            "  --workload NAME      flood | set | get | reliable | durable | fairness | rawsync (default flood)\n"
-            "  --host ADDR          IPv4 address (default 127.0.0.1)\n"
-            "  -p, --port N         server port (default 22133)\n"
-            "  -q, --queue NAME     queue, key, list or tube (default bench)\n"
-            "  -c, --connections N  timed connections (default 1)\n"
-            "  -d, --duration S     seconds to run (default 5 when no --count)\n"
-            "  -n, --count N        operations to run in all (with --duration: whichever ends first)\n"
-            "  -s, --size BYTES     item size (default 64; K, M suffixes)\n"
-            "  -P, --pipeline N     requests in flight per connection (default 1: no pipelining)\n"
-            "  -t, --threads N      client threads, each with its own epoll loop (default 1;\n"
-            "                       fairness: 2, the background connections alone on the last)\n"
-            "  --bg-connections N   fairness: connections moving big items (default 2)\n"
-            "  --bg-size BYTES      fairness: big item size (default 8M)\n"
-            "  --batch N            rawsync: records per fdatasync (default 1)\n"
-            "  --dir PATH           rawsync: folder for the scratch file (default .)\n"
-            "  --prealloc MODE      rawsync: none (append, default) | fallocate | zero: a 256 MiB file\n"
-            "                       made first and then overwritten, so fdatasync commits no size change\n"
-            "  --json FILE          write the result as JSON to FILE ('-' = stdout; the table goes to stderr)\n"
-            "  --label TEXT         free text copied into the JSON\n"
-            "  --progress S         progress line every S seconds (default 0.5 on a terminal, else 2)\n"
-            "  --quiet              no progress line\n"
-            "  --self-test          check the histogram and exit\n");
+    fprintf(f, "usage: darner-bench [flags]\n"
+               "  --driver NAME        darner | kestrel | memcached | redis | beanstalkd (default darner)\n"
+               "  --workload NAME      flood | set | get | reliable | durable | fairness | rawsync (default flood)\n"
+               "  --host ADDR          IPv4 address (default 127.0.0.1)\n"
+               "  -p, --port N         server port (default 22133)\n"
+               "  -q, --queue NAME     queue, key, list or tube (default bench)\n"
+               "  -c, --connections N  timed connections (default 1)\n"
+               "  -d, --duration S     seconds to run (default 5 when no --count)\n"
+               "  -n, --count N        operations to run in all (with --duration: whichever ends first)\n"
+               "  -s, --size BYTES     item size (default 64; K, M suffixes)\n"
+               "  -P, --pipeline N     requests in flight per connection (default 1: no pipelining)\n"
+               "  -t, --threads N      client threads, each with its own epoll loop (default 1;\n"
+               "                       fairness: 2, the background connections alone on the last)\n"
+               "  --bg-connections N   fairness: connections moving big items (default 2)\n"
+               "  --bg-size BYTES      fairness: big item size (default 8M)\n"
+               "  --batch N            rawsync: records per fdatasync (default 1)\n"
+               "  --dir PATH           rawsync: folder for the scratch file (default .)\n"
+               "  --prealloc MODE      rawsync: none (append, default) | fallocate | zero: a 256 MiB file\n"
+               "                       made first and then overwritten, so fdatasync commits no size change\n"
+               "  --json FILE          write the result as JSON to FILE ('-' = stdout; the table goes to stderr)\n"
+               "  --label TEXT         free text copied into the JSON\n"
+               "  --progress S         progress line every S seconds (default 0.5 on a terminal, else 2)\n"
+               "  --quiet              no progress line\n"
+               "  --self-test          check the histogram and exit\n");
 }
 
 static uint64_t parse_size(const char *s, const char *flag)
@@ -1333,8 +1326,7 @@ static void parse_flags(int argc, char **argv)
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             cfg.threads = parse_int(v, a, 1, 256);
             threads_set = true;
-        }
-        else if (!strcmp(a, "--bg-connections"))
+        } else if (!strcmp(a, "--bg-connections"))
             cfg.bg_conns = parse_int(v, a, 0, 1000);
         else if (!strcmp(a, "--bg-size"))
             cfg.bg_size = (size_t)parse_size(v, a);

@@ -85,10 +85,7 @@ uint64_t hist_quantile(const struct hist *h, double q)
     return h->max;
 }
 
-double hist_mean(const struct hist *h)
-{
-    return h->count ? (double)h->sum / (double)h->count : 0.0;
-}
+double hist_mean(const struct hist *h) { return h->count ? (double)h->sum / (double)h->count : 0.0; }
 
 static int check(int ok, const char *what)
 {

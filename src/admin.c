@@ -4,11 +4,11 @@
  * connection answers one request and closes (Connection: close). */
 #include "admin.h"
 
-#include "server.h"
 #include "auth.h"
 #include "dashboard.h"
 #include "listen.h"
 #include "metrics.h"
+#include "server.h"
 #include "tls.h"
 #include "util/buf.h"
 
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define ADMIN_URL_MAX 8192     /* a longer request target answers 414 */
+#define ADMIN_URL_MAX 8192      /* a longer request target answers 414 */
 #define ADMIN_REQUEST_MAX 65536 /* bytes of one request (line, headers): more answers 431 */
 
 struct admin_conn {
@@ -33,17 +33,17 @@ struct admin_conn {
     size_t read_bytes;
     int answered;
     uv_write_t wreq;
-    struct tls_conn *tls; /* the admin port serves TLS (a non-loopback address with --enable-ssl) */
-    struct buf field;     /* the header being read: its name (lower case) */
-    struct buf authz;     /* the Authorization header's value */
-    int in_authz;         /* the value being read is Authorization's */
-    int field_done;       /* the header's name is complete (its value is coming) */
-    const char *extra;    /* a header line more for the response (static text), or NULL */
-    int routed;           /* the request is complete and routed */
-    struct buf out;  /* the response's headers */
-    struct buf body; /* and its body */
-    uint64_t render_ns; /* loop time spent making the body (bench/scrape reads it) */
-    uint64_t step_ns_max; /* the longest step of it: the longest queue traffic waited */
+    struct tls_conn *tls;    /* the admin port serves TLS (a non-loopback address with --enable-ssl) */
+    struct buf field;        /* the header being read: its name (lower case) */
+    struct buf authz;        /* the Authorization header's value */
+    int in_authz;            /* the value being read is Authorization's */
+    int field_done;          /* the header's name is complete (its value is coming) */
+    const char *extra;       /* a header line more for the response (static text), or NULL */
+    int routed;              /* the request is complete and routed */
+    struct buf out;          /* the response's headers */
+    struct buf body;         /* and its body */
+    uint64_t render_ns;      /* loop time spent making the body (bench/scrape reads it) */
+    uint64_t step_ns_max;    /* the longest step of it: the longest queue traffic waited */
     struct metrics_job *job; /* a /metrics or /stats.json being rendered, a step a loop turn */
     const char *job_type;    /* its Content-Type */
     struct list job_link;    /* in admin->jobs while job is set */
@@ -115,8 +115,7 @@ static void respond_buf(struct admin_conn *ac, int code, const char *reason, con
         conn_close(ac);
 }
 
-static void respond(struct admin_conn *ac, int code, const char *reason, const char *type, const char *body,
-                    size_t len)
+static void respond(struct admin_conn *ac, int code, const char *reason, const char *type, const char *body, size_t len)
 {
     struct buf b = {0};
     buf_append(&b, body, len);
@@ -138,8 +137,7 @@ static void jobs_cb(uv_idle_t *h)
 {
     struct admin *a = h->data;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &a->jobs)
-    {
+    list_for_each_safe(pos, tmp, &a->jobs) {
         struct admin_conn *ac = list_entry(pos, struct admin_conn, job_link);
         struct buf body = {0};
         uint64_t t0 = uv_hrtime();
@@ -179,7 +177,10 @@ static void start_job(struct admin_conn *ac, enum metrics_format format, const c
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /* The value of parameter name in query q[0..n) ("a=1&b=2"), %XX and +
@@ -223,8 +224,8 @@ static void serve_metrics(struct admin_conn *ac, const struct http_parser_url *u
     char pattern[ADMIN_URL_MAX];
     int found = 0;
     if (u->field_set & (1 << UF_QUERY))
-        found = query_param(ac->url.data + u->field_data[UF_QUERY].off, u->field_data[UF_QUERY].len, "queue",
-                            pattern, sizeof(pattern));
+        found = query_param(ac->url.data + u->field_data[UF_QUERY].off, u->field_data[UF_QUERY].len, "queue", pattern,
+                            sizeof(pattern));
     if (found < 0) {
         respond_text(ac, 400, "Bad Request", "bad queue= parameter\n");
         return;
@@ -239,8 +240,7 @@ static int basic_auth(const struct admin_conn *ac)
 {
     const struct server *s = ac->a->srv;
     static const char scheme[] = "Basic ";
-    if (!s->auth || ac->authz.len <= sizeof(scheme) - 1 ||
-        strncasecmp(ac->authz.data, scheme, sizeof(scheme) - 1) != 0)
+    if (!s->auth || ac->authz.len <= sizeof(scheme) - 1 || strncasecmp(ac->authz.data, scheme, sizeof(scheme) - 1) != 0)
         return 401;
     const char *b64 = ac->authz.data + sizeof(scheme) - 1;
     size_t n = ac->authz.len - (sizeof(scheme) - 1);
@@ -307,8 +307,7 @@ static void route(struct admin_conn *ac)
     } else if (dashboard_asset(path, plen, &type, &body, &blen) == 0) {
         respond(ac, 200, "OK", type, (const char *)body, blen);
     } else {
-        respond_text(ac, 404, "Not Found",
-                     "no such page: /, /metrics, /stats.json, /healthz and /readyz are served\n");
+        respond_text(ac, 404, "Not Found", "no such page: /, /metrics, /stats.json, /healthz and /readyz are served\n");
     }
 #undef IS
 }
@@ -421,8 +420,12 @@ static int t_reading(const void *o)
     return !ac->answered && !ac->routed;
 }
 
-static const struct tls_peer_ops TLS_OPS = {.room = t_room, .input = t_input, .end = t_end, .write_done = t_written,
-                                            .closing = t_closing, .reading = t_reading};
+static const struct tls_peer_ops TLS_OPS = {.room = t_room,
+                                            .input = t_input,
+                                            .end = t_end,
+                                            .write_done = t_written,
+                                            .closing = t_closing,
+                                            .reading = t_reading};
 
 static void tls_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
@@ -560,5 +563,6 @@ void admin_stop(struct admin *a)
     if (!uv_is_closing((uv_handle_t *)&a->jobs_idle))
         uv_close((uv_handle_t *)&a->jobs_idle, listener_closed);
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &a->conns) conn_close(list_entry(pos, struct admin_conn, link));
+    list_for_each_safe(pos, tmp, &a->conns)
+        conn_close(list_entry(pos, struct admin_conn, link));
 }

@@ -18,8 +18,8 @@ struct admin {
     int basic;   /* requests other than /healthz and /readyz need an auth file user (HTTP Basic) */
     int tls;     /* it serves TLS (a non-loopback address with --enable-ssl) */
     struct list conns;
-    struct list jobs;     /* connections whose answer is being rendered (admin_conn.job_link) */
-    uv_idle_t jobs_idle;  /* runs a step of each while there are any */
+    struct list jobs;    /* connections whose answer is being rendered (admin_conn.job_link) */
+    uv_idle_t jobs_idle; /* runs a step of each while there are any */
 };
 
 /* Parses "PORT" (loopback) or "ADDR:PORT" ("[::1]:PORT" for IPv6) into addr

@@ -79,12 +79,17 @@ static size_t split_fields(char *line, char **field, size_t max)
 static int parse_entry(char **f, size_t nf, int line, struct entry *e, struct auth_error *err)
 {
     if (nf < 2)
-        return fail(err, line, "wants user:password, user:password:queue-pattern or "
-                               "user:password:queue-pattern:r|w|rw");
+        return fail(err, line,
+                    "wants user:password, user:password:queue-pattern or "
+                    "user:password:queue-pattern:r|w|rw");
     if (nf > 4)
         return fail(err, line, "too many ':' (user:password[:queue-pattern[:r|w|rw]]); a password cannot hold ':'");
-    *e = (struct entry){.name = f[0], .pass = f[1], .name_len = strlen(f[0]), .pass_len = strlen(f[1]),
-                        .perm = AUTH_READ | AUTH_WRITE, .line = line};
+    *e = (struct entry){.name = f[0],
+                        .pass = f[1],
+                        .name_len = strlen(f[0]),
+                        .pass_len = strlen(f[1]),
+                        .perm = AUTH_READ | AUTH_WRITE,
+                        .line = line};
     if (e->name_len == 0)
         return fail(err, line, "empty user name");
     if (e->name_len > AUTH_NAME_MAX)
@@ -177,8 +182,9 @@ static int check_user(const struct entry *e, size_t k, struct auth_error *err)
 {
     for (size_t i = 1; i < k; i++) {
         if (!e[0].glob || !e[i].glob) {
-            fail(err, e[i].line, "user '%.64s' is on line %d already: a user without a queue pattern has one line, "
-                                 "a user with queue patterns one line per pattern",
+            fail(err, e[i].line,
+                 "user '%.64s' is on line %d already: a user without a queue pattern has one line, "
+                 "a user with queue patterns one line per pattern",
                  e[0].name, e[0].line);
             return e[i].line;
         }
@@ -210,8 +216,12 @@ static int build(struct auth_table *t, const struct entry *e, size_t n, struct a
             *err = one;
         }
         struct auth_user *u = &t->user[t->n++];
-        *u = (struct auth_user){.name = e[i].name, .name_len = e[i].name_len, .pass = e[i].pass,
-                                .pass_len = e[i].pass_len, .rules = t->rule + nrules, .line = e[i].line};
+        *u = (struct auth_user){.name = e[i].name,
+                                .name_len = e[i].name_len,
+                                .pass = e[i].pass,
+                                .pass_len = e[i].pass_len,
+                                .rules = t->rule + nrules,
+                                .line = e[i].line};
         for (size_t j = i; j < i + k && e[i].glob; j++)
             t->rule[nrules++] = (struct auth_rule){.glob = e[j].glob, .perm = e[j].perm, .line = e[j].line};
         u->nrules = (size_t)(t->rule + nrules - u->rules);
@@ -280,7 +290,9 @@ int auth_token_split(const char *data, size_t len, struct auth_cred *out)
     const char *sp = memchr(data, ' ', len);
     if (!sp || sp == data || sp == data + len - 1 || has_byte(data, len, is_ctl))
         return -EINVAL;
-    *out = (struct auth_cred){.user = data, .user_len = (size_t)(sp - data), .pass = sp + 1,
+    *out = (struct auth_cred){.user = data,
+                              .user_len = (size_t)(sp - data),
+                              .pass = sp + 1,
                               .pass_len = len - (size_t)(sp - data) - 1};
     return 0;
 }

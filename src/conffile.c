@@ -17,11 +17,11 @@ enum sec_kind { SEC_NONE, SEC_SERVER, SEC_QUEUE_ALL, SEC_QUEUE, SEC_GLOB, SEC_AL
 
 struct section {
     enum sec_kind kind;
-    char *name; /* queue name, glob or alias name; NULL for [server] and [queue] */
+    char *name;  /* queue name, glob or alias name; NULL for [server] and [queue] */
     char *title; /* as dump_config names it: [queue "jobs.*"] */
     int line;
-    size_t literal;     /* a glob's literal characters */
-    struct qconf own;   /* values set in this section (own.line[i] > 0) */
+    size_t literal;   /* a glob's literal characters */
+    struct qconf own; /* values set in this section (own.line[i] > 0) */
     struct qconf resolved;
     struct conf_alias alias;
     int has_dest;
@@ -31,8 +31,8 @@ struct conffile {
     char *path;
     struct section *sec;
     size_t nsec, capsec;
-    struct qconf base; /* defaults, then [queue] */
-    size_t naliases;   /* (every set and get asks whether its name is one) */
+    struct qconf base;    /* defaults, then [queue] */
+    size_t naliases;      /* (every set and get asks whether its name is one) */
     struct config server; /* the server settings as the defaults and this file give them */
 };
 
@@ -87,7 +87,7 @@ struct load {
     struct conffile *f;
     struct config *srv;
     const char *path;
-    int line;         /* of the line inih is on (counted by read_line) */
+    int line;             /* of the line inih is on (counted by read_line) */
     int server_lines[64]; /* line of each [server] key set, by table index */
     struct section *cur;
     enum sec_kind cur_kind;
@@ -287,8 +287,9 @@ static void queue_key(struct load *l, const char *key, const char *value)
         for (int i = 0; SETTINGS_IGNORED[i]; i++) {
             if (strcmp(key, SETTINGS_IGNORED[i]) == 0) {
                 char msg[600];
-                snprintf(msg, sizeof(msg), "%s:%d: %s means nothing in darner (its journal is not kept in memory): ignored",
-                         l->path, l->line, key);
+                snprintf(msg, sizeof(msg),
+                         "%s:%d: %s means nothing in darner (its journal is not kept in memory): ignored", l->path,
+                         l->line, key);
                 if (l->warn)
                     l->warn(l->warn_ctx, msg);
                 return;
@@ -369,14 +370,12 @@ static char *read_line(char *str, int num, void *stream)
     if (!r)
         return r;
     l->line++;
-    if (l->line == 1 && (unsigned char)str[0] == 0xEF && (unsigned char)str[1] == 0xBB &&
-        (unsigned char)str[2] == 0xBF)
+    if (l->line == 1 && (unsigned char)str[0] == 0xEF && (unsigned char)str[1] == 0xBB && (unsigned char)str[2] == 0xBF)
         memmove(str, str + 3, strlen(str + 3) + 1); /* a UTF-8 byte-order mark, as inih skips it */
     size_t n = strlen(str);
     if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(l->in)) {
         /* inih would take the rest as lines of their own */
-        fail(l, "line longer than %d characters (a longer queue name is matched with a [queue \"PATTERN\"])",
-             num - 2);
+        fail(l, "line longer than %d characters (a longer queue name is matched with a [queue \"PATTERN\"])", num - 2);
         return NULL;
     }
     char *p = str;

@@ -136,18 +136,18 @@ static int check_exposure(const struct config *c, FILE *err)
         i++;
     if (i == n)
         return 0;
-    fprintf(err, "darner: refusing to listen on %s without authentication: anyone who can reach it could read, "
-                 "write and delete every queue. Give --auth-file FILE (user:password lines, see "
-                 "docs/operations.md), or --allow-unauthenticated if the network is trusted (in a config file: "
-                 "auth_file = FILE or allow_unauthenticated = true in [server])\n",
+    fprintf(err,
+            "darner: refusing to listen on %s without authentication: anyone who can reach it could read, "
+            "write and delete every queue. Give --auth-file FILE (user:password lines, see "
+            "docs/operations.md), or --allow-unauthenticated if the network is trusted (in a config file: "
+            "auth_file = FILE or allow_unauthenticated = true in [server])\n",
             where[i].addr);
     return -EPERM;
 }
 
 static void warn_to(void *ctx, const char *line) { fprintf((FILE *)ctx, "darner: warning: %s\n", line); }
 
-enum config_result config_parse(struct config *c, struct conffile **file, int argc, char **argv, FILE *out,
-                                FILE *err)
+enum config_result config_parse(struct config *c, struct conffile **file, int argc, char **argv, FILE *out, FILE *err)
 {
     struct option opts[CONFIG_MAX_FLAGS];
     char names[CONFIG_MAX_FLAGS * 64], shorts[128];

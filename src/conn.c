@@ -17,7 +17,6 @@
 
 static void conn_process(struct conn *c);
 
-
 void ci_defer(struct conn *c) { server_defer(c->srv, c); }
 
 /* ---- input ---- */
@@ -149,10 +148,10 @@ static int refuse_binary(struct conn *c)
     if (c->started || c->rlen == 0 || in[0] != 0x80)
         return 0;
     if (c->rlen < 24)
-        return 1; /* the rest of the header (its opcode and opaque) is coming */
+        return 1;                        /* the rest of the header (its opcode and opaque) is coming */
     unsigned char h[24] = {0x81, in[1]}; /* response magic, the request's opcode */
     h[6] = 0x00;
-    h[7] = 0x81; /* status: unknown command */
+    h[7] = 0x81;                              /* status: unknown command */
     h[11] = (unsigned char)(sizeof(msg) - 1); /* body length (big-endian, < 256) */
     memcpy(h + 12, in + 12, 4);               /* opaque, echoed */
     ci_out_bytes(c, h, sizeof(h));
@@ -304,7 +303,8 @@ void conn_close(struct conn *c)
     struct list *pos, *tmp;
     /* A removal whose answer is dropped here is lost with its client, as for
      * any get answered to a client that vanished. */
-    list_for_each_safe(pos, tmp, &c->out) ci_outseg_free(list_entry(pos, struct outseg, link));
+    list_for_each_safe(pos, tmp, &c->out)
+        ci_outseg_free(list_entry(pos, struct outseg, link));
     c->guard = NULL;
     c->out_bytes = 0;
     c->tp->close(c);

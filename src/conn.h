@@ -56,7 +56,7 @@ struct guard_entry {
 /* Allocated with its segment (one block); most gets remove one item, kept
  * in `one`, so a guard costs no allocation of its own. */
 struct out_guard {
-    struct outseg *end; /* NULL while the get runs */
+    struct outseg *end;    /* NULL while the get runs */
     struct guard_entry *e; /* &one, or a larger array */
     size_t n, cap;
     struct guard_entry one;
@@ -66,17 +66,17 @@ struct conn {
     uv_tcp_t tcp;
     const struct transport *tp; /* how its bytes travel: transport_tcp or transport_tls */
     void *tp_state;             /* the transport's, per connection (NULL for plain TCP) */
-    uv_timer_t timer; /* /t= waits */
+    uv_timer_t timer;           /* /t= waits */
     struct server *srv;
     struct list link;    /* server->conns */
     struct list pending; /* server->pending while deferred work is due */
     enum conn_state state;
-    int reading;     /* uv_read_start is in effect */
-    int close_after; /* close once the output is written */
-    int resume;      /* run conn_process at the next turn */
-    int handles;     /* libuv handles not yet closed */
-    int started;     /* a first request was parsed (its protocol is known) */
-    int cmd_status;  /* enum cmd_status of the request being run */
+    int reading;        /* uv_read_start is in effect */
+    int close_after;    /* close once the output is written */
+    int resume;         /* run conn_process at the next turn */
+    int handles;        /* libuv handles not yet closed */
+    int started;        /* a first request was parsed (its protocol is known) */
+    int cmd_status;     /* enum cmd_status of the request being run */
     uint64_t active_ms; /* loop time of the last byte read or written */
     /* whom it authenticated as (with --auth-file; NULL: nobody yet): a user
      * of srv->auth, which a reload replaces only after re-pointing it */
@@ -94,7 +94,7 @@ struct conn {
         uint32_t flags;
         int64_t exptime;
         int noreply, sync;
-        uint8_t priority; /* JNL_PRIORITY_DEFAULT: none given */
+        uint8_t priority;    /* JNL_PRIORITY_DEFAULT: none given */
         uint64_t visible_ms; /* a delayed item's due time; 0: none */
         uint64_t bytes;
         size_t name_len;
@@ -108,12 +108,12 @@ struct conn {
     struct queue *wait_q;
     struct proto_key wait_key; /* its slices point into wait_copy */
     char *wait_copy;           /* the key as sent: as long as the request line allows */
-    int waiting; /* waiter is on a list */
+    int waiting;               /* waiter is on a list */
 
-    int get_failed; /* a key of the get in progress answered SERVER_ERROR */
-    int get_cas;    /* it is a gets: VALUE lines carry a cas value */
+    int get_failed;  /* a key of the get in progress answered SERVER_ERROR */
+    int get_cas;     /* it is a gets: VALUE lines carry a cas value */
     int wait_served; /* the last wait ended with an item served */
-    struct {        /* a monitor in progress */
+    struct {         /* a monitor in progress */
         int active;
         uint64_t deadline_ms, handed;
     } mon;
@@ -135,7 +135,7 @@ struct conn {
     size_t open_n;
     int open_stale;
 
-    struct list out; /* struct outseg */
+    struct list out;    /* struct outseg */
     uint64_t out_bytes; /* bytes queued and not yet written */
     int writing;
     uv_write_t wreq;

@@ -28,25 +28,16 @@ static const struct need_of {
     unsigned char need, names;
 } NEEDS[] = {
     [PROTO_GET] = {NEED_READ, NAMES_KEYS}, /* plain, /open, /close, /abort, /peek, /bury: all reads */
-    [PROTO_SET] = {NEED_WRITE, NAMES_KEY},
-    [PROTO_DELETE] = {NEED_WRITE, NAMES_KEY},
-    [PROTO_FLUSH] = {NEED_WRITE, NAMES_KEY},
-    [PROTO_FLUSH_ALL] = {NEED_ADMIN, NAMES_NONE},
+    [PROTO_SET] = {NEED_WRITE, NAMES_KEY},           [PROTO_DELETE] = {NEED_WRITE, NAMES_KEY},
+    [PROTO_FLUSH] = {NEED_WRITE, NAMES_KEY},         [PROTO_FLUSH_ALL] = {NEED_ADMIN, NAMES_NONE},
     [PROTO_STATS] = {NEED_ADMIN, NAMES_NONE}, /* it names every queue */
-    [PROTO_VERSION] = {NEED_NOTHING, NAMES_NONE},
-    [PROTO_QUIT] = {NEED_NOTHING, NAMES_NONE},
-    [PROTO_VERBOSITY] = {NEED_NOTHING, NAMES_NONE},
-    [PROTO_RELOAD] = {NEED_ADMIN, NAMES_NONE},
-    [PROTO_DUMP_CONFIG] = {NEED_READ, NAMES_KEYS},
-    [PROTO_STATUS] = {NEED_ADMIN, NAMES_NONE},
-    [PROTO_SHUTDOWN] = {NEED_ADMIN, NAMES_NONE},
-    [PROTO_DUMP_STATS] = {NEED_READ, NAMES_KEYS},
-    [PROTO_FLUSH_EXPIRED] = {NEED_WRITE, NAMES_KEY},
-    [PROTO_FLUSH_ALL_EXPIRED] = {NEED_ADMIN, NAMES_NONE},
-    [PROTO_MONITOR] = {NEED_READ, NAMES_KEY},
-    [PROTO_CONFIRM] = {NEED_READ, NAMES_KEY},
-    [PROTO_TOUCH] = {NEED_READ, NAMES_KEY},
-    [PROTO_KICK] = {NEED_WRITE, NAMES_KEY},
+    [PROTO_VERSION] = {NEED_NOTHING, NAMES_NONE},    [PROTO_QUIT] = {NEED_NOTHING, NAMES_NONE},
+    [PROTO_VERBOSITY] = {NEED_NOTHING, NAMES_NONE},  [PROTO_RELOAD] = {NEED_ADMIN, NAMES_NONE},
+    [PROTO_DUMP_CONFIG] = {NEED_READ, NAMES_KEYS},   [PROTO_STATUS] = {NEED_ADMIN, NAMES_NONE},
+    [PROTO_SHUTDOWN] = {NEED_ADMIN, NAMES_NONE},     [PROTO_DUMP_STATS] = {NEED_READ, NAMES_KEYS},
+    [PROTO_FLUSH_EXPIRED] = {NEED_WRITE, NAMES_KEY}, [PROTO_FLUSH_ALL_EXPIRED] = {NEED_ADMIN, NAMES_NONE},
+    [PROTO_MONITOR] = {NEED_READ, NAMES_KEY},        [PROTO_CONFIRM] = {NEED_READ, NAMES_KEY},
+    [PROTO_TOUCH] = {NEED_READ, NAMES_KEY},          [PROTO_KICK] = {NEED_WRITE, NAMES_KEY},
     [PROTO_UNKNOWN] = {NEED_NOTHING, NAMES_NONE}, /* answered ERROR */
     [PROTO_BAD] = {NEED_NOTHING, NAMES_NONE},     /* answered CLIENT_ERROR */
 };
@@ -118,8 +109,7 @@ static ssize_t handshake(struct conn *c, const char *line, size_t len, size_t av
                  cred.user);
     } else {
         c->user = u;
-        log_debug(&s->log, "a connection authenticated as '%.*s'", (int)(u->name_len < 64 ? u->name_len : 64),
-                  u->name);
+        log_debug(&s->log, "a connection authenticated as '%.*s'", (int)(u->name_len < 64 ? u->name_len : 64), u->name);
         if (!req->noreply)
             ci_out_str(c, "STORED\r\n");
     }
@@ -165,8 +155,7 @@ static int resumed(const struct conn *c, const struct proto_req *req)
     return (req->type == PROTO_GET && (c->get_done || c->guard)) || (req->type == PROTO_MONITOR && c->mon.active);
 }
 
-int ci_auth_gate(struct conn *c, const char *line, size_t len, size_t avail, const struct proto_req *req,
-                 ssize_t *used)
+int ci_auth_gate(struct conn *c, const char *line, size_t len, size_t avail, const struct proto_req *req, ssize_t *used)
 {
     if (resumed(c, req))
         return 0;
@@ -201,7 +190,8 @@ void conn_auth_rebind(struct server *s, const struct auth_table *next)
         }
     }
     if (again)
-        log_info(&s->log, "%zu connections authenticated as users the auth file no longer has, or whose password "
-                          "changed: they must authenticate again",
+        log_info(&s->log,
+                 "%zu connections authenticated as users the auth file no longer has, or whose password "
+                 "changed: they must authenticate again",
                  again);
 }

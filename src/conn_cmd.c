@@ -6,10 +6,10 @@
 
 #include "conffile.h"
 #include "conn_auth.h"
-#include "reload.h"
-#include "server_status.h"
-#include "server.h"
 #include "metrics.h"
+#include "reload.h"
+#include "server.h"
+#include "server_status.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -93,7 +93,8 @@ static int get_reads(const struct proto_req *req)
     struct proto_slice rest = req->keys;
     struct proto_key k;
     while (proto_next_key(&rest, &k))
-        if (!(k.opts & (PROTO_OPT_ABORT | PROTO_OPT_BURY)) && (!(k.opts & PROTO_OPT_CLOSE) || (k.opts & (PROTO_OPT_OPEN | PROTO_OPT_PEEK))))
+        if (!(k.opts & (PROTO_OPT_ABORT | PROTO_OPT_BURY)) &&
+            (!(k.opts & PROTO_OPT_CLOSE) || (k.opts & (PROTO_OPT_OPEN | PROTO_OPT_PEEK))))
             return 1;
     return 0;
 }
@@ -407,9 +408,9 @@ static const struct command {
 ssize_t ci_run(struct conn *c, const char *line, size_t len, size_t avail, const struct proto_req *req)
 {
     const struct req_ctx r = {.line = line, .len = len, .avail = avail, .req = req};
-    const struct command *cmd =
-        (size_t)req->type < sizeof(HANDLERS) / sizeof(HANDLERS[0]) && HANDLERS[req->type].fn ? &HANDLERS[req->type]
-                                                                                              : &HANDLERS[PROTO_UNKNOWN];
+    const struct command *cmd = (size_t)req->type < sizeof(HANDLERS) / sizeof(HANDLERS[0]) && HANDLERS[req->type].fn
+                                    ? &HANDLERS[req->type]
+                                    : &HANDLERS[PROTO_UNKNOWN];
     /* a monitor resumed after a wait was let in already */
     int resumed = req->type == PROTO_MONITOR && c->mon.active;
     ssize_t used;

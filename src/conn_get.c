@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 /* The oldest item this connection holds open on q (opens are kept in the
  * order they were made), or NULL. */
 struct qopen *ci_open_on(struct conn *c, const struct queue *q)
@@ -131,8 +130,9 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
     struct server *s = c->srv;
     int rc;
     /* an alias is set-only: it looks like an empty queue */
-    struct queue *q = conffile_alias(s->reg->conf, k->name.p, k->name.len) ? NULL
-                                                                           : registry_find(s->reg, k->name.p, k->name.len);
+    struct queue *q = conffile_alias(s->reg->conf, k->name.p, k->name.len)
+                          ? NULL
+                          : registry_find(s->reg, k->name.p, k->name.len);
     /* A fanout child ("parent+child") exists from its first mention on, a
      * get included: it receives the parent's sets from then on. */
     if (!q && proto_fanout_parent_len(k->name.p, k->name.len) &&
@@ -211,7 +211,8 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
 
 static int wants_item(const struct proto_key *k)
 {
-    return !(k->opts & (PROTO_OPT_ABORT | PROTO_OPT_BURY)) && (!(k->opts & PROTO_OPT_CLOSE) || (k->opts & PROTO_OPT_OPEN));
+    return !(k->opts & (PROTO_OPT_ABORT | PROTO_OPT_BURY)) &&
+           (!(k->opts & PROTO_OPT_CLOSE) || (k->opts & PROTO_OPT_OPEN));
 }
 
 static void count_get(struct conn *c, const struct proto_key *k)
@@ -221,7 +222,6 @@ static void count_get(struct conn *c, const struct proto_key *k)
     else if (wants_item(k))
         c->srv->st.cmd_get++;
 }
-
 
 void ci_end_wait(struct conn *c)
 {
@@ -339,8 +339,10 @@ static int do_get(struct conn *c, const struct proto_req *req)
         if (max == 1)
             ci_out_str(c, "CLIENT_ERROR an item is already open on this queue; close or abort it first\r\n");
         else
-            ci_out_fmt(c, "CLIENT_ERROR %" PRIu64 " items are open on this queue (its max_open); close or abort one "
-                          "first\r\n", max);
+            ci_out_fmt(c,
+                       "CLIENT_ERROR %" PRIu64 " items are open on this queue (its max_open); close or abort one "
+                       "first\r\n",
+                       max);
         return 1;
     }
     struct proto_slice rest = req->keys;

@@ -26,7 +26,7 @@ int ci_do_monitor(struct conn *c, const struct proto_req *req)
         c->mon.handed = 0;
         s->st.cmd_monitor++;
     }
-    ci_guard_end(c); /* an item the wait got: its answer may go */
+    ci_guard_end(c);                 /* an item the wait got: its answer may go */
     c->mon.handed += c->wait_served; /* an item the wait got counts */
     c->wait_served = 0;
     c->get_done = 0;

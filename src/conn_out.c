@@ -453,8 +453,7 @@ void ci_mark_sync(struct conn *c)
 void ci_out_truncate(struct conn *c, uint64_t keep)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &c->out)
-    {
+    list_for_each_safe(pos, tmp, &c->out) {
         struct outseg *o = list_entry(pos, struct outseg, link);
         uint64_t size = outseg_size(o);
         if (keep > 0 && keep >= size) { /* a waiting answer counts 0 bytes */

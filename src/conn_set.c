@@ -262,8 +262,10 @@ int ci_stream_step(struct conn *c, size_t *pos)
     size_t refused = 0;
     if (rc == 0)
         rc = set_targets(c, c->stream.name, c->stream.name_len, &t);
-    struct jnl_attrs a = {.flags = c->stream.flags, .expire_ms = expiry_ms(c->stream.exptime),
-                          .visible_ms = c->stream.visible_ms, .priority = c->stream.priority};
+    struct jnl_attrs a = {.flags = c->stream.flags,
+                          .expire_ms = expiry_ms(c->stream.exptime),
+                          .visible_ms = c->stream.visible_ms,
+                          .priority = c->stream.priority};
     /* The last copy adopts the streamed file; each other one a link to it. */
     for (size_t i = 0; i < t.n && rc == 0; i++) {
         struct jnl_blob *copy = b;

@@ -87,9 +87,10 @@ int listen_parse(const char *spec, int default_port, struct listen_addr *out, si
             return -EINVAL;
         }
         if (parse_one(p, len, default_port, &out[*n]) < 0) {
-            snprintf(err, errlen,
-                     "listen: '%.*s' is not [notls:]ADDR, [notls:]ADDR:PORT or [notls:][IPv6]:PORT (ADDR an IP address)",
-                     (int)len, p);
+            snprintf(
+                err, errlen,
+                "listen: '%.*s' is not [notls:]ADDR, [notls:]ADDR:PORT or [notls:][IPv6]:PORT (ADDR an IP address)",
+                (int)len, p);
             return -EINVAL;
         }
         (*n)++;

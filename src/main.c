@@ -114,8 +114,10 @@ int darner_main(int argc, char **argv, const struct jio *io)
     }
     if (rc < 0) {
         if (rc == -EPROTONOSUPPORT)
-            fprintf(stderr, "darner: the data folder '%s' is in a format this build cannot read (see the error "
-                            "above); nothing in it was changed\n", cfg.data_dir);
+            fprintf(stderr,
+                    "darner: the data folder '%s' is in a format this build cannot read (see the error "
+                    "above); nothing in it was changed\n",
+                    cfg.data_dir);
         else
             fprintf(stderr, "darner: cannot open the queues in '%s': %s\n", cfg.data_dir, strerror(-rc));
         uv_loop_close(&loop);

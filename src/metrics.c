@@ -21,7 +21,8 @@
 /* A queue's series are darner_queue_<prom>{queue="..."}; the sums over all
  * queues darner_<prom>. */
 const struct mdef QDEFS[QM_COUNT] = {
-    [QM_ITEMS] = {"items", "items", MK_GAUGE, MU_NONE, MA_SUM, "Items queued, open ones included (delayed ones are darner_delayed_items)."},
+    [QM_ITEMS] = {"items", "items", MK_GAUGE, MU_NONE, MA_SUM,
+                  "Items queued, open ones included (delayed ones are darner_delayed_items)."},
     [QM_BYTES] = {"bytes", "bytes", MK_GAUGE, MU_NONE, MA_SUM, "Payload bytes of the queued and open items."},
     [QM_TOTAL_ITEMS] = {"total_items", "items_added_total", MK_COUNTER, MU_NONE, MA_SUM,
                         "Items added since the server started."},
@@ -67,12 +68,11 @@ const struct mdef SDEFS[SM_COUNT] = {
     [SM_TOTAL_ITEMS] = {"total_items", NULL, MK_COUNTER, MU_NONE, MA_NONE, NULL},
     [SM_BYTES] = {"bytes", NULL, MK_GAUGE, MU_NONE, MA_NONE, NULL},
     [SM_OPEN] = {"open_transactions", NULL, MK_GAUGE, MU_NONE, MA_NONE, NULL},
-    [SM_CURR_CONNECTIONS] = {"curr_connections", "connections", MK_GAUGE, MU_NONE, MA_NONE,
-                             "Open client connections."},
+    [SM_CURR_CONNECTIONS] = {"curr_connections", "connections", MK_GAUGE, MU_NONE, MA_NONE, "Open client connections."},
     [SM_TOTAL_CONNECTIONS] = {"total_connections", "connections_total", MK_COUNTER, MU_NONE, MA_NONE,
                               "Client connections accepted."},
-    [SM_REJECTED_CONNECTIONS] = {"rejected_connections", "connections_rejected_total", MK_COUNTER, MU_NONE,
-                                 MA_NONE, "Connections refused at max_connections."},
+    [SM_REJECTED_CONNECTIONS] = {"rejected_connections", "connections_rejected_total", MK_COUNTER, MU_NONE, MA_NONE,
+                                 "Connections refused at max_connections."},
     [SM_CMD_GET] = {"cmd_get", NULL, MK_COUNTER, MU_NONE, MA_NONE, NULL},
     [SM_CMD_SET] = {"cmd_set", NULL, MK_COUNTER, MU_NONE, MA_NONE, NULL},
     [SM_CMD_PEEK] = {"cmd_peek", NULL, MK_COUNTER, MU_NONE, MA_NONE, NULL},
@@ -85,14 +85,13 @@ const struct mdef SDEFS[SM_COUNT] = {
                           "Bytes written to client connections."},
     [SM_QUEUES] = {"queues", "queues", MK_GAUGE, MU_NONE, MA_NONE, "Queues (lanes and delay buckets not counted)."},
     [SM_QUEUE_CREATES] = {"queue_creates", "queues_created_total", MK_COUNTER, MU_NONE, MA_NONE, "Queues made."},
-    [SM_QUEUE_DELETES] = {"queue_deletes", "queues_deleted_total", MK_COUNTER, MU_NONE, MA_NONE,
-                          "Queues deleted."},
+    [SM_QUEUE_DELETES] = {"queue_deletes", "queues_deleted_total", MK_COUNTER, MU_NONE, MA_NONE, "Queues deleted."},
     [SM_QUEUE_EXPIRES] = {"queue_expires", "queues_expired_total", MK_COUNTER, MU_NONE, MA_NONE,
                           "Queues deleted for their max_queue_age."},
     [SM_FSYNCS] = {"fsyncs", "journal_sync_jobs_total", MK_COUNTER, MU_NONE, MA_NONE,
                    "Group commits: sync jobs, each covering every file written before it."},
-    [SM_JOURNAL_BYTES_WRITTEN] = {"journal_bytes_written", "journal_bytes_written_total", MK_COUNTER, MU_NONE,
-                                  MA_NONE, "Bytes written to journal files."},
+    [SM_JOURNAL_BYTES_WRITTEN] = {"journal_bytes_written", "journal_bytes_written_total", MK_COUNTER, MU_NONE, MA_NONE,
+                                  "Bytes written to journal files."},
     /* memcached's names */
     [SM_AUTH_ENABLED] = {"auth_enabled_ascii", "auth_enabled", MK_GAUGE, MU_NONE, MA_NONE,
                          "1 when clients must authenticate (--auth-file)."},
@@ -181,7 +180,6 @@ void metrics_queue(const struct server *s, struct queue *q, uint64_t now_ms, str
 int metrics_visible(const struct queue *q) { return q->level < 0; }
 
 static uint64_t tv_us(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec; }
-
 
 void metrics_add(struct snap *sn, const struct qvals *v)
 {
@@ -314,10 +312,7 @@ void metrics_write_stats(const struct server *s, struct buf *out)
     buf_append(out, "END\r\n", 5);
 }
 
-static void dump_line(void *ctx, const char *key, uint64_t val)
-{
-    buf_printf(ctx, "  %s=%" PRIu64 "\r\n", key, val);
-}
+static void dump_line(void *ctx, const char *key, uint64_t val) { buf_printf(ctx, "  %s=%" PRIu64 "\r\n", key, val); }
 
 void metrics_write_dump(const struct server *s, struct queue *q, struct buf *out)
 {
@@ -329,4 +324,3 @@ void metrics_write_dump(const struct server *s, struct queue *q, struct buf *out
     metrics_queue_each(&v, dump_line, out);
     buf_append(out, "}\r\n", 3);
 }
-

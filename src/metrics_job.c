@@ -107,8 +107,7 @@ static void put_label(struct buf *b, const char *name, size_t len)
     }
 }
 
-static void sample(struct buf *b, const char *prefix, const char *name, const char *labels, uint64_t v,
-                   enum munit unit)
+static void sample(struct buf *b, const char *prefix, const char *name, const char *labels, uint64_t v, enum munit unit)
 {
     put_str(b, prefix);
     put_str(b, name);
@@ -215,26 +214,26 @@ static const char *const PRI_LABELS[QUEUE_LEVELS] = {"\"0\"", "\"1\"", "\"2\"", 
 /* ---- jobs ---- */
 
 enum phase {
-    PH_COLLECT,   /* reading the queues, a batch a step */
-    PH_FDS,       /* counting the open fds, a batch of /proc/self/fd a step (thousands take ms) */
-    PH_SERVER,    /* the server's series and the sums (one step) */
-    PH_FAMILIES,  /* /metrics?queue=: per-queue lines, a batch a step */
+    PH_COLLECT,  /* reading the queues, a batch a step */
+    PH_FDS,      /* counting the open fds, a batch of /proc/self/fd a step (thousands take ms) */
+    PH_SERVER,   /* the server's series and the sums (one step) */
+    PH_FAMILIES, /* /metrics?queue=: per-queue lines, a batch a step */
     PH_DONE,
 };
 
 struct metrics_job {
     const struct server *s;
     enum metrics_format format;
-    char *pattern;      /* owned; NULL: no per-queue series */
+    char *pattern; /* owned; NULL: no per-queue series */
     uint64_t now;
-    struct buf names;   /* the queue names when the job began, each NUL-terminated */
+    struct buf names; /* the queue names when the job began, each NUL-terminated */
     size_t *name_off, nnames, next;
     struct snap sn;
     /* kept queues (/metrics?queue=): values and escaped label texts */
     struct qvals *qv;
     size_t *label_off, nkept;
     struct buf labels;
-    size_t fam, qi;     /* PH_FAMILIES: the family (QM_COUNT: priority) and queue being written */
+    size_t fam, qi;      /* PH_FAMILIES: the family (QM_COUNT: priority) and queue being written */
     size_t nqueues_json; /* queues written into the JSON so far */
     enum phase phase;
     DIR *fd_dir;        /* PH_FDS: /proc/self/fd being read */

@@ -39,8 +39,8 @@ static int reload_conf(struct server *s, char *why, size_t cap)
         setting_format(st, conffile_server(s->conf), was, sizeof(was));
         setting_format(st, conffile_server(f), is, sizeof(is));
         if (strcmp(was, is) != 0)
-            log_warn(&s->log, "reload: %s changed in %s (%s to %s): it takes effect at the next start", st->key,
-                     path, was, is);
+            log_warn(&s->log, "reload: %s changed in %s (%s to %s): it takes effect at the next start", st->key, path,
+                     was, is);
     }
     registry_set_conf(s->reg, f);
     conffile_free(s->conf);

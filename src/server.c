@@ -13,8 +13,8 @@
 #include "conn.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,8 +87,9 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, str
     size_t open_max = server_max_open_queues(cfg);
     registry_set_max_open(s->reg, open_max);
     if (cfg->nofile_soft)
-        log_info(&s->log, "open-file limit: soft %" PRIu64 " (was %" PRIu64 "), hard %" PRIu64
-                          "; the files of up to %zu queues stay open%s",
+        log_info(&s->log,
+                 "open-file limit: soft %" PRIu64 " (was %" PRIu64 "), hard %" PRIu64
+                 "; the files of up to %zu queues stay open%s",
                  cfg->nofile_soft, cfg->nofile_was, cfg->nofile_hard, open_max,
                  cfg->max_open_queues ? " (--max-open-queues)" : "");
     if ((rc = syncer_init(&s->sync, loop, s->reg, &s->log)) < 0) {
@@ -99,7 +100,6 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, str
 }
 
 static void idle_cb(uv_idle_t *h) { (void)h; }
-
 
 size_t server_max_open_queues(const struct config *cfg)
 {
@@ -114,7 +114,9 @@ size_t server_max_open_queues(const struct config *cfg)
     uint64_t conns = cfg->max_connections < cfg->nofile_soft / 2 ? cfg->max_connections : cfg->nofile_soft / 2;
     uint64_t reserve = conns + 64;
     uint64_t n = cfg->nofile_soft > reserve ? (cfg->nofile_soft - reserve) / 8 : 0;
-    return n < SERVER_OPEN_QUEUES_MIN ? SERVER_OPEN_QUEUES_MIN : n > SERVER_OPEN_QUEUES_MAX ? SERVER_OPEN_QUEUES_MAX : n;
+    return n < SERVER_OPEN_QUEUES_MIN   ? SERVER_OPEN_QUEUES_MIN
+           : n > SERVER_OPEN_QUEUES_MAX ? SERVER_OPEN_QUEUES_MAX
+                                        : n;
 }
 
 void server_defer(struct server *s, struct conn *c)
@@ -230,8 +232,7 @@ static void idle_timer_cb(uv_timer_t *t)
     struct server *s = t->data;
     uint64_t now = uv_now(s->loop), since, limit = s->cfg->idle_timeout_ms;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &s->conns)
-    {
+    list_for_each_safe(pos, tmp, &s->conns) {
         struct conn *c = list_entry(pos, struct conn, link);
         if (conn_idle_since(c, &since) && now - since >= limit) {
             log_debug(&s->log, "closing a connection idle for %" PRIu64 " ms", now - since);
@@ -384,8 +385,9 @@ static int start_listeners(struct server *s)
                                                    : ((struct sockaddr_in *)&addr)->sin_port);
         log_info(&s->log, "listening on %s port %d (%s)", where[i].addr, l->port, l->tls ? "TLS" : "plain text");
         if (!listen_is_loopback(where[i].addr) && !s->auth) /* --allow-unauthenticated: config.c refuses it otherwise */
-            log_warn(&s->log, "listening on %s, not loopback, without authentication: anyone who can reach this "
-                              "address can read and delete every queue",
+            log_warn(&s->log,
+                     "listening on %s, not loopback, without authentication: anyone who can reach this "
+                     "address can read and delete every queue",
                      where[i].addr);
     }
     s->port = s->listeners[0].port;
@@ -436,7 +438,9 @@ int server_start(struct server *s)
     log_info(&s->log, "darner %s serving on %s:%d%s, data in %s (%zu queues), fsync %s", DARNER_VERSION,
              s->listeners[0].where.addr, s->port, s->nlisteners > 1 ? " and more (above)" : "", cfg->data_dir,
              s->reg->count - s->reg->nhidden,
-             cfg->fsync.policy == FSYNC_ALWAYS ? "always" : cfg->fsync.policy == FSYNC_NEVER ? "never" : "periodic");
+             cfg->fsync.policy == FSYNC_ALWAYS  ? "always"
+             : cfg->fsync.policy == FSYNC_NEVER ? "never"
+                                                : "periodic");
     /* every listener accepts before a port file says the server does */
     if (cfg->admin_listen[0] && (rc = admin_start(&s->admin, s, cfg->admin_listen)) < 0)
         return rc;
@@ -464,20 +468,21 @@ void server_stop(struct server *s)
     for (size_t i = 0; i < s->nlisteners; i++)
         if (!uv_is_closing((uv_handle_t *)&s->listeners[i].tcp))
             uv_close((uv_handle_t *)&s->listeners[i].tcp, handle_closed);
-    uv_handle_t *hs[] = {(uv_handle_t *)&s->sigterm, (uv_handle_t *)&s->sigint,
-                         (uv_handle_t *)&s->sighup,
-                         (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check, (uv_handle_t *)&s->idle,
-                         (uv_handle_t *)&s->idle_timer, (uv_handle_t *)&s->status_timer,
-                         (uv_handle_t *)&s->sweep_timer, (uv_handle_t *)&s->lease_timer,
-                         (uv_handle_t *)&s->delay_timer};
+    uv_handle_t *hs[] = {
+        (uv_handle_t *)&s->sigterm,     (uv_handle_t *)&s->sigint,       (uv_handle_t *)&s->sighup,
+        (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check,        (uv_handle_t *)&s->idle,
+        (uv_handle_t *)&s->idle_timer,  (uv_handle_t *)&s->status_timer, (uv_handle_t *)&s->sweep_timer,
+        (uv_handle_t *)&s->lease_timer, (uv_handle_t *)&s->delay_timer};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], handle_closed);
     admin_stop(&s->admin);
     /* Waits end first, so items given back below are handed to nobody. */
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &s->conns) conn_cancel_wait(list_entry(pos, struct conn, link));
-    list_for_each_safe(pos, tmp, &s->conns) conn_close(list_entry(pos, struct conn, link));
+    list_for_each_safe(pos, tmp, &s->conns)
+        conn_cancel_wait(list_entry(pos, struct conn, link));
+    list_for_each_safe(pos, tmp, &s->conns)
+        conn_close(list_entry(pos, struct conn, link));
     s->sync.closing = 1;
 }
 

@@ -26,7 +26,7 @@ enum cmd_status { CMD_OK, CMD_MISS, CMD_HIT, CMD_ERROR, CMD_STATUSES };
 struct server_stats {
     uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses;
     uint64_t bytes_read, bytes_written, refused_connections, cmd_monitor;
-    uint64_t auth_cmds, auth_errors; /* handshakes (--auth-file), and those refused */
+    uint64_t auth_cmds, auth_errors;            /* handshakes (--auth-file), and those refused */
     uint64_t commands[CMD_TYPES][CMD_STATUSES]; /* by request type and outcome */
 };
 
@@ -37,7 +37,7 @@ struct server {
     struct log log;
     struct registry *reg;
     struct syncer sync;
-    struct io_stats io; /* the journals' I/O table: counts bytes written and times fsyncs */
+    struct io_stats io;                    /* the journals' I/O table: counts bytes written and times fsyncs */
     struct listener listeners[LISTEN_MAX]; /* the memcache ones (`listen`); the first is --port's */
     size_t nlisteners;
     struct tls_ctx *tls; /* --enable-ssl: the context new TLS connections get (ours; a reload replaces it) */
@@ -45,19 +45,19 @@ struct server {
     uv_check_t check; /* each loop turn: finish deferred work, write output */
     uv_idle_t idle;   /* keeps the loop from sleeping while work is deferred */
     uv_timer_t fsync_timer;
-    uint64_t fsync_every; /* its period; 0: not running */
-    uv_timer_t idle_timer; /* closes idle connections (--idle-timeout) */
-    uv_timer_t status_timer; /* a stricter status applies after --status-grace */
-    uv_timer_t sweep_timer;  /* the expiry sweep (--expiry-sweep) */
-    uv_timer_t lease_timer;  /* the next lease to run out */
-    uint64_t lease_next;     /* when it is armed for (loop ms); 0: not armed */
-    uv_timer_t delay_timer;  /* the next delayed item due, or index work to do */
-    struct admin admin;      /* the admin HTTP port, if --admin-listen */
-    struct auth_table *auth; /* --auth-file's users (ours; replaced by reload); NULL: no authentication */
-    int sweeping;            /* a sweep pass is under way, a step a loop turn */
+    uint64_t fsync_every;                  /* its period; 0: not running */
+    uv_timer_t idle_timer;                 /* closes idle connections (--idle-timeout) */
+    uv_timer_t status_timer;               /* a stricter status applies after --status-grace */
+    uv_timer_t sweep_timer;                /* the expiry sweep (--expiry-sweep) */
+    uv_timer_t lease_timer;                /* the next lease to run out */
+    uint64_t lease_next;                   /* when it is armed for (loop ms); 0: not armed */
+    uv_timer_t delay_timer;                /* the next delayed item due, or index work to do */
+    struct admin admin;                    /* the admin HTTP port, if --admin-listen */
+    struct auth_table *auth;               /* --auth-file's users (ours; replaced by reload); NULL: no authentication */
+    int sweeping;                          /* a sweep pass is under way, a step a loop turn */
     enum srv_status status, status_target; /* in force, and asked for */
-    struct list conns;   /* every connection */
-    struct list pending; /* connections with deferred work or output */
+    struct list conns;                     /* every connection */
+    struct list pending;                   /* connections with deferred work or output */
     uint32_t nconns;
     struct server_stats st;
     uint64_t start_ms;

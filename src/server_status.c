@@ -26,8 +26,10 @@ int server_status_load(struct server *s)
         len--;
     enum srv_status st;
     if (status_parse(text, len, &st) < 0) {
-        log_error(&s->log, "%s/%s holds no status this build knows (UP, READONLY or QUIESCENT): not started, the "
-                           "file is left as it is; correct or remove it", s->cfg->data_dir, STATUS_FILE);
+        log_error(&s->log,
+                  "%s/%s holds no status this build knows (UP, READONLY or QUIESCENT): not started, the "
+                  "file is left as it is; correct or remove it",
+                  s->cfg->data_dir, STATUS_FILE);
         return -EPROTONOSUPPORT;
     }
     s->status = s->status_target = st;
@@ -49,8 +51,8 @@ int server_set_status(struct server *s, enum srv_status st)
     snprintf(text, sizeof(text), "%s\n", status_name(st));
     int rc = jdd_write_file(&s->reg->jconf, s->cfg->data_dir, STATUS_FILE, text);
     if (rc < 0) {
-        log_error(&s->log, "cannot write %s/%s: %s; the status stays %s", s->cfg->data_dir, STATUS_FILE,
-                  strerror(-rc), status_name(s->status));
+        log_error(&s->log, "cannot write %s/%s: %s; the status stays %s", s->cfg->data_dir, STATUS_FILE, strerror(-rc),
+                  status_name(s->status));
         return rc;
     }
     s->status_target = st;

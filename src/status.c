@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <strings.h>
 
-static const char *const NAMES[] = {[STATUS_UP] = "UP", [STATUS_READONLY] = "READONLY",
-                                    [STATUS_QUIESCENT] = "QUIESCENT"};
+static const char *const NAMES[] = {
+    [STATUS_UP] = "UP", [STATUS_READONLY] = "READONLY", [STATUS_QUIESCENT] = "QUIESCENT"};
 
 const char *status_name(enum srv_status st) { return st < STATUS_NONE ? NAMES[st] : "?"; }
 

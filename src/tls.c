@@ -24,22 +24,21 @@ struct tls_ctx {
 
 /* A connection's TLS state. */
 struct tls_conn {
-    uv_tcp_t *tcp;                   /* the owner's */
-    void *owner;                     /* what ops get */
+    uv_tcp_t *tcp; /* the owner's */
+    void *owner;   /* what ops get */
     const struct tls_peer_ops *ops;
     struct tls_ctx *ctx; /* a reference */
     SSL *ssl;
-    BIO *in, *out;       /* owned by ssl */
+    BIO *in, *out; /* owned by ssl */
     int handshaken;
-    int app_pending;     /* a write returned 0: ci_write_done is owed */
+    int app_pending; /* a write returned 0: ci_write_done is owed */
     uv_write_t wreq;
-    char *wbuf;          /* the ciphertext being written (uv_write in flight) */
+    char *wbuf; /* the ciphertext being written (uv_write in flight) */
     int wbusy;
-    int dead;            /* its owner let go of it: freed once nothing of it runs */
-    int depth;           /* calls into it under way (an owner callback may free it meanwhile) */
-    char rbuf[16384];    /* ciphertext from the socket */
+    int dead;         /* its owner let go of it: freed once nothing of it runs */
+    int depth;        /* calls into it under way (an owner callback may free it meanwhile) */
+    char rbuf[16384]; /* ciphertext from the socket */
 };
-
 
 /* ---- contexts ---- */
 
@@ -117,8 +116,7 @@ int tls_ctx_new(const struct tls_settings *ts, struct tls_ctx **out, char *err, 
         goto out;
     }
     if (ts->verify_mode > 0 && !(ts->ca_cert && ts->ca_cert[0])) {
-        snprintf(err, errlen, "ssl_verify_mode %d checks client certificates: it needs --ssl-ca-cert",
-                 ts->verify_mode);
+        snprintf(err, errlen, "ssl_verify_mode %d checks client certificates: it needs --ssl-ca-cert", ts->verify_mode);
         rc = -EINVAL;
         goto out;
     }
@@ -435,9 +433,12 @@ static void c_write_done(void *o, int status) { ci_write_done(o, status); }
 static int c_closing(const void *o) { return ci_closing(o); }
 static int c_reading(const void *o) { return ((const struct conn *)o)->reading; }
 
-static const struct tls_peer_ops CONN_OPS = {
-    .room = c_room, .input = c_input, .end = c_end, .write_done = c_write_done, .closing = c_closing,
-    .reading = c_reading};
+static const struct tls_peer_ops CONN_OPS = {.room = c_room,
+                                             .input = c_input,
+                                             .end = c_end,
+                                             .write_done = c_write_done,
+                                             .closing = c_closing,
+                                             .reading = c_reading};
 
 int tls_conn_start(struct conn *c, struct tls_ctx *t)
 {

@@ -56,7 +56,7 @@ struct tls_peer_ops {
     void (*end)(void *owner);                       /* the stream ended or failed: close it */
     void (*write_done)(void *owner, int status);    /* a write that returned 0 is over */
     int (*closing)(const void *owner);
-    int (*reading)(const void *owner);              /* 0: stop delivering input */
+    int (*reading)(const void *owner); /* 0: stop delivering input */
 };
 
 struct tls_conn;

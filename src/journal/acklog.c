@@ -172,8 +172,7 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
     struct list *lists[2] = {&j->st.returned, &j->st.open};
     for (int i = 0; i < 2; i++) {
         struct list *pos, *tmp;
-        list_for_each_safe(pos, tmp, lists[i])
-        {
+        list_for_each_safe(pos, tmp, lists[i]) {
             node_to_ack(list_entry(pos, struct jnl_node, link), &a);
             if ((rc = ack_put(j, fd, &off, &a)) < 0)
                 return rc;
@@ -187,7 +186,11 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
     }
     for (size_t i = 0; i < j->st.npend; i++) {
         const struct jfire *p = &j->st.pend[i];
-        a = (struct jf_ack){.type = JF_ACK_FIRING, .id = p->id, .off = p->due, .len = p->fired, .seg = p->lane_dir,
+        a = (struct jf_ack){.type = JF_ACK_FIRING,
+                            .id = p->id,
+                            .off = p->due,
+                            .len = p->fired,
+                            .seg = p->lane_dir,
                             .cum = p->lane_id};
         if ((rc = ack_put(j, fd, &off, &a)) < 0)
             return rc;
@@ -198,8 +201,14 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
         const struct jnl_item *it = &list_entry(pos, struct jnl_node, link)->item;
         if (!it->xfer)
             continue;
-        a = (struct jf_ack){.type = JF_ACK_XFER, .kind = it->kind, .id = it->id, .seg = it->xfer_dir,
-                            .off = it->xfer_id, .cum = it->xfer_due, .len = it->len, .xfer = it->xfer};
+        a = (struct jf_ack){.type = JF_ACK_XFER,
+                            .kind = it->kind,
+                            .id = it->id,
+                            .seg = it->xfer_dir,
+                            .off = it->xfer_id,
+                            .cum = it->xfer_due,
+                            .len = it->len,
+                            .xfer = it->xfer};
         if ((rc = ack_put(j, fd, &off, &a)) < 0)
             return rc;
     }

@@ -71,7 +71,8 @@ void jst_free_nodes(struct jst *s)
     struct list *lists[2] = {&s->returned, &s->open};
     for (int i = 0; i < 2; i++) {
         struct list *pos, *tmp;
-        list_for_each_safe(pos, tmp, lists[i]) node_free(s, list_entry(pos, struct jnl_node, link));
+        list_for_each_safe(pos, tmp, lists[i])
+            node_free(s, list_entry(pos, struct jnl_node, link));
     }
 }
 
@@ -237,15 +238,16 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
             s->pend = p;
             s->cappend = cap;
         }
-        s->pend[s->npend++] = (struct jfire){.due = a->off, .id = a->id, .fired = a->len, .lane_dir = a->seg,
-                                             .lane_id = a->cum};
+        s->pend[s->npend++] =
+            (struct jfire){.due = a->off, .id = a->id, .fired = a->len, .lane_dir = a->seg, .lane_id = a->cum};
         break;
     case JF_ACK_FIRED: {
         /* done up to its key: the FIRINGs up to it are; with its void flag
          * (byte 52), every FIRING before it whose copies were never made is
          * void */
         size_t k = 0;
-        while (k < s->npend && !a->xfer && (s->pend[k].due < a->off || (s->pend[k].due == a->off && s->pend[k].id <= a->id)))
+        while (k < s->npend && !a->xfer &&
+               (s->pend[k].due < a->off || (s->pend[k].due == a->off && s->pend[k].id <= a->id)))
             k++;
         if (a->xfer)
             k = s->npend;

@@ -97,9 +97,11 @@ int jdd_check_format(const struct jnl_conf *conf, const char *data_dir, uint32_t
     if (found)
         *found = version;
     if (version >= JDD_FORMAT_MIN && version < JDD_FORMAT) {
-        log_info(conf->log, "%s says data-folder format version %" PRIu32 ": upgrading it to %d (queues move to the "
-                            "new journal format as they are used; a build that knows only version %" PRIu32
-                            " can no longer open it)", path, version, JDD_FORMAT, version);
+        log_info(conf->log,
+                 "%s says data-folder format version %" PRIu32 ": upgrading it to %d (queues move to the "
+                 "new journal format as they are used; a build that knows only version %" PRIu32
+                 " can no longer open it)",
+                 path, version, JDD_FORMAT, version);
         return jdd_write_format(conf, data_dir, JDD_FORMAT);
     }
     if (version != JDD_FORMAT) {

@@ -10,15 +10,9 @@
 
 /* Segment and ack headers and ack records end in an XXH3-64 of the bytes
  * before it. */
-static void seal(unsigned char *p, size_t size)
-{
-    put_u64le(p + size - 8, XXH3_64bits(p, size - 8));
-}
+static void seal(unsigned char *p, size_t size) { put_u64le(p + size - 8, XXH3_64bits(p, size - 8)); }
 
-static int sealed(const unsigned char *p, size_t size)
-{
-    return get_u64le(p + size - 8) == XXH3_64bits(p, size - 8);
-}
+static int sealed(const unsigned char *p, size_t size) { return get_u64le(p + size - 8) == XXH3_64bits(p, size - 8); }
 
 void jf_seg_hdr_encode(unsigned char out[JF_SEG_HDR], const struct jf_seg_hdr *h)
 {
@@ -68,8 +62,8 @@ int jf_parse_file_name(const char *name, const char *prefix, uint64_t *n)
 const char *jf_rec_type_name(unsigned type)
 {
     switch (type) {
-#define JF_X(name, num, text) \
-    case num:                 \
+#define JF_X(name, num, text)                                                                                          \
+    case num:                                                                                                          \
         return text;
         JF_REC_TYPES(JF_X)
 #undef JF_X
@@ -80,8 +74,8 @@ const char *jf_rec_type_name(unsigned type)
 const char *jf_reason_name(unsigned reason)
 {
     switch (reason) {
-#define JF_X(name, num, text) \
-    case num:                 \
+#define JF_X(name, num, text)                                                                                          \
+    case num:                                                                                                          \
         return text;
         JF_REASONS(JF_X)
 #undef JF_X
@@ -92,8 +86,8 @@ const char *jf_reason_name(unsigned reason)
 const char *jf_ack_type_name(unsigned type)
 {
     switch (type) {
-#define JF_X(name, num, text) \
-    case num:                 \
+#define JF_X(name, num, text)                                                                                          \
+    case num:                                                                                                          \
         return text;
         JF_ACK_TYPES(JF_X)
 #undef JF_X
@@ -127,8 +121,7 @@ void jf_rec_encode(unsigned char out[JF_REC_HDR], const struct jf_rec *r)
 
 int jf_rec_decode(const unsigned char in[JF_REC_HDR], struct jf_rec *r)
 {
-    if (get_u32le(in) != JF_REC_MAGIC ||
-        get_u32le(in + 4) != (uint32_t)XXH3_64bits(in + 8, JF_REC_HDR - 8))
+    if (get_u32le(in) != JF_REC_MAGIC || get_u32le(in + 4) != (uint32_t)XXH3_64bits(in + 8, JF_REC_HDR - 8))
         return -EBADMSG;
     r->type = in[8];
     if (!jf_rec_type_name(r->type))
@@ -203,7 +196,8 @@ int jf_ack_decode(const unsigned char in[JF_ACK_REC], struct jf_ack *a)
     a->cum = get_u64le(in + 40);
     a->deliveries = get_u32le(in + 48);
     a->xfer = in[52];
-    if ((a->xfer && !jf_reason_name(a->xfer)) || a->id >= JF_COUNT_MAX || a->seg >= JF_COUNT_MAX || a->len >= JF_COUNT_MAX || a->cum >= JF_COUNT_MAX)
+    if ((a->xfer && !jf_reason_name(a->xfer)) || a->id >= JF_COUNT_MAX || a->seg >= JF_COUNT_MAX ||
+        a->len >= JF_COUNT_MAX || a->cum >= JF_COUNT_MAX)
         return -EBADMSG;
     return 0;
 }

@@ -35,8 +35,8 @@ struct jf_seg_hdr {
 #define JF_REC_MAGIC 0x43524e44u /* "DNRC" */
 /* Record types, declared once: X(NAME, number, name as written in docs and
  * by darner-journal). */
-#define JF_REC_TYPES(X)                                                                                      \
-    X(ITEM, 1, "item") /* the payload follows the header */                                                 \
+#define JF_REC_TYPES(X)                                                                                                \
+    X(ITEM, 1, "item") /* the payload follows the header */                                                            \
     X(BLOB, 2, "blob") /* the payload is the file blob-<id>.dat; no bytes follow */
 enum jf_rec_type {
 #define JF_X(name, num, text) JF_REC_##name = num,
@@ -54,16 +54,16 @@ enum {
     JF_RF_PRIORITY = 1u << 1,
 };
 struct jf_rec {
-    uint8_t type;        /* enum jf_rec_type */
-    uint8_t priority;    /* reserved for priorities; 0 */
-    uint8_t rflags;      /* JF_RF_* */
-    uint32_t flags;      /* the client's memcache flags */
-    uint32_t deliveries; /* times handed out open before (entries carry it once it is not 0) */
-    uint64_t id;         /* per queue, from 1, +1 per record in file order */
-    uint64_t add_ms;     /* wall clock when added */
-    uint64_t expire_ms;  /* wall clock after which it is never handed out; 0: never */
-    uint64_t visible_ms; /* reserved for delayed items; 0 */
-    uint64_t len;        /* payload length */
+    uint8_t type;         /* enum jf_rec_type */
+    uint8_t priority;     /* reserved for priorities; 0 */
+    uint8_t rflags;       /* JF_RF_* */
+    uint32_t flags;       /* the client's memcache flags */
+    uint32_t deliveries;  /* times handed out open before (entries carry it once it is not 0) */
+    uint64_t id;          /* per queue, from 1, +1 per record in file order */
+    uint64_t add_ms;      /* wall clock when added */
+    uint64_t expire_ms;   /* wall clock after which it is never handed out; 0: never */
+    uint64_t visible_ms;  /* reserved for delayed items; 0 */
+    uint64_t len;         /* payload length */
     uint64_t payload_sum; /* XXH3-64 of the payload */
     /* an item moved here from another queue (a dead letter, or one kicked
      * back): the entry's origin field, whose name jf_entry carries */
@@ -74,10 +74,10 @@ struct jf_rec {
 
 /* Why an item was moved from another queue, declared once: X(NAME, number,
  * name as stats, docs and darner-journal write it). */
-#define JF_REASONS(X)                                                                                        \
-    X(MAX_DELIVERIES, 1, "max_deliveries") /* given back once more than max_deliveries allows */            \
-    X(BURIED, 2, "buried")                 /* sent to the dead-letter queue by get q/bury */                \
-    X(KICKED, 3, "kicked")                 /* a dead letter sent back to its queue by kick */              \
+#define JF_REASONS(X)                                                                                                  \
+    X(MAX_DELIVERIES, 1, "max_deliveries") /* given back once more than max_deliveries allows */                       \
+    X(BURIED, 2, "buried")                 /* sent to the dead-letter queue by get q/bury */                           \
+    X(KICKED, 3, "kicked")                 /* a dead letter sent back to its queue by kick */                          \
     X(DELAYED, 4, "delayed")               /* a delayed item that became visible (a bucket's copy) */
 enum jf_reason {
     JF_REASON_NONE = 0,
@@ -112,8 +112,8 @@ const char *jf_reason_name(unsigned reason);
  * entry alone is larger (it then has a batch of its own). */
 #define JF_BATCH_MAX (64 * 1024)
 enum {
-    JF_EA_TYPE = 0x03,     /* enum jf_rec_type */
-    JF_EA_MOVED = 0x04,    /* a moved copy: carries its id (JF_RF_MOVED) */
+    JF_EA_TYPE = 0x03,  /* enum jf_rec_type */
+    JF_EA_MOVED = 0x04, /* a moved copy: carries its id (JF_RF_MOVED) */
     JF_EA_EXPIRE = 0x08,
     JF_EA_PRIORITY = 0x10,
     JF_EA_VISIBLE = 0x20,
@@ -126,16 +126,16 @@ struct jf_batch {
     uint32_t count;
     uint64_t first_id;
     uint64_t base_ms;
-    uint64_t hdr_len;   /* header bytes */
-    uint64_t elen;      /* entry bytes */
+    uint64_t hdr_len; /* header bytes */
+    uint64_t elen;    /* entry bytes */
 };
 static inline uint64_t jf_batch_size(const struct jf_batch *b) { return b->hdr_len + b->elen; }
 
 /* One entry, decoded: its record (id included) and where its payload is. */
 struct jf_entry {
-    struct jf_rec r;       /* type, rflags, flags, id, times, len, priority, deliveries;
-                              payload_sum only for blobs */
-    uint64_t payload_pos;  /* offset of the payload from the start of the entries */
+    struct jf_rec r;             /* type, rflags, flags, id, times, len, priority, deliveries;
+                                    payload_sum only for blobs */
+    uint64_t payload_pos;        /* offset of the payload from the start of the entries */
     const unsigned char *origin; /* NULL or origin_len bytes inside the entries */
     size_t origin_len;
 };
@@ -174,18 +174,18 @@ size_t jf_entry_encode(unsigned char *out, const struct jf_rec *r, uint64_t base
 /* Ack record types, declared once (docs/journal-format.md lists the same,
  * which tests/unit/test_format.c checks). What each does to a journal's state
  * is in one place: jst_apply_ack() in journal/apply.c. */
-#define JF_ACK_TYPES(X)                                                                                      \
-    X(CKPT, 1, "CKPT")       /* read cursor; `len` OUT records follow */                                    \
-    X(OUT, 2, "OUT")         /* an item behind the cursor that is still live */                             \
-    X(TAKE, 3, "TAKE")       /* the item at the cursor was removed; cursor moves past it */                 \
-    X(OPEN, 4, "OPEN")       /* the item at the cursor was handed out open; cursor moves past it */         \
-    X(CONFIRM, 5, "CONFIRM") /* an item behind the cursor (open or given back) was removed */               \
-    X(FLUSH, 6, "FLUSH")     /* everything up to the position given was removed */                          \
-    X(MOVE, 7, "MOVE")       /* a live item was copied forward: the position is the copy's */               \
-    X(RESTORE, 8, "RESTORE") /* a removed item is live again: its removal could not be made durable */   \
-    X(COUNT, 9, "COUNT")     /* an item behind the cursor was handed out open again: its new count */     \
-    X(XFER, 10, "XFER")      /* a live item leaves for another queue; a CONFIRM ends it (version 3) */  \
-    X(FIRING, 11, "FIRING")  /* a delay bucket's items up to a key are being copied to their lane */      \
+#define JF_ACK_TYPES(X)                                                                                                \
+    X(CKPT, 1, "CKPT")       /* read cursor; `len` OUT records follow */                                               \
+    X(OUT, 2, "OUT")         /* an item behind the cursor that is still live */                                        \
+    X(TAKE, 3, "TAKE")       /* the item at the cursor was removed; cursor moves past it */                            \
+    X(OPEN, 4, "OPEN")       /* the item at the cursor was handed out open; cursor moves past it */                    \
+    X(CONFIRM, 5, "CONFIRM") /* an item behind the cursor (open or given back) was removed */                          \
+    X(FLUSH, 6, "FLUSH")     /* everything up to the position given was removed */                                     \
+    X(MOVE, 7, "MOVE")       /* a live item was copied forward: the position is the copy's */                          \
+    X(RESTORE, 8, "RESTORE") /* a removed item is live again: its removal could not be made durable */                 \
+    X(COUNT, 9, "COUNT")     /* an item behind the cursor was handed out open again: its new count */                  \
+    X(XFER, 10, "XFER")      /* a live item leaves for another queue; a CONFIRM ends it (version 3) */                 \
+    X(FIRING, 11, "FIRING")  /* a delay bucket's items up to a key are being copied to their lane */                   \
     X(FIRED, 12, "FIRED")    /* a delay bucket's items up to a key are in their lane (or expired) */
 enum jf_ack_type {
 #define JF_X(name, num, text) JF_ACK_##name = num,
@@ -195,16 +195,16 @@ enum jf_ack_type {
 /* "CKPT", ..., or NULL for a type this version does not know. */
 const char *jf_ack_type_name(unsigned type);
 struct jf_ack {
-    uint8_t type;   /* enum jf_ack_type */
-    uint8_t kind;   /* the item's record type (enum jf_rec_type) */
-    uint32_t idx;   /* position: the entry in its batch (version 1: always 0) */
-    uint64_t id;    /* item id (CKPT, FLUSH: id at the cursor) */
-    uint64_t seg;   /* position: segment */
-    uint64_t off;   /* position: offset in the segment (of the batch, or v1 record) */
-    uint64_t len;   /* item payload length; CKPT: number of OUT records */
-    uint64_t cum;   /* CKPT, FLUSH: payload bytes before the cursor */
+    uint8_t type;        /* enum jf_ack_type */
+    uint8_t kind;        /* the item's record type (enum jf_rec_type) */
+    uint32_t idx;        /* position: the entry in its batch (version 1: always 0) */
+    uint64_t id;         /* item id (CKPT, FLUSH: id at the cursor) */
+    uint64_t seg;        /* position: segment */
+    uint64_t off;        /* position: offset in the segment (of the batch, or v1 record) */
+    uint64_t len;        /* item payload length; CKPT: number of OUT records */
+    uint64_t cum;        /* CKPT, FLUSH: payload bytes before the cursor */
     uint32_t deliveries; /* OPEN, COUNT, OUT, RESTORE: times handed out open (version 3) */
-    uint8_t xfer;   /* XFER: the transfer's enum jf_reason */
+    uint8_t xfer;        /* XFER: the transfer's enum jf_reason */
 };
 /* FIRING and FIRED (delay buckets, queue/delay.c): the bucket's items are
  * made visible in (due, id) order; id and off are the last one's id and due

@@ -11,7 +11,7 @@
 
 struct jio {
     void *ctx; /* for injecting tables; the POSIX table ignores it */
-    int (*open)(void *ctx, const char *path, int flags, int mode);     /* fd */
+    int (*open)(void *ctx, const char *path, int flags, int mode); /* fd */
     ssize_t (*pwrite)(void *ctx, int fd, const void *p, size_t n, off_t off);
     ssize_t (*pread)(void *ctx, int fd, void *p, size_t n, off_t off);
     int (*fsync)(void *ctx, int fd);

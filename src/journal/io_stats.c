@@ -4,9 +4,8 @@
 #include <errno.h>
 #include <time.h>
 
-const uint64_t io_stats_bucket_us[IO_STATS_BUCKETS] = {100,   250,    500,    1000,   2500,    5000,
-                                                       10000, 25000,  50000,  100000, 250000,  500000,
-                                                       1000000, 2500000, 5000000, 10000000};
+const uint64_t io_stats_bucket_us[IO_STATS_BUCKETS] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
 #define INNER(ctx) (((const struct io_stats *)(ctx))->inner)
 

@@ -16,10 +16,10 @@ extern const uint64_t io_stats_bucket_us[IO_STATS_BUCKETS];
 /* Written on whichever thread does the I/O (fsyncs run on libuv's pool),
  * read on the loop thread: every field is accessed atomically. */
 struct io_stats {
-    struct jio table;       /* hand &table to the journal */
+    struct jio table; /* hand &table to the journal */
     const struct jio *inner;
     uint64_t bytes_written;
-    uint64_t fsyncs, fsync_ns; /* count and sum of durations */
+    uint64_t fsyncs, fsync_ns;               /* count and sum of durations */
     uint64_t fsync_le[IO_STATS_BUCKETS + 1]; /* per bucket (not cumulative); the last is +Inf */
 };
 

@@ -27,8 +27,8 @@ struct jnl {
     uint64_t oldest_seg, tail_seg, tail_off;
     int tail_fd;
     struct jf_seg_hdr tail_sh; /* the tail segment's header (a v1 tail is rolled before appending) */
-    uint64_t disk_bytes; /* sum of segment and blob file sizes */
-    uint64_t blob_bytes; /* of which blob files */
+    uint64_t disk_bytes;       /* sum of segment and blob file sizes */
+    uint64_t blob_bytes;       /* of which blob files */
     /* fds the journal is done with that still need a sync; seg names the
      * segment an fd is of (0: another file), so deleting that segment can
      * close it at once and give its space back */
@@ -36,7 +36,7 @@ struct jnl {
         int fd;
         uint64_t seg;
         char name[32]; /* the file's name in the folder */
-    } *pending_fds;
+    } * pending_fds;
     size_t npending, cappending;
     struct buf wbuf; /* scratch for one batch */
 
@@ -66,8 +66,8 @@ struct jnl {
     int hc_valid;
     uint64_t hc_seg, hc_off, hc_id, hc_ms;
     uint32_t hc_idx;
-    struct jf_seg_hdr bc_sh;         /* of its segment */
-    uint64_t bc_checked;             /* offset + 1 of the batch last checked in it (or written by us) */
+    struct jf_seg_hdr bc_sh; /* of its segment */
+    uint64_t bc_checked;     /* offset + 1 of the batch last checked in it (or written by us) */
     /* where decoding the entries of the batch at hint_seg/hint_off got to:
      * entry bc_idx starts at bc_pos and takes id bc_next (so reading its
      * entries in turn costs one decode each, not one per entry before it) */
@@ -90,14 +90,14 @@ struct jnl {
      * covers it before their CONFIRM (jnl_xfer_done) */
     struct pxfer {
         uint64_t id, epoch;
-    } *pxfer;
+    } * pxfer;
     size_t npxfer, cappxfer;
     /* a delay bucket's firings whose copies are written, waiting for a sync
      * that covers them before their FIRED (jnl_fire_done) */
     struct pfire {
         struct jnl_fire key;
         uint64_t epoch;
-    } *pfire;
+    } * pfire;
     size_t npfire, cappfire;
     struct pmove {
         uint64_t id, seg, off, epoch;
@@ -121,13 +121,13 @@ struct jnl {
     /* blob files of removed items, deleted once their removal is durable */
     struct doomed {
         uint64_t id, len, epoch; /* epoch 0: not yet given to a sync */
-    } *doomed;
+    } * doomed;
     size_t ndoomed, capdoomed;
 
     /* the ack log: acks.<ack_idx> */
     int ack_fd, ack_idx;
     uint64_t ack_off, ack_gen;
-    uint64_t ack_reserved; /* blocks are reserved up to here (see ji_ack_write) */
+    uint64_t ack_reserved;   /* blocks are reserved up to here (see ji_ack_write) */
     uint64_t ack_ckpt_epoch; /* sync epoch that makes its checkpoint durable */
     /* Ack records applied but not yet written: they go to disk with one
      * write at jnl_flush() (sooner once ACK_BATCH of them wait). A failed
@@ -137,7 +137,6 @@ struct jnl {
     struct jnl_ticket *ack_ticket; /* of the records not yet tried; the journal's reference */
     int ack_err;                   /* the last write's error, 0 once one works */
 };
-
 
 /* The file of a blob item: blob-<id>.dat in the journal's folder. */
 void ji_blob_path(const struct jnl *j, uint64_t id, char *out, size_t cap);
@@ -214,8 +213,7 @@ int ji_seg_fd(struct jnl *j, uint64_t seq, int *fd, int *temp, struct jf_seg_hdr
 int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, unsigned char **owned, int check);
 /* Entry idx of bt (loaded by ji_batch_load), as jbatch_entry_at(), resuming
  * from where the last lookup in the cached batch stopped. */
-int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint64_t seg, uint64_t off, uint32_t idx,
-                struct jf_entry *e);
+int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint64_t seg, uint64_t off, uint32_t idx, struct jf_entry *e);
 /* Makes the cache hold at least n bytes. Returns 0 or -ENOMEM. */
 int ji_cache_reserve(struct jnl *j, size_t n);
 /* Fills it from entry e of the batch at (seg, off), entry idx. */

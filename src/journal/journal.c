@@ -101,8 +101,7 @@ static int flush_items(struct jnl *j)
         return 0;
     uint64_t seg, off;
     int rc = write_batch(j, (unsigned char *)j->pend.e.data + JF_BATCH_HDR_MAX, j->pend.e.len - JF_BATCH_HDR_MAX,
-                         j->pend.count, j->pend.first_id, j->pend.base_ms, j->st.tail_cum - j->pend.bytes, &seg,
-                         &off);
+                         j->pend.count, j->pend.first_id, j->pend.base_ms, j->st.tail_cum - j->pend.bytes, &seg, &off);
     if (rc < 0) {
         /* Nothing of it was handed out (jnl_head flushes first) and no
          * record names its items: forgetting them is the whole undo. */
@@ -140,8 +139,13 @@ struct jnl_ticket *jnl_ack_ticket(struct jnl *j)
 /* The record of a new item with attributes a (blob.c uses it too). */
 struct jf_rec ji_attrs_rec(const struct jnl *j, uint8_t type, const struct jnl_attrs *a, uint64_t len)
 {
-    struct jf_rec r = {.type = type, .flags = a->flags, .id = j->st.next_id, .add_ms = a->add_ms,
-                       .expire_ms = a->expire_ms, .visible_ms = a->visible_ms, .deliveries = a->deliveries,
+    struct jf_rec r = {.type = type,
+                       .flags = a->flags,
+                       .id = j->st.next_id,
+                       .add_ms = a->add_ms,
+                       .expire_ms = a->expire_ms,
+                       .visible_ms = a->visible_ms,
+                       .deliveries = a->deliveries,
                        .len = len};
     if (a->origin_len) {
         r.origin_id = a->origin_id;
@@ -228,8 +232,7 @@ int ji_cursor_next_seg(struct jnl *j)
         if (rc < 0) {
             j->conf.io->close(j->conf.io->ctx, fd);
             if (rc == -EBADMSG) {
-                log_error(j->conf.log, "journal %s: segment %" PRIu64 " has a damaged header: skipped", j->dir,
-                          seq);
+                log_error(j->conf.log, "journal %s: segment %" PRIu64 " has a damaged header: skipped", j->dir, seq);
                 continue;
             }
             return rc;
@@ -320,8 +323,9 @@ static int cursor_head(struct jnl *j, struct jnl_head *h)
         if (j->st.r_seg == j->tail_seg)
             return rc == -ENODATA || rc == -EBADMSG ? -EIO : rc;
         if (rc == -EBADMSG)
-            log_error(j->conf.log, "journal %s: segment %" PRIu64 ": damaged batch at offset %" PRIu64
-                                   ": skipped the rest of the segment",
+            log_error(j->conf.log,
+                      "journal %s: segment %" PRIu64 ": damaged batch at offset %" PRIu64
+                      ": skipped the rest of the segment",
                       j->dir, j->st.r_seg, j->st.r_off);
         else if (rc != -ENODATA)
             return rc;
@@ -503,7 +507,6 @@ int jnl_hold_head(struct jnl *j, const struct jnl_head *h, void *owner, struct j
     return 0;
 }
 
-
 int jnl_confirm(struct jnl *j, struct jnl_node *n)
 {
     struct jf_ack a = ji_item_ack(JF_ACK_CONFIRM, &n->item);
@@ -556,7 +559,11 @@ int jnl_clear(struct jnl *j)
     int rc = jnl_flush(j);
     if (rc < 0)
         return rc;
-    struct jf_ack a = {.type = JF_ACK_FLUSH, .id = j->st.next_id, .seg = j->tail_seg, .off = j->tail_off, .cum = j->st.tail_cum};
+    struct jf_ack a = {.type = JF_ACK_FLUSH,
+                       .id = j->st.next_id,
+                       .seg = j->tail_seg,
+                       .off = j->tail_off,
+                       .cum = j->st.tail_cum};
     if ((rc = ji_ack_apply(j, &a, NULL, NULL)) < 0)
         return rc;
     /* On failure the record stays queued, written with the next ones; the

@@ -205,9 +205,9 @@ int jnl_confirm(struct jnl *j, struct jnl_node *n);
  * open (jnl_next_xfer) is finished by the caller: the copy was made if the
  * destination's next id is past xfer_id. Each returns 0 or -errno. */
 struct jnl_xfer {
-    uint64_t dir; /* the destination's folder number */
-    uint64_t id;  /* the id the copy takes there */
-    uint64_t due; /* a move into a delay bucket: the copy's due time (Unix ms); else 0 */
+    uint64_t dir;   /* the destination's folder number */
+    uint64_t id;    /* the id the copy takes there */
+    uint64_t due;   /* a move into a delay bucket: the copy's due time (Unix ms); else 0 */
     uint8_t reason; /* enum jf_reason */
 };
 int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, const struct jnl_xfer *x, struct jnl_node **out);
@@ -230,8 +230,8 @@ int jnl_item_at(struct jnl *j, uint64_t seg, uint64_t off, uint32_t idx, struct 
  * skipped), at most max batches, moving *seg and *off past them. Returns 1
  * once it reached the tail (every batch written so far), 0 when max ran
  * out first, or -errno. A damaged batch ends its segment as at start. */
-int jnl_scan(struct jnl *j, uint64_t *seg, uint64_t *off, size_t max,
-             void (*fn)(void *ctx, const struct jnl_item *it), void *ctx);
+int jnl_scan(struct jnl *j, uint64_t *seg, uint64_t *off, size_t max, void (*fn)(void *ctx, const struct jnl_item *it),
+             void *ctx);
 
 /* A delay bucket's firing (queue/delay.c): its items are made visible in
  * key order (due, id), each batch after a FIRING record (jnl_fire_begin,

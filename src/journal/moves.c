@@ -22,8 +22,14 @@ int jnl_xfer_begin(struct jnl *j, const struct jnl_head *h, const struct jnl_xfe
             return rc;
         n->item = h->item;
     }
-    struct jf_ack a = {.type = JF_ACK_XFER, .kind = n->item.kind, .id = n->item.id, .seg = x->dir, .off = x->id,
-                       .cum = x->due, .len = n->item.len, .xfer = x->reason};
+    struct jf_ack a = {.type = JF_ACK_XFER,
+                       .kind = n->item.kind,
+                       .id = n->item.id,
+                       .seg = x->dir,
+                       .off = x->id,
+                       .cum = x->due,
+                       .len = n->item.len,
+                       .xfer = x->reason};
     if ((rc = ji_ack_apply(j, &a, n, NULL)) < 0) {
         if (!h->node)
             jst_release(&j->st, n); /* opened for nothing: given back, as the OPEN record says */
@@ -121,8 +127,8 @@ int jnl_item_at(struct jnl *j, uint64_t seg, uint64_t off, uint32_t idx, struct 
     return rc == -ENODATA ? -EBADMSG : rc;
 }
 
-int jnl_scan(struct jnl *j, uint64_t *seg, uint64_t *off, size_t max,
-             void (*fn)(void *ctx, const struct jnl_item *it), void *ctx)
+int jnl_scan(struct jnl *j, uint64_t *seg, uint64_t *off, size_t max, void (*fn)(void *ctx, const struct jnl_item *it),
+             void *ctx)
 {
     int rc = ji_flush_pending(j); /* the deferred batch too: it is part of the tail */
     if (rc < 0)
@@ -165,8 +171,8 @@ int jnl_scan(struct jnl *j, uint64_t *seg, uint64_t *off, size_t max,
 
 int jnl_fire_begin(struct jnl *j, const struct jnl_fire *f)
 {
-    struct jf_ack a = {.type = JF_ACK_FIRING, .id = f->id, .off = f->due, .len = f->fired, .seg = f->lane_dir,
-                       .cum = f->lane_id};
+    struct jf_ack a =
+        {.type = JF_ACK_FIRING, .id = f->id, .off = f->due, .len = f->fired, .seg = f->lane_dir, .cum = f->lane_id};
     int rc = ji_ack_apply(j, &a, NULL, NULL);
     /* Written now: the copies are made only once this record is in the file. */
     return rc < 0 ? rc : ji_ack_flush(j);
@@ -225,7 +231,6 @@ void jnl_fire_state(const struct jnl *j, struct jnl_fire *done, const struct jnl
     *npend = j->st.npend;
 }
 
-
 /* The segment that holds item id (the last whose first id is not above
  * it), or 0 when none can be read. */
 static uint64_t seg_of_id(struct jnl *j, uint64_t id)
@@ -276,7 +281,6 @@ int jnl_origin_of_id(struct jnl *j, uint64_t id, char *name, size_t *len, uint64
         off += size;
     }
 }
-
 
 int jnl_origin(struct jnl *j, const struct jnl_item *it, char *out)
 {

@@ -97,8 +97,7 @@ static int move_pinned(struct jnl *j, uint64_t sync_epoch_next)
     struct list *lists[2] = {&j->st.returned, &j->st.open};
     for (int i = 0; i < 2 && moved < MOVE_STEP; i++) {
         struct list *pos, *tmp;
-        list_for_each_safe(pos, tmp, lists[i])
-        {
+        list_for_each_safe(pos, tmp, lists[i]) {
             struct jnl_node *n = list_entry(pos, struct jnl_node, link);
             if (n->item.seg != j->oldest_seg || move_pending(j, n->item.id))
                 continue;

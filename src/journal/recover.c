@@ -164,8 +164,8 @@ static int recover_tail(struct jnl *j)
         if (rc == -EBADMSG) {
             /* The only segment, and its header is gone: start it over with
              * ids from 1 (the ack log is read later and reconciled). */
-            log_warn(j->conf.log, "journal %s: segment %" PRIu64 " has a damaged header: starting it empty",
-                     j->dir, j->tail_seg);
+            log_warn(j->conf.log, "journal %s: segment %" PRIu64 " has a damaged header: starting it empty", j->dir,
+                     j->tail_seg);
             j->tail_fd = fd;
             j->st.next_id = j->st.next_id ? j->st.next_id : 1;
             if ((rc = ji_seg_init(j, fd, j->tail_seg, j->st.next_id, j->st.tail_cum)) < 0)
@@ -395,7 +395,8 @@ static int reconcile(struct jnl *j)
     struct list *lists[2] = {&j->st.returned, &j->st.open};
     for (int li = 0; li < 2; li++) {
         struct list *pos, *tmp;
-        list_for_each_safe(pos, tmp, lists[li]) fill_node(j, list_entry(pos, struct jnl_node, link));
+        list_for_each_safe(pos, tmp, lists[li])
+            fill_node(j, list_entry(pos, struct jnl_node, link));
     }
     return rewrite;
 }

@@ -30,8 +30,7 @@ int jbatch_parse(const unsigned char *p, uint64_t n, const struct jf_seg_hdr *sh
             *need = JF_REC_HDR + body;
             return -EAGAIN;
         }
-        if (check && bt->v1.type == JF_REC_ITEM &&
-            jf_payload_sum(p + JF_REC_HDR, (size_t)body) != bt->v1.payload_sum) {
+        if (check && bt->v1.type == JF_REC_ITEM && jf_payload_sum(p + JF_REC_HDR, (size_t)body) != bt->v1.payload_sum) {
             *why = "payload checksum mismatch";
             return -EBADMSG;
         }
@@ -109,7 +108,12 @@ int jbatch_check_sequence(const struct jbatch *bt, const struct jst *s, const ch
 
 int jscan_init(struct jscan *sc, const struct jio *io, int fd, const struct jf_seg_hdr *sh, uint64_t size, uint64_t off)
 {
-    *sc = (struct jscan){.io = io, .fd = fd, .sh = *sh, .size = size, .off = off, .buf = malloc(SCAN_WINDOW),
+    *sc = (struct jscan){.io = io,
+                         .fd = fd,
+                         .sh = *sh,
+                         .size = size,
+                         .off = off,
+                         .buf = malloc(SCAN_WINDOW),
                          .cap = SCAN_WINDOW};
     return sc->buf ? 0 : -ENOMEM;
 }

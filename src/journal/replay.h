@@ -16,9 +16,9 @@
 /* A batch of a segment as read: a version-2 batch, or a version-1 record
  * taken as a batch of one entry. */
 struct jbatch {
-    uint32_t version;      /* of its segment */
-    struct jf_batch b;     /* v1: count 1, hdr_len JF_REC_HDR, elen the payload bytes in the segment */
-    struct jf_rec v1;      /* v1: the record */
+    uint32_t version;       /* of its segment */
+    struct jf_batch b;      /* v1: count 1, hdr_len JF_REC_HDR, elen the payload bytes in the segment */
+    struct jf_rec v1;       /* v1: the record */
     const unsigned char *p; /* its jf_batch_size(&b) bytes */
 };
 static inline uint64_t jbatch_size(const struct jbatch *bt) { return jf_batch_size(&bt->b); }
@@ -49,10 +49,10 @@ int jbatch_check_sequence(const struct jbatch *bt, const struct jst *s, const ch
  * costs one read per megabyte instead of two per batch. */
 struct jscan {
     const struct jio *io;
-    int fd;        /* borrowed */
+    int fd; /* borrowed */
     struct jf_seg_hdr sh;
-    uint64_t size; /* of the file */
-    uint64_t off;  /* the batch to read next */
+    uint64_t size;      /* of the file */
+    uint64_t off;       /* the batch to read next */
     unsigned char *buf; /* the window; owned */
     size_t cap;         /* its size (grows for a batch larger than it) */
     uint64_t wstart;    /* file offset of buf[0] */
@@ -64,7 +64,8 @@ struct jscan {
 
 /* Starts a scan at off of fd (size bytes), a segment whose header is sh.
  * Returns 0 or -ENOMEM. */
-int jscan_init(struct jscan *sc, const struct jio *io, int fd, const struct jf_seg_hdr *sh, uint64_t size, uint64_t off);
+int jscan_init(struct jscan *sc, const struct jio *io, int fd, const struct jf_seg_hdr *sh, uint64_t size,
+               uint64_t off);
 void jscan_free(struct jscan *sc);
 /* Reads and checks the batch at sc->off (jbatch_parse). Returns 0 with *bt
  * (valid until the next call); -ENODATA when the file ends first, -EBADMSG

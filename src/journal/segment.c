@@ -28,7 +28,6 @@ void ji_seg_path(const struct jnl *j, uint64_t seq, char *out, size_t cap)
     snprintf(out, cap, "%s/seg-%016" PRIx64 ".dat", j->dir, seq);
 }
 
-
 void ji_close_fd(const struct jnl *j, int *fd)
 {
     if (*fd >= 0)
@@ -207,8 +206,7 @@ int ji_cache_reserve(struct jnl *j, size_t n)
     return 0;
 }
 
-int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint64_t seg, uint64_t off, uint32_t idx,
-                struct jf_entry *e)
+int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint64_t seg, uint64_t off, uint32_t idx, struct jf_entry *e)
 {
     if (bt->version != 2)
         return jbatch_entry_at(bt, idx, e);

@@ -48,7 +48,6 @@ void jst_init(struct jst *s);
 /* Frees every node; the state is empty (cursor and tail kept). */
 void jst_free_nodes(struct jst *s);
 
-
 /* Applies a segment record found (or just written) at the tail: checks its
  * place in the id sequence, then counts it. A moved copy keeps the id it
  * had and takes no new one. Returns 0, or -EBADMSG (out of sequence: the

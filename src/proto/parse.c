@@ -196,8 +196,7 @@ static unsigned parse_option(const char *p, size_t len, int set_key, struct prot
     return 0;
 }
 
-int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *key,
-                    const char **error)
+int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *key, const char **error)
 {
     memset(key, 0, sizeof *key);
     key->full.p = p;
@@ -247,8 +246,7 @@ int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *ke
         (!set_key && (opts & PROTO_OPT_DELAY) && !(opts & PROTO_OPT_ABORT)) ||
         ((opts & PROTO_OPT_ABORT) && (opts & ~(unsigned)(PROTO_OPT_ABORT | PROTO_OPT_DELAY))) ||
         ((opts & PROTO_OPT_BURY) && (opts & ~(unsigned)PROTO_OPT_BURY)) ||
-        ((opts & PROTO_OPT_PEEK) &&
-         (opts & (PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT)))) {
+        ((opts & PROTO_OPT_PEEK) && (opts & (PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT)))) {
         *error = E_OPT_COMBINATION;
         return -EINVAL;
     }
@@ -330,8 +328,7 @@ static void parse_get(const char *pos, const char *end, struct proto_req *req)
 /* set/add/replace/append/prepend <key> <flags> <exptime> <bytes> [noreply],
  * cas with <cas unique> after <bytes>. The length comes first: once it is
  * known the connection can skip the data whatever else is wrong. */
-static void parse_storage(const struct proto_slice *arg, size_t n, int is_set, int is_cas,
-                          struct proto_req *req)
+static void parse_storage(const struct proto_slice *arg, size_t n, int is_set, int is_cas, struct proto_req *req)
 {
     size_t nfixed = is_cas ? 5 : 4;
     const char *error;
@@ -355,8 +352,8 @@ static void parse_storage(const struct proto_slice *arg, size_t n, int is_set, i
         return;
     }
     if (parse_tok_u64(arg[1], UINT32_MAX, &flags) < 0 || parse_tok_i64(arg[2], &req->exptime) < 0 ||
-        (is_cas && (n < 5 || parse_tok_u64(arg[4], UINT64_MAX, &cas_unique) < 0)) ||
-        n > nfixed + 1 || (n == nfixed + 1 && !req->noreply)) {
+        (is_cas && (n < 5 || parse_tok_u64(arg[4], UINT64_MAX, &cas_unique) < 0)) || n > nfixed + 1 ||
+        (n == nfixed + 1 && !req->noreply)) {
         bad(req, E_FORMAT, 0);
         return;
     }
@@ -385,8 +382,7 @@ static int parse_plain_key(struct proto_slice tok, struct proto_req *req)
 }
 
 /* Accept an optional trailing "noreply" at arg[i], and nothing after it. */
-static void finish(const struct proto_slice *arg, size_t n, size_t i, enum proto_type type,
-                   struct proto_req *req)
+static void finish(const struct proto_slice *arg, size_t n, size_t i, enum proto_type type, struct proto_req *req)
 {
     if (i < n && word_is(arg[i], "noreply")) {
         req->noreply = 1;
@@ -402,7 +398,7 @@ static void finish(const struct proto_slice *arg, size_t n, size_t i, enum proto
 /* A request line split into its command word's arguments. */
 struct cmd_line {
     struct proto_slice arg[MAX_ARGS];
-    size_t n;              /* arguments (arg holds the first MAX_ARGS) */
+    size_t n;               /* arguments (arg holds the first MAX_ARGS) */
     const char *rest, *end; /* the line after the command word */
 };
 

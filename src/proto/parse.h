@@ -17,28 +17,28 @@ struct proto_slice {
 };
 
 enum proto_type {
-    PROTO_GET = 1,    /* get and gets */
-    PROTO_SET,        /* set: data of `bytes` bytes + CRLF follows the line */
+    PROTO_GET = 1, /* get and gets */
+    PROTO_SET,     /* set: data of `bytes` bytes + CRLF follows the line */
     PROTO_DELETE,
-    PROTO_FLUSH,      /* flush <q> */
+    PROTO_FLUSH, /* flush <q> */
     PROTO_FLUSH_ALL,
     PROTO_STATS,
     PROTO_VERSION,
     PROTO_QUIT,
-    PROTO_VERBOSITY,  /* memcache's `verbosity N [noreply]`: answered OK, ignored */
-    PROTO_RELOAD,     /* reload: the config file again */
+    PROTO_VERBOSITY,   /* memcache's `verbosity N [noreply]`: answered OK, ignored */
+    PROTO_RELOAD,      /* reload: the config file again */
     PROTO_DUMP_CONFIG, /* dump_config [q ...]: queue names in keys, nkeys of them */
-    PROTO_STATUS,     /* status [new]: the new status's word in keys, if any */
+    PROTO_STATUS,      /* status [new]: the new status's word in keys, if any */
     PROTO_SHUTDOWN,
-    PROTO_DUMP_STATS, /* dump_stats [q ...]: queue names in keys */
-    PROTO_FLUSH_EXPIRED,     /* flush_expired <q> */
+    PROTO_DUMP_STATS,    /* dump_stats [q ...]: queue names in keys */
+    PROTO_FLUSH_EXPIRED, /* flush_expired <q> */
     PROTO_FLUSH_ALL_EXPIRED,
-    PROTO_MONITOR,    /* monitor <q> <seconds> [max_items]: key.timeout_ms, count (0: not given) */
-    PROTO_CONFIRM,    /* confirm <q> <count> */
-    PROTO_TOUCH,      /* touch <q>[/ttr=ms] <seconds> [noreply]: count is the seconds */
-    PROTO_KICK,       /* kick <q> <count> */
-    PROTO_UNKNOWN,    /* unknown command word: answer "ERROR", connection stays */
-    PROTO_BAD,        /* malformed line: answer "CLIENT_ERROR <error>" */
+    PROTO_MONITOR, /* monitor <q> <seconds> [max_items]: key.timeout_ms, count (0: not given) */
+    PROTO_CONFIRM, /* confirm <q> <count> */
+    PROTO_TOUCH,   /* touch <q>[/ttr=ms] <seconds> [noreply]: count is the seconds */
+    PROTO_KICK,    /* kick <q> <count> */
+    PROTO_UNKNOWN, /* unknown command word: answer "ERROR", connection stays */
+    PROTO_BAD,     /* malformed line: answer "CLIENT_ERROR <error>" */
 };
 
 /* GET options, as bits. */
@@ -47,14 +47,14 @@ enum {
     PROTO_OPT_CLOSE = 1u << 1,
     PROTO_OPT_ABORT = 1u << 2,
     PROTO_OPT_PEEK = 1u << 3,
-    PROTO_OPT_TIMEOUT = 1u << 4, /* timeout_ms is set */
-    PROTO_OPT_SYNC = 1u << 5,    /* set only */
-    PROTO_OPT_TTR = 1u << 6,     /* ttr_ms is set: the lease of an /open (or of a touch) */
-    PROTO_OPT_BURY = 1u << 7,    /* the open item goes to the dead-letter queue (alone, as abort) */
-    PROTO_OPT_PRI = 1u << 8,     /* set only: priority is set (0 most urgent .. 9) */
-    PROTO_OPT_DELAY = 1u << 9,   /* delay_ms is set: a set's item visible that long after; with a get's
-                                    /abort, the item given back visible that long after */
-    PROTO_OPT_AT = 1u << 10,     /* set only: at_ms is set (visible at that Unix time, ms) */
+    PROTO_OPT_TIMEOUT = 1u << 4,  /* timeout_ms is set */
+    PROTO_OPT_SYNC = 1u << 5,     /* set only */
+    PROTO_OPT_TTR = 1u << 6,      /* ttr_ms is set: the lease of an /open (or of a touch) */
+    PROTO_OPT_BURY = 1u << 7,     /* the open item goes to the dead-letter queue (alone, as abort) */
+    PROTO_OPT_PRI = 1u << 8,      /* set only: priority is set (0 most urgent .. 9) */
+    PROTO_OPT_DELAY = 1u << 9,    /* delay_ms is set: a set's item visible that long after; with a get's
+                                     /abort, the item given back visible that long after */
+    PROTO_OPT_AT = 1u << 10,      /* set only: at_ms is set (visible at that Unix time, ms) */
     PROTO_OPT_DELAYED = 1u << 11, /* get with /peek: the soonest delayed item */
 };
 
@@ -76,15 +76,15 @@ struct proto_req {
      * with proto_next_key(). nkeys >= 1. */
     struct proto_slice keys;
     size_t nkeys;
-    int gets; /* PROTO_GET sent as `gets`: answers carry a cas value */
+    int gets;       /* PROTO_GET sent as `gets`: answers carry a cas value */
     uint64_t count; /* PROTO_MONITOR (max items; 0: not given), PROTO_CONFIRM, PROTO_KICK */
     /* PROTO_SET, PROTO_DELETE, PROTO_FLUSH: the one key (set: only /sync allowed;
      * delete and flush: no option allowed). */
     struct proto_key key;
-    uint32_t flags;    /* set */
-    int64_t exptime;   /* set, as sent (memcache rules applied by the caller) */
-    uint64_t bytes;    /* set: length of the data block that follows */
-    int noreply;       /* set, delete, flush, flush_all, verbosity */
+    uint32_t flags;  /* set */
+    int64_t exptime; /* set, as sent (memcache rules applied by the caller) */
+    uint64_t bytes;  /* set: length of the data block that follows */
+    int noreply;     /* set, delete, flush, flush_all, verbosity */
     /* PROTO_BAD: a short reason for "CLIENT_ERROR <error>" (static string) */
     const char *error;
     /* PROTO_BAD: the caller must answer and then close the connection, because
@@ -115,8 +115,7 @@ ssize_t proto_parse(const char *buf, size_t len, size_t max_line, struct proto_r
 
 /* Parse one key token "name[/opt...]" of a get (set_key = 0) or a set
  * (set_key = 1). Returns 0, or -EINVAL with *error set to a short reason. */
-int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *key,
-                    const char **error);
+int proto_parse_key(const char *p, size_t len, int set_key, struct proto_key *key, const char **error);
 
 /* The length of the parent's name of a fanout child "parent+child" (the
  * bytes before the first '+'), or 0 when name is no child. */

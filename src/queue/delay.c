@@ -36,10 +36,10 @@
 
 #define HOUR_MS (3600 * 1000ull)
 #define DAY_MS (24 * HOUR_MS)
-#define NEAR_MS (48 * HOUR_MS)  /* due within this: an hour bucket, else a day bucket */
-#define FIRE_BYTES (32 * 1024)  /* payload bytes of one firing batch (a batch of the lane: one write) */
-#define FIRE_ITEMS 512          /* items of one firing batch */
-#define SPENT_RECHECK_MS 250    /* a spent bucket waiting for a sync is looked at again this often */
+#define NEAR_MS (48 * HOUR_MS) /* due within this: an hour bucket, else a day bucket */
+#define FIRE_BYTES (32 * 1024) /* payload bytes of one firing batch (a batch of the lane: one write) */
+#define FIRE_ITEMS 512         /* items of one firing batch */
+#define SPENT_RECHECK_MS 250   /* a spent bucket waiting for a sync is looked at again this often */
 
 void queue_free_delays(struct queue *q)
 {
@@ -183,7 +183,6 @@ int queue_bucket_added(struct queue *b, const struct jnl_item *it)
     return b->bucket->state == DB_READY ? dindex_add(b, it) : 0;
 }
 
-
 /* ---- firing ---- */
 
 /* One item of a firing batch, read from the bucket. */
@@ -292,7 +291,7 @@ static int fire_step(struct queue *b, uint64_t now, const struct dent *limit, in
         }
         if (rc == 0)
             rc = jnl_flush(lj); /* one batch: all the copies, or none */
-        if (rc < 0) { /* none made: void, and the key in force stays */
+        if (rc < 0) {           /* none made: void, and the key in force stays */
             jnl_fire_void(bj, &d->done);
             goto out;
         }
@@ -456,7 +455,7 @@ static void tick_queue(struct queue *q, uint64_t now, size_t *budget, uint64_t *
             i++;
         } else if (registry_queue_fsync(r, b) == FSYNC_NEVER || r->sync_epoch_done >= b->bucket->sync_epoch) {
             registry_delete(r, b); /* unlinks itself: the same index holds the next */
-        } else { /* looked at again after the sync */
+        } else {                   /* looked at again after the sync */
             if (!*next || now + SPENT_RECHECK_MS < *next)
                 *next = now + SPENT_RECHECK_MS;
             i++;
@@ -470,8 +469,7 @@ uint64_t registry_delay_tick(struct registry *r, uint64_t now)
     uint64_t next = 0;
     struct list *pos, *tmp;
     r->delay_changed = 0;
-    list_for_each_safe(pos, tmp, &r->delayq)
-    {
+    list_for_each_safe(pos, tmp, &r->delayq) {
         struct delays *ds = list_entry(pos, struct delays, link);
         if (ds->n == 0)
             continue;

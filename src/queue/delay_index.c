@@ -193,7 +193,8 @@ static void collect(void *ctx, const struct jnl_item *it)
         c->err = -ENOMEM;
         return;
     }
-    d->chunk[d->nchunk++] = (struct dent){.due = it->visible_ms, .id = it->id, .pos = it->seg << 40 | it->off, .idx = it->idx};
+    d->chunk[d->nchunk++] =
+        (struct dent){.due = it->visible_ms, .id = it->id, .pos = it->seg << 40 | it->off, .idx = it->idx};
     if (d->nchunk == DCHUNK) {
         c->err = run_write(c->b, d->chunk, d->nchunk);
         d->nchunk = 0;
@@ -265,7 +266,8 @@ int dindex_add(struct queue *b, const struct jnl_item *it)
         d->heap = h;
         d->capheap = cap;
     }
-    d->heap[d->nheap] = (struct dent){.due = it->visible_ms, .id = it->id, .pos = it->seg << 40 | it->off, .idx = it->idx};
+    d->heap[d->nheap] =
+        (struct dent){.due = it->visible_ms, .id = it->id, .pos = it->seg << 40 | it->off, .idx = it->idx};
     heap_up(d->heap, d->nheap++);
     return 0;
 }

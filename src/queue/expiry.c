@@ -130,8 +130,8 @@ int queue_sweep_old(struct registry *r, uint64_t now, size_t budget)
         uint64_t age = q->conf->v.max_queue_age_ms;
         /* (a queue with lanes or delayed items is never empty: its lanes
          * stay, and its delayed items are not in its counts) */
-        if (q->level >= 0 || q->lanes || q->delays || !age || now < q->create_ms || now - q->create_ms < age || !list_empty(&q->opens) ||
-            !list_empty(&q->waiters) || q->pinned)
+        if (q->level >= 0 || q->lanes || q->delays || !age || now < q->create_ms || now - q->create_ms < age ||
+            !list_empty(&q->opens) || !list_empty(&q->waiters) || q->pinned)
             continue;
         if (!q->jnl && !q->parked_valid)
             continue; /* not opened since start: looked at once it is used (opening each here would stall) */

@@ -196,7 +196,7 @@ static int get_weighted(struct queue *q, enum qget_mode mode, struct qopen **ope
 int queue_lanes_get(struct queue *q, enum qget_mode mode, struct qopen **open, struct qitem *out)
 {
     return q->conf->v.priority_policy == PRIORITY_WEIGHTED ? get_weighted(q, mode, open, out)
-                                                          : get_strict(q, mode, open, out);
+                                                           : get_strict(q, mode, open, out);
 }
 
 uint64_t queue_level_items(struct queue *q, unsigned level)

@@ -192,7 +192,8 @@ void queue_abort_delay(struct qopen *o, uint64_t delay_ms)
     jnl_release(q->jnl, n);
     qopen_free(o);
     queue_top(q)->canceled++;
-    int rc = over ? queue_dead_letter(q, n, JF_REASON_MAX_DELIVERIES) : queue_delay_node(q, n, queue_now_ms() + delay_ms);
+    int rc = over ? queue_dead_letter(q, n, JF_REASON_MAX_DELIVERIES)
+                  : queue_delay_node(q, n, queue_now_ms() + delay_ms);
     if (rc < 0)
         queue_wake(q); /* it stays here, given back now */
 }
@@ -245,8 +246,8 @@ int queue_admit(struct queue *q, uint64_t len)
         return QADMIT_OK;
     /* Room is made only when dropping items not held open can make enough:
      * a set that would be refused anyway drops nothing. */
-    if (!set->discard_old_when_full || set->max_items == 0 || len > set->max_size ||
-        st.open >= set->max_items || st.open_bytes > set->max_size - len)
+    if (!set->discard_old_when_full || set->max_items == 0 || len > set->max_size || st.open >= set->max_items ||
+        st.open_bytes > set->max_size - len)
         return QADMIT_FULL;
     do { /* the oldest item not held open (of the least urgent level) goes */
         if (q->lanes)
@@ -385,7 +386,8 @@ static int flush_one(struct queue *q)
      * the open items stay their connections'. */
     if ((rc = jnl_flush(j)) < 0)
         return rc;
-    list_for_each_safe(pos, tmp, &q->opens) qopen_free(list_entry(pos, struct qopen, q_link));
+    list_for_each_safe(pos, tmp, &q->opens)
+        qopen_free(list_entry(pos, struct qopen, q_link));
     rc = jnl_clear(j);
     if (q->level < 0)
         q->flushes++;

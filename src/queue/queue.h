@@ -51,44 +51,44 @@ struct queue {
     struct registry *reg; /* borrowed; owns this queue */
     char *name;           /* the name's bytes, NUL-terminated for logs */
     size_t name_len;
-    char *dir;            /* the queue's folder */
+    char *dir; /* the queue's folder */
     uint64_t dir_id;
-    struct jnl *jnl;      /* NULL while closed: use registry_jnl() */
-    struct list lru;      /* in registry->lru while jnl is open */
-    struct list flush_link; /* in registry->flushq while appends wait to be written */
-    struct jnl_stats parked; /* the counts when the journal was last closed */
+    struct jnl *jnl;           /* NULL while closed: use registry_jnl() */
+    struct list lru;           /* in registry->lru while jnl is open */
+    struct list flush_link;    /* in registry->flushq while appends wait to be written */
+    struct jnl_stats parked;   /* the counts when the journal was last closed */
     uint64_t parked_oldest_ms; /* and its next item's add time (0: none) */
     int parked_valid;
-    struct list waiters; /* struct qwaiter, first come first served */
-    struct list opens;   /* struct qopen of every connection */
-    uint64_t total_items; /* items set since start */
-    uint64_t discarded;   /* items dropped to make room (discard_old_when_full) */
-    uint64_t expired;     /* items dropped because they expired */
+    struct list waiters;             /* struct qwaiter, first come first served */
+    struct list opens;               /* struct qopen of every connection */
+    uint64_t total_items;            /* items set since start */
+    uint64_t discarded;              /* items dropped to make room (discard_old_when_full) */
+    uint64_t expired;                /* items dropped because they expired */
     uint64_t transactions, canceled; /* items handed out open, and given back (Kestrel's names) */
-    uint64_t removed;     /* items taken for good: plain gets and confirmed opens */
-    uint64_t lease_expired; /* open items given back because their lease ran out */
-    uint64_t dead_lettered; /* items sent to its dead-letter queue */
-    uint64_t redeliveries;  /* hand-outs of items handed out before */
-    uint64_t flushes;     /* flush commands */
-    uint64_t create_ms;   /* when this server made or first opened the queue */
-    int pinned;           /* its journal must stay open (an item moving out) */
-    int opened_due;       /* its journal opened while another's moves ran: queue_opened is owed */
-    int may_expire;       /* it may hold items with an expiry: the sweep looks at it */
-    uint64_t sweep_epoch; /* the last sweep pass that looked at it */
-    uint64_t age_ms;      /* age of the last item handed out */
-    const struct qconf *conf; /* its settings: in the registry's config file, never copied (a
-                                 lane has its queue's) */
-    int kind;             /* enum queue_kind */
-    int level;            /* a lane's or bucket's level; -1: a queue clients name */
-    size_t suffix_len;    /* a lane's or bucket's name: the bytes after its queue's name */
-    struct queue *parent; /* a lane or bucket: the queue it is part of (NULL until linked) */
-    struct lanes *lanes;  /* the queue's lanes; NULL: it has none */
-    struct delays *delays;   /* the queue's delay buckets; NULL: it has none */
-    struct dbucket *bucket;  /* a bucket: its due range and firing state */
-    uint64_t empty_since; /* a lane: when it was first seen empty (0: it is not) */
-    struct queue *hnext;  /* registry hash chain */
-    struct list fanout_link; /* a fanout child (name "parent+child"): in its parent's group */
-    struct list all;      /* registry's list of queues */
+    uint64_t removed;                /* items taken for good: plain gets and confirmed opens */
+    uint64_t lease_expired;          /* open items given back because their lease ran out */
+    uint64_t dead_lettered;          /* items sent to its dead-letter queue */
+    uint64_t redeliveries;           /* hand-outs of items handed out before */
+    uint64_t flushes;                /* flush commands */
+    uint64_t create_ms;              /* when this server made or first opened the queue */
+    int pinned;                      /* its journal must stay open (an item moving out) */
+    int opened_due;                  /* its journal opened while another's moves ran: queue_opened is owed */
+    int may_expire;                  /* it may hold items with an expiry: the sweep looks at it */
+    uint64_t sweep_epoch;            /* the last sweep pass that looked at it */
+    uint64_t age_ms;                 /* age of the last item handed out */
+    const struct qconf *conf;        /* its settings: in the registry's config file, never copied (a
+                                        lane has its queue's) */
+    int kind;                        /* enum queue_kind */
+    int level;                       /* a lane's or bucket's level; -1: a queue clients name */
+    size_t suffix_len;               /* a lane's or bucket's name: the bytes after its queue's name */
+    struct queue *parent;            /* a lane or bucket: the queue it is part of (NULL until linked) */
+    struct lanes *lanes;             /* the queue's lanes; NULL: it has none */
+    struct delays *delays;           /* the queue's delay buckets; NULL: it has none */
+    struct dbucket *bucket;          /* a bucket: its due range and firing state */
+    uint64_t empty_since;            /* a lane: when it was first seen empty (0: it is not) */
+    struct queue *hnext;             /* registry hash chain */
+    struct list fanout_link;         /* a fanout child (name "parent+child"): in its parent's group */
+    struct list all;                 /* registry's list of queues */
 };
 
 /* The queue clients know q by: q, or the queue q is a lane of. */

@@ -162,8 +162,7 @@ struct queue *registry_find(struct registry *r, const char *name, size_t len)
 struct queue *registry_find_dir(struct registry *r, uint64_t dir_id)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->all)
-    {
+    list_for_each_safe(pos, tmp, &r->all) {
         struct queue *q = list_entry(pos, struct queue, all);
         if (q->dir_id == dir_id)
             return q;
@@ -296,12 +295,10 @@ void registry_close(struct registry *r)
     if (!r)
         return;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->all)
-    {
+    list_for_each_safe(pos, tmp, &r->all) {
         struct queue *q = list_entry(pos, struct queue, all);
         struct list *p2, *t2;
-        list_for_each_safe(p2, t2, &q->opens)
-        {
+        list_for_each_safe(p2, t2, &q->opens) {
             struct qopen *o = list_entry(p2, struct qopen, q_link);
             list_remove(&o->conn_link);
             list_remove(&o->q_link);
@@ -575,8 +572,7 @@ int registry_get_or_create(struct registry *r, const char *name, size_t len, str
     registry_evict(r, q);
     /* Waiters for this name, in the order they came. */
     struct list *pos, *tmp_pos;
-    list_for_each_safe(pos, tmp_pos, &r->absent_waiters)
-    {
+    list_for_each_safe(pos, tmp_pos, &r->absent_waiters) {
         struct qwaiter *w = list_entry(pos, struct qwaiter, link);
         if (w->name_len == len && memcmp(w->name, name, len) == 0) {
             list_remove(&w->link);
@@ -615,8 +611,7 @@ int registry_delete(struct registry *r, struct queue *q)
         registry_unlink_lane(q);
     else if (q->kind == QK_BUCKET)
         queue_unlink_bucket(q);
-    list_for_each_safe(pos, tmp, &q->opens)
-    {
+    list_for_each_safe(pos, tmp, &q->opens) {
         struct qopen *o = list_entry(pos, struct qopen, q_link);
         if (o->holder_stale)
             *o->holder_stale = 1;

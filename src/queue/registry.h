@@ -22,10 +22,10 @@ struct registry {
      * at most max_open_jnl of them, beyond which idle ones are closed */
     struct list lru;
     size_t nopen_jnl, max_open_jnl;
-    struct list flushq; /* queues whose journal holds appends not written yet */
+    struct list flushq;      /* queues whose journal holds appends not written yet */
     uint64_t parks, unparks; /* journals closed by the cache, and opened again */
-    int data_fd;    /* the data folder, for syncing its entries; -1 until needed */
-    int data_dirty; /* a queue folder appeared or went since the last sync */
+    int data_fd;             /* the data folder, for syncing its entries; -1 until needed */
+    int data_dirty;          /* a queue folder appeared or went since the last sync */
     /* paths of closed journals' files that still owe an fsync */
     char **owed;
     size_t nowed, capowed;
@@ -49,7 +49,7 @@ struct registry {
         char *name;
         size_t len;
         struct list children;
-    } *fgroups;
+    } * fgroups;
 };
 
 /* Journals kept open when nothing else says: each holds up to 4 fds. */

@@ -22,8 +22,7 @@ void registry_maintain(struct registry *r, struct queue *q)
 void registry_after_sync(struct registry *r)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->lru)
-    {
+    list_for_each_safe(pos, tmp, &r->lru) {
         struct queue *q = list_entry(pos, struct queue, lru);
         jnl_sync_done(q->jnl);
         if (jnl_reap_pending(q->jnl))
@@ -37,8 +36,7 @@ int registry_any_dirty(const struct registry *r)
     if (r->data_dirty || r->nowed)
         return 1;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->lru)
-    {
+    list_for_each_safe(pos, tmp, &r->lru) {
         const struct jnl *j = list_entry(pos, struct queue, lru)->jnl;
         if (jnl_dirty(j) && !jnl_sync_never(j)) /* fsync "never": not the periodic sync's */
             return 1;
@@ -104,8 +102,7 @@ int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err, int inc
         *err = rc;
     }
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->lru)
-    {
+    list_for_each_safe(pos, tmp, &r->lru) {
         struct jnl *j = list_entry(pos, struct queue, lru)->jnl;
         if (!jnl_dirty(j) || (!include_never && jnl_sync_never(j)))
             continue;
@@ -141,5 +138,6 @@ void registry_mark_unsynced(struct registry *r)
 {
     r->data_dirty = 1;
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &r->lru) jnl_sync_failed(list_entry(pos, struct queue, lru)->jnl, registry_owe, r);
+    list_for_each_safe(pos, tmp, &r->lru)
+        jnl_sync_failed(list_entry(pos, struct queue, lru)->jnl, registry_owe, r);
 }

@@ -150,7 +150,10 @@ static int move_into(struct move *m, const struct jnl_head *h)
     int rc = registry_jnl(q->reg, m->dst, &dj);
     if (rc == 0)
         rc = jnl_flush(dj);
-    struct jnl_xfer x = {.dir = m->dst->dir_id, .id = rc == 0 ? jnl_next_id(dj) : 0, .due = m->due, .reason = m->reason};
+    struct jnl_xfer x = {.dir = m->dst->dir_id,
+                         .id = rc == 0 ? jnl_next_id(dj) : 0,
+                         .due = m->due,
+                         .reason = m->reason};
     if (rc == 0)
         rc = jnl_xfer_begin(m->sj, h, &x, &m->n);
     if (rc < 0)
@@ -198,8 +201,10 @@ int queue_dead_letter(struct queue *q, struct jnl_node *n, uint8_t reason)
     struct queue *dst;
     struct jnl *j;
     if (len == 0) {
-        log_warn(q->reg->log, "queue %s: no dead-letter queue can be named for it (too long, itself, or an alias): "
-                              "item %" PRIu64 " stays", queue_top(q)->name, n->item.id);
+        log_warn(q->reg->log,
+                 "queue %s: no dead-letter queue can be named for it (too long, itself, or an alias): "
+                 "item %" PRIu64 " stays",
+                 queue_top(q)->name, n->item.id);
         return -EINVAL;
     }
     q->pinned++; /* opening the destination must not close this journal */
@@ -296,7 +301,11 @@ void queue_opened(struct queue *q, struct jnl *j)
     /* moves a crash cut short: finished (each node leaves the transfer
      * state either way, so this ends) */
     while ((n = jnl_next_xfer(j)) != NULL) {
-        struct move m = {.src = q, .sj = j, .n = n, .reason = n->item.xfer, .deliveries = n->item.deliveries,
+        struct move m = {.src = q,
+                         .sj = j,
+                         .n = n,
+                         .reason = n->item.xfer,
+                         .deliveries = n->item.deliveries,
                          .due = n->item.xfer_due};
         int rc = xfer_dest(q, j, n, &m.dst);
         if (rc == 0 && queue_top(m.dst) == queue_top(q) && m.reason != JF_REASON_DELAYED)

@@ -72,8 +72,14 @@ static void tool_reset(struct tool *t, const char *dir)
     jst_free_nodes(&t->ack[1].st);
     free(t->segs);
     free(t->missing);
-    struct tool fresh = {.cmd = t->cmd, .json = t->json, .payload = t->payload, .out = t->out, .io = t->io,
-                         .dir = dir, .buf = t->buf, .next_id = 1};
+    struct tool fresh = {.cmd = t->cmd,
+                         .json = t->json,
+                         .payload = t->payload,
+                         .out = t->out,
+                         .io = t->io,
+                         .dir = dir,
+                         .buf = t->buf,
+                         .next_id = 1};
     *t = fresh;
     jst_init(&t->ack[0].st);
     jst_init(&t->ack[1].st);
@@ -291,8 +297,9 @@ static int walk_segment(struct tool *t, size_t k, int *clean)
             t->next_id = t->oldest_first_id = 1;
             t->tail_cum = t->oldest_cum = 0;
         }
-        fprintf(t->out, t->json ? "{\"type\":\"segment\",\"seg\":%" PRIu64 ",\"size\":%" PRIu64 ",\"header\":\"bad\"}\n"
-                                : "segment %" PRIu64 " (%" PRIu64 " bytes): header damaged\n",
+        fprintf(t->out,
+                t->json ? "{\"type\":\"segment\",\"seg\":%" PRIu64 ",\"size\":%" PRIu64 ",\"header\":\"bad\"}\n"
+                        : "segment %" PRIu64 " (%" PRIu64 " bytes): header damaged\n",
                 seq, size);
         rc = 0;
         goto out;
@@ -303,8 +310,8 @@ static int walk_segment(struct tool *t, size_t k, int *clean)
         report(t, 1, name, 16, 8, "header says segment %" PRIu64, sh.seq);
     if (prev_clean && (sh.first_id != t->next_id || sh.cum_bytes != t->tail_cum))
         report(t, 1, name, 24, 16,
-               "header says first id %" PRIu64 " after %" PRIu64 " payload bytes; the segment before ends at id %" PRIu64
-               " after %" PRIu64,
+               "header says first id %" PRIu64 " after %" PRIu64
+               " payload bytes; the segment before ends at id %" PRIu64 " after %" PRIu64,
                sh.first_id, sh.cum_bytes, t->next_id, t->tail_cum);
     if (k == 0) {
         t->oldest_first_id = sh.first_id;
@@ -390,7 +397,8 @@ static int check_acks(struct tool *t, int *out)
                     ",\"usable\":%s,\"used\":%s,\"records\":%" PRIu64 ",\"cursor_id\":%" PRIu64
                     ",\"cursor_seg\":%" PRIu64 ",\"cursor_off\":%" PRIu64 ",\"live\":%zu}\n",
                     name, a->present ? "true" : "false", a->gen, a->size, a->usable ? "true" : "false",
-                    i == chosen ? "true" : "false", a->records, a->st.r_id, a->st.r_seg, a->st.r_off, (size_t)a->st.nnodes);
+                    i == chosen ? "true" : "false", a->records, a->st.r_id, a->st.r_seg, a->st.r_off,
+                    (size_t)a->st.nnodes);
         else if (!a->present)
             fprintf(t->out, "%s: absent\n", name);
         else if (!a->usable)
@@ -453,28 +461,32 @@ static int live_on_disk(struct tool *t, const struct jnl_item *l)
  * and blob files, and prints the summary. Returns 0 or -errno. */
 static int check_live(struct tool *t, struct acks *a, const char *ackfile)
 {
-    if (a->st.r_seg > t->tail_seg || (a->st.r_seg == t->tail_seg && a->st.r_off > t->tail_off) || a->st.r_id > t->next_id) {
+    if (a->st.r_seg > t->tail_seg || (a->st.r_seg == t->tail_seg && a->st.r_off > t->tail_off) ||
+        a->st.r_id > t->next_id) {
         report(t, 1, ackfile, 0, 0,
-               "cursor (id %" PRIu64 ", segment %" PRIu64 " offset %" PRIu64 ") is past the end of the segments (id %" PRIu64
-               ", segment %" PRIu64 " offset %" PRIu64 "): start-up moves it to the end",
+               "cursor (id %" PRIu64 ", segment %" PRIu64 " offset %" PRIu64
+               ") is past the end of the segments (id %" PRIu64 ", segment %" PRIu64 " offset %" PRIu64
+               "): start-up moves it to the end",
                a->st.r_id, a->st.r_seg, a->st.r_off, t->next_id, t->tail_seg, t->tail_off);
         a->st.r_id = t->next_id;
         a->st.r_cum = t->tail_cum;
     } else if (a->st.r_seg < t->segs[0]) {
-        report(t, 0, ackfile, 0, 0, "cursor is in segment %" PRIu64 ", which is gone: start-up moves it on", a->st.r_seg);
+        report(t, 0, ackfile, 0, 0, "cursor is in segment %" PRIu64 ", which is gone: start-up moves it on",
+               a->st.r_seg);
         a->st.r_id = t->oldest_first_id;
         a->st.r_cum = t->oldest_cum;
     }
     if (a->st.r_id == 0) /* reconcile() needs the oldest header for the cursor */
-        report(t, 1, ackfile, 0, 0, "the cursor must start at segment %" PRIu64 ", whose header is damaged: start-up "
-               "cannot open this journal", t->segs[0]);
+        report(t, 1, ackfile, 0, 0,
+               "the cursor must start at segment %" PRIu64 ", whose header is damaged: start-up "
+               "cannot open this journal",
+               t->segs[0]);
     uint64_t items = t->next_id > a->st.r_id ? t->next_id - a->st.r_id : 0;
     uint64_t bytes = t->tail_cum > a->st.r_cum ? t->tail_cum - a->st.r_cum : 0;
     struct list *pos, *tmp;
     struct list *lists[2] = {&a->st.returned, &a->st.open};
     for (int k = 0; k < 2; k++)
-        list_for_each_safe(pos, tmp, lists[k])
-        {
+        list_for_each_safe(pos, tmp, lists[k]) {
             struct jnl_node *n = list_entry(pos, struct jnl_node, link);
             if (live_on_disk(t, &n->item)) {
                 bytes += n->item.len;
@@ -509,11 +521,11 @@ static int check_live(struct tool *t, struct acks *a, const char *ackfile)
             t->json ? "{\"type\":\"summary\",\"items\":%" PRIu64 ",\"from_cursor\":%" PRIu64 ",\"behind_cursor\":%zu"
                       ",\"bytes\":%" PRIu64 ",\"next_id\":%" PRIu64 ",\"segments\":%zu,\"disk_bytes\":%" PRIu64
                       ",\"damages\":%" PRIu64 ",\"notes\":%" PRIu64 ",\"clean\":%s}\n"
-                    : "summary: %" PRIu64 " items live (%" PRIu64 " from the cursor to the tail, %zu behind it), %" PRIu64
-                      " payload bytes; next id %" PRIu64 "; segments: %zu, %" PRIu64 " bytes on disk; %" PRIu64
-                      " damage, %" PRIu64 " notes: %s\n",
-            items + (size_t)a->st.nnodes, items, (size_t)a->st.nnodes, bytes, t->next_id, t->nsegs, disk, t->damages, t->notes,
-            t->json ? (t->damages ? "false" : "true") : (t->damages ? "DAMAGED" : "clean"));
+                    : "summary: %" PRIu64 " items live (%" PRIu64
+                      " from the cursor to the tail, %zu behind it), %" PRIu64 " payload bytes; next id %" PRIu64
+                      "; segments: %zu, %" PRIu64 " bytes on disk; %" PRIu64 " damage, %" PRIu64 " notes: %s\n",
+            items + (size_t)a->st.nnodes, items, (size_t)a->st.nnodes, bytes, t->next_id, t->nsegs, disk, t->damages,
+            t->notes, t->json ? (t->damages ? "false" : "true") : (t->damages ? "DAMAGED" : "clean"));
     return 0;
 }
 

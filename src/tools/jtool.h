@@ -34,7 +34,7 @@ struct tool {
     uint64_t damages, notes;
     uint64_t *segs; /* segment numbers found, sorted; owned */
     size_t nsegs, cap_segs;
-    size_t eff_last; /* index of the segment start-up treats as the tail */
+    size_t eff_last;   /* index of the segment start-up treats as the tail */
     uint64_t *missing; /* ids of blob records whose file is absent; owned */
     size_t nmissing, cap_missing;
     uint64_t seg_bytes, blob_bytes;

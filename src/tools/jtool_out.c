@@ -48,8 +48,8 @@ void report(struct tool *t, int damage, const char *file, uint64_t off, uint64_t
     va_end(ap);
     *(damage ? &t->damages : &t->notes) += 1;
     if (!t->json) {
-        fprintf(t->out, "  %s %s offset %" PRIu64 " (%" PRIu64 " bytes): %s\n", damage ? "DAMAGE" : "note", file,
-                off, bytes, what);
+        fprintf(t->out, "  %s %s offset %" PRIu64 " (%" PRIu64 " bytes): %s\n", damage ? "DAMAGE" : "note", file, off,
+                bytes, what);
         return;
     }
     fprintf(t->out, "{\"type\":\"%s\",\"file\":\"%s\",\"offset\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"what\":\"",
@@ -102,11 +102,11 @@ void dump_ack(void *ctx, uint64_t off, const struct jf_ack *r, int ok)
     const char *type = ok ? jf_ack_type_name(r->type) : "?";
     fprintf(t->out,
             t->json ? "{\"type\":\"ack\",\"file\":\"%s\",\"offset\":%" PRIu64 ",\"ok\":%s,\"record\":\"%s\","
-                      "\"id\":%" PRIu64 ",\"seg\":%" PRIu64 ",\"off\":%" PRIu64 ",\"len\":%" PRIu64
-                      ",\"cum\":%" PRIu64 ",\"kind\":\"%s\",\"deliveries\":%" PRIu32 ",\"xfer\":\"%s\"}\n"
-                    : "  ack %s off %" PRIu64 " %s %s id %" PRIu64 " seg %" PRIu64 " off %" PRIu64
-                      " len %" PRIu64 " cum %" PRIu64 " %s deliveries %" PRIu32 " xfer %s\n",
-            d->name, off, ok ? (t->json ? "true" : "ok") : (t->json ? "false" : "DAMAGED"), type ? type : "?",
-            r->id, r->seg, r->off, r->len, r->cum, r->kind == JF_REC_BLOB ? "blob" : "item", r->deliveries,
+                      "\"id\":%" PRIu64 ",\"seg\":%" PRIu64 ",\"off\":%" PRIu64 ",\"len\":%" PRIu64 ",\"cum\":%" PRIu64
+                      ",\"kind\":\"%s\",\"deliveries\":%" PRIu32 ",\"xfer\":\"%s\"}\n"
+                    : "  ack %s off %" PRIu64 " %s %s id %" PRIu64 " seg %" PRIu64 " off %" PRIu64 " len %" PRIu64
+                      " cum %" PRIu64 " %s deliveries %" PRIu32 " xfer %s\n",
+            d->name, off, ok ? (t->json ? "true" : "ok") : (t->json ? "false" : "DAMAGED"), type ? type : "?", r->id,
+            r->seg, r->off, r->len, r->cum, r->kind == JF_REC_BLOB ? "blob" : "item", r->deliveries,
             r->xfer && jf_reason_name(r->xfer) ? jf_reason_name(r->xfer) : "none");
 }

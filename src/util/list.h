@@ -8,9 +8,12 @@ struct list {
     struct list *prev, *next;
 };
 
-#define LIST_INIT(name) { &(name), &(name) }
-#define list_entry(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-#define list_for_each_safe(pos, tmp, head) \
+#define LIST_INIT(name)                                                                                                \
+    {                                                                                                                  \
+        &(name), &(name)                                                                                               \
+    }
+#define list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define list_for_each_safe(pos, tmp, head)                                                                             \
     for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
 
 static inline void list_init(struct list *l) { l->prev = l->next = l; }
@@ -36,9 +39,6 @@ static inline void list_remove(struct list *n)
     n->prev = n->next = n;
 }
 
-static inline struct list *list_first(const struct list *head)
-{
-    return list_empty(head) ? NULL : head->next;
-}
+static inline struct list *list_first(const struct list *head) { return list_empty(head) ? NULL : head->next; }
 
 #endif

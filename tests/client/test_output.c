@@ -42,9 +42,9 @@ static void utf8_validation(void **state)
     assert_true(utf8_valid((const unsigned char *)"plain", 5));
     assert_true(utf8_valid((const unsigned char *)"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9));
     assert_false(utf8_valid((const unsigned char *)"\xff", 1));
-    assert_false(utf8_valid((const unsigned char *)"\xc3", 1));           /* cut short */
-    assert_false(utf8_valid((const unsigned char *)"\xc0\xaf", 2));       /* overlong '/' */
-    assert_false(utf8_valid((const unsigned char *)"\xed\xa0\x80", 3));   /* a surrogate */
+    assert_false(utf8_valid((const unsigned char *)"\xc3", 1));             /* cut short */
+    assert_false(utf8_valid((const unsigned char *)"\xc0\xaf", 2));         /* overlong '/' */
+    assert_false(utf8_valid((const unsigned char *)"\xed\xa0\x80", 3));     /* a surrogate */
     assert_false(utf8_valid((const unsigned char *)"\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     assert_true(utf8_valid((const unsigned char *)"", 0));
 }
@@ -57,7 +57,10 @@ static void json_strings_are_escaped(void **state)
     expect(str_fn, "\xc3\xa9", 2, "\"\xc3\xa9\"");
     expect(str_fn, "a\0b", 3, "\"a\\u0000b\"");
     /* Not UTF-8: each high byte as a code point of its own. */
-    expect(str_fn, "\xff" "a", 2, "\"\\u00ffa\"");
+    expect(str_fn,
+           "\xff"
+           "a",
+           2, "\"\\u00ffa\"");
 }
 
 static void base64(void **state)

@@ -53,10 +53,9 @@ static void simple_replies(void **state)
         const char *line;
         enum dn_reply_kind kind;
     } cases[] = {
-        {"END", DN_R_END},         {"STORED", DN_R_STORED}, {"DELETED", DN_R_DELETED},
-        {"OK", DN_R_OK},           {"ERROR", DN_R_ERROR},   {"ENDX", DN_R_UNKNOWN},
-        {"end", DN_R_UNKNOWN},     {"", DN_R_UNKNOWN},      {"STORED ", DN_R_UNKNOWN},
-        {"NOT_FOUND", DN_R_UNKNOWN},
+        {"END", DN_R_END},         {"STORED", DN_R_STORED},     {"DELETED", DN_R_DELETED}, {"OK", DN_R_OK},
+        {"ERROR", DN_R_ERROR},     {"ENDX", DN_R_UNKNOWN},      {"end", DN_R_UNKNOWN},     {"", DN_R_UNKNOWN},
+        {"STORED ", DN_R_UNKNOWN}, {"NOT_FOUND", DN_R_UNKNOWN},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(parse(cases[i].line, &r), 0);
@@ -101,9 +100,9 @@ static void malformed_value_headers(void **state)
 {
     (void)state;
     struct dn_reply r;
-    const char *bad[] = {"VALUE", "VALUE ", "VALUE q", "VALUE q ", "VALUE q 0", "VALUE q 0 ",
-                         "VALUE q x 1", "VALUE q 0 -1", "VALUE q 0 1x", "VALUE q 0 1 2 3",
-                         "VALUE  0 1", "VALUE q 0 1 x"};
+    const char *bad[] = {"VALUE",        "VALUE ",          "VALUE q",     "VALUE q ",
+                         "VALUE q 0",    "VALUE q 0 ",      "VALUE q x 1", "VALUE q 0 -1",
+                         "VALUE q 0 1x", "VALUE q 0 1 2 3", "VALUE  0 1",  "VALUE q 0 1 x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(parse(bad[i], &r), -EPROTO);
 }

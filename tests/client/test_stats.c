@@ -21,8 +21,7 @@ static void add(darner_stats *s, const char *name, const char *value)
 /* The seven lines the server writes for one queue, in its order. */
 static void add_queue(darner_stats *s, const char *q, unsigned base)
 {
-    static const char *keys[] = {"items", "bytes", "total_items", "logsize", "age", "waiters",
-                                 "open_transactions"};
+    static const char *keys[] = {"items", "bytes", "total_items", "logsize", "age", "waiters", "open_transactions"};
     for (unsigned k = 0; k < 7; k++) {
         char name[300], value[32];
         snprintf(name, sizeof(name), "queue_%s_%s", q, keys[k]);

@@ -64,11 +64,15 @@ static void judge_count(struct drain *d, const struct jnl_item *it, uint64_t tag
 {
     uint32_t lo = d->e->dlo[tag], hi = d->e->dhi[tag];
     if (it->deliveries < lo)
-        viol(d->r, "item %" PRIu64 " (id %" PRIu64 ") came back with delivery count %" PRIu32 ", below the %" PRIu32
-             " hand-outs made durable", tag, it->id, it->deliveries, lo);
+        viol(d->r,
+             "item %" PRIu64 " (id %" PRIu64 ") came back with delivery count %" PRIu32 ", below the %" PRIu32
+             " hand-outs made durable",
+             tag, it->id, it->deliveries, lo);
     else if (it->deliveries > hi)
-        viol(d->r, "item %" PRIu64 " (id %" PRIu64 ") came back with delivery count %" PRIu32 ", above the %" PRIu32
-             " hand-outs begun before the crash", tag, it->id, it->deliveries, hi);
+        viol(d->r,
+             "item %" PRIu64 " (id %" PRIu64 ") came back with delivery count %" PRIu32 ", above the %" PRIu32
+             " hand-outs begun before the crash",
+             tag, it->id, it->deliveries, hi);
 }
 
 /* Checks one item the recovered journal holds, in state st: CM_LIVE, handed

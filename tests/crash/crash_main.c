@@ -380,8 +380,11 @@ static void workload(struct run *r, int widx, long budget)
         return;
     }
     struct cw_run cw;
-    struct cw_conf c = {
-        .seed = wseed, .root = root, .nops = o->ops, .lie = o->lie, .verbose = o->verbose && o->workload >= 0};
+    struct cw_conf c = {.seed = wseed,
+                        .root = root,
+                        .nops = o->ops,
+                        .lie = o->lie,
+                        .verbose = o->verbose && o->workload >= 0};
     int rc = cw_run(&cw, &c);
     if (rc < 0) {
         fprintf(stderr, "crash-states: workload %d: %s\n", widx, cw.failure);
@@ -561,7 +564,10 @@ static int self_test(const struct opts *base)
             return 2;
         int caught = r.bad_states > baseline;
         printf("self-test: %s: %ld states, %ld violations in %ld states (%.1f s)%s\n", lies[i].name, r.states,
-               r.violations, r.bad_states, now_s() - t0, i == 0 ? "" : caught ? ": caught" : ": NOT CAUGHT");
+               r.violations, r.bad_states, now_s() - t0,
+               i == 0   ? ""
+               : caught ? ": caught"
+                        : ": NOT CAUGHT");
         for (int k = 0; k < r.nkinds; k++)
             printf("  %6ld x %s\n", r.kinds[k].n, r.kinds[k].text);
         if (i == 0)

@@ -38,8 +38,8 @@ enum cm_state {
  * the last completed sync point. Any other set (two or three states) means
  * a change was: the disk may hold the state before or after any of them. */
 enum cm_class {
-    CM_MUSTNOT = CM_GONE, /* removed by the last completed sync point (or never appended), untouched since */
-    CM_MUST = CM_LIVE,    /* live at the last completed sync point, untouched since */
+    CM_MUSTNOT = CM_GONE,   /* removed by the last completed sync point (or never appended), untouched since */
+    CM_MUST = CM_LIVE,      /* live at the last completed sync point, untouched since */
     CM_MUST_XFER = CM_XFER, /* in transfer at the last completed sync point, untouched since */
 };
 
@@ -93,9 +93,9 @@ struct cm_expect {
     uint8_t *cls;
     uint32_t *dlo, *dhi;
     size_t n;
-    int acked_any;  /* some item was appended before a completed sync point */
-    long sync;      /* index of the last completed sync point, or -1 */
-    size_t started; /* items whose append began before the crash: tags [0, started) */
+    int acked_any;             /* some item was appended before a completed sync point */
+    long sync;                 /* index of the last completed sync point, or -1 */
+    size_t started;            /* items whose append began before the crash: tags [0, started) */
     size_t nmust, nmay, nxfer; /* items that must come back, may, must be in transfer */
 };
 

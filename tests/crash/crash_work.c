@@ -70,8 +70,8 @@ static void failf(struct live *l, const char *fmt, ...)
 {
     if (l->w->failure[0])
         return;
-    int n =
-        snprintf(l->w->failure, sizeof(l->w->failure), "live run, operation %d (event %" PRIu32 "): ", l->op, nev(l));
+    int n = snprintf(l->w->failure, sizeof(l->w->failure), "live run, operation %d (event %" PRIu32 "): ", l->op,
+                     nev(l));
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(l->w->failure + n, sizeof(l->w->failure) - (size_t)n, fmt, ap);
@@ -136,8 +136,10 @@ static void op_append(struct live *l, int blob)
     uint32_t b = nev(l);
     int rc;
     if (!blob) {
-        rc = jnl_append(l->j, &(struct jnl_attrs){.flags = cm_flags(m, tag), .add_ms = CM_TAG_BASE + tag,
-                                                  .priority = JNL_PRIORITY_DEFAULT},
+        rc = jnl_append(l->j,
+                        &(struct jnl_attrs){.flags = cm_flags(m, tag),
+                                            .add_ms = CM_TAG_BASE + tag,
+                                            .priority = JNL_PRIORITY_DEFAULT},
                         l->buf, len);
     } else {
         char path[PATH_MAX];
@@ -150,8 +152,10 @@ static void op_append(struct live *l, int blob)
             done += n;
         }
         if (rc == 0)
-            rc = jnl_append_blob(l->j, bl, &(struct jnl_attrs){.flags = cm_flags(m, tag), .add_ms = CM_TAG_BASE + tag,
-                                                               .priority = JNL_PRIORITY_DEFAULT});
+            rc = jnl_append_blob(l->j, bl,
+                                 &(struct jnl_attrs){.flags = cm_flags(m, tag),
+                                                     .add_ms = CM_TAG_BASE + tag,
+                                                     .priority = JNL_PRIORITY_DEFAULT});
         else
             jnl_blob_discard(bl);
     }
@@ -173,8 +177,8 @@ static int check_item(struct live *l, const struct jnl_item *it, uint64_t tag, c
     struct cm_model *m = &l->w->model;
     const struct cm_item *ci = &m->it[tag];
     if (it->len != ci->len || it->flags != cm_flags(m, (uint32_t)tag)) {
-        failf(l, "%s item %" PRIu64 " has length %" PRIu64 " and flags %" PRIu32 ", not %" PRIu32 " and %" PRIu32,
-              what, tag, it->len, it->flags, ci->len, cm_flags(m, (uint32_t)tag));
+        failf(l, "%s item %" PRIu64 " has length %" PRIu64 " and flags %" PRIu32 ", not %" PRIu32 " and %" PRIu32, what,
+              tag, it->len, it->flags, ci->len, cm_flags(m, (uint32_t)tag));
         return -1;
     }
     if (it->deliveries != ci->nho) {
@@ -425,8 +429,8 @@ static void xfer_finish(struct live *l, int i)
 static int check_xfer_node(struct live *l, const struct jnl_node *n, uint64_t tag, const char *what)
 {
     if (n->item.xfer != JF_REASON_BURIED || n->item.xfer_dir != CM_XFER_DIR) {
-        failf(l, "%s item %" PRIu64 " (id %" PRIu64 ") goes to folder %" PRIu64 " for reason %u, not %d for %d",
-              what, tag, n->item.id, n->item.xfer_dir, n->item.xfer, CM_XFER_DIR, JF_REASON_BURIED);
+        failf(l, "%s item %" PRIu64 " (id %" PRIu64 ") goes to folder %" PRIu64 " for reason %u, not %d for %d", what,
+              tag, n->item.id, n->item.xfer_dir, n->item.xfer, CM_XFER_DIR, JF_REASON_BURIED);
         return -1;
     }
     return check_item(l, &n->item, tag, what);
@@ -457,7 +461,8 @@ static void op_xfer_begin(struct live *l)
     const char *from = !h.node ? "at the cursor" : h.node->owner ? "open" : "given back";
     struct slot *s = &l->xfer[l->nxfer];
     uint32_t b = nev(l);
-    int rc = jnl_xfer_begin(l->j, &h, &(struct jnl_xfer){.dir = CM_XFER_DIR, .id = 1, .reason = JF_REASON_BURIED}, &s->node);
+    int rc = jnl_xfer_begin(l->j, &h, &(struct jnl_xfer){.dir = CM_XFER_DIR, .id = 1, .reason = JF_REASON_BURIED},
+                            &s->node);
     trace(l, "xfer begin tag %ld (id %" PRIu64 ", %s): %d", tag, h.item.id, from, rc);
     if (rc < 0) {
         failf(l, "jnl_xfer_begin failed: %s", strerror(-rc));

@@ -41,7 +41,7 @@ static const struct {
     const char *name;
     int value;
 } errno_names[] = {
-    {"ENOSPC", ENOSPC}, {"EIO", EIO},       {"EDQUOT", EDQUOT}, {"EROFS", EROFS}, {"EACCES", EACCES},
+    {"ENOSPC", ENOSPC}, {"EIO", EIO},       {"EDQUOT", EDQUOT}, {"EROFS", EROFS},   {"EACCES", EACCES},
     {"EPERM", EPERM},   {"ENOMEM", ENOMEM}, {"EMFILE", EMFILE}, {"ENFILE", ENFILE}, {"EFBIG", EFBIG},
     {"ENOENT", ENOENT}, {"EEXIST", EEXIST}, {"EINTR", EINTR},   {"EAGAIN", EAGAIN}, {"EBADF", EBADF},
 };

@@ -15,16 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(c)                                                                 \
-    do {                                                                         \
-        if (!(c)) {                                                              \
-            fprintf(stderr, "fuzz_batch: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                             \
-        }                                                                        \
+#define CHECK(c)                                                                                                       \
+    do {                                                                                                               \
+        if (!(c)) {                                                                                                    \
+            fprintf(stderr, "fuzz_batch: check failed: %s (line %d)\n", #c, __LINE__);                                 \
+            abort();                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
-static const struct jf_seg_hdr SH = {.version = 2, .seq = 7, .first_id = 1000, .cum_bytes = 0,
-                                     .created_ms = 1700000000000ull};
+static const struct jf_seg_hdr SH = {
+    .version = 2, .seq = 7, .first_id = 1000, .cum_bytes = 0, .created_ms = 1700000000000ull};
 
 static void parse_all(const unsigned char *p, size_t n)
 {
@@ -61,7 +61,7 @@ static uint64_t take(const unsigned char **p, size_t *n, unsigned bytes)
 {
     uint64_t v = 0;
     for (unsigned i = 0; i < bytes && *n; i++, (*p)++, (*n)--)
-        v |= (uint64_t)**p << (8 * i);
+        v |= (uint64_t) * *p << (8 * i);
     return v;
 }
 
@@ -77,7 +77,8 @@ static void round_trip(const unsigned char *p, size_t n)
     while (n && count < MAX) {
         unsigned a = (unsigned)take(&p, &n, 1);
         struct jf_rec *r = &recs[count];
-        *r = (struct jf_rec){.type = (a & 1) ? JF_REC_BLOB : JF_REC_ITEM, .len = take(&p, &n, 1) % PAY,
+        *r = (struct jf_rec){.type = (a & 1) ? JF_REC_BLOB : JF_REC_ITEM,
+                             .len = take(&p, &n, 1) % PAY,
                              .flags = (uint32_t)take(&p, &n, a & 2 ? 4 : 1),
                              .add_ms = base + take(&p, &n, 2) - 0x7fff};
         if (a & 4) {

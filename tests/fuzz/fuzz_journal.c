@@ -30,8 +30,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <signal.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,16 +43,16 @@
 #define MODE_FIX_SUMS 1u
 #define MODE_ACKS 2u
 
-#define MAX_DRAIN 100000        /* heads taken per input, at most */
-#define MAX_READ (4u << 20)     /* payloads read whole up to this size */
-#define SEGMENT_SIZE 1024       /* small, so the appends after the drain roll */
+#define MAX_DRAIN 100000    /* heads taken per input, at most */
+#define MAX_READ (4u << 20) /* payloads read whole up to this size */
+#define SEGMENT_SIZE 1024   /* small, so the appends after the drain roll */
 
-#define CHECK(cond)                                                                                   \
-    do {                                                                                              \
-        if (!(cond)) {                                                                                \
-            fprintf(stderr, "fuzz_journal: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                                  \
-        }                                                                                             \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "fuzz_journal: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);                   \
+            abort();                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
 static char g_root[PATH_MAX]; /* a private folder for this process */
@@ -199,8 +199,8 @@ static size_t valid_prefix(const unsigned char *s, size_t n, struct want *out, s
             continue;
         next++;
         if (count < cap)
-            out[count] = (struct want){.id = r.id, .len = r.len, .payload_sum = r.payload_sum,
-                                       .flags = r.flags, .kind = r.type};
+            out[count] =
+                (struct want){.id = r.id, .len = r.len, .payload_sum = r.payload_sum, .flags = r.flags, .kind = r.type};
         count++;
     }
     return count;

@@ -23,12 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                                                 \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            fprintf(stderr, "fuzz_parse: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                                \
-        }                                                                                           \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "fuzz_parse: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);                     \
+            abort();                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
 static int within(struct proto_slice s, const char *lo, const char *hi)
@@ -58,8 +58,8 @@ static void check_key(const struct proto_key *k, const char *lo, const char *hi,
     CHECK(k->full.len == k->name.len || k->full.p[k->name.len] == '/');
     for (size_t i = 0; i < k->full.len; i++)
         CHECK(k->full.p[i] != ' ');
-    unsigned all = PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT | PROTO_OPT_PEEK | PROTO_OPT_TIMEOUT | PROTO_OPT_TTR |
-                   PROTO_OPT_BURY | PROTO_OPT_DELAYED | PROTO_OPT_DELAY;
+    unsigned all = PROTO_OPT_OPEN | PROTO_OPT_CLOSE | PROTO_OPT_ABORT | PROTO_OPT_PEEK | PROTO_OPT_TIMEOUT |
+                   PROTO_OPT_TTR | PROTO_OPT_BURY | PROTO_OPT_DELAYED | PROTO_OPT_DELAY;
     if (set_key) {
         CHECK((k->opts & ~(unsigned)(PROTO_OPT_SYNC | PROTO_OPT_PRI | PROTO_OPT_DELAY | PROTO_OPT_AT)) == 0);
         CHECK(!((k->opts & PROTO_OPT_DELAY) && (k->opts & PROTO_OPT_AT))); /* one time, not two */

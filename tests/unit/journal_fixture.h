@@ -23,15 +23,15 @@
 struct fault {
     struct jio io;
     const struct jio *real;
-    char kind[4096];     /* per fd: 'a' an ack file, 's' a segment, 0 other */
-    int pwrite_err;      /* nonzero: pwrites fail with it once budget is spent */
-    long long budget;    /* bytes that may still be written before pwrite_err */
-    int ack_err;         /* nonzero: pwrites to ack files fail with it ... */
+    char kind[4096];       /* per fd: 'a' an ack file, 's' a segment, 0 other */
+    int pwrite_err;        /* nonzero: pwrites fail with it once budget is spent */
+    long long budget;      /* bytes that may still be written before pwrite_err */
+    int ack_err;           /* nonzero: pwrites to ack files fail with it ... */
     long long ack_err_off; /* ... at this offset only (or at any, if < 0) */
-    int one_byte;        /* pwrite writes at most one byte per call */
-    long pwrites;        /* pwrite calls seen */
-    int dup_err;         /* nonzero: dup fails with it */
-    long preads;         /* pread calls seen */
+    int one_byte;          /* pwrite writes at most one byte per call */
+    long pwrites;          /* pwrite calls seen */
+    int dup_err;           /* nonzero: dup fails with it */
+    long preads;           /* pread calls seen */
 };
 
 static inline int f_open(void *ctx, const char *path, int flags, int mode)
@@ -203,9 +203,9 @@ static inline int put_n(struct jnl *j, int i, size_t len)
     char *p = malloc(len);
     assert_non_null(p);
     payload_of(i, p, len);
-    int rc = jnl_append(j, &(struct jnl_attrs){.flags = (uint32_t)i, .add_ms = 1000u + (uint64_t)i,
-                                              .priority = JNL_PRIORITY_DEFAULT},
-                        p, len);
+    int rc = jnl_append(
+        j, &(struct jnl_attrs){.flags = (uint32_t)i, .add_ms = 1000u + (uint64_t)i, .priority = JNL_PRIORITY_DEFAULT},
+        p, len);
     free(p);
     return rc;
 }
@@ -286,7 +286,7 @@ static inline void seg_file(struct fx *fx, uint64_t seq, char *out)
 /* Bytes one 100-byte item takes in a segment (its batch), measured once by
  * measure_rec() for the format this build writes. */
 static long long REC __attribute__((unused));
-#define SEG_WITH(n) ((long long)JF_SEG_HDR + (long long)(n) * REC)
+#define SEG_WITH(n) ((long long)JF_SEG_HDR + (long long)(n)*REC)
 
 static inline int measure_rec(void **state)
 {

@@ -33,10 +33,8 @@ static inline int fx_setup(void **state, const char *conf_text)
     tu_mkdtemp(fx->tmp);
     tu_join(fx->data, fx->tmp, "data");
     assert_int_equal(mkdir(fx->data, 0755), 0);
-    fx->conf = (struct jnl_conf){.io = jio_posix(),
-                                 .segment_size = 1 << 20,
-                                 .ack_compact_bytes = 1 << 20,
-                                 .sync_never = 1};
+    fx->conf =
+        (struct jnl_conf){.io = jio_posix(), .segment_size = 1 << 20, .ack_compact_bytes = 1 << 20, .sync_never = 1};
     char path[PATH_MAX];
     tu_join(path, fx->tmp, "darner.conf");
     if (conf_text) {

@@ -209,8 +209,15 @@ static void test_token_format(void **state)
     /* the password is everything after the first space */
     assert_int_equal(auth_token_split("bob pass phrase", 15, &c), 0);
     assert_int_equal(c.pass_len, 11);
-    const char *bad[] = {"", "alice", "alice ", " secret", " ", "alice\tsecret", "alice secret\r\n",
-                         "al\x01ice secret", "alice sec\x7fret"};
+    const char *bad[] = {"",
+                         "alice",
+                         "alice ",
+                         " secret",
+                         " ",
+                         "alice\tsecret",
+                         "alice secret\r\n",
+                         "al\x01ice secret",
+                         "alice sec\x7fret"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (auth_token_split(bad[i], strlen(bad[i]), &c) != -EINVAL)
             fail_msg("'%s' was taken as a token", bad[i]);
@@ -223,7 +230,7 @@ static void test_login_wants_the_exact_password(void **state)
     assert_ptr_equal(login(t, "alice secret"), user(t, "alice"));
     assert_ptr_equal(login(t, "bob pass phrase"), user(t, "bob"));
     const char *wrong[] = {"alice secre", "alice secrets", "alice Secret", "alice xecret", "alice s",
-                           "bob pass", "bob phrase", "carol secret", "Alice secret", "alic secret"};
+                           "bob pass",    "bob phrase",    "carol secret", "Alice secret", "alic secret"};
     for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++)
         if (login(t, wrong[i]))
             fail_msg("'%s' logged in", wrong[i]);
@@ -285,7 +292,7 @@ static void test_patterns_grant_read_write_or_both(void **state)
         int r, w;
     } cases[] = {
         {"jobs.a", 1, 0},
-        {"jobs.mail", 1, 1}, /* two patterns: their rights together */
+        {"jobs.mail", 1, 1},        /* two patterns: their rights together */
         {"jobs.mail.urgent", 1, 0}, /* '*' takes '.' too */
         {"jobs.", 1, 0},
         {"jobs", 0, 0},

@@ -171,8 +171,11 @@ static void test_firings_are_settled_in_order_up_to_the_first_copy_missing(void 
     struct jnl_fire k2 = {.due = due + 1, .id = last.id, .fired = 2, .lane_dir = q->dir_id, .lane_id = lane_id + 1};
     assert_int_equal(jnl_fire_begin(bj, &k1), 0);
     uint32_t n = 1;
-    struct jnl_attrs a = {.priority = JNL_PRIORITY_DEFAULT, .origin = b->name, .origin_len = b->name_len,
-                          .origin_id = k1.id, .reason = JF_REASON_DELAYED};
+    struct jnl_attrs a = {.priority = JNL_PRIORITY_DEFAULT,
+                          .origin = b->name,
+                          .origin_len = b->name_len,
+                          .origin_id = k1.id,
+                          .reason = JF_REASON_DELAYED};
     assert_int_equal(jnl_append(lj, &a, &n, sizeof(n)), 0);
     assert_int_equal(jnl_fire_begin(bj, &k2), 0); /* its copy never written */
     reopen(fx);

@@ -203,8 +203,9 @@ static void test_seg_hdr_flipped_byte_rejected(void **state)
 {
     (void)state;
     unsigned char raw[JF_SEG_HDR];
-    jf_seg_hdr_encode(raw, &(struct jf_seg_hdr){.version = JF_VERSION, .seq = 5, .first_id = 42, .cum_bytes = 99,
-                                                .created_ms = 1234567});
+    jf_seg_hdr_encode(
+        raw,
+        &(struct jf_seg_hdr){.version = JF_VERSION, .seq = 5, .first_id = 42, .cum_bytes = 99, .created_ms = 1234567});
     check_every_flip_rejected(raw, sizeof(raw), dec_seg);
 }
 
@@ -362,15 +363,15 @@ static void test_doc_lists_every_type_the_code_knows(void **state)
     fclose(f);
     doc[n] = '\0';
     char want[64];
-#define JF_X(name, num, text)                                    \
-    snprintf(want, sizeof(want), "| %d %s |", num, text);         \
-    if (!strstr(doc, want))                                       \
+#define JF_X(name, num, text)                                                                                          \
+    snprintf(want, sizeof(want), "| %d %s |", num, text);                                                              \
+    if (!strstr(doc, want))                                                                                            \
         fail_msg("docs/journal-format.md does not list ack type \"%s\"", want);
     JF_ACK_TYPES(JF_X)
 #undef JF_X
-#define JF_X(name, num, text)                                    \
-    snprintf(want, sizeof(want), "%d = %s", num, text);           \
-    if (!strstr(doc, want))                                       \
+#define JF_X(name, num, text)                                                                                          \
+    snprintf(want, sizeof(want), "%d = %s", num, text);                                                                \
+    if (!strstr(doc, want))                                                                                            \
         fail_msg("docs/journal-format.md does not list record type \"%s\"", want);
     JF_REC_TYPES(JF_X)
 #undef JF_X
@@ -386,10 +387,23 @@ static void test_batch_entries_round_trip_every_field(void **state)
     struct jf_seg_hdr sh = {.version = 2, .seq = 3, .first_id = 100, .created_ms = 1700000000000ull};
     struct jf_rec recs[3] = {
         {.type = JF_REC_ITEM, .flags = 7, .id = 100, .add_ms = sh.created_ms + 5, .len = 3},
-        {.type = JF_REC_ITEM, .rflags = JF_RF_PRIORITY, .priority = 0, .flags = 0xffffffffu, .id = 101,
-         .add_ms = sh.created_ms - 2000, .expire_ms = 1800000000000ull, .visible_ms = 1700000005000ull,
-         .deliveries = 3, .len = 0, .origin_id = 77, .reason = JF_REASON_BURIED},
-        {.type = JF_REC_BLOB, .rflags = JF_RF_MOVED, .id = 42, .add_ms = sh.created_ms, .len = 1u << 20,
+        {.type = JF_REC_ITEM,
+         .rflags = JF_RF_PRIORITY,
+         .priority = 0,
+         .flags = 0xffffffffu,
+         .id = 101,
+         .add_ms = sh.created_ms - 2000,
+         .expire_ms = 1800000000000ull,
+         .visible_ms = 1700000005000ull,
+         .deliveries = 3,
+         .len = 0,
+         .origin_id = 77,
+         .reason = JF_REASON_BURIED},
+        {.type = JF_REC_BLOB,
+         .rflags = JF_RF_MOVED,
+         .id = 42,
+         .add_ms = sh.created_ms,
+         .len = 1u << 20,
          .payload_sum = 0x1122334455667788ull},
     };
     unsigned char buf[512], *e = buf + JF_BATCH_HDR_MAX, *p = e;

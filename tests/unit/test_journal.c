@@ -37,9 +37,22 @@ static void test_append_then_head_returns_items_in_order_intact(void **state)
 {
     struct fx *fx = *state;
     jopen(fx);
-    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 0xfeedu, .add_ms = 111, .expire_ms = 999999, .priority = JNL_PRIORITY_DEFAULT}, "alpha", 5), 0);
-    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 0, .add_ms = 222, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT}, "", 0), 0);
-    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 7, .add_ms = 333, .expire_ms = 42, .priority = JNL_PRIORITY_DEFAULT}, "gamma!", 6), 0);
+    assert_int_equal(
+        jnl_append(
+            fx->j,
+            &(struct jnl_attrs){.flags = 0xfeedu, .add_ms = 111, .expire_ms = 999999, .priority = JNL_PRIORITY_DEFAULT},
+            "alpha", 5),
+        0);
+    assert_int_equal(
+        jnl_append(fx->j,
+                   &(struct jnl_attrs){.flags = 0, .add_ms = 222, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT}, "",
+                   0),
+        0);
+    assert_int_equal(
+        jnl_append(fx->j,
+                   &(struct jnl_attrs){.flags = 7, .add_ms = 333, .expire_ms = 42, .priority = JNL_PRIORITY_DEFAULT},
+                   "gamma!", 6),
+        0);
 
     struct jnl_head h;
     char buf[16];
@@ -228,11 +241,23 @@ static void test_stats_follow_each_operation(void **state)
     struct jnl_stats st0, st1;
     jopen(fx);
     jnl_get_stats(fx->j, &st0);
-    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 0, .add_ms = 0, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT}, "0123456789", 10), 0);
+    assert_int_equal(
+        jnl_append(fx->j,
+                   &(struct jnl_attrs){.flags = 0, .add_ms = 0, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT},
+                   "0123456789", 10),
+        0);
     jnl_get_stats(fx->j, &st1);
     assert_true(st1.logsize >= st0.logsize + 10);
-    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 0, .add_ms = 0, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT}, "01234567890123456789", 20), 0);
-    assert_int_equal(jnl_append(fx->j, &(struct jnl_attrs){.flags = 0, .add_ms = 0, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT}, "012345678901234567890123456789", 30), 0);
+    assert_int_equal(
+        jnl_append(fx->j,
+                   &(struct jnl_attrs){.flags = 0, .add_ms = 0, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT},
+                   "01234567890123456789", 20),
+        0);
+    assert_int_equal(
+        jnl_append(fx->j,
+                   &(struct jnl_attrs){.flags = 0, .add_ms = 0, .expire_ms = 0, .priority = JNL_PRIORITY_DEFAULT},
+                   "012345678901234567890123456789", 30),
+        0);
     expect_stats(fx->j, 3, 60, 0);
 
     struct jnl_head h;
@@ -600,7 +625,10 @@ struct model {
     int cursor, next; /* ids [cursor, next) were never handed out */
 };
 
-static int model_head(const struct model *m) { return m->nreturned ? m->returned[0] : m->cursor < m->next ? m->cursor : 0; }
+static int model_head(const struct model *m)
+{
+    return m->nreturned ? m->returned[0] : m->cursor < m->next ? m->cursor : 0;
+}
 
 static void model_take_head(struct model *m)
 {

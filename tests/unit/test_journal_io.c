@@ -325,8 +325,7 @@ static void newest_ack(struct fx *fx, char *out)
             continue;
         unsigned char raw[JF_ACK_HDR];
         struct jf_ack_hdr h;
-        if (fread(raw, 1, sizeof(raw), f) == sizeof(raw) && jf_ack_hdr_decode(raw, &h) == 0 &&
-            h.generation > best) {
+        if (fread(raw, 1, sizeof(raw), f) == sizeof(raw) && jf_ack_hdr_decode(raw, &h) == 0 && h.generation > best) {
             best = h.generation;
             tu_fmt(out, PATH_MAX, "%s", path);
         }

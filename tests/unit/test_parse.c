@@ -35,14 +35,12 @@ static int guard_setup(void **state)
     (void)state;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     guard_room = page * GUARD_DATA_PAGES;
-    void *m = mmap(NULL, guard_room + 2 * page, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *m = mmap(NULL, guard_room + 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return -1;
     guard_map = m;
     guard_mem = guard_map + page;
-    if (mprotect(guard_map, page, PROT_NONE) != 0 ||
-        mprotect(guard_mem + guard_room, page, PROT_NONE) != 0)
+    if (mprotect(guard_map, page, PROT_NONE) != 0 || mprotect(guard_mem + guard_room, page, PROT_NONE) != 0)
         return -1;
     return 0;
 }
@@ -116,23 +114,16 @@ static ssize_t parse_n_max(const char *s, size_t n, size_t max_line, struct prot
     return r;
 }
 
-static ssize_t parse_n(const char *s, size_t n, struct proto_req *req)
-{
-    return parse_n_max(s, n, MAX_LINE, req);
-}
+static ssize_t parse_n(const char *s, size_t n, struct proto_req *req) { return parse_n_max(s, n, MAX_LINE, req); }
 
-static ssize_t parse(const char *s, struct proto_req *req)
-{
-    return parse_n(s, strlen(s), req);
-}
+static ssize_t parse(const char *s, struct proto_req *req) { return parse_n(s, strlen(s), req); }
 
 /* Parse a whole line; it must take all of s and yield `type`. */
 static void parse_whole(const char *s, enum proto_type type, struct proto_req *req)
 {
     ssize_t r = parse(s, req);
     if (r != (ssize_t)strlen(s) || req->type != type)
-        print_error("input \"%s\": r=%zd type=%d error=%s\n", s, r, req->type,
-                    req->error ? req->error : "-");
+        print_error("input \"%s\": r=%zd type=%d error=%s\n", s, r, req->type, req->error ? req->error : "-");
     assert_int_equal(r, (ssize_t)strlen(s));
     assert_int_equal(req->type, type);
 }
@@ -580,8 +571,7 @@ static void set_field_limits(void **state)
 {
     (void)state;
     struct proto_req req;
-    parse_whole("set q 4294967295 9223372036854775807 18446744073709551613\r\n", PROTO_SET,
-                &req);
+    parse_whole("set q 4294967295 9223372036854775807 18446744073709551613\r\n", PROTO_SET, &req);
     assert_int_equal(req.flags, UINT32_MAX);
     assert_true(req.exptime == INT64_MAX);
     assert_true(req.bytes == UINT64_MAX - 2);
@@ -705,9 +695,8 @@ static void unserved_storage_commands_swallow(void **state)
 {
     (void)state;
     static const char *const lines[] = {
-        "add q 0 0 5\r\n",     "replace q 0 0 5\r\n", "append q 0 0 5\r\n",
-        "prepend q 0 0 5\r\n", "ADD q 0 0 5\r\n",     "add q 0 0 5 noreply\r\n",
-        "cas q 0 0 5 99\r\n",  "cas q 0 0 5 99 noreply\r\n",
+        "add q 0 0 5\r\n", "replace q 0 0 5\r\n",     "append q 0 0 5\r\n", "prepend q 0 0 5\r\n",
+        "ADD q 0 0 5\r\n", "add q 0 0 5 noreply\r\n", "cas q 0 0 5 99\r\n", "cas q 0 0 5 99 noreply\r\n",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         struct proto_req req;
@@ -852,9 +841,8 @@ static void unknown_commands(void **state)
 {
     (void)state;
     static const char *const lines[] = {
-        "bogus\r\n", "incr q 1\r\n", "decr q 1\r\n", "gat 0 q\r\n",
-        "getx q\r\n", "ge q\r\n", "sets q 0 0 1\r\n", "flushall\r\n", "\x01\r\n",
-        "get\tq\r\n", "stat\r\n",
+        "bogus\r\n",        "incr q 1\r\n", "decr q 1\r\n", "gat 0 q\r\n", "getx q\r\n", "ge q\r\n",
+        "sets q 0 0 1\r\n", "flushall\r\n", "\x01\r\n",     "get\tq\r\n",  "stat\r\n",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         struct proto_req req;
@@ -1149,8 +1137,7 @@ static void mutated_inputs_never_overread(void **state)
         size_t n;
         if (round % 2 == 0) {
             /* mutate a valid request */
-            const char *base =
-                valid_requests[rng_next(&seed) % (sizeof valid_requests / sizeof valid_requests[0])];
+            const char *base = valid_requests[rng_next(&seed) % (sizeof valid_requests / sizeof valid_requests[0])];
             n = strlen(base);
             memcpy(buf, base, n);
             int flips = 1 + (int)(rng_next(&seed) % 4);

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conffile.h"
 #include "journal/journal.h"
 #include "queue/queue.h"
-#include "conffile.h"
 #include "queue/registry.h"
 #include "registry_fixture.h"
 
@@ -34,11 +34,7 @@ static struct queue *mkq_n(struct fx *fx, const char *name, size_t len)
     return q;
 }
 
-
-static struct queue *findq(struct fx *fx, const char *name)
-{
-    return registry_find(fx->r, name, strlen(name));
-}
+static struct queue *findq(struct fx *fx, const char *name) { return registry_find(fx->r, name, strlen(name)); }
 
 static struct jnl_attrs attrs(uint32_t flags, uint64_t expire_ms)
 {
@@ -152,9 +148,9 @@ static void test_odd_names_are_distinct_queues_inside_data_dir(void **state)
         const char *s;
         size_t len;
     } names[] = {
-        {"..", 2},       {".", 1},         {"CON", 3},     {"con", 3},  {"NUL", 3},     {"a\\b", 3},
-        {"a/b", 3},      {"../escape", 9}, {"/abs", 4},    {"Q", 1},    {"q", 1},       {"x\0y", 3},
-        {"x", 1},        {"q-0000000000000001", 18},       {"NAME", 4}, {"COM1.txt", 8}, {"d-1", 3},
+        {"..", 2},        {".", 1},        {"CON", 3}, {"con", 3}, {"NUL", 3},  {"a\\b", 3}, {"a/b", 3},
+        {"../escape", 9}, {"/abs", 4},     {"Q", 1},   {"q", 1},   {"x\0y", 3}, {"x", 1},    {"q-0000000000000001", 18},
+        {"NAME", 4},      {"COM1.txt", 8}, {"d-1", 3},
     };
     enum { N = sizeof(names) / sizeof(names[0]) };
     struct queue *qs[N];
@@ -167,7 +163,7 @@ static void test_odd_names_are_distinct_queues_inside_data_dir(void **state)
     assert_int_equal(fx->r->count, N);
     assert_int_equal(tu_count(fx->data, "q-", ""), N);
     assert_int_equal(tu_count(fx->data, "", ""), N + 2); /* nothing else in the data folder but tmp/ and FORMAT */
-    assert_int_equal(tu_count(fx->tmp, "", ""), 1);  /* nothing next to it */
+    assert_int_equal(tu_count(fx->tmp, "", ""), 1);      /* nothing next to it */
     for (int i = 0; i < N; i++) {
         for (int k = 0; k < i; k++)
             assert_ptr_not_equal(qs[i], qs[k]);

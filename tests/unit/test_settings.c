@@ -23,7 +23,7 @@ static void test_sizes_take_binary_units(void **state)
     const struct {
         const char *text;
         uint64_t want;
-    } ok[] = {{"4096", 4096}, {"64K", 64 << 10},     {"64KiB", 64 << 10}, {"64kb", 64 << 10},
+    } ok[] = {{"4096", 4096},           {"64K", 64 << 10},  {"64KiB", 64 << 10},  {"64kb", 64 << 10},
               {"128MiB", 128ull << 20}, {"1G", 1ull << 30}, {"2GiB", 2ull << 30}, {"0", 0}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         assert_int_equal(settings_parse_size(ok[i].text, &v), 0);
@@ -106,8 +106,7 @@ static void test_setting_values_are_checked(void **state)
     assert_int_equal(setting_parse(setting_find(SCOPE_QUEUE, "max_items"), "many", &q, &why), -EINVAL);
     assert_int_equal(setting_parse(setting_find(SCOPE_QUEUE, "discard_old_when_full"), "yes", &q, &why), 0);
     assert_int_equal(q.discard_old_when_full, 1);
-    assert_int_equal(setting_parse(setting_find(SCOPE_QUEUE, "discard_old_when_full"), "perhaps", &q, &why),
-                     -EINVAL);
+    assert_int_equal(setting_parse(setting_find(SCOPE_QUEUE, "discard_old_when_full"), "perhaps", &q, &why), -EINVAL);
     assert_int_equal(setting_parse(setting_find(SCOPE_QUEUE, "max_size"), "128MiB", &q, &why), 0);
     assert_int_equal(q.max_size, 128ull << 20);
     assert_int_equal(setting_parse(setting_find(SCOPE_QUEUE, "max_age"), "30s", &q, &why), 0);
@@ -228,8 +227,8 @@ static void test_queue_settings_inherit_default_then_queue_then_own(void **state
                           &e),
                      0);
     const struct qconf *o = qc(fx, "orders"), *other = qc(fx, "other");
-    assert_int_equal(o->v.max_items, 5);           /* its own section */
-    assert_int_equal(o->v.max_size, 1 << 20);      /* from [queue] */
+    assert_int_equal(o->v.max_items, 5);              /* its own section */
+    assert_int_equal(o->v.max_size, 1 << 20);         /* from [queue] */
     assert_int_equal(o->v.max_item_size, UINT64_MAX); /* built in */
     assert_int_equal(other->v.max_items, 100);
     assert_string_equal(o->section, "[queue \"orders\"]");

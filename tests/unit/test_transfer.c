@@ -165,7 +165,8 @@ static void cut_short(struct fx *fx, int copy, int other)
     uint64_t dst_id = jnl_next_id(dj);
     assert_int_equal(registry_jnl(fx->r, q, &j), 0);
     assert_int_equal(jnl_head(j, &h), 0);
-    assert_int_equal(jnl_xfer_begin(j, &h, &(struct jnl_xfer){.dir = dlq->dir_id, .id = dst_id, .reason = JF_REASON_BURIED}, &n), 0);
+    assert_int_equal(
+        jnl_xfer_begin(j, &h, &(struct jnl_xfer){.dir = dlq->dir_id, .id = dst_id, .reason = JF_REASON_BURIED}, &n), 0);
     if (copy) {
         struct jnl_attrs a = {.priority = JNL_PRIORITY_DEFAULT,
                               .origin = "q",
@@ -225,7 +226,10 @@ static void test_a_recreated_source_is_not_fooled_by_an_old_dead_letter(void **s
     assert_int_equal(registry_jnl(fx->r, dlq, &dj), 0);
     assert_int_equal(registry_jnl(fx->r, q, &j), 0);
     assert_int_equal(jnl_head(j, &h), 0);
-    assert_int_equal(jnl_xfer_begin(j, &h, &(struct jnl_xfer){.dir = dlq->dir_id, .id = jnl_next_id(dj), .reason = JF_REASON_BURIED}, &n), 0);
+    assert_int_equal(
+        jnl_xfer_begin(j, &h, &(struct jnl_xfer){.dir = dlq->dir_id, .id = jnl_next_id(dj), .reason = JF_REASON_BURIED},
+                       &n),
+        0);
     q->pinned--;
     reopen(fx); /* the crash: XFER written, no copy */
     q = registry_find(fx->r, "q", 1);
@@ -251,7 +255,7 @@ static void test_the_removal_waits_for_a_sync_covering_the_copy(void **state)
     assert_int_equal(queue_bury(qget(q, QGET_OPEN, "a", 0)), 0);
     struct jnl *j;
     assert_int_equal(registry_jnl(fx->r, q, &j), 0);
-    assert_false(jnl_idle(j)); /* the item is held in transfer, its CONFIRM not written */
+    assert_false(jnl_idle(j));     /* the item is held in transfer, its CONFIRM not written */
     assert_int_equal(items(q), 0); /* counted in the destination only */
     qempty(q);
     dlq = registry_find(fx->r, "other_errors", 12);
@@ -287,7 +291,8 @@ static void test_a_move_whose_copy_fails_leaves_the_item_given_back(void **state
     struct jnl_node *n;
     assert_int_equal(registry_jnl(fx->r, q, &j), 0);
     assert_int_equal(jnl_head(j, &h), 0);
-    assert_int_equal(jnl_xfer_begin(j, &h, &(struct jnl_xfer){.dir = 12345, .id = 1, .reason = JF_REASON_BURIED}, &n), 0);
+    assert_int_equal(jnl_xfer_begin(j, &h, &(struct jnl_xfer){.dir = 12345, .id = 1, .reason = JF_REASON_BURIED}, &n),
+                     0);
     assert_int_equal(jnl_xfer_cancel(j, n), 0);
     qget(q, QGET_PEEK, "a", 0);
     reopen(fx);

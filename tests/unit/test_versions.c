@@ -19,8 +19,8 @@
 #include "journal/format.h"
 #include "journal/io.h"
 #include "journal/journal.h"
-#include "util/buf.h"
 #include "testutil.h"
+#include "util/buf.h"
 
 #define SEG1 "seg-0000000000000001.dat"
 

@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 /* snprintf that fails the test when the output does not fit. */
-#define tu_fmt(buf, cap, ...)                                   \
-    do {                                                        \
-        int tu_n_ = snprintf((buf), (cap), __VA_ARGS__);        \
-        assert_true(tu_n_ >= 0 && (size_t)tu_n_ < (size_t)(cap)); \
+#define tu_fmt(buf, cap, ...)                                                                                          \
+    do {                                                                                                               \
+        int tu_n_ = snprintf((buf), (cap), __VA_ARGS__);                                                               \
+        assert_true(tu_n_ >= 0 && (size_t)tu_n_ < (size_t)(cap));                                                      \
     } while (0)
 
 /* A fresh directory under /tmp; out must hold PATH_MAX bytes. */
@@ -38,15 +38,9 @@ static inline int tu_rm_one(const char *path, const struct stat *st, int type, s
 }
 
 /* Removes a directory tree (the temporary directory of a test). */
-static inline void tu_rmtree(const char *dir)
-{
-    nftw(dir, tu_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
+static inline void tu_rmtree(const char *dir) { nftw(dir, tu_rm_one, 16, FTW_DEPTH | FTW_PHYS); }
 
-static inline void tu_join(char *out, const char *dir, const char *name)
-{
-    tu_fmt(out, PATH_MAX, "%s/%s", dir, name);
-}
+static inline void tu_join(char *out, const char *dir, const char *name) { tu_fmt(out, PATH_MAX, "%s/%s", dir, name); }
 
 /* Size of a file, or -1 if it does not exist. */
 static inline long long tu_file_size(const char *path)
@@ -118,10 +112,7 @@ static inline void tu_append_bytes(const char *path, const void *p, size_t n)
     close(fd);
 }
 
-static inline void tu_truncate(const char *path, long long len)
-{
-    assert_int_equal(truncate(path, (off_t)len), 0);
-}
+static inline void tu_truncate(const char *path, long long len) { assert_int_equal(truncate(path, (off_t)len), 0); }
 
 /* XORs one byte of a file with x. */
 static inline void tu_flip_byte(const char *path, long long off, unsigned char x)
