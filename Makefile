@@ -15,7 +15,7 @@ GENERATOR := $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
 WERROR ?= ON
 CONFIGURE = $(CMAKE) -S . -G "$(GENERATOR)" -DDARNER_WERROR=$(WERROR)
 
-.PHONY: all deps configure build run test test-asan clean fuzz test-tsan bench install check-builds format-check format
+.PHONY: all deps configure build run test test-asan clean fuzz test-tsan bench install check-builds format-check format deb
 
 all: build
 
@@ -80,6 +80,14 @@ check-builds: deps-check
 	$(CMAKE) --build $(CHECK_DIR)-hard
 	$(CONFIGURE) -B $(CHECK_DIR)-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
 	$(CMAKE) --build $(CHECK_DIR)-clang
+
+# ---- Debian packages (docs/operations.md, "Installing the Debian package") ----
+# darner, libdarner1 and libdarner-dev, built by dpkg-buildpackage from a copy
+# of the tree; the .deb files land in DEB_DIR. tests/package/test-deb installs
+# and runs them.
+DEB_DIR ?= build-deb
+deb: deps-deb
+	scripts/build-deb $(DEB_DIR)
 
 # ---- formatting (.clang-format) ----
 # format-check changes nothing and fails if a file would change; format
