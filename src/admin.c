@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <http_parser.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ struct admin_conn {
     int field_done;          /* the header's name is complete (its value is coming) */
     const char *extra;       /* a header line more for the response (static text), or NULL */
     int routed;              /* the request is complete and routed */
+    uint64_t accepted_ms;    /* loop time it was accepted: admin_timeout counts from it */
     struct buf out;          /* the response's headers */
     struct buf body;         /* and its body */
     uint64_t render_ns;      /* loop time spent making the body (bench/scrape reads it) */
@@ -53,6 +55,7 @@ struct admin_conn {
 static void conn_closed(uv_handle_t *h)
 {
     struct admin_conn *ac = h->data;
+    ac->a->nconns--;
     list_remove(&ac->link);
     buf_free(&ac->url);
     buf_free(&ac->out);
@@ -249,11 +252,13 @@ static int basic_auth(const struct admin_conn *ac)
     if (n == 0 || n % 4 || n > 4000)
         return 401;
     unsigned char plain[3000 + 1];
+    int pad = (b64[n - 1] == '=') + (n > 1 && b64[n - 1] == '=' && b64[n - 2] == '=');
     int len = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)n);
-    if (len < 0)
+    /* EVP_DecodeBlock counts the padding's bytes: at most two, and never
+     * more than it decoded ("====" is not base64) */
+    if (len < 0 || len < pad || (n > 2 && b64[n - 3] == '='))
         return 401;
-    for (size_t i = n; i > 0 && b64[i - 1] == '='; i--)
-        len--; /* EVP_DecodeBlock counts the padding's bytes */
+    len -= pad;
     const char *colon = memchr(plain, ':', (size_t)len);
     if (!colon)
         return 401;
@@ -271,7 +276,8 @@ static void route(struct admin_conn *ac)
 {
     const struct server *s = ac->a->srv;
     if (ac->parser.method != HTTP_GET && ac->parser.method != HTTP_HEAD) {
-        respond_text(ac, 405, "Method Not Allowed", "only GET\n");
+        ac->extra = "Allow: GET, HEAD\r\n";
+        respond_text(ac, 405, "Method Not Allowed", "only GET and HEAD\n");
         return;
     }
     struct http_parser_url u;
@@ -448,11 +454,16 @@ static void on_connection(uv_stream_t *l, int status)
         return;
     ac->a = a;
     list_init(&ac->link);
+    list_init(&ac->job_link);
     uv_tcp_init(l->loop, &ac->tcp);
     ac->tcp.data = ac;
     list_push_back(&a->conns, &ac->link);
-    if (uv_accept(l, (uv_stream_t *)&ac->tcp) < 0) {
-        conn_close(ac);
+    a->nconns++;
+    ac->accepted_ms = uv_now(l->loop);
+    if (uv_accept(l, (uv_stream_t *)&ac->tcp) < 0 || a->nconns > a->srv->cfg->admin_max_connections) {
+        log_debug(&a->srv->log, "admin connection closed at once: %" PRIu64 " open, admin_max_connections %" PRIu64,
+                  a->nconns - 1, a->srv->cfg->admin_max_connections);
+        conn_close(ac); /* over admin_max_connections: closed at once, nothing said */
         return;
     }
     http_parser_init(&ac->parser, HTTP_REQUEST);
@@ -493,6 +504,8 @@ int admin_parse_listen(const char *text, char *addr, size_t cap, int *port)
     *port = (int)v;
     return 0;
 }
+
+static void sweep_cb(uv_timer_t *t);
 
 int admin_start(struct admin *a, struct server *s, const char *listen)
 {
@@ -537,6 +550,10 @@ int admin_start(struct admin *a, struct server *s, const char *listen)
     list_init(&a->jobs);
     uv_idle_init(s->loop, &a->jobs_idle);
     a->jobs_idle.data = a;
+    uv_timer_init(s->loop, &a->sweep);
+    a->sweep.data = a;
+    uint64_t every = cfg->admin_timeout_ms < 4000 ? (cfg->admin_timeout_ms + 3) / 4 : 1000;
+    uv_timer_start(&a->sweep, sweep_cb, every, every);
     a->started = 1;
     if ((rc = uv_tcp_bind(&a->listener, (const struct sockaddr *)&sa, 0)) < 0 ||
         (rc = uv_listen((uv_stream_t *)&a->listener, 128, on_connection)) < 0) {
@@ -554,6 +571,22 @@ int admin_start(struct admin *a, struct server *s, const char *listen)
 
 static void listener_closed(uv_handle_t *h) { (void)h; }
 
+/* Closes admin connections older than admin_timeout (a client that never
+ * finishes its request, or never reads the answer). */
+static void sweep_cb(uv_timer_t *t)
+{
+    struct admin *a = t->data;
+    uint64_t now = uv_now(t->loop), limit = a->srv->cfg->admin_timeout_ms;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &a->conns) {
+        struct admin_conn *ac = list_entry(pos, struct admin_conn, link);
+        if (now - ac->accepted_ms >= limit) {
+            log_debug(&a->srv->log, "admin connection closed after admin_timeout (%" PRIu64 " ms)", limit);
+            conn_close(ac);
+        }
+    }
+}
+
 void admin_stop(struct admin *a)
 {
     if (!a->started)
@@ -562,6 +595,8 @@ void admin_stop(struct admin *a)
         uv_close((uv_handle_t *)&a->listener, listener_closed);
     if (!uv_is_closing((uv_handle_t *)&a->jobs_idle))
         uv_close((uv_handle_t *)&a->jobs_idle, listener_closed);
+    if (!uv_is_closing((uv_handle_t *)&a->sweep))
+        uv_close((uv_handle_t *)&a->sweep, listener_closed);
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &a->conns)
         conn_close(list_entry(pos, struct admin_conn, link));

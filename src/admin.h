@@ -20,6 +20,8 @@ struct admin {
     struct list conns;
     struct list jobs;    /* connections whose answer is being rendered (admin_conn.job_link) */
     uv_idle_t jobs_idle; /* runs a step of each while there are any */
+    uv_timer_t sweep;    /* closes connections past admin_timeout */
+    uint64_t nconns;     /* open admin connections (admin_max_connections) */
 };
 
 /* Parses "PORT" (loopback) or "ADDR:PORT" ("[::1]:PORT" for IPv6) into addr

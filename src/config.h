@@ -30,18 +30,20 @@ struct config {
     int compat;               /* enum compat_mode */
     uint64_t max_line;
     uint64_t segment_size;
-    int log_level;              /* enum log_level */
-    uint64_t max_open_queues;   /* journals kept open at once; 0: from the open-file limit */
-    char config_file[4096];     /* "": none (-c, --config) */
-    uint64_t status_grace_ms;   /* before a stricter status refuses work */
-    uint64_t expiry_sweep_ms;   /* between expiry sweeps; 0: none */
-    int enable_shutdown;        /* the shutdown command stops the server */
-    char admin_listen[256];     /* the admin HTTP port: "PORT" or "ADDR:PORT"; "": none */
-    char admin_port_file[4096]; /* written with the admin port once it accepts; "": none */
-    char auth_file[4096];       /* users clients authenticate as (auth_file.c); "": none */
-    int allow_unauthenticated;  /* a non-loopback listen address without an auth file is allowed */
-    int enable_ssl;             /* TLS on every listener not marked notls: */
-    int admin_auth, admin_tls;  /* enum admin_mode */
+    int log_level;                  /* enum log_level */
+    uint64_t max_open_queues;       /* journals kept open at once; 0: from the open-file limit */
+    char config_file[4096];         /* "": none (-c, --config) */
+    uint64_t status_grace_ms;       /* before a stricter status refuses work */
+    uint64_t expiry_sweep_ms;       /* between expiry sweeps; 0: none */
+    int enable_shutdown;            /* the shutdown command stops the server */
+    char admin_listen[256];         /* the admin HTTP port: "PORT" or "ADDR:PORT"; "": none */
+    char admin_port_file[4096];     /* written with the admin port once it accepts; "": none */
+    char auth_file[4096];           /* users clients authenticate as (auth_file.c); "": none */
+    int allow_unauthenticated;      /* a non-loopback listen address without an auth file is allowed */
+    int enable_ssl;                 /* TLS on every listener not marked notls: */
+    int admin_auth, admin_tls;      /* enum admin_mode */
+    uint64_t admin_max_connections; /* admin connections at once; more are closed at once */
+    uint64_t admin_timeout_ms;      /* an admin connection is closed this long after it was accepted */
     char ssl_chain_cert[4096], ssl_key[4096], ssl_ca_cert[4096]; /* PEM files ("": none) */
     uint64_t ssl_verify_mode;                                    /* 0..3, memcached's */
     int ssl_min_version;                                         /* index into TLS_VERSION_NAMES */

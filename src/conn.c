@@ -88,7 +88,7 @@ static void start_reading(struct conn *c)
 
 static void stop_reading(struct conn *c)
 {
-    if (c->reading)
+    if (c->reading && c->state != CONN_CLOSING)
         c->tp->read_stop(c);
     c->reading = 0;
 }
@@ -264,6 +264,7 @@ static void close_cb(uv_handle_t *h)
     struct server *s = c->srv;
     (void)s;
     free(c->rbuf);
+    free(c->wchunk); /* a TLS write cut short by the close (plain TCP's is freed by its callback) */
     free(c);
 }
 
@@ -308,6 +309,7 @@ void conn_close(struct conn *c)
     c->guard = NULL;
     c->out_bytes = 0;
     c->tp->close(c);
+    c->reading = 0; /* the transport is gone: nothing may stop or start it again */
     c->handles = 2;
     uv_close((uv_handle_t *)&c->tcp, close_cb);
     uv_close((uv_handle_t *)&c->timer, close_cb);
@@ -350,6 +352,10 @@ int conn_accept(struct server *s, uv_stream_t *listener, struct tls_ctx *tls)
     }
     if (s->nconns > s->cfg->max_connections) {
         s->st.refused_connections++;
+        if (c->tp != &transport_tcp) { /* no answer before a handshake: closed */
+            conn_close(c);
+            return 0;
+        }
         ci_out_str(c, "SERVER_ERROR too many connections\r\n");
         c->close_after = 1;
         ci_defer(c);

@@ -82,8 +82,8 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 }
 
 /* A queue name as a label value: \, " and newline escaped as the text
- * format says; control bytes and bytes that are not UTF-8 as %XX (a
- * Prometheus label is UTF-8). */
+ * format says; control bytes, bytes that are not UTF-8 (a Prometheus label
+ * is UTF-8) and % itself as %XX, so two names never give one label. */
 static void put_label(struct buf *b, const char *name, size_t len)
 {
     const unsigned char *p = (const unsigned char *)name;
@@ -95,7 +95,7 @@ static void put_label(struct buf *b, const char *name, size_t len)
             buf_append(b, e, 2);
         } else if (n == 1 && p[i] == '\n') {
             buf_append(b, "\\n", 2);
-        } else if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
+        } else if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f || p[i] == '%'))) {
             char e[4];
             snprintf(e, sizeof(e), "%%%02X", p[i]);
             buf_append(b, e, 3);
@@ -234,6 +234,7 @@ struct metrics_job {
     size_t *label_off, nkept;
     struct buf labels;
     size_t fam, qi;      /* PH_FAMILIES: the family (QM_COUNT: priority) and queue being written */
+    int fam_started;     /* its HELP and TYPE lines are written */
     size_t nqueues_json; /* queues written into the JSON so far */
     enum phase phase;
     DIR *fd_dir;        /* PH_FDS: /proc/self/fd being read */
@@ -411,8 +412,10 @@ static int prom_families(struct metrics_job *j, size_t budget)
             j->fam++;
             continue;
         }
-        if (j->qi == 0)
+        if (!j->fam_started) { /* once, even when a step ends right after it */
             family(out, "darner_queue_", d->prom, kind_name(d->kind), d->help);
+            j->fam_started = 1;
+        }
         for (; j->qi < j->nkept && budget; j->qi++, budget--) {
             put_str(out, "darner_queue_");
             put_str(out, d->prom);
@@ -425,9 +428,12 @@ static int prom_families(struct metrics_job *j, size_t budget)
             return 0;
         j->fam++;
         j->qi = 0;
+        j->fam_started = 0;
     }
-    if (j->qi == 0)
+    if (!j->fam_started) {
         family(out, "darner_queue_", "priority_items", "gauge", "Items queued at each priority level (0 most urgent).");
+        j->fam_started = 1;
+    }
     for (; j->qi < j->nkept && budget; j->qi++, budget--) {
         for (unsigned l = 0; l < QUEUE_LEVELS; l++) {
             if (!j->qv[j->qi].pri[l])

@@ -82,6 +82,10 @@ int tls_ctx_new(const struct tls_settings *ts, struct tls_ctx **out, char *err, 
      * is not needed for a few long-lived connections per client */
     SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    /* resumed sessions must be told apart from other servers' (OpenSSL
+     * refuses to resume without this when client certificates are checked) */
+    static const unsigned char sid_ctx[] = "darner";
+    SSL_CTX_set_session_id_context(ssl, sid_ctx, sizeof(sid_ctx) - 1);
     const char *key = ts->key && ts->key[0] ? ts->key : ts->chain_cert;
     if (SSL_CTX_use_certificate_chain_file(ssl, ts->chain_cert) != 1) {
         rc = fail(err, errlen, "cannot use the certificate chain", ts->chain_cert);
@@ -462,7 +466,11 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 }
 
 static int tls_read_start(struct conn *c) { return tls_peer_read_start(c->tp_state, conn_alloc, conn_read); }
-static void tls_read_stop(struct conn *c) { tls_peer_read_stop(c->tp_state); }
+static void tls_read_stop(struct conn *c)
+{
+    if (c->tp_state)
+        tls_peer_read_stop(c->tp_state);
+}
 static int tls_write(struct conn *c, char *p, size_t n) { return tls_peer_write(c->tp_state, p, n); }
 
 static void tls_close(struct conn *c)

@@ -206,3 +206,20 @@ def test_a_bad_admin_listen_stops_the_start(make_server, tmp_path):
     from harness import run_darner
     rc, out, err = run_darner(s.argv()[1:], cwd=tmp_path)
     assert rc not in (0, None) and "admin-listen" in err, err
+
+
+def test_metrics_families_appear_once_whatever_the_step_boundaries(make_server, tmp_path):
+    """/metrics is written in steps of 2,000 lines: a step that ends right
+    at a family's end must not repeat the next family's HELP and TYPE."""
+    s, port = start(make_server, tmp_path)
+    with s.client() as c:
+        for n in range(1, 131):
+            assert c.set(f"q{n:03d}", b"x") == "STORED"
+            if n >= 118:
+                body = get(port, "/metrics?queue=*")[2].decode()
+                types = [l for l in body.splitlines() if l.startswith("# TYPE ")]
+                assert len(types) == len(set(types)), n
+        assert c.set("a%41", b"x") == "STORED" and c.set("aA", b"x") == "STORED"
+    m, _ = parse_metrics(get(port, "/metrics?queue=a*")[2].decode())
+    assert metric(m, "darner_queue_items", queue="a%2541") == 1    # % itself escaped: no clash
+    assert metric(m, "darner_queue_items", queue="aA") == 1

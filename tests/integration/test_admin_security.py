@@ -50,7 +50,8 @@ def test_basic_auth_with_the_auth_file_users(make_server, tmp_path):
     # health checks stay open: a load balancer has no password
     assert get(base + "/healthz")[0] == 200 and get(base + "/readyz")[0] == 200
     # malformed credentials
-    for bad in ("Basic", "Basic !!!!", "Bearer abc", "Basic " + base64.b64encode(b"nocolon").decode()):
+    for bad in ("Basic", "Basic !!!!", "Bearer abc", "Basic " + base64.b64encode(b"nocolon").decode(),
+                "Basic ====", "Basic A===", "Basic AA==AA==", "Basic =" * 3):
         req = urllib.request.Request(base + "/metrics", headers={"Authorization": bad})
         try:
             urllib.request.urlopen(req, timeout=10)
@@ -101,3 +102,21 @@ def test_modes_that_cannot_work_refuse_to_start(make_server, tmp_path):
     s = make_server("--admin-listen", "0", "--admin-tls", "on", start=False)
     rc, out, err = run_darner(s.argv()[1:], cwd=tmp_path)
     assert rc not in (0, None) and "enable-ssl" in err, err
+
+
+def test_idle_and_surplus_admin_connections_are_closed(make_server, tmp_path):
+    import socket
+    s, port = start(make_server, tmp_path, "--admin-timeout", "2s", "--admin-max-connections", "2",
+                    "--log-level", "debug")
+    a = socket.create_connection(("127.0.0.1", port), timeout=10)
+    b = socket.create_connection(("127.0.0.1", port), timeout=10)
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    assert c.recv(100) == b""                    # the third: closed at once
+    assert a.recv(100) == b"" and b.recv(100) == b""   # the idle ones: closed after admin_timeout
+    for x in (a, b, c):
+        x.close()
+    try:
+        code = get(f"http://127.0.0.1:{port}/healthz")[0]
+    except OSError as e:
+        code = e
+    assert code == 200, s.log()

@@ -145,3 +145,48 @@ def test_bad_tls_settings_refuse_to_start(make_server, pki, tmp_path):
     no_cert = [a for a in argv if a not in ("--ssl-chain-cert", str(pki / "server.pem"))]
     rc, out, err = run_darner(no_cert, cwd=tmp_path)
     assert rc not in (0, None) and "ssl-chain-cert" in err, err
+
+
+def test_shutdown_over_tls_stops_cleanly(make_server, pki):
+    s = make_server(*tls_args(pki, "--enable-shutdown"))
+    ctx = context(pki)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as t:
+            t.sendall(b"shutdown\r\n")
+            try:
+                while t.recv(4096):
+                    pass
+            except (ssl.SSLError, ConnectionError, OSError):
+                pass
+    assert s.proc.wait(timeout=DEADLINE) == 0
+    s.stopped_by_test = True
+
+
+def test_sessions_resume_with_client_certificates(make_server, pki):
+    s = make_server(*tls_args(pki, "--ssl-ca-cert", str(pki / "ca.pem"), "--ssl-verify-mode", "2"))
+    ctx = context(pki, cert="client", version=ssl.TLSVersion.TLSv1_2)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as t:
+            t.sendall(b"version\r\n")
+            assert t.recv(100).startswith(b"VERSION")
+            session = t.session
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as t:
+            t.sendall(b"version\r\n")
+            assert t.recv(100).startswith(b"VERSION")
+            assert t.session_reused
+
+
+def test_clients_leaving_mid_answer(make_server, pki):
+    """A TLS client that goes away while a large answer is being written
+    (ASan runs this too: nothing of it may leak)."""
+    s = make_server(*tls_args(pki))
+    c = client(s.port, context(pki))
+    assert c.set("big", b"y" * (6 << 20)) is True
+    for _ in range(3):
+        raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        t = context(pki).wrap_socket(raw, server_hostname="127.0.0.1")
+        t.sendall(b"get big/peek\r\n")
+        t.recv(1000)          # the answer has begun
+        t.close()
+    assert c.get("big/peek") == b"y" * (6 << 20)
