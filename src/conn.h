@@ -27,7 +27,8 @@ enum conn_state {
 struct outseg {
     struct list link;
     struct buf mem;
-    int fd; /* >= 0: a file range */
+    int fd; /* >= 0: a file range, read and closed through io */
+    const struct jio *io;
     uint64_t off, left;
     /* A set's answer waiting for its batch to be written (this loop turn):
      * STORED or SERVER_ERROR once the ticket says; a reference we hold. */

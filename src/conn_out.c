@@ -54,7 +54,7 @@ void ci_outseg_free(struct outseg *o)
         ci_outseg_free(o->end_of);
     }
     if (o->fd >= 0)
-        close(o->fd);
+        o->io->close(o->io->ctx, o->fd);
     buf_free(&o->mem);
     free(o);
 }
@@ -147,12 +147,14 @@ void ci_out_server_error(struct conn *c, int rc)
 /* Takes ownership of fd. */
 void ci_out_file(struct conn *c, int fd, uint64_t off, uint64_t len)
 {
+    const struct jio *io = c->srv->reg->jconf.io;
     struct outseg *o = outseg_new(c, fd);
     if (!o) {
-        close(fd);
+        io->close(io->ctx, fd);
         c->close_after = 1;
         return;
     }
+    o->io = io;
     o->off = off;
     o->left = len;
     c->out_bytes += len;
@@ -394,9 +396,10 @@ void ci_write_next(struct conn *c)
             }
             n = o->left < STREAM_CHUNK ? (size_t)o->left : STREAM_CHUNK;
             c->wchunk = malloc(n);
-            ssize_t r = c->wchunk ? pread(o->fd, c->wchunk, n, (off_t)o->off) : -1;
-            if (r != (ssize_t)n) {
-                log_error(&c->srv->log, "cannot read an item being sent: %s", r < 0 ? strerror(errno) : "short read");
+            int r = c->wchunk ? jio_pread_all(o->io, o->fd, c->wchunk, n, (off_t)o->off) : -ENOMEM;
+            if (r < 0) {
+                log_error(&c->srv->log, "cannot read an item being sent: %s",
+                          r == -ENODATA ? "short read" : strerror(-r));
                 free(c->wchunk);
                 c->wchunk = NULL;
                 conn_close(c);

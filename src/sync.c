@@ -33,7 +33,7 @@ static void work_cb(uv_work_t *req)
         int rc = io->fsync(io->ctx, s->fds[i]);
         if (rc < 0 && result == 0)
             result = rc;
-        close(s->fds[i]);
+        io->close(io->ctx, s->fds[i]);
     }
     /* A file gone since (a deleted segment or queue) needs no sync. */
     for (size_t i = 0; i < s->npaths; i++) {

@@ -1,9 +1,11 @@
 /* journal/io.c: the POSIX system-call table and whole-buffer helpers. */
 #include "journal/io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,6 +114,31 @@ static int px_reserve(void *ctx, int fd, off_t off, off_t len)
 #endif
 }
 
+static int px_listdir(void *ctx, const char *path, int (*each)(void *arg, const char *name), void *arg)
+{
+    (void)ctx;
+    DIR *d = opendir(path);
+    if (!d)
+        return -errno;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            rc = each(arg, e->d_name);
+    closedir(d);
+    return rc;
+}
+
+static int px_size(void *ctx, const char *path, uint64_t *size)
+{
+    (void)ctx;
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -errno;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
 static const struct jio posix_table = {
     .ctx = NULL,
     .open = px_open,
@@ -128,9 +155,17 @@ static const struct jio posix_table = {
     .fsize = px_fsize,
     .dup = px_dup,
     .reserve = px_reserve,
+    .listdir = px_listdir,
+    .size = px_size,
 };
 
 const struct jio *jio_posix(void) { return &posix_table; }
+
+int jio_complete(const struct jio *io)
+{
+    return io->open && io->pwrite && io->pread && io->fsync && io->ftruncate && io->close && io->unlink && io->rename &&
+           io->mkdir && io->rmdir && io->fsize && io->dup && io->listdir && io->size;
+}
 
 int jio_pwrite_all(const struct jio *io, int fd, const void *p, size_t n, off_t off)
 {

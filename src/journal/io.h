@@ -7,6 +7,7 @@
 #define DARNER_JOURNAL_IO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct jio {
@@ -31,7 +32,17 @@ struct jio {
     /* Reserves disk blocks for [off, off + len) without changing the file's
      * size; -EOPNOTSUPP where the platform cannot. */
     int (*reserve)(void *ctx, int fd, off_t off, off_t len);
+    /* Calls each(arg, name) for every entry of the folder at path but "."
+     * and "..", in no order, until each returns nonzero, which it then
+     * returns. Returns 0, that value, or -errno. */
+    int (*listdir)(void *ctx, const char *path, int (*each)(void *arg, const char *name), void *arg);
+    /* The size of the file at path. Returns 0 or -errno. */
+    int (*size)(void *ctx, const char *path, uint64_t *size);
 };
+
+/* Whether every operation a journal needs is in io (link and reserve may
+ * be missing): a wrapper table that forgets one is refused, not called. */
+int jio_complete(const struct jio *io);
 
 /* The real system calls. */
 const struct jio *jio_posix(void);

@@ -75,6 +75,13 @@ static int w_reserve(void *ctx, int fd, off_t off, off_t len)
     return INNER(ctx)->reserve ? INNER(ctx)->reserve(INNER(ctx)->ctx, fd, off, len) : -EOPNOTSUPP;
 }
 
+static int w_listdir(void *ctx, const char *path, int (*each)(void *arg, const char *name), void *arg)
+{
+    return INNER(ctx)->listdir(INNER(ctx)->ctx, path, each, arg);
+}
+
+static int w_size(void *ctx, const char *path, uint64_t *size) { return INNER(ctx)->size(INNER(ctx)->ctx, path, size); }
+
 void io_stats_init(struct io_stats *s, const struct jio *inner)
 {
     *s = (struct io_stats){.inner = inner};
@@ -92,7 +99,9 @@ void io_stats_init(struct io_stats *s, const struct jio *inner)
                             .rmdir = w_rmdir,
                             .fsize = w_fsize,
                             .dup = w_dup,
-                            .reserve = w_reserve};
+                            .reserve = w_reserve,
+                            .listdir = w_listdir,
+                            .size = w_size};
 }
 
 static uint64_t get(const uint64_t *v) { return __atomic_load_n(v, __ATOMIC_RELAXED); }

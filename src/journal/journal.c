@@ -5,7 +5,6 @@
 #include "journal/format.h"
 #include "util/buf.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -345,6 +343,8 @@ int jnl_head(struct jnl *j, struct jnl_head *h)
     return cursor_head(j, h);
 }
 
+const struct jio *jnl_io(const struct jnl *j) { return j->conf.io; }
+
 int jnl_oldest_ms(struct jnl *j, uint64_t *add_ms)
 {
     uint64_t best = UINT64_MAX;
@@ -536,22 +536,19 @@ int jnl_restore(struct jnl *j, const struct jnl_item *it)
     return 0;
 }
 
-/* Removes every blob file of the folder (all items are gone). */
-static void unlink_all_blobs(struct jnl *j)
+static int unlink_blob(void *arg, const char *name)
 {
-    DIR *d = opendir(j->dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, "blob-", 5) != 0)
-            continue;
+    struct jnl *j = arg;
+    if (strncmp(name, "blob-", 5) == 0) {
         char path[PATH_MAX];
-        ji_path_of(j, path, sizeof(path), e->d_name);
+        ji_path_of(j, path, sizeof(path), name);
         j->conf.io->unlink(j->conf.io->ctx, path);
     }
-    closedir(d);
+    return 0;
 }
+
+/* Removes every blob file of the folder (all items are gone). */
+static void unlink_all_blobs(struct jnl *j) { j->conf.io->listdir(j->conf.io->ctx, j->dir, unlink_blob, j); }
 
 int jnl_clear(struct jnl *j)
 {

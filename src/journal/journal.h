@@ -171,6 +171,8 @@ void jnl_blob_discard(struct jnl_blob *b);
 /* Finds the next item to hand out (the oldest given-back item, else the record
  * at the cursor). Returns 0, -ENOENT when there is none, or -errno. */
 int jnl_head(struct jnl *j, struct jnl_head *h);
+/* The I/O table j works through (for the fds jnl_payload_fd gives). */
+const struct jio *jnl_io(const struct jnl *j);
 /* When the item jnl_head would find was added (ms), for the oldest-item
  * age: no I/O while the cursor stays where the last call found it.
  * Returns 0, -ENOENT when nothing is there, or -errno. */

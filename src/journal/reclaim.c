@@ -6,7 +6,6 @@
 #include "journal/format.h"
 #include "util/buf.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -166,10 +164,10 @@ static void delete_dead_segments(struct jnl *j, uint64_t sync_epoch_next, uint64
         low = j->low_done;
     for (; j->oldest_seg < low; j->oldest_seg++) {
         char path[PATH_MAX];
-        struct stat st;
+        uint64_t size;
         ji_seg_path(j, j->oldest_seg, path, sizeof(path));
-        if (stat(path, &st) == 0)
-            j->disk_bytes -= (uint64_t)st.st_size < j->disk_bytes ? (uint64_t)st.st_size : j->disk_bytes;
+        if (j->conf.io->size(j->conf.io->ctx, path, &size) == 0)
+            j->disk_bytes -= size < j->disk_bytes ? size : j->disk_bytes;
         int rc = j->conf.io->unlink(j->conf.io->ctx, path);
         if (rc < 0 && rc != -ENOENT) {
             log_error(j->conf.log, "journal %s: cannot remove segment %" PRIu64 ": %s", j->dir, j->oldest_seg,

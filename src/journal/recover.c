@@ -6,7 +6,6 @@
 #include "journal/replay.h"
 #include "util/buf.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,60 +13,68 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 /* ---- recovery ---- */
 
+/* The size of file name in the journal's folder (0 if it cannot be read). */
+static uint64_t file_size(struct jnl *j, const char *name)
+{
+    char path[PATH_MAX];
+    uint64_t size;
+    ji_path_of(j, path, sizeof(path), name);
+    return j->conf.io->size(j->conf.io->ctx, path, &size) == 0 ? size : 0;
+}
+
+struct scan {
+    struct jnl *j;
+    uint64_t min, max;
+};
+
+static int scan_one(void *arg, const char *name)
+{
+    struct scan *sc = arg;
+    struct jnl *j = sc->j;
+    uint64_t seq;
+    if (jf_parse_file_name(name, "seg-", &seq)) {
+        j->disk_bytes += file_size(j, name);
+        if (seq < sc->min)
+            sc->min = seq;
+        if (seq > sc->max)
+            sc->max = seq;
+    } else if (strncmp(name, "blob-", 5) == 0) {
+        uint64_t size = file_size(j, name);
+        j->disk_bytes += size;
+        j->blob_bytes += size;
+    }
+    return 0;
+}
+
 /* Finds the segments in dir and adds up their sizes; changes nothing. */
 static int scan_dir(struct jnl *j, uint64_t *min, uint64_t *max)
 {
-    DIR *d = opendir(j->dir);
-    if (!d)
-        return -errno;
-    struct dirent *e;
-    *min = UINT64_MAX;
-    *max = 0;
-    while ((e = readdir(d)) != NULL) {
-        uint64_t seq;
-        if (jf_parse_file_name(e->d_name, "seg-", &seq)) {
-            struct stat st;
-            if (fstatat(dirfd(d), e->d_name, &st, 0) == 0)
-                j->disk_bytes += (uint64_t)st.st_size;
-            if (seq < *min)
-                *min = seq;
-            if (seq > *max)
-                *max = seq;
-        } else if (strncmp(e->d_name, "blob-", 5) == 0) {
-            struct stat st;
-            if (fstatat(dirfd(d), e->d_name, &st, 0) == 0) {
-                j->disk_bytes += (uint64_t)st.st_size;
-                j->blob_bytes += (uint64_t)st.st_size;
-            }
-        }
+    struct scan sc = {.j = j, .min = UINT64_MAX, .max = 0};
+    int rc = j->conf.io->listdir(j->conf.io->ctx, j->dir, scan_one, &sc);
+    *min = sc.min;
+    *max = sc.max;
+    return rc;
+}
+
+static int remove_tmp(void *arg, const char *name)
+{
+    struct jnl *j = arg;
+    if (strstr(name, ".tmp") != NULL) {
+        char path[PATH_MAX];
+        ji_path_of(j, path, sizeof(path), name);
+        j->conf.io->unlink(j->conf.io->ctx, path);
     }
-    closedir(d);
     return 0;
 }
 
 /* Removes leftover temporary files (writes that never completed). */
-static void remove_tmp_files(struct jnl *j)
-{
-    DIR *d = opendir(j->dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strstr(e->d_name, ".tmp") == NULL)
-            continue;
-        char path[PATH_MAX];
-        ji_path_of(j, path, sizeof(path), e->d_name);
-        j->conf.io->unlink(j->conf.io->ctx, path);
-    }
-    closedir(d);
-}
+static void remove_tmp_files(struct jnl *j) { j->conf.io->listdir(j->conf.io->ctx, j->dir, remove_tmp, j); }
 
 /* Reads the header of file `name` in the journal's folder with decode.
  * Returns 0, or -EPROTONOSUPPORT when it is intact but of a version this
@@ -113,23 +120,18 @@ static int ack_version(const unsigned char *raw, uint32_t *version)
 /* Refuses a journal any of whose files says it is of another format version,
  * before recovery changes a byte (a downgrade, or a folder written by a newer
  * build, must never lose data). Returns 0, -EPROTONOSUPPORT or -errno. */
-static int check_versions(struct jnl *j)
+static int check_one(void *arg, const char *name)
 {
-    DIR *d = opendir(j->dir);
-    if (!d)
-        return -errno;
-    struct dirent *e;
-    int rc = 0;
-    while (rc == 0 && (e = readdir(d)) != NULL) {
-        uint64_t seq;
-        if (jf_parse_file_name(e->d_name, "seg-", &seq))
-            rc = check_one_version(j, e->d_name, JF_SEG_HDR, seg_version, JF_VERSION);
-        else if (strcmp(e->d_name, "acks.0") == 0 || strcmp(e->d_name, "acks.1") == 0)
-            rc = check_one_version(j, e->d_name, JF_ACK_HDR, ack_version, JF_ACK_VERSION);
-    }
-    closedir(d);
-    return rc;
+    struct jnl *j = arg;
+    uint64_t seq;
+    if (jf_parse_file_name(name, "seg-", &seq))
+        return check_one_version(j, name, JF_SEG_HDR, seg_version, JF_VERSION);
+    if (strcmp(name, "acks.0") == 0 || strcmp(name, "acks.1") == 0)
+        return check_one_version(j, name, JF_ACK_HDR, ack_version, JF_ACK_VERSION);
+    return 0;
 }
+
+static int check_versions(struct jnl *j) { return j->conf.io->listdir(j->conf.io->ctx, j->dir, check_one, j); }
 
 /* Finds the valid end of the tail segment, cutting off a damaged tail. */
 static int recover_tail(struct jnl *j)
@@ -412,36 +414,34 @@ static int blob_live(struct jnl *j, uint64_t id)
 
 /* Removes blob files whose items are gone (a crash between recording a
  * removal and removing the file, or between writing a blob and its record). */
-static void remove_orphan_blobs(struct jnl *j)
+static int orphan_blob(void *arg, const char *name)
 {
-    DIR *d = opendir(j->dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        uint64_t id;
-        if (!jf_parse_file_name(e->d_name, "blob-", &id))
-            continue;
-        if (blob_live(j, id)) {
-            ji_owe_name(j, e->d_name); /* its data may not be durable yet */
-            continue;
-        }
-        char path[PATH_MAX];
-        struct stat st;
-        ji_path_of(j, path, sizeof(path), e->d_name);
-        uint64_t size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-        if (j->conf.io->unlink(j->conf.io->ctx, path) == 0) {
-            log_info(j->conf.log, "journal %s: removed %s, whose item is gone", j->dir, e->d_name);
-            j->disk_bytes -= size < j->disk_bytes ? size : j->disk_bytes;
-            j->blob_bytes -= size < j->blob_bytes ? size : j->blob_bytes;
-        }
+    struct jnl *j = arg;
+    uint64_t id;
+    if (!jf_parse_file_name(name, "blob-", &id))
+        return 0;
+    if (blob_live(j, id)) {
+        ji_owe_name(j, name); /* its data may not be durable yet */
+        return 0;
     }
-    closedir(d);
+    char path[PATH_MAX];
+    uint64_t size = file_size(j, name);
+    ji_path_of(j, path, sizeof(path), name);
+    if (j->conf.io->unlink(j->conf.io->ctx, path) == 0) {
+        log_info(j->conf.log, "journal %s: removed %s, whose item is gone", j->dir, name);
+        j->disk_bytes -= size < j->disk_bytes ? size : j->disk_bytes;
+        j->blob_bytes -= size < j->blob_bytes ? size : j->blob_bytes;
+    }
+    return 0;
 }
+
+static void remove_orphan_blobs(struct jnl *j) { j->conf.io->listdir(j->conf.io->ctx, j->dir, orphan_blob, j); }
 
 int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int create)
 {
     int rc;
+    if (!jio_complete(conf->io))
+        return -EINVAL;
     struct jnl *j = calloc(1, sizeof(*j));
     if (!j)
         return -ENOMEM;
@@ -552,23 +552,31 @@ void jnl_close(struct jnl *j)
     free(j);
 }
 
+struct remove_all {
+    const struct jnl_conf *conf;
+    const char *dir;
+    int rc; /* the first failure */
+};
+
+static int remove_one(void *arg, const char *name)
+{
+    struct remove_all *ra = arg;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", ra->dir, name);
+    int r = ra->conf->io->unlink(ra->conf->io->ctx, path);
+    if (r < 0 && ra->rc == 0)
+        ra->rc = r;
+    return 0;
+}
+
 int jnl_remove_dir(const struct jnl_conf *conf, const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    struct dirent *e;
-    int rc = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        int r = conf->io->unlink(conf->io->ctx, path);
-        if (r < 0 && rc == 0)
-            rc = r;
-    }
-    closedir(d);
+    struct remove_all ra = {.conf = conf, .dir = dir};
+    int rc = conf->io->listdir(conf->io->ctx, dir, remove_one, &ra);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc == 0)
+        rc = ra.rc;
     if (rc == 0)
         rc = conf->io->rmdir(conf->io->ctx, dir);
     return rc;

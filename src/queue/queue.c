@@ -25,7 +25,7 @@ void qitem_release(struct qitem *it)
     free(it->data);
     it->data = NULL;
     if (it->fd >= 0)
-        close(it->fd);
+        it->io->close(it->io->ctx, it->fd);
     it->fd = -1;
 }
 
@@ -37,6 +37,7 @@ int queue_load_payload(struct jnl *j, const struct jnl_head *h, struct qitem *ou
     out->len = h->item.len;
     out->data = NULL;
     out->fd = -1;
+    out->io = jnl_io(j);
     if (h->item.len > QUEUE_INLINE_MAX)
         return jnl_payload_fd(j, &h->item, &out->fd, &out->off);
     out->data = malloc(h->item.len ? h->item.len : 1);

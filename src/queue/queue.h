@@ -130,7 +130,8 @@ struct qitem {
     uint32_t flags;
     uint64_t len;
     char *data;
-    int fd;
+    int fd; /* a large item: its payload is read from fd at off, through io */
+    const struct jio *io;
     uint64_t off;
 };
 

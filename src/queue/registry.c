@@ -11,7 +11,6 @@
 #include "journal/datadir.h"
 #include "proto/parse.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <xxhash.h>
 
 #define NAME_FILE "NAME"
@@ -195,6 +193,54 @@ static int write_name(struct registry *r, const struct queue *q, const char *dir
     return rc;
 }
 
+/* registry_open's walk of the data folder. */
+struct found {
+    struct registry *r;
+    const char *data_dir;
+};
+
+/* One entry of the data folder: a queue folder becomes a queue; what an
+ * unfinished create or delete left is removed. Returns 0 or -errno (ends
+ * the walk). */
+static int found_one(void *arg, const char *ename)
+{
+    struct found *f = arg;
+    struct registry *r = f->r;
+    uint64_t id;
+    char rest;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/%s", f->data_dir, ename);
+    if (strncmp(ename, "d-", 2) == 0 || strncmp(ename, "c-", 2) == 0) {
+        /* a delete, or a create, that did not finish */
+        jnl_remove_dir(&r->jconf, dir);
+        return 0;
+    }
+    if (sscanf(ename, "q-%16" SCNx64 "%c", &id, &rest) != 1)
+        return 0;
+    if (id >= r->next_dir_id)
+        r->next_dir_id = id + 1;
+    char name[QUEUE_NAME_MAX + 1];
+    int n = read_name(r, dir, name, sizeof(name));
+    if (n < 0) {
+        log_warn(r->log, "queue folder %s has no readable name: removed (a create that did not finish)", dir);
+        jnl_remove_dir(&r->jconf, dir);
+        return 0;
+    }
+    if (registry_find(r, name, (size_t)n)) {
+        log_error(r->log, "queue folder %s repeats a queue name: ignored", dir);
+        return 0;
+    }
+    struct queue *q = queue_new(r, name, (size_t)n, id);
+    if (!q)
+        return -ENOMEM;
+    /* The journal is opened on first use (registry_jnl), so start-up
+     * does not grow with the number of queues. */
+    int rc = insert(r, q);
+    if (rc < 0)
+        queue_free(q);
+    return rc;
+}
+
 int registry_open(struct registry **out, const char *data_dir, const struct jnl_conf *jconf,
                   const struct conffile *conf)
 {
@@ -235,52 +281,9 @@ int registry_open(struct registry **out, const char *data_dir, const struct jnl_
     jnl_remove_dir(&r->jconf, tmp);
     if ((rc = r->jconf.io->mkdir(r->jconf.io->ctx, tmp, 0755)) < 0 && rc != -EEXIST)
         goto fail;
-    DIR *d = opendir(data_dir);
-    if (!d) {
-        rc = -errno;
+    struct found f = {.r = r, .data_dir = data_dir};
+    if ((rc = r->jconf.io->listdir(r->jconf.io->ctx, data_dir, found_one, &f)) < 0)
         goto fail;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        uint64_t id;
-        char rest;
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof(dir), "%s/%s", data_dir, e->d_name);
-        if (strncmp(e->d_name, "d-", 2) == 0 || strncmp(e->d_name, "c-", 2) == 0) {
-            /* a delete, or a create, that did not finish */
-            jnl_remove_dir(&r->jconf, dir);
-            continue;
-        }
-        if (sscanf(e->d_name, "q-%16" SCNx64 "%c", &id, &rest) != 1)
-            continue;
-        if (id >= r->next_dir_id)
-            r->next_dir_id = id + 1;
-        char name[QUEUE_NAME_MAX + 1];
-        int n = read_name(r, dir, name, sizeof(name));
-        if (n < 0) {
-            log_warn(r->log, "queue folder %s has no readable name: removed (a create that did not finish)", dir);
-            jnl_remove_dir(&r->jconf, dir);
-            continue;
-        }
-        if (registry_find(r, name, (size_t)n)) {
-            log_error(r->log, "queue folder %s repeats a queue name: ignored", dir);
-            continue;
-        }
-        struct queue *q = queue_new(r, name, (size_t)n, id);
-        if (!q) {
-            closedir(d);
-            rc = -ENOMEM;
-            goto fail;
-        }
-        /* The journal is opened on first use (registry_jnl), so start-up
-         * does not grow with the number of queues. */
-        if ((rc = insert(r, q)) < 0) {
-            queue_free(q);
-            closedir(d);
-            goto fail;
-        }
-    }
-    closedir(d);
     if ((rc = registry_link_lanes(r)) < 0)
         goto fail;
     *out = r;

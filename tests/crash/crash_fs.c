@@ -354,6 +354,28 @@ static int rc_reserve(void *ctx, int fd, off_t off, off_t len)
     return rc;
 }
 
+/* Folder removal: not part of the recorded workloads (queues are never
+ * deleted there), passed through. */
+static int rc_rmdir(void *ctx, const char *path)
+{
+    struct cf_rec *r = ctx;
+    return r->real->rmdir(r->real->ctx, path);
+}
+
+/* Listing and sizes read the real folder: what is there now, as the
+ * journal's own reads do. */
+static int rc_listdir(void *ctx, const char *path, int (*each)(void *arg, const char *name), void *arg)
+{
+    struct cf_rec *r = ctx;
+    return r->real->listdir(r->real->ctx, path, each, arg);
+}
+
+static int rc_size(void *ctx, const char *path, uint64_t *size)
+{
+    struct cf_rec *r = ctx;
+    return r->real->size(r->real->ctx, path, size);
+}
+
 int cf_init(struct cf_rec *r, const char *root, unsigned lie)
 {
     *r = (struct cf_rec){0};
@@ -378,7 +400,10 @@ int cf_init(struct cf_rec *r, const char *root, unsigned lie)
                          .mkdir = rc_mkdir,
                          .fsize = rc_fsize,
                          .dup = rc_dup,
-                         .reserve = rc_reserve};
+                         .reserve = rc_reserve,
+                         .rmdir = rc_rmdir,
+                         .listdir = rc_listdir,
+                         .size = rc_size};
     ino_new(r, 1, -1, ""); /* the root: inode 0 */
     return 0;
 }

@@ -228,6 +228,21 @@ static int fo_reserve(void *ctx, int fd, off_t off, off_t len)
     return f->real->reserve(f->real->ctx, fd, off, len);
 }
 
+static int fo_listdir(void *ctx, const char *path, int (*each)(void *arg, const char *name), void *arg)
+{
+    const struct fault_ctx *f = ctx;
+    int rc;
+    if ((rc = fault_for(f, "listdir")) < 0)
+        return rc;
+    return f->real->listdir(f->real->ctx, path, each, arg);
+}
+
+static int fo_size(void *ctx, const char *path, uint64_t *size)
+{
+    const struct fault_ctx *f = ctx;
+    return f->real->size(f->real->ctx, path, size);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = getenv("DARNER_FAULT_DIR");
@@ -250,6 +265,8 @@ int main(int argc, char **argv)
         .fsize = fo_fsize,
         .dup = fo_dup,
         .reserve = fo_reserve,
+        .listdir = fo_listdir,
+        .size = fo_size,
     };
     return darner_main(argc, argv, &table);
 }

@@ -134,7 +134,9 @@ static inline void fault_init(struct fault *f)
                          .mkdir = f_mkdir,
                          .rmdir = jio_posix()->rmdir,
                          .fsize = f_fsize,
-                         .dup = f_dup};
+                         .dup = f_dup,
+                         .listdir = jio_posix()->listdir,
+                         .size = jio_posix()->size};
 }
 
 /* ---- fixture ---- */
