@@ -80,6 +80,7 @@ check-builds: deps-check
 	$(CMAKE) --build $(CHECK_DIR)-hard
 	$(CONFIGURE) -B $(CHECK_DIR)-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
 	$(CMAKE) --build $(CHECK_DIR)-clang
+	scripts/check-platforms $(CHECK_DIR)-musl
 
 # ---- Debian packages (docs/operations.md, "Installing the Debian package") ----
 # darner, libdarner1 and libdarner-dev, built by dpkg-buildpackage from a copy
