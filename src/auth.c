@@ -1,10 +1,10 @@
 /* auth.c: an auth file's text parsed into a table of users sorted by name;
  * logins with a constant-time password compare; queue permissions by
- * fnmatch(3) patterns. */
+ * shell patterns (util/glob.h). */
 #include "auth.h"
 
+#include "util/glob.h"
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,7 +328,7 @@ int auth_may(const struct auth_user *u, const char *name, size_t len, unsigned p
     memcpy(q, name, len);
     q[len] = '\0';
     for (size_t i = 0; i < u->nrules && (have & perm) != perm; i++)
-        if ((u->rules[i].perm & ~have) && fnmatch(u->rules[i].glob, q, 0) == 0)
+        if ((u->rules[i].perm & ~have) && glob_match(u->rules[i].glob, q))
             have |= u->rules[i].perm;
     return (have & perm) == perm;
 }

@@ -20,7 +20,7 @@ enum auth_perm { AUTH_READ = 1u, AUTH_WRITE = 2u };
 
 /* One line with a queue pattern: user:password:pattern[:r|w|rw]. */
 struct auth_rule {
-    const char *glob; /* fnmatch(3) pattern without flags, as [queue "PATTERN"] sections */
+    const char *glob; /* a shell pattern (util/glob.h, as fnmatch without flags), as [queue "PATTERN"] sections */
     unsigned perm;    /* AUTH_READ and/or AUTH_WRITE */
     int line;
 };

@@ -2,8 +2,8 @@
  * and resolving each section's queue settings. */
 #include "conffile.h"
 
+#include "util/glob.h"
 #include <errno.h>
-#include <fnmatch.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -434,7 +434,7 @@ const struct qconf *conffile_queue(const struct conffile *f, const char *name, s
         const struct section *s = &f->sec[i];
         if (s->kind == SEC_QUEUE && strcmp(s->name, buf) == 0)
             return &s->resolved;
-        if (s->kind == SEC_GLOB && fnmatch(s->name, buf, 0) == 0 && (!best || s->literal >= best->literal))
+        if (s->kind == SEC_GLOB && glob_match(s->name, buf) && (!best || s->literal >= best->literal))
             best = s;
     }
     if (best)

@@ -60,7 +60,7 @@ void metrics_write_dump(const struct server *s, struct queue *q, struct buf *out
 char *metrics_json(const struct server *s);
 /* /metrics: the server's series, the sums over all queues, and the
  * per-queue series of the queues whose name matches the shell pattern
- * (fnmatch; NULL: none). Returns 0 or -ENOMEM. */
+ * (util/glob.h, as fnmatch; NULL: none). Returns 0 or -ENOMEM. */
 int metrics_write_prometheus(const struct server *s, const char *pattern, struct buf *out);
 
 /* The same two, in steps (the admin port): the queue names are taken when

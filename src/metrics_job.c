@@ -6,9 +6,9 @@
  * registry (metrics.c). */
 #include "metrics_int.h"
 
+#include "util/glob.h"
 #include <dirent.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -337,7 +337,7 @@ static void collect(struct metrics_job *j, size_t budget)
         if (!q || !metrics_visible(q))
             continue; /* deleted since the job began */
         struct qvals one, *v = &one;
-        if (j->pattern && fnmatch(j->pattern, name, 0) == 0) {
+        if (j->pattern && glob_match(j->pattern, name)) {
             v = &j->qv[j->nkept];
             j->label_off[j->nkept++] = j->labels.len;
             put_str(&j->labels, "{queue=\"");
