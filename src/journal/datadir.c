@@ -29,7 +29,9 @@ int jdd_write_file(const struct jnl_conf *conf, const char *data_dir, const char
         return rc;
     }
     if (!conf->sync_never) {
-        int dfd = io->open(io->ctx, data_dir, O_RDONLY | O_DIRECTORY, 0);
+        int dfd = io->open_dir(io->ctx, data_dir);
+        if (dfd == -EOPNOTSUPP) /* no folder fsync on this platform: the rename is durable by itself */
+            return 0;
         if (dfd < 0)
             return dfd;
         rc = io->fsync(io->ctx, dfd);

@@ -9,7 +9,7 @@
 int jio_complete(const struct jio *io)
 {
     return io->open && io->pwrite && io->pread && io->fsync && io->ftruncate && io->close && io->unlink && io->rename &&
-           io->mkdir && io->rmdir && io->fsize && io->dup && io->listdir && io->size;
+           io->mkdir && io->rmdir && io->fsize && io->dup && io->open_dir && io->listdir && io->size;
 }
 
 int jio_pwrite_all(const struct jio *io, int fd, const void *p, size_t n, off_t off)

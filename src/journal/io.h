@@ -32,6 +32,11 @@ struct jio {
     /* Reserves disk blocks for [off, off + len) without changing the file's
      * size; -EOPNOTSUPP where the platform cannot. */
     int (*reserve)(void *ctx, int fd, off_t off, off_t len);
+    /* An fd whose fsync makes the folder's entries (new, renamed and
+     * removed files) durable; -EOPNOTSUPP where the platform has no such
+     * thing (Windows: entries are made durable by the calls themselves), and
+     * then there is nothing to sync. */
+    int (*open_dir)(void *ctx, const char *path);
     /* Calls each(arg, name) for every entry of the folder at path but "."
      * and "..", in no order, until each returns nonzero, which it then
      * returns. Returns 0, that value, or -errno. */

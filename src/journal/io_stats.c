@@ -75,6 +75,8 @@ static int w_reserve(void *ctx, int fd, off_t off, off_t len)
     return INNER(ctx)->reserve ? INNER(ctx)->reserve(INNER(ctx)->ctx, fd, off, len) : -EOPNOTSUPP;
 }
 
+static int w_open_dir(void *ctx, const char *path) { return INNER(ctx)->open_dir(INNER(ctx)->ctx, path); }
+
 static int w_listdir(void *ctx, const char *path, int (*each)(void *arg, const char *name), void *arg)
 {
     return INNER(ctx)->listdir(INNER(ctx)->ctx, path, each, arg);
@@ -100,6 +102,7 @@ void io_stats_init(struct io_stats *s, const struct jio *inner)
                             .fsize = w_fsize,
                             .dup = w_dup,
                             .reserve = w_reserve,
+                            .open_dir = w_open_dir,
                             .listdir = w_listdir,
                             .size = w_size};
 }

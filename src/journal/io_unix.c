@@ -138,6 +138,13 @@ static int px_reserve(void *ctx, int fd, off_t off, off_t len)
     return reserve(fd, off, len);
 }
 
+static int px_open_dir(void *ctx, const char *path)
+{
+    (void)ctx;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
 static int px_listdir(void *ctx, const char *path, int (*each)(void *arg, const char *name), void *arg)
 {
     (void)ctx;
@@ -179,6 +186,7 @@ static const struct jio posix_table = {
     .fsize = px_fsize,
     .dup = px_dup,
     .reserve = px_reserve,
+    .open_dir = px_open_dir,
     .listdir = px_listdir,
     .size = px_size,
 };

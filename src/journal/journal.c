@@ -643,13 +643,13 @@ int jnl_sync_fds(struct jnl *j, int *fds, int cap)
     if ((size_t)cap < j->npending + j->nowed + 3) /* the flush may have rolled a segment */
         return -ENOBUFS;
     if (j->dir_dirty) {
-        if (j->dir_fd < 0 && (rc = io->open(io->ctx, j->dir, O_RDONLY | O_DIRECTORY, 0)) < 0)
-            goto fail;
-        if (j->dir_fd < 0)
+        rc = j->dir_fd < 0 ? io->open_dir(io->ctx, j->dir) : 0;
+        if (rc >= 0 && j->dir_fd < 0)
             j->dir_fd = rc;
-        if ((rc = io->dup(io->ctx, j->dir_fd)) < 0)
+        if (rc >= 0 && (rc = io->dup(io->ctx, j->dir_fd)) >= 0)
+            fds[n++] = rc;
+        else if (rc != -EOPNOTSUPP) /* no folder fsync on this platform: nothing to add */
             goto fail;
-        fds[n++] = rc;
     }
     int mine[2] = {j->seg_dirty ? j->tail_fd : -1, j->ack_dirty ? j->ack_fd : -1};
     for (int i = 0; i < 2; i++) {

@@ -56,7 +56,11 @@ static int data_dir_fd(struct registry *r, int **fds, int *n, int *cap)
         *cap += 64;
     }
     if (r->data_fd < 0) {
-        int fd = io->open(io->ctx, r->data_dir, O_RDONLY | O_DIRECTORY, 0);
+        int fd = io->open_dir(io->ctx, r->data_dir);
+        if (fd == -EOPNOTSUPP) { /* no folder fsync on this platform */
+            r->data_dirty = 0;
+            return 0;
+        }
         if (fd < 0)
             return fd;
         r->data_fd = fd;

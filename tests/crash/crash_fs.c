@@ -354,6 +354,9 @@ static int rc_reserve(void *ctx, int fd, off_t off, off_t len)
     return rc;
 }
 
+/* A folder's fd: as any open of it (the view tracks its syncs). */
+static int rc_open_dir(void *ctx, const char *path) { return rc_open(ctx, path, O_RDONLY | O_DIRECTORY, 0); }
+
 /* Folder removal: not part of the recorded workloads (queues are never
  * deleted there), passed through. */
 static int rc_rmdir(void *ctx, const char *path)
@@ -402,6 +405,7 @@ int cf_init(struct cf_rec *r, const char *root, unsigned lie)
                          .dup = rc_dup,
                          .reserve = rc_reserve,
                          .rmdir = rc_rmdir,
+                         .open_dir = rc_open_dir,
                          .listdir = rc_listdir,
                          .size = rc_size};
     ino_new(r, 1, -1, ""); /* the root: inode 0 */

@@ -228,6 +228,8 @@ static int fo_reserve(void *ctx, int fd, off_t off, off_t len)
     return f->real->reserve(f->real->ctx, fd, off, len);
 }
 
+static int fo_open_dir(void *ctx, const char *path) { return fo_open(ctx, path, O_RDONLY | O_DIRECTORY, 0); }
+
 static int fo_listdir(void *ctx, const char *path, int (*each)(void *arg, const char *name), void *arg)
 {
     const struct fault_ctx *f = ctx;
@@ -265,6 +267,7 @@ int main(int argc, char **argv)
         .fsize = fo_fsize,
         .dup = fo_dup,
         .reserve = fo_reserve,
+        .open_dir = fo_open_dir,
         .listdir = fo_listdir,
         .size = fo_size,
     };

@@ -32,6 +32,7 @@ struct fault {
     long pwrites;          /* pwrite calls seen */
     int dup_err;           /* nonzero: dup fails with it */
     long preads;           /* pread calls seen */
+    int no_dir_sync;       /* open_dir answers -EOPNOTSUPP, as on a platform without folder fsync */
 };
 
 static inline int f_open(void *ctx, const char *path, int flags, int mode)
@@ -117,6 +118,11 @@ static inline int f_dup(void *ctx, int fd)
     return f->real->dup(f->real->ctx, fd);
 }
 
+static inline int f_open_dir(void *ctx, const char *path)
+{
+    return ((struct fault *)ctx)->no_dir_sync ? -EOPNOTSUPP : f_open(ctx, path, O_RDONLY | O_DIRECTORY, 0);
+}
+
 static inline void fault_init(struct fault *f)
 {
     memset(f, 0, sizeof(*f));
@@ -135,6 +141,7 @@ static inline void fault_init(struct fault *f)
                          .rmdir = jio_posix()->rmdir,
                          .fsize = f_fsize,
                          .dup = f_dup,
+                         .open_dir = f_open_dir,
                          .listdir = jio_posix()->listdir,
                          .size = jio_posix()->size};
 }
