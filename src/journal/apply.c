@@ -188,6 +188,8 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
     struct jnl_node *n = NULL;
     struct jnl_item it = ack_item(a);
     int rc = 0;
+    if (a->id > s->ack_max_id)
+        s->ack_max_id = a->id;
     switch ((enum jf_ack_type)a->type) {
     case JF_ACK_CKPT:  /* starts a file: the cursor; its OUT records follow */
     case JF_ACK_FLUSH: /* everything before the position is gone */

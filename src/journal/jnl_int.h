@@ -61,6 +61,7 @@ struct jnl {
      * batches after the one asked for come with it (small items are read
      * 4 KiB at a time, not one batch a read) */
     uint64_t bc_seg, bc_off, bc_len; /* bc_len 0: nothing cached */
+    int started_over;                /* recovery found the only segment's header damaged and started it empty */
     /* jnl_oldest_ms's last answer from the cursor: the add time of the
      * entry at cursor position (hc_seg, hc_off, hc_idx) with id hc_id */
     int hc_valid;

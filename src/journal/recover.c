@@ -173,6 +173,7 @@ static int recover_tail(struct jnl *j)
             if ((rc = ji_seg_init(j, fd, j->tail_seg, j->st.next_id, j->st.tail_cum)) < 0)
                 return rc;
             j->tail_off = JF_SEG_HDR;
+            j->started_over = 1;
             return 0;
         }
         if (rc < 0) {
@@ -437,6 +438,33 @@ static int orphan_blob(void *arg, const char *name)
 
 static void remove_orphan_blobs(struct jnl *j) { j->conf.io->listdir(j->conf.io->ctx, j->dir, orphan_blob, j); }
 
+/* The only segment was started over (its header was damaged): what the ack
+ * log says is about items that are gone. Its live items are dropped, and
+ * new items take ids after every id it names, so none of its records can
+ * ever be taken for a new item's (a new item lost at the next start, or
+ * an id handed out twice). Returns 0 or -EOVERFLOW (the ids are spent). */
+static int forget_lost_items(struct jnl *j)
+{
+    uint64_t first = j->st.ack_max_id >= j->st.next_id ? j->st.ack_max_id + 1 : j->st.next_id;
+    if (first >= JF_COUNT_MAX) {
+        log_error(j->conf.log, "journal %s: its ack log names ids up to the format's limit: refused", j->dir);
+        return -EOVERFLOW;
+    }
+    if (first != j->st.next_id)
+        log_warn(j->conf.log,
+                 "journal %s: its ack log names items up to id %" PRIu64
+                 ", which are gone: new items start at %" PRIu64,
+                 j->dir, j->st.ack_max_id, first);
+    jst_free_nodes(&j->st);
+    j->st.next_id = first;
+    j->st.r_seg = j->tail_seg;
+    j->st.r_off = JF_SEG_HDR;
+    j->st.r_idx = 0;
+    j->st.r_id = first;
+    j->st.r_cum = j->st.tail_cum;
+    return ji_seg_init(j, j->tail_fd, j->tail_seg, first, j->st.tail_cum);
+}
+
 int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int create)
 {
     int rc;
@@ -497,6 +525,11 @@ int jnl_open(struct jnl **out, const struct jnl_conf *conf, const char *dir, int
     if (fresh < 0) {
         rc = fresh;
         goto fail;
+    }
+    if (j->started_over) {
+        if ((rc = forget_lost_items(j)) < 0)
+            goto fail;
+        fresh = 1;
     }
     if ((rc = reconcile(j)) < 0)
         goto fail;

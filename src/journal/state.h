@@ -40,6 +40,7 @@ struct jst {
         uint64_t lane_dir, lane_id;
     } fire, *pend;
     size_t npend, cappend;
+    uint64_t ack_max_id; /* the highest item id an ack record named (recovery) */
 };
 
 /* An empty state: no live items, every count 0 (a new journal then sets
