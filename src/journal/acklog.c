@@ -222,6 +222,12 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
 int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next)
 {
     char path[PATH_MAX], name[16];
+    if (j->ack_gen + 1 >= JF_COUNT_MAX) {
+        /* a file recovery would refuse, so the old one would win: only a
+         * damaged or hand-made folder has a generation near 2^62 */
+        log_error(j->conf.log, "journal %s: the ack log's generation is at the format's limit: refused", j->dir);
+        return -EOVERFLOW;
+    }
     int idx = j->ack_fd >= 0 ? 1 - j->ack_idx : 0;
     snprintf(name, sizeof(name), "acks.%d", idx & 1);
     ji_path_of(j, path, sizeof(path), name);
