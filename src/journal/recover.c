@@ -393,6 +393,15 @@ static int reconcile(struct jnl *j)
         j->st.r_cum = sh.cum_bytes;
         rewrite = 1;
     }
+    if (!past_tail && j->st.r_seg == j->tail_seg && j->st.r_off == j->tail_off &&
+        (j->st.r_idx != 0 || j->st.r_id != j->st.next_id)) {
+        /* At the end of the segments, where no batch is yet, the cursor can
+         * only be at the first entry of what comes next (a damaged ack
+         * record said otherwise: the next appended batch would be skipped) */
+        j->st.r_idx = 0;
+        j->st.r_id = j->st.next_id;
+        rewrite = 1;
+    }
     /* Live items (given back ones, and those in transfer): what the ack
      * log does not carry comes from their entries. */
     struct list *lists[2] = {&j->st.returned, &j->st.open};
