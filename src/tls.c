@@ -213,6 +213,19 @@ static int leave(struct tls_conn *tc)
     return 0;
 }
 
+/* Tells the owner how the output went: the result of the write it was
+ * told would finish later, if one is pending; else, on a failure, that the
+ * stream is over. */
+static void report(struct tls_conn *tc, int status)
+{
+    if (tc->app_pending) {
+        tc->app_pending = 0;
+        tc->ops->write_done(tc->owner, status);
+    } else if (status < 0) {
+        tc->ops->end(tc->owner);
+    }
+}
+
 static void write_cb(uv_write_t *req, int status)
 {
     struct tls_conn *tc = req->data;
@@ -223,12 +236,7 @@ static void write_cb(uv_write_t *req, int status)
     if (tc->dead) {
         /* let go of while this write was in flight: it waited for it */
     } else if (status < 0) {
-        if (tc->app_pending) {
-            tc->app_pending = 0;
-            tc->ops->write_done(tc->owner, status);
-        } else {
-            tc->ops->end(tc->owner);
-        }
+        report(tc, status);
     } else {
         flush(tc);
     }
@@ -244,10 +252,7 @@ static void flush(struct tls_conn *tc)
         char *p;
         long n = BIO_get_mem_data(tc->out, &p);
         if (n <= 0) {
-            if (tc->app_pending) {
-                tc->app_pending = 0;
-                tc->ops->write_done(tc->owner, 0);
-            }
+            report(tc, 0);
             return;
         }
         uv_buf_t b = uv_buf_init(p, (unsigned)n);
@@ -255,12 +260,7 @@ static void flush(struct tls_conn *tc)
         if (w == UV_EAGAIN)
             w = 0;
         if (w < 0) {
-            if (tc->app_pending) {
-                tc->app_pending = 0;
-                tc->ops->write_done(tc->owner, w);
-            } else {
-                tc->ops->end(tc->owner);
-            }
+            report(tc, w);
             return;
         }
         if (w == n) {
@@ -272,7 +272,7 @@ static void flush(struct tls_conn *tc)
         size_t left = (size_t)(n - w);
         tc->wbuf = malloc(left);
         if (!tc->wbuf) {
-            tc->ops->end(tc->owner);
+            report(tc, UV_ENOMEM);
             return;
         }
         memcpy(tc->wbuf, p + w, left);
@@ -285,7 +285,7 @@ static void flush(struct tls_conn *tc)
             tc->wbusy = 0;
             free(tc->wbuf);
             tc->wbuf = NULL;
-            tc->ops->end(tc->owner);
+            report(tc, rc);
         }
         return;
     }
