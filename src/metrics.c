@@ -129,13 +129,6 @@ const char *const COMMAND_NAMES[CMD_TYPES] = {
 
 const char *const STATUS_NAMES[CMD_STATUSES] = {"ok", "miss", "hit", "error"};
 
-const char *metrics_command_name(int type)
-{
-    if (type < 0 || (size_t)type >= sizeof(COMMAND_NAMES) / sizeof(COMMAND_NAMES[0]))
-        return NULL;
-    return COMMAND_NAMES[type];
-}
-
 /* ---- reading ---- */
 
 void metrics_queue(const struct server *s, struct queue *q, uint64_t now_ms, struct qvals *out)

@@ -55,17 +55,13 @@ void metrics_write_stats(const struct server *s, struct buf *out);
 /* `dump_stats`: Kestrel's block of one queue ("queue 'q' {", "  key=value"
  * lines, "}"). */
 void metrics_write_dump(const struct server *s, struct queue *q, struct buf *out);
-/* /stats.json: {"queues": {"name": {...}}, "server": {...}} with the keys
- * of `stats`. Returns a string the caller frees, or NULL (no memory). */
-char *metrics_json(const struct server *s);
-/* /metrics: the server's series, the sums over all queues, and the
- * per-queue series of the queues whose name matches the shell pattern
- * (util/glob.h, as fnmatch; NULL: none). Returns 0 or -ENOMEM. */
-int metrics_write_prometheus(const struct server *s, const char *pattern, struct buf *out);
-
-/* The same two, in steps (the admin port): the queue names are taken when
- * the job begins; each step reads about budget/8 queues or writes about
- * budget per-queue lines, so the loop serves traffic between steps. */
+/* /metrics (Prometheus's text format: the server's series, the sums over
+ * all queues, and with a pattern (util/glob.h) the per-queue series of the
+ * queues it matches) and /stats.json ({"queues": {"name": {...}}, "server":
+ * {...}}, the keys of `stats`), rendered in steps: the queue names are
+ * taken when the job begins; each step reads about budget/8 queues or
+ * writes about budget per-queue lines, so the loop serves traffic between
+ * steps. */
 enum metrics_format { METRICS_PROMETHEUS, METRICS_JSON };
 struct metrics_job;
 /* pattern is copied; NULL: no per-queue series. Returns NULL when out of
@@ -75,9 +71,5 @@ struct metrics_job *metrics_job_new(const struct server *s, enum metrics_format 
  * caller's); -ENOMEM. The server must not be freed between steps. */
 int metrics_job_step(struct metrics_job *j, size_t budget, struct buf *out);
 void metrics_job_free(struct metrics_job *j);
-
-/* The command names of darner_commands_total, indexed by the request type
- * of proto/parse.h (NULL: none). */
-const char *metrics_command_name(int type);
 
 #endif

@@ -516,34 +516,3 @@ int metrics_job_step(struct metrics_job *j, size_t budget, struct buf *out)
     j->out = (struct buf){0};
     return 1;
 }
-
-static int run_all(struct metrics_job *j, struct buf *out)
-{
-    int rc;
-    while ((rc = metrics_job_step(j, SIZE_MAX, out)) == 0)
-        ;
-    return rc;
-}
-
-int metrics_write_prometheus(const struct server *s, const char *pattern, struct buf *out)
-{
-    struct metrics_job *j = metrics_job_new(s, METRICS_PROMETHEUS, pattern);
-    if (!j)
-        return -ENOMEM;
-    int rc = run_all(j, out);
-    metrics_job_free(j);
-    return rc < 0 ? rc : 0;
-}
-
-char *metrics_json(const struct server *s)
-{
-    struct metrics_job *j = metrics_job_new(s, METRICS_JSON, NULL);
-    struct buf b = {0};
-    if (!j || run_all(j, &b) < 0 || buf_append(&b, "", 1) < 0) {
-        metrics_job_free(j);
-        buf_free(&b);
-        return NULL;
-    }
-    metrics_job_free(j);
-    return b.data;
-}
