@@ -55,7 +55,6 @@ struct admin_conn {
 static void conn_closed(uv_handle_t *h)
 {
     struct admin_conn *ac = h->data;
-    ac->a->nconns--;
     list_remove(&ac->link);
     buf_free(&ac->url);
     buf_free(&ac->out);
@@ -76,6 +75,7 @@ static void conn_close(struct admin_conn *ac)
     }
     tls_peer_free(ac->tls);
     ac->tls = NULL;
+    ac->a->nconns--; /* counted out now, not at conn_closed: a peer that saw the close may connect again first */
     uv_close((uv_handle_t *)&ac->tcp, conn_closed);
 }
 
