@@ -8,7 +8,7 @@
 # package, chart.umd.js in 4.x.
 find_file(DARNER_CHARTJS NAMES chart.umd.js chart.min.js
           PATHS /usr/share/javascript/chart.js /usr/share/nodejs/chart.js/dist
-          NO_DEFAULT_PATH)
+          NO_DEFAULT_PATH NO_CMAKE_FIND_ROOT_PATH) # a host file, also when cross-compiling
 if(NOT DARNER_CHARTJS)
   message(FATAL_ERROR "Chart.js not found under /usr/share/javascript/chart.js: "
                       "install Debian's libjs-chart.js (scripts/install-deps does)")
