@@ -2,6 +2,7 @@
  * logins with a constant-time password compare; queue permissions by
  * shell patterns (util/glob.h). */
 #include "auth.h"
+#include "util/compat.h"
 
 #include "util/glob.h"
 #include <errno.h>
@@ -45,7 +46,7 @@ static int has_byte(const char *s, size_t len, int (*bad)(unsigned char))
 static int bad_in_name(unsigned char ch) { return is_ctl(ch) || ch == ' '; }
 static int bad_in_glob(unsigned char ch) { return is_ctl(ch) || ch == ' ' || ch == '/'; }
 
-static int fail(struct auth_error *err, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct auth_error *err, int line, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
 static int fail(struct auth_error *err, int line, const char *fmt, ...)
 {

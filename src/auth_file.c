@@ -4,6 +4,7 @@
 
 #include "auth.h"
 
+#include "util/compat.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@ static int read_whole(const char *path, char **text, size_t *len)
 {
     struct stat st;
     size_t cap;
-    int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC_BINARY);
     *text = NULL;
     *len = 0;
     if (fd < 0)

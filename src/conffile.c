@@ -1,6 +1,7 @@
 /* conffile.c: reading the config file with libinih, checking every line,
  * and resolving each section's queue settings. */
 #include "conffile.h"
+#include "util/compat.h"
 
 #include "util/glob.h"
 #include <errno.h>
@@ -99,7 +100,7 @@ struct load {
     FILE *in;
 };
 
-static void fail(struct load *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct load *l, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static void fail(struct load *l, const char *fmt, ...)
 {
     if (l->failed++)

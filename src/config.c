@@ -3,7 +3,6 @@
 #include "config.h"
 #include "listen.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>

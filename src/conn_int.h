@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "server.h"
 #include "transport.h"
+#include "util/compat.h"
 
 /* Stop reading while more output than this waits to be written. */
 #define OUT_HIGH (4u << 20)
@@ -20,7 +21,7 @@ void ci_out_str(struct conn *c, const char *s);
  * (the strongest of a request's outcomes counts; error answers note
  * themselves). */
 void ci_outcome(struct conn *c, enum cmd_status st);
-void ci_out_fmt(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ci_out_fmt(struct conn *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void ci_out_server_error(struct conn *c, int rc);
 /* Queues len bytes of fd from off; takes ownership of fd. */
 void ci_out_file(struct conn *c, int fd, uint64_t off, uint64_t len);

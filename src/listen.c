@@ -1,20 +1,19 @@
 /* listen.c: parsing the `listen` setting (listen.h). */
 #include "listen.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 int listen_is_loopback(const char *addr)
 {
     struct in_addr a4;
     struct in6_addr a6;
-    if (inet_pton(AF_INET, addr, &a4) == 1)
+    if (uv_inet_pton(AF_INET, addr, &a4) == 0)
         return ntohl(a4.s_addr) >> 24 == 127;
-    if (inet_pton(AF_INET6, addr, &a6) == 1)
+    if (uv_inet_pton(AF_INET6, addr, &a6) == 0)
         return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
     return 0;
 }
@@ -70,7 +69,7 @@ static int parse_one(const char *e, size_t n, int default_port, struct listen_ad
         return -EINVAL;
     memcpy(a->addr, host, hlen);
     unsigned char tmp[sizeof(struct in6_addr)];
-    if (inet_pton(AF_INET, a->addr, tmp) != 1 && inet_pton(AF_INET6, a->addr, tmp) != 1)
+    if (uv_inet_pton(AF_INET, a->addr, tmp) != 0 && uv_inet_pton(AF_INET6, a->addr, tmp) != 0)
         return -EINVAL;
     return 0;
 }

@@ -4,61 +4,25 @@
 #include "auth_file.h"
 #include "conffile.h"
 #include "config.h"
+#include "proc.h"
 #include "server.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <uv.h>
-
-/* Creates dir and its parents; checks it is a folder we can write to. */
-static int prepare_data_dir(const char *dir)
-{
-    char path[PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof(path))
-        return -ENAMETOOLONG;
-    memcpy(path, dir, n + 1);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(path, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode))
-        return -ENOTDIR;
-    if (access(path, R_OK | W_OK | X_OK) < 0)
-        return -errno;
-    return 0;
-}
 
 /* Many queues and connections each hold fds: use what the hard limit allows.
  * Notes the limits in cfg for the start-up log. */
 static void raise_fd_limit(struct config *cfg)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    struct proc_fd_limit l;
+    if (proc_raise_fd_limit(&l) < 0)
         return;
-    cfg->nofile_was = cfg->nofile_soft = (uint64_t)rl.rlim_cur;
-    cfg->nofile_hard = (uint64_t)rl.rlim_max;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-            cfg->nofile_soft = (uint64_t)rl.rlim_cur;
-    }
+    cfg->nofile_was = l.was;
+    cfg->nofile_soft = l.soft;
+    cfg->nofile_hard = l.hard;
 }
 
 int darner_main(int argc, char **argv, const struct jio *io)
@@ -86,9 +50,9 @@ int darner_main(int argc, char **argv, const struct jio *io)
         conffile_free(file);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
+    proc_init();
     raise_fd_limit(&cfg);
-    int rc = prepare_data_dir(cfg.data_dir);
+    int rc = proc_prepare_dir(cfg.data_dir);
     if (rc < 0) {
         fprintf(stderr, "darner: cannot use data folder '%s': %s; give --data a folder you can write to\n",
                 cfg.data_dir, strerror(-rc));

@@ -15,8 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
+#include <uv.h>
 
 /* A queue's series are darner_queue_<prom>{queue="..."}; the sums over all
  * queues darner_<prom>. */
@@ -172,7 +171,7 @@ void metrics_queue(const struct server *s, struct queue *q, uint64_t now_ms, str
 
 int metrics_visible(const struct queue *q) { return q->level < 0; }
 
-static uint64_t tv_us(struct timeval tv) { return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec; }
+static uint64_t tv_us(uv_timeval_t tv) { return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec; }
 
 void metrics_add(struct snap *sn, const struct qvals *v)
 {
@@ -189,13 +188,14 @@ void metrics_add(struct snap *sn, const struct qvals *v)
 
 void metrics_server_values(const struct server *s, uint64_t now, struct snap *sn)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
+    uv_rusage_t ru;
+    memset(&ru, 0, sizeof(ru));
+    uv_getrusage(&ru);
     sn->usec_user = tv_us(ru.ru_utime);
     sn->usec_sys = tv_us(ru.ru_stime);
     io_stats_read(&s->io, &sn->io);
     uint64_t *v = sn->sv;
-    v[SM_PID] = (uint64_t)getpid();
+    v[SM_PID] = (uint64_t)uv_os_getpid();
     v[SM_UPTIME] = (now - s->start_ms) / 1000;
     v[SM_TIME] = now / 1000;
     v[SM_RUSAGE_USER] = sn->usec_user;

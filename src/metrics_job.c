@@ -6,16 +6,14 @@
  * registry (metrics.c). */
 #include "metrics_int.h"
 
+#include "proc.h"
 #include "util/glob.h"
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 /* ---- Prometheus's text format ---- */
 
@@ -176,36 +174,32 @@ static void write_server(const struct server *s, const struct snap *sn, struct b
     sample(b, "darner_", "journal_fsync_duration_seconds_count", NULL, sn->io.fsyncs, MU_NONE);
 }
 
-/* Process metrics under their usual names (process_*), from /proc where
- * there is one. */
-/* open_fds: counted by the job (-1: unknown). */
+/* Process metrics under their usual names (process_*), as the platform
+ * gives them (proc.h); open_fds: counted by the job (-1: unknown). */
 static void write_process(const struct server *s, const struct snap *sn, long long open_fds, struct buf *b)
 {
     family(b, "", "process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.");
     sample(b, "", "process_cpu_seconds_total", NULL, sn->usec_user + sn->usec_sys, MU_US);
     family(b, "", "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
     sample(b, "", "process_start_time_seconds", NULL, s->start_ms / 1000, MU_NONE);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    uint64_t max_fds = proc_max_fds(), rss, vm;
+    if (max_fds) {
         family(b, "", "process_max_fds", "gauge", "Maximum number of open file descriptors.");
-        sample(b, "", "process_max_fds", NULL, rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur,
-               MU_NONE);
+        sample(b, "", "process_max_fds", NULL, max_fds, MU_NONE);
     }
     if (open_fds >= 0) {
         family(b, "", "process_open_fds", "gauge", "Number of open file descriptors.");
         sample(b, "", "process_open_fds", NULL, (uint64_t)open_fds, MU_NONE);
     }
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long vm, rss;
-    if (f && fscanf(f, "%llu %llu", &vm, &rss) == 2) {
-        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    proc_memory(&rss, &vm);
+    if (vm) {
         family(b, "", "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-        sample(b, "", "process_virtual_memory_bytes", NULL, vm * page, MU_NONE);
-        family(b, "", "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-        sample(b, "", "process_resident_memory_bytes", NULL, rss * page, MU_NONE);
+        sample(b, "", "process_virtual_memory_bytes", NULL, vm, MU_NONE);
     }
-    if (f)
-        fclose(f);
+    if (rss) {
+        family(b, "", "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        sample(b, "", "process_resident_memory_bytes", NULL, rss, MU_NONE);
+    }
 }
 
 static const char *const PRI_LABELS[QUEUE_LEVELS] = {"\"0\"", "\"1\"", "\"2\"", "\"3\"", "\"4\"",
@@ -215,7 +209,7 @@ static const char *const PRI_LABELS[QUEUE_LEVELS] = {"\"0\"", "\"1\"", "\"2\"", 
 
 enum phase {
     PH_COLLECT,  /* reading the queues, a batch a step */
-    PH_FDS,      /* counting the open fds, a batch of /proc/self/fd a step (thousands take ms) */
+    PH_FDS,      /* counting the open fds, a batch a step (thousands take ms; proc.h) */
     PH_SERVER,   /* the server's series and the sums (one step) */
     PH_FAMILIES, /* /metrics?queue=: per-queue lines, a batch a step */
     PH_DONE,
@@ -237,8 +231,8 @@ struct metrics_job {
     int fam_started;     /* its HELP and TYPE lines are written */
     size_t nqueues_json; /* queues written into the JSON so far */
     enum phase phase;
-    DIR *fd_dir;        /* PH_FDS: /proc/self/fd being read */
-    long long open_fds; /* -1: unknown */
+    struct proc_fds *fds; /* PH_FDS: the count going on */
+    long long open_fds;   /* -1: unknown */
     struct buf out;
 };
 
@@ -281,8 +275,7 @@ void metrics_job_free(struct metrics_job *j)
 {
     if (!j)
         return;
-    if (j->fd_dir)
-        closedir(j->fd_dir);
+    proc_fds_end(j->fds);
     free(j->pattern);
     buf_free(&j->names);
     free(j->name_off);
@@ -450,27 +443,18 @@ static int prom_families(struct metrics_job *j, size_t budget)
     return j->qi == j->nkept;
 }
 
-/* Reads up to n entries of /proc/self/fd; returns 1 when the count is
- * complete (or there is no such folder: the series is left out). The
- * folder may change between steps: the count is as of about then. */
+/* Counts up to n open fds; returns 1 when the count is complete (or the
+ * platform cannot count them: the series is left out). */
 static int count_fds(struct metrics_job *j, size_t n)
 {
-    if (!j->fd_dir) {
-        if (!(j->fd_dir = opendir("/proc/self/fd")))
-            return 1;
-        j->open_fds = 0;
-    }
-    for (; n > 0; n--) {
-        struct dirent *e = readdir(j->fd_dir);
-        if (!e)
-            break;
-        j->open_fds += e->d_name[0] != '.';
-    }
-    if (n == 0)
+    if (!j->fds && !(j->fds = proc_fds_begin()))
+        return 1;
+    uint64_t count;
+    if (!proc_fds_step(j->fds, n, &count))
         return 0; /* stopped at the budget: more next step */
-    closedir(j->fd_dir);
-    j->fd_dir = NULL;
-    j->open_fds = j->open_fds ? j->open_fds - 1 : 0; /* the listing's own fd */
+    proc_fds_end(j->fds);
+    j->fds = NULL;
+    j->open_fds = (long long)count;
     return 1;
 }
 

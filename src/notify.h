@@ -2,6 +2,8 @@
 #ifndef DARNER_NOTIFY_H
 #define DARNER_NOTIFY_H
 
+#include "util/compat.h"
+
 /* Each call sends one message to systemd (sd_notify(3)) when darner runs as a
  * Type=notify service, and does nothing otherwise ($NOTIFY_SOCKET unset, or a
  * build without libsystemd). A message that cannot be sent is dropped: the
@@ -9,7 +11,7 @@
 
 /* READY=1: every listener accepts (the moment the port files are written),
  * or a reload is over, whether or not it was refused. */
-void notify_ready(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void notify_ready(const char *fmt, ...) PRINTF_LIKE(1, 2);
 
 /* RELOADING=1 (with MONOTONIC_USEC, which systemd 253 and later ask for): a
  * reload begins; notify_ready ends it. */

@@ -50,8 +50,9 @@ static void unlink_later(void *ctx, const char *path)
             return;
         free(u);
     }
-    if (unlink(path) < 0 && errno != ENOENT)
-        log_warn(&s->log, "cannot remove %s: %s", path, strerror(errno));
+    int rc = s->io.inner->unlink(s->io.inner->ctx, path);
+    if (rc < 0 && rc != -ENOENT)
+        log_warn(&s->log, "cannot remove %s: %s", path, strerror(-rc));
 }
 
 int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, struct conffile *file,
@@ -300,21 +301,26 @@ static void on_sighup(uv_signal_t *h, int signum)
         notify_ready("serving on %s:%d; reloaded", s->listeners[0].where.addr, s->port);
 }
 
-/* The port, atomically (a temporary file renamed). */
-static int write_port(const char *path, const int *ports, size_t n)
+/* The ports, one a line, atomically (a temporary file renamed over path,
+ * through the platform's I/O table: Windows' rename replaces too). */
+static int write_port(const struct jio *io, const char *path, const int *ports, size_t n)
 {
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -errno;
+    char tmp[PATH_MAX], text[LISTEN_MAX * 8];
+    size_t len = 0;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "%d\n", ports[i]);
-    if (fclose(f) != 0)
-        return -errno;
-    if (rename(tmp, path) < 0)
-        return -errno;
-    return 0;
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%d\n", ports[i]);
+    int fd = io->open(io->ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return fd;
+    int rc = jio_pwrite_all(io, fd, text, len, 0);
+    int rc2 = io->close(io->ctx, fd);
+    if (rc == 0 && rc2 < 0)
+        rc = rc2;
+    if (rc == 0)
+        rc = io->rename(io->ctx, tmp, path);
+    return rc;
 }
 
 /* --port-file: the first listener's port, then each other one's on a line
@@ -324,7 +330,7 @@ static int write_port_file(const char *path, const struct server *s)
     int ports[LISTEN_MAX];
     for (size_t i = 0; i < s->nlisteners; i++)
         ports[i] = s->listeners[i].port;
-    return write_port(path, ports, s->nlisteners);
+    return write_port(s->io.inner, path, ports, s->nlisteners);
 }
 
 int server_tls_load(struct server *s, struct tls_ctx **out)
@@ -402,14 +408,12 @@ int server_start(struct server *s)
     s->check.data = s;
     uv_check_start(&s->check, check_cb);
     uv_idle_init(s->loop, &s->idle);
-    uv_signal_init(s->loop, &s->sigterm);
-    uv_signal_init(s->loop, &s->sigint);
-    s->sigterm.data = s->sigint.data = s;
-    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&s->sigint, on_signal, SIGINT);
-    uv_signal_init(s->loop, &s->sighup);
-    s->sighup.data = s;
-    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+    for (size_t i = 0; i < PROC_NSIGNALS; i++) {
+        uv_signal_init(s->loop, &s->signals[i]);
+        s->signals[i].data = s;
+        uv_signal_start(&s->signals[i], PROC_SIGNALS[i].action == PROC_SIG_RELOAD ? on_sighup : on_signal,
+                        PROC_SIGNALS[i].signum);
+    }
     uv_timer_init(s->loop, &s->fsync_timer);
     s->fsync_timer.data = s;
     uv_timer_init(s->loop, &s->idle_timer);
@@ -445,7 +449,7 @@ int server_start(struct server *s)
     if (cfg->admin_listen[0] && (rc = admin_start(&s->admin, s, cfg->admin_listen)) < 0)
         return rc;
     if (cfg->admin_listen[0] && cfg->admin_port_file[0] &&
-        (rc = write_port(cfg->admin_port_file, &s->admin.port, 1)) < 0) {
+        (rc = write_port(s->io.inner, cfg->admin_port_file, &s->admin.port, 1)) < 0) {
         log_error(&s->log, "cannot write --admin-port-file %s: %s", cfg->admin_port_file, strerror(-rc));
         return rc;
     }
@@ -468,11 +472,13 @@ void server_stop(struct server *s)
     for (size_t i = 0; i < s->nlisteners; i++)
         if (!uv_is_closing((uv_handle_t *)&s->listeners[i].tcp))
             uv_close((uv_handle_t *)&s->listeners[i].tcp, handle_closed);
-    uv_handle_t *hs[] = {
-        (uv_handle_t *)&s->sigterm,     (uv_handle_t *)&s->sigint,       (uv_handle_t *)&s->sighup,
-        (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check,        (uv_handle_t *)&s->idle,
-        (uv_handle_t *)&s->idle_timer,  (uv_handle_t *)&s->status_timer, (uv_handle_t *)&s->sweep_timer,
-        (uv_handle_t *)&s->lease_timer, (uv_handle_t *)&s->delay_timer};
+    for (size_t i = 0; i < PROC_NSIGNALS; i++)
+        if (s->signals[i].loop && !uv_is_closing((uv_handle_t *)&s->signals[i]))
+            uv_close((uv_handle_t *)&s->signals[i], handle_closed);
+    uv_handle_t *hs[] = {(uv_handle_t *)&s->fsync_timer,  (uv_handle_t *)&s->check,
+                         (uv_handle_t *)&s->idle,         (uv_handle_t *)&s->idle_timer,
+                         (uv_handle_t *)&s->status_timer, (uv_handle_t *)&s->sweep_timer,
+                         (uv_handle_t *)&s->lease_timer,  (uv_handle_t *)&s->delay_timer};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], handle_closed);

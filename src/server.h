@@ -11,6 +11,7 @@
 #include "journal/io_stats.h"
 #include "listen.h"
 #include "log.h"
+#include "proc.h"
 #include "proto/parse.h"
 #include "queue/registry.h"
 #include "status.h"
@@ -41,9 +42,9 @@ struct server {
     struct listener listeners[LISTEN_MAX]; /* the memcache ones (`listen`); the first is --port's */
     size_t nlisteners;
     struct tls_ctx *tls; /* --enable-ssl: the context new TLS connections get (ours; a reload replaces it) */
-    uv_signal_t sigterm, sigint, sighup;
-    uv_check_t check; /* each loop turn: finish deferred work, write output */
-    uv_idle_t idle;   /* keeps the loop from sleeping while work is deferred */
+    uv_signal_t signals[PROC_NSIGNALS]; /* proc.h's PROC_SIGNALS: stop or reload */
+    uv_check_t check;                   /* each loop turn: finish deferred work, write output */
+    uv_idle_t idle;                     /* keeps the loop from sleeping while work is deferred */
     uv_timer_t fsync_timer;
     uint64_t fsync_every;                  /* its period; 0: not running */
     uv_timer_t idle_timer;                 /* closes idle connections (--idle-timeout) */

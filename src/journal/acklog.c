@@ -121,7 +121,7 @@ int ji_ack_flush(struct jnl *j)
         /* Whole records of the failed write may have reached the file: cut
          * them off, so a crash before the retry does not keep removals whose
          * answers were errors (best effort: the file may refuse that too). */
-        if (j->conf.io->ftruncate(j->conf.io->ctx, j->ack_fd, (off_t)j->ack_off) == 0)
+        if (j->conf.io->resize(j->conf.io->ctx, j->ack_fd, (off_t)j->ack_off) == 0)
             j->ack_reserved = j->ack_off; /* the reserve went with it */
     }
     j->ack_err = rc;
@@ -212,7 +212,7 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
         if ((rc = ack_put(j, fd, &off, &a)) < 0)
             return rc;
     }
-    if ((rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, (off_t)off)) < 0)
+    if ((rc = j->conf.io->resize(j->conf.io->ctx, fd, (off_t)off)) < 0)
         return rc;
     *len = off;
     return 0;
@@ -239,7 +239,7 @@ int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next)
     if (rc < 0) {
         /* A header of a newer generation must not stand in front of stale
          * records: empty the file, so recovery ignores it. */
-        j->conf.io->ftruncate(j->conf.io->ctx, fd, 0);
+        j->conf.io->resize(j->conf.io->ctx, fd, 0);
         j->conf.io->close(j->conf.io->ctx, fd);
         return rc;
     }

@@ -8,7 +8,7 @@
 
 int jio_complete(const struct jio *io)
 {
-    return io->open && io->pwrite && io->pread && io->fsync && io->ftruncate && io->close && io->unlink && io->rename &&
+    return io->open && io->pwrite && io->pread && io->fsync && io->resize && io->close && io->unlink && io->rename &&
            io->mkdir && io->rmdir && io->fsize && io->dup && io->open_dir && io->listdir && io->size;
 }
 

@@ -16,7 +16,9 @@ struct jio {
     ssize_t (*pwrite)(void *ctx, int fd, const void *p, size_t n, off_t off);
     ssize_t (*pread)(void *ctx, int fd, void *p, size_t n, off_t off);
     int (*fsync)(void *ctx, int fd);
-    int (*ftruncate)(void *ctx, int fd, off_t len);
+    /* Sets the file's size to len (ftruncate; a name of its own, as C runtimes
+     * define ftruncate as a macro). */
+    int (*resize)(void *ctx, int fd, off_t len);
     int (*close)(void *ctx, int fd);
     int (*unlink)(void *ctx, const char *path);
     int (*rename)(void *ctx, const char *from, const char *to);

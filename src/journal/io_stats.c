@@ -2,7 +2,7 @@
 #include "journal/io_stats.h"
 
 #include <errno.h>
-#include <time.h>
+#include <uv.h>
 
 const uint64_t io_stats_bucket_us[IO_STATS_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
@@ -11,12 +11,7 @@ const uint64_t io_stats_bucket_us[IO_STATS_BUCKETS] = {
 
 static void add(uint64_t *v, uint64_t n) { __atomic_fetch_add(v, n, __ATOMIC_RELAXED); }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+static uint64_t now_ns(void) { return uv_hrtime(); }
 
 static int w_open(void *ctx, const char *path, int flags, int mode)
 {
@@ -51,7 +46,7 @@ static int w_fsync(void *ctx, int fd)
     return rc;
 }
 
-static int w_ftruncate(void *ctx, int fd, off_t len) { return INNER(ctx)->ftruncate(INNER(ctx)->ctx, fd, len); }
+static int w_ftruncate(void *ctx, int fd, off_t len) { return INNER(ctx)->resize(INNER(ctx)->ctx, fd, len); }
 static int w_close(void *ctx, int fd) { return INNER(ctx)->close(INNER(ctx)->ctx, fd); }
 static int w_unlink(void *ctx, const char *path) { return INNER(ctx)->unlink(INNER(ctx)->ctx, path); }
 
@@ -92,7 +87,7 @@ void io_stats_init(struct io_stats *s, const struct jio *inner)
                             .pwrite = w_pwrite,
                             .pread = w_pread,
                             .fsync = w_fsync,
-                            .ftruncate = w_ftruncate,
+                            .resize = w_ftruncate,
                             .close = w_close,
                             .unlink = w_unlink,
                             .rename = w_rename,

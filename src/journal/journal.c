@@ -43,7 +43,7 @@ static int write_batch(struct jnl *j, unsigned char *e, uint64_t elen, uint32_t 
     rc = jio_pwrite_all(j->conf.io, j->tail_fd, e - hlen, hlen + elen, (off_t)j->tail_off);
     if (rc < 0) {
         /* If even this fails, recovery cuts the partial batch. */
-        j->conf.io->ftruncate(j->conf.io->ctx, j->tail_fd, (off_t)j->tail_off);
+        j->conf.io->resize(j->conf.io->ctx, j->tail_fd, (off_t)j->tail_off);
         return rc;
     }
     *seg = j->tail_seg;

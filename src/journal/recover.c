@@ -216,7 +216,7 @@ static int recover_tail(struct jnl *j)
                      "journal %s: segment %" PRIu64 ": %s at offset %" PRIu64 ": cut off %" PRIu64
                      " bytes of damaged tail",
                      j->dir, j->tail_seg, why, off, (uint64_t)size - off);
-            if ((rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, (off_t)off)) < 0)
+            if ((rc = j->conf.io->resize(j->conf.io->ctx, fd, (off_t)off)) < 0)
                 return rc;
             j->disk_bytes -= (uint64_t)size - off;
             j->seg_dirty = 1;
@@ -239,7 +239,7 @@ static int ack_load(struct jnl *j, int idx, int fd)
     if (l.end != (uint64_t)size) {
         log_warn(j->conf.log, "journal %s: acks.%d: cut off %" PRIu64 " bytes of damaged tail at offset %" PRIu64,
                  j->dir, idx, (uint64_t)size - l.end, l.end);
-        if ((rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, (off_t)l.end)) < 0)
+        if ((rc = j->conf.io->resize(j->conf.io->ctx, fd, (off_t)l.end)) < 0)
             return rc;
     }
     j->ack_off = l.end;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 #include <xxhash.h>
 
 void ji_path_of(const struct jnl *j, char *out, size_t cap, const char *name)
@@ -93,9 +94,9 @@ int ji_seg_read_hdr(struct jnl *j, int fd, struct jf_seg_hdr *h)
 
 uint64_t ji_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
 /* Writes a fresh segment header into fd (it becomes the tail: tail_sh) and
@@ -111,7 +112,7 @@ int ji_seg_init(struct jnl *j, int fd, uint64_t seq, uint64_t first_id, uint64_t
     jf_seg_hdr_encode(raw, &sh);
     int rc = jio_pwrite_all(j->conf.io, fd, raw, sizeof(raw), 0);
     if (rc == 0)
-        rc = j->conf.io->ftruncate(j->conf.io->ctx, fd, JF_SEG_HDR);
+        rc = j->conf.io->resize(j->conf.io->ctx, fd, JF_SEG_HDR);
     if (rc == 0)
         j->tail_sh = sh;
     return rc;

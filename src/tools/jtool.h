@@ -3,6 +3,7 @@
 #ifndef DARNER_TOOLS_JTOOL_H
 #define DARNER_TOOLS_JTOOL_H
 
+#include "util/compat.h"
 #include <stdint.h>
 #include <stdio.h>
 
@@ -58,8 +59,8 @@ void esc(const struct tool *t, const void *p, size_t n);
 /* A Unix ms time as an ISO date, or "never" for 0; out holds 40 bytes. */
 const char *fmt_ms(char out[40], uint64_t ms);
 /* Counts and prints one finding: damage (makes the exit code 1) or a note. */
-__attribute__((format(printf, 6, 7))) void report(struct tool *t, int damage, const char *file, uint64_t off,
-                                                  uint64_t bytes, const char *fmt, ...);
+PRINTF_LIKE(6, 7)
+void report(struct tool *t, int damage, const char *file, uint64_t off, uint64_t bytes, const char *fmt, ...);
 /* Lists one record (dump). ok: 1 checksum good, 0 bad, -1 no blob file. The
  * payload is at base in fd (fd < 0: none to show). */
 int emit_rec(struct tool *t, uint64_t seq, uint64_t off, const struct jf_rec *r, int ok, int fd, uint64_t base);

@@ -2,6 +2,7 @@
 #ifndef DARNER_UTIL_BUF_H
 #define DARNER_UTIL_BUF_H
 
+#include "util/compat.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,7 +17,7 @@ int buf_reserve(struct buf *b, size_t n);
 /* Appends n bytes. Returns 0 or -ENOMEM. */
 int buf_append(struct buf *b, const void *p, size_t n);
 /* Appends a printf-formatted string. Returns 0, -ENOMEM or -EINVAL. */
-int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_printf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Drops the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 /* Frees the storage; the buffer is empty and reusable afterwards. */

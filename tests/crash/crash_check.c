@@ -1,5 +1,6 @@
 /* tests/crash/crash_check.c: recovery and the checks (see crash_check.h). */
 #include "crash_check.h"
+#include "util/compat.h"
 
 #include "crash_util.h"
 #include "journal/format.h"
@@ -14,7 +15,7 @@
 #define PROBE_ADD_MS (CM_TAG_BASE - 1) /* the second life's item */
 #define PROBE "second life of a recovered journal"
 
-static void viol(struct cc_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void viol(struct cc_result *r, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static void viol(struct cc_result *r, const char *fmt, ...)
 {
     if (r->nviol < CC_MAX_MSGS) {

@@ -1,5 +1,6 @@
 /* tests/crash/crash_fs.c: the recording I/O table (see crash_fs.h). */
 #include "crash_fs.h"
+#include "util/compat.h"
 
 #include "crash_util.h"
 #include "journal/format.h"
@@ -13,7 +14,7 @@
 
 /* Notes the first disagreement between the view and the real file system:
  * the run is then reported as broken, never silently wrong. */
-static void fail(struct cf_rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct cf_rec *r, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static void fail(struct cf_rec *r, const char *fmt, ...)
 {
     if (r->err[0])
@@ -247,7 +248,7 @@ static int rc_fsync(void *ctx, int fd)
 static int rc_ftruncate(void *ctx, int fd, off_t len)
 {
     struct cf_rec *r = ctx;
-    int rc = r->real->ftruncate(r->real->ctx, fd, len);
+    int rc = r->real->resize(r->real->ctx, fd, len);
     int ino = fd_ino(r, fd);
     if (rc == 0 && ino >= 0)
         ev_new(r, CF_TRUNC, ino)->len = (uint64_t)len;
@@ -396,7 +397,7 @@ int cf_init(struct cf_rec *r, const char *root, unsigned lie)
                          .pwrite = rc_pwrite,
                          .pread = rc_pread,
                          .fsync = rc_fsync,
-                         .ftruncate = rc_ftruncate,
+                         .resize = rc_ftruncate,
                          .close = rc_close,
                          .unlink = rc_unlink,
                          .rename = rc_rename,

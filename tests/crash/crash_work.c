@@ -8,6 +8,7 @@
  * a process restart (epochs start again, open items come back, moves to
  * another queue that were under way are finished as transfer.c does). */
 #include "crash_work.h"
+#include "util/compat.h"
 
 #include "crash_util.h"
 #include "journal/format.h"
@@ -65,7 +66,7 @@ struct live {
 
 static uint32_t nev(const struct live *l) { return (uint32_t)l->w->rec.nev; }
 
-static void failf(struct live *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void failf(struct live *l, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static void failf(struct live *l, const char *fmt, ...)
 {
     if (l->w->failure[0])
@@ -78,7 +79,7 @@ static void failf(struct live *l, const char *fmt, ...)
     va_end(ap);
 }
 
-static void trace(struct live *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace(struct live *l, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static void trace(struct live *l, const char *fmt, ...)
 {
     if (!l->c->verbose)

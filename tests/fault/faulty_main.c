@@ -144,7 +144,7 @@ static int fo_ftruncate(void *ctx, int fd, off_t len)
     int rc;
     if ((rc = fault_for(f, "ftruncate")) < 0)
         return rc;
-    return f->real->ftruncate(f->real->ctx, fd, len);
+    return f->real->resize(f->real->ctx, fd, len);
 }
 
 static int fo_close(void *ctx, int fd)
@@ -257,7 +257,7 @@ int main(int argc, char **argv)
         .pwrite = fo_pwrite,
         .pread = fo_pread,
         .fsync = fo_fsync,
-        .ftruncate = fo_ftruncate,
+        .resize = fo_ftruncate,
         .close = fo_close,
         .unlink = fo_unlink,
         .rename = fo_rename,

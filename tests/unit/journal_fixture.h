@@ -80,7 +80,7 @@ static inline int f_fsync(void *ctx, int fd)
 static inline int f_ftruncate(void *ctx, int fd, off_t len)
 {
     struct fault *f = ctx;
-    return f->real->ftruncate(f->real->ctx, fd, len);
+    return f->real->resize(f->real->ctx, fd, len);
 }
 static inline int f_close(void *ctx, int fd)
 {
@@ -133,7 +133,7 @@ static inline void fault_init(struct fault *f)
                          .pwrite = f_pwrite,
                          .pread = f_pread,
                          .fsync = f_fsync,
-                         .ftruncate = f_ftruncate,
+                         .resize = f_ftruncate,
                          .close = f_close,
                          .unlink = f_unlink,
                          .rename = f_rename,

@@ -1,0 +1,123 @@
+/* proc_win.c: proc.h on Windows. */
+#include "proc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <uv.h>
+#include <windows.h>
+
+#include <psapi.h>
+
+/* msvcrt's table of file descriptors holds 2048 (_NHANDLE_), and the
+ * journal's files are C runtime descriptors (journal/io_win.c). */
+#define CRT_MAX_FDS 2048
+
+const struct proc_signal PROC_SIGNALS[PROC_NSIGNALS] = {
+    {SIGINT, PROC_SIG_STOP},   /* Ctrl-C */
+    {SIGBREAK, PROC_SIG_STOP}, /* Ctrl-Break */
+    {SIGHUP, PROC_SIG_STOP},   /* the console window is closing */
+};
+
+void proc_init(void) {}
+
+int proc_raise_fd_limit(struct proc_fd_limit *l)
+{
+    l->was = l->soft = l->hard = CRT_MAX_FDS;
+    return 0;
+}
+
+uint64_t proc_max_fds(void) { return CRT_MAX_FDS; }
+
+/* Resident: the working set; virtual: the private bytes committed (as
+ * Prometheus's own Windows process collector reports them). */
+void proc_memory(uint64_t *rss, uint64_t *virt)
+{
+    *rss = *virt = 0;
+    size_t r;
+    if (uv_resident_set_memory(&r) == 0)
+        *rss = r;
+    PROCESS_MEMORY_COUNTERS_EX pmc;
+    if (GetProcessMemoryInfo(GetCurrentProcess(), (PROCESS_MEMORY_COUNTERS *)&pmc, sizeof(pmc)))
+        *virt = pmc.PrivateUsage;
+}
+
+/* Windows counts the process's handles in one call: one step. */
+struct proc_fds {
+    int unused;
+};
+
+struct proc_fds *proc_fds_begin(void) { return calloc(1, sizeof(struct proc_fds)); }
+
+int proc_fds_step(struct proc_fds *f, size_t n, uint64_t *count)
+{
+    (void)f;
+    (void)n;
+    DWORD h = 0;
+    *count = GetProcessHandleCount(GetCurrentProcess(), &h) ? h : 0;
+    return 1;
+}
+
+void proc_fds_end(struct proc_fds *f) { free(f); }
+
+/* UTF-8 to a new UTF-16 string (free it), or NULL. */
+static wchar_t *wide(const char *s)
+{
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    wchar_t *w = n > 0 ? malloc((size_t)n * sizeof(*w)) : NULL;
+    if (w && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
+        free(w);
+        w = NULL;
+    }
+    return w;
+}
+
+/* Creates w (one level) unless it is there already. */
+static int make_one(const wchar_t *w)
+{
+    if (CreateDirectoryW(w, NULL) || GetLastError() == ERROR_ALREADY_EXISTS)
+        return 0;
+    switch (GetLastError()) {
+    case ERROR_ACCESS_DENIED:
+        return -EACCES;
+    case ERROR_PATH_NOT_FOUND:
+    case ERROR_FILE_NOT_FOUND:
+        return -ENOENT;
+    case ERROR_INVALID_NAME:
+        return -EINVAL;
+    default:
+        return -EIO;
+    }
+}
+
+/* Each level after the root ("C:\", "\\server\share\", "\" or nothing):
+ * separators are either slash. Whether the folder is writable shows at the
+ * first file the journal creates there, with its own message. */
+int proc_prepare_dir(const char *dir)
+{
+    if (!dir[0])
+        return -ENAMETOOLONG;
+    wchar_t *w = wide(dir);
+    if (!w)
+        return -EINVAL;
+    int rc = 0;
+    for (wchar_t *p = w + 1; *p && rc == 0; p++) {
+        if ((*p != L'/' && *p != L'\\') || p[-1] == L':' || p[-1] == L'/' || p[-1] == L'\\')
+            continue;
+        wchar_t c = *p;
+        *p = L'\0';
+        rc = make_one(w);
+        *p = c;
+    }
+    if (rc == 0)
+        rc = make_one(w);
+    DWORD a = rc == 0 ? GetFileAttributesW(w) : 0;
+    if (rc == 0 && a == INVALID_FILE_ATTRIBUTES)
+        rc = -ENOENT;
+    else if (rc == 0 && !(a & FILE_ATTRIBUTE_DIRECTORY))
+        rc = -ENOTDIR;
+    free(w);
+    return rc;
+}
+
+void proc_gmtime(time_t secs, struct tm *tm) { gmtime_s(tm, &secs); }
