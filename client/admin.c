@@ -17,7 +17,7 @@ static int ask(darner_client *c, size_t i, const char *req, size_t len, struct d
     int rc = dn_server_connect(c, i);
     if (rc < 0)
         return rc;
-    struct iovec iov = {(void *)req, len};
+    dn_iov iov = {(void *)req, len};
     rc = dn_server_send(c, i, &iov, 1);
     if (rc == 0)
         rc = dn_server_reply(c, i, r, 0);

@@ -3,22 +3,13 @@
 #include "client_int.h"
 
 #include "request.h"
+#include "sock.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-static uint64_t default_seed(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ((uint64_t)ts.tv_sec * 1000000007ull) ^ (uint64_t)ts.tv_nsec ^
-           ((uint64_t)getpid() << 32);
-}
 
 /* Caller owns *out (darner_client_free). Borrows servers. */
 int darner_client_new(darner_client **out, const char *servers)
@@ -36,7 +27,7 @@ int darner_client_new(darner_client **out, const char *servers)
         free(addrs);
         return -ENOMEM;
     }
-    rc = dn_fleet_init(&c->fleet, addrs, n, default_seed()); /* takes addrs */
+    rc = dn_fleet_init(&c->fleet, addrs, n, dn_sock_seed()); /* takes addrs */
     if (rc < 0) {
         free(c);
         return rc;
@@ -172,7 +163,7 @@ int dn_reply_failure(darner_client *c, size_t i, const struct dn_reply *r)
     }
 }
 
-int dn_server_send(darner_client *c, size_t i, struct iovec *iov, int iovcnt)
+int dn_server_send(darner_client *c, size_t i, dn_iov *iov, int iovcnt)
 {
     int rc = dn_conn_writev(&c->fleet.servers[i].conn, iov, iovcnt, c->timeout_ms);
     if (rc < 0)

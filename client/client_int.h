@@ -53,7 +53,7 @@ int dn_reply_failure(darner_client *c, size_t i, const struct dn_reply *r);
 
 /* Sends iov to server i; on failure drops the connection (penalized).
  * Returns 0 or a negative errno. */
-int dn_server_send(darner_client *c, size_t i, struct iovec *iov, int iovcnt);
+int dn_server_send(darner_client *c, size_t i, dn_iov *iov, int iovcnt);
 
 /* Reads one reply line from server i and parses it into *r; on failure
  * drops the connection (penalized for network errors). extra_ms is added to

@@ -1,7 +1,8 @@
 /* conn.h: one TCP connection to one server: connect with a timeout, write
  * everything, read lines and payloads through a small buffer. All waits are
- * poll() on a non-blocking socket, bounded by an idle timeout: a call fails
- * with -ETIMEDOUT when the peer makes no progress for that long. */
+ * polls of a non-blocking socket, bounded by an idle timeout: a call fails
+ * with -ETIMEDOUT when the peer makes no progress for that long. The system
+ * calls behind it are sock.h's (sock_unix.c, sock_win.c). */
 #ifndef DARNER_CLIENT_CONN_H
 #define DARNER_CLIENT_CONN_H
 
@@ -9,12 +10,26 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#if defined(_WIN32)
+/* A SOCKET (a handle, UINT_PTR) held signed, so that -1 (INVALID_SOCKET)
+ * means "none" as on Unix. Winsock has no struct iovec: dn_iov has its
+ * fields, and sock_win.c hands them to WSASend as WSABUFs. */
+typedef intptr_t dn_sock;
+typedef struct dn_iov {
+    void *iov_base;
+    size_t iov_len;
+} dn_iov;
+#else
 #include <sys/uio.h>
+typedef int dn_sock;
+typedef struct iovec dn_iov;
+#endif
 
 #define DN_RBUF_SIZE (64 * 1024) /* also the longest reply line accepted */
 
 struct dn_conn {
-    int fd; /* -1 when not connected */
+    dn_sock fd; /* -1 when not connected */
     char *rbuf;
     size_t rpos, rlen; /* unread bytes are rbuf[rpos, rlen) */
 };
@@ -41,8 +56,9 @@ void dn_conn_close(struct dn_conn *c);
  * request is sent rather than after. */
 int dn_conn_usable(struct dn_conn *c);
 
-/* Writes all iov bytes. Returns 0 or a negative errno. */
-int dn_conn_writev(struct dn_conn *c, struct iovec *iov, int iovcnt, int idle_ms);
+/* Writes all iov bytes (iov is consumed as it goes). Returns 0 or a
+ * negative errno. */
+int dn_conn_writev(struct dn_conn *c, dn_iov *iov, int iovcnt, int idle_ms);
 
 /* Reads one line; *line (len bytes, CRLF or LF removed) stays valid until
  * the next read. Returns 0, -ECONNRESET (peer closed), -EPROTO (line longer

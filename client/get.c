@@ -32,7 +32,7 @@ static int to_sink(void *arg, const void *p, size_t n)
 static int get_on(darner_client *c, size_t i, const char *req, size_t reqlen, uint32_t wait_ms,
                   const darner_sink *sink, int *found, int *sent)
 {
-    struct iovec iov = {(void *)req, reqlen};
+    dn_iov iov = {(void *)req, reqlen};
     int rc = dn_server_send(c, i, &iov, 1);
     if (rc < 0)
         return rc;

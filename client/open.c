@@ -82,7 +82,7 @@ static int finish(darner_client *c, const char *queue, unsigned opt)
     int len = dn_req_get(req, sizeof(req), queue, opt, 0);
     if (len < 0)
         return len;
-    struct iovec iov = {req, (size_t)len};
+    dn_iov iov = {req, (size_t)len};
     int rc = dn_server_send(c, i, &iov, 1);
     struct dn_reply r;
     if (rc == 0)

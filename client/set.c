@@ -43,13 +43,13 @@ static int send_stream(darner_client *c, size_t i, const struct payload *p, int 
             dn_set_error(c, SIZE_MAX, "the item's source failed: %s", darner_strerror(rc));
             goto done;
         }
-        struct iovec iov = {chunk, got};
+        dn_iov iov = {chunk, got};
         rc = dn_server_send(c, i, &iov, 1);
         if (rc < 0)
             goto done;
         left -= got;
     }
-    struct iovec crlf = {(void *)"\r\n", 2};
+    dn_iov crlf = {(void *)"\r\n", 2};
     rc = dn_server_send(c, i, &crlf, 1);
 done:
     free(chunk);
@@ -62,13 +62,13 @@ static int set_on(darner_client *c, size_t i, const char *hdr, size_t hlen, cons
 {
     int rc;
     if (!p->src) {
-        struct iovec iov[3] = {{(void *)hdr, hlen}, {(void *)p->data, (size_t)p->len}, {(void *)"\r\n", 2}};
+        dn_iov iov[3] = {{(void *)hdr, hlen}, {(void *)p->data, (size_t)p->len}, {(void *)"\r\n", 2}};
         rc = dn_server_send(c, i, iov, 3);
         if (rc < 0)
             return rc;
         *committed = 1;
     } else {
-        struct iovec iov = {(void *)hdr, hlen};
+        dn_iov iov = {(void *)hdr, hlen};
         rc = dn_server_send(c, i, &iov, 1);
         if (rc == 0)
             rc = send_stream(c, i, p, committed);

@@ -4,19 +4,15 @@
  * once the work on it succeeded, and if darner-cli or CMD is killed, the
  * connection closes and the server puts the item back.
  *
- * The item is spooled to an unlinked temporary file first, so CMD sees all
- * of it or nothing (never a stream cut short by a network failure), and an
- * item of any size passes without being held in memory. */
+ * The item is spooled to a temporary file first (gone once closed), so CMD
+ * sees all of it or nothing (never a stream cut short by a network
+ * failure), and an item of any size passes without being held in memory. */
 #include "cli.h"
+#include "os.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 struct spool {
     FILE *f;
@@ -40,62 +36,28 @@ static int spool_data(void *arg, const void *p, size_t n)
     return fwrite(p, 1, n, s->f) == n ? 0 : -ENOSPC;
 }
 
-/* Runs command under /bin/sh with stdin on the spool; returns its wait
- * status, or -1 when it could not be started. */
-static int run_command(const char *command, const char *queue, const char *server,
-                       const struct spool *s)
+/* Runs command with the item spooled in s on its stdin and the item's
+ * details in DARNER_QUEUE, DARNER_SERVER, DARNER_FLAGS and DARNER_BYTES.
+ * Returns 0 with *ex, or -errno when it could not be started. */
+static int run_command(const char *command, const char *queue, const char *server, const struct spool *s,
+                       struct cli_exit *ex)
 {
+    char flags[16], bytes[32];
+    snprintf(flags, sizeof(flags), "%" PRIu32, s->flags);
+    snprintf(bytes, sizeof(bytes), "%" PRIu64, s->len);
+    const struct cli_env env[] = {{"DARNER_QUEUE", queue},
+                                  {"DARNER_SERVER", server},
+                                  {"DARNER_FLAGS", flags},
+                                  {"DARNER_BYTES", bytes}};
     fflush(stdout);
     fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        char num[32];
-        if (dup2(fileno(s->f), STDIN_FILENO) < 0)
-            _exit(127);
-        signal(SIGPIPE, SIG_DFL);
-        setenv("DARNER_QUEUE", queue, 1);
-        setenv("DARNER_SERVER", server, 1);
-        snprintf(num, sizeof(num), "%" PRIu32, s->flags);
-        setenv("DARNER_FLAGS", num, 1);
-        snprintf(num, sizeof(num), "%" PRIu64, s->len);
-        setenv("DARNER_BYTES", num, 1);
-        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return status;
-}
-
-/* An unlinked temporary file in $TMPDIR (else /tmp), or NULL. */
-static FILE *spool_file(void)
-{
-    const char *dir = getenv("TMPDIR");
-    char path[4096];
-    if (!dir || !*dir)
-        dir = "/tmp";
-    if (snprintf(path, sizeof(path), "%s/darner-cli-XXXXXX", dir) >= (int)sizeof(path)) {
-        errno = ENAMETOOLONG;
-        return NULL;
-    }
-    int fd = mkostemp(path, O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    unlink(path);
-    FILE *f = fdopen(fd, "w+");
-    if (!f)
-        close(fd);
-    return f;
+    return cli_run_command(command, s->f, env, sizeof(env) / sizeof(env[0]), ex);
 }
 
 int exec_open_item(struct cli *cli, const char *queue, int wait_ms, const char *command)
 {
     struct spool s = {0};
-    s.f = spool_file();
+    s.f = cli_spool_file();
     if (!s.f)
         return cli_usage_error(cli, "get --exec: cannot create a temporary file: %s", strerror(errno));
     darner_sink sink = {spool_begin, spool_data, &s};
@@ -122,9 +84,10 @@ int exec_open_item(struct cli *cli, const char *queue, int wait_ms, const char *
         return cli_usage_error(cli, "get --exec: spooling the item failed; it went back to %s", queue);
     }
     const char *server = darner_client_server_name(cli->client, s.server);
-    int status = run_command(command, queue, server, &s);
+    struct cli_exit ex = {0};
+    int started = run_command(command, queue, server, &s, &ex) == 0;
     fclose(s.f);
-    int ok = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    int ok = started && ex.signal == 0 && ex.code == 0;
     rc = ok ? darner_close(cli->client, queue) : darner_abort(cli->client, queue);
     if (rc < 0)
         return cli_fail(cli, ok ? "get --exec: close" : "get --exec: abort", rc);
@@ -133,20 +96,20 @@ int exec_open_item(struct cli *cli, const char *queue, int wait_ms, const char *
         json_cstr(stdout, queue);
         fputs(",\"found\":true,\"server\":", stdout);
         json_cstr(stdout, server);
-        printf(",\"bytes\":%" PRIu64 ",\"flags\":%" PRIu32 ",\"exit\":%d,\"result\":\"%s\"}\n", s.len,
-               s.flags,
-               status < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+        printf(",\"bytes\":%" PRIu64 ",\"flags\":%" PRIu32 ",\"exit\":%d,\"result\":\"%s\"}\n", s.len, s.flags,
+               !started    ? -1
+               : ex.signal ? 128 + ex.signal
+                           : ex.code,
                ok ? "closed" : "aborted");
     }
     if (ok)
         return CLI_OK;
-    if (status < 0)
+    if (!started)
         fprintf(stderr, "darner-cli: could not run the command; the item went back to %s\n", queue);
-    else if (WIFEXITED(status))
-        fprintf(stderr, "darner-cli: the command exited with %d; the item went back to %s\n",
-                WEXITSTATUS(status), queue);
+    else if (ex.signal == 0)
+        fprintf(stderr, "darner-cli: the command exited with %d; the item went back to %s\n", ex.code, queue);
     else
-        fprintf(stderr, "darner-cli: the command was killed by signal %d; the item went back to %s\n",
-                WTERMSIG(status), queue);
+        fprintf(stderr, "darner-cli: the command was killed by signal %d; the item went back to %s\n", ex.signal,
+                queue);
     return CLI_ERR;
 }

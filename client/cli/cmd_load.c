@@ -1,6 +1,7 @@
 /* cmd_load.c: load QUEUE < FILE, one set per item. In a fleet every item
  * goes to a random server, as any set does. Format: see transfer.h. */
 #include "cli.h"
+#include "os.h"
 #include "transfer.h"
 
 #include <errno.h>
@@ -55,9 +56,9 @@ static int load_lines(struct cli *cli, const char *queue, uint32_t flags, unsign
 {
     char *line = NULL;
     size_t cap = 0;
-    ssize_t n;
+    int64_t n;
     int status = 0;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
+    while ((n = cli_getline(&line, &cap, stdin)) >= 0) {
         if (n > 0 && line[n - 1] == '\n')
             n--;
         int rc = darner_set_ex(cli->client, queue, line, (size_t)n, flags, 0, how);

@@ -2,9 +2,9 @@
  * commands read from stdin on one client, so an item opened by one line can
  * be closed by a later one. The only file that exits. */
 #include "cli.h"
+#include "os.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -137,7 +137,7 @@ static int cmd_shell(struct cli *cli, int argc, char **argv)
             fputs("darner> ", stdout);
             fflush(stdout);
         }
-        if (getline(&line, &cap, stdin) < 0)
+        if (cli_getline(&line, &cap, stdin) < 0)
             break;
         char **words;
         int n = split_words(line, &words);
@@ -163,9 +163,7 @@ static int cmd_shell(struct cli *cli, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    /* A reader that goes away (darner-cli drain q | head) is an error we
-     * report, not a signal that kills us with an item half written. */
-    signal(SIGPIPE, SIG_IGN);
+    cli_os_init(); /* SIGPIPE ignored; binary stdio on Windows */
     struct cli cli = {.progress = -1};
     int stop = 0;
     int rc = global_options(&cli, &argc, argv, &stop);

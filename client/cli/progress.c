@@ -4,25 +4,10 @@
 #include "cli.h"
 
 #include <inttypes.h>
-#include <time.h>
 #include <unistd.h>
 
 #define TTY_EVERY_MS 200
 #define FILE_EVERY_MS 1000
-
-int64_t cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void cli_sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) < 0) {
-    }
-}
 
 void progress_init(struct progress *p, struct cli *cli, const char *verb, const char *queue)
 {
