@@ -14,7 +14,6 @@
 #include "log.h"
 #include "tools/jtool.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,33 +21,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 #include <xxhash.h>
+
+/* dir/name into path (PATH_MAX bytes). Returns 0 or -ENAMETOOLONG. */
+static int path_in(char *path, const char *dir, const char *name)
+{
+    return snprintf(path, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
 
 /* Opens dir/name read-only. Returns 0 with *fd (the caller's) and its size. */
 static int open_in(const struct tool *t, const char *name, int *fd, uint64_t *size)
 {
     char path[PATH_MAX];
-    struct stat st;
-    if (snprintf(path, sizeof(path), "%s/%s", t->dir, name) >= (int)sizeof(path))
-        return -ENAMETOOLONG;
-    int f = t->io->open(t->io->ctx, path, O_RDONLY | O_CLOEXEC, 0);
+    off_t sz;
+    int rc = path_in(path, t->dir, name);
+    if (rc < 0)
+        return rc;
+    int f = t->io->open(t->io->ctx, path, O_RDONLY, 0); /* the table adds close-on-exec */
     if (f < 0)
         return f;
-    if (fstat(f, &st) < 0) {
-        int rc = -errno;
+    if ((rc = t->io->fsize(t->io->ctx, f, &sz)) < 0) {
         t->io->close(t->io->ctx, f);
         return rc;
     }
     *fd = f;
-    *size = (uint64_t)st.st_size;
+    *size = (uint64_t)sz;
     return 0;
 }
-
-static void seg_name(char out[32], uint64_t seq) { snprintf(out, 32, "seg-%016" PRIx64 ".dat", seq); }
-static void blob_name(char out[32], uint64_t id) { snprintf(out, 32, "blob-%016" PRIx64 ".dat", id); }
 
 /* Makes room for one more element of size sz in *a (n used, *cap allocated;
  * the caller owns *a). Returns 0 or -ENOMEM. */
@@ -64,6 +63,57 @@ static int grow(void *a, size_t n, size_t *cap, size_t sz)
     *cap = c;
     return 0;
 }
+
+/* A folder's entry names, as the I/O table's listdir gives them. */
+struct names {
+    char **v; /* owned, each malloc'd */
+    size_t n, cap;
+    int (*keep)(const char *name); /* NULL: every name */
+};
+
+/* listdir callback: copies the name into the struct names arg. */
+static int add_name(void *arg, const char *name)
+{
+    struct names *l = arg;
+    if (l->keep && !l->keep(name))
+        return 0;
+    int rc = grow(&l->v, l->n, &l->cap, sizeof(*l->v));
+    if (rc < 0)
+        return rc;
+    if (!(l->v[l->n] = strdup(name)))
+        return -ENOMEM;
+    l->n++;
+    return 0;
+}
+
+static void names_free(struct names *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The names in folder dir that keep accepts (NULL: all), sorted bytewise,
+ * into *l (the caller frees with names_free). Returns 0 or -errno. */
+static int list_folder(const struct jio *io, const char *dir, int (*keep)(const char *), struct names *l)
+{
+    *l = (struct names){.keep = keep};
+    int rc = io->listdir(io->ctx, dir, add_name, l);
+    if (rc < 0) {
+        names_free(l);
+        return rc;
+    }
+    if (l->n)
+        qsort(l->v, l->n, sizeof(*l->v), cmp_name);
+    return 0;
+}
+
+static void seg_name(char out[32], uint64_t seq) { snprintf(out, 32, "seg-%016" PRIx64 ".dat", seq); }
+static void blob_name(char out[32], uint64_t id) { snprintf(out, 32, "blob-%016" PRIx64 ".dat", id); }
 
 /* Frees what the last folder's pass owned and starts a fresh one. */
 static void tool_reset(struct tool *t, const char *dir)
@@ -108,21 +158,20 @@ static int read_folder(struct tool *t)
     fputs(t->json ? "\"}\n" : "\n", t->out);
     if (n < 0)
         report(t, 1, "NAME", 0, 0, "missing or unreadable: the server removes this folder at start");
-    DIR *d = opendir(t->dir);
-    if (!d)
-        return -errno;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
+    struct names l;
+    if ((rc = list_folder(t->io, t->dir, NULL, &l)) < 0)
+        return rc;
+    for (size_t i = 0; i < l.n; i++) {
         uint64_t seq;
-        if (!jf_parse_file_name(e->d_name, "seg-", &seq))
+        if (!jf_parse_file_name(l.v[i], "seg-", &seq))
             continue;
         if ((rc = grow(&t->segs, t->nsegs, &t->cap_segs, sizeof(*t->segs))) < 0) {
-            closedir(d);
+            names_free(&l);
             return rc;
         }
         t->segs[t->nsegs++] = seq;
     }
-    closedir(d);
+    names_free(&l);
     if (t->nsegs)
         qsort(t->segs, t->nsegs, sizeof(*t->segs), cmp_u64);
     return 0;
@@ -502,20 +551,22 @@ static int check_live(struct tool *t, struct acks *a, const char *ackfile)
             blob_name(name, t->missing[i]);
             report(t, 1, name, 0, 0, "missing: item %" PRIu64 " is live, the server cannot hand it out", t->missing[i]);
         }
-    DIR *d = opendir(t->dir);
-    if (!d)
-        return -errno;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
+    struct names l;
+    int rc = list_folder(t->io, t->dir, NULL, &l);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < l.n; i++) {
         uint64_t id, size = 0;
-        struct stat st;
-        if (!jf_parse_file_name(e->d_name, "blob-", &id))
+        char path[PATH_MAX];
+        if (!jf_parse_file_name(l.v[i], "blob-", &id))
             continue;
-        t->blob_bytes += size = fstatat(dirfd(d), e->d_name, &st, 0) == 0 ? (uint64_t)st.st_size : 0;
+        if (path_in(path, t->dir, l.v[i]) < 0 || t->io->size(t->io->ctx, path, &size) < 0)
+            size = 0;
+        t->blob_bytes += size;
         if (!is_live(t, a, id))
-            report(t, 0, e->d_name, 0, size, "its item is gone: start-up removes it");
+            report(t, 0, l.v[i], 0, size, "its item is gone: start-up removes it");
     }
-    closedir(d);
+    names_free(&l);
     uint64_t disk = t->seg_bytes + t->blob_bytes + t->ack[0].size + t->ack[1].size;
     fprintf(t->out,
             t->json ? "{\"type\":\"summary\",\"items\":%" PRIu64 ",\"from_cursor\":%" PRIu64 ",\"behind_cursor\":%zu"
@@ -570,8 +621,9 @@ static int scan(struct tool *t, const char *dir)
  * durable, and closes it. Returns 0 or -errno. */
 static int reopen(const char *dir)
 {
+    const struct jio *io = jio_posix();
     struct log lg = {.level = LOG_INFO, .out = stderr};
-    struct jnl_conf conf = {.io = jio_posix(), .log = &lg, .segment_size = 64ull << 20, .ack_compact_bytes = 1u << 20};
+    struct jnl_conf conf = {.io = io, .log = &lg, .segment_size = 64ull << 20, .ack_compact_bytes = 1u << 20};
     struct jnl *j = NULL;
     int fds[32], n, rc = jnl_open(&j, &conf, dir, 0);
     if (rc < 0)
@@ -579,16 +631,23 @@ static int reopen(const char *dir)
     if ((n = jnl_sync_fds(j, fds, 32)) < 0)
         rc = n;
     for (int i = 0; i < n; i++) {
-        if (fsync(fds[i]) < 0 && rc == 0)
-            rc = -errno;
-        close(fds[i]);
+        int s = io->fsync(io->ctx, fds[i]);
+        if (s < 0 && rc == 0)
+            rc = s;
+        io->close(io->ctx, fds[i]);
     }
     jnl_close(j);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* removed segments */
-    if ((dfd < 0 || fsync(dfd) < 0) && rc == 0)
-        rc = -errno;
-    if (dfd >= 0)
-        close(dfd);
+    /* The segments it removed: -EOPNOTSUPP where the platform has no folder
+     * fsync (Windows), whose removals need none. */
+    int dfd = io->open_dir(io->ctx, dir);
+    if (dfd >= 0) {
+        int s = io->fsync(io->ctx, dfd);
+        if (s < 0 && rc == 0)
+            rc = s;
+        io->close(io->ctx, dfd);
+    } else if (dfd != -EOPNOTSUPP && rc == 0) {
+        rc = dfd;
+    }
     return rc;
 }
 
@@ -614,31 +673,30 @@ static int run_one(struct tool *t, const char *dir)
     return t->damages ? EXIT_DAMAGE : EXIT_CLEAN;
 }
 
-static int is_queue_dir(const struct dirent *e)
+/* Whether name is a queue's folder, q-<hex>. */
+static int is_queue_dir(const char *name)
 {
     uint64_t id;
     char rest;
-    return sscanf(e->d_name, "q-%16" SCNx64 "%c", &id, &rest) == 1;
+    return sscanf(name, "q-%16" SCNx64 "%c", &id, &rest) == 1;
 }
 
-/* Runs the command on every q-* folder of a data folder; the worst exit code wins. */
+/* Runs the command on every q-* folder of a data folder, in name order; the
+ * worst exit code wins. */
 static int run_all(struct tool *t, const char *data)
 {
-    struct dirent **list;
-    int n = scandir(data, &list, is_queue_dir, alphasort), worst = EXIT_CLEAN;
-    if (n < 0) {
-        fprintf(stderr, "darner-journal: %s: %s\n", data, strerror(errno));
+    struct names l;
+    int rc = list_folder(t->io, data, is_queue_dir, &l), worst = EXIT_CLEAN;
+    if (rc < 0) {
+        fprintf(stderr, "darner-journal: %s: %s\n", data, strerror(-rc));
         return EXIT_ERROR;
     }
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < l.n; i++) {
         char path[PATH_MAX];
-        int rc = EXIT_ERROR;
-        if (snprintf(path, sizeof(path), "%s/%s", data, list[i]->d_name) < (int)sizeof(path))
-            rc = run_one(t, path);
+        rc = path_in(path, data, l.v[i]) == 0 ? run_one(t, path) : EXIT_ERROR;
         worst = rc > worst ? rc : worst;
-        free(list[i]);
     }
-    free(list);
+    names_free(&l);
     return worst;
 }
 

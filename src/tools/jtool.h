@@ -6,6 +6,7 @@
 #include "util/compat.h"
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "journal/format.h"
 #include "journal/io.h"
@@ -53,6 +54,14 @@ struct dump_ctx {
     struct tool *t;
     const char *name;
 };
+
+/* UTC calendar time of *s into *tm: gmtime_r, which Windows's C runtime
+ * has as gmtime_s (arguments swapped). Returns tm, or NULL. */
+#if defined(_WIN32)
+static inline struct tm *jt_gmtime(const time_t *s, struct tm *tm) { return gmtime_s(tm, s) == 0 ? tm : NULL; }
+#else
+static inline struct tm *jt_gmtime(const time_t *s, struct tm *tm) { return gmtime_r(s, tm); }
+#endif
 
 /* Writes p[0..n) escaped for a "..." string: JSON, or C-like for text. */
 void esc(const struct tool *t, const void *p, size_t n);

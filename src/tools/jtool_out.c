@@ -31,7 +31,7 @@ const char *fmt_ms(char out[40], uint64_t ms)
     char day[24];
     if (ms == 0)
         return "never";
-    if (!gmtime_r(&s, &tm) || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+    if (!jt_gmtime(&s, &tm) || strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
         snprintf(out, 40, "%" PRIu64 "ms", ms);
     else
         snprintf(out, 40, "%s.%03uZ", day, (unsigned)(ms % 1000));
