@@ -15,7 +15,7 @@ GENERATOR := $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
 WERROR ?= ON
 CONFIGURE = $(CMAKE) -S . -G "$(GENERATOR)" -DDARNER_WERROR=$(WERROR)
 
-.PHONY: all deps configure build run test test-asan clean fuzz test-tsan bench install check-builds format-check format deb
+.PHONY: all deps configure build run test test-asan clean fuzz test-tsan bench install check-builds format-check format deb windows test-windows
 
 all: build
 
@@ -24,12 +24,12 @@ all: build
 deps:
 	@scripts/install-deps
 
-DEP_GROUPS := build test fuzz check bench deb format
+DEP_GROUPS := build test fuzz check bench deb format windows
 .PHONY: $(addprefix deps-,$(DEP_GROUPS))
 $(addprefix deps-,$(DEP_GROUPS)): deps-%:
 	@scripts/install-deps $*
 # one install-deps at a time (apt-get holds a lock): the build group first
-$(addprefix deps-,test fuzz check bench deb): deps-build
+$(addprefix deps-,test fuzz check bench deb windows): deps-build
 
 # Configure once, and again when this Makefile (its flags) changes; CMake
 # re-runs itself when CMakeLists.txt or the globbed source lists change.
@@ -130,3 +130,23 @@ test-tsan: deps-test $(TSAN_DIR)/CMakeCache.txt
 # if missing. BENCH_QUICK=1 is a one-minute smoke run; see docs/benchmarks.md.
 bench: deps-bench build
 	BENCH_BUILD=$(abspath $(BUILD_DIR)) bench/run
+
+# ---- Windows (docs/platforms.md) ----
+# Cross-compiled with Debian's mingw-w64: the dependencies from their Debian
+# source packages (scripts/windows/fetch-sources, build-deps; static, into
+# WIN_DIR/prefix), then darner.exe, darner-cli.exe, darner-journal.exe and
+# the unit tests in WIN_DIR/darner, and the zip for Windows users.
+# test-windows runs the unit tests and the integration suite (what Wine can
+# run: tests/windows/run says which) against darner.exe under Wine.
+WIN_DIR ?= build-win
+windows: deps-windows
+	scripts/windows/fetch-sources
+	scripts/windows/build-deps
+	$(CMAKE) -S . -G "$(GENERATOR)" -B $(WIN_DIR)/darner -DDARNER_WERROR=$(WERROR) \
+		-DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_TOOLCHAIN_FILE=$(abspath cmake/mingw-w64.cmake) \
+		-DCMAKE_PREFIX_PATH=$(abspath $(WIN_DIR))/prefix
+	$(CMAKE) --build $(WIN_DIR)/darner
+	scripts/windows/package $(WIN_DIR)/darner $(WIN_DIR)
+
+test-windows: windows deps-test
+	tests/windows/run $(WIN_DIR)/darner

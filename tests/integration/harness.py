@@ -18,8 +18,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DARNER_BIN = os.environ.get("DARNER_BIN") or str(REPO / "build" / "darner")
 
-START_DEADLINE = 10.0   # seconds for the port file to appear
-STOP_DEADLINE = 10.0    # seconds for a clean exit after SIGTERM
+# Under Wine (tests/windows/run sets DARNER_WINE=1) a clean stop is SIGINT,
+# which Wine hands to the program as Ctrl-C; SIGTERM would end the process
+# at once, as TerminateProcess does. Starting takes longer there too.
+UNDER_WINE = os.environ.get("DARNER_WINE") == "1"
+STOP_SIGNAL = signal.SIGINT if UNDER_WINE else signal.SIGTERM
+
+START_DEADLINE = 30.0 if UNDER_WINE else 10.0   # seconds for the port file to appear
+STOP_DEADLINE = 10.0    # seconds for a clean exit after STOP_SIGNAL
 SOCKET_TIMEOUT = 10.0   # seconds any single read may block
 POLL = 0.01             # seconds between polls of a file or a stat
 
@@ -165,7 +171,7 @@ class Server:
         port = int(m.group(1))
         return port if 0 < port < 65536 else None
 
-    def stop(self, sig=signal.SIGTERM, timeout=STOP_DEADLINE):
+    def stop(self, sig=STOP_SIGNAL, timeout=STOP_DEADLINE):
         """Signal the server, wait for it, assert a clean exit 0; returns the code."""
         assert self.proc is not None
         self.stopped_by_test = True
@@ -203,7 +209,7 @@ class Server:
             return None
         rc = self.proc.poll()
         if rc is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(STOP_SIGNAL)
             try:
                 self.proc.wait(timeout=STOP_DEADLINE)
             except subprocess.TimeoutExpired:

@@ -18,7 +18,7 @@ import pytest
 
 from harness import DARNER_BIN, DARNER_FAULTY_BIN, FaultyServer, drain_queue
 
-TOOL = str(Path(DARNER_BIN).parent / "darner-journal")
+TOOL = os.environ.get("DARNER_JOURNAL_BIN") or str(Path(DARNER_BIN).parent / "darner-journal")
 SERVER_ERROR = re.compile(r"SERVER_ERROR \S.*")
 
 

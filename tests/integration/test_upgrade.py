@@ -18,7 +18,7 @@ import pytest
 from harness import DARNER_BIN, drain_queue, listing, run_darner
 
 FIXTURE = os.environ.get("DARNER_FIXTURE_BIN") or str(Path(DARNER_BIN).parent / "darner-fixture")
-TOOL = str(Path(DARNER_BIN).parent / "darner-journal")
+TOOL = os.environ.get("DARNER_JOURNAL_BIN") or str(Path(DARNER_BIN).parent / "darner-journal")
 
 
 @pytest.fixture
