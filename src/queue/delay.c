@@ -58,6 +58,12 @@ void queue_free_delays(struct queue *q)
     }
 }
 
+void queue_close_delay_files(struct queue *q)
+{
+    if (q->bucket)
+        dindex_reset(q->reg->jconf.io, q->bucket);
+}
+
 /* Parses a bucket's due range from its name. */
 static void bucket_range(const struct queue *b, uint64_t *start, uint64_t *end)
 {

@@ -46,5 +46,9 @@ void queue_unlink_bucket(struct queue *b);
 void queue_bucket_opened(struct queue *b, struct jnl *j);
 /* Frees q's delay state (a bucket's index, a queue's bucket list). */
 void queue_free_delays(struct queue *q);
+/* Closes the files a bucket's index holds open (its runs, already
+ * unlinked), so its folder can be removed where an open file keeps its
+ * name until closed (Windows); the index is built again when needed. */
+void queue_close_delay_files(struct queue *q);
 
 #endif

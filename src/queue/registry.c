@@ -636,6 +636,7 @@ int registry_delete(struct registry *r, struct queue *q)
     }
     jnl_close(q->jnl);
     q->jnl = NULL;
+    queue_close_delay_files(q); /* no file of the folder open when it goes */
     r->data_dirty = 1;
     /* Rename first, so a crash mid-delete never leaves half a queue behind. */
     char gone[PATH_MAX];
