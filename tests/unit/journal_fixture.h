@@ -5,7 +5,6 @@
 #ifndef DARNER_TESTS_JOURNAL_FIXTURE_H
 #define DARNER_TESTS_JOURNAL_FIXTURE_H
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,7 +119,8 @@ static inline int f_dup(void *ctx, int fd)
 
 static inline int f_open_dir(void *ctx, const char *path)
 {
-    return ((struct fault *)ctx)->no_dir_sync ? -EOPNOTSUPP : f_open(ctx, path, O_RDONLY | O_DIRECTORY, 0);
+    struct fault *f = ctx;
+    return f->no_dir_sync ? -EOPNOTSUPP : f->real->open_dir(f->real->ctx, path);
 }
 
 static inline void fault_init(struct fault *f)

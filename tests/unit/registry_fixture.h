@@ -32,7 +32,7 @@ static inline int fx_setup(void **state, const char *conf_text)
     assert_non_null(fx);
     tu_mkdtemp(fx->tmp);
     tu_join(fx->data, fx->tmp, "data");
-    assert_int_equal(mkdir(fx->data, 0755), 0);
+    tu_mkdir(fx->data);
     fx->conf =
         (struct jnl_conf){.io = jio_posix(), .segment_size = 1 << 20, .ack_compact_bytes = 1 << 20, .sync_never = 1};
     char path[PATH_MAX];

@@ -12,6 +12,7 @@
 
 #include "conffile.h"
 #include "config.h"
+#include "testutil.h"
 
 static enum config_result parse_args(const char **args, char *err, size_t cap)
 {
@@ -24,13 +25,21 @@ static enum config_result parse_args(const char **args, char *err, size_t cap)
     struct config c;
     struct conffile *file;
     config_defaults(&c);
-    FILE *out = fopen("/dev/null", "w"), *e = fmemopen(err, cap, "w");
+    /* what config_parse prints goes to files in a temporary folder; its
+     * errors come back in err */
+    char tmp[PATH_MAX], out_path[PATH_MAX], err_path[PATH_MAX];
+    tu_mkdtemp(tmp);
+    tu_join(out_path, tmp, "out");
+    tu_join(err_path, tmp, "err");
+    FILE *out = fopen(out_path, "w"), *e = fopen(err_path, "w");
     assert_non_null(out);
     assert_non_null(e);
     enum config_result r = config_parse(&c, &file, argc, argv, out, e);
     fclose(out);
     fclose(e);
     conffile_free(file);
+    tu_read_file(err_path, err, cap);
+    tu_rmtree(tmp);
     return r;
 }
 

@@ -2,8 +2,8 @@
  * deferred appends written in one batch, torn and damaged tails, and injected
  * faults (ENOSPC, short writes, EIO).
  *
- * Every test gets a fresh directory under /tmp (removed afterwards); the
- * journal itself lives in <tmp>/q. */
+ * Every test gets a fresh directory in the temporary folder (removed
+ * afterwards); the journal itself lives in <tmp>/q. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@ static void test_sync_fds_hands_out_fds_and_marks_clean(void **state)
     int n = jnl_sync_fds(fx->j, fds, 16);
     assert_true(n >= 0);
     for (int i = 0; i < n; i++)
-        close(fds[i]);
+        tu_close(fds[i]);
     assert_false(jnl_dirty(fx->j));
     put(fx->j, 1);
     assert_true(jnl_dirty(fx->j));
@@ -31,8 +31,8 @@ static void test_sync_fds_hands_out_fds_and_marks_clean(void **state)
     assert_int_equal(n, 1);
     for (int i = 0; i < n; i++) {
         assert_true(fds[i] >= 0);
-        assert_int_equal(fsync(fds[i]), 0);
-        close(fds[i]);
+        assert_int_equal(tu_fsync(fds[i]), 0);
+        tu_close(fds[i]);
     }
     assert_false(jnl_dirty(fx->j));
     assert_int_equal(jnl_sync_fds(fx->j, fds, 16), 0);
@@ -40,7 +40,7 @@ static void test_sync_fds_hands_out_fds_and_marks_clean(void **state)
     take(fx->j, 1);
     n = jnl_sync_fds(fx->j, fds, 16);
     assert_int_equal(n, 1);
-    close(fds[0]);
+    tu_close(fds[0]);
     assert_false(jnl_dirty(fx->j));
 }
 
@@ -63,10 +63,9 @@ static void test_segment_started_over_keeps_new_items(void **state)
     fx->j = NULL;
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/%s", fx->dir, SEG1);
-    int fd = open(path, O_WRONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, "garbage!", 8, 20), 8); /* inside the header: its seal fails */
-    close(fd);
+    int fd = tu_open(path, O_WRONLY);
+    assert_int_equal(tu_pwrite(fd, "garbage!", 8, 20), 8); /* inside the header: its seal fails */
+    tu_close(fd);
     assert_int_equal(jnl_open(&fx->j, &fx->conf, fx->dir, 0), 0);
     struct jnl_head h;
     assert_int_equal(jnl_head(fx->j, &h), -ENOENT); /* the old items are gone, the held one too */
@@ -96,7 +95,7 @@ static void test_no_folder_fsync_platform(void **state)
     int n = jnl_sync_fds(fx->j, fds, 16);
     assert_true(n >= 1); /* the segment (and ack log), no folder */
     for (int i = 0; i < n; i++)
-        close(fds[i]);
+        tu_close(fds[i]);
     assert_false(jnl_dirty(fx->j));
     take(fx->j, 1);
     reopen(fx);
@@ -115,7 +114,7 @@ static void test_sync_fds_failure_leaves_journal_dirty(void **state)
     int fds[16];
     int n = jnl_sync_fds(fx->j, fds, 16);
     for (int i = 0; i < n; i++)
-        close(fds[i]);
+        tu_close(fds[i]);
     put(fx->j, 1);
     take(fx->j, 1);
     put(fx->j, 2);
@@ -129,7 +128,7 @@ static void test_sync_fds_failure_leaves_journal_dirty(void **state)
     n = jnl_sync_fds(fx->j, fds, 16);
     assert_int_equal(n, 2); /* the segment and the ack log, both still owed */
     for (int i = 0; i < n; i++)
-        close(fds[i]);
+        tu_close(fds[i]);
     assert_false(jnl_dirty(fx->j));
     jnl_mark_unsynced(fx->j);
     assert_true(jnl_dirty(fx->j));

@@ -13,10 +13,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "proto/parse.h"
+#include "testplat.h"
 
 #define MAX_LINE 2048
 #define GUARD_DATA_PAGES 4
@@ -33,14 +32,14 @@ static size_t guard_room; /* readable bytes */
 static int guard_setup(void **state)
 {
     (void)state;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = tp_page_size();
     guard_room = page * GUARD_DATA_PAGES;
-    void *m = mmap(NULL, guard_room + 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
+    void *m = tp_map(guard_room + 2 * page);
+    if (!m)
         return -1;
     guard_map = m;
     guard_mem = guard_map + page;
-    if (mprotect(guard_map, page, PROT_NONE) != 0 || mprotect(guard_mem + guard_room, page, PROT_NONE) != 0)
+    if (tp_protect_none(guard_map, page) != 0 || tp_protect_none(guard_mem + guard_room, page) != 0)
         return -1;
     return 0;
 }
@@ -48,7 +47,7 @@ static int guard_setup(void **state)
 static int guard_teardown(void **state)
 {
     (void)state;
-    munmap(guard_map, guard_room + 2 * (size_t)sysconf(_SC_PAGESIZE));
+    tp_unmap(guard_map, guard_room + 2 * tp_page_size());
     return 0;
 }
 
@@ -123,7 +122,8 @@ static void parse_whole(const char *s, enum proto_type type, struct proto_req *r
 {
     ssize_t r = parse(s, req);
     if (r != (ssize_t)strlen(s) || req->type != type)
-        print_error("input \"%s\": r=%zd type=%d error=%s\n", s, r, req->type, req->error ? req->error : "-");
+        print_error("input \"%s\": r=%lld type=%d error=%s\n", s, (long long)r, (int)req->type,
+                    req->error ? req->error : "-");
     assert_int_equal(r, (ssize_t)strlen(s));
     assert_int_equal(req->type, type);
 }
@@ -986,7 +986,7 @@ static void need_more_at_every_prefix(void **state)
         for (size_t k = 0; k < n; k++) {
             ssize_t r = parse_n(s, k, &req);
             if (r != PROTO_NEED_MORE)
-                print_error("\"%s\" prefix %zu: %zd\n", s, k, r);
+                print_error("\"%s\" prefix %llu: %lld\n", s, (unsigned long long)k, (long long)r);
             assert_int_equal(r, PROTO_NEED_MORE);
         }
         assert_int_equal(parse_n(s, n, &req), (ssize_t)n);

@@ -57,28 +57,33 @@ struct snap {
     int n;
 };
 
+static int snap_name(void *arg, const char *name)
+{
+    struct snap *s = arg;
+    if (name[0] != '.') {
+        assert_true(s->n < 64);
+        tu_fmt(s->names[s->n], sizeof(s->names[0]), "%s", name);
+        s->n++;
+    }
+    return 0;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(a, b); }
+
 static void snap_take(const char *dir, struct snap *s)
 {
-    struct dirent **list;
-    int n = scandir(dir, &list, NULL, alphasort);
-    assert_true(n >= 0);
     s->n = 0;
-    for (int i = 0; i < n; i++) {
-        if (list[i]->d_name[0] != '.') {
-            char path[PATH_MAX];
-            assert_true(s->n < 64);
-            tu_join(path, dir, list[i]->d_name);
-            long long size = tu_file_size(path);
-            assert_true(size >= 0);
-            snprintf(s->names[s->n], sizeof(s->names[0]), "%s", list[i]->d_name);
-            s->data[s->n] = malloc((size_t)size + 1);
-            assert_non_null(s->data[s->n]);
-            s->len[s->n] = tu_read_file(path, s->data[s->n], (size_t)size + 1);
-            s->n++;
-        }
-        free(list[i]);
+    assert_int_equal(tu_io()->listdir(tu_io()->ctx, dir, snap_name, s), 0);
+    qsort(s->names, (size_t)s->n, sizeof(s->names[0]), by_name);
+    for (int i = 0; i < s->n; i++) {
+        char path[PATH_MAX];
+        tu_join(path, dir, s->names[i]);
+        long long size = tu_file_size(path);
+        assert_true(size >= 0);
+        s->data[i] = malloc((size_t)size + 1);
+        assert_non_null(s->data[i]);
+        s->len[i] = tu_read_file(path, s->data[i], (size_t)size + 1);
     }
-    free(list);
 }
 
 static void snap_free(struct snap *s)
