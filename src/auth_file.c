@@ -22,8 +22,10 @@ static int read_whole(const char *path, char **text, size_t *len)
     int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC_BINARY);
     *text = NULL;
     *len = 0;
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) {
+        rc = -errno; /* Windows' C runtime cannot open a folder: EACCES */
+        return rc == -EACCES && stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? -EINVAL : rc;
+    }
     if (fstat(fd, &st) < 0) {
         rc = -errno;
         goto out;

@@ -547,11 +547,17 @@ int registry_get_or_create(struct registry *r, const char *name, size_t len, str
     }
     if ((rc = r->jconf.io->mkdir(r->jconf.io->ctx, tmp, 0755)) < 0)
         goto fail;
+    /* The folder is renamed before its journal opens: Windows cannot rename
+     * a folder with files open in it. A crash between the two leaves a
+     * queue folder with no journal, which starts empty. */
     struct jnl_conf jc = queue_jconf(r, q);
-    if ((rc = write_name(r, q, tmp)) < 0 || (rc = jnl_open(&j, &jc, tmp, 1)) < 0 ||
-        (rc = r->jconf.io->rename(r->jconf.io->ctx, tmp, q->dir)) < 0)
+    if ((rc = write_name(r, q, tmp)) < 0 || (rc = r->jconf.io->rename(r->jconf.io->ctx, tmp, q->dir)) < 0)
         goto fail_dir;
-    jnl_set_dir(j, final); /* the fds stay valid across the rename */
+    if ((rc = jnl_open(&j, &jc, q->dir, 1)) < 0) {
+        snprintf(tmp, sizeof(tmp), "%s", q->dir);
+        goto fail_dir;
+    }
+    jnl_set_dir(j, final);
     final = NULL;
     r->data_dirty = 1;
     if (!jc.sync_never) {
