@@ -13,6 +13,12 @@
 /* Once at start: SIGPIPE ignored (Unix); nothing to do on Windows. */
 void proc_init(void);
 
+/* The program's arguments as UTF-8, to use in place of argv: argv itself
+ * on Unix; on Windows the UTF-16 command line converted (argv is in the
+ * ANSI code page, which cannot hold every path or queue name), kept for
+ * the process's life, or argv if that fails. */
+char **proc_args(int argc, char **argv);
+
 /* The open-file limit before and after raising the soft limit to the hard
  * one (Windows: the C runtime's table of file descriptors, raised to its
  * maximum). */

@@ -21,6 +21,12 @@ const struct proc_signal PROC_SIGNALS[PROC_NSIGNALS] = {
 
 void proc_init(void) { signal(SIGPIPE, SIG_IGN); }
 
+char **proc_args(int argc, char **argv)
+{
+    (void)argc;
+    return argv;
+}
+
 int proc_raise_fd_limit(struct proc_fd_limit *l)
 {
     struct rlimit rl;

@@ -8,6 +8,7 @@
 #include <windows.h>
 
 #include <psapi.h>
+#include <shellapi.h>
 
 /* msvcrt's table of file descriptors holds 2048 (_NHANDLE_), and the
  * journal's files are C runtime descriptors (journal/io_win.c). */
@@ -20,6 +21,25 @@ const struct proc_signal PROC_SIGNALS[PROC_NSIGNALS] = {
 };
 
 void proc_init(void) {}
+
+char **proc_args(int argc, char **argv)
+{
+    int n = 0;
+    wchar_t **w = CommandLineToArgvW(GetCommandLineW(), &n);
+    char **out = w && n == argc ? calloc((size_t)n + 1, sizeof(*out)) : NULL;
+    for (int i = 0; out && i < n; i++) {
+        int len = WideCharToMultiByte(CP_UTF8, 0, w[i], -1, NULL, 0, NULL, NULL);
+        if (len <= 0 || !(out[i] = malloc((size_t)len)) ||
+            WideCharToMultiByte(CP_UTF8, 0, w[i], -1, out[i], len, NULL, NULL) != len) {
+            for (int k = 0; k <= i; k++)
+                free(out[k]);
+            free(out);
+            out = NULL;
+        }
+    }
+    LocalFree(w);
+    return out ? out : argv;
+}
 
 int proc_raise_fd_limit(struct proc_fd_limit *l)
 {

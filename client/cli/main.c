@@ -31,9 +31,10 @@ static const struct cli_cmd commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: darner-cli [-s HOST:PORT[,HOST:PORT...]] [--json] [--timeout MS]\n"
-               "                  [--progress|--no-progress] COMMAND [ARGS]\n\n"
-               "Servers come from -s, else $DARNER_SERVERS, else %s.\n\ncommands:\n",
+    fprintf(f,
+            "usage: darner-cli [-s HOST:PORT[,HOST:PORT...]] [--json] [--timeout MS]\n"
+            "                  [--progress|--no-progress] COMMAND [ARGS]\n\n"
+            "Servers come from -s, else $DARNER_SERVERS, else %s.\n\ncommands:\n",
             DARNER_DEFAULT_SERVERS);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %s\n", commands[i].usage);
@@ -163,7 +164,7 @@ static int cmd_shell(struct cli *cli, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    cli_os_init(); /* SIGPIPE ignored; binary stdio on Windows */
+    argv = cli_os_init(argc, argv); /* SIGPIPE ignored; binary stdio and UTF-8 arguments on Windows */
     struct cli cli = {.progress = -1};
     int stop = 0;
     int rc = global_options(&cli, &argc, argv, &stop);

@@ -9,12 +9,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Once at start. Unix: SIGPIPE ignored, so a reader that goes away
- * (darner-cli drain q | head) is an error we report, not a signal that kills
- * us with an item half written. Windows: stdin and stdout in binary mode, so
- * items pass byte for byte, and the console told to obey the escape
- * sequences of `stats --watch` and the progress line. */
-void cli_os_init(void);
+/* Once at start; returns the arguments to use in place of argv. Unix:
+ * SIGPIPE ignored, so a reader that goes away (darner-cli drain q | head)
+ * is an error we report, not a signal that kills us with an item half
+ * written; argv as it is. Windows: stdin and stdout in binary mode, so
+ * items pass byte for byte, the console told to obey the escape sequences
+ * of `stats --watch` and the progress line and to show UTF-8, and the
+ * arguments as UTF-8 (from the UTF-16 command line: argv is in the ANSI
+ * code page, which cannot hold every queue name). */
+char **cli_os_init(int argc, char **argv);
 
 /* Reads one line (with its '\n', if there is one) from f into *line, grown
  * as needed (the caller frees it; *cap is its size). Returns the line's

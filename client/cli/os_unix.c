@@ -12,7 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-void cli_os_init(void) { signal(SIGPIPE, SIG_IGN); }
+char **cli_os_init(int argc, char **argv)
+{
+    (void)argc;
+    signal(SIGPIPE, SIG_IGN);
+    return argv;
+}
 
 int64_t cli_now_ms(void)
 {

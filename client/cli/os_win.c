@@ -6,6 +6,8 @@
 
 #include <windows.h>
 
+#include <shellapi.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <io.h>
@@ -50,12 +52,35 @@ static void console_vt(DWORD which)
         SetConsoleMode(h, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING);
 }
 
-void cli_os_init(void)
+/* The command line's arguments in UTF-8, kept for the process's life; argv
+ * itself if they cannot be had. */
+static char **utf8_args(int argc, char **argv)
+{
+    int n = 0;
+    wchar_t **w = CommandLineToArgvW(GetCommandLineW(), &n);
+    char **out = w && n == argc ? calloc((size_t)n + 1, sizeof(*out)) : NULL;
+    for (int i = 0; out && i < n; i++) {
+        int len = WideCharToMultiByte(CP_UTF8, 0, w[i], -1, NULL, 0, NULL, NULL);
+        if (len <= 0 || !(out[i] = malloc((size_t)len)) ||
+            WideCharToMultiByte(CP_UTF8, 0, w[i], -1, out[i], len, NULL, NULL) != len) {
+            for (int k = 0; k <= i; k++)
+                free(out[k]);
+            free(out);
+            out = NULL;
+        }
+    }
+    LocalFree(w);
+    return out ? out : argv;
+}
+
+char **cli_os_init(int argc, char **argv)
 {
     _setmode(_fileno(stdin), _O_BINARY);
     _setmode(_fileno(stdout), _O_BINARY);
     console_vt(STD_OUTPUT_HANDLE);
     console_vt(STD_ERROR_HANDLE);
+    SetConsoleOutputCP(CP_UTF8);
+    return utf8_args(argc, argv);
 }
 
 int64_t cli_now_ms(void) { return (int64_t)GetTickCount64(); }
