@@ -75,6 +75,9 @@ static void usage(FILE *f)
                "read settings from FILE: INI with [server] (any flag, as key_name = value), [queue], "
                "[queue \"NAME\"], [queue \"PATTERN\"] and [alias \"NAME\"]; see darner.conf.example. "
                "A flag wins over the file.");
+    usage_line(f, "      --service WORD [FLAGS...]",
+               "Windows only, and first: install (a service running darner with FLAGS, logging to a file), "
+               "uninstall, or run (what the service manager starts)");
     usage_line(f, "  -h, --help", "this text");
     usage_line(f, "  -V, --version", "print the version");
 }

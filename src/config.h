@@ -31,6 +31,7 @@ struct config {
     uint64_t max_line;
     uint64_t segment_size;
     int log_level;                  /* enum log_level */
+    char log_file[4096];            /* the log lines are appended there; "": stderr */
     uint64_t max_open_queues;       /* journals kept open at once; 0: from the open-file limit */
     char config_file[4096];         /* "": none (-c, --config) */
     uint64_t status_grace_ms;       /* before a stricter status refuses work */

@@ -1,4 +1,4 @@
-/* log.c: leveled log lines. */
+/* log.c: leveled log lines, to stderr or appended to a file. */
 #include "log.h"
 
 #include "proc.h"
@@ -22,7 +22,42 @@ int log_level_parse(const char *s, enum log_level *out)
     return -EINVAL;
 }
 
-void log_msg(const struct log *lg, enum log_level level, const char *fmt, ...)
+/* The file is the log's until log_close; "a": every line goes to the end,
+ * also after another process (logrotate's copytruncate) shortened it. */
+int log_open(struct log *lg, enum log_level level, const char *path)
+{
+    *lg = (struct log){.level = level, .out = stderr};
+    if (!path || !*path)
+        return 0;
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return errno ? -errno : -EIO;
+    lg->out = f;
+    return 0;
+}
+
+/* The new stream replaces the old (closed) only once it is open. */
+int log_reopen(struct log *lg, const char *path)
+{
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return errno ? -errno : -EIO;
+    if (log_to_file(lg))
+        fclose(lg->out);
+    lg->out = f;
+    return 0;
+}
+
+int log_to_file(const struct log *lg) { return lg->out && lg->out != stderr; }
+
+void log_close(struct log *lg)
+{
+    if (log_to_file(lg))
+        fclose(lg->out);
+    lg->out = stderr;
+}
+
+void log_vmsg(const struct log *lg, enum log_level level, const char *fmt, va_list ap)
 {
     if (!lg || !lg->out || level > lg->level)
         return;
@@ -33,10 +68,15 @@ void log_msg(const struct log *lg, enum log_level level, const char *fmt, ...)
     proc_gmtime((time_t)tv.tv_sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
     fprintf(lg->out, "%s.%03dZ %s %s\n", when, (int)(tv.tv_usec / 1000), level_names[level], line);
     fflush(lg->out);
+}
+
+void log_msg(const struct log *lg, enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(lg, level, fmt, ap);
+    va_end(ap);
 }

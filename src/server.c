@@ -56,13 +56,13 @@ static void unlink_later(void *ctx, const char *path)
 }
 
 int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, struct conffile *file,
-                const struct jio *io)
+                const struct jio *io, const struct log *log)
 {
     memset(s, 0, sizeof(*s));
     s->loop = loop;
     s->cfg = cfg;
     s->conf = file;
-    s->log = (struct log){.level = cfg->log_level, .out = stderr};
+    s->log = *log;
     list_init(&s->conns);
     list_init(&s->pending);
     s->start_ms = queue_now_ms();
@@ -289,12 +289,43 @@ static void sweep_cb(uv_timer_t *t)
     s->sweeping = 0;
 }
 
+/* On the loop, after server_request_stop from some thread. */
+static void on_stop_request(uv_async_t *h)
+{
+    struct server *s = h->data;
+    log_info(&s->log, "stop requested: stopping");
+    server_stop(s);
+}
+
+void server_request_stop(struct server *s)
+{
+    uv_mutex_lock(&s->stop_lock);
+    if (s->stop_open)
+        uv_async_send(&s->stop_async);
+    uv_mutex_unlock(&s->stop_lock);
+}
+
+int server_reopen_log(struct server *s)
+{
+    const char *path = s->cfg->log_file;
+    if (!path[0])
+        return 0;
+    int rc = log_reopen(&s->log, path);
+    if (rc < 0)
+        log_error(&s->log, "cannot open the log file %s again: %s; logging on to the file as it was", path,
+                  strerror(-rc));
+    else
+        log_info(&s->log, "log file %s opened again", path);
+    return rc;
+}
+
 static void on_sighup(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
     char why[512];
     (void)signum;
     notify_reloading();
+    server_reopen_log(s);                       /* logrotate renamed it and sent SIGHUP */
     if (server_reload(s, why, sizeof(why)) < 0) /* logs what happened */
         notify_ready("serving on %s:%d; a reload was refused: %s", s->listeners[0].where.addr, s->port, why);
     else
@@ -404,6 +435,16 @@ int server_start(struct server *s)
 {
     const struct config *cfg = s->cfg;
     int rc;
+    if ((rc = uv_mutex_init(&s->stop_lock)) == 0) {
+        s->stop_lock_made = 1;
+        rc = uv_async_init(s->loop, &s->stop_async, on_stop_request);
+    }
+    if (rc < 0) {
+        log_error(&s->log, "cannot make the stop request's handle: %s", uv_strerror(rc));
+        return rc;
+    }
+    s->stop_async.data = s;
+    s->stop_open = 1; /* no other thread knows s yet */
     uv_check_init(s->loop, &s->check);
     s->check.data = s;
     uv_check_start(&s->check, check_cb);
@@ -469,16 +510,21 @@ void server_stop(struct server *s)
         return;
     s->stopping = 1;
     notify_stopping();
+    if (s->stop_lock_made) {
+        uv_mutex_lock(&s->stop_lock);
+        s->stop_open = 0; /* closed below: no send may reach it from now on */
+        uv_mutex_unlock(&s->stop_lock);
+    }
     for (size_t i = 0; i < s->nlisteners; i++)
         if (!uv_is_closing((uv_handle_t *)&s->listeners[i].tcp))
             uv_close((uv_handle_t *)&s->listeners[i].tcp, handle_closed);
     for (size_t i = 0; i < PROC_NSIGNALS; i++)
         if (s->signals[i].loop && !uv_is_closing((uv_handle_t *)&s->signals[i]))
             uv_close((uv_handle_t *)&s->signals[i], handle_closed);
-    uv_handle_t *hs[] = {(uv_handle_t *)&s->fsync_timer,  (uv_handle_t *)&s->check,
-                         (uv_handle_t *)&s->idle,         (uv_handle_t *)&s->idle_timer,
-                         (uv_handle_t *)&s->status_timer, (uv_handle_t *)&s->sweep_timer,
-                         (uv_handle_t *)&s->lease_timer,  (uv_handle_t *)&s->delay_timer};
+    uv_handle_t *hs[] = {
+        (uv_handle_t *)&s->fsync_timer, (uv_handle_t *)&s->check,        (uv_handle_t *)&s->idle,
+        (uv_handle_t *)&s->idle_timer,  (uv_handle_t *)&s->status_timer, (uv_handle_t *)&s->sweep_timer,
+        (uv_handle_t *)&s->lease_timer, (uv_handle_t *)&s->delay_timer,  (uv_handle_t *)&s->stop_async};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], handle_closed);
@@ -502,6 +548,8 @@ void server_free(struct server *s)
             rc = syncer_flush_now(&s->sync);
         if (rc < 0)
             log_error(&s->log, "final fsync failed: %s", strerror(-rc));
+        else
+            log_info(&s->log, "every journal synced");
         registry_close(s->reg);
         s->reg = NULL;
     }
@@ -512,4 +560,7 @@ void server_free(struct server *s)
     s->auth = NULL;
     tls_ctx_put(s->tls);
     s->tls = NULL;
+    if (s->stop_lock_made)
+        uv_mutex_destroy(&s->stop_lock);
+    s->stop_lock_made = 0;
 }

@@ -43,6 +43,10 @@ struct server {
     size_t nlisteners;
     struct tls_ctx *tls; /* --enable-ssl: the context new TLS connections get (ours; a reload replaces it) */
     uv_signal_t signals[PROC_NSIGNALS]; /* proc.h's PROC_SIGNALS: stop or reload */
+    uv_async_t stop_async;              /* server_request_stop's wake-up, from any thread */
+    uv_mutex_t stop_lock;               /* orders server_request_stop against the async's close */
+    int stop_lock_made;                 /* server_start made stop_lock (server_free destroys it) */
+    int stop_open;                      /* stop_async may be sent to (under stop_lock) */
     uv_check_t check;                   /* each loop turn: finish deferred work, write output */
     uv_idle_t idle;                     /* keeps the loop from sleeping while work is deferred */
     uv_timer_t fsync_timer;
@@ -68,10 +72,13 @@ struct server {
 
 /* Opens the data folder and its queues. s is the caller's; cfg and io are
  * borrowed and must outlive the server; file (the loaded config file) is
- * the server's from now on, even on failure (server_free frees it). */
+ * the server's from now on, even on failure (server_free frees it). log
+ * (log_open's) is copied into s->log: the server writes to its stream and
+ * may replace it (SIGHUP reopens a log file); the caller closes s->log with
+ * log_close after server_free, so the end of the run can be logged. */
 struct conffile;
 int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, struct conffile *file,
-                const struct jio *io);
+                const struct jio *io, const struct log *log);
 /* Listens, writes the port file, installs signal handlers. */
 int server_start(struct server *s);
 /* Makes a TLS context from the ssl_* settings (--enable-ssl). Returns 0
@@ -81,7 +88,16 @@ int server_tls_load(struct server *s, struct tls_ctx **out);
 /* Begins a clean stop: no new connections, connections closed, data synced.
  * The loop ends by itself afterwards. */
 void server_stop(struct server *s);
-/* Frees what server_init made; after the loop has ended. */
+/* Asks for server_stop from any thread (a Windows service's control
+ * handler): it runs on the loop soon after. Safe from the end of
+ * server_start until server_free; a request after the stop began is
+ * ignored. */
+void server_request_stop(struct server *s);
+/* Opens the log file again (rotation); logs the outcome. Returns 0 or
+ * -errno (the old stream stays). */
+int server_reopen_log(struct server *s);
+/* Frees what server_init made; after the loop has ended. Leaves s->log
+ * open (the caller's to close). */
 void server_free(struct server *s);
 
 /* (Re)starts the periodic fsync at the shortest interval the server's and

@@ -281,6 +281,14 @@ const struct setting SETTINGS[] = {
      .off = SRV(log_level),
      .arg = "LEVEL",
      .help = "error | warn | info | debug"},
+    {.key = "log_file",
+     .scope = SCOPE_SERVER,
+     .type = ST_STRING,
+     .def = "",
+     .max = sizeof(((struct config *)0)->log_file),
+     .off = SRV(log_file),
+     .arg = "FILE",
+     .help = "append the log lines to FILE, opened again on SIGHUP (log rotation); empty: stderr"},
 
     /* ---- queue ---- */
     {.key = "max_items",
