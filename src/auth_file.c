@@ -1,6 +1,7 @@
 /* auth_file.c: the auth file read whole and handed to auth_parse; errors
  * name the file and the line. */
 #include "auth_file.h"
+#include "util/errstr.h"
 
 #include "auth.h"
 
@@ -77,8 +78,7 @@ int auth_file_load(const char *path, struct auth_table **out, char *why, size_t 
     *out = NULL;
     int rc = read_whole(path, &text, &len);
     if (rc < 0) {
-        snprintf(why, cap, "cannot read the auth file %s: %s", path,
-                 rc == -EINVAL ? "not a regular file" : strerror(-rc));
+        snprintf(why, cap, "cannot read the auth file %s: %s", path, rc == -EINVAL ? "not a regular file" : errstr(rc));
         return rc;
     }
     rc = auth_parse(text, len, out, &e);

@@ -2,6 +2,7 @@
  * and resolving each section's queue settings. */
 #include "conffile.h"
 #include "util/compat.h"
+#include "util/errstr.h"
 
 #include "util/glob.h"
 #include <errno.h>
@@ -523,7 +524,7 @@ int conffile_load(const char *path, struct config *srv, void (*warn)(void *ctx, 
     if (path) {
         if (!(f->path = strdup(path)) || !(l.in = fopen(path, "r"))) {
             rc = f->path ? -errno : -ENOMEM;
-            snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(-rc));
+            snprintf(err->msg, sizeof(err->msg), "%s: %s", path, errstr(rc));
             conffile_free(f);
             return rc;
         }

@@ -1,6 +1,7 @@
 /* conn_get.c: the get command: keys and their options, open items, waits
  * for items (/t=), and giving removals back when their fsync fails. */
 #include "conn_int.h"
+#include "util/errstr.h"
 
 #include "queue/delay.h"
 
@@ -112,7 +113,7 @@ void ci_undo(struct conn *c, const struct conn_undo *undo, size_t n)
         int rc = queue_restore(q, &u->item);
         if (rc < 0)
             log_error(&c->srv->log, "queue %s: cannot give back item %" PRIu64 " after a failed write: %s", q->name,
-                      u->item.id, strerror(-rc));
+                      u->item.id, errstr(rc));
     }
 }
 

@@ -2,6 +2,7 @@
  * file segments and are written once per loop turn, directly where the
  * socket takes them, else with one write in flight. */
 #include "conn_int.h"
+#include "util/errstr.h"
 
 #include "server.h"
 
@@ -116,7 +117,7 @@ static int resolve_ticket(struct conn *c, struct outseg *o)
     if (state > 0)
         buf_append(&o->mem, "STORED\r\n", 8);
     else
-        buf_printf(&o->mem, "SERVER_ERROR %s\r\n", strerror(-state));
+        buf_printf(&o->mem, "SERVER_ERROR %s\r\n", errstr(state));
     c->out_bytes += o->mem.len - before;
     jnl_ticket_put(o->ticket);
     o->ticket = NULL;
@@ -140,7 +141,7 @@ void ci_out_server_error(struct conn *c, int rc)
 {
     /* errno texts, except where ours says more */
     const char *why = rc == -EPROTONOSUPPORT ? "queue journal is in a format this build cannot read (see the log)"
-                                             : strerror(-rc);
+                                             : errstr(rc);
     ci_out_fmt(c, "SERVER_ERROR %s\r\n", why);
 }
 
@@ -281,7 +282,7 @@ static int resolve_guard(struct conn *c, struct outseg *o)
     guard_free(g);
     o->guard = NULL;
     size_t before = o->mem.len;
-    buf_printf(&o->mem, "SERVER_ERROR %s\r\n", strerror(-st));
+    buf_printf(&o->mem, "SERVER_ERROR %s\r\n", errstr(st));
     c->out_bytes += o->mem.len - before;
     return 0;
 }
@@ -398,8 +399,7 @@ void ci_write_next(struct conn *c)
             c->wchunk = malloc(n);
             int r = c->wchunk ? jio_pread_all(o->io, o->fd, c->wchunk, n, (off_t)o->off) : -ENOMEM;
             if (r < 0) {
-                log_error(&c->srv->log, "cannot read an item being sent: %s",
-                          r == -ENODATA ? "short read" : strerror(-r));
+                log_error(&c->srv->log, "cannot read an item being sent: %s", r == -ENODATA ? "short read" : errstr(r));
                 free(c->wchunk);
                 c->wchunk = NULL;
                 conn_close(c);

@@ -7,6 +7,7 @@
 #include "proc.h"
 #include "server.h"
 #include "service.h"
+#include "util/errstr.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -81,7 +82,7 @@ static int serve(struct config *cfg, struct conffile *file, struct auth_table *a
                  "was changed",
                  cfg->data_dir);
         else
-            fail(lg, "cannot open the queues in '%s': %s", cfg->data_dir, strerror(-rc));
+            fail(lg, "cannot open the queues in '%s': %s", cfg->data_dir, errstr(rc));
         log_close(lg); /* srv.log is a copy of it, unused from here */
         uv_loop_close(&loop);
         return 1;
@@ -124,7 +125,7 @@ int darner_run(int argc, char **argv, const struct jio *io, const struct darner_
         fprintf(stderr,
                 "darner: cannot open the log file '%s' (--log-file): %s; give a file in a folder that exists "
                 "and that darner may write to\n",
-                cfg.log_file, strerror(-rc));
+                cfg.log_file, errstr(rc));
         conffile_free(file);
         return 2;
     }
@@ -145,8 +146,7 @@ int darner_run(int argc, char **argv, const struct jio *io, const struct darner_
     proc_init();
     raise_fd_limit(&cfg);
     if ((rc = proc_prepare_dir(cfg.data_dir)) < 0) {
-        fail(&lg, "cannot use data folder '%s': %s; give --data a folder you can write to", cfg.data_dir,
-             strerror(-rc));
+        fail(&lg, "cannot use data folder '%s': %s; give --data a folder you can write to", cfg.data_dir, errstr(rc));
         conffile_free(file);
         auth_free(auth);
         log_close(&lg);

@@ -88,6 +88,9 @@ int server_reload(struct server *s, char *why, size_t cap)
 {
     int rc = 0;
     char later[512];
+    /* --log-file opened again first: logrotate renamed it (and sent SIGHUP,
+     * or sends the reload command where there is no SIGHUP: Windows) */
+    server_reopen_log(s);
     if (!s->cfg->config_file[0] && !s->auth && !s->tls) {
         snprintf(why, cap, "no config file to reload (start darner with -c FILE)");
         return -ENOENT;

@@ -1,5 +1,6 @@
 /* server.c: listener, connection table, deferred work, signals, shutdown. */
 #include "server.h"
+#include "util/errstr.h"
 
 #include "queue/delay.h"
 
@@ -52,7 +53,7 @@ static void unlink_later(void *ctx, const char *path)
     }
     int rc = s->io.inner->unlink(s->io.inner->ctx, path);
     if (rc < 0 && rc != -ENOENT)
-        log_warn(&s->log, "cannot remove %s: %s", path, strerror(-rc));
+        log_warn(&s->log, "cannot remove %s: %s", path, errstr(rc));
 }
 
 int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, struct conffile *file,
@@ -312,8 +313,7 @@ int server_reopen_log(struct server *s)
         return 0;
     int rc = log_reopen(&s->log, path);
     if (rc < 0)
-        log_error(&s->log, "cannot open the log file %s again: %s; logging on to the file as it was", path,
-                  strerror(-rc));
+        log_error(&s->log, "cannot open the log file %s again: %s; logging on to the file as it was", path, errstr(rc));
     else
         log_info(&s->log, "log file %s opened again", path);
     return rc;
@@ -325,7 +325,6 @@ static void on_sighup(uv_signal_t *h, int signum)
     char why[512];
     (void)signum;
     notify_reloading();
-    server_reopen_log(s);                       /* logrotate renamed it and sent SIGHUP */
     if (server_reload(s, why, sizeof(why)) < 0) /* logs what happened */
         notify_ready("serving on %s:%d; a reload was refused: %s", s->listeners[0].where.addr, s->port, why);
     else
@@ -491,11 +490,11 @@ int server_start(struct server *s)
         return rc;
     if (cfg->admin_listen[0] && cfg->admin_port_file[0] &&
         (rc = write_port(s->io.inner, cfg->admin_port_file, &s->admin.port, 1)) < 0) {
-        log_error(&s->log, "cannot write --admin-port-file %s: %s", cfg->admin_port_file, strerror(-rc));
+        log_error(&s->log, "cannot write --admin-port-file %s: %s", cfg->admin_port_file, errstr(rc));
         return rc;
     }
     if (cfg->port_file[0] && (rc = write_port_file(cfg->port_file, s)) < 0) {
-        log_error(&s->log, "cannot write --port-file %s: %s", cfg->port_file, strerror(-rc));
+        log_error(&s->log, "cannot write --port-file %s: %s", cfg->port_file, errstr(rc));
         return rc;
     }
     notify_ready("serving on %s:%d, data in %s", s->listeners[0].where.addr, s->port, cfg->data_dir);
@@ -547,7 +546,7 @@ void server_free(struct server *s)
         if (rc == 0)
             rc = syncer_flush_now(&s->sync);
         if (rc < 0)
-            log_error(&s->log, "final fsync failed: %s", strerror(-rc));
+            log_error(&s->log, "final fsync failed: %s", errstr(rc));
         else
             log_info(&s->log, "every journal synced");
         registry_close(s->reg);

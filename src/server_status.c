@@ -1,6 +1,7 @@
 /* server_status.c: the server's status in force, its change (with the
  * grace period before a stricter one applies) and its file. */
 #include "server_status.h"
+#include "util/errstr.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,7 +19,7 @@ int server_status_load(struct server *s)
     if (n == -ENOENT)
         return 0;
     if (n < 0) {
-        log_error(&s->log, "cannot read %s/%s: %s", s->cfg->data_dir, STATUS_FILE, strerror((int)-n));
+        log_error(&s->log, "cannot read %s/%s: %s", s->cfg->data_dir, STATUS_FILE, errstr((int)n));
         return (int)n;
     }
     size_t len = (size_t)n;
@@ -51,7 +52,7 @@ int server_set_status(struct server *s, enum srv_status st)
     snprintf(text, sizeof(text), "%s\n", status_name(st));
     int rc = jdd_write_file(&s->reg->jconf, s->cfg->data_dir, STATUS_FILE, text);
     if (rc < 0) {
-        log_error(&s->log, "cannot write %s/%s: %s; the status stays %s", s->cfg->data_dir, STATUS_FILE, strerror(-rc),
+        log_error(&s->log, "cannot write %s/%s: %s; the status stays %s", s->cfg->data_dir, STATUS_FILE, errstr(rc),
                   status_name(s->status));
         return rc;
     }

@@ -4,6 +4,7 @@
  * service's main thread and turns the stop control into
  * server_request_stop; `--service uninstall` stops and removes it. */
 #include "service.h"
+#include "util/errstr.h"
 
 #include "conffile.h"
 #include "config.h"
@@ -241,7 +242,7 @@ static int service_command(int argc, char **argv, struct wbuf *cmd, char *log, s
         snprintf(data, sizeof(data), "%s\\darner", pd && *pd ? pd : "C:\\ProgramData");
     }
     if (!cfg.log_file[0] && (rc = proc_prepare_dir(data)) < 0) { /* the log file's folder, before any start */
-        fprintf(stderr, "darner: cannot make the data folder '%s': %s\n", data, strerror(-rc));
+        fprintf(stderr, "darner: cannot make the data folder '%s': %s\n", data, errstr(rc));
         return 2;
     }
     snprintf(log, logcap, "%s", cfg.log_file);

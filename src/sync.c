@@ -1,5 +1,6 @@
 /* sync.c: group commit on libuv's thread pool. */
 #include "sync.h"
+#include "util/errstr.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -66,7 +67,7 @@ static void after_cb(uv_work_t *req, int status)
         s->reg->sync_epoch_done = s->job_epoch;
         registry_after_sync(s->reg);
     } else {
-        log_error(s->log, "fsync failed: %s", strerror(-result));
+        log_error(s->log, "fsync failed: %s", errstr(result));
         registry_mark_unsynced(s->reg);
         registry_give_back_owed(s->reg, s->paths, s->npaths);
         s->paths = NULL;

@@ -2,6 +2,7 @@
  * moving the few live items that pin an old segment forward, and rewriting a
  * long ack log. */
 #include "journal/jnl_int.h"
+#include "util/errstr.h"
 
 #include "journal/format.h"
 #include "util/buf.h"
@@ -104,7 +105,7 @@ static int move_pinned(struct jnl *j, uint64_t sync_epoch_next)
             int rc = move_node(j, n, sync_epoch_next);
             if (rc < 0) {
                 log_warn(j->conf.log, "journal %s: cannot move item %" PRIu64 " forward: %s", j->dir, n->item.id,
-                         strerror(-rc));
+                         errstr(rc));
                 return moved;
             }
             if (++moved == MOVE_STEP)
@@ -171,7 +172,7 @@ static void delete_dead_segments(struct jnl *j, uint64_t sync_epoch_next, uint64
         int rc = j->conf.io->unlink(j->conf.io->ctx, path);
         if (rc < 0 && rc != -ENOENT) {
             log_error(j->conf.log, "journal %s: cannot remove segment %" PRIu64 ": %s", j->dir, j->oldest_seg,
-                      strerror(-rc));
+                      errstr(rc));
             break;
         }
         if (j->r_fd >= 0 && j->r_fd_seg == j->oldest_seg)
@@ -199,6 +200,6 @@ void jnl_maintain(struct jnl *j, uint64_t sync_epoch_next, uint64_t sync_epoch_d
     if (j->ack_off > j->conf.ack_compact_bytes && (j->conf.sync_never || sync_epoch_done >= j->ack_ckpt_epoch)) {
         int rc = ji_ack_rewrite(j, sync_epoch_next);
         if (rc < 0)
-            log_error(j->conf.log, "journal %s: cannot rewrite the ack log: %s", j->dir, strerror(-rc));
+            log_error(j->conf.log, "journal %s: cannot rewrite the ack log: %s", j->dir, errstr(rc));
     }
 }

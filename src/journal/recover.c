@@ -1,6 +1,7 @@
 /* journal/recover.c: opening a journal: finding the segments, cutting a
  * damaged tail, loading the ack log, and reconciling the two. */
 #include "journal/jnl_int.h"
+#include "util/errstr.h"
 
 #include "journal/format.h"
 #include "journal/replay.h"
@@ -334,7 +335,7 @@ static void fill_node(struct jnl *j, struct jnl_node *n)
     free(owned);
     if (rc < 0) {
         log_warn(j->conf.log, "journal %s: open item %" PRIu64 " is no longer on disk (%s): dropped", j->dir,
-                 n->item.id, strerror(-rc));
+                 n->item.id, errstr(rc));
         /* gone from disk: dropped in memory only, as a CONFIRM would */
         jst_apply_ack(&j->st, &(struct jf_ack){.type = JF_ACK_CONFIRM, .id = n->item.id}, n, NULL);
         return;

@@ -1,6 +1,7 @@
 /* journal/segment.c: segment files and record headers: naming, opening,
  * rolling, reading and checking. */
 #include "journal/jnl_int.h"
+#include "util/errstr.h"
 
 #include "journal/format.h"
 #include "util/buf.h"
@@ -383,7 +384,7 @@ static void blob_delete(struct jnl *j, uint64_t id, uint64_t len)
     else
         rc = j->conf.io->unlink(j->conf.io->ctx, path);
     if (rc < 0 && rc != -ENOENT)
-        log_warn(j->conf.log, "journal %s: cannot remove %s: %s", j->dir, path, strerror(-rc));
+        log_warn(j->conf.log, "journal %s: cannot remove %s: %s", j->dir, path, errstr(rc));
     if (rc == 0) {
         j->disk_bytes -= len < j->disk_bytes ? len : j->disk_bytes;
         j->blob_bytes -= len < j->blob_bytes ? len : j->blob_bytes;

@@ -22,6 +22,7 @@
  * timer is armed to the soonest due item (server.c). */
 #include "queue/delay.h"
 #include "queue/delay_int.h"
+#include "util/errstr.h"
 
 #include "conffile.h"
 #include "queue/registry.h"
@@ -323,8 +324,7 @@ out:
     lane->pinned--;
     b->pinned--;
     if (rc < 0)
-        log_error(r->log, "queue %s: delayed items could not be made visible: %s (tried again)", top->name,
-                  strerror(-rc));
+        log_error(r->log, "queue %s: delayed items could not be made visible: %s (tried again)", top->name, errstr(rc));
     return rc < 0 ? rc : taken;
 }
 
@@ -394,7 +394,7 @@ static void tick_queue(struct queue *q, uint64_t now, size_t *budget, uint64_t *
             int rc = dindex_build_step(b);
             if (rc < 0) {
                 log_error(r->log, "queue %s: cannot index its delayed items due from %" PRIu64 ": %s", q->name,
-                          d->start, strerror(-rc));
+                          d->start, errstr(rc));
                 d->build_err = 1;
             }
             if (rc == 0) {

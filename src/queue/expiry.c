@@ -3,6 +3,7 @@
  * expire from the head, as in Kestrel: one behind an item that has not
  * expired waits for it to go (it is never handed out meanwhile). */
 #include "queue/queue.h"
+#include "util/errstr.h"
 
 #include "conffile.h"
 #include "queue/registry.h"
@@ -50,7 +51,7 @@ int queue_expire_head(struct queue *q, struct jnl *j, const struct jnl_head *h)
         }
         if (rc < 0) {
             log_error(q->reg->log, "queue %s: cannot move expired item %" PRIu64 " to %s: %s (it stays)", q->name,
-                      h->item.id, to, strerror(-rc));
+                      h->item.id, to, errstr(rc));
             return rc;
         }
     }

@@ -4,6 +4,7 @@
  * NAME. Folder names never derive from queue names, so no name can reach
  * outside the data folder or collide on a case-insensitive file system. */
 #include "queue/registry.h"
+#include "util/errstr.h"
 
 #include "conffile.h"
 #include "queue/delay.h"
@@ -436,7 +437,7 @@ int registry_jnl(struct registry *r, struct queue *q, struct jnl **out)
     }
     if (rc < 0) {
         q->jnl = NULL;
-        log_error(r->log, "queue %s (%s): cannot open its journal: %s", q->name, q->dir, strerror(-rc));
+        log_error(r->log, "queue %s (%s): cannot open its journal: %s", q->name, q->dir, errstr(rc));
         return rc;
     }
     list_push_front(&r->lru, &q->lru);
@@ -595,7 +596,7 @@ fail_dir:
     jnl_close(j);
     remove_new_dir(r, tmp);
 fail:
-    log_error(r->log, "cannot create queue %s: %s", q->name, strerror(-rc));
+    log_error(r->log, "cannot create queue %s: %s", q->name, errstr(rc));
     free(final);
     queue_free(q);
     return rc;
@@ -651,7 +652,7 @@ int registry_delete(struct registry *r, struct queue *q)
     if (rc == 0)
         rc = jnl_remove_dir(&r->jconf, gone);
     if (rc < 0)
-        log_error(r->log, "queue %s: cannot remove %s: %s", q->name, q->dir, strerror(-rc));
+        log_error(r->log, "queue %s: cannot remove %s: %s", q->name, q->dir, errstr(rc));
     if (q->level < 0)
         r->queue_deletes++;
     queue_free(q);

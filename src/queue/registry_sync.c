@@ -3,6 +3,7 @@
  * job takes, and what waits for a sync to complete (registry_after_sync,
  * registry_maintain). */
 #include "queue/registry.h"
+#include "util/errstr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -89,7 +90,7 @@ int registry_flush(struct registry *r)
         list_init(first);
         int rc = q->jnl ? jnl_flush(q->jnl) : 0;
         if (rc < 0) {
-            log_error(r->log, "queue %s: cannot write the changes of this turn: %s", q->name, strerror(-rc));
+            log_error(r->log, "queue %s: cannot write the changes of this turn: %s", q->name, errstr(rc));
             failed++;
         }
     }
@@ -102,7 +103,7 @@ int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err, int inc
     *err = 0;
     registry_flush(r); /* a failure shows in the journal's own sync (it stays dirty) */
     if (r->data_dirty && (rc = data_dir_fd(r, fds, &n, cap)) < 0) {
-        log_error(r->log, "cannot take the data folder for an fsync: %s", strerror(-rc));
+        log_error(r->log, "cannot take the data folder for an fsync: %s", errstr(rc));
         *err = rc;
     }
     struct list *pos, *tmp;
@@ -119,7 +120,7 @@ int registry_sync_fds(struct registry *r, int **fds, int *cap, int *err, int inc
             if (got != -ENOBUFS) {
                 /* This journal stays dirty; the others are still synced. */
                 log_error(r->log, "queue %s: cannot take its files for an fsync: %s",
-                          list_entry(pos, struct queue, lru)->name, strerror(-got));
+                          list_entry(pos, struct queue, lru)->name, errstr(got));
                 if (*err == 0)
                     *err = got;
                 break;

@@ -5,6 +5,7 @@
  * "Transfers": XFER in the source, the copy in the destination, CONFIRM in
  * the source. */
 #include "queue/queue.h"
+#include "util/errstr.h"
 
 #include "conffile.h"
 #include "queue/delay.h"
@@ -126,13 +127,13 @@ static int finish(struct move *m, int check)
     }
     if (rc < 0) {
         log_error(r->log, "queue %s: cannot move item %" PRIu64 " to %s: %s (it stays)", queue_top(m->src)->name,
-                  m->n->item.id, queue_top(m->dst)->name, strerror(-rc));
+                  m->n->item.id, queue_top(m->dst)->name, errstr(rc));
         return jnl_xfer_cancel(m->sj, m->n) < 0 ? -ECANCELED : rc;
     }
     queue_note_pending(m->dst);
     if ((rc = jnl_xfer_done(m->sj, m->n, r->sync_epoch_next)) < 0)
         log_error(r->log, "queue %s: moved item %" PRIu64 " to %s, but cannot record its removal here yet: %s",
-                  queue_top(m->src)->name, m->n->item.id, queue_top(m->dst)->name, strerror(-rc));
+                  queue_top(m->src)->name, m->n->item.id, queue_top(m->dst)->name, errstr(rc));
     if (m->reason == JF_REASON_MAX_DELIVERIES || m->reason == JF_REASON_BURIED)
         queue_top(m->src)->dead_lettered++;
     if (!m->due)
@@ -318,7 +319,7 @@ void queue_opened(struct queue *q, struct jnl *j)
             rc = -ECANCELED;
         if (rc < 0)
             log_error(q->reg->log, "queue %s: a move cut short by a crash could not be finished: %s", q->name,
-                      strerror(-rc));
+                      errstr(rc));
         if (rc == -ECANCELED)
             break; /* it stays in transfer: the next open tries again */
     }

@@ -13,6 +13,7 @@
 #include "journal/state.h"
 #include "log.h"
 #include "tools/jtool.h"
+#include "util/errstr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -667,7 +668,7 @@ static int run_one(struct tool *t, const char *dir)
     }
     fflush(t->out);
     if (rc < 0) {
-        fprintf(stderr, "darner-journal: %s: %s\n", dir, strerror(-rc));
+        fprintf(stderr, "darner-journal: %s: %s\n", dir, errstr(rc));
         return EXIT_ERROR;
     }
     return t->damages ? EXIT_DAMAGE : EXIT_CLEAN;
@@ -688,7 +689,7 @@ static int run_all(struct tool *t, const char *data)
     struct names l;
     int rc = list_folder(t->io, data, is_queue_dir, &l), worst = EXIT_CLEAN;
     if (rc < 0) {
-        fprintf(stderr, "darner-journal: %s: %s\n", data, strerror(-rc));
+        fprintf(stderr, "darner-journal: %s: %s\n", data, errstr(rc));
         return EXIT_ERROR;
     }
     for (size_t i = 0; i < l.n; i++) {

@@ -295,7 +295,7 @@ def test_dashboard_shows_the_real_numbers(make_server, tmp_path, clients, browse
 
     # -- the screenshot, kept in the build folder
     click_header(browser, "items")  # back to deepest first
-    shot = Path(DARNER_BIN).resolve().parent / "dashboard.png"
+    shot = Path(os.environ.get("DARNER_SCREENSHOT_DIR") or Path(DARNER_BIN).resolve().parent) / "dashboard.png"
     assert browser.save_screenshot(str(shot)), "no screenshot"
     check_png(shot)
 

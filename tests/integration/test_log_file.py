@@ -62,3 +62,16 @@ def test_sighup_opens_the_file_again_after_a_rotation(make_server, tmp_path):
     assert "serving on" in read(rotated) and "serving on" not in read(log)
     s.stop()
     assert read(log).splitlines()[-1].endswith(" info stopped")
+
+
+def test_the_reload_command_opens_the_file_again_too(make_server, tmp_path):
+    """Where there is no SIGHUP (Windows), log rotation sends `reload`."""
+    log = tmp_path / "darner.log"
+    rotated = tmp_path / "darner.log.1"
+    s = make_server("--log-file", log)
+    log.rename(rotated)
+    with s.client() as c:
+        c.cmd("reload")  # no config file: the answer says so; the log is opened again all the same
+    assert wait_until(lambda: "opened again" in read(log)), read(rotated)
+    s.stop()
+    assert read(log).splitlines()[-1].endswith(" info stopped")
