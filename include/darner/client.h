@@ -35,7 +35,10 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(_WIN32) && defined(DARNER_BUILDING_LIBRARY)
+/* libdarner.dll exports these and nothing else */
+#define DARNER_API __declspec(dllexport)
+#elif defined(__GNUC__) || defined(__clang__)
 #define DARNER_API __attribute__((visibility("default")))
 #else
 #define DARNER_API
