@@ -47,6 +47,10 @@ int jio_pread_all(const struct jio *io, int fd, void *p, size_t n, off_t off)
 int jio_fsync_path(const struct jio *io, const char *path)
 {
     int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    if (fd == -EISDIR) /* a folder that cannot be opened as a file (Windows) */
+        fd = io->open_dir(io->ctx, path);
+    if (fd == -EOPNOTSUPP)
+        return 0; /* no folder sync on this platform: its entries are durable already */
     if (fd < 0)
         return fd;
     int rc = io->fsync(io->ctx, fd);

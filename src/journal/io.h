@@ -57,8 +57,10 @@ const struct jio *jio_posix(void);
 /* Writes all n bytes at off, retrying short writes. Returns 0 or -errno
  * (a write that makes no progress reports -EIO). */
 int jio_pwrite_all(const struct jio *io, int fd, const void *p, size_t n, off_t off);
-/* Opens path read-only, fsyncs it and closes it. Returns 0, -ENOENT when it
- * is gone (a file deleted since needs no sync), or -errno. */
+/* Opens path read-only, fsyncs it and closes it; a folder that the
+ * platform cannot open as a file (-EISDIR) goes through open_dir, and is
+ * done where that answers -EOPNOTSUPP. Returns 0, -ENOENT when it is gone
+ * (a file deleted since needs no sync), or -errno. */
 int jio_fsync_path(const struct jio *io, const char *path);
 /* Reads exactly n bytes at off. Returns 0, -ENODATA at end of file, or -errno. */
 int jio_pread_all(const struct jio *io, int fd, void *p, size_t n, off_t off);

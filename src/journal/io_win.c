@@ -253,6 +253,11 @@ static int w_open(void *ctx, const char *path, int flags, int mode)
         return rc;
     HANDLE h = CreateFileW(w, access_of(flags), SHARE_ALL, NULL, disposition_of(flags), FILE_ATTRIBUTE_NORMAL, NULL);
     rc = h == INVALID_HANDLE_VALUE ? last_error() : 0;
+    /* a folder cannot be opened as a file here: say so as POSIX does for a
+     * write open (jio_fsync_path then syncs it as a folder, through open_dir) */
+    DWORD attrs = rc == -EACCES ? GetFileAttributesW(w) : INVALID_FILE_ATTRIBUTES;
+    if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY))
+        rc = -EISDIR;
     free(w);
     return rc < 0 ? rc : fd_of(h, flags & O_APPEND ? _O_APPEND : 0);
 }
