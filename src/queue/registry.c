@@ -530,8 +530,9 @@ int registry_get_or_create(struct registry *r, const char *name, size_t len, str
         *out = q;
         return 0;
     }
-    /* Built in c-<id> and renamed into place: a create that fails or is cut
-     * short leaves no q- folder behind (start-up removes c- folders). */
+    /* Built in c-<id> and renamed into place: a create that fails before
+     * the rename leaves no q- folder behind (start-up removes c- folders);
+     * one cut short after it leaves an empty queue. */
     char tmp[PATH_MAX];
     char *final = NULL;
     struct jnl *j = NULL;
@@ -649,8 +650,18 @@ int registry_delete(struct registry *r, struct queue *q)
     char gone[PATH_MAX];
     snprintf(gone, sizeof(gone), "%s/d-%016" PRIx64, r->data_dir, q->dir_id);
     int rc = r->jconf.io->rename(r->jconf.io->ctx, q->dir, gone);
-    if (rc == 0)
+    if (rc == 0) {
         rc = jnl_remove_dir(&r->jconf, gone);
+    } else if (rc == -EACCES || rc == -EBUSY) {
+        /* Windows: a file in it is still open (a sync job's descriptor, a
+         * get streaming a large item). Its NAME goes first, so whatever is
+         * left is no queue (start-up removes a folder without a name) and a
+         * queue made again under this name is the only one. */
+        char name_path[PATH_MAX];
+        snprintf(name_path, sizeof(name_path), "%s/%s", q->dir, NAME_FILE);
+        if ((rc = r->jconf.io->unlink(r->jconf.io->ctx, name_path)) == 0 && jnl_remove_dir(&r->jconf, q->dir) < 0)
+            log_warn(r->log, "queue %s: some files of %s are still open: removed at the next start", q->name, q->dir);
+    }
     if (rc < 0)
         log_error(r->log, "queue %s: cannot remove %s: %s", q->name, q->dir, errstr(rc));
     if (q->level < 0)

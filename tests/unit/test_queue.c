@@ -253,6 +253,40 @@ static void test_registry_delete_removes_folder(void **state)
     qtake(findq(fx, "b"), "b1");
 }
 
+/* A rename of a folder that fails as on Windows while a file in it is
+ * still open (a sync job's descriptor): the rename to d-<id> of a delete. */
+static int rename_busy_folder(void *ctx, const char *from, const char *to)
+{
+    (void)ctx;
+    const char *base = strrchr(to, '/');
+    if (base && strncmp(base + 1, "d-", 2) == 0)
+        return -EACCES;
+    return jio_posix()->rename(NULL, from, to);
+}
+
+/* The delete goes on in place, its NAME first, so a queue made again under
+ * the same name is the only one with it, also after a restart. */
+static void test_registry_delete_whose_folder_cannot_be_renamed(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *a = mkq(fx, "a");
+    qput(a, "old");
+    char adir[PATH_MAX];
+    tu_fmt(adir, sizeof(adir), "%s", a->dir);
+    struct jio busy = *jio_posix();
+    busy.rename = rename_busy_folder;
+    const struct jio *real = fx->r->jconf.io;
+    fx->r->jconf.io = &busy;
+    assert_int_equal(registry_delete(fx->r, a), 0);
+    fx->r->jconf.io = real;
+    assert_false(tu_exists(adir));
+    assert_null(findq(fx, "a"));
+    qput(mkq(fx, "a"), "new");
+    reopen(fx);
+    qtake(findq(fx, "a"), "new");
+    qempty(findq(fx, "a"));
+}
+
 /* registry.h: "Opens every queue found in data_dir (created if missing)". */
 static void test_registry_open_creates_missing_data_dir(void **state)
 {
@@ -751,6 +785,7 @@ int main(void)
         T(test_registry_open_finds_queues_again_by_name),
         T(test_longest_name_survives_reopen),
         T(test_registry_delete_removes_folder),
+        T(test_registry_delete_whose_folder_cannot_be_renamed),
         T(test_registry_open_creates_missing_data_dir),
         T(test_registry_open_removes_unfinished_creates_and_deletes),
         T(test_journal_cache_closes_idle_journals_and_reopens_on_use),
