@@ -29,7 +29,7 @@ int log_open(struct log *lg, enum log_level level, const char *path)
     *lg = (struct log){.level = level, .out = stderr};
     if (!path || !*path)
         return 0;
-    FILE *f = fopen(path, "a");
+    FILE *f = proc_fopen_append(path);
     if (!f)
         return errno ? -errno : -EIO;
     lg->out = f;
@@ -39,7 +39,7 @@ int log_open(struct log *lg, enum log_level level, const char *path)
 /* The new stream replaces the old (closed) only once it is open. */
 int log_reopen(struct log *lg, const char *path)
 {
-    FILE *f = fopen(path, "a");
+    FILE *f = proc_fopen_append(path);
     if (!f)
         return errno ? -errno : -EIO;
     if (log_to_file(lg))

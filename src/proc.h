@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 /* Once at start: SIGPIPE ignored (Unix); nothing to do on Windows. */
@@ -46,6 +47,11 @@ void proc_fds_end(struct proc_fds *f);
 /* Creates the folder dir and its parents, and checks it is a folder this
  * process may read and write. Returns 0 or -errno. */
 int proc_prepare_dir(const char *dir);
+
+/* Opens path (UTF-8) for appending, created if missing, as a stream that
+ * another program may rename or delete while it is open (log rotation;
+ * Windows' fopen would not let it). Returns NULL with errno set. */
+FILE *proc_fopen_append(const char *path);
 
 /* secs since the epoch as UTC calendar time. */
 void proc_gmtime(time_t secs, struct tm *tm);

@@ -135,4 +135,6 @@ int proc_prepare_dir(const char *dir)
     return 0;
 }
 
+FILE *proc_fopen_append(const char *path) { return fopen(path, "a"); }
+
 void proc_gmtime(time_t secs, struct tm *tm) { gmtime_r(&secs, tm); }

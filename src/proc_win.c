@@ -2,7 +2,10 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <io.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <uv.h>
 #include <windows.h>
@@ -138,6 +141,36 @@ int proc_prepare_dir(const char *dir)
         rc = -ENOTDIR;
     free(w);
     return rc;
+}
+
+/* CreateFileW shared for reading, writing and deletion (a rotating tool may
+ * rename the file), appending, then a C runtime stream over it. */
+FILE *proc_fopen_append(const char *path)
+{
+    wchar_t *w = wide(path);
+    if (!w) {
+        errno = EINVAL;
+        return NULL;
+    }
+    HANDLE h = CreateFileW(w, FILE_APPEND_DATA | SYNCHRONIZE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                           NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD e = GetLastError();
+        errno = e == ERROR_PATH_NOT_FOUND || e == ERROR_FILE_NOT_FOUND     ? ENOENT
+                : e == ERROR_ACCESS_DENIED || e == ERROR_SHARING_VIOLATION ? EACCES
+                                                                           : EIO;
+        return NULL;
+    }
+    int fd = _open_osfhandle((intptr_t)h, _O_APPEND | _O_TEXT);
+    FILE *f = fd < 0 ? NULL : _fdopen(fd, "a");
+    if (!f && fd >= 0)
+        _close(fd);
+    else if (fd < 0)
+        CloseHandle(h);
+    if (!f)
+        errno = EIO;
+    return f;
 }
 
 void proc_gmtime(time_t secs, struct tm *tm) { gmtime_s(tm, &secs); }
