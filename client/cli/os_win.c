@@ -13,6 +13,7 @@
 #include <io.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 /* A Win32 error (GetLastError) as an errno. */
 static int win_errno(DWORD e)
@@ -162,11 +163,24 @@ static HANDLE inheritable(HANDLE h)
 }
 
 /* What a variable held before cli_run_command() set it (NULL: unset). */
-static char *env_save(const char *name)
+/* UTF-8 to a new UTF-16 string (free it), or NULL. */
+static wchar_t *to_wide(const char *s)
 {
-    DWORD n = GetEnvironmentVariableA(name, NULL, 0);
-    char *v = n ? malloc(n) : NULL;
-    if (v && GetEnvironmentVariableA(name, v, n) >= n) {
+    int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
+    wchar_t *w = n > 0 ? malloc((size_t)n * sizeof(*w)) : NULL;
+    if (w && MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n) != n) {
+        free(w);
+        w = NULL;
+    }
+    return w;
+}
+
+/* The variable's value now (to put back), or NULL when it is unset. */
+static wchar_t *env_save(const wchar_t *name)
+{
+    DWORD n = GetEnvironmentVariableW(name, NULL, 0);
+    wchar_t *v = n ? malloc(n * sizeof(*v)) : NULL;
+    if (v && GetEnvironmentVariableW(name, v, n) >= n) {
         free(v);
         v = NULL;
     }
@@ -175,39 +189,55 @@ static char *env_save(const char *name)
 
 /* cmd.exe /d /s /c "command" (with /s, cmd takes everything between the
  * outer quotes as it is), started with the variables set in our own
- * environment, which the child copies, and put back at once after. */
+ * environment, which the child copies, and put back at once after. The
+ * command and the values are UTF-8 (queue names): passed on as UTF-16. */
 int cli_run_command(const char *command, FILE *in, const struct cli_env *env, size_t nenv, struct cli_exit *ex)
 {
-    char shell[MAX_PATH + 16];
-    UINT sl = GetSystemDirectoryA(shell, MAX_PATH);
+    wchar_t shell[MAX_PATH + 16];
+    UINT sl = GetSystemDirectoryW(shell, MAX_PATH);
     if (sl == 0 || sl >= MAX_PATH)
         return -ENOENT;
-    strcat(shell, "\\cmd.exe");
+    wcscat(shell, L"\\cmd.exe");
     size_t len = strlen(command) + 32;
     char *line = malloc(len);
-    char **old = calloc(nenv ? nenv : 1, sizeof(*old));
-    if (!line || !old) {
-        free(line);
-        free(old);
-        return -ENOMEM;
+    wchar_t **names = calloc(nenv ? nenv : 1, sizeof(*names));
+    wchar_t **old = calloc(nenv ? nenv : 1, sizeof(*old));
+    wchar_t *wline = NULL;
+    int rc = line && names && old ? 0 : -ENOMEM;
+    if (rc == 0) {
+        snprintf(line, len, "cmd.exe /d /s /c \"%s\"", command);
+        rc = (wline = to_wide(line)) ? 0 : -EINVAL;
     }
-    snprintf(line, len, "cmd.exe /d /s /c \"%s\"", command);
-    STARTUPINFOA si = {.cb = sizeof(si), .dwFlags = STARTF_USESTDHANDLES};
-    si.hStdInput = inheritable((HANDLE)_get_osfhandle(_fileno(in)));
-    si.hStdOutput = inheritable(GetStdHandle(STD_OUTPUT_HANDLE));
-    si.hStdError = inheritable(GetStdHandle(STD_ERROR_HANDLE));
-    for (size_t i = 0; i < nenv; i++) {
-        old[i] = env_save(env[i].name);
-        SetEnvironmentVariableA(env[i].name, env[i].value);
+    for (size_t i = 0; rc == 0 && i < nenv; i++) {
+        wchar_t *value = to_wide(env[i].value);
+        if (!(names[i] = to_wide(env[i].name)) || !value) {
+            free(value);
+            rc = -EINVAL;
+            break;
+        }
+        old[i] = env_save(names[i]);
+        SetEnvironmentVariableW(names[i], value);
+        free(value);
     }
+    STARTUPINFOW si = {.cb = sizeof(si), .dwFlags = STARTF_USESTDHANDLES};
     PROCESS_INFORMATION pi;
-    BOOL started = CreateProcessA(shell, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
-    int rc = started ? 0 : -win_errno(GetLastError());
-    for (size_t i = 0; i < nenv; i++) {
-        SetEnvironmentVariableA(env[i].name, old[i]);
+    BOOL started = FALSE;
+    if (rc == 0) {
+        si.hStdInput = inheritable((HANDLE)_get_osfhandle(_fileno(in)));
+        si.hStdOutput = inheritable(GetStdHandle(STD_OUTPUT_HANDLE));
+        si.hStdError = inheritable(GetStdHandle(STD_ERROR_HANDLE));
+        started = CreateProcessW(shell, wline, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+        rc = started ? 0 : -win_errno(GetLastError());
+    }
+    for (size_t i = 0; names && i < nenv; i++) {
+        if (names[i])
+            SetEnvironmentVariableW(names[i], old[i]);
+        free(names[i]);
         free(old[i]);
     }
+    free(names);
     free(old);
+    free(wline);
     free(line);
     HANDLE mine[3] = {si.hStdInput, si.hStdOutput, si.hStdError};
     for (int i = 0; i < 3; i++)

@@ -19,6 +19,10 @@ static const struct {
     {EBADMSG, "Bad message"},
     {ENOBUFS, "No buffer space available"},
     {EPROTONOSUPPORT, "Protocol not supported"},
+    {ELOOP, "Too many levels of symbolic links"},
+    {ETIMEDOUT, "Connection timed out"},
+    {ECONNRESET, "Connection reset by peer"},
+    {EPROTO, "Protocol error"},
 };
 
 const char *errstr(int rc)

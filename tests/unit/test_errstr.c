@@ -29,6 +29,8 @@ static void values_without_a_text_everywhere_get_ours(void **state)
     assert_string_equal(errstr(-ENODATA), "No data available");
     assert_string_equal(errstr(-EOPNOTSUPP), "Operation not supported");
     assert_string_equal(errstr(-EOVERFLOW), "Value too large for defined data type");
+    assert_string_equal(errstr(-ETIMEDOUT), "Connection timed out");
+    assert_string_equal(errstr(-ECONNRESET), "Connection reset by peer");
 }
 
 /* libuv's codes: its own text for those with no errno anywhere; a known
