@@ -113,9 +113,26 @@ static int make_one(const wchar_t *w)
     }
 }
 
-/* Each level after the root ("C:\", "\\server\share\", "\" or nothing):
- * separators are either slash. Whether the folder is writable shows at the
- * first file the journal creates there, with its own message. */
+static int is_sep(wchar_t c) { return c == L'/' || c == L'\\'; }
+
+/* Where the levels that may need making start in w: after "\\server\share\"
+ * (a UNC path's root) or "\\?\" (a long-path prefix); else at w + 1, the
+ * drive's "C:\" being skipped by the caller's rule. */
+static wchar_t *first_level(wchar_t *w)
+{
+    if (!is_sep(w[0]) || !is_sep(w[1]))
+        return w + 1;
+    if (w[2] == L'?' && is_sep(w[3]))
+        return w + 4;
+    wchar_t *p = w + 2;
+    for (int seps = 0; *p && seps < 2; p++)
+        seps += is_sep(*p);
+    return p;
+}
+
+/* Each level after the root ("C:\", "\\server\share\", "\\?\C:\", "\"
+ * or nothing): separators are either slash. Whether the folder is writable
+ * shows at the first file the journal creates there, with its own message. */
 int proc_prepare_dir(const char *dir)
 {
     if (!dir[0])
@@ -124,8 +141,8 @@ int proc_prepare_dir(const char *dir)
     if (!w)
         return -EINVAL;
     int rc = 0;
-    for (wchar_t *p = w + 1; *p && rc == 0; p++) {
-        if ((*p != L'/' && *p != L'\\') || p[-1] == L':' || p[-1] == L'/' || p[-1] == L'\\')
+    for (wchar_t *p = first_level(w); *p && rc == 0; p++) {
+        if (!is_sep(*p) || p[-1] == L':' || is_sep(p[-1]))
             continue;
         wchar_t c = *p;
         *p = L'\0';
