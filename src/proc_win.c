@@ -1,6 +1,8 @@
 /* proc_win.c: proc.h on Windows. */
 #include "proc.h"
 
+#include "util/utf16.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <io.h>
@@ -31,10 +33,8 @@ char **proc_args(int argc, char **argv)
     wchar_t **w = CommandLineToArgvW(GetCommandLineW(), &n);
     char **out = w && n == argc ? calloc((size_t)n + 1, sizeof(*out)) : NULL;
     for (int i = 0; out && i < n; i++) {
-        int len = WideCharToMultiByte(CP_UTF8, 0, w[i], -1, NULL, 0, NULL, NULL);
-        if (len <= 0 || !(out[i] = malloc((size_t)len)) ||
-            WideCharToMultiByte(CP_UTF8, 0, w[i], -1, out[i], len, NULL, NULL) != len) {
-            for (int k = 0; k <= i; k++)
+        if (!(out[i] = utf16_to_utf8(w[i]))) {
+            for (int k = 0; k < i; k++)
                 free(out[k]);
             free(out);
             out = NULL;
@@ -83,18 +83,6 @@ int proc_fds_step(struct proc_fds *f, size_t n, uint64_t *count)
 
 void proc_fds_end(struct proc_fds *f) { free(f); }
 
-/* UTF-8 to a new UTF-16 string (free it), or NULL. */
-static wchar_t *wide(const char *s)
-{
-    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-    wchar_t *w = n > 0 ? malloc((size_t)n * sizeof(*w)) : NULL;
-    if (w && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
-        free(w);
-        w = NULL;
-    }
-    return w;
-}
-
 /* Creates w (one level) unless it is there already. */
 static int make_one(const wchar_t *w)
 {
@@ -137,7 +125,7 @@ int proc_prepare_dir(const char *dir)
 {
     if (!dir[0])
         return -ENAMETOOLONG;
-    wchar_t *w = wide(dir);
+    wchar_t *w = utf8_to_utf16(dir);
     if (!w)
         return -EINVAL;
     int rc = 0;
@@ -164,7 +152,7 @@ int proc_prepare_dir(const char *dir)
  * rename the file), appending, then a C runtime stream over it. */
 FILE *proc_fopen_append(const char *path)
 {
-    wchar_t *w = wide(path);
+    wchar_t *w = utf8_to_utf16(path);
     if (!w) {
         errno = EINVAL;
         return NULL;

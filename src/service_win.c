@@ -5,6 +5,7 @@
  * server_request_stop; `--service uninstall` stops and removes it. */
 #include "service.h"
 #include "util/errstr.h"
+#include "util/utf16.h"
 
 #include "conffile.h"
 #include "config.h"
@@ -132,22 +133,9 @@ static void wb_quoted(struct wbuf *b, const wchar_t *arg)
     wb_str(b, L"\"");
 }
 
-/* text (UTF-8, as main's proc_args gives the arguments) as UTF-16; the
- * caller frees it. */
-static wchar_t *to_wide(const char *text)
-{
-    int n = MultiByteToWideChar(CP_UTF8, 0, text, -1, NULL, 0);
-    wchar_t *w = n > 0 ? malloc((size_t)n * sizeof(*w)) : NULL;
-    if (w && MultiByteToWideChar(CP_UTF8, 0, text, -1, w, n) != n) {
-        free(w);
-        w = NULL;
-    }
-    return w;
-}
-
 static void wb_quoted_narrow(struct wbuf *b, const char *arg)
 {
-    wchar_t *w = to_wide(arg);
+    wchar_t *w = utf8_to_utf16(arg); /* UTF-8, as main's proc_args gives the arguments */
     if (!w) {
         b->failed = 1;
         return;
@@ -159,9 +147,8 @@ static void wb_quoted_narrow(struct wbuf *b, const char *arg)
 /* Prints a UTF-16 string as UTF-8, as darner prints every path. */
 static void print_wide(const wchar_t *w)
 {
-    int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
-    char *s = n > 0 ? malloc((size_t)n) : NULL;
-    if (s && WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL) == n)
+    char *s = utf16_to_utf8(w);
+    if (s)
         fputs(s, stdout);
     free(s);
 }
