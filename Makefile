@@ -113,7 +113,7 @@ $(FUZZ_DIR)/CMakeCache.txt: Makefile | deps-fuzz
 	@touch $@
 
 fuzz: deps-fuzz $(FUZZ_DIR)/CMakeCache.txt
-	$(CMAKE) --build $(FUZZ_DIR) --target fuzz_parse fuzz_journal fuzz_batch
+	$(CMAKE) --build $(FUZZ_DIR) --target fuzz_parse fuzz_journal fuzz_batch fuzz_bin
 	tests/fuzz/run $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 # Every test under ThreadSanitizer (the fsync jobs run on libuv's pool).

@@ -39,6 +39,12 @@ enum proto_type {
     PROTO_KICK,    /* kick <q> <count> */
     PROTO_UNKNOWN, /* unknown command word: answer "ERROR", connection stays */
     PROTO_BAD,     /* malformed line: answer "CLIENT_ERROR <error>" */
+    /* Only from the binary protocol (proto/bin.h); the text parser never
+     * returns these. */
+    PROTO_NOOP,      /* Noop: answered at once, after what came before it */
+    PROTO_SASL_LIST, /* SASL list mechanisms */
+    PROTO_SASL_AUTH, /* SASL auth: the mechanism and its data */
+    PROTO_SASL_STEP, /* SASL step: the next data of a started exchange */
 };
 
 /* GET options, as bits. */
