@@ -592,7 +592,8 @@ static void prefixes(const struct msg *m, size_t need)
         ssize_t rn = parse_max(m->b, n, MAX_ITEM, &r);
         if (n < need) {
             if (rn != PROTO_NEED_MORE)
-                print_error("prefix %zu of %zu (need %zu): %lld\n", n, m->n, need, (long long)rn);
+                print_error("prefix %llu of %llu (need %llu): %lld\n", (unsigned long long)n, (unsigned long long)m->n,
+                            (unsigned long long)need, (long long)rn);
             assert_int_equal(rn, PROTO_NEED_MORE);
         } else {
             assert_int_equal(rn, rc);
