@@ -59,6 +59,10 @@ struct jnl_node {
     struct list link;
     struct jnl_item item;
     void *owner; /* NULL while given back, else whoever holds it open */
+    /* while given back: its place in the state's tree of given-back nodes
+     * by id (journal/apply.c), which finds where it goes in the list */
+    struct jnl_node *tl, *tr;
+    int in_tree;
 };
 
 /* The next item to hand out: a given-back node, or the record at the cursor. */

@@ -25,11 +25,13 @@ struct jst {
     uint64_t r_seg, r_off, r_id, r_cum;
     uint32_t r_idx;
     /* live items behind the cursor */
-    struct list returned; /* given back (or open before a restart); sorted by id */
-    struct list open;     /* held open by an owner */
+    struct list returned;   /* given back (or open before a restart); sorted by id */
+    struct jnl_node *by_id; /* the same nodes as a treap by id: O(log n) inserts and finds */
+    struct list open;       /* held open by an owner */
     uint64_t nnodes, nopen, node_bytes, open_bytes;
     uint64_t nxfer, xfer_bytes; /* of the open ones, those in transfer (held by the state itself) */
     uint64_t low_seg;           /* the lowest segment a live item is in, when low_valid */
+    uint64_t low_count;         /* how many live items are in it, when low_valid */
     int low_valid;
     /* a delay bucket's firing: items up to fire's key (due, id) are
      * visible in their lane (fired of them); the FIRINGs after it, in
