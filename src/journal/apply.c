@@ -389,6 +389,7 @@ int jst_apply_ack(struct jst *s, const struct jf_ack *a, struct jnl_node *hint, 
             n->item.seg = a->seg;
             n->item.off = a->off;
             n->item.idx = a->idx;
+            n->item.epos = 0; /* a new place: its entry is walked to */
         }
         break;
     default:

@@ -285,6 +285,7 @@ int jf_entry_next(const unsigned char *e, const struct jf_batch *b, uint64_t *po
     uint64_t n = b->elen, v, len, flags, add;
     if (*pos >= n)
         return -EBADMSG;
+    out->start = *pos;
     unsigned attrs = e[(*pos)++];
     struct jf_rec *r = &out->r;
     *r = (struct jf_rec){.type = (uint8_t)(attrs & JF_EA_TYPE)};

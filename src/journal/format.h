@@ -136,6 +136,7 @@ struct jf_entry {
     struct jf_rec r;             /* type, rflags, flags, id, times, len, priority, deliveries;
                                     payload_sum only for blobs */
     uint64_t payload_pos;        /* offset of the payload from the start of the entries */
+    uint64_t start;              /* offset of the entry itself from the start of the entries */
     const unsigned char *origin; /* NULL or origin_len bytes inside the entries */
     size_t origin_len;
 };

@@ -215,6 +215,11 @@ int ji_batch_load(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, 
 /* Entry idx of bt (loaded by ji_batch_load), as jbatch_entry_at(), resuming
  * from where the last lookup in the cached batch stopped. */
 int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint64_t seg, uint64_t off, uint32_t idx, struct jf_entry *e);
+/* The entry of item it in its loaded batch bt: read at it->epos when that
+ * is known and holds the item (a given-back item is read without walking
+ * the hundreds of entries before it), else found by ji_entry_at. Returns 0
+ * or -EBADMSG. */
+int ji_item_entry(struct jnl *j, const struct jbatch *bt, const struct jnl_item *it, struct jf_entry *e);
 /* Makes the cache hold at least n bytes. Returns 0 or -ENOMEM. */
 int ji_cache_reserve(struct jnl *j, size_t n);
 /* Fills it from entry e of the batch at (seg, off), entry idx. */

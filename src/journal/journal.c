@@ -386,7 +386,7 @@ static int item_payload(struct jnl *j, const struct jnl_item *it, struct jbatch 
 {
     struct jf_entry e;
     int rc = ji_batch_load(j, it->seg, it->off, bt, owned, 1);
-    if (rc == 0 && (ji_entry_at(j, bt, it->seg, it->off, it->idx, &e) < 0 || e.r.id != it->id || e.r.len != it->len))
+    if (rc == 0 && (ji_item_entry(j, bt, it, &e) < 0 || e.r.id != it->id || e.r.len != it->len))
         rc = -EBADMSG;
     if (rc == -ENODATA)
         rc = -EIO; /* it was there when handed out */

@@ -36,6 +36,8 @@ struct jnl_item {
     uint8_t kind;      /* JF_REC_ITEM: payload in the segment; JF_REC_BLOB: in its own file */
     uint64_t seg, off; /* the position of its batch (or v1 record) */
     uint32_t idx;      /* its entry in the batch */
+    uint32_t epos;     /* where that entry starts in the batch's entries, + 1 (0: unknown), so it is
+                          read without a walk of the entries before it (ji_item_entry) */
     uint64_t len;      /* payload length */
     uint64_t add_ms, expire_ms, payload_sum;
     uint64_t visible_ms; /* a delayed item's due time (0: none) */

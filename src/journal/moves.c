@@ -290,7 +290,7 @@ int jnl_origin(struct jnl *j, const struct jnl_item *it, char *out)
     struct jf_entry e;
     unsigned char *owned = NULL;
     int rc = ji_batch_load(j, it->seg, it->off, &bt, &owned, 0);
-    if (rc == 0 && (ji_entry_at(j, &bt, it->seg, it->off, it->idx, &e) < 0 || e.r.id != it->id))
+    if (rc == 0 && (ji_item_entry(j, &bt, it, &e) < 0 || e.r.id != it->id))
         rc = -EBADMSG;
     if (rc == 0) {
         memcpy(out, e.origin, e.origin_len);

@@ -63,6 +63,7 @@ int jbatch_entry(const struct jbatch *bt, uint64_t *pos, uint64_t *next_id, stru
             return -EBADMSG;
         e->r = bt->v1;
         e->payload_pos = 0;
+        e->start = 0;
         e->origin = NULL;
         e->origin_len = 0;
         *pos = 1;

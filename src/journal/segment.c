@@ -235,6 +235,19 @@ int ji_entry_at(struct jnl *j, const struct jbatch *bt, uint64_t seg, uint64_t o
     }
 }
 
+int ji_item_entry(struct jnl *j, const struct jbatch *bt, const struct jnl_item *it, struct jf_entry *e)
+{
+    if (bt->version == 2 && it->epos) {
+        uint64_t pos = it->epos - 1, next = it->id;
+        /* a moved copy names its id, which equals next here and so fails to
+         * decode: it is walked to, as is anything that does not match */
+        if (jbatch_entry(bt, &pos, &next, e) == 0 && e->r.id == it->id && e->r.len == it->len &&
+            e->r.add_ms == it->add_ms)
+            return 0;
+    }
+    return ji_entry_at(j, bt, it->seg, it->off, it->idx, e);
+}
+
 /* Parses the batch at off from the cached window, if it lies whole in it.
  * Returns 0, -EBADMSG, or -EAGAIN (not there: read it). */
 static int window_parse(struct jnl *j, uint64_t seg, uint64_t off, struct jbatch *bt, int check)
@@ -398,6 +411,7 @@ void ji_item_from_entry(struct jnl_item *it, const struct jf_entry *e, uint64_t 
                             .seg = seg,
                             .off = off,
                             .idx = idx,
+                            .epos = e->start < UINT32_MAX ? (uint32_t)e->start + 1 : 0,
                             .len = e->r.len,
                             .add_ms = e->r.add_ms,
                             .expire_ms = e->r.expire_ms,
