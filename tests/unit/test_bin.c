@@ -21,40 +21,10 @@
 
 /* ---- the guard pages ---- */
 
-static char *guard_map;
-static unsigned char *guard_mem;
-static size_t guard_room;
-
-static int guard_setup(void **state)
-{
-    (void)state;
-    size_t page = tp_page_size();
-    guard_room = page * GUARD_DATA_PAGES;
-    void *m = tp_map(guard_room + 2 * page);
-    if (!m)
-        return -1;
-    guard_map = m;
-    guard_mem = (unsigned char *)guard_map + page;
-    if (tp_protect_none(guard_map, page) != 0 || tp_protect_none(guard_mem + guard_room, page) != 0)
-        return -1;
-    return 0;
-}
-
-static int guard_teardown(void **state)
-{
-    (void)state;
-    tp_unmap(guard_map, guard_room + 2 * tp_page_size());
-    return 0;
-}
+#include "guard.h"
 
 /* Copy n bytes so they end right at the unreadable page; returns the copy. */
-static const unsigned char *place(const unsigned char *s, size_t n)
-{
-    assert_true(n <= guard_room);
-    unsigned char *dst = guard_mem + guard_room - n;
-    memmove(dst, s, n);
-    return dst;
-}
+static const unsigned char *place(const unsigned char *s, size_t n) { return guard_place_end(s, n); }
 
 /* ---- building requests ---- */
 

@@ -22,51 +22,13 @@
 
 /* ---- the guard pages ---- */
 
-/* Layout: one PROT_NONE page, GUARD_DATA_PAGES readable pages, one PROT_NONE
- * page. Inputs go right before the second unreadable page (over-reads) or
- * right after the first (reads before the buffer). */
-static char *guard_map;   /* the whole mapping */
-static char *guard_mem;   /* the first readable byte */
-static size_t guard_room; /* readable bytes */
-
-static int guard_setup(void **state)
-{
-    (void)state;
-    size_t page = tp_page_size();
-    guard_room = page * GUARD_DATA_PAGES;
-    void *m = tp_map(guard_room + 2 * page);
-    if (!m)
-        return -1;
-    guard_map = m;
-    guard_mem = guard_map + page;
-    if (tp_protect_none(guard_map, page) != 0 || tp_protect_none(guard_mem + guard_room, page) != 0)
-        return -1;
-    return 0;
-}
-
-static int guard_teardown(void **state)
-{
-    (void)state;
-    tp_unmap(guard_map, guard_room + 2 * tp_page_size());
-    return 0;
-}
+#include "guard.h"
 
 /* Copy n bytes so they end right at the unreadable page; returns the copy. */
-static const char *place(const char *s, size_t n)
-{
-    assert_true(n <= guard_room);
-    char *dst = guard_mem + guard_room - n;
-    memcpy(dst, s, n);
-    return dst;
-}
+static const char *place(const char *s, size_t n) { return guard_place_end(s, n); }
 
 /* Copy n bytes so they start right after the leading unreadable page. */
-static const char *place_front(const char *s, size_t n)
-{
-    assert_true(n <= guard_room);
-    memcpy(guard_mem, s, n);
-    return guard_mem;
-}
+static const char *place_front(const char *s, size_t n) { return guard_place_front(s, n); }
 
 /* Parse n bytes of s, placed before the guard page; checks the invariants
  * every result must keep, and that every slice lies inside the input. */
