@@ -15,8 +15,18 @@
 /* Resolves host and connects a non-blocking socket (not inherited by child
  * processes, Nagle off) to each of its addresses in turn until one answers,
  * within timeout_ms overall. On success *out is the caller's (dn_sock_close).
- * Returns 0, -ENXIO (the name does not resolve), -ETIMEDOUT or -errno. */
+ * Returns 0, -ENXIO (the name does not resolve), -ETIMEDOUT or -errno.
+ * (sock.c, the same on every platform, over the two calls below.) */
 int dn_sock_connect(const char *host, uint16_t port, int timeout_ms, dn_sock *out);
+
+/* Per platform: readies the socket library once per process (Winsock's
+ * WSAStartup; nothing on Unix). Returns 0 or -errno. */
+int dn_sock_start(void);
+
+/* Per platform: one resolved address connected within ms, as
+ * dn_sock_connect describes. Returns 0 with *out, or -errno. */
+struct addrinfo;
+int dn_sock_connect_addr(const struct addrinfo *ai, int ms, dn_sock *out);
 
 void dn_sock_close(dn_sock s);
 

@@ -8,7 +8,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,32 +105,14 @@ fail:
     return rc;
 }
 
-/* getaddrinfo, then each address in turn until one connects. */
-int dn_sock_connect(const char *host, uint16_t port, int timeout_ms, dn_sock *out)
+int dn_sock_start(void) { return 0; }
+
+int dn_sock_connect_addr(const struct addrinfo *ai, int ms, dn_sock *out)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    char service[8];
-    snprintf(service, sizeof(service), "%u", (unsigned)port);
-    struct addrinfo *res = NULL;
-    int g = getaddrinfo(host, service, &hints, &res);
-    if (g != 0)
-        return g == EAI_MEMORY ? -ENOMEM : g == EAI_AGAIN ? -EAGAIN : -ENXIO;
-    int64_t deadline = dn_now_ms() + timeout_ms;
-    int rc = -ECONNREFUSED;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int64_t left = deadline - dn_now_ms();
-        if (left <= 0) {
-            rc = -ETIMEDOUT;
-            break;
-        }
-        rc = connect_one(ai, (int)left);
-        if (rc >= 0)
-            break;
-    }
-    freeaddrinfo(res);
-    if (rc < 0)
-        return rc;
-    *out = rc;
+    int fd = connect_one(ai, ms);
+    if (fd < 0)
+        return fd;
+    *out = fd;
     return 0;
 }
 

@@ -11,7 +11,6 @@
 #include <ws2tcpip.h>
 
 #include <errno.h>
-#include <stdio.h>
 
 /* Longest piece handed to one WSABUF or recv() (their lengths are 32-bit). */
 #define PIECE_MAX (1u << 30)
@@ -170,33 +169,12 @@ fail:
     return rc;
 }
 
-/* getaddrinfo, then each address in turn until one connects. */
-int dn_sock_connect(const char *host, uint16_t port, int timeout_ms, dn_sock *out)
+int dn_sock_start(void) { return net_start(); }
+
+int dn_sock_connect_addr(const struct addrinfo *ai, int ms, dn_sock *out)
 {
-    int rc = net_start();
-    if (rc < 0)
-        return rc;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
-    char service[8];
-    snprintf(service, sizeof(service), "%u", (unsigned)port);
-    struct addrinfo *res = NULL;
-    int g = getaddrinfo(host, service, &hints, &res);
-    if (g != 0)
-        return g == EAI_MEMORY ? -ENOMEM : g == EAI_AGAIN ? -EAGAIN : -ENXIO;
-    int64_t deadline = dn_now_ms() + timeout_ms;
     SOCKET s = INVALID_SOCKET;
-    rc = -ECONNREFUSED;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int64_t left = deadline - dn_now_ms();
-        if (left <= 0) {
-            rc = -ETIMEDOUT;
-            break;
-        }
-        rc = connect_one(ai, (int)left, &s);
-        if (rc == 0)
-            break;
-    }
-    freeaddrinfo(res);
+    int rc = connect_one(ai, ms, &s);
     if (rc < 0)
         return rc;
     *out = (dn_sock)s;
