@@ -9,9 +9,10 @@
  * is about to be due (within DELAY_LOOKAHEAD_MS): its entries read in steps,
  * sorted in chunks into run files (32-byte entries, DCHUNK a chunk), then
  * merged with a 4 KiB window per run; items set into a bucket already
- * indexed go to a small heap, spilled as one more run when full. So memory
- * is bounded (about 1 MiB while a chunk is sorted, 4 KiB a run, the heap)
- * whatever the number of delayed items.
+ * indexed go to a small heap, spilled as one more run when full; a bucket
+ * with more than DRUNS_MAX runs merges its smallest in steps. So memory is
+ * bounded (about 1 MiB while a chunk is sorted, 4 KiB a run, the heap) and
+ * so are a bucket's open files, whatever the number of delayed items.
  *
  * Firing copies a run of due items into the level's lane as one batch:
  * a FIRING record in the bucket first (the key of the last item, the lane
@@ -453,6 +454,22 @@ static void tick_queue(struct queue *q, uint64_t now, size_t *budget, uint64_t *
                 break;
             }
         }
+    }
+    /* buckets with too many runs merge them, a step a tick, after firing */
+    for (size_t i = 0; q->delays && i < q->delays->n; i++) {
+        struct queue *b = q->delays->b[i];
+        if (!dindex_merge_wanted(b))
+            continue;
+        if (*budget == 0) {
+            *next = now;
+            return;
+        }
+        (*budget)--;
+        int rc = dindex_merge_step(b);
+        if (rc < 0)
+            log_error(r->log, "queue %s: cannot merge the index of its delayed items due from %" PRIu64 ": %s", q->name,
+                      b->bucket->start, errstr(rc));
+        *next = now; /* more steps, or the index to build again */
     }
     /* spent buckets go, once a sync covers their copies */
     for (size_t i = 0; q->delays && i < q->delays->n;) {

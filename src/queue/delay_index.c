@@ -73,15 +73,13 @@ static void run_free(const struct jio *io, struct drun *r)
     free(r);
 }
 
-/* Sorts n entries and writes them as a new run file of bucket b. */
-static int run_write(struct queue *b, struct dent *e, size_t n)
+/* A new empty run file of bucket b, added to its runs (*out: owned by
+ * them). Returns 0 or -errno. */
+static int run_new(struct queue *b, struct drun **out)
 {
     struct dbucket *d = b->bucket;
     const struct jio *io = b->reg->jconf.io;
     char path[PATH_MAX];
-    if (n == 0)
-        return 0;
-    qsort(e, n, sizeof(*e), dent_cmp);
     /* ".tmp": derived from the segments, removed when the journal next opens */
     if (snprintf(path, sizeof(path), "%s/run-%06" PRIu64 ".idx.tmp", b->dir, d->run_seq++) >= (int)sizeof(path))
         return -ENAMETOOLONG;
@@ -97,15 +95,56 @@ static int run_write(struct queue *b, struct dent *e, size_t n)
     if (!r)
         return -ENOMEM;
     r->fd = io->open(io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    int rc = r->fd < 0 ? r->fd : jio_pwrite_all(io, r->fd, e, n * sizeof(*e), 0);
-    io->unlink(io->ctx, path); /* the open fd keeps it: nothing to clean up after a crash */
-    if (rc < 0) {
-        run_free(io, r);
+    if (r->fd < 0) {
+        int rc = r->fd;
+        free(r);
         return rc;
     }
-    r->n = n;
+    io->unlink(io->ctx, path); /* the open fd keeps it: nothing to clean up after a crash */
     d->runs[d->nruns++] = r;
+    *out = r;
     return 0;
+}
+
+/* Appends n sorted entries, all after its last, to run r. */
+static int run_append(const struct jio *io, struct drun *r, const struct dent *e, size_t n)
+{
+    int rc = n ? jio_pwrite_all(io, r->fd, e, n * sizeof(*e), (off_t)(r->n * sizeof(*e))) : 0;
+    if (rc == 0)
+        r->n += n;
+    return rc;
+}
+
+/* Takes run r off bucket d's runs (and its merge) and closes it. */
+static void run_drop(const struct jio *io, struct dbucket *d, struct drun *r)
+{
+    for (size_t i = 0; i < d->nruns; i++)
+        if (d->runs[i] == r) {
+            d->runs[i] = d->runs[--d->nruns];
+            break;
+        }
+    for (size_t i = 0; i < d->nmsrc; i++)
+        if (d->msrc[i] == r) {
+            d->msrc[i] = d->msrc[--d->nmsrc];
+            break;
+        }
+    if (r == d->spill)
+        d->spill = NULL;
+    run_free(io, r);
+}
+
+/* Sorts n entries and writes them as a new run file of bucket b. */
+static int run_write(struct queue *b, struct dent *e, size_t n)
+{
+    const struct jio *io = b->reg->jconf.io;
+    struct drun *r;
+    if (n == 0)
+        return 0;
+    qsort(e, n, sizeof(*e), dent_cmp);
+    int rc = run_new(b, &r);
+    if (rc == 0 && (rc = run_append(io, r, e, n)) < 0)
+        run_drop(io, b->bucket, r);
+    return rc;
 }
 
 /* The run's next entry (its window refilled when empty), or NULL. */
@@ -152,12 +191,8 @@ void dindex_pop(struct queue *b, size_t src)
         return;
     }
     struct drun *r = d->runs[src];
-    if (++r->wpos == r->wlen && r->next >= r->n) { /* spent: closed */
-        if (r == d->spill)
-            d->spill = NULL;
-        run_free(b->reg->jconf.io, r);
-        d->runs[src] = d->runs[--d->nruns];
-    }
+    if (++r->wpos == r->wlen && r->next >= r->n && r != d->mout) /* spent: closed */
+        run_drop(b->reg->jconf.io, d, r);
 }
 
 /* ---- buckets ---- */
@@ -165,6 +200,8 @@ void dindex_pop(struct queue *b, size_t src)
 void dindex_reset(const struct jio *io, struct dbucket *d)
 {
     d->spill = NULL;
+    d->mout = NULL;
+    d->nmsrc = 0;
     for (size_t i = 0; i < d->nruns; i++)
         run_free(io, d->runs[i]);
     d->nruns = 0;
@@ -224,6 +261,8 @@ int dindex_build_step(struct queue *b)
     d->chunk = NULL;
     d->nchunk = 0;
     d->state = DB_READY;
+    if (d->nruns > DRUNS_MAX) /* built outside the tick (a peek, a kick): the tick merges */
+        b->reg->delay_changed = 1;
     return 1;
 }
 
@@ -235,12 +274,9 @@ static int spill(struct queue *b)
     const struct jio *io = b->reg->jconf.io;
     qsort(d->heap, d->nheap, sizeof(*d->heap), dent_cmp);
     int rc;
-    if (d->spill && dent_cmp(&d->heap[0], &d->spill_last) > 0) {
-        struct drun *r = d->spill;
-        rc = jio_pwrite_all(io, r->fd, d->heap, d->nheap * sizeof(*d->heap), (off_t)(r->n * sizeof(struct dent)));
-        if (rc == 0)
-            r->n += d->nheap;
-    } else if ((rc = run_write(b, d->heap, d->nheap)) == 0) {
+    if (d->spill && dent_cmp(&d->heap[0], &d->spill_last) > 0)
+        rc = run_append(io, d->spill, d->heap, d->nheap);
+    else if ((rc = run_write(b, d->heap, d->nheap)) == 0) {
         d->spill = d->runs[d->nruns - 1];
     }
     if (rc == 0) {
@@ -270,4 +306,94 @@ int dindex_add(struct queue *b, const struct jnl_item *it)
         (struct dent){.due = it->visible_ms, .id = it->id, .pos = it->seg << 40 | it->off, .idx = it->idx};
     heap_up(d->heap, d->nheap++);
     return 0;
+}
+
+/* ---- merging runs ---- */
+
+/* Entries of run r not taken yet. */
+static uint64_t run_left(const struct drun *r) { return r->n - r->next + (r->wlen - r->wpos); }
+
+int dindex_merge_wanted(const struct queue *b)
+{
+    const struct dbucket *d = b->bucket;
+    return d->state != DB_COLD && !d->merge_err && (d->mout || d->nruns > DRUNS_MAX);
+}
+
+/* Starts a merge of bucket b's DMERGE_FAN smallest runs (by entries left):
+ * merging the smallest keeps the rewrites per entry logarithmic. */
+static int merge_start(struct queue *b)
+{
+    struct dbucket *d = b->bucket;
+    d->nmsrc = 0;
+    for (size_t i = 0; i < d->nruns; i++) {
+        struct drun *r = d->runs[i];
+        size_t at = d->nmsrc;
+        while (at > 0 && run_left(d->msrc[at - 1]) > run_left(r))
+            at--;
+        if (at == DMERGE_FAN)
+            continue;
+        size_t keep = d->nmsrc < DMERGE_FAN ? d->nmsrc : DMERGE_FAN - 1;
+        memmove(&d->msrc[at + 1], &d->msrc[at], (keep - at) * sizeof(d->msrc[0]));
+        d->msrc[at] = r;
+        d->nmsrc = keep + 1;
+    }
+    for (size_t i = 0; i < d->nmsrc; i++)
+        if (d->msrc[i] == d->spill)
+            d->spill = NULL; /* appending to a source could break the output's order */
+    int rc = run_new(b, &d->mout);
+    if (rc < 0)
+        d->nmsrc = 0;
+    return rc;
+}
+
+int dindex_merge_step(struct queue *b)
+{
+    struct dbucket *d = b->bucket;
+    const struct jio *io = b->reg->jconf.io;
+    struct dent *buf = NULL;
+    size_t k = 0;
+    int rc = d->mout ? 0 : merge_start(b);
+    if (rc < 0)
+        goto fail;
+    if (!(buf = malloc(DMERGE_STEP * sizeof(*buf)))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    while (k < DMERGE_STEP && d->nmsrc) {
+        struct drun *best = NULL;
+        const struct dent *bh = NULL;
+        for (size_t i = 0; i < d->nmsrc;) {
+            const struct dent *h = run_head(io, d->msrc[i], &rc);
+            if (rc < 0)
+                goto fail;
+            if (!h) { /* spent */
+                run_drop(io, d, d->msrc[i]);
+                continue;
+            }
+            if (!bh || dent_cmp(h, bh) < 0) {
+                bh = h;
+                best = d->msrc[i];
+            }
+            i++;
+        }
+        if (!best)
+            break;
+        buf[k++] = *bh;
+        if (++best->wpos == best->wlen && best->next >= best->n)
+            run_drop(io, d, best);
+    }
+    if ((rc = run_append(io, d->mout, buf, k)) < 0)
+        goto fail;
+    free(buf);
+    if (d->nmsrc)
+        return 0;
+    if (run_left(d->mout) == 0) /* all fired meanwhile */
+        run_drop(io, d, d->mout);
+    d->mout = NULL;
+    return 1;
+fail: /* entries taken from the sources may be in neither place: built again */
+    free(buf);
+    d->merge_err = 1;
+    dindex_reset(io, d);
+    return rc;
 }

@@ -15,6 +15,9 @@
 #define DWIN 128          /* entries of a run read at once: 4 KiB */
 #define DHEAP_MAX 2048    /* entries of the heap before it is spilled as a run */
 #define BUILD_BATCHES 256 /* batches an index build reads per step */
+#define DRUNS_MAX 16      /* runs of a bucket before its smallest are merged */
+#define DMERGE_FAN 8      /* runs merged into one */
+#define DMERGE_STEP 8192  /* entries a merge step moves: 256 KiB */
 
 struct dent {
     uint64_t due, id;
@@ -46,6 +49,13 @@ struct dbucket {
      * sets */
     struct drun *spill;
     struct dent spill_last;
+    /* a merge in progress: its sources (a spent one drops out) and the run
+     * it appends to, read like any other meanwhile (every entry still in a
+     * source comes after every entry already in it) */
+    struct drun *msrc[DMERGE_FAN];
+    size_t nmsrc;
+    struct drun *mout;
+    int merge_err;        /* a merge failed: no more merges of this bucket */
     struct jnl_fire done; /* what has fired */
     uint64_t sync_epoch;  /* the sync that covers the last copies made */
     int build_err;        /* the build failed: retried on the next start */
@@ -72,5 +82,13 @@ void dindex_reset(const struct jio *io, struct dbucket *d);
 /* One step of b's index build: 1 when it is done, 0 when more steps are
  * needed, or -errno. */
 int dindex_build_step(struct queue *b);
+/* Whether bucket b, indexed or being indexed, has a merge in progress or
+ * more runs than DRUNS_MAX (and no merge of it failed). */
+int dindex_merge_wanted(const struct queue *b);
+/* One step of merging b's DMERGE_FAN smallest runs into one: moves up to
+ * DMERGE_STEP entries. 1 when the merge is done, 0 when it needs more
+ * steps, or -errno (the index is then reset: built again from the journal,
+ * and b is merged no more). */
+int dindex_merge_step(struct queue *b);
 
 #endif

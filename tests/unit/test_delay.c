@@ -269,6 +269,60 @@ static void test_items_set_in_due_order_keep_one_run(void **state)
     assert_int_equal(n, 1 + 13 * DHEAP_MAX);
 }
 
+/* Items set out of order into an indexed bucket make a run a spill; the
+ * tick merges the smallest runs in steps, so a bucket keeps at most
+ * DRUNS_MAX runs (and the one a merge writes) however many items it takes.
+ * Items fired while a merge is half done, and items set meanwhile, still
+ * come out in (due, set order) order, each exactly once. */
+static void test_runs_set_out_of_order_are_merged(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q");
+    uint64_t now = queue_now_ms(), hour = (now / 3600000 + 2) * 3600000;
+    enum { N = 60 * DHEAP_MAX, SPAN = 1000000 };
+    static uint8_t seen[N];
+    static uint64_t due[N];
+    uint32_t seed = 7;
+    due[0] = hour + SPAN;
+    put_due(q, due[0], 0);
+    tick_all(fx, hour - 30000); /* indexed */
+    struct queue *b = first_of_kind(fx, QK_BUCKET);
+    assert_non_null(b);
+    for (uint32_t i = 1; i < N / 2; i++) { /* out of order: a run a spill */
+        due[i] = hour + 1 + lcg(&seed) % SPAN;
+        put_due(q, due[i], i);
+    }
+    assert_true(b->bucket->nruns > DRUNS_MAX);
+    size_t maxruns = 0;
+    for (int i = 0; i < 100000 && dindex_merge_wanted(b); i++) {
+        assert_true(dindex_merge_step(b) >= 0);
+        if (i == 2) { /* half way through a merge: more sets, and some fire */
+            for (uint32_t k = N / 2; k < N; k++) {
+                due[k] = hour + 1 + lcg(&seed) % SPAN;
+                put_due(q, due[k], k);
+            }
+            tick_all(fx, hour + SPAN / 4);
+        }
+        maxruns = b->bucket->nruns > maxruns ? b->bucket->nruns : maxruns;
+    }
+    assert_false(dindex_merge_wanted(b));
+    assert_true(b->bucket->nruns <= DRUNS_MAX);
+    tick_all(fx, hour + 2 * SPAN);
+    uint64_t n = 0, prev_due = 0;
+    long prev = -1;
+    for (long got; (got = take(q)) >= 0; n++) {
+        assert_true(got >= 0 && got < N);
+        assert_int_equal(seen[got], 0);
+        seen[got] = 1;
+        assert_true(due[got] > prev_due || (due[got] == prev_due && got > prev));
+        prev_due = due[got];
+        prev = got;
+    }
+    assert_int_equal(n, N);
+    assert_int_equal(queue_delayed_items(q), 0);
+    print_message("runs at most %llu while merging\n", (unsigned long long)maxruns);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -280,6 +334,7 @@ int main(void)
         T(test_kick_and_peek_take_the_soonest_across_buckets),
         T(test_an_item_set_after_a_kick_for_an_earlier_time_still_fires),
         T(test_items_set_in_due_order_keep_one_run),
+        T(test_runs_set_out_of_order_are_merged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
