@@ -232,7 +232,10 @@ static int fire_step(struct queue *b, uint64_t now, const struct dent *limit, in
         fi->src = src;
         fi->payload.fd = -1;
         fi->payload.data = NULL;
-        int expired = fi->it.expire_ms && fi->it.expire_ms <= now;
+        /* expired: dropped here, unless it goes to expire_to_queue; then it
+         * is copied like any other and leaves the lane's head by the
+         * ordinary expiry (moved, counted) before anyone can take it */
+        int expired = fi->it.expire_ms && fi->it.expire_ms <= now && !top->conf->v.expire_to_queue[0];
         if (!expired) {
             if (fi->it.kind == JF_REC_BLOB && ncopy > 0)
                 break; /* a large item is a batch of its own */

@@ -178,3 +178,22 @@ def test_retry_delay_doubles_with_each_delivery_up_to_its_max(make_server, tmp_p
         while (line := c.readline()) != "END":
             lines.append(line)
         assert any("retry_delay=200ms,300ms" in ln for ln in lines), lines
+
+
+def test_an_item_that_expires_while_delayed_moves_to_expire_to_queue(make_server, tmp_path):
+    # given back with a delay past its expiry: when it comes due it has
+    # expired, and goes to expire_to_queue (not dropped) by the sweep, as
+    # any expired item does, counted as expired
+    conf = write(tmp_path, "[queue \"q\"]\nexpire_to_queue = q_late\n")
+    s = make_server("-c", conf, "--expiry-sweep", "50ms")
+    with s.client() as c:
+        c.send(b"set q 5 1 3\r\njob\r\n")                       # expires in 1 s
+        assert c.readline() == "STORED"
+        assert c.get_data("q/open") == b"job"
+        assert c.cmd("get q/abort/delay=1300") == "END"
+        c.send(b"get q_late/t=5000\r\n")                        # woken by the move
+        assert c.readline() == "VALUE q_late/t=5000 5 3"
+        assert c.readline() == "job" and c.readline() == "END"
+        st = c.stats()
+        assert st["queue_q_delayed_items"] == "0" and st["queue_q_expired_items"] == "1"
+        assert st["queue_q_items"] == "0"
