@@ -95,10 +95,10 @@ struct conn {
         uint32_t flags;
         int64_t exptime;
         int noreply, sync;
-        uint8_t priority;    /* JNL_PRIORITY_DEFAULT: none given */
-        uint64_t visible_ms; /* a delayed item's due time; 0: none */
+        uint8_t priority;  /* JNL_PRIORITY_DEFAULT: none given */
+        uint64_t begin_ms; /* when it started: a /delay= counts from then */
         uint64_t bytes;
-        size_t name_len;
+        struct proto_key key; /* its name in name[] */
         char name[PROTO_MAX_NAME];
     } stream;
 

@@ -20,17 +20,24 @@ static uint64_t expiry_ms(int64_t exptime)
     return (uint64_t)exptime * 1000;
 }
 
-/* The due time (Unix ms) of a set of key k, or 0 for an item visible at
- * once: its /at= or /delay=, else the queue's default_delay. A delay over
- * the queue's max_delay, or past the item's expiry (its exptime or the
- * queue's max_age), is refused: *why says so (a typo must not enqueue an
- * item that can never be handed out). */
-static uint64_t due_of(struct conn *c, const struct proto_key *k, int64_t exptime, const char **why)
+/* The settings queue name (len bytes) has: its own when it exists (no
+ * lookup per set), else the config file's. */
+static const struct qconf *conf_of(struct conn *c, const char *name, size_t len)
 {
-    /* an existing queue has its settings resolved: no lookup per set */
-    struct queue *q = registry_find(c->srv->reg, k->name.p, k->name.len);
-    const struct qconf *qc = q ? q->conf : conffile_queue(c->srv->reg->conf, k->name.p, k->name.len);
-    uint64_t now = queue_now_ms(), due = 0;
+    struct queue *q = registry_find(c->srv->reg, name, len);
+    return q ? q->conf : conffile_queue(c->srv->reg->conf, name, len);
+}
+
+/* The due time (Unix ms) of a set of key k at time now into a queue of
+ * settings qc named name_len bytes, or 0 for an item visible at once: its /at= or
+ * /delay=, else the queue's default_delay. A delay over the queue's
+ * max_delay, or past the item's expiry (its exptime or the queue's
+ * max_age), is refused: *why says so (a typo must not enqueue an item that
+ * can never be handed out). */
+static uint64_t due_of(const struct qconf *qc, size_t name_len, const struct proto_key *k, int64_t exptime,
+                       uint64_t now, const char **why)
+{
+    uint64_t due = 0;
     *why = NULL;
     if (k->opts & PROTO_OPT_AT)
         due = k->at_ms;
@@ -43,7 +50,7 @@ static uint64_t due_of(struct conn *c, const struct proto_key *k, int64_t exptim
     uint64_t expire = expiry_ms(exptime), max_age = qc->v.max_age_ms;
     if (max_age && (!expire || expire > now + max_age))
         expire = now + max_age;
-    if (k->name.len > QUEUE_DELAYED_NAME_MAX)
+    if (name_len > QUEUE_DELAYED_NAME_MAX)
         *why = "bad option: a queue name of over 236 bytes takes no delayed items";
     else if (qc->v.max_delay_ms && due - now > qc->v.max_delay_ms)
         *why = "bad option: delay over the queue's max_delay";
@@ -80,9 +87,14 @@ static void set_done(struct conn *c, int rc, int noreply, int sync, struct jnl_t
 /* The queues one set stores a copy in: each destination (the queue named,
  * or an alias's destination queues), unless it is fanout_only, and every
  * fanout child of each. */
+struct target {
+    struct queue *q;
+    uint64_t due; /* the destination's: its default_delay (0: at once) */
+};
+
 struct targets {
-    struct queue *one[4]; /* most sets: no allocation */
-    struct queue **q;
+    struct target one[4]; /* most sets: no allocation */
+    struct target *q;
     size_t n, cap;
 };
 
@@ -92,14 +104,14 @@ static void targets_free(struct targets *t)
         free(t->q);
 }
 
-static int add_target(struct targets *t, struct queue *q)
+static int add_target(struct targets *t, struct queue *q, uint64_t due)
 {
     for (size_t i = 0; i < t->n; i++)
-        if (t->q[i] == q)
+        if (t->q[i].q == q)
             return 0; /* named twice (an alias of a queue and its child) */
     if (t->n == t->cap) {
         size_t cap = t->cap * 2;
-        struct queue **p = t->q == t->one ? malloc(cap * sizeof(*p)) : realloc(t->q, cap * sizeof(*p));
+        struct target *p = t->q == t->one ? malloc(cap * sizeof(*p)) : realloc(t->q, cap * sizeof(*p));
         if (!p)
             return -ENOMEM;
         if (t->q == t->one)
@@ -107,11 +119,13 @@ static int add_target(struct targets *t, struct queue *q)
         t->q = p;
         t->cap = cap;
     }
-    t->q[t->n++] = q;
+    t->q[t->n++] = (struct target){.q = q, .due = due};
     return 0;
 }
 
-static int targets_of(struct conn *c, const char *name, size_t len, struct targets *t)
+/* Adds queue name (made if missing, unless fanout_only) and its fanout
+ * children to t, each copy due at due. */
+static int targets_of(struct conn *c, const char *name, size_t len, uint64_t due, struct targets *t)
 {
     struct registry *reg = c->srv->reg;
     struct queue *q = registry_find(reg, name, len);
@@ -119,29 +133,50 @@ static int targets_of(struct conn *c, const char *name, size_t len, struct targe
     /* an existing queue has its settings resolved: no lookup per set */
     const struct qconf *qc = q ? q->conf : conffile_queue(reg->conf, name, len);
     if (!qc->v.fanout_only) {
-        if ((!q && (rc = registry_get_or_create(reg, name, len, &q)) < 0) || (rc = add_target(t, q)) < 0)
+        if ((!q && (rc = registry_get_or_create(reg, name, len, &q)) < 0) || (rc = add_target(t, q, due)) < 0)
             return rc;
     }
     struct list *kids = registry_children(reg, name, len), *pos;
     for (pos = kids ? kids->next : NULL; pos && pos != kids; pos = pos->next)
-        if ((rc = add_target(t, list_entry(pos, struct queue, fanout_link))) < 0)
+        if ((rc = add_target(t, list_entry(pos, struct queue, fanout_link), due)) < 0)
             return rc;
     return 0;
 }
 
-/* Fills t (initialized here; the caller frees it) with the queues a set of
- * the key name stores copies in. */
-static int set_targets(struct conn *c, const char *name, size_t len, struct targets *t)
+/* Why a set of key k at time now is refused by the settings of its queue,
+ * or of any destination when it names an alias; NULL: it is not. */
+static const char *refusal(struct conn *c, const struct proto_key *k, int64_t exptime, uint64_t now)
 {
-    const struct conf_alias *a = conffile_alias(c->srv->reg->conf, name, len);
+    const struct conf_alias *a = conffile_alias(c->srv->reg->conf, k->name.p, k->name.len);
+    const char *why = NULL;
+    if (!a)
+        due_of(conf_of(c, k->name.p, k->name.len), k->name.len, k, exptime, now, &why);
+    for (size_t i = 0; a && i < a->ndest && !why; i++) {
+        size_t len = strlen(a->dest[i]);
+        due_of(conf_of(c, a->dest[i], len), len, k, exptime, now, &why);
+    }
+    return why;
+}
+
+/* Fills t (initialized here; the caller frees it) with the queues a set of
+ * key k at time now stores copies in, made if missing, each with its due
+ * time: an alias's destinations each by their own settings. The caller
+ * has checked refusal() first, so that a refused set makes no queue. */
+static int set_targets(struct conn *c, const struct proto_key *k, int64_t exptime, uint64_t now, struct targets *t)
+{
+    const struct conf_alias *a = conffile_alias(c->srv->reg->conf, k->name.p, k->name.len);
+    const char *why;
     int rc = 0;
     t->q = t->one;
     t->n = 0;
     t->cap = sizeof(t->one) / sizeof(t->one[0]);
     if (!a)
-        return targets_of(c, name, len, t);
-    for (size_t i = 0; i < a->ndest && rc == 0; i++)
-        rc = targets_of(c, a->dest[i], strlen(a->dest[i]), t);
+        return targets_of(c, k->name.p, k->name.len,
+                          due_of(conf_of(c, k->name.p, k->name.len), k->name.len, k, exptime, now, &why), t);
+    for (size_t i = 0; i < a->ndest && rc == 0; i++) {
+        size_t len = strlen(a->dest[i]);
+        rc = targets_of(c, a->dest[i], len, due_of(conf_of(c, a->dest[i], len), len, k, exptime, now, &why), t);
+    }
     return rc;
 }
 
@@ -150,7 +185,7 @@ static int set_targets(struct conn *c, const char *name, size_t len, struct targ
 static int wants_sync(struct conn *c, const struct targets *t, int sync_opt)
 {
     for (size_t i = 0; i < t->n && !sync_opt; i++)
-        sync_opt = registry_queue_fsync(c->srv->reg, t->q[i]) == FSYNC_ALWAYS;
+        sync_opt = registry_queue_fsync(c->srv->reg, t->q[i].q) == FSYNC_ALWAYS;
     return sync_opt;
 }
 
@@ -162,9 +197,11 @@ static int store_copies(const struct targets *t, const struct jnl_attrs *attrs, 
 {
     int refused = 0;
     for (size_t i = 0; i < t->n; i++) {
-        int rc = queue_admit(t->q[i], len);
+        struct jnl_attrs a = *attrs;
+        a.visible_ms = t->q[i].due;
+        int rc = queue_admit(t->q[i].q, len);
         if (rc == 0)
-            rc = queue_put(t->q[i], attrs, data, len);
+            rc = queue_put(t->q[i].q, &a, data, len);
         if (rc < 0)
             return rc;
         refused |= rc > 0;
@@ -178,19 +215,20 @@ void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
     struct targets t;
     s->st.cmd_set++;
     struct jnl_ticket *ticket = NULL;
-    const char *why;
+    uint64_t now = queue_now_ms();
+    const char *why = refusal(c, &req->key, req->exptime, now);
     struct jnl_attrs a = {.flags = req->flags,
                           .expire_ms = expiry_ms(req->exptime),
-                          .visible_ms = due_of(c, &req->key, req->exptime, &why),
                           .priority = (req->key.opts & PROTO_OPT_PRI) ? req->key.priority : JNL_PRIORITY_DEFAULT};
-    if (why) { /* nothing stored */
+    if (why) { /* nothing stored, no queue made */
         ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
         return;
     }
-    int rc = set_targets(c, req->key.name.p, req->key.name.len, &t);
+    int rc = set_targets(c, &req->key, req->exptime, now, &t);
     if (rc == 0 && t.n == 1) { /* the common case: written with the turn's batch */
-        if ((rc = queue_admit(t.q[0], req->bytes)) == 0)
-            rc = queue_put_deferred(t.q[0], &a, data, (size_t)req->bytes, &ticket);
+        a.visible_ms = t.q[0].due;
+        if ((rc = queue_admit(t.q[0].q, req->bytes)) == 0)
+            rc = queue_put_deferred(t.q[0].q, &a, data, (size_t)req->bytes, &ticket);
     } else if (rc == 0) {
         rc = store_copies(&t, &a, data, (size_t)req->bytes); /* none: fanout_only with no child */
     }
@@ -211,8 +249,8 @@ void ci_stream_begin(struct conn *c, const struct proto_req *req)
         c->state = CONN_SWALLOW;
         return;
     }
-    const char *why;
-    c->stream.visible_ms = due_of(c, &req->key, req->exptime, &why);
+    c->stream.begin_ms = queue_now_ms(); /* a delay counts from the set's start */
+    const char *why = refusal(c, &req->key, req->exptime, c->stream.begin_ms);
     if (why) { /* refused before any of its data is written: it is dropped */
         ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
         c->swallow_left = req->bytes + 2;
@@ -224,8 +262,10 @@ void ci_stream_begin(struct conn *c, const struct proto_req *req)
     c->stream.noreply = req->noreply;
     c->stream.sync = (req->key.opts & PROTO_OPT_SYNC) != 0;
     c->stream.priority = (req->key.opts & PROTO_OPT_PRI) ? req->key.priority : JNL_PRIORITY_DEFAULT;
-    c->stream.name_len = req->key.name.len;
+    c->stream.key = req->key;
     memcpy(c->stream.name, req->key.name.p, req->key.name.len);
+    c->stream.key.name.p = c->stream.key.full.p = c->stream.name; /* the request's buffer goes */
+    c->stream.key.full.len = req->key.name.len;
     c->stream_left = c->stream.bytes = req->bytes;
     c->stream_err = registry_blob_begin(c->srv->reg, req->bytes, &c->blob);
     if (c->stream_err < 0)
@@ -260,16 +300,22 @@ int ci_stream_step(struct conn *c, size_t *pos)
     int rc = c->stream_err;
     struct targets t = {.n = 0};
     size_t refused = 0;
+    const char *why = rc == 0 ? refusal(c, &c->stream.key, c->stream.exptime, c->stream.begin_ms) : NULL;
+    if (why) { /* a reload between its start and end changed the settings */
+        jnl_blob_discard(b);
+        ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
+        return 1;
+    }
     if (rc == 0)
-        rc = set_targets(c, c->stream.name, c->stream.name_len, &t);
+        rc = set_targets(c, &c->stream.key, c->stream.exptime, c->stream.begin_ms, &t);
     struct jnl_attrs a = {.flags = c->stream.flags,
                           .expire_ms = expiry_ms(c->stream.exptime),
-                          .visible_ms = c->stream.visible_ms,
                           .priority = c->stream.priority};
     /* The last copy adopts the streamed file; each other one a link to it. */
     for (size_t i = 0; i < t.n && rc == 0; i++) {
         struct jnl_blob *copy = b;
-        if ((rc = queue_admit(t.q[i], c->stream.bytes)) > 0) {
+        a.visible_ms = t.q[i].due;
+        if ((rc = queue_admit(t.q[i].q, c->stream.bytes)) > 0) {
             refused++;
             rc = 0;
             continue;
@@ -278,7 +324,7 @@ int ci_stream_step(struct conn *c, size_t *pos)
             break;
         if (copy == b)
             b = NULL;
-        rc = queue_put_blob(t.q[i], copy, &a);
+        rc = queue_put_blob(t.q[i].q, copy, &a);
     }
     int sync = rc == 0 && wants_sync(c, &t, c->stream.sync);
     if (t.n)

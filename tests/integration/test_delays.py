@@ -197,3 +197,28 @@ def test_an_item_that_expires_while_delayed_moves_to_expire_to_queue(make_server
         st = c.stats()
         assert st["queue_q_delayed_items"] == "0" and st["queue_q_expired_items"] == "1"
         assert st["queue_q_items"] == "0"
+
+
+def test_an_alias_delays_each_copy_by_its_destinations_settings(make_server, tmp_path):
+    conf = write(tmp_path, '[queue "later"]\ndefault_delay = 60s\n'
+                           '[queue "strict"]\nmax_delay = 1s\n'
+                           '[alias "both"]\ndestination_queues = later, now\n'
+                           '[alias "checked"]\ndestination_queues = fresh, strict\n')
+    s = make_server("-c", conf)
+    with s.client() as c:
+        assert c.set("both", b"x") == "STORED"
+        big = 300 * 1024                                          # streamed: the same rule
+        c.send(b"set both 0 0 %d\r\n" % big + b"b" * big + b"\r\n")
+        assert c.readline() == "STORED"
+        st = c.stats()
+        assert st["queue_later_delayed_items"] == "2" and st["queue_later_items"] == "0"
+        assert st["queue_now_items"] == "2" and st.get("queue_now_delayed_items", "0") == "0"
+        assert c.get_data("now") == b"x"
+        # a delay one destination refuses stores nothing and makes no queue
+        assert c.cmd("set checked/delay=5000 0 0 1\r\ny").startswith("CLIENT_ERROR bad option: delay over")
+        c.send(b"set checked/delay=5000 0 0 %d\r\n" % big + b"b" * big + b"\r\n")
+        assert c.readline().startswith("CLIENT_ERROR bad option: delay over")
+        st = c.stats()
+        assert "queue_fresh_items" not in st and "queue_strict_items" not in st
+        assert c.set("checked/delay=500", b"z") == "STORED"
+        assert c.get_data("fresh/t=5000") == b"z" and c.get_data("strict/t=5000") == b"z"
