@@ -380,6 +380,20 @@ static int bucket_spent(struct queue *b)
     return d->state == DB_READY && !dindex_head(b, &src, &err) && !err;
 }
 
+/* Whether a bucket of q's level that is not indexed yet (being built, as
+ * after a restart) may hold items due before key: firing waits for it, so
+ * items come out in order after a restart too. A bucket whose build
+ * failed holds nothing back. */
+static int held_back(const struct queue *q, unsigned level, const struct dent *key)
+{
+    for (size_t i = 0; i < q->delays->n; i++) {
+        const struct dbucket *d = q->delays->b[i]->bucket;
+        if ((unsigned)q->delays->b[i]->level == level && d->state != DB_READY && !d->build_err && d->start <= key->due)
+            return 1;
+    }
+    return 0;
+}
+
 /* One tick for queue q's buckets. *next gets the soonest time it needs
  * another (0: none); budget is spent by builds and firings. */
 static void tick_queue(struct queue *q, uint64_t now, size_t *budget, uint64_t *next)
@@ -445,6 +459,10 @@ static void tick_queue(struct queue *q, uint64_t now, size_t *budget, uint64_t *
             if (first.due > now) {
                 if (!*next || first.due < *next)
                     *next = first.due;
+                break;
+            }
+            if (held_back(q, level, &first)) { /* a bucket not indexed yet may hold sooner items */
+                *next = now;
                 break;
             }
             if (*budget == 0) {

@@ -323,6 +323,26 @@ static void test_runs_set_out_of_order_are_merged(void **state)
     print_message("runs at most %llu while merging\n", (unsigned long long)maxruns);
 }
 
+/* After a restart, buckets are indexed in steps: a small bucket indexed
+ * at once must not fire its items while a larger one of the same level,
+ * still being indexed, holds items due before them. */
+static void test_a_bucket_being_indexed_holds_back_later_items(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q");
+    uint64_t now = queue_now_ms(), hour = (now / 3600000 + 2) * 3600000;
+    enum { N = 3 * BUILD_BATCHES }; /* a set a batch: three build steps */
+    for (uint32_t i = 0; i < N; i++)
+        put_due(q, hour + i, i);
+    put_due(q, hour + 3600000 + 5, N); /* the next hour's bucket: one step */
+    reopen(fx);
+    q = registry_find(fx->r, "q", 1);
+    tick_all(fx, hour + 2 * 3600000);
+    for (uint32_t i = 0; i <= N; i++)
+        assert_int_equal(take(q), i);
+    assert_int_equal(take(q), -1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -335,6 +355,7 @@ int main(void)
         T(test_an_item_set_after_a_kick_for_an_earlier_time_still_fires),
         T(test_items_set_in_due_order_keep_one_run),
         T(test_runs_set_out_of_order_are_merged),
+        T(test_a_bucket_being_indexed_holds_back_later_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
