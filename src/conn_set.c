@@ -3,61 +3,12 @@
 #include "conn_int.h"
 
 #include "conffile.h"
+#include "enqueue.h"
 #include "server.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t expiry_ms(int64_t exptime)
-{
-    if (exptime == 0)
-        return 0;
-    if (exptime < 0)
-        return 1; /* already expired */
-    if (exptime < 1000000)
-        return queue_now_ms() + (uint64_t)exptime * 1000;
-    return (uint64_t)exptime * 1000;
-}
-
-/* The settings queue name (len bytes) has: its own when it exists (no
- * lookup per set), else the config file's. */
-static const struct qconf *conf_of(struct conn *c, const char *name, size_t len)
-{
-    struct queue *q = registry_find(c->srv->reg, name, len);
-    return q ? q->conf : conffile_queue(c->srv->reg->conf, name, len);
-}
-
-/* The due time (Unix ms) of a set of key k at time now into a queue of
- * settings qc named name_len bytes, or 0 for an item visible at once: its /at= or
- * /delay=, else the queue's default_delay. A delay over the queue's
- * max_delay, or past the item's expiry (its exptime or the queue's
- * max_age), is refused: *why says so (a typo must not enqueue an item that
- * can never be handed out). */
-static uint64_t due_of(const struct qconf *qc, size_t name_len, const struct proto_key *k, int64_t exptime,
-                       uint64_t now, const char **why)
-{
-    uint64_t due = 0;
-    *why = NULL;
-    if (k->opts & PROTO_OPT_AT)
-        due = k->at_ms;
-    else if (k->opts & PROTO_OPT_DELAY)
-        due = now + k->delay_ms;
-    else if (qc->v.default_delay_ms)
-        due = now + qc->v.default_delay_ms;
-    if (due <= now)
-        return 0; /* a time past: visible at once */
-    uint64_t expire = expiry_ms(exptime), max_age = qc->v.max_age_ms;
-    if (max_age && (!expire || expire > now + max_age))
-        expire = now + max_age;
-    if (name_len > QUEUE_DELAYED_NAME_MAX)
-        *why = "bad option: a queue name of over 236 bytes takes no delayed items";
-    else if (qc->v.max_delay_ms && due - now > qc->v.max_delay_ms)
-        *why = "bad option: delay over the queue's max_delay";
-    else if (expire && expire <= due)
-        *why = "bad option: delay past the item's expiry";
-    return due;
-}
 
 /* Answers a set whose item was appended (rc 0), refused by the queue's
  * limits (rc a QADMIT_* value > 0) or not stored for an error (-errno).
@@ -84,156 +35,31 @@ static void set_done(struct conn *c, int rc, int noreply, int sync, struct jnl_t
         ci_out_str(c, "STORED\r\n");
 }
 
-/* The queues one set stores a copy in: each destination (the queue named,
- * or an alias's destination queues), unless it is fanout_only, and every
- * fanout child of each. */
-struct target {
-    struct queue *q;
-    uint64_t due; /* the destination's: its default_delay (0: at once) */
-};
-
-struct targets {
-    struct target one[4]; /* most sets: no allocation */
-    struct target *q;
-    size_t n, cap;
-};
-
-static void targets_free(struct targets *t)
-{
-    if (t->q != t->one)
-        free(t->q);
-}
-
-static int add_target(struct targets *t, struct queue *q, uint64_t due)
-{
-    for (size_t i = 0; i < t->n; i++)
-        if (t->q[i].q == q)
-            return 0; /* named twice (an alias of a queue and its child) */
-    if (t->n == t->cap) {
-        size_t cap = t->cap * 2;
-        struct target *p = t->q == t->one ? malloc(cap * sizeof(*p)) : realloc(t->q, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        if (t->q == t->one)
-            memcpy(p, t->one, sizeof(t->one));
-        t->q = p;
-        t->cap = cap;
-    }
-    t->q[t->n++] = (struct target){.q = q, .due = due};
-    return 0;
-}
-
-/* Adds queue name (made if missing, unless fanout_only) and its fanout
- * children to t, each copy due at due. */
-static int targets_of(struct conn *c, const char *name, size_t len, uint64_t due, struct targets *t)
-{
-    struct registry *reg = c->srv->reg;
-    struct queue *q = registry_find(reg, name, len);
-    int rc;
-    /* an existing queue has its settings resolved: no lookup per set */
-    const struct qconf *qc = q ? q->conf : conffile_queue(reg->conf, name, len);
-    if (!qc->v.fanout_only) {
-        if ((!q && (rc = registry_get_or_create(reg, name, len, &q)) < 0) || (rc = add_target(t, q, due)) < 0)
-            return rc;
-    }
-    struct list *kids = registry_children(reg, name, len), *pos;
-    for (pos = kids ? kids->next : NULL; pos && pos != kids; pos = pos->next)
-        if ((rc = add_target(t, list_entry(pos, struct queue, fanout_link), due)) < 0)
-            return rc;
-    return 0;
-}
-
-/* Why a set of key k at time now is refused by the settings of its queue,
- * or of any destination when it names an alias; NULL: it is not. */
-static const char *refusal(struct conn *c, const struct proto_key *k, int64_t exptime, uint64_t now)
-{
-    const struct conf_alias *a = conffile_alias(c->srv->reg->conf, k->name.p, k->name.len);
-    const char *why = NULL;
-    if (!a)
-        due_of(conf_of(c, k->name.p, k->name.len), k->name.len, k, exptime, now, &why);
-    for (size_t i = 0; a && i < a->ndest && !why; i++) {
-        size_t len = strlen(a->dest[i]);
-        due_of(conf_of(c, a->dest[i], len), len, k, exptime, now, &why);
-    }
-    return why;
-}
-
-/* Fills t (initialized here; the caller frees it) with the queues a set of
- * key k at time now stores copies in, made if missing, each with its due
- * time: an alias's destinations each by their own settings. The caller
- * has checked refusal() first, so that a refused set makes no queue. */
-static int set_targets(struct conn *c, const struct proto_key *k, int64_t exptime, uint64_t now, struct targets *t)
-{
-    const struct conf_alias *a = conffile_alias(c->srv->reg->conf, k->name.p, k->name.len);
-    const char *why;
-    int rc = 0;
-    t->q = t->one;
-    t->n = 0;
-    t->cap = sizeof(t->one) / sizeof(t->one[0]);
-    if (!a)
-        return targets_of(c, k->name.p, k->name.len,
-                          due_of(conf_of(c, k->name.p, k->name.len), k->name.len, k, exptime, now, &why), t);
-    for (size_t i = 0; i < a->ndest && rc == 0; i++) {
-        size_t len = strlen(a->dest[i]);
-        rc = targets_of(c, a->dest[i], len, due_of(conf_of(c, a->dest[i], len), len, k, exptime, now, &why), t);
-    }
-    return rc;
-}
-
-/* Whether the set must wait for an fsync: /sync, or a target queue whose
- * fsync policy is "always". */
-static int wants_sync(struct conn *c, const struct targets *t, int sync_opt)
-{
-    for (size_t i = 0; i < t->n && !sync_opt; i++)
-        sync_opt = registry_queue_fsync(c->srv->reg, t->q[i].q) == FSYNC_ALWAYS;
-    return sync_opt;
-}
-
-/* A set with several copies (fanout, alias): each written now, as one
- * answer cannot wait for several batches. 0 when every copy is stored;
- * QADMIT_FULL when some queue's limits refused its copy (the others are
- * kept); -errno at the first error. */
-static int store_copies(const struct targets *t, const struct jnl_attrs *attrs, const char *data, size_t len)
-{
-    int refused = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        struct jnl_attrs a = *attrs;
-        a.visible_ms = t->q[i].due;
-        int rc = queue_admit(t->q[i].q, len);
-        if (rc == 0)
-            rc = queue_put(t->q[i].q, &a, data, len);
-        if (rc < 0)
-            return rc;
-        refused |= rc > 0;
-    }
-    return refused ? QADMIT_FULL : 0;
-}
-
 void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
 {
     struct server *s = c->srv;
-    struct targets t;
+    struct enq_targets t;
     s->st.cmd_set++;
     struct jnl_ticket *ticket = NULL;
     uint64_t now = queue_now_ms();
-    const char *why = refusal(c, &req->key, req->exptime, now);
+    const char *why = enq_refusal(c->srv->reg, &req->key, req->exptime, now);
     struct jnl_attrs a = {.flags = req->flags,
-                          .expire_ms = expiry_ms(req->exptime),
+                          .expire_ms = enq_expiry_ms(req->exptime),
                           .priority = (req->key.opts & PROTO_OPT_PRI) ? req->key.priority : JNL_PRIORITY_DEFAULT};
     if (why) { /* nothing stored, no queue made */
         ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
         return;
     }
-    int rc = set_targets(c, &req->key, req->exptime, now, &t);
+    int rc = enq_targets(c->srv->reg, &req->key, req->exptime, now, &t);
     if (rc == 0 && t.n == 1) { /* the common case: written with the turn's batch */
         a.visible_ms = t.q[0].due;
         if ((rc = queue_admit(t.q[0].q, req->bytes)) == 0)
             rc = queue_put_deferred(t.q[0].q, &a, data, (size_t)req->bytes, &ticket);
     } else if (rc == 0) {
-        rc = store_copies(&t, &a, data, (size_t)req->bytes); /* none: fanout_only with no child */
+        rc = enq_store_copies(&t, &a, data, (size_t)req->bytes); /* none: fanout_only with no child */
     }
-    int sync = rc == 0 && wants_sync(c, &t, (req->key.opts & PROTO_OPT_SYNC) != 0);
-    targets_free(&t);
+    int sync = rc == 0 && enq_wants_sync(c->srv->reg, &t, (req->key.opts & PROTO_OPT_SYNC) != 0);
+    enq_targets_free(&t);
     set_done(c, rc, req->noreply, sync, ticket);
 }
 
@@ -250,7 +76,7 @@ void ci_stream_begin(struct conn *c, const struct proto_req *req)
         return;
     }
     c->stream.begin_ms = queue_now_ms(); /* a delay counts from the set's start */
-    const char *why = refusal(c, &req->key, req->exptime, c->stream.begin_ms);
+    const char *why = enq_refusal(c->srv->reg, &req->key, req->exptime, c->stream.begin_ms);
     if (why) { /* refused before any of its data is written: it is dropped */
         ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
         c->swallow_left = req->bytes + 2;
@@ -298,18 +124,18 @@ int ci_stream_step(struct conn *c, size_t *pos)
     }
     *pos += 2;
     int rc = c->stream_err;
-    struct targets t = {.n = 0};
+    struct enq_targets t = {.n = 0};
     size_t refused = 0;
-    const char *why = rc == 0 ? refusal(c, &c->stream.key, c->stream.exptime, c->stream.begin_ms) : NULL;
+    const char *why = rc == 0 ? enq_refusal(c->srv->reg, &c->stream.key, c->stream.exptime, c->stream.begin_ms) : NULL;
     if (why) { /* a reload between its start and end changed the settings */
         jnl_blob_discard(b);
         ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
         return 1;
     }
     if (rc == 0)
-        rc = set_targets(c, &c->stream.key, c->stream.exptime, c->stream.begin_ms, &t);
+        rc = enq_targets(c->srv->reg, &c->stream.key, c->stream.exptime, c->stream.begin_ms, &t);
     struct jnl_attrs a = {.flags = c->stream.flags,
-                          .expire_ms = expiry_ms(c->stream.exptime),
+                          .expire_ms = enq_expiry_ms(c->stream.exptime),
                           .priority = c->stream.priority};
     /* The last copy adopts the streamed file; each other one a link to it. */
     for (size_t i = 0; i < t.n && rc == 0; i++) {
@@ -326,9 +152,9 @@ int ci_stream_step(struct conn *c, size_t *pos)
             b = NULL;
         rc = queue_put_blob(t.q[i].q, copy, &a);
     }
-    int sync = rc == 0 && wants_sync(c, &t, c->stream.sync);
+    int sync = rc == 0 && enq_wants_sync(c->srv->reg, &t, c->stream.sync);
     if (t.n)
-        targets_free(&t);
+        enq_targets_free(&t);
     jnl_blob_discard(b);
     if (rc == 0 && refused)
         rc = QADMIT_FULL;
