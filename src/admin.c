@@ -25,12 +25,13 @@ static void job_free(void *arg) { metrics_job_free(arg); }
 /* A page rendered in steps, so queue traffic waits one step at most. */
 static void start_job(struct http_req *r, enum metrics_format format, const char *pattern, const char *type)
 {
+    uint64_t t0 = uv_hrtime();
     struct metrics_job *job = metrics_job_new(http_req_httpd(r)->srv, format, pattern); /* a step of its own */
     if (!job) {
         http_respond_text(r, 500, "out of memory\n");
         return;
     }
-    http_req_steps(r, type, job_step, job_free, job);
+    http_req_steps(r, type, job_step, job_free, job, uv_hrtime() - t0);
 }
 
 /* /metrics, /metrics?queue=<shell pattern>: Prometheus's text format. */

@@ -45,6 +45,13 @@ struct config {
     int admin_auth, admin_tls;      /* enum admin_mode */
     uint64_t admin_max_connections; /* admin connections at once; more are closed at once */
     uint64_t admin_timeout_ms;      /* an admin connection is closed this long after it was accepted */
+    char http_listen[256];          /* the HTTP API: "PORT" or "ADDR:PORT"; "": none */
+    char http_port_file[4096];      /* written with the HTTP API's port once it accepts; "": none */
+    uint64_t http_max_connections;  /* HTTP API connections at once; more are closed at once */
+    uint64_t http_timeout_ms;       /* to send a request and read its answer (a wait= is added) */
+    uint64_t http_max_body;         /* bytes of a request's body */
+    uint64_t http_max_items;        /* items one request enqueues or takes */
+    uint64_t http_max_wait_ms;      /* the longest wait= */
     char ssl_chain_cert[4096], ssl_key[4096], ssl_ca_cert[4096]; /* PEM files ("": none) */
     uint64_t ssl_verify_mode;                                    /* 0..3, memcached's */
     int ssl_min_version;                                         /* index into TLS_VERSION_NAMES */

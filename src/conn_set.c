@@ -42,7 +42,7 @@ void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
     s->st.cmd_set++;
     struct jnl_ticket *ticket = NULL;
     uint64_t now = queue_now_ms();
-    const char *why = enq_refusal(c->srv->reg, &req->key, req->exptime, now);
+    const char *why = enq_refusal(c->srv->reg, &req->key, enq_expiry_ms(req->exptime), now);
     struct jnl_attrs a = {.flags = req->flags,
                           .expire_ms = enq_expiry_ms(req->exptime),
                           .priority = (req->key.opts & PROTO_OPT_PRI) ? req->key.priority : JNL_PRIORITY_DEFAULT};
@@ -50,13 +50,13 @@ void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
         ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
         return;
     }
-    int rc = enq_targets(c->srv->reg, &req->key, req->exptime, now, &t);
+    int rc = enq_targets(c->srv->reg, &req->key, enq_expiry_ms(req->exptime), now, &t);
     if (rc == 0 && t.n == 1) { /* the common case: written with the turn's batch */
         a.visible_ms = t.q[0].due;
         if ((rc = queue_admit(t.q[0].q, req->bytes)) == 0)
             rc = queue_put_deferred(t.q[0].q, &a, data, (size_t)req->bytes, &ticket);
     } else if (rc == 0) {
-        rc = enq_store_copies(&t, &a, data, (size_t)req->bytes); /* none: fanout_only with no child */
+        rc = enq_store_copies(&t, &a, data, (size_t)req->bytes, NULL); /* none: fanout_only with no child */
     }
     int sync = rc == 0 && enq_wants_sync(c->srv->reg, &t, (req->key.opts & PROTO_OPT_SYNC) != 0);
     enq_targets_free(&t);
@@ -76,7 +76,7 @@ void ci_stream_begin(struct conn *c, const struct proto_req *req)
         return;
     }
     c->stream.begin_ms = queue_now_ms(); /* a delay counts from the set's start */
-    const char *why = enq_refusal(c->srv->reg, &req->key, req->exptime, c->stream.begin_ms);
+    const char *why = enq_refusal(c->srv->reg, &req->key, enq_expiry_ms(req->exptime), c->stream.begin_ms);
     if (why) { /* refused before any of its data is written: it is dropped */
         ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
         c->swallow_left = req->bytes + 2;
@@ -126,14 +126,16 @@ int ci_stream_step(struct conn *c, size_t *pos)
     int rc = c->stream_err;
     struct enq_targets t = {.n = 0};
     size_t refused = 0;
-    const char *why = rc == 0 ? enq_refusal(c->srv->reg, &c->stream.key, c->stream.exptime, c->stream.begin_ms) : NULL;
+    const char *why = rc == 0 ? enq_refusal(c->srv->reg, &c->stream.key, enq_expiry_ms(c->stream.exptime),
+                                            c->stream.begin_ms)
+                              : NULL;
     if (why) { /* a reload between its start and end changed the settings */
         jnl_blob_discard(b);
         ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
         return 1;
     }
     if (rc == 0)
-        rc = enq_targets(c->srv->reg, &c->stream.key, c->stream.exptime, c->stream.begin_ms, &t);
+        rc = enq_targets(c->srv->reg, &c->stream.key, enq_expiry_ms(c->stream.exptime), c->stream.begin_ms, &t);
     struct jnl_attrs a = {.flags = c->stream.flags,
                           .expire_ms = enq_expiry_ms(c->stream.exptime),
                           .priority = c->stream.priority};

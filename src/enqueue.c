@@ -30,10 +30,10 @@ static const struct qconf *conf_of(struct registry *r, const char *name, size_t 
 /* The due time (Unix ms) of a set of key k at time now into a queue of
  * settings qc named name_len bytes, or 0 for an item visible at once: its /at= or
  * /delay=, else the queue's default_delay. A delay over the queue's
- * max_delay, or past the item's expiry (its exptime or the queue's
+ * max_delay, or past the item's expiry (expire_ms, 0: none, or the queue's
  * max_age), is refused: *why says so (a typo must not enqueue an item that
  * can never be handed out). */
-static uint64_t due_of(const struct qconf *qc, size_t name_len, const struct proto_key *k, int64_t exptime,
+static uint64_t due_of(const struct qconf *qc, size_t name_len, const struct proto_key *k, uint64_t expire_ms,
                        uint64_t now, const char **why)
 {
     uint64_t due = 0;
@@ -46,7 +46,7 @@ static uint64_t due_of(const struct qconf *qc, size_t name_len, const struct pro
         due = now + qc->v.default_delay_ms;
     if (due <= now)
         return 0; /* a time past: visible at once */
-    uint64_t expire = enq_expiry_ms(exptime), max_age = qc->v.max_age_ms;
+    uint64_t expire = expire_ms, max_age = qc->v.max_age_ms;
     if (max_age && (!expire || expire > now + max_age))
         expire = now + max_age;
     if (name_len > QUEUE_DELAYED_NAME_MAX)
@@ -102,20 +102,20 @@ static int targets_of(struct registry *r, const char *name, size_t len, uint64_t
     return 0;
 }
 
-const char *enq_refusal(struct registry *r, const struct proto_key *k, int64_t exptime, uint64_t now)
+const char *enq_refusal(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now)
 {
     const struct conf_alias *a = conffile_alias(r->conf, k->name.p, k->name.len);
     const char *why = NULL;
     if (!a)
-        due_of(conf_of(r, k->name.p, k->name.len), k->name.len, k, exptime, now, &why);
+        due_of(conf_of(r, k->name.p, k->name.len), k->name.len, k, expire_ms, now, &why);
     for (size_t i = 0; a && i < a->ndest && !why; i++) {
         size_t len = strlen(a->dest[i]);
-        due_of(conf_of(r, a->dest[i], len), len, k, exptime, now, &why);
+        due_of(conf_of(r, a->dest[i], len), len, k, expire_ms, now, &why);
     }
     return why;
 }
 
-int enq_targets(struct registry *r, const struct proto_key *k, int64_t exptime, uint64_t now, struct enq_targets *t)
+int enq_targets(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now, struct enq_targets *t)
 {
     const struct conf_alias *a = conffile_alias(r->conf, k->name.p, k->name.len);
     const char *why;
@@ -125,10 +125,10 @@ int enq_targets(struct registry *r, const struct proto_key *k, int64_t exptime, 
     t->cap = sizeof(t->one) / sizeof(t->one[0]);
     if (!a)
         return targets_of(r, k->name.p, k->name.len,
-                          due_of(conf_of(r, k->name.p, k->name.len), k->name.len, k, exptime, now, &why), t);
+                          due_of(conf_of(r, k->name.p, k->name.len), k->name.len, k, expire_ms, now, &why), t);
     for (size_t i = 0; i < a->ndest && rc == 0; i++) {
         size_t len = strlen(a->dest[i]);
-        rc = targets_of(r, a->dest[i], len, due_of(conf_of(r, a->dest[i], len), len, k, exptime, now, &why), t);
+        rc = targets_of(r, a->dest[i], len, due_of(conf_of(r, a->dest[i], len), len, k, expire_ms, now, &why), t);
     }
     return rc;
 }
@@ -140,7 +140,8 @@ int enq_wants_sync(struct registry *r, const struct enq_targets *t, int sync_opt
     return sync_opt;
 }
 
-int enq_store_copies(const struct enq_targets *t, const struct jnl_attrs *attrs, const char *data, size_t len)
+int enq_store_copies(const struct enq_targets *t, const struct jnl_attrs *attrs, const char *data, size_t len,
+                     uint64_t *first_id)
 {
     int refused = 0;
     for (size_t i = 0; i < t->n; i++) {
@@ -148,7 +149,7 @@ int enq_store_copies(const struct enq_targets *t, const struct jnl_attrs *attrs,
         a.visible_ms = t->q[i].due;
         int rc = queue_admit(t->q[i].q, len);
         if (rc == 0)
-            rc = queue_put(t->q[i].q, &a, data, len);
+            rc = queue_put_id(t->q[i].q, &a, data, len, i == 0 ? first_id : NULL);
         if (rc < 0)
             return rc;
         refused |= rc > 0;

@@ -30,22 +30,25 @@ struct enq_targets {
 /* The expiry (Unix ms; 0 none, 1 already past) of memcache exptime e: 0
  * none, < 0 past, up to 1,000,000 seconds from now, else a Unix time. */
 uint64_t enq_expiry_ms(int64_t exptime);
-/* Why a set of key k at time now is refused by the settings of its queue,
+/* Why a set of key k at time now, of an item expiring at expire_ms (Unix
+ * ms, 0 none: enq_expiry_ms), is refused by the settings of its queue,
  * or of any destination when it names an alias; NULL: it is not. */
-const char *enq_refusal(struct registry *r, const struct proto_key *k, int64_t exptime, uint64_t now);
+const char *enq_refusal(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now);
 /* Fills t (initialized here; the caller frees it with enq_targets_free)
  * with the queues a set of key k at time now stores copies in, made if
  * missing, each with its due time. Check enq_refusal() first, so that a
  * refused set makes no queue. Returns 0 or -errno. */
-int enq_targets(struct registry *r, const struct proto_key *k, int64_t exptime, uint64_t now, struct enq_targets *t);
+int enq_targets(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now, struct enq_targets *t);
 void enq_targets_free(struct enq_targets *t);
 /* Whether the set must wait for an fsync: sync_opt (/sync), or a target
  * whose fsync policy is "always". */
 int enq_wants_sync(struct registry *r, const struct enq_targets *t, int sync_opt);
 /* Stores a copy in each of t's queues now, each under its own limits and
- * at its own due time (attrs' visible_ms is not used). 0 when every copy
+ * at its own due time (attrs' visible_ms is not used); *first_id (unless
+ * NULL) gets the id of the first one (queue_put_id). 0 when every copy
  * is stored; QADMIT_FULL when some queue's limits refused its copy (the
  * others are kept); -errno at the first error. */
-int enq_store_copies(const struct enq_targets *t, const struct jnl_attrs *attrs, const char *data, size_t len);
+int enq_store_copies(const struct enq_targets *t, const struct jnl_attrs *attrs, const char *data, size_t len,
+                     uint64_t *first_id);
 
 #endif

@@ -60,6 +60,7 @@ struct http_req {
     void *step_arg;
     const char *step_type;
     struct list job_link; /* in httpd->jobs while step is set */
+    int stepped;          /* answered in steps */
     void (*gone)(void *); /* held: told when the connection goes first */
     void *gone_arg;
     char rbuf[4096];
@@ -124,10 +125,11 @@ void http_respond(struct http_req *r, int code, const char *type, struct buf *bo
     r->rbody = *body;
     *body = (struct buf){0};
     const char *reason = http_status_str((enum http_status)code);
-    buf_printf(&r->out,
-               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-               "X-Darner-Render-Seconds: %.6f\r\nX-Darner-Render-Step-Max-Seconds: %.6f\r\n",
-               code, reason, type, r->rbody.len, (double)r->render_ns / 1e9, (double)r->step_ns_max / 1e9);
+    buf_printf(&r->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n",
+               code, reason, type, r->rbody.len);
+    if (r->stepped) /* a page made in steps: how long they took (bench/scrape) */
+        buf_printf(&r->out, "X-Darner-Render-Seconds: %.6f\r\nX-Darner-Render-Step-Max-Seconds: %.6f\r\n",
+                   (double)r->render_ns / 1e9, (double)r->step_ns_max / 1e9);
     for (size_t i = 0; i < sizeof(r->extra) / sizeof(r->extra[0]) && r->extra[i]; i++)
         buf_append(&r->out, r->extra[i], strlen(r->extra[i]));
     buf_printf(&r->out, "Connection: close\r\n\r\n");
@@ -184,7 +186,7 @@ static void jobs_cb(uv_idle_t *idle)
         stop_steps(r);
         if (rc < 0) {
             buf_free(&body);
-            http_respond_text(r, 500, "out of memory\n");
+            http_respond_text(r, 500, "out of memory\n"); /* (jobs: the admin port's pages) */
         } else {
             http_respond(r, 200, r->step_type, &body);
         }
@@ -194,9 +196,11 @@ static void jobs_cb(uv_idle_t *idle)
 }
 
 void http_req_steps(struct http_req *r, const char *type, int (*step)(void *arg, struct buf *body),
-                    void (*release)(void *arg), void *arg)
+                    void (*release)(void *arg), void *arg, uint64_t spent_ns)
 {
+    r->render_ns = r->step_ns_max = spent_ns;
     r->step = step;
+    r->stepped = 1;
     r->release = release;
     r->step_arg = arg;
     r->step_type = type;
@@ -311,6 +315,15 @@ int http_req_unknown_param(const struct http_req *r, const char *const *names, c
 
 /* ---- parsing ---- */
 
+/* httpd's own refusal of a request: the server's error form, else text. */
+static void refuse(struct http_req *r, int status, const char *text)
+{
+    if (r->h->conf.error)
+        r->h->conf.error(r, status, text);
+    else
+        http_respond_text(r, status, text);
+}
+
 /* HTTP Basic against the auth file: the user, or NULL (no or wrong
  * credentials). */
 static const struct auth_user *basic_auth(const struct http_req *r)
@@ -362,7 +375,7 @@ static void route(struct http_req *r)
     struct httpd *h = r->h;
     http_parser_url_init(&r->u);
     if (http_parser_parse_url(r->url.data, r->url.len, 0, &r->u) != 0 || !(r->u.field_set & (1 << UF_PATH))) {
-        http_respond_text(r, 400, "bad request target\n");
+        refuse(r, 400, "bad request target\n");
         return;
     }
     keep_type(r);
@@ -371,19 +384,19 @@ static void route(struct http_req *r)
     http_req_path(r, &path, &plen);
     if (h->conf.basic && !(h->conf.open_path && h->conf.open_path(path, plen)) && !(r->user = basic_auth(r))) {
         http_req_header(r, "WWW-Authenticate: Basic realm=\"darner\", charset=\"UTF-8\"\r\n");
-        http_respond_text(r, 401, "log in as a user of the auth file\n");
+        refuse(r, 401, "log in as a user of the auth file\n");
         return;
     }
     h->conf.route(r);
     if (!r->answered && !r->step && !r->gone && !uv_is_closing((uv_handle_t *)&r->tcp))
-        http_respond_text(r, 500, "not answered\n"); /* a route's fault: never left hanging */
+        refuse(r, 500, "not answered\n"); /* a route's fault: never left hanging */
 }
 
 static int on_url(http_parser *p, const char *at, size_t len)
 {
     struct http_req *r = p->data;
     if (r->url.len + len > HTTP_URL_MAX) {
-        http_respond_text(r, 414, "request target too long\n");
+        refuse(r, 414, "request target too long\n");
         return 1;
     }
     return buf_append(&r->url, at, len) < 0;
@@ -429,7 +442,7 @@ static int on_headers_complete(http_parser *p)
 {
     struct http_req *r = p->data;
     if (p->content_length != ULLONG_MAX && p->content_length > r->h->conf.max_body) {
-        http_respond_text(r, 413, "request body too large\n");
+        refuse(r, 413, "request body too large\n");
         return 1; /* no body is read */
     }
     return 0;
@@ -439,7 +452,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
     struct http_req *r = p->data;
     if (r->body.len + len > r->h->conf.max_body) { /* chunked: its length was not known */
-        http_respond_text(r, 413, "request body too large\n");
+        refuse(r, 413, "request body too large\n");
         return 1;
     }
     return buf_append(&r->body, at, len) < 0;
@@ -473,12 +486,12 @@ static void feed(struct http_req *r, const char *p, size_t n)
     if (r->answered || r->routed)
         return; /* answered, or being answered */
     if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || used != n) {
-        http_respond_text(r, 400, "bad request\n");
+        refuse(r, 400, "bad request\n");
         return;
     }
     r->head_bytes += n; /* all read: less the body, the line and headers (and chunk sizes) */
     if (r->head_bytes > HTTP_HEAD_MAX + r->body.len)
-        http_respond_text(r, 431, "request too large\n");
+        refuse(r, 431, "request too large\n");
 }
 
 static void alloc_cb(uv_handle_t *handle, size_t hint, uv_buf_t *b)

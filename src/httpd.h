@@ -29,6 +29,9 @@ struct httpd_conf {
     size_t max_body;     /* request body bytes taken; a longer body answers 413 */
     /* Answers r: with http_respond*, http_req_steps or http_req_hold. */
     void (*route)(struct http_req *r);
+    /* Answers httpd's own refusals (400, 401, 413, 414, 431, 500) with text
+     * (a line ending in '\n'); NULL: as plain text. */
+    void (*error)(struct http_req *r, int status, const char *text);
     /* Whether path (n bytes) is served without Basic (health checks); NULL: none is. */
     int (*open_path)(const char *path, size_t n);
     void *ctx; /* route's */
@@ -88,9 +91,10 @@ void http_respond_text(struct http_req *r, int code, const char *text);
 /* The answer is made in steps, one each loop turn: step(arg, body) appends
  * and returns 0 for more, 1 when body is whole (answered 200 as type), or
  * -errno (500). release(arg) runs after the last step, or when the
- * connection goes first. */
+ * connection goes first. spent_ns: loop time already spent on it (the
+ * answer's X-Darner-Render-* headers count it as a step). */
 void http_req_steps(struct http_req *r, const char *type, int (*step)(void *arg, struct buf *body),
-                    void (*release)(void *arg), void *arg);
+                    void (*release)(void *arg), void *arg, uint64_t spent_ns);
 /* The route answers later (the request is kept past the timeout, and the
  * connection is watched): gone(arg) runs if the connection closes first,
  * after which r must not be used. */

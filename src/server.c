@@ -493,6 +493,13 @@ int server_start(struct server *s)
         log_error(&s->log, "cannot write --admin-port-file %s: %s", cfg->admin_port_file, errstr(rc));
         return rc;
     }
+    if (cfg->http_listen[0] && (rc = http_api_start(&s->api, s)) < 0)
+        return rc;
+    if (cfg->http_listen[0] && cfg->http_port_file[0] &&
+        (rc = write_port(s->io.inner, cfg->http_port_file, &s->api.port, 1)) < 0) {
+        log_error(&s->log, "cannot write --http-port-file %s: %s", cfg->http_port_file, errstr(rc));
+        return rc;
+    }
     if (cfg->port_file[0] && (rc = write_port_file(cfg->port_file, s)) < 0) {
         log_error(&s->log, "cannot write --port-file %s: %s", cfg->port_file, errstr(rc));
         return rc;
@@ -528,6 +535,7 @@ void server_stop(struct server *s)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], handle_closed);
     admin_stop(&s->admin);
+    http_api_stop(&s->api); /* its waiting takes end too */
     /* Waits end first, so items given back below are handed to nobody. */
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &s->conns)

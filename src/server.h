@@ -8,6 +8,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "http_api.h"
 #include "journal/io_stats.h"
 #include "listen.h"
 #include "log.h"
@@ -58,6 +59,7 @@ struct server {
     uint64_t lease_next;                   /* when it is armed for (loop ms); 0: not armed */
     uv_timer_t delay_timer;                /* the next delayed item due, or index work to do */
     struct admin admin;                    /* the admin HTTP port, if --admin-listen */
+    struct http_api api;                   /* the HTTP/JSON queue API, if --http-listen */
     struct auth_table *auth;               /* --auth-file's users (ours; replaced by reload); NULL: no authentication */
     int sweeping;                          /* a sweep pass is under way, a step a loop turn */
     enum srv_status status, status_target; /* in force, and asked for */

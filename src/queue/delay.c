@@ -159,7 +159,8 @@ int queue_bucket_for(struct queue *q, unsigned level, uint64_t due, struct queue
     return -EAGAIN;
 }
 
-int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len, struct jnl_blob *blob)
+int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len, struct jnl_blob *blob,
+                      uint64_t *id)
 {
     unsigned level = a->priority != JNL_PRIORITY_DEFAULT ? a->priority : (unsigned)q->conf->v.default_priority;
     struct jnl_attrs s = *a;
@@ -178,6 +179,8 @@ int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *da
         return rc;
     struct jnl_item it;
     jnl_last_appended(j, &it);
+    if (id)
+        *id = it.id;
     if ((rc = queue_bucket_added(b, &it)) < 0)
         return rc;
     q->total_items++;

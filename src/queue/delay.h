@@ -19,7 +19,8 @@ struct registry;
 /* Stores an item of q (a queue clients name) due at a->visible_ms, later
  * than now, in its bucket (made if need be), written now: its bytes, or the
  * complete streamed file blob (consumed either way). Returns 0 or -errno. */
-int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len, struct jnl_blob *blob);
+int queue_put_delayed(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len, struct jnl_blob *blob,
+                      uint64_t *id);
 /* Builds indexes and makes due items visible, within a budget. Returns the
  * wall-clock ms at which it wants to run again (0: nothing waits). */
 uint64_t registry_delay_tick(struct registry *r, uint64_t now);

@@ -289,12 +289,12 @@ static int route(struct queue **q, struct jnl_attrs *a)
 /* Whether an item of attributes *a waits for its time (a delayed item). */
 static int delayed(const struct jnl_attrs *a) { return a->visible_ms && a->visible_ms > queue_now_ms(); }
 
-int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len)
+int queue_put_id(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len, uint64_t *id)
 {
     struct jnl *j;
     struct jnl_attrs s = stamped(q, a);
     if (delayed(&s))
-        return queue_put_delayed(q, &s, data, len, NULL);
+        return queue_put_delayed(q, &s, data, len, NULL, id);
     int rc = route(&q, &s);
     if (rc == 0)
         rc = registry_jnl(q->reg, q, &j);
@@ -302,8 +302,18 @@ int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size
         rc = jnl_append(j, &s, data, len);
     if (rc < 0)
         return rc;
+    if (id) {
+        struct jnl_item it;
+        jnl_last_appended(j, &it);
+        *id = it.id;
+    }
     added(q, &s);
     return 0;
+}
+
+int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len)
+{
+    return queue_put_id(q, a, data, len, NULL);
 }
 
 int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len,
@@ -313,7 +323,7 @@ int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *d
     struct jnl_attrs s = stamped(q, a);
     if (delayed(&s)) { /* written now: its place goes into the bucket's index */
         *ticket = NULL;
-        return queue_put_delayed(q, &s, data, len, NULL);
+        return queue_put_delayed(q, &s, data, len, NULL, NULL);
     }
     int rc = route(&q, &s);
     if (rc == 0)
@@ -345,7 +355,7 @@ int queue_put_blob(struct queue *q, struct jnl_blob *b, const struct jnl_attrs *
     struct jnl_attrs s = stamped(q, a);
     struct jnl *j;
     if (delayed(&s))
-        return queue_put_delayed(q, &s, NULL, 0, b);
+        return queue_put_delayed(q, &s, NULL, 0, b, NULL);
     int rc = route(&q, &s);
     if (rc == 0)
         rc = registry_jnl(q->reg, q, &j);

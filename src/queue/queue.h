@@ -175,6 +175,9 @@ int queue_admit(struct queue *q, uint64_t len);
 /* Appends an item and wakes waiters. a->add_ms is set to now when 0; the
  * queue's max_age caps a->expire_ms. Borrows a and data. */
 int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len);
+/* The same; *id (unless NULL) gets the item's id in the journal it went to
+ * (a delayed item's in its bucket: it takes another when it fires). */
+int queue_put_id(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len, uint64_t *id);
 /* The same, but the item is written with the other appends of this loop
  * turn (registry_flush): *ticket (a reference the caller drops with
  * jnl_ticket_put) says whether it was. Waiters are woken now: a get of an

@@ -1,0 +1,838 @@
+/* http_api.c: the HTTP/JSON queue API (--http-listen), versioned under /v1
+ * (docs/api.md; every status code in docs/openapi.yaml). Requests go
+ * through the same queue layer as the memcache port: a set's options,
+ * aliases, fanout, limits and delays (enqueue.c), at-most-once takes
+ * (queue_get), the auth file's users and their queue patterns (HTTP
+ * Basic). Bodies and answers are JSON (jansson); item data is base64. */
+#include "http_api.h"
+
+#include "auth.h"
+#include "conffile.h"
+#include "enqueue.h"
+#include "listen.h"
+#include "log.h"
+#include "metrics.h"
+#include "metrics_int.h"
+#include "proto/parse.h"
+#include "queue/queue.h"
+#include "queue/registry.h"
+#include "server.h"
+#include "status.h"
+#include "sync.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PREFIX "/v1/queues"
+
+/* One request to a queue's path, while it is served (a take that waits and
+ * a set that waits for its fsync outlive their route call). */
+struct call {
+    struct http_req *r;
+    struct server *s;
+    char name[PROTO_MAX_NAME + 1];
+    size_t name_len;
+    struct proto_key key;
+    /* a take that waits */
+    struct qwaiter waiter;
+    int waiting;
+    uv_timer_t timer;
+    uint64_t max;
+    /* a set that waits for its fsync */
+    struct sync_waiter sw;
+    json_t *ids;
+};
+
+/* ---- answers ---- */
+
+/* Answers code with j (taken) as its body. */
+static void answer_json(struct http_req *r, int code, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text) {
+        http_respond_text(r, 500, "out of memory\n");
+        return;
+    }
+    struct buf b = {0};
+    if (buf_append(&b, text, strlen(text)) < 0 || buf_append(&b, "\n", 1) < 0) {
+        free(text);
+        buf_free(&b);
+        http_respond_text(r, 500, "out of memory\n");
+        return;
+    }
+    free(text);
+    http_respond(r, code, "application/json", &b);
+}
+
+/* {"error": {"code": code, "message": ...}}: code is stable (docs/api.md). */
+static void fail(struct http_req *r, int status, const char *code, const char *fmt, ...) PRINTF_LIKE(4, 5);
+static void fail(struct http_req *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    answer_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+/* httpd's own refusals (a bad request line, no credentials, a body too
+ * large), as JSON errors too. */
+static void transport_error(struct http_req *r, int status, const char *text)
+{
+    static const struct {
+        int status;
+        const char *code;
+    } codes[] = {{400, "bad_request"},  {401, "unauthorized"},      {413, "body_too_large"},
+                 {414, "uri_too_long"}, {431, "headers_too_large"}, {500, "internal"}};
+    const char *code = "error";
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (codes[i].status == status)
+            code = codes[i].code;
+    size_t n = strlen(text);
+    fail(r, status, code, "%.*s", (int)(n && text[n - 1] == '\n' ? n - 1 : n), text);
+}
+
+/* ---- parameters ---- */
+
+/* Query parameter name as a whole number in [min, max] into *v (kept when
+ * absent; *given says). Returns 0, or -EINVAL having answered 400. */
+static int param_u64(struct call *c, const char *name, uint64_t min, uint64_t max, uint64_t *v, int *given)
+{
+    char text[32], *end;
+    int found = http_req_param(c->r, name, text, sizeof(text));
+    if (given)
+        *given = found == 1;
+    if (found == 0)
+        return 0;
+    errno = 0;
+    unsigned long long x = found == 1 && text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
+    if (found < 0 || !(text[0] >= '0' && text[0] <= '9') || *end || errno || x < min || x > max) {
+        fail(c->r, 400, "bad_parameter", "%s is a whole number from %" PRIu64 " to %" PRIu64, name, min, max);
+        return -EINVAL;
+    }
+    *v = x;
+    return 0;
+}
+
+/* Answers 400 for a query parameter not in names. Returns 0 or -EINVAL. */
+static int only_params(struct call *c, const char *const *names)
+{
+    char bad[64];
+    if (!http_req_unknown_param(c->r, names, bad, sizeof(bad)))
+        return 0;
+    fail(c->r, 400, "unknown_parameter", "unknown parameter '%s'", bad);
+    return -EINVAL;
+}
+
+/* ---- base64 (OpenSSL's codec; the alphabet and padding checked here) ---- */
+
+static int b64_char(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
+}
+
+/* Decodes n bytes of base64 at p, appended to out. Returns the decoded
+ * length, or -EINVAL (not base64) or -ENOMEM. */
+static long b64_decode(const char *p, size_t n, struct buf *out)
+{
+    if (n % 4)
+        return -EINVAL;
+    size_t pad = n && p[n - 1] == '=' ? (n > 1 && p[n - 2] == '=' ? 2 : 1) : 0;
+    for (size_t i = 0; i < n - pad; i++)
+        if (!b64_char((unsigned char)p[i]))
+            return -EINVAL;
+    if (n > (size_t)INT32_MAX || buf_reserve(out, n / 4 * 3 + 1) < 0)
+        return -ENOMEM;
+    int len = n ? EVP_DecodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)p, (int)n) : 0;
+    if (len < 0 || (size_t)len < pad)
+        return -EINVAL;
+    out->len += (size_t)len - pad;
+    return (long)((size_t)len - pad);
+}
+
+/* ---- the items of an enqueue ---- */
+
+struct items {
+    struct buf data; /* the items' bytes, one after another */
+    size_t *len;
+    size_t n, cap;
+};
+
+static void items_free(struct items *it)
+{
+    buf_free(&it->data);
+    free(it->len);
+}
+
+static int items_add(struct items *it, size_t len)
+{
+    if (it->n == it->cap) {
+        size_t cap = it->cap ? it->cap * 2 : 16;
+        size_t *p = realloc(it->len, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        it->len = p;
+        it->cap = cap;
+    }
+    it->len[it->n++] = len;
+    return 0;
+}
+
+/* One base64 item at p (n bytes), or a JSON string holding one when quoted. */
+static int item_b64(struct call *c, struct items *it, const char *p, size_t n, size_t line)
+{
+    json_t *str = NULL;
+    if (n && p[0] == '"') {
+        json_error_t e;
+        str = json_loadb(p, n, JSON_DECODE_ANY, &e);
+        if (!json_is_string(str)) {
+            json_decref(str);
+            fail(c->r, 400, "bad_json", "line %zu: %s", line, json_is_string(str) ? "" : "not a JSON string");
+            return -EINVAL;
+        }
+        p = json_string_value(str);
+        n = json_string_length(str);
+    }
+    long len = b64_decode(p, n, &it->data);
+    json_decref(str);
+    if (len == -ENOMEM) {
+        fail(c->r, 500, "internal", "out of memory");
+        return -ENOMEM;
+    }
+    if (len < 0) {
+        fail(c->r, 400, "bad_base64", "item %zu is not base64", line);
+        return -EINVAL;
+    }
+    return items_add(it, (size_t)len);
+}
+
+/* The body's items by its type: a JSON array of base64 strings, NDJSON
+ * (one base64 item a line, bare or as a JSON string), else the body
+ * itself. Answers 400 when bad. Returns 0 or -errno. */
+static int read_items(struct call *c, struct items *it)
+{
+    const char *body, *type = http_req_type(c->r);
+    size_t n;
+    int rc = 0;
+    http_req_body(c->r, &body, &n);
+    if (strcmp(type, "application/json") == 0) {
+        json_error_t e;
+        json_t *a = json_loadb(body, n, 0, &e);
+        if (!json_is_array(a)) {
+            json_decref(a);
+            if (a)
+                fail(c->r, 400, "bad_json", "the body is not an array of base64 strings");
+            else
+                fail(c->r, 400, "bad_json", "line %d: %s", e.line, e.text);
+            return -EINVAL;
+        }
+        for (size_t i = 0; i < json_array_size(a) && rc == 0; i++) {
+            json_t *s = json_array_get(a, i);
+            if (!json_is_string(s)) {
+                fail(c->r, 400, "bad_json", "item %zu is not a string", i + 1);
+                rc = -EINVAL;
+            } else {
+                long len = b64_decode(json_string_value(s), json_string_length(s), &it->data);
+                if (len < 0)
+                    fail(c->r, len == -ENOMEM ? 500 : 400, len == -ENOMEM ? "internal" : "bad_base64",
+                         "item %zu is not base64", i + 1);
+                rc = len < 0 ? (int)len : items_add(it, (size_t)len);
+            }
+        }
+        json_decref(a);
+        return rc;
+    }
+    if (strcmp(type, "application/x-ndjson") == 0) {
+        size_t line = 0;
+        for (size_t i = 0; i < n && rc == 0;) {
+            const char *nl = memchr(body + i, '\n', n - i);
+            size_t end = nl ? (size_t)(nl - body) : n, e = end;
+            line++;
+            while (e > i && (body[e - 1] == '\r' || body[e - 1] == ' ' || body[e - 1] == '\t'))
+                e--;
+            if (e > i)
+                rc = item_b64(c, it, body + i, e - i, line);
+            i = end + 1;
+        }
+        return rc;
+    }
+    if (buf_append(&it->data, body, n) < 0 || items_add(it, n) < 0) {
+        fail(c->r, 500, "internal", "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- enqueue: POST /v1/queues/{q}/items ---- */
+
+static void synced(struct sync_waiter *w, int status)
+{
+    struct call *c = (struct call *)((char *)w - offsetof(struct call, sw));
+    if (status < 0)
+        fail(c->r, 500, "sync_failed", "stored, but the fsync failed: %s", strerror(-status));
+    else
+        answer_json(c->r, 201, json_pack("{s:O}", "ids", c->ids));
+    json_decref(c->ids);
+    free(c);
+}
+
+static void sync_gone(void *arg)
+{
+    struct call *c = arg;
+    syncer_cancel(&c->sw);
+    json_decref(c->ids);
+    free(c);
+}
+
+static void enqueue(struct call *c)
+{
+    static const char *const names[] = {"pri", "delay", "at", "ttl", "sync", "flags", NULL};
+    struct server *s = c->s;
+    const struct config *cfg = s->cfg;
+    struct items it = {0};
+    struct enq_targets t = {.q = NULL};
+    uint64_t pri = 0, delay = 0, at = 0, ttl = 0, sync = 0, flags = 0, now = queue_now_ms(), expire = 0;
+    int has_pri, has_delay, has_at, rc;
+    const char *why;
+    if (only_params(c, names) < 0 || param_u64(c, "pri", 0, 9, &pri, &has_pri) < 0 ||
+        param_u64(c, "delay", 0, UINT64_C(1) << 46, &delay, &has_delay) < 0 ||
+        param_u64(c, "at", 0, UINT64_C(1) << 46, &at, &has_at) < 0 ||
+        param_u64(c, "ttl", 1, UINT64_C(1) << 46, &ttl, NULL) < 0 || param_u64(c, "sync", 0, 1, &sync, NULL) < 0 ||
+        param_u64(c, "flags", 0, UINT32_MAX, &flags, NULL) < 0)
+        goto out;
+    if (has_delay && has_at) {
+        fail(c->r, 400, "bad_parameter", "delay and at do not go together");
+        goto out;
+    }
+    c->key.opts |= (has_pri ? PROTO_OPT_PRI : 0) | (has_delay ? PROTO_OPT_DELAY : 0) | (has_at ? PROTO_OPT_AT : 0);
+    c->key.priority = (uint8_t)pri;
+    c->key.delay_ms = delay;
+    c->key.at_ms = at;
+    expire = ttl ? now + ttl : 0;
+    if (read_items(c, &it) < 0)
+        goto out;
+    if (it.n == 0 || it.n > cfg->http_max_items) {
+        fail(c->r, it.n ? 413 : 400, it.n ? "too_many_items" : "no_items",
+             "a request enqueues 1 to %" PRIu64 " items (http_max_items); this one has %zu", cfg->http_max_items, it.n);
+        goto out;
+    }
+    for (size_t i = 0; i < it.n; i++)
+        if (it.len[i] > cfg->max_item_size) {
+            fail(c->r, 413, "item_too_large", "item %zu is over max_item_size", i + 1);
+            goto out;
+        }
+    if (s->status >= STATUS_READONLY) {
+        fail(c->r, 503, "read_only", "the server is %s: it takes no items", status_name(s->status));
+        goto out;
+    }
+    if ((why = enq_refusal(s->reg, &c->key, expire, now))) {
+        fail(c->r, 400, "bad_option", "%s", why);
+        goto out;
+    }
+    if ((rc = enq_targets(s->reg, &c->key, expire, now, &t)) < 0) {
+        fail(c->r, 500, "internal", "cannot make the queue: %s", strerror(-rc));
+        goto out;
+    }
+    json_t *ids = json_array();
+    struct jnl_attrs a = {.flags = (uint32_t)flags,
+                          .expire_ms = expire,
+                          .priority = has_pri ? (uint8_t)pri : JNL_PRIORITY_DEFAULT};
+    const char *p = it.data.data;
+    rc = 0;
+    for (size_t i = 0; i < it.n && rc == 0 && ids; p += it.len[i++]) {
+        uint64_t id = 0;
+        s->st.cmd_set++;
+        if (t.n == 1) {
+            a.visible_ms = t.q[0].due;
+            if ((rc = queue_admit(t.q[0].q, it.len[i])) == 0)
+                rc = queue_put_id(t.q[0].q, &a, p, it.len[i], &id);
+        } else if (t.n > 1) {
+            rc = enq_store_copies(&t, &a, p, it.len[i], &id);
+        }
+        if (rc == 0 && t.n)
+            json_array_append_new(ids, json_integer((json_int_t)id));
+    }
+    if (!ids) {
+        fail(c->r, 500, "internal", "out of memory");
+    } else if (rc == QADMIT_FULL || rc == QADMIT_TOO_LARGE) {
+        answer_json(c->r, rc == QADMIT_FULL ? 507 : 413,
+                    json_pack("{s:{s:s,s:s},s:o}", "error", "code", rc == QADMIT_FULL ? "queue_full" : "item_too_large",
+                              "message",
+                              rc == QADMIT_FULL ? "the queue is at its max_items or max_size: the items listed in ids "
+                                                  "were stored, the rest not"
+                                                : "an item is over the queue's max_item_size: the items listed in ids "
+                                                  "were stored, the rest not",
+                              "ids", ids));
+        ids = NULL;
+    } else if (rc < 0) {
+        answer_json(c->r, 500,
+                    json_pack("{s:{s:s,s:s},s:o}", "error", "code", "internal", "message", strerror(-rc), "ids", ids));
+        ids = NULL;
+    } else if (enq_wants_sync(s->reg, &t, (int)sync)) {
+        struct call *w = malloc(sizeof(*w));
+        if (!w) {
+            fail(c->r, 500, "internal", "out of memory");
+        } else {
+            *w = *c;
+            w->ids = ids;
+            ids = NULL;
+            w->sw.done = synced;
+            http_req_hold(c->r, sync_gone, w);
+            syncer_request(&s->sync, &w->sw);
+        }
+    } else {
+        answer_json(c->r, 201, json_pack("{s:o}", "ids", ids));
+        ids = NULL;
+    }
+    json_decref(ids);
+out:
+    enq_targets_free(&t);
+    items_free(&it);
+}
+
+/* ---- take: GET /v1/queues/{q}/items ---- */
+
+/* Reads the payload of a taken item as base64. Returns a new JSON string
+ * or NULL. */
+static json_t *item_b64_json(const struct qitem *it)
+{
+    char *raw = it->data;
+    char *owned = NULL;
+    if (!raw && it->len) {
+        if (!(owned = malloc(it->len)) || jio_pread_all(it->io, it->fd, owned, it->len, (off_t)it->off) < 0) {
+            free(owned);
+            return NULL;
+        }
+        raw = owned;
+    }
+    size_t cap = (it->len + 2) / 3 * 4 + 1;
+    char *out = malloc(cap);
+    json_t *j = NULL;
+    if (out) {
+        int n = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, (int)it->len);
+        j = json_stringn(out, (size_t)n);
+    }
+    free(out);
+    free(owned);
+    return j;
+}
+
+/* Takes up to c->max items of q into *items (made here). Returns how many,
+ * or -errno having answered. Each is removed at most once: an item whose
+ * removal could not be written goes back. */
+static int take_some(struct call *c, struct queue *q, json_t **items)
+{
+    struct server *s = c->s;
+    size_t room = s->cfg->http_max_body, got = 0;
+    int rc = 0;
+    *items = json_array();
+    if (!*items) {
+        fail(c->r, 500, "internal", "out of memory");
+        return -ENOMEM;
+    }
+    while (got < c->max) {
+        struct qitem peek, it;
+        if ((rc = queue_get(q, QGET_PEEK, NULL, &peek)) < 0)
+            break;
+        uint64_t len = peek.len;
+        qitem_release(&peek);
+        if ((len + 2) / 3 * 4 + 64 > room) { /* its base64 would not fit the answer */
+            if (got == 0)
+                rc = -EFBIG;
+            break;
+        }
+        if ((rc = queue_get(q, QGET_REMOVE, NULL, &it)) < 0)
+            break;
+        struct jnl_ticket *ticket = queue_ack_ticket(it.from);
+        registry_flush(s->reg); /* its removal on disk before it is answered */
+        if (ticket && ticket->state < 0) {
+            jnl_ticket_put(ticket);
+            queue_restore(it.from, &it.where);
+            qitem_release(&it);
+            rc = -EIO;
+            break;
+        }
+        jnl_ticket_put(ticket);
+        json_t *data = item_b64_json(&it);
+        json_t *o = data ? json_pack("{s:I,s:I,s:o}", "id", (json_int_t)it.where.id, "flags", (json_int_t)it.flags,
+                                     "data", data)
+                         : NULL;
+        qitem_release(&it);
+        if (!o || json_array_append_new(*items, o) < 0) {
+            rc = -ENOMEM; /* removed: an at-most-once take loses it, as a get that cannot answer */
+            break;
+        }
+        room -= (len + 2) / 3 * 4 + 64;
+        got++;
+    }
+    s->st.cmd_get++;
+    if (got) {
+        s->st.get_hits++;
+        return (int)got;
+    }
+    if (rc == -ENOENT)
+        return 0;
+    json_decref(*items);
+    *items = NULL;
+    if (rc == -EFBIG)
+        fail(c->r, 413, "item_too_large",
+             "the next item is too large for an answer of http_max_body: take it on the "
+             "memcache port");
+    else
+        fail(c->r, 500, "internal", "cannot take an item: %s", strerror(-rc));
+    return rc;
+}
+
+static void answer_items(struct call *c, json_t *items)
+{
+    if (!json_array_size(items))
+        c->s->st.get_misses++;
+    answer_json(c->r, 200, json_pack("{s:o}", "items", items));
+}
+
+static void wait_closed(uv_handle_t *h) { free(h->data); }
+
+/* Ends a take's wait: its waiter and timer go, c is freed. */
+static void wait_end(struct call *c)
+{
+    if (c->waiting)
+        queue_unwait(&c->waiter);
+    c->waiting = 0;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, wait_closed);
+}
+
+static int waiter_cb(struct qwaiter *w, enum qwait_event ev)
+{
+    struct call *c = (struct call *)((char *)w - offsetof(struct call, waiter));
+    json_t *items = NULL;
+    c->waiting = 0;
+    struct queue *q = registry_find(c->s->reg, c->name, c->name_len);
+    if (ev == QWAIT_READY && q && c->s->status < STATUS_QUIESCENT) {
+        int n = take_some(c, q, &items);
+        if (n == 0) {
+            json_decref(items);
+            queue_wait_front(q, w);
+            c->waiting = 1;
+            return 0;
+        }
+        if (n < 0) { /* answered */
+            wait_end(c);
+            return 1;
+        }
+    }
+    answer_items(c, items ? items : json_array());
+    wait_end(c);
+    return 1;
+}
+
+static void wait_timeout(uv_timer_t *t)
+{
+    struct call *c = t->data;
+    answer_items(c, json_array());
+    wait_end(c);
+}
+
+static void wait_gone(void *arg) { wait_end(arg); }
+
+static void take(struct call *c)
+{
+    static const char *const names[] = {"max", "wait", NULL};
+    struct server *s = c->s;
+    uint64_t max = 1, wait = 0;
+    json_t *items = NULL;
+    if (only_params(c, names) < 0 || param_u64(c, "max", 1, s->cfg->http_max_items, &max, NULL) < 0 ||
+        param_u64(c, "wait", 0, s->cfg->http_max_wait_ms, &wait, NULL) < 0)
+        return;
+    if (s->status >= STATUS_QUIESCENT) {
+        fail(c->r, 503, "quiescent", "the server is %s: it hands out no items", status_name(s->status));
+        return;
+    }
+    c->max = max;
+    struct queue *q = registry_find(s->reg, c->name, c->name_len);
+    int n = q ? take_some(c, q, &items) : 0;
+    if (n < 0)
+        return; /* answered */
+    if (n > 0 || wait == 0) {
+        answer_items(c, items ? items : json_array());
+        return;
+    }
+    json_decref(items);
+    struct call *w = malloc(sizeof(*w)); /* waits: outlives this call */
+    if (!w) {
+        fail(c->r, 500, "internal", "out of memory");
+        return;
+    }
+    *w = *c;
+    w->waiter.cb = waiter_cb;
+    w->waiter.name = w->name;
+    w->waiter.name_len = w->name_len;
+    if (q)
+        queue_wait(q, &w->waiter);
+    else
+        registry_wait_absent(s->reg, &w->waiter);
+    w->waiting = 1;
+    uv_timer_init(s->loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, wait_timeout, wait, 0);
+    http_req_hold(c->r, wait_gone, w);
+}
+
+/* ---- queues ---- */
+
+/* A queue's figures: its name and every per-queue `stats` value. */
+static json_t *queue_json(struct server *s, struct queue *q, uint64_t now)
+{
+    struct qvals v;
+    metrics_queue(s, q, now, &v);
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "name", json_stringn(q->name, q->name_len)) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    for (int i = 0; i < QM_COUNT; i++)
+        if (QDEFS[i].stat)
+            json_object_set_new(o, QDEFS[i].stat, json_integer((json_int_t)v.v[i]));
+    for (int l = 0; v.has_lanes && l < QUEUE_LEVELS; l++) {
+        char key[16];
+        snprintf(key, sizeof(key), "items_pri%d", l);
+        if (v.pri[l])
+            json_object_set_new(o, key, json_integer((json_int_t)v.pri[l]));
+    }
+    return o;
+}
+
+static void info(struct call *c)
+{
+    static const char *const names[] = {NULL};
+    if (only_params(c, names) < 0)
+        return;
+    struct queue *q = registry_find(c->s->reg, c->name, c->name_len);
+    if (!q || !metrics_visible(q)) {
+        fail(c->r, 404, "not_found", "no queue '%s'", c->name);
+        return;
+    }
+    json_t *o = queue_json(c->s, q, queue_now_ms());
+    if (!o)
+        fail(c->r, 500, "internal", "out of memory");
+    else
+        answer_json(c->r, 200, o);
+}
+
+static void drop(struct call *c)
+{
+    static const char *const names[] = {NULL};
+    if (only_params(c, names) < 0)
+        return;
+    struct queue *q = registry_find(c->s->reg, c->name, c->name_len);
+    if (c->s->status >= STATUS_READONLY) {
+        fail(c->r, 503, "read_only", "the server is %s", status_name(c->s->status));
+    } else if (!q || !metrics_visible(q)) {
+        fail(c->r, 404, "not_found", "no queue '%s'", c->name);
+    } else {
+        int rc = registry_delete(c->s->reg, q);
+        registry_flush(c->s->reg);
+        if (rc < 0)
+            fail(c->r, 500, "internal", "cannot delete the queue: %s", strerror(-rc));
+        else
+            answer_json(c->r, 200, json_pack("{s:b}", "deleted", 1));
+    }
+}
+
+static void flush(struct call *c)
+{
+    static const char *const names[] = {NULL};
+    if (only_params(c, names) < 0)
+        return;
+    struct queue *q = registry_find(c->s->reg, c->name, c->name_len);
+    if (c->s->status >= STATUS_READONLY) {
+        fail(c->r, 503, "read_only", "the server is %s", status_name(c->s->status));
+    } else if (!q || !metrics_visible(q)) {
+        fail(c->r, 404, "not_found", "no queue '%s'", c->name);
+    } else {
+        int rc = queue_flush(q);
+        registry_flush(c->s->reg);
+        if (rc < 0)
+            fail(c->r, 500, "internal", "cannot flush the queue: %s", strerror(-rc));
+        else
+            answer_json(c->r, 200, json_pack("{s:b}", "flushed", 1));
+    }
+}
+
+/* GET /v1/queues: every queue the user may read. */
+static void list(struct http_req *r, struct server *s)
+{
+    static const char *const names[] = {NULL};
+    struct call c = {.r = r, .s = s};
+    if (only_params(&c, names) < 0)
+        return;
+    const struct auth_user *u = http_req_user(r);
+    uint64_t now = queue_now_ms();
+    json_t *a = json_array();
+    for (struct list *pos = s->reg->all.next; a && pos != &s->reg->all; pos = pos->next) {
+        struct queue *q = list_entry(pos, struct queue, all);
+        if (!metrics_visible(q) || (u && !auth_may(u, q->name, q->name_len, AUTH_READ)))
+            continue;
+        json_t *o = queue_json(s, q, now);
+        if (!o || json_array_append_new(a, o) < 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    if (!a)
+        fail(r, 500, "internal", "out of memory");
+    else
+        answer_json(r, 200, json_pack("{s:o}", "queues", a));
+}
+
+/* ---- routing ---- */
+
+static const struct route {
+    int method;
+    const char *rest; /* after /v1/queues/{q} */
+    void (*fn)(struct call *c);
+    unsigned perm;
+} ROUTES[] = {
+    {HTTP_GET, "", info, AUTH_READ},
+    {HTTP_DELETE, "", drop, AUTH_WRITE},
+    {HTTP_POST, "/items", enqueue, AUTH_WRITE},
+    {HTTP_GET, "/items", take, AUTH_READ},
+    {HTTP_POST, "/flush", flush, AUTH_WRITE},
+};
+
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : -1;
+}
+
+/* The queue name of a path segment, %XX decoded, into c (answers 400 when
+ * it is no queue name). Returns 0 or -EINVAL. */
+static int name_of(struct call *c, const char *p, size_t n)
+{
+    size_t o = 0;
+    const char *err = NULL;
+    for (size_t i = 0; i < n; i++) {
+        int ch = (unsigned char)p[i];
+        if (ch == '%') {
+            int hi = i + 2 < n ? hexval(p[i + 1]) : -1, lo = i + 2 < n ? hexval(p[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                err = "a bad %XX escape";
+                break;
+            }
+            ch = hi << 4 | lo;
+            i += 2;
+        }
+        if (o == PROTO_MAX_NAME || ch == '/') {
+            err = o == PROTO_MAX_NAME ? "over 250 bytes" : "a '/' (options are query parameters here)";
+            break;
+        }
+        c->name[o++] = (char)ch;
+    }
+    c->name[o] = '\0';
+    c->name_len = o;
+    if (!err && proto_parse_key(c->name, o, 1, &c->key, &err) < 0 && !err)
+        err = "not a queue name";
+    if (err) {
+        fail(c->r, 400, "bad_queue_name", "bad queue name: %s", err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void route(struct http_req *r)
+{
+    struct server *s = http_req_httpd(r)->srv;
+    const char *path;
+    size_t n, pre = strlen(PREFIX);
+    http_req_path(r, &path, &n);
+    if (n == pre && memcmp(path, PREFIX, pre) == 0) {
+        if (http_req_method(r) == HTTP_GET || http_req_method(r) == HTTP_HEAD) {
+            list(r, s);
+        } else {
+            http_req_header(r, "Allow: GET\r\n");
+            fail(r, 405, "method_not_allowed", "GET lists the queues");
+        }
+        return;
+    }
+    if (n <= pre + 1 || memcmp(path, PREFIX "/", pre + 1) != 0) {
+        fail(r, 404, "not_found", "no such path: the API is under " PREFIX " (docs/api.md)");
+        return;
+    }
+    const char *seg = path + pre + 1, *slash = memchr(seg, '/', n - pre - 1);
+    size_t seglen = slash ? (size_t)(slash - seg) : n - pre - 1, restlen = n - pre - 1 - seglen;
+    const struct route *match = NULL;
+    int path_known = 0;
+    for (size_t i = 0; i < sizeof(ROUTES) / sizeof(ROUTES[0]); i++) {
+        if (strlen(ROUTES[i].rest) != restlen || memcmp(ROUTES[i].rest, seg + seglen, restlen) != 0)
+            continue;
+        path_known = 1;
+        if (ROUTES[i].method == http_req_method(r) || (ROUTES[i].method == HTTP_GET && http_req_method(r) == HTTP_HEAD))
+            match = &ROUTES[i];
+    }
+    if (!path_known || seglen == 0) {
+        fail(r, 404, "not_found", "no such path (docs/api.md)");
+        return;
+    }
+    if (!match) {
+        http_req_header(r, restlen == 0   ? "Allow: GET, DELETE\r\n"
+                           : restlen == 6 ? "Allow: GET, POST\r\n"
+                                          : "Allow: POST\r\n");
+        fail(r, 405, "method_not_allowed", "not a method of this path");
+        return;
+    }
+    struct call c = {.r = r, .s = s};
+    if (name_of(&c, seg, seglen) < 0)
+        return;
+    const struct auth_user *u = http_req_user(r);
+    if (u && !auth_may(u, c.name, c.name_len, match->perm)) {
+        fail(r, 403, "forbidden", "permission denied: no %s access to queue '%s'",
+             match->perm == AUTH_READ ? "read" : "write", c.name);
+        return;
+    }
+    match->fn(&c);
+}
+
+int http_api_start(struct http_api *a, struct server *s)
+{
+    const struct config *cfg = s->cfg;
+    char addr[256];
+    int port, rc;
+    if (httpd_parse_listen(cfg->http_listen, addr, sizeof(addr), &port) < 0) {
+        log_error(&s->log, "--http-listen %s: wants PORT or ADDR:PORT", cfg->http_listen);
+        return -EINVAL;
+    }
+    /* as the memcache port: the auth file's users, TLS when it has TLS */
+    struct httpd_conf conf = {.what = "HTTP API",
+                              .option = "--http-listen",
+                              .basic = s->auth != NULL,
+                              .tls = cfg->enable_ssl,
+                              .max_connections = cfg->http_max_connections,
+                              .timeout_ms = cfg->http_timeout_ms,
+                              .max_body = cfg->http_max_body,
+                              .route = route,
+                              .error = transport_error};
+    if (conf.tls && !s->tls) {
+        log_error(&s->log, "--http-listen with --enable-ssl needs --ssl-chain-cert");
+        return -EINVAL;
+    }
+    if ((rc = httpd_start(&a->h, s, &conf, cfg->http_listen)) < 0)
+        return rc;
+    a->port = a->h.port;
+    log_info(&s->log, "HTTP%s API on %s:%d (/v1/queues)%s", conf.tls ? "S" : "", addr, a->port,
+             conf.basic ? ", HTTP Basic with the auth file's users" : "");
+    return 0;
+}
+
+void http_api_stop(struct http_api *a) { httpd_stop(&a->h); }

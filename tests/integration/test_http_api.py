@@ -1,0 +1,291 @@
+"""The HTTP/JSON queue API (--http-listen, docs/api.md, docs/openapi.yaml):
+enqueue (one raw item, a JSON batch, NDJSON), take (max, wait), queue
+figures, delete, flush, the options as query parameters, JSON errors for
+bad input that store nothing and make no queue, HTTP Basic with the auth
+file's users and their queue patterns, TLS, and curl as a real client."""
+
+import base64
+import json
+import pathlib
+import re
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import yaml
+
+from harness import wait_until
+from pki import openssl, pki  # noqa: F401 - the fixture
+
+SEEN = set()  # (path template, method, status) of every answer: all must be in docs/openapi.yaml
+
+
+def template(path):
+    path = path.split("?")[0]
+    if path == "/v1/queues":
+        return path
+    m = re.fullmatch(r"/v1/queues/[^/]+(/items|/flush)?", path)
+    return m and "/v1/queues/{q}" + (m.group(1) or "")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def every_answer_is_in_the_openapi_file():
+    yield
+    spec = yaml.safe_load((pathlib.Path(__file__).parents[2] / "docs" / "openapi.yaml").read_text())
+    for path, method, status in sorted(SEEN):
+        op = spec["paths"][path].get(method.lower()) or spec["paths"][path]["get" if method == "HEAD" else ""]
+        assert str(status) in op["responses"], (path, method, status)
+
+
+def start(make_server, tmp_path, *extra):
+    hpf = tmp_path / "http.port"
+    s = make_server("--http-listen", "0", "--http-port-file", str(hpf), *extra)
+    # the memcache port file is written only once the API accepts too
+    return s, int(hpf.read_text())
+
+
+def call(port, method, path, body=None, ctype=None, auth=None, ctx=None, scheme="http", timeout=10):
+    """One request: (status, parsed JSON body or None, headers)."""
+    data = body.encode() if isinstance(body, str) else body
+    req = urllib.request.Request(f"{scheme}://127.0.0.1:{port}{path}", data=data, method=method)
+    if ctype:
+        req.add_header("Content-Type", ctype)
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
+            raw, status, headers = r.read(), r.status, r.headers
+    except urllib.error.HTTPError as e:
+        raw, status, headers = e.read(), e.code, e.headers
+    if template(path) and method in ("GET", "POST", "DELETE") and (status != 405):
+        SEEN.add((template(path), method, status))
+    return status, (json.loads(raw) if raw else None), headers
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+def datas(answer):
+    return [base64.b64decode(i["data"]) for i in answer["items"]]
+
+
+def error_code(answer):
+    return answer["error"]["code"]
+
+
+def test_enqueue_one_raw_item_a_json_batch_and_ndjson_then_take_them_in_order(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    st, j, h = call(port, "POST", "/v1/queues/jobs/items?flags=7", b"\x00raw\xff", "application/octet-stream")
+    assert st == 201 and h["Content-Type"] == "application/json" and len(j["ids"]) == 1
+    st, j, _ = call(port, "POST", "/v1/queues/jobs/items", json.dumps([b64(b"a"), b64(b"bb"), ""]),
+                    "application/json; charset=utf-8")
+    assert st == 201 and len(j["ids"]) == 3
+    st, j, _ = call(port, "POST", "/v1/queues/jobs/items", f"{b64(b'c')}\r\n\"{b64(b'd')}\"\n\n", "application/x-ndjson")
+    assert st == 201 and len(j["ids"]) == 2
+    st, j, _ = call(port, "GET", "/v1/queues/jobs/items?max=4")
+    assert st == 200 and datas(j) == [b"\x00raw\xff", b"a", b"bb", b""]
+    assert j["items"][0]["flags"] == 7 and j["items"][1]["flags"] == 0
+    ids = [i["id"] for i in j["items"]]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    with s.client() as c:                                   # the same queue on the memcache port
+        assert c.get_data("jobs") == b"c"
+        assert c.set("jobs", b"from memcache") == "STORED"
+    st, j, _ = call(port, "GET", "/v1/queues/jobs/items?max=10")
+    assert datas(j) == [b"d", b"from memcache"]
+    st, j, _ = call(port, "GET", "/v1/queues/jobs/items")
+    assert st == 200 and j == {"items": []}
+
+
+def test_a_queue_that_does_not_exist_answers_an_empty_take_and_is_not_made(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    assert call(port, "GET", "/v1/queues/nothing/items?max=5")[:2] == (200, {"items": []})
+    st, j, _ = call(port, "GET", "/v1/queues/nothing")
+    assert st == 404 and error_code(j) == "not_found"
+    with s.client() as c:
+        assert "queue_nothing_items" not in c.stats()
+
+
+def test_a_take_waits_for_an_item_and_ends_empty_after_its_wait(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    t0 = time.monotonic()
+    st, j, _ = call(port, "GET", "/v1/queues/w/items?wait=300")
+    assert st == 200 and j == {"items": []} and time.monotonic() - t0 >= 0.29
+    got = {}
+    th = threading.Thread(target=lambda: got.update(a=call(port, "GET", "/v1/queues/w/items?wait=5000&max=3")))
+    th.start()
+    with s.client() as c:
+        # the waiter is there (on a queue not made yet, the server counts it as a waiter of the absent)
+        assert c.set("w", b"hello") == "STORED"
+        th.join(10)
+        st, j, _ = got["a"]
+        assert st == 200 and datas(j) == [b"hello"]
+        # on a queue that exists, its waiters figure shows the wait
+        th = threading.Thread(target=lambda: got.update(b=call(port, "GET", "/v1/queues/w/items?wait=5000")))
+        th.start()
+        assert wait_until(lambda: c.stats().get("queue_w_waiters") == "1")
+        assert c.set("w", b"second") == "STORED"
+        th.join(10)
+        assert datas(got["b"][1]) == [b"second"]
+
+
+def test_a_waiting_take_whose_client_goes_away_takes_nothing(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    with s.client() as c:
+        assert c.set("g", b"x") == "STORED" and c.get_data("g") == b"x"     # the queue exists
+        sock = __import__("socket").create_connection(("127.0.0.1", port))
+        sock.sendall(b"GET /v1/queues/g/items?wait=20000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert wait_until(lambda: c.stats().get("queue_g_waiters") == "1")
+        sock.close()
+        assert wait_until(lambda: c.stats().get("queue_g_waiters") == "0")
+        assert c.set("g", b"kept") == "STORED"
+        assert c.get_data("g") == b"kept"
+
+
+def test_options_as_query_parameters(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    assert call(port, "POST", "/v1/queues/p/items?pri=9", b"late")[0] == 201
+    assert call(port, "POST", "/v1/queues/p/items?pri=0", b"urgent")[0] == 201
+    assert call(port, "POST", "/v1/queues/p/items?delay=300", b"delayed")[0] == 201
+    assert call(port, "POST", "/v1/queues/p/items?ttl=1", b"expires")[0] == 201
+    assert call(port, "POST", "/v1/queues/p/items?sync=1", b"synced")[0] == 201
+    st, j, _ = call(port, "GET", "/v1/queues/p")
+    assert st == 200 and j["name"] == "p" and j["delayed_items"] == 1
+    time.sleep(0.01)                                        # the ttl=1 item's millisecond passes
+    st, j, _ = call(port, "GET", "/v1/queues/p/items?max=10")
+    assert datas(j) == [b"urgent", b"synced", b"late"]
+    st, j, _ = call(port, "GET", "/v1/queues/p/items?wait=5000")
+    assert datas(j) == [b"delayed"]
+    with s.client() as c:
+        assert c.stats()["queue_p_expired_items"] == "1"
+
+
+@pytest.mark.parametrize("path,body,ctype,status,code", [
+    ("/v1/queues/q/items", "[\"YQ==\", 5]", "application/json", 400, "bad_json"),
+    ("/v1/queues/q/items", "{\"a\": 1}", "application/json", 400, "bad_json"),
+    ("/v1/queues/q/items", "[\"YQ==\",", "application/json", 400, "bad_json"),
+    ("/v1/queues/q/items", "[\"YQ==\", \"@@@@\"]", "application/json", 400, "bad_base64"),
+    ("/v1/queues/q/items", "YQ==\nYQ=\n", "application/x-ndjson", 400, "bad_base64"),
+    ("/v1/queues/q/items", "[]", "application/json", 400, "no_items"),
+    ("/v1/queues/q/items?dealy=5", "x", None, 400, "unknown_parameter"),
+    ("/v1/queues/q/items?pri=12", "x", None, 400, "bad_parameter"),
+    ("/v1/queues/q/items?delay=-1", "x", None, 400, "bad_parameter"),
+    ("/v1/queues/q/items?delay=5&at=6", "x", None, 400, "bad_parameter"),
+    ("/v1/queues/q/items?delay=10000&ttl=5000", "x", None, 400, "bad_option"),
+    ("/v1/queues/q%01/items", "x", None, 400, "bad_queue_name"),
+    ("/v1/queues/q%2Fdelay=5/items", "x", None, 400, "bad_queue_name"),
+    ("/v1/queues/" + "a" * 251 + "/items", "x", None, 400, "bad_queue_name"),
+    ("/v1/queues/q/things", "x", None, 404, "not_found"),
+    ("/v2/queues/q/items", "x", None, 404, "not_found"),
+])
+def test_bad_input_answers_a_json_error_stores_nothing_and_makes_no_queue(make_server, tmp_path, path, body, ctype,
+                                                                           status, code):
+    s, port = start(make_server, tmp_path)
+    st, j, h = call(port, "POST", path, body, ctype)
+    assert st == status and h["Content-Type"] == "application/json", (st, j)
+    assert error_code(j) == code and j["error"]["message"]
+    with s.client() as c:
+        assert c.stats()["queues"] == "0"
+
+
+def test_limits_bodies_items_and_full_queues(make_server, tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text("[queue \"small\"]\nmax_items = 3\n")
+    s, port = start(make_server, tmp_path, "-c", conf, "--http-max-body", "1KiB", "--http-max-items", "4")
+    st, j, _ = call(port, "POST", "/v1/queues/q/items", b"x" * 2000)
+    assert st == 413 and error_code(j) == "body_too_large"
+    st, j, _ = call(port, "POST", "/v1/queues/q/items", json.dumps([b64(b"x")] * 5), "application/json")
+    assert st == 413 and error_code(j) == "too_many_items"
+    st, j, _ = call(port, "POST", "/v1/queues/small/items", json.dumps([b64(b"%d" % i) for i in range(4)]),
+                    "application/json")
+    assert st == 507 and error_code(j) == "queue_full" and len(j["ids"]) == 3     # the first three are in
+    with s.client() as c:
+        assert c.set("big", b"y" * 900) == "STORED"
+    st, j, _ = call(port, "GET", "/v1/queues/big/items")                # its base64 is over 1 KiB
+    assert st == 413 and error_code(j) == "item_too_large"
+    with s.client() as c:
+        assert c.get_data("big") == b"y" * 900                          # still there
+    st, j, _ = call(port, "GET", "/v1/queues/q/items?max=5")
+    assert st == 400 and error_code(j) == "bad_parameter"
+    st, j, _ = call(port, "GET", "/v1/queues/q/items?wait=3600001")
+    assert st == 400 and error_code(j) == "bad_parameter"
+
+
+def test_list_info_flush_delete_and_methods(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    for q in ("a", "b"):
+        assert call(port, "POST", f"/v1/queues/{q}/items", b"1")[0] == 201
+    assert call(port, "POST", "/v1/queues/b/items", b"2")[0] == 201
+    st, j, _ = call(port, "GET", "/v1/queues")
+    assert st == 200 and {q["name"]: q["items"] for q in j["queues"]} == {"a": 1, "b": 2}
+    st, j, _ = call(port, "GET", "/v1/queues/b")
+    assert j["items"] == 2 and j["open_transactions"] == 0 and "oldest_item_age_msec" in j
+    assert call(port, "POST", "/v1/queues/b/flush") [:2] == (200, {"flushed": True})
+    assert call(port, "GET", "/v1/queues/b")[1]["items"] == 0
+    assert call(port, "DELETE", "/v1/queues/a")[:2] == (200, {"deleted": True})
+    assert call(port, "GET", "/v1/queues/a")[0] == 404
+    assert error_code(call(port, "DELETE", "/v1/queues/a")[1]) == "not_found"
+    st, j, h = call(port, "PUT", "/v1/queues/b/items", b"x")
+    assert st == 405 and error_code(j) == "method_not_allowed" and h["Allow"] == "GET, POST"
+    assert call(port, "DELETE", "/v1/queues")[0] == 405
+    with s.client() as c:
+        assert c.cmd("status readonly") == "END"
+    st, j, _ = call(port, "POST", "/v1/queues/b/items", b"x")
+    assert st == 503 and error_code(j) == "read_only"
+
+
+USERS = """\
+admin:adminpw
+worker:workpw:jobs.*:r
+worker:workpw:results:w
+"""
+
+
+def test_basic_auth_with_the_auth_files_users_and_their_queue_patterns(make_server, tmp_path):
+    users = tmp_path / "users"
+    users.write_text(USERS)
+    s, port = start(make_server, tmp_path, "--auth-file", users)
+    st, j, h = call(port, "GET", "/v1/queues")
+    assert st == 401 and error_code(j) == "unauthorized" and h["WWW-Authenticate"].startswith("Basic")
+    assert call(port, "GET", "/v1/queues", auth="worker:wrong")[0] == 401
+    assert call(port, "POST", "/v1/queues/jobs.a/items", b"j", auth="admin:adminpw")[0] == 201
+    assert call(port, "POST", "/v1/queues/other/items", b"o", auth="admin:adminpw")[0] == 201
+    assert call(port, "POST", "/v1/queues/results/items", b"r", auth="worker:workpw")[0] == 201
+    st, j, _ = call(port, "POST", "/v1/queues/jobs.a/items", b"j", auth="worker:workpw")
+    assert st == 403 and error_code(j) == "forbidden"
+    assert call(port, "GET", "/v1/queues/results/items", auth="worker:workpw")[0] == 403
+    st, j, _ = call(port, "GET", "/v1/queues/jobs.a/items", auth="worker:workpw")
+    assert st == 200 and datas(j) == [b"j"]
+    st, j, _ = call(port, "GET", "/v1/queues", auth="worker:workpw")
+    assert [q["name"] for q in j["queues"]] == ["jobs.a"]               # only what it may read
+
+
+def test_https_when_the_server_has_tls(make_server, tmp_path, pki):
+    s, port = start(make_server, tmp_path, "-Z", "--ssl-chain-cert", str(pki / "server.pem"), "--ssl-key",
+                    str(pki / "server.key"))
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    assert call(port, "POST", "/v1/queues/t/items", b"secret", ctx=ctx, scheme="https")[0] == 201
+    st, j, _ = call(port, "GET", "/v1/queues/t/items", ctx=ctx, scheme="https")
+    assert datas(j) == [b"secret"]
+
+
+def test_curl_enqueues_and_takes(make_server, tmp_path):
+    curl = shutil.which("curl")
+    if not curl:
+        pytest.skip("curl is not installed (scripts/install-deps test installs it)")
+    s, port = start(make_server, tmp_path)
+    f = tmp_path / "payload.bin"
+    f.write_bytes(bytes(range(256)) * 10)
+    out = subprocess.run([curl, "-sS", "--fail-with-body", "--data-binary", f"@{f}",
+                          f"http://127.0.0.1:{port}/v1/queues/files/items?sync=1"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and len(json.loads(out.stdout)["ids"]) == 1, out
+    out = subprocess.run([curl, "-sS", f"http://127.0.0.1:{port}/v1/queues/files/items"], capture_output=True,
+                         text=True, timeout=30)
+    assert datas(json.loads(out.stdout)) == [f.read_bytes()]
