@@ -52,6 +52,7 @@ struct config {
     uint64_t http_max_body;         /* bytes of a request's body */
     uint64_t http_max_items;        /* items one request enqueues or takes */
     uint64_t http_max_wait_ms;      /* the longest wait= */
+    uint64_t http_max_leases;       /* items held open by lease handles at once */
     char ssl_chain_cert[4096], ssl_key[4096], ssl_ca_cert[4096]; /* PEM files ("": none) */
     uint64_t ssl_verify_mode;                                    /* 0..3, memcached's */
     int ssl_min_version;                                         /* index into TLS_VERSION_NAMES */

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "metrics_int.h"
 #include "proto/parse.h"
+#include "queue/lease.h"
 #include "queue/queue.h"
 #include "queue/registry.h"
 #include "server.h"
@@ -31,6 +32,7 @@
 #include <string.h>
 
 #define PREFIX "/v1/queues"
+#define LEASES "/v1/leases/"
 
 /* One request to a queue's path, while it is served (a take that waits and
  * a set that waits for its fsync outlive their route call). */
@@ -40,7 +42,9 @@ struct call {
     char name[PROTO_MAX_NAME + 1];
     size_t name_len;
     struct proto_key key;
-    /* a take that waits */
+    /* a take: how, how many, and its waiting */
+    enum qget_mode mode;
+    uint64_t ttr; /* of a lease */
     struct qwaiter waiter;
     int waiting;
     uv_timer_t timer;
@@ -426,9 +430,30 @@ static json_t *item_b64_json(const struct qitem *it)
     return j;
 }
 
-/* Takes up to c->max items of q into *items (made here). Returns how many,
- * or -errno having answered. Each is removed at most once: an item whose
- * removal could not be written goes back. */
+/* One item taken open: held under a new lease handle for c->ttr, its
+ * JSON given the handle and its delivery count. Returns 0, or -errno with
+ * the item given back (its answer never went out). */
+static int hold(struct call *c, struct qopen *no, const struct qitem *it, json_t *o)
+{
+    struct server *s = c->s;
+    char handle[LEASE_HANDLE_MAX];
+    int rc = api_lease_add(&s->api.leases, no, s->cfg->http_max_leases, handle);
+    if (rc == 0 && lease_set(&s->reg->leases, no, uv_now(s->loop) + c->ttr) < 0)
+        rc = -ENOMEM;
+    if (rc == 0 && json_object_set_new(o, "handle", json_string(handle)) == 0 &&
+        json_object_set_new(o, "deliveries", json_integer((json_int_t)it->where.deliveries + 1)) == 0)
+        return 0;
+    struct api_lease *l = rc == 0 ? api_lease_find(&s->api.leases, handle, strlen(handle)) : NULL;
+    if (l)
+        api_lease_drop(&s->api.leases, l);
+    queue_release(no);
+    return rc < 0 ? rc : -ENOMEM;
+}
+
+/* Takes up to c->max items of q (c->mode: removed, or open under a lease)
+ * into *items (made here). Returns how many, or -errno having answered.
+ * Each removal or hold is written before the answer: an item whose record
+ * could not be written goes back. */
 static int take_some(struct call *c, struct queue *q, json_t **items)
 {
     struct server *s = c->s;
@@ -441,37 +466,48 @@ static int take_some(struct call *c, struct queue *q, json_t **items)
     }
     while (got < c->max) {
         struct qitem peek, it;
+        struct qopen *no = NULL;
         if ((rc = queue_get(q, QGET_PEEK, NULL, &peek)) < 0)
             break;
         uint64_t len = peek.len;
         qitem_release(&peek);
-        if ((len + 2) / 3 * 4 + 64 > room) { /* its base64 would not fit the answer */
+        if ((len + 2) / 3 * 4 + 128 > room) { /* its base64 would not fit the answer */
             if (got == 0)
                 rc = -EFBIG;
             break;
         }
-        if ((rc = queue_get(q, QGET_REMOVE, NULL, &it)) < 0)
+        if ((rc = queue_get(q, c->mode, &no, &it)) < 0)
             break;
         struct jnl_ticket *ticket = queue_ack_ticket(it.from);
-        registry_flush(s->reg); /* its removal on disk before it is answered */
-        if (ticket && ticket->state < 0) {
-            jnl_ticket_put(ticket);
-            queue_restore(it.from, &it.where);
+        registry_flush(s->reg); /* its removal (or hold) on disk before it is answered */
+        int failed = ticket && ticket->state < 0;
+        jnl_ticket_put(ticket);
+        if (failed) {
+            if (no)
+                queue_release(no);
+            else
+                queue_restore(it.from, &it.where);
             qitem_release(&it);
             rc = -EIO;
             break;
         }
-        jnl_ticket_put(ticket);
         json_t *data = item_b64_json(&it);
         json_t *o = data ? json_pack("{s:I,s:I,s:o}", "id", (json_int_t)it.where.id, "flags", (json_int_t)it.flags,
                                      "data", data)
                          : NULL;
-        qitem_release(&it);
-        if (!o || json_array_append_new(*items, o) < 0) {
-            rc = -ENOMEM; /* removed: an at-most-once take loses it, as a get that cannot answer */
+        if (o && no && (rc = hold(c, no, &it, o)) < 0) {
+            json_decref(o);
+            qitem_release(&it);
             break;
         }
-        room -= (len + 2) / 3 * 4 + 64;
+        qitem_release(&it);
+        if (!o || json_array_append_new(*items, o) < 0) {
+            /* removed: an at-most-once take loses it, as a get that cannot answer;
+             * held: it goes back when its lease runs out */
+            rc = -ENOMEM;
+            break;
+        }
+        room -= (len + 2) / 3 * 4 + 128;
         got++;
     }
     s->st.cmd_get++;
@@ -485,8 +521,9 @@ static int take_some(struct call *c, struct queue *q, json_t **items)
     *items = NULL;
     if (rc == -EFBIG)
         fail(c->r, 413, "item_too_large",
-             "the next item is too large for an answer of http_max_body: take it on the "
-             "memcache port");
+             "the next item is too large for an answer of http_max_body: take it on the memcache port");
+    else if (rc == -ENOSPC)
+        fail(c->r, 503, "too_many_leases", "http_max_leases items are held by leases already");
     else
         fail(c->r, 500, "internal", "cannot take an item: %s", strerror(-rc));
     return rc;
@@ -544,20 +581,15 @@ static void wait_timeout(uv_timer_t *t)
 
 static void wait_gone(void *arg) { wait_end(arg); }
 
-static void take(struct call *c)
+/* Takes (c->mode) up to c->max items, waiting up to wait ms for the first. */
+static void take_or_wait(struct call *c, uint64_t wait)
 {
-    static const char *const names[] = {"max", "wait", NULL};
     struct server *s = c->s;
-    uint64_t max = 1, wait = 0;
     json_t *items = NULL;
-    if (only_params(c, names) < 0 || param_u64(c, "max", 1, s->cfg->http_max_items, &max, NULL) < 0 ||
-        param_u64(c, "wait", 0, s->cfg->http_max_wait_ms, &wait, NULL) < 0)
-        return;
     if (s->status >= STATUS_QUIESCENT) {
         fail(c->r, 503, "quiescent", "the server is %s: it hands out no items", status_name(s->status));
         return;
     }
-    c->max = max;
     struct queue *q = registry_find(s->reg, c->name, c->name_len);
     int n = q ? take_some(c, q, &items) : 0;
     if (n < 0)
@@ -585,6 +617,35 @@ static void take(struct call *c)
     w->timer.data = w;
     uv_timer_start(&w->timer, wait_timeout, wait, 0);
     http_req_hold(c->r, wait_gone, w);
+}
+
+/* GET /v1/queues/{q}/items?max=&wait=: plain takes, at most once. */
+static void take(struct call *c)
+{
+    static const char *const names[] = {"max", "wait", NULL};
+    uint64_t max = 1, wait = 0;
+    if (only_params(c, names) < 0 || param_u64(c, "max", 1, c->s->cfg->http_max_items, &max, NULL) < 0 ||
+        param_u64(c, "wait", 0, c->s->cfg->http_max_wait_ms, &wait, NULL) < 0)
+        return;
+    c->max = max;
+    c->mode = QGET_REMOVE;
+    take_or_wait(c, wait);
+}
+
+/* POST /v1/queues/{q}/leases?max=&ttr=&wait=: items held open by lease
+ * handles for ttr ms (default 30 s). */
+static void lease(struct call *c)
+{
+    static const char *const names[] = {"max", "ttr", "wait", NULL};
+    uint64_t max = 1, wait = 0, ttr = 30000;
+    if (only_params(c, names) < 0 || param_u64(c, "max", 1, c->s->cfg->http_max_items, &max, NULL) < 0 ||
+        param_u64(c, "ttr", 1, UINT32_MAX, &ttr, NULL) < 0 ||
+        param_u64(c, "wait", 0, c->s->cfg->http_max_wait_ms, &wait, NULL) < 0)
+        return;
+    c->max = max;
+    c->mode = QGET_OPEN;
+    c->ttr = ttr;
+    take_or_wait(c, wait);
 }
 
 /* ---- queues ---- */
@@ -694,6 +755,85 @@ static void list(struct http_req *r, struct server *s)
         answer_json(r, 200, json_pack("{s:o}", "queues", a));
 }
 
+/* ---- lease handles: /v1/leases/{handle}[/abort|/touch] ---- */
+
+enum lease_op { L_CONFIRM, L_ABORT, L_TOUCH };
+
+static const struct lease_route {
+    int method;
+    const char *rest;
+    enum lease_op op;
+    const char *const *params;
+} LEASE_ROUTES[] = {
+    {HTTP_DELETE, "", L_CONFIRM, (const char *const[]){NULL}},
+    {HTTP_POST, "/abort", L_ABORT, (const char *const[]){"delay", NULL}},
+    {HTTP_POST, "/touch", L_TOUCH, (const char *const[]){"ttr", NULL}},
+};
+
+/* Confirms, gives back or extends the item held by handle h[0..hn). */
+static void lease_call(struct http_req *r, struct server *s, const char *h, size_t hn, const char *rest, size_t rn)
+{
+    const struct lease_route *lr = NULL;
+    int known = 0;
+    for (size_t i = 0; i < sizeof(LEASE_ROUTES) / sizeof(LEASE_ROUTES[0]); i++)
+        if (strlen(LEASE_ROUTES[i].rest) == rn && memcmp(LEASE_ROUTES[i].rest, rest, rn) == 0) {
+            known = 1;
+            lr = LEASE_ROUTES[i].method == http_req_method(r) ? &LEASE_ROUTES[i] : NULL;
+        }
+    if (!known || hn == 0) {
+        fail(r, 404, "not_found", "no such path (docs/api.md)");
+        return;
+    }
+    if (!lr) {
+        http_req_header(r, rn ? "Allow: POST\r\n" : "Allow: DELETE\r\n");
+        fail(r, 405, "method_not_allowed", "not a method of this path");
+        return;
+    }
+    struct call c = {.r = r, .s = s};
+    uint64_t delay = 0, ttr = 30000;
+    if (only_params(&c, lr->params) < 0 || param_u64(&c, "delay", 0, UINT64_C(1) << 46, &delay, NULL) < 0 ||
+        param_u64(&c, "ttr", 1, UINT32_MAX, &ttr, NULL) < 0)
+        return;
+    struct api_lease *l = api_lease_find(&s->api.leases, h, hn);
+    if (!l) {
+        fail(r, 404, "lease_not_found",
+             "no such lease: an unknown handle, or its lease ran out (or was ended) and its item is back in its "
+             "queue");
+        return;
+    }
+    struct qopen *o = l->o;
+    struct queue *top = queue_top(o->q), *jq = o->q;
+    const struct auth_user *u = http_req_user(r);
+    if (u && !auth_may(u, top->name, top->name_len, AUTH_READ)) {
+        fail(r, 403, "forbidden", "permission denied: no read access to queue '%.*s'", (int)top->name_len, top->name);
+        return;
+    }
+    int rc = 0;
+    if (lr->op == L_TOUCH) {
+        if (lease_set(&s->reg->leases, o, uv_now(s->loop) + ttr) < 0)
+            fail(r, 500, "internal", "out of memory");
+        else
+            answer_json(r, 200, json_pack("{s:I}", "ttr", (json_int_t)ttr));
+        return;
+    }
+    api_lease_drop(&s->api.leases, l);
+    if (lr->op == L_CONFIRM)
+        rc = queue_confirm(o);
+    else if (delay)
+        queue_abort_delay(o, delay);
+    else
+        queue_abort(o);
+    struct jnl_ticket *ticket = rc == 0 ? queue_ack_ticket(jq) : NULL;
+    registry_flush(s->reg); /* written before it is answered */
+    if (rc == 0 && ticket && ticket->state < 0)
+        rc = ticket->state;
+    jnl_ticket_put(ticket);
+    if (rc < 0)
+        fail(r, 500, "internal", "%s: %s", lr->op == L_CONFIRM ? "cannot confirm" : "cannot give back", strerror(-rc));
+    else
+        answer_json(r, 200, json_pack("{s:b}", lr->op == L_CONFIRM ? "confirmed" : "aborted", 1));
+}
+
 /* ---- routing ---- */
 
 static const struct route {
@@ -707,6 +847,7 @@ static const struct route {
     {HTTP_POST, "/items", enqueue, AUTH_WRITE},
     {HTTP_GET, "/items", take, AUTH_READ},
     {HTTP_POST, "/flush", flush, AUTH_WRITE},
+    {HTTP_POST, "/leases", lease, AUTH_READ},
 };
 
 static int hexval(char ch)
@@ -764,6 +905,12 @@ static void route(struct http_req *r)
             http_req_header(r, "Allow: GET\r\n");
             fail(r, 405, "method_not_allowed", "GET lists the queues");
         }
+        return;
+    }
+    if (n > strlen(LEASES) && memcmp(path, LEASES, strlen(LEASES)) == 0) {
+        const char *h = path + strlen(LEASES), *slash = memchr(h, '/', n - strlen(LEASES));
+        size_t hn = slash ? (size_t)(slash - h) : n - strlen(LEASES);
+        lease_call(r, s, h, hn, h + hn, n - strlen(LEASES) - hn);
         return;
     }
     if (n <= pre + 1 || memcmp(path, PREFIX "/", pre + 1) != 0) {
@@ -827,6 +974,7 @@ int http_api_start(struct http_api *a, struct server *s)
         log_error(&s->log, "--http-listen with --enable-ssl needs --ssl-chain-cert");
         return -EINVAL;
     }
+    api_leases_init(&a->leases);
     if ((rc = httpd_start(&a->h, s, &conf, cfg->http_listen)) < 0)
         return rc;
     a->port = a->h.port;
@@ -836,3 +984,9 @@ int http_api_start(struct http_api *a, struct server *s)
 }
 
 void http_api_stop(struct http_api *a) { httpd_stop(&a->h); }
+
+void http_api_release(struct http_api *a)
+{
+    if (a->h.started)
+        api_leases_free(&a->leases); /* their items go back, as with clients gone */
+}

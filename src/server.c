@@ -540,6 +540,7 @@ void server_stop(struct server *s)
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &s->conns)
         conn_cancel_wait(list_entry(pos, struct conn, link));
+    http_api_release(&s->api);
     list_for_each_safe(pos, tmp, &s->conns)
         conn_close(list_entry(pos, struct conn, link));
     s->sync.closing = 1;

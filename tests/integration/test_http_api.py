@@ -30,8 +30,11 @@ def template(path):
     path = path.split("?")[0]
     if path == "/v1/queues":
         return path
-    m = re.fullmatch(r"/v1/queues/[^/]+(/items|/flush)?", path)
-    return m and "/v1/queues/{q}" + (m.group(1) or "")
+    m = re.fullmatch(r"/v1/queues/[^/]+(/items|/flush|/leases)?", path)
+    if m:
+        return "/v1/queues/{q}" + (m.group(1) or "")
+    m = re.fullmatch(r"/v1/leases/[^/]+(/abort|/touch)?", path)
+    return m and "/v1/leases/{handle}" + (m.group(1) or "")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -289,3 +292,113 @@ def test_curl_enqueues_and_takes(make_server, tmp_path):
     out = subprocess.run([curl, "-sS", f"http://127.0.0.1:{port}/v1/queues/files/items"], capture_output=True,
                          text=True, timeout=30)
     assert datas(json.loads(out.stdout)) == [f.read_bytes()]
+
+
+def lease(port, q, query="", auth=None):
+    st, j, _ = call(port, "POST", f"/v1/queues/{q}/leases{query}", auth=auth)
+    return st, j
+
+
+def test_a_lease_holds_an_item_until_its_handle_confirms_it(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    assert call(port, "POST", "/v1/queues/L/items", b"job")[0] == 201
+    st, j = lease(port, "L", "?ttr=60000")
+    assert st == 200 and datas(j) == [b"job"]
+    item = j["items"][0]
+    assert item["deliveries"] == 1 and re.fullmatch(r"\d+\.[0-9a-f]{32}", item["handle"])
+    with s.client() as c:                                   # held by the lease, not by a connection
+        st = c.stats()
+        assert st["queue_L_open_transactions"] == "1" and st["queue_L_items"] == "1"
+        assert c.get_data("L") is None
+    assert call(port, "DELETE", f"/v1/leases/{item['handle']}")[:2] == (200, {"confirmed": True})
+    st, j, _ = call(port, "DELETE", f"/v1/leases/{item['handle']}")
+    assert st == 404 and error_code(j) == "lease_not_found"
+    with s.client() as c:
+        assert c.stats()["queue_L_items"] == "0"
+
+
+def test_abort_touch_and_a_lease_that_runs_out(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    assert call(port, "POST", "/v1/queues/L/items", b"job")[0] == 201
+    h = lease(port, "L")[1]["items"][0]["handle"]
+    assert call(port, "POST", f"/v1/leases/{h}/abort")[:2] == (200, {"aborted": True})
+    j = lease(port, "L", "?ttr=200")[1]
+    assert j["items"][0]["deliveries"] == 2                   # handed out twice
+    h = j["items"][0]["handle"]
+    assert call(port, "POST", f"/v1/leases/{h}/touch?ttr=60000")[:2] == (200, {"ttr": 60000})
+    with s.client() as c:
+        time.sleep(0.4)                                     # past the first ttr: the touch holds it
+        assert c.stats()["queue_L_lease_expired"] == "0"
+        assert call(port, "POST", f"/v1/leases/{h}/touch?ttr=100")[0] == 200
+        assert wait_until(lambda: c.stats()["queue_L_lease_expired"] == "1")
+    st, j, _ = call(port, "DELETE", f"/v1/leases/{h}")      # ran out: its item is back
+    assert st == 404 and error_code(j) == "lease_not_found"
+    j = lease(port, "L")[1]
+    assert datas(j) == [b"job"] and j["items"][0]["deliveries"] == 3
+    h = j["items"][0]["handle"]
+    assert call(port, "POST", f"/v1/leases/{h}/abort?delay=60000")[0] == 200
+    assert call(port, "GET", "/v1/queues/L")[1]["delayed_items"] == 1
+    assert lease(port, "L")[1] == {"items": []}
+
+
+def test_bad_handles_and_parameters(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    assert call(port, "POST", "/v1/queues/L/items", b"job")[0] == 201
+    h = lease(port, "L")[1]["items"][0]["handle"]
+    wrong = h[:-1] + ("0" if h[-1] != "0" else "1")
+    for bad in (wrong, "1", "x.y", h + "0", "99." + h.split(".")[1], ""):
+        st, j, _ = call(port, "DELETE", f"/v1/leases/{bad}")
+        assert st == 404 and error_code(j) in ("lease_not_found", "not_found"), bad
+    assert error_code(call(port, "POST", f"/v1/leases/{h}/abort?ttr=5")[1]) == "unknown_parameter"
+    assert error_code(call(port, "POST", f"/v1/leases/{h}/touch?ttr=0")[1]) == "bad_parameter"
+    assert error_code(lease(port, "L", "?ttr=0")[1]) == "bad_parameter"
+    st, j, hd = call(port, "GET", f"/v1/leases/{h}")
+    assert st == 405 and hd["Allow"] == "DELETE"
+    assert call(port, "DELETE", f"/v1/leases/{h}")[0] == 200   # the wrong ones did not touch it
+
+
+def test_leases_are_bounded_and_wait(make_server, tmp_path):
+    s, port = start(make_server, tmp_path, "--http-max-leases", "2")
+    for i in range(3):
+        assert call(port, "POST", "/v1/queues/L/items", b"%d" % i)[0] == 201
+    held = lease(port, "L", "?max=2")[1]
+    assert datas(held) == [b"0", b"1"]
+    st, j = lease(port, "L")
+    assert st == 503 and error_code(j) == "too_many_leases"
+    with s.client() as c:
+        assert c.stats()["queue_L_open_transactions"] == "2"     # the third was given back at once
+    assert call(port, "DELETE", f"/v1/leases/{held['items'][0]['handle']}")[0] == 200
+    got = {}
+    th = threading.Thread(target=lambda: got.update(a=lease(port, "W", "?wait=5000")))
+    th.start()
+    with s.client() as c:
+        assert c.set("W", b"later") == "STORED"
+    th.join(10)
+    assert datas(got["a"][1]) == [b"later"] and got["a"][1]["items"][0]["handle"]
+
+
+def test_leases_end_with_the_server_and_their_items_come_back(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    assert call(port, "POST", "/v1/queues/L/items", b"kept")[0] == 201
+    h = lease(port, "L")[1]["items"][0]["handle"]
+    s.kill()                                                # kill -9: the hold is in the journal
+    s.restart()
+    port = int((tmp_path / "http.port").read_text())
+    assert call(port, "DELETE", f"/v1/leases/{h}")[0] == 404
+    j = lease(port, "L")[1]
+    assert datas(j) == [b"kept"] and j["items"][0]["deliveries"] == 2
+    s.stop()                                                # a clean stop gives it back too
+    s.start()
+    port = int((tmp_path / "http.port").read_text())
+    assert datas(call(port, "GET", "/v1/queues/L/items")[1]) == [b"kept"]
+
+
+def test_lease_permissions(make_server, tmp_path):
+    users = tmp_path / "users"
+    users.write_text(USERS)
+    s, port = start(make_server, tmp_path, "--auth-file", users)
+    assert call(port, "POST", "/v1/queues/jobs.x/items", b"j", auth="admin:adminpw")[0] == 201
+    assert lease(port, "results", auth="worker:workpw")[0] == 403
+    h = lease(port, "jobs.x", auth="worker:workpw")[1]["items"][0]["handle"]
+    assert call(port, "DELETE", f"/v1/leases/{h}")[0] == 401
+    assert call(port, "DELETE", f"/v1/leases/{h}", auth="worker:workpw")[0] == 200
