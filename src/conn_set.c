@@ -54,7 +54,7 @@ void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
     if (rc == 0 && t.n == 1) { /* the common case: written with the turn's batch */
         a.visible_ms = t.q[0].due;
         if ((rc = queue_admit(t.q[0].q, req->bytes)) == 0)
-            rc = queue_put_deferred(t.q[0].q, &a, data, (size_t)req->bytes, &ticket);
+            rc = queue_put_deferred(t.q[0].q, &a, data, (size_t)req->bytes, &ticket, NULL);
     } else if (rc == 0) {
         rc = enq_store_copies(&t, &a, data, (size_t)req->bytes, NULL); /* none: fanout_only with no child */
     }

@@ -139,10 +139,15 @@ static int only_params(struct call *c, const char *const *names)
 
 /* ---- base64 (OpenSSL's codec; the alphabet and padding checked here) ---- */
 
-static int b64_char(unsigned char ch)
-{
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
-}
+/* 1 for the 64 characters of base64 */
+static const unsigned char B64[256] = {
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
+    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['+'] = 1, ['/'] = 1};
 
 /* Decodes n bytes of base64 at p, appended to out. Returns the decoded
  * length, or -EINVAL (not base64) or -ENOMEM. */
@@ -151,9 +156,11 @@ static long b64_decode(const char *p, size_t n, struct buf *out)
     if (n % 4)
         return -EINVAL;
     size_t pad = n && p[n - 1] == '=' ? (n > 1 && p[n - 2] == '=' ? 2 : 1) : 0;
-    for (size_t i = 0; i < n - pad; i++)
-        if (!b64_char((unsigned char)p[i]))
-            return -EINVAL;
+    unsigned char ok = 1;
+    for (size_t i = 0; i < n - pad; i++) /* no early exit: a loop the compiler can widen */
+        ok &= B64[(unsigned char)p[i]];
+    if (!ok)
+        return -EINVAL;
     if (n > (size_t)INT32_MAX || buf_reserve(out, n / 4 * 3 + 1) < 0)
         return -ENOMEM;
     int len = n ? EVP_DecodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)p, (int)n) : 0;
@@ -169,12 +176,19 @@ struct items {
     struct buf data; /* the items' bytes, one after another */
     size_t *len;
     size_t n, cap;
+    /* once stored: each one's id, and the ticket of its batch (NULL: written) */
+    uint64_t *id;
+    struct jnl_ticket **ticket;
 };
 
 static void items_free(struct items *it)
 {
     buf_free(&it->data);
     free(it->len);
+    for (size_t i = 0; it->ticket && i < it->n; i++)
+        jnl_ticket_put(it->ticket[i]);
+    free(it->ticket);
+    free(it->id);
 }
 
 static int items_add(struct items *it, size_t len)
@@ -219,6 +233,50 @@ static int item_b64(struct call *c, struct items *it, const char *p, size_t n, s
     return items_add(it, (size_t)len);
 }
 
+static size_t skip_ws(const char *p, size_t n, size_t i)
+{
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+        i++;
+    return i;
+}
+
+/* The usual JSON batch, an array of base64 strings without escapes, read
+ * without building a JSON value for each. Returns 1 when the body is that
+ * (its items added), else 0 with nothing added: jansson reads it then, and
+ * says what is wrong. */
+static int plain_b64_array(const char *p, size_t n, struct items *it)
+{
+    size_t n0 = it->n, len0 = it->data.len, i = skip_ws(p, n, 0);
+    if (i == n || p[i] != '[')
+        return 0;
+    i = skip_ws(p, n, i + 1);
+    if (i < n && p[i] == ']')
+        return skip_ws(p, n, i + 1) == n;
+    for (;;) {
+        if (i == n || p[i] != '"')
+            break;
+        size_t start = ++i;
+        const char *end = memchr(p + i, '"', n - i); /* an escape in it fails the base64 below */
+        if (!end)
+            break;
+        i = (size_t)(end - p);
+        long len = b64_decode(p + start, i - start, &it->data);
+        if (len < 0 || items_add(it, (size_t)len) < 0)
+            break;
+        i = skip_ws(p, n, i + 1);
+        if (i < n && p[i] == ',') {
+            i = skip_ws(p, n, i + 1);
+            continue;
+        }
+        if (i < n && p[i] == ']' && skip_ws(p, n, i + 1) == n)
+            return 1;
+        break;
+    }
+    it->n = n0;
+    it->data.len = len0;
+    return 0;
+}
+
 /* The body's items by its type: a JSON array of base64 strings, NDJSON
  * (one base64 item a line, bare or as a JSON string), else the body
  * itself. Answers 400 when bad. Returns 0 or -errno. */
@@ -228,6 +286,8 @@ static int read_items(struct call *c, struct items *it)
     size_t n;
     int rc = 0;
     http_req_body(c->r, &body, &n);
+    if (strcmp(type, "application/json") == 0 && plain_b64_array(body, n, it))
+        return 0;
     if (strcmp(type, "application/json") == 0) {
         json_error_t e;
         json_t *a = json_loadb(body, n, 0, &e);
@@ -329,6 +389,12 @@ static void enqueue(struct call *c)
              "a request enqueues 1 to %" PRIu64 " items (http_max_items); this one has %zu", cfg->http_max_items, it.n);
         goto out;
     }
+    it.id = calloc(it.n, sizeof(*it.id));
+    it.ticket = calloc(it.n, sizeof(*it.ticket));
+    if (!it.id || !it.ticket) {
+        fail(c->r, 500, "internal", "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < it.n; i++)
         if (it.len[i] > cfg->max_item_size) {
             fail(c->r, 413, "item_too_large", "item %zu is over max_item_size", i + 1);
@@ -348,22 +414,32 @@ static void enqueue(struct call *c)
     }
     json_t *ids = json_array();
     struct jnl_attrs a = {.flags = (uint32_t)flags,
+                          .add_ms = now, /* one time for the batch */
                           .expire_ms = expire,
                           .priority = has_pri ? (uint8_t)pri : JNL_PRIORITY_DEFAULT};
     const char *p = it.data.data;
+    size_t stored = 0;
     rc = 0;
-    for (size_t i = 0; i < it.n && rc == 0 && ids; p += it.len[i++]) {
-        uint64_t id = 0;
+    /* one queue (the common case): the items go to its journal as one
+     * batch, one write; several: each copy written now */
+    for (size_t i = 0; i < it.n && rc == 0; p += it.len[i++]) {
         s->st.cmd_set++;
         if (t.n == 1) {
             a.visible_ms = t.q[0].due;
             if ((rc = queue_admit(t.q[0].q, it.len[i])) == 0)
-                rc = queue_put_id(t.q[0].q, &a, p, it.len[i], &id);
+                rc = queue_put_deferred(t.q[0].q, &a, p, it.len[i], &it.ticket[i], &it.id[i]);
         } else if (t.n > 1) {
-            rc = enq_store_copies(&t, &a, p, it.len[i], &id);
+            rc = enq_store_copies(&t, &a, p, it.len[i], &it.id[i]);
         }
-        if (rc == 0 && t.n)
-            json_array_append_new(ids, json_integer((json_int_t)id));
+        stored += rc == 0 && t.n;
+    }
+    registry_flush(s->reg); /* the batch written before it is answered */
+    for (size_t i = 0; i < stored && ids; i++) {
+        if (it.ticket[i] && it.ticket[i]->state < 0) { /* its batch was not written: gone, as never set */
+            rc = it.ticket[i]->state;
+            break;
+        }
+        json_array_append_new(ids, json_integer((json_int_t)it.id[i]));
     }
     if (!ids) {
         fail(c->r, 500, "internal", "out of memory");
@@ -405,120 +481,129 @@ out:
 
 /* ---- take: GET /v1/queues/{q}/items ---- */
 
-/* Reads the payload of a taken item as base64. Returns a new JSON string
- * or NULL. */
-static json_t *item_b64_json(const struct qitem *it)
+/* Appends the payload of a taken item, base64, to out. Returns 0 or
+ * -errno. */
+static int put_b64(struct buf *out, const struct qitem *it)
 {
-    char *raw = it->data;
-    char *owned = NULL;
+    char *raw = it->data, *owned = NULL;
     if (!raw && it->len) {
         if (!(owned = malloc(it->len)) || jio_pread_all(it->io, it->fd, owned, it->len, (off_t)it->off) < 0) {
             free(owned);
-            return NULL;
+            return -EIO;
         }
         raw = owned;
     }
-    size_t cap = (it->len + 2) / 3 * 4 + 1;
-    char *out = malloc(cap);
-    json_t *j = NULL;
-    if (out) {
-        int n = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, (int)it->len);
-        j = json_stringn(out, (size_t)n);
-    }
-    free(out);
+    int rc = buf_reserve(out, (it->len + 2) / 3 * 4 + 1);
+    if (rc == 0)
+        out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)raw,
+                                            (int)it->len);
     free(owned);
-    return j;
+    return rc;
 }
 
-/* One item taken open: held under a new lease handle for c->ttr, its
- * JSON given the handle and its delivery count. Returns 0, or -errno with
- * the item given back (its answer never went out). */
-static int hold(struct call *c, struct qopen *no, const struct qitem *it, json_t *o)
+/* An item taken, until its record is written. */
+struct taken {
+    struct qitem it;
+    struct qopen *no; /* held open (c->mode QGET_OPEN) */
+    struct jnl_ticket *ticket;
+    int undone; /* its record was not written: put back */
+};
+
+/* Puts an item taken back: its removal (or hold) was never answered. */
+static void untake(struct taken *t)
+{
+    if (t->no)
+        queue_release(t->no);
+    else
+        queue_restore(t->it.from, &t->it.where);
+}
+
+/* Appends x's JSON object to out: {"id", "flags", "data"}, and for an item
+ * held open a new lease handle (for c->ttr) and its delivery count. The
+ * shape is fixed and holds only numbers, base64 and hex, so it is written
+ * directly. Returns 0, or -errno with an open item given back (its answer
+ * never went out). */
+static int put_item(struct call *c, struct taken *x, struct buf *out)
 {
     struct server *s = c->s;
     char handle[LEASE_HANDLE_MAX];
-    int rc = api_lease_add(&s->api.leases, no, s->cfg->http_max_leases, handle);
-    if (rc == 0 && lease_set(&s->reg->leases, no, uv_now(s->loop) + c->ttr) < 0)
+    size_t mark = out->len;
+    int rc = x->no ? api_lease_add(&s->api.leases, x->no, s->cfg->http_max_leases, handle) : 0;
+    if (rc == 0 && x->no && lease_set(&s->reg->leases, x->no, uv_now(s->loop) + c->ttr) < 0)
         rc = -ENOMEM;
-    if (rc == 0 && json_object_set_new(o, "handle", json_string(handle)) == 0 &&
-        json_object_set_new(o, "deliveries", json_integer((json_int_t)it->where.deliveries + 1)) == 0)
+    if (rc == 0)
+        rc = buf_printf(out, "%s{\"id\":%" PRIu64 ",\"flags\":%" PRIu32 ",\"data\":\"", mark ? "," : "", x->it.where.id,
+                        x->it.flags);
+    if (rc == 0)
+        rc = put_b64(out, &x->it);
+    if (rc == 0 && x->no)
+        rc = buf_printf(out, "\",\"handle\":\"%s\",\"deliveries\":%" PRIu64 "}", handle,
+                        (uint64_t)x->it.where.deliveries + 1);
+    else if (rc == 0)
+        rc = buf_append(out, "\"}", 2);
+    if (rc == 0)
         return 0;
-    struct api_lease *l = rc == 0 ? api_lease_find(&s->api.leases, handle, strlen(handle)) : NULL;
-    if (l)
-        api_lease_drop(&s->api.leases, l);
-    queue_release(no);
-    return rc < 0 ? rc : -ENOMEM;
+    out->len = mark;
+    if (x->no) {
+        struct api_lease *l = api_lease_find(&s->api.leases, handle, strnlen(handle, sizeof(handle)));
+        if (l)
+            api_lease_drop(&s->api.leases, l);
+        queue_release(x->no); /* a removed item whose answer cannot be made is lost, as a get's */
+    }
+    return rc;
 }
 
-/* Takes up to c->max items of q (c->mode: removed, or open under a lease)
- * into *items (made here). Returns how many, or -errno having answered.
- * Each removal or hold is written before the answer: an item whose record
- * could not be written goes back. */
-static int take_some(struct call *c, struct queue *q, json_t **items)
+/* Takes up to c->max items of q (c->mode: removed, or open under a lease),
+ * their objects appended to out. Returns how many, or -errno having
+ * answered. The removals (or holds) are written, one write per journal,
+ * before the answer: an item whose record could not be written goes back. */
+static int take_some(struct call *c, struct queue *q, struct buf *out)
 {
     struct server *s = c->s;
-    size_t room = s->cfg->http_max_body, got = 0;
+    size_t room = s->cfg->http_max_body, n = 0, got = 0;
     int rc = 0;
-    *items = json_array();
-    if (!*items) {
+    struct taken *t = calloc(c->max, sizeof(*t));
+    if (!t) {
         fail(c->r, 500, "internal", "out of memory");
         return -ENOMEM;
     }
-    while (got < c->max) {
-        struct qitem peek, it;
-        struct qopen *no = NULL;
-        if ((rc = queue_get(q, QGET_PEEK, NULL, &peek)) < 0)
+    while (n < c->max) {
+        struct taken *x = &t[n];
+        if ((rc = queue_get(q, c->mode, &x->no, &x->it)) < 0)
             break;
-        uint64_t len = peek.len;
-        qitem_release(&peek);
-        if ((len + 2) / 3 * 4 + 128 > room) { /* its base64 would not fit the answer */
-            if (got == 0)
-                rc = -EFBIG;
-            break;
-        }
-        if ((rc = queue_get(q, c->mode, &no, &it)) < 0)
-            break;
-        struct jnl_ticket *ticket = queue_ack_ticket(it.from);
-        registry_flush(s->reg); /* its removal (or hold) on disk before it is answered */
-        int failed = ticket && ticket->state < 0;
-        jnl_ticket_put(ticket);
-        if (failed) {
-            if (no)
-                queue_release(no);
-            else
-                queue_restore(it.from, &it.where);
-            qitem_release(&it);
-            rc = -EIO;
+        uint64_t need = (x->it.len + 2) / 3 * 4 + 128; /* its base64 and the rest of its object */
+        if (need > room) {
+            untake(x);
+            qitem_release(&x->it);
+            rc = n ? 0 : -EFBIG;
             break;
         }
-        json_t *data = item_b64_json(&it);
-        json_t *o = data ? json_pack("{s:I,s:I,s:o}", "id", (json_int_t)it.where.id, "flags", (json_int_t)it.flags,
-                                     "data", data)
-                         : NULL;
-        if (o && no && (rc = hold(c, no, &it, o)) < 0) {
-            json_decref(o);
-            qitem_release(&it);
-            break;
-        }
-        qitem_release(&it);
-        if (!o || json_array_append_new(*items, o) < 0) {
-            /* removed: an at-most-once take loses it, as a get that cannot answer;
-             * held: it goes back when its lease runs out */
-            rc = -ENOMEM;
-            break;
-        }
-        room -= (len + 2) / 3 * 4 + 128;
-        got++;
+        room -= need;
+        x->ticket = queue_ack_ticket(x->it.from);
+        n++;
     }
+    registry_flush(s->reg);      /* the removals (or holds) on disk before they are answered */
+    for (size_t i = n; i-- > 0;) /* back in their order, at the head */
+        if (t[i].ticket && t[i].ticket->state < 0) {
+            untake(&t[i]);
+            t[i].undone = 1;
+            rc = -EIO;
+        }
+    for (size_t i = 0; i < n; i++) {
+        int e = t[i].undone ? 0 : put_item(c, &t[i], out);
+        got += !t[i].undone && e == 0;
+        rc = e < 0 ? e : rc;
+        jnl_ticket_put(t[i].ticket);
+        qitem_release(&t[i].it);
+    }
+    free(t);
     s->st.cmd_get++;
     if (got) {
         s->st.get_hits++;
         return (int)got;
     }
-    if (rc == -ENOENT)
+    if (rc == -ENOENT || rc == 0)
         return 0;
-    json_decref(*items);
-    *items = NULL;
     if (rc == -EFBIG)
         fail(c->r, 413, "item_too_large",
              "the next item is too large for an answer of http_max_body: take it on the memcache port");
@@ -529,11 +614,22 @@ static int take_some(struct call *c, struct queue *q, json_t **items)
     return rc;
 }
 
-static void answer_items(struct call *c, json_t *items)
+/* Answers {"items": [...]} with the objects in items (taken). */
+static void answer_items(struct call *c, struct buf *items)
 {
-    if (!json_array_size(items))
+    struct buf b = {0};
+    if (!items->len)
         c->s->st.get_misses++;
-    answer_json(c->r, 200, json_pack("{s:o}", "items", items));
+    if (buf_reserve(&b, items->len + 16) < 0) {
+        buf_free(items);
+        fail(c->r, 500, "internal", "out of memory");
+        return;
+    }
+    buf_append(&b, "{\"items\":[", 10);
+    buf_append(&b, items->data, items->len);
+    buf_append(&b, "]}\n", 3);
+    buf_free(items);
+    http_respond(c->r, 200, "application/json", &b);
 }
 
 static void wait_closed(uv_handle_t *h) { free(h->data); }
@@ -551,23 +647,24 @@ static void wait_end(struct call *c)
 static int waiter_cb(struct qwaiter *w, enum qwait_event ev)
 {
     struct call *c = (struct call *)((char *)w - offsetof(struct call, waiter));
-    json_t *items = NULL;
+    struct buf items = {0};
     c->waiting = 0;
     struct queue *q = registry_find(c->s->reg, c->name, c->name_len);
     if (ev == QWAIT_READY && q && c->s->status < STATUS_QUIESCENT) {
         int n = take_some(c, q, &items);
         if (n == 0) {
-            json_decref(items);
+            buf_free(&items);
             queue_wait_front(q, w);
             c->waiting = 1;
             return 0;
         }
         if (n < 0) { /* answered */
+            buf_free(&items);
             wait_end(c);
             return 1;
         }
     }
-    answer_items(c, items ? items : json_array());
+    answer_items(c, &items);
     wait_end(c);
     return 1;
 }
@@ -575,7 +672,8 @@ static int waiter_cb(struct qwaiter *w, enum qwait_event ev)
 static void wait_timeout(uv_timer_t *t)
 {
     struct call *c = t->data;
-    answer_items(c, json_array());
+    struct buf none = {0};
+    answer_items(c, &none);
     wait_end(c);
 }
 
@@ -585,20 +683,22 @@ static void wait_gone(void *arg) { wait_end(arg); }
 static void take_or_wait(struct call *c, uint64_t wait)
 {
     struct server *s = c->s;
-    json_t *items = NULL;
+    struct buf items = {0};
     if (s->status >= STATUS_QUIESCENT) {
         fail(c->r, 503, "quiescent", "the server is %s: it hands out no items", status_name(s->status));
         return;
     }
     struct queue *q = registry_find(s->reg, c->name, c->name_len);
     int n = q ? take_some(c, q, &items) : 0;
-    if (n < 0)
+    if (n < 0) {
+        buf_free(&items);
         return; /* answered */
+    }
     if (n > 0 || wait == 0) {
-        answer_items(c, items ? items : json_array());
+        answer_items(c, &items);
         return;
     }
-    json_decref(items);
+    buf_free(&items);
     struct call *w = malloc(sizeof(*w)); /* waits: outlives this call */
     if (!w) {
         fail(c->r, 500, "internal", "out of memory");

@@ -317,21 +317,24 @@ int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size
 }
 
 int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len,
-                       struct jnl_ticket **ticket)
+                       struct jnl_ticket **ticket, uint64_t *id)
 {
     struct jnl *j;
     struct jnl_attrs s = stamped(q, a);
     if (delayed(&s)) { /* written now: its place goes into the bucket's index */
         *ticket = NULL;
-        return queue_put_delayed(q, &s, data, len, NULL, NULL);
+        return queue_put_delayed(q, &s, data, len, NULL, id);
     }
     int rc = route(&q, &s);
     if (rc == 0)
         rc = registry_jnl(q->reg, q, &j);
+    uint64_t next = rc == 0 ? jnl_next_id(j) : 0; /* the id the append takes */
     if (rc == 0)
         rc = jnl_append_deferred(j, &s, data, len, ticket);
     if (rc < 0)
         return rc;
+    if (id)
+        *id = next;
     registry_note_pending(q->reg, q);
     added(q, &s);
     return 0;

@@ -180,10 +180,11 @@ int queue_put(struct queue *q, const struct jnl_attrs *a, const void *data, size
 int queue_put_id(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len, uint64_t *id);
 /* The same, but the item is written with the other appends of this loop
  * turn (registry_flush): *ticket (a reference the caller drops with
- * jnl_ticket_put) says whether it was. Waiters are woken now: a get of an
- * item not yet written writes it first. */
+ * jnl_ticket_put) says whether it was; *id (unless NULL) gets its id, as
+ * queue_put_id. Waiters are woken now: a get of an item not yet written
+ * writes it first. */
 int queue_put_deferred(struct queue *q, const struct jnl_attrs *a, const void *data, size_t len,
-                       struct jnl_ticket **ticket);
+                       struct jnl_ticket **ticket, uint64_t *id);
 /* Drops q's head h (from q's journal j), which has expired: moved to the
  * queue's expire_to_queue first, as a set there without an expiry, when it
  * has one. Returns 0 or -errno (the item stays). */

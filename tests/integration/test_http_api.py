@@ -92,6 +92,10 @@ def test_enqueue_one_raw_item_a_json_batch_and_ndjson_then_take_them_in_order(ma
     assert st == 201 and len(j["ids"]) == 3
     st, j, _ = call(port, "POST", "/v1/queues/jobs/items", f"{b64(b'c')}\r\n\"{b64(b'd')}\"\n\n", "application/x-ndjson")
     assert st == 201 and len(j["ids"]) == 2
+    # JSON may escape '/' (and anything): read by the JSON library then
+    st, j, _ = call(port, "POST", "/v1/queues/esc/items", '[ "\\/\\/8=" , "\\u0059\\u0051==" ]', "application/json")
+    assert st == 201 and len(j["ids"]) == 2
+    assert datas(call(port, "GET", "/v1/queues/esc/items?max=2")[1]) == [b"\xff\xff", b"a"]
     st, j, _ = call(port, "GET", "/v1/queues/jobs/items?max=4")
     assert st == 200 and datas(j) == [b"\x00raw\xff", b"a", b"bb", b""]
     assert j["items"][0]["flags"] == 7 and j["items"][1]["flags"] == 0
