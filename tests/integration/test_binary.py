@@ -5,6 +5,7 @@ streamed item and SASL PLAIN against an auth file."""
 
 import random
 import struct
+import time
 
 import pytest
 
@@ -241,6 +242,27 @@ def test_a_large_item_streams_in_and_out(bc):
     r = bc.call(packet(GET, "big", opaque=2))
     assert (r.status, r.flags, len(r.value)) == (OK, 3, len(big))
     assert r.value == big
+
+
+@pytest.mark.parametrize("size", [256 * 1024, 256 * 1024 + 1])
+def test_items_at_the_inline_limit_pipelined(bc, size):
+    a, b = b"a" * size, b"b" * size
+    bc.send(set_packet("lim", a, opaque=1), set_packet("lim", b, opaque=2), packet(GET, "lim", opaque=3),
+            packet(GET, "lim", opaque=4))
+    got = [bc.read() for _ in range(4)]
+    assert [(r.status, r.opaque) for r in got] == [(OK, 1), (OK, 2), (OK, 3), (OK, 4)]
+    assert got[2].value == a and got[3].value == b
+
+
+def test_requests_split_across_reads(bc):
+    data = set_packet("split", b"x" * 300000, opaque=1) + set_packet("split", b"y", opaque=2) + packet(GET, "split")
+    for cut in (1, 10, 30, 1000, 299000, 300100, 300150):   # pieces cut inside a header, a key, a value
+        bc.send(data[:cut])
+        time.sleep(0.02)
+        data = data[cut:]
+    bc.send(data)
+    assert [bc.read().opaque for _ in range(2)] == [1, 2]
+    assert bc.read().value == b"x" * 300000
 
 
 def test_reliable_read_open_close_abort(bc, server):
