@@ -5,6 +5,7 @@
  * conn_get.c, the output path in conn_out.c. */
 #include "conn_int.h"
 
+#include "proto/bin.h"
 #include "server.h"
 #include "tls.h"
 
@@ -138,38 +139,13 @@ void ci_journal_touched(struct conn *c, const struct queue *q)
         ci_want_sync(c);
 }
 
-/* A client speaking memcache's binary protocol (its first byte is the
- * request magic 0x80) is told so in that protocol and closed, instead of
- * waiting for a newline it will never send. Returns 1 when it was. */
-static int refuse_binary(struct conn *c)
-{
-    static const char msg[] = "binary protocol not supported: use the text protocol";
-    const unsigned char *in = (const unsigned char *)c->rbuf;
-    if (c->started || c->rlen == 0 || in[0] != 0x80)
-        return 0;
-    if (c->rlen < 24)
-        return 1;                        /* the rest of the header (its opcode and opaque) is coming */
-    unsigned char h[24] = {0x81, in[1]}; /* response magic, the request's opcode */
-    h[6] = 0x00;
-    h[7] = 0x81;                              /* status: unknown command */
-    h[11] = (unsigned char)(sizeof(msg) - 1); /* body length (big-endian, < 256) */
-    memcpy(h + 12, in + 12, 4);               /* opaque, echoed */
-    ci_out_bytes(c, h, sizeof(h));
-    ci_out_bytes(c, msg, sizeof(msg) - 1);
-    c->close_after = 1;
-    c->rlen = 0;
-    return 1;
-}
-
 static void conn_process(struct conn *c)
 {
     size_t pos = 0;
     const struct config *cfg = c->srv->cfg;
-    if (refuse_binary(c)) {
-        update_reading(c);
-        ci_defer(c);
-        return;
-    }
+    /* the protocol, by the first byte: the binary one's request magic */
+    if (!c->started && c->rlen > 0)
+        c->rt.binary = (unsigned char)c->rbuf[0] == PROTO_BIN_REQ_MAGIC;
     while (!c->close_after) {
         if (c->state == CONN_SWALLOW) {
             size_t n = c->rlen - pos < c->swallow_left ? c->rlen - pos : (size_t)c->swallow_left;
@@ -193,9 +169,14 @@ static void conn_process(struct conn *c)
             break; /* the client reads slower than it asks: wait for the output to drain */
         struct proto_req req;
         const char *line = c->rbuf + pos;
-        ssize_t r = proto_parse(line, c->rlen - pos, cfg->max_line, &req);
+        ssize_t r = c->rt.binary ? ci_bin_parse(c, line, c->rlen - pos, &req)
+                                 : proto_parse(line, c->rlen - pos, cfg->max_line, &req);
         if (r == PROTO_NEED_MORE)
             break;
+        if (r < 0 && c->rt.binary) { /* answered: where the next request starts is unknown */
+            pos = c->rlen;
+            break;
+        }
         if (r == PROTO_TOO_LONG) {
             ci_out_str(c, "CLIENT_ERROR line too long\r\n");
             c->close_after = 1;

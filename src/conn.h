@@ -23,6 +23,17 @@ enum conn_state {
     CONN_CLOSING,
 };
 
+/* How the answers of a request are written (conn_reply.c): in the text
+ * protocol, or in the binary one with what its headers echo. */
+struct reply_to {
+    unsigned char binary;   /* the connection speaks the binary protocol */
+    unsigned char opcode;   /* binary: the request's, echoed */
+    unsigned char quiet;    /* binary: GetQ, GetKQ, SetQ, DeleteQ, FlushQ, QuitQ */
+    unsigned char with_key; /* binary: GetK, GetKQ: a value carries its key */
+    uint16_t bad_status;    /* binary: the parser's status for a malformed request */
+    uint32_t opaque;        /* binary: the request's, echoed */
+};
+
 /* A piece of output: bytes, or a file range streamed in chunks. */
 struct outseg {
     struct list link;
@@ -33,6 +44,7 @@ struct outseg {
     /* A set's answer waiting for its batch to be written (this loop turn):
      * STORED or SERVER_ERROR once the ticket says; a reference we hold. */
     struct jnl_ticket *ticket;
+    struct reply_to to; /* a ticket's or a guard's: how its answer is written */
     /* A get's answer follows, up to guard->end: sent once the ack records
      * of its removals are written, else replaced by SERVER_ERROR and the
      * removals undone (conn_out.c). */
@@ -78,6 +90,9 @@ struct conn {
     int handles;        /* libuv handles not yet closed */
     int started;        /* a first request was parsed (its protocol is known) */
     int cmd_status;     /* enum cmd_status of the request being run */
+    struct reply_to rt; /* the request being run: its protocol and binary header */
+    /* binary SASL auth or step being run: its mechanism and data (in rbuf) */
+    struct proto_slice sasl_mech, sasl_data;
     uint64_t active_ms; /* loop time of the last byte read or written */
     /* whom it authenticated as (with --auth-file; NULL: nobody yet): a user
      * of srv->auth, which a reload replaces only after re-pointing it */

@@ -10,6 +10,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* What a request needs of a user with queue patterns (a user without any
@@ -40,6 +41,8 @@ static const struct need_of {
     [PROTO_TOUCH] = {NEED_READ, NAMES_KEY},          [PROTO_KICK] = {NEED_WRITE, NAMES_KEY},
     [PROTO_UNKNOWN] = {NEED_NOTHING, NAMES_NONE}, /* answered ERROR */
     [PROTO_BAD] = {NEED_NOTHING, NAMES_NONE},     /* answered CLIENT_ERROR */
+    [PROTO_NOOP] = {NEED_NOTHING, NAMES_NONE},       [PROTO_SASL_LIST] = {NEED_NOTHING, NAMES_NONE},
+    [PROTO_SASL_AUTH] = {NEED_NOTHING, NAMES_NONE},  [PROTO_SASL_STEP] = {NEED_NOTHING, NAMES_NONE},
 };
 
 /* Skips what follows a request's line that is not run: the data of a set
@@ -47,7 +50,7 @@ static const struct need_of {
  * cannot be found closes the connection. */
 static void skip_rest(struct conn *c, const struct proto_req *req)
 {
-    uint64_t skip = req->type == PROTO_SET ? req->bytes + 2 : req->swallow;
+    uint64_t skip = req->type == PROTO_SET ? req->bytes + ci_trailer(c) : req->swallow;
     if (req->fatal) {
         c->close_after = 1;
     } else if (skip) {
@@ -57,15 +60,17 @@ static void skip_rest(struct conn *c, const struct proto_req *req)
 }
 
 /* Answers a request the connection may not make with "CLIENT_ERROR why"
- * (and the queue's name, if q) and skips its data. Returns the bytes
- * consumed. */
+ * (and the queue's name, if q; binary: the auth error status) and skips
+ * its data. Returns the bytes consumed. */
 static ssize_t refuse(struct conn *c, const struct proto_req *req, size_t len, const char *why,
                       const struct proto_slice *q)
 {
+    char line[512];
     if (q)
-        ci_out_fmt(c, "CLIENT_ERROR %s %.*s\r\n", why, (int)q->len, q->p);
+        snprintf(line, sizeof(line), "%s %.*s", why, (int)q->len, q->p);
     else
-        ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
+        snprintf(line, sizeof(line), "%s", why);
+    ci_reply(c, REPLY_AUTH_ERROR, line);
     skip_rest(c, req);
     return (ssize_t)len;
 }
@@ -160,10 +165,13 @@ int ci_auth_gate(struct conn *c, const char *line, size_t len, size_t avail, con
     if (resumed(c, req))
         return 0;
     if (!c->user) {
-        if (req->type == PROTO_QUIT)
+        /* binary clients authenticate with SASL (conn_bin.c), text ones
+         * with the handshake set */
+        int sasl = req->type == PROTO_SASL_LIST || req->type == PROTO_SASL_AUTH || req->type == PROTO_SASL_STEP;
+        if (req->type == PROTO_QUIT || sasl)
             return 0;
-        *used = req->type == PROTO_SET ? handshake(c, line, len, avail, req)
-                                       : refuse(c, req, len, "unauthenticated", NULL);
+        *used = req->type == PROTO_SET && !c->rt.binary ? handshake(c, line, len, avail, req)
+                                                        : refuse(c, req, len, "unauthenticated", NULL);
         return 1;
     }
     struct proto_slice denied = {0};

@@ -32,23 +32,23 @@ typedef ssize_t (*cmd_fn)(struct conn *c, const struct req_ctx *r);
  * connection stays (a set's data is skipped). */
 static ssize_t refuse(struct conn *c, const struct req_ctx *r)
 {
-    ci_out_fmt(c, "SERVER_ERROR %s\r\n", status_name(c->srv->status));
+    ci_reply(c, REPLY_REFUSED, status_name(c->srv->status));
     if (r->req->type == PROTO_SET) {
-        c->swallow_left = r->req->bytes + 2;
+        c->swallow_left = r->req->bytes + ci_trailer(c);
         c->state = CONN_SWALLOW;
     }
     return (ssize_t)r->len;
 }
 
 /* A command whose only answer is its result code: noreply silences it. */
-static void answer(struct conn *c, const struct proto_req *req, int rc, const char *ok)
+static void answer(struct conn *c, const struct proto_req *req, int rc, enum reply ok, const char *detail)
 {
     if (req->noreply)
         return;
     if (rc < 0)
         ci_out_server_error(c, rc);
     else
-        ci_out_str(c, ok);
+        ci_reply(c, ok, detail);
 }
 
 static ssize_t cmd_set(struct conn *c, const struct req_ctx *r)
@@ -57,8 +57,8 @@ static ssize_t cmd_set(struct conn *c, const struct req_ctx *r)
     struct server *s = c->srv;
     if (req->bytes > s->cfg->max_item_size) {
         s->st.cmd_set++;
-        ci_out_str(c, "SERVER_ERROR object too large for cache\r\n");
-        c->swallow_left = req->bytes + 2;
+        ci_reply(c, REPLY_SERVER_ERROR, "object too large for cache");
+        c->swallow_left = req->bytes + ci_trailer(c);
         c->state = CONN_SWALLOW;
         return (ssize_t)r->len;
     }
@@ -66,18 +66,18 @@ static ssize_t cmd_set(struct conn *c, const struct req_ctx *r)
         ci_stream_begin(c, req);
         return (ssize_t)r->len;
     }
-    size_t total = r->len + (size_t)req->bytes + 2;
+    size_t total = r->len + (size_t)req->bytes + ci_trailer(c);
     if (r->avail < total) {
         if (ci_rbuf_reserve(c, (size_t)(r->line - c->rbuf) + total) < 0) {
             ci_out_server_error(c, -ENOMEM);
-            c->swallow_left = req->bytes + 2;
+            c->swallow_left = req->bytes + ci_trailer(c);
             c->state = CONN_SWALLOW;
             return (ssize_t)r->len;
         }
         return 0;
     }
     const char *data = r->line + r->len;
-    if (data[req->bytes] != '\r' || data[req->bytes + 1] != '\n') {
+    if (ci_trailer(c) && (data[req->bytes] != '\r' || data[req->bytes + 1] != '\n')) {
         ci_out_str(c, "CLIENT_ERROR bad data chunk\r\n");
         c->close_after = 1;
         return (ssize_t)total;
@@ -122,7 +122,7 @@ static ssize_t cmd_delete(struct conn *c, const struct req_ctx *r)
     struct queue *q = plain_queue(c, &r->req->key);
     int rc = q ? registry_delete(reg, q) : 0;
     ci_journal_touched(c, NULL);
-    answer(c, r->req, rc, "DELETED\r\n");
+    answer(c, r->req, rc, REPLY_DELETED, NULL);
     return (ssize_t)r->len;
 }
 
@@ -131,7 +131,7 @@ static ssize_t cmd_flush(struct conn *c, const struct req_ctx *r)
     struct queue *q = plain_queue(c, &r->req->key);
     int rc = q ? queue_flush(q) : 0;
     ci_journal_touched(c, q);
-    answer(c, r->req, rc, "END\r\n");
+    answer(c, r->req, rc, REPLY_END, NULL);
     return (ssize_t)r->len;
 }
 
@@ -139,7 +139,7 @@ static ssize_t cmd_flush_all(struct conn *c, const struct req_ctx *r)
 {
     int rc = registry_flush_all(c->srv->reg);
     ci_journal_touched(c, NULL);
-    answer(c, r->req, rc, c->srv->cfg->compat == COMPAT_KESTREL ? "Flushed all queues.\r\n" : "OK\r\n");
+    answer(c, r->req, rc, REPLY_FLUSHED, c->srv->cfg->compat == COMPAT_KESTREL ? "Flushed all queues.\r\n" : "OK\r\n");
     return (ssize_t)r->len;
 }
 
@@ -147,26 +147,27 @@ static ssize_t cmd_stats(struct conn *c, const struct req_ctx *r)
 {
     struct buf b = {0};
     metrics_write_stats(c->srv, &b);
-    ci_out_bytes(c, b.data, b.len);
+    ci_reply_stats(c, &b);
     buf_free(&b);
     return (ssize_t)r->len;
 }
 
 static ssize_t cmd_version(struct conn *c, const struct req_ctx *r)
 {
-    ci_out_str(c, "VERSION " DARNER_VERSION "\r\n");
+    ci_reply(c, REPLY_VERSION, DARNER_VERSION);
     return (ssize_t)r->len;
 }
 
 static ssize_t cmd_quit(struct conn *c, const struct req_ctx *r)
 {
+    ci_reply(c, REPLY_QUIT, NULL); /* binary Quit: answered, then closed */
     c->close_after = 1;
     return (ssize_t)r->len;
 }
 
 static ssize_t cmd_verbosity(struct conn *c, const struct req_ctx *r)
 {
-    answer(c, r->req, 0, "OK\r\n");
+    answer(c, r->req, 0, REPLY_OK, NULL);
     return (ssize_t)r->len;
 }
 
@@ -362,15 +363,28 @@ static ssize_t cmd_shutdown(struct conn *c, const struct req_ctx *r)
 
 static ssize_t cmd_unknown(struct conn *c, const struct req_ctx *r)
 {
-    ci_out_str(c, "ERROR\r\n");
+    ci_reply(c, REPLY_UNKNOWN, NULL);
     return (ssize_t)r->len;
 }
 
 static ssize_t cmd_bad(struct conn *c, const struct req_ctx *r)
 {
-    ci_out_fmt(c, "CLIENT_ERROR %s\r\n", r->req->error ? r->req->error : "bad command line format");
+    ci_reply(c, REPLY_BAD, r->req->error ? r->req->error : "bad command line format");
     if (r->req->fatal)
         c->close_after = 1;
+    return (ssize_t)r->len;
+}
+
+/* Binary Noop: answered in order, after what came before it. */
+static ssize_t cmd_noop(struct conn *c, const struct req_ctx *r)
+{
+    ci_reply(c, REPLY_NOOP, NULL);
+    return (ssize_t)r->len;
+}
+
+static ssize_t cmd_sasl(struct conn *c, const struct req_ctx *r)
+{
+    ci_sasl(c, r->req);
     return (ssize_t)r->len;
 }
 
@@ -403,6 +417,10 @@ static const struct command {
     [PROTO_SHUTDOWN] = {cmd_shutdown, STATUS_NONE},
     [PROTO_UNKNOWN] = {cmd_unknown, STATUS_NONE},
     [PROTO_BAD] = {cmd_bad, STATUS_NONE},
+    [PROTO_NOOP] = {cmd_noop, STATUS_NONE},
+    [PROTO_SASL_LIST] = {cmd_sasl, STATUS_NONE},
+    [PROTO_SASL_AUTH] = {cmd_sasl, STATUS_NONE},
+    [PROTO_SASL_STEP] = {cmd_sasl, STATUS_NONE},
 };
 
 ssize_t ci_run(struct conn *c, const char *line, size_t len, size_t avail, const struct proto_req *req)

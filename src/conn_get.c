@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,17 +60,13 @@ static struct qopen *open_with(struct conn *c, const struct queue *q, uint64_t i
 static void write_value(struct conn *c, const struct proto_key *k, struct qitem *it)
 {
     const struct proto_slice *key = c->srv->cfg->compat == COMPAT_KESTREL ? &k->name : &k->full;
-    ci_out_str(c, "VALUE ");
-    ci_out_bytes(c, key->p, key->len);
-    if (c->get_cas) {
-        /* gets: a cas value a client can parse; the item's id in the low 48
-         * bits, its delivery count (this hand-out included) in the high 16 */
-        uint64_t n = (uint64_t)it->where.deliveries + 1;
-        uint64_t cas = (it->where.id & ((UINT64_C(1) << 48) - 1)) | ((n < 0xffff ? n : 0xffff) << 48);
-        ci_out_fmt(c, " %" PRIu32 " %" PRIu64 " %" PRIu64 "\r\n", it->flags, it->len, cas);
-    } else {
-        ci_out_fmt(c, " %" PRIu32 " %" PRIu64 "\r\n", it->flags, it->len);
-    }
+    /* gets (and every binary get): a cas value a client can parse; the
+     * item's id in the low 48 bits, its delivery count (this hand-out
+     * included) in the high 16 */
+    uint64_t n = (uint64_t)it->where.deliveries + 1;
+    uint64_t cas = (it->where.id & ((UINT64_C(1) << 48) - 1)) | ((n < 0xffff ? n : 0xffff) << 48);
+    c->get_served++;
+    ci_reply_value(c, key, it->flags, it->len, c->get_cas, cas);
     if (it->data) {
         ci_out_bytes(c, it->data, (size_t)it->len);
         free(it->data);
@@ -78,7 +75,7 @@ static void write_value(struct conn *c, const struct proto_key *k, struct qitem 
         ci_out_file(c, it->fd, it->off, it->len);
         it->fd = -1;
     }
-    ci_out_str(c, "\r\n");
+    ci_reply_value_end(c);
 }
 
 /* Notes a removal the pending fsync covers, to undo if it fails. */
@@ -337,13 +334,13 @@ static int do_get(struct conn *c, const struct proto_req *req)
 {
     uint64_t max;
     if (c->get_done == 0 && (max = open_conflict(c, req)) != 0) {
+        char why[128];
         if (max == 1)
-            ci_out_str(c, "CLIENT_ERROR an item is already open on this queue; close or abort it first\r\n");
+            snprintf(why, sizeof(why), "an item is already open on this queue; close or abort it first");
         else
-            ci_out_fmt(c,
-                       "CLIENT_ERROR %" PRIu64 " items are open on this queue (its max_open); close or abort one "
-                       "first\r\n",
-                       max);
+            snprintf(why, sizeof(why),
+                     "%" PRIu64 " items are open on this queue (its max_open); close or abort one first", max);
+        ci_reply(c, REPLY_CLIENT_ERROR, why);
         return 1;
     }
     struct proto_slice rest = req->keys;
@@ -373,7 +370,11 @@ static int do_get(struct conn *c, const struct proto_req *req)
         c->get_done++;
     }
     c->get_done = 0;
-    ci_out_str(c, "END\r\n");
+    /* binary: one key, its value the answer, else a miss (with the key) */
+    if (c->get_served)
+        ci_reply(c, REPLY_GET_END, NULL);
+    else
+        ci_reply_n(c, REPLY_MISS, req->keys.p, req->keys.len);
     return 1;
 }
 
@@ -382,7 +383,9 @@ int ci_do_get(struct conn *c, const struct proto_req *req)
     ci_guard_begin(c); /* kept while the get waits */
     c->get_cas = req->gets;
     int done = do_get(c, req);
-    if (done)
+    if (done) {
         ci_guard_end(c);
+        c->get_served = 0;
+    }
     return done;
 }

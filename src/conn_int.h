@@ -14,6 +14,53 @@
 /* Schedules the connection's deferred work for this loop turn. */
 void ci_defer(struct conn *c);
 
+/* Answers (conn_reply.c): each kind written in the connection's protocol
+ * (c->rt): its text form, or a binary response with its status. */
+enum reply {
+    REPLY_STORED,
+    REPLY_NOT_STORED,
+    REPLY_TOO_LARGE, /* over a queue's max_item_size: NOT_STORED in text */
+    REPLY_DELETED,
+    REPLY_OK,
+    REPLY_FLUSHED, /* flush_all: the detail is the text line */
+    REPLY_END,     /* flush <q> */
+    REPLY_MISS,    /* a get that served nothing: END; the detail is its key */
+    REPLY_GET_END, /* a get that served values: END, nothing in binary */
+    REPLY_QUIT,
+    REPLY_NOOP,
+    REPLY_VERSION, /* the detail is the version */
+    REPLY_UNKNOWN,
+    REPLY_BAD, /* a malformed request: the parser's reason and status */
+    REPLY_CLIENT_ERROR,
+    REPLY_SERVER_ERROR,
+    REPLY_NO_MEMORY,
+    REPLY_REFUSED, /* the server's status refuses it */
+    REPLY_AUTH_ERROR,
+    REPLY_AUTH_OK,
+    REPLY_MECHS, /* SASL mechanisms: the detail */
+    REPLY_KINDS
+};
+void ci_reply(struct conn *c, enum reply kind, const char *detail);
+void ci_reply_n(struct conn *c, enum reply kind, const char *p, size_t n);
+/* The answer into b, for one settled later (a ticket, a guard) whose
+ * request was to; returns 1 when it is an error. */
+int ci_reply_buf(struct buf *b, const struct reply_to *to, enum reply kind, const char *p, size_t n);
+/* A get's value: its head (then the item's bytes), and its end. */
+void ci_reply_value(struct conn *c, const struct proto_slice *key, uint32_t flags, uint64_t len, int with_cas,
+                    uint64_t cas);
+void ci_reply_value_end(struct conn *c);
+/* The stats answer, given in its text form. */
+void ci_reply_stats(struct conn *c, const struct buf *text);
+/* Bytes after a set's data: its CRLF in text, none in binary. */
+static inline size_t ci_trailer(const struct conn *c) { return c->rt.binary ? 0 : 2; }
+
+/* Binary protocol (conn_bin.c): parses one request from p[0..len) into
+ * *req and c->rt. Returns the bytes consumed, PROTO_NEED_MORE, or -1 when
+ * the request has no known end (answered; the connection closes). */
+ssize_t ci_bin_parse(struct conn *c, const char *p, size_t len, struct proto_req *req);
+/* SASL list mechanisms, auth and step (the auth gate runs them). */
+void ci_sasl(struct conn *c, const struct proto_req *req);
+
 /* Output (conn_out.c). */
 void ci_out_bytes(struct conn *c, const void *p, size_t n);
 void ci_out_str(struct conn *c, const char *s);

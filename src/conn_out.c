@@ -104,6 +104,7 @@ void ci_out_ticket(struct conn *c, struct jnl_ticket *t)
         return;
     }
     o->ticket = t;
+    o->to = c->rt;
 }
 
 /* Turns a set's waiting answer into its text once its batch is written.
@@ -114,10 +115,8 @@ static int resolve_ticket(struct conn *c, struct outseg *o)
     if (state == 0)
         return 1;
     size_t before = o->mem.len;
-    if (state > 0)
-        buf_append(&o->mem, "STORED\r\n", 8);
-    else
-        buf_printf(&o->mem, "SERVER_ERROR %s\r\n", errstr(state));
+    const char *why = state > 0 ? NULL : errstr(state);
+    ci_reply_buf(&o->mem, &o->to, state > 0 ? REPLY_STORED : REPLY_SERVER_ERROR, why, why ? strlen(why) : 0);
     c->out_bytes += o->mem.len - before;
     jnl_ticket_put(o->ticket);
     o->ticket = NULL;
@@ -142,7 +141,7 @@ void ci_out_server_error(struct conn *c, int rc)
     /* errno texts, except where ours says more */
     const char *why = rc == -EPROTONOSUPPORT ? "queue journal is in a format this build cannot read (see the log)"
                                              : errstr(rc);
-    ci_out_fmt(c, "SERVER_ERROR %s\r\n", why);
+    ci_reply(c, rc == -ENOMEM ? REPLY_NO_MEMORY : REPLY_SERVER_ERROR, why);
 }
 
 /* Takes ownership of fd. */
@@ -176,6 +175,7 @@ void ci_guard_begin(struct conn *c)
         return;
     }
     b->o.fd = -1;
+    b->o.to = c->rt;
     b->o.guard = &b->g;
     b->g.e = &b->g.one;
     b->g.cap = 1;
@@ -282,7 +282,8 @@ static int resolve_guard(struct conn *c, struct outseg *o)
     guard_free(g);
     o->guard = NULL;
     size_t before = o->mem.len;
-    buf_printf(&o->mem, "SERVER_ERROR %s\r\n", errstr(st));
+    const char *why = errstr(st);
+    ci_reply_buf(&o->mem, &o->to, REPLY_SERVER_ERROR, why, strlen(why));
     c->out_bytes += o->mem.len - before;
     return 0;
 }

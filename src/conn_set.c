@@ -22,7 +22,7 @@ static void set_done(struct conn *c, int rc, int noreply, int sync, struct jnl_t
     }
     if (rc > 0) { /* full, or the item is over the queue's max_item_size */
         if (!noreply)
-            ci_out_str(c, "NOT_STORED\r\n");
+            ci_reply(c, rc == QADMIT_TOO_LARGE ? REPLY_TOO_LARGE : REPLY_NOT_STORED, NULL);
         return;
     }
     if (sync)
@@ -32,7 +32,7 @@ static void set_done(struct conn *c, int rc, int noreply, int sync, struct jnl_t
     else if (ticket)
         ci_out_ticket(c, ticket);
     else
-        ci_out_str(c, "STORED\r\n");
+        ci_reply(c, REPLY_STORED, NULL);
 }
 
 void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
@@ -47,7 +47,7 @@ void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
                           .expire_ms = enq_expiry_ms(req->exptime),
                           .priority = (req->key.opts & PROTO_OPT_PRI) ? req->key.priority : JNL_PRIORITY_DEFAULT};
     if (why) { /* nothing stored, no queue made */
-        ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
+        ci_reply(c, REPLY_CLIENT_ERROR, why);
         return;
     }
     int rc = enq_targets(c->srv->reg, &req->key, enq_expiry_ms(req->exptime), now, &t);
@@ -71,15 +71,15 @@ void ci_stream_begin(struct conn *c, const struct proto_req *req)
     const struct qconf *qc = conffile_queue(c->srv->reg->conf, req->key.name.p, req->key.name.len);
     if (req->bytes > qc->v.max_item_size) {
         set_done(c, QADMIT_TOO_LARGE, req->noreply, 0, NULL);
-        c->swallow_left = req->bytes + 2;
+        c->swallow_left = req->bytes + ci_trailer(c);
         c->state = CONN_SWALLOW;
         return;
     }
     c->stream.begin_ms = queue_now_ms(); /* a delay counts from the set's start */
     const char *why = enq_refusal(c->srv->reg, &req->key, enq_expiry_ms(req->exptime), c->stream.begin_ms);
     if (why) { /* refused before any of its data is written: it is dropped */
-        ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
-        c->swallow_left = req->bytes + 2;
+        ci_reply(c, REPLY_CLIENT_ERROR, why);
+        c->swallow_left = req->bytes + ci_trailer(c);
         c->state = CONN_SWALLOW;
         return;
     }
@@ -111,18 +111,19 @@ int ci_stream_step(struct conn *c, size_t *pos)
     }
     *pos += n;
     c->stream_left -= n;
-    if (c->stream_left > 0 || c->rlen - *pos < 2)
+    size_t trailer = ci_trailer(c);
+    if (c->stream_left > 0 || c->rlen - *pos < trailer)
         return 0;
     struct jnl_blob *b = c->blob;
     c->blob = NULL;
     c->state = CONN_READ;
-    if (c->rbuf[*pos] != '\r' || c->rbuf[*pos + 1] != '\n') {
+    if (trailer && (c->rbuf[*pos] != '\r' || c->rbuf[*pos + 1] != '\n')) {
         jnl_blob_discard(b);
         ci_out_str(c, "CLIENT_ERROR bad data chunk\r\n");
         c->close_after = 1;
         return 0;
     }
-    *pos += 2;
+    *pos += trailer;
     int rc = c->stream_err;
     struct enq_targets t = {.n = 0};
     size_t refused = 0;
@@ -131,7 +132,7 @@ int ci_stream_step(struct conn *c, size_t *pos)
                               : NULL;
     if (why) { /* a reload between its start and end changed the settings */
         jnl_blob_discard(b);
-        ci_out_fmt(c, "CLIENT_ERROR %s\r\n", why);
+        ci_reply(c, REPLY_CLIENT_ERROR, why);
         return 1;
     }
     if (rc == 0)

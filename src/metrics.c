@@ -124,6 +124,10 @@ const char *const COMMAND_NAMES[CMD_TYPES] = {
     [PROTO_KICK] = "kick",
     [PROTO_UNKNOWN] = "unknown",
     [PROTO_BAD] = "invalid",
+    [PROTO_NOOP] = "noop",
+    [PROTO_SASL_LIST] = "sasl_list_mechs",
+    [PROTO_SASL_AUTH] = "sasl_auth",
+    [PROTO_SASL_STEP] = "sasl_step",
 };
 
 const char *const STATUS_NAMES[CMD_STATUSES] = {"ok", "miss", "hit", "error"};

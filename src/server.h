@@ -23,7 +23,7 @@
  * of two outcomes of one request the later in this order counts (a get of
  * two keys that finds one is a hit). */
 enum cmd_status { CMD_OK, CMD_MISS, CMD_HIT, CMD_ERROR, CMD_STATUSES };
-#define CMD_TYPES (PROTO_BAD + 1)
+#define CMD_TYPES (PROTO_SASL_STEP + 1)
 
 struct server_stats {
     uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses;

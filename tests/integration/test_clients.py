@@ -3,7 +3,6 @@ python-memcache and the libmemcached command-line tools."""
 
 import shutil
 import subprocess
-import time
 
 import memcache
 import pytest
@@ -280,15 +279,43 @@ def test_memcslap_get_test(server):
     assert_server_answers(server)
 
 
-def test_memccat_in_binary_mode_fails_at_once_and_the_server_goes_on(server, client):
-    """A binary-protocol client is refused in its own protocol and closed, so
-    it fails fast instead of waiting for a newline until it times out."""
-    assert client.set("q", b"kept") == "STORED"
-    t0 = time.monotonic()
-    p = tool("memccat", server, "--binary", "q", check=False)
+# The same tools in binary mode (--binary: memcache's binary protocol).
+
+def test_memccp_and_memccat_in_binary_mode(server, tmp_path):
+    f = tmp_path / "bin.dat"
+    content = bytes(range(256)) * 40 + b"\r\n\x00"
+    f.write_bytes(content)
+    tool("memccp", server, "--binary", str(f))
+    tool("memccp", server, "--binary", str(f))
+    out = tmp_path / "bin.out"
+    tool("memccat", server, "--binary", f"--file={out}", "bin.dat")
+    assert out.read_bytes() == content
+    with Client(server.port) as c:                 # the second copy, for a text client
+        assert c.get("bin.dat") == (0, content)
+        assert c.get("bin.dat") is None
+
+
+def test_memccat_in_binary_mode_of_an_empty_queue_fails(server):
+    p = tool("memccat", server, "--binary", "nothing", check=False)
     assert p.returncode != 0
-    assert time.monotonic() - t0 < TOOL_TIMEOUT / 2
-    assert client.get_data("q") == b"kept"
+    assert_server_answers(server)
+
+
+def test_memcstat_memcrm_and_memcflush_in_binary_mode(server, client, tmp_path):
+    assert client.set("q", b"x") == "STORED"
+    out = tool("memcstat", server, "--binary").stdout.decode("utf-8", "replace")
+    assert "curr_items: 1" in out and "queue_q_items: 1" in out, out
+    tool("memcrm", server, "--binary", "q")
+    assert client.get("q") is None
+    assert client.set("a", b"1") == "STORED"
+    tool("memcflush", server, "--binary")
+    assert client.get("a") is None
+
+
+def test_memcslap_in_binary_mode(server):
+    tool("memcslap", server, "--binary", "--test=set", "--execute-number=200", "--concurrency=2")
+    tool("memcslap", server, "--binary", "--test=get", "--execute-number=200", "--concurrency=2")
+    assert_server_answers(server)
 
 
 # --------------------------------------------------------------------------

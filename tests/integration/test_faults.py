@@ -463,3 +463,26 @@ def test_sync_set_is_never_stored_when_its_fsync_did_not_happen(make_faulty, cal
         assert q[0] == b"before" and b"after" in q, q
         fresh = [c.get_data("fresh") for _ in range(3)]
         assert fresh[0] == b"made" and b"after" in fresh, fresh
+
+
+# -- the binary protocol ----------------------------------------------------------
+
+def test_binary_sets_answer_server_failures_with_their_opaque(make_faulty):
+    """A binary Set whose journal write or fsync fails answers the internal
+    error status (0x84) with its opaque, a quiet SetQ too (errors are never
+    quiet), in order before a Noop; once the fault is gone, sets succeed."""
+    from test_binary import NOOP, SETQ, Bin, packet, set_packet
+    srv = make_faulty("--fsync", "60000")
+    b = Bin(srv.port)
+    srv.fault("pwrite", "ENOSPC")
+    b.send(set_packet("q", b"x", op=SETQ, opaque=1), set_packet("q", b"y", opaque=2), packet(NOOP, opaque=3))
+    got = [b.read() for _ in range(3)]
+    assert [(r.op, r.status, r.opaque) for r in got] == [(SETQ, 0x84, 1), (1, 0x84, 2), (NOOP, 0, 3)], got
+    assert got[0].value and got[1].value                       # the reason
+    srv.clear()
+    srv.fault("fsync", "EIO")
+    r = b.call(set_packet("q/sync", b"z", opaque=4))
+    assert (r.status, r.opaque) == (0x84, 4)
+    srv.clear()
+    assert b.call(set_packet("q/sync", b"after", opaque=5)).status == 0
+    b.close()

@@ -91,17 +91,19 @@ def test_gets_cas_counts_deliveries_of_an_item_given_back(client, clients, serve
     assert len({c & (2**48 - 1) for c in (first, second, third)}) == 1
 
 
-def test_binary_protocol_client_is_answered_in_binary_and_closed(client):
-    # a binary-protocol GET of key "q", opaque 0xdeadbeef
+def test_a_first_byte_of_0x80_speaks_the_binary_protocol(client):
+    # a binary-protocol GET of key "q", opaque 0xdeadbeef: a miss, the connection stays (test_binary.py)
     header = bytes([0x80, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 1]) + bytes.fromhex("deadbeef") + bytes(8)
     client.send(header + b"q")
     reply = client.read_exact(24)
     assert reply[0] == 0x81 and reply[1] == 0x00          # response magic, the request's opcode
-    assert reply[6:8] == b"\x00\x81"                       # status: unknown command
+    assert reply[6:8] == b"\x00\x01"                       # status: not found
     assert reply[12:16] == bytes.fromhex("deadbeef")      # opaque echoed
-    body = client.read_exact(int.from_bytes(reply[8:12], "big"))
-    assert b"text protocol" in body
-    assert client.buf == b""
+    client.read_exact(int.from_bytes(reply[8:12], "big"))
+    client.send(b"version\r\n")                           # not a binary request: answered, then closed
+    reply = client.read_exact(24)
+    assert reply[6:8] == b"\x00\x04"                       # invalid arguments
+    client.read_exact(int.from_bytes(reply[8:12], "big"))
     client.expect_closed()
 
 
