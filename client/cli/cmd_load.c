@@ -95,8 +95,9 @@ static int pending_flush(struct cli *cli, const char *queue, uint32_t flags, uns
     if (rc == 0)
         return 0;
     p->first_failed = before + bad + 1;
-    char what[64];
-    snprintf(what, sizeof(what), "load: item %" PRIu64, p->first_failed);
+    /* the client's last error may be a later item's: name this one's too */
+    char what[160];
+    snprintf(what, sizeof(what), "load: item %" PRIu64 " not stored (%s)", p->first_failed, darner_strerror(rc));
     return cli_fail(cli, what, rc);
 }
 /* Hands darner_set_stream() the payload from stdin; the library asks for

@@ -4,6 +4,7 @@ darner_get_batch), through darner-cli's `load --batch N` and
 """
 
 import os
+import socket
 import struct
 import threading
 import time
@@ -138,6 +139,56 @@ def test_drain_batch_lines_puts_an_item_holding_a_newline_back(server):
     assert p.stdout == b"ok\n"
     assert b"--length-prefixed" in p.stderr and b"put back" in p.stderr, p.stderr
     assert raw_items(server, "nl") == [b"two\nlines", b"after"]    # at the end, in order
+
+
+# ---- a connection that breaks mid-batch ---------------------------------------
+
+
+def scripted_server(answer, expect):
+    """A fake server on a free port: reads until `expect` bytes came (or the
+    client stops sending), sends `answer` and closes. Returns (port, thread)."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+
+    def run():
+        conn, _ = lsock.accept()
+        conn.settimeout(5)
+        got = b""
+        try:
+            while expect not in got:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            pass
+        conn.sendall(answer)
+        conn.close()
+        lsock.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return lsock.getsockname()[1], t
+
+
+def test_a_batch_take_cut_short_keeps_the_items_received():
+    # two items answered, then the connection goes: both are written, the
+    # rest of the batch (handed out or not) is reported lost
+    port, t = scripted_server(b"VALUE q 0 1\r\na\r\nVALUE q 3 2\r\nbc\r\n", b"\r\n")
+    p = cli(f"127.0.0.1:{port}", "drain", "--batch", "10", "q", check=2)
+    t.join(10)
+    assert p.stdout == b"a\nbc\n"
+    assert b"connection lost" in p.stderr, p.stderr
+
+
+def test_a_batch_enqueue_cut_short_names_the_first_item_not_known_stored():
+    port, t = scripted_server(b"STORED\r\nSTORED\r\nNOT_STORED\r\nSTORED\r\n", b"i5\r\n")
+    p = cli(f"127.0.0.1:{port}", "load", "--batch", "10", "q",
+            input=b"".join(b"i%d\n" % i for i in range(10)), check=2)
+    t.join(10)
+    # items 1, 2 and 4 answered STORED; 3 refused; 5 on never answered
+    assert b"item 3 was the first not loaded" in p.stderr and b"3 items were loaded" in p.stderr, p.stderr
+    assert b"item 3 not stored (no room: the queue is full" in p.stderr, p.stderr
 
 
 # ---- round trips -------------------------------------------------------------
