@@ -144,6 +144,9 @@ int dn_reply_failure(darner_client *c, size_t i, const struct dn_reply *r)
 {
     int err = dn_reply_errno(r);
     switch (r->kind) {
+    case DN_R_NOT_STORED:
+        dn_set_error(c, i, "NOT_STORED: the queue's limits (max_items, max_size) refused the item");
+        return err;
     case DN_R_CLIENT_ERROR:
     case DN_R_SERVER_ERROR:
         dn_set_error(c, i, "%s %.*s", r->kind == DN_R_CLIENT_ERROR ? "CLIENT_ERROR" : "SERVER_ERROR",

@@ -1,5 +1,5 @@
 /* client_int.h: the darner_client behind the opaque type, and the helpers
- * the operation files (set.c, get.c, open.c, admin.c) share. */
+ * the operation files (set.c, get.c, batch.c, open.c, admin.c) share. */
 #ifndef DARNER_CLIENT_INT_H
 #define DARNER_CLIENT_INT_H
 

@@ -31,7 +31,7 @@ const char *darner_strerror(int err)
     case ENOENT: return "not found";
     case EACCES: return "permission denied";
     case EMFILE: return "too many open files";
-    case ENOSPC: return "no space left on device";
+    case ENOSPC: return "no room: the queue is full (NOT_STORED), or a disk is";
     case ENOTSUP: return "not supported";
     default: return err < 0 ? "unknown error" : "not an error code";
     }

@@ -91,6 +91,8 @@ int dn_reply_parse(const char *line, size_t len, struct dn_reply *r)
         r->kind = DN_R_END;
     else if (len == 6 && memcmp(line, "STORED", 6) == 0)
         r->kind = DN_R_STORED;
+    else if (len == 10 && memcmp(line, "NOT_STORED", 10) == 0)
+        r->kind = DN_R_NOT_STORED;
     else if (len == 7 && memcmp(line, "DELETED", 7) == 0)
         r->kind = DN_R_DELETED;
     else if (len == 2 && memcmp(line, "OK", 2) == 0)
@@ -129,6 +131,8 @@ static int has(const struct dn_reply *r, const char *needle)
 int dn_reply_errno(const struct dn_reply *r)
 {
     switch (r->kind) {
+    case DN_R_NOT_STORED:
+        return -ENOSPC;
     case DN_R_CLIENT_ERROR:
         return has(r, "already open") ? -EBUSY : -EINVAL;
     case DN_R_SERVER_ERROR:

@@ -8,6 +8,7 @@
 enum dn_reply_kind {
     DN_R_UNKNOWN = 0,
     DN_R_STORED,
+    DN_R_NOT_STORED,
     DN_R_END,
     DN_R_VALUE,
     DN_R_STAT,
@@ -37,6 +38,7 @@ struct dn_reply {
 int dn_reply_parse(const char *line, size_t len, struct dn_reply *r);
 
 /* The negative errno a reply stands for when it is not the expected one:
+ * NOT_STORED -> -ENOSPC (the queue's limits refused the item);
  * CLIENT_ERROR -> -EINVAL (-EBUSY for "already open"), SERVER_ERROR ->
  * -E2BIG for "object too large", -EAGAIN for "too many connections", else
  * -EIO; ERROR and anything else -> -EPROTO. */

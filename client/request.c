@@ -47,6 +47,38 @@ int dn_req_get(char *buf, size_t cap, const char *queue, unsigned opts, uint32_t
     return finish(n, cap);
 }
 
+int dn_req_get_multi(char *buf, size_t cap, const char *queue, size_t keys, uint32_t wait_ms, size_t *put)
+{
+    *put = 0;
+    if (!dn_queue_name_ok(queue) || keys == 0)
+        return -EINVAL;
+    size_t qlen = strlen(queue), len = 0;
+    char t[24] = "";
+    if (wait_ms)
+        snprintf(t, sizeof(t), "/t=%" PRIu32, wait_ms);
+    size_t tlen = strlen(t);
+    while (*put < keys) {
+        /* a line: "get", then " <q>" per key (the first maybe with /t=), CRLF */
+        size_t first = 4 + qlen + (*put == 0 ? tlen : 0) + 2;
+        if (first > DN_REQ_MULTI_LINE || len + first > cap)
+            break;
+        memcpy(buf + len, "get ", 4);
+        memcpy(buf + len + 4, queue, qlen);
+        memcpy(buf + len + 4 + qlen, t, *put == 0 ? tlen : 0);
+        size_t line = first - 2;
+        (*put)++;
+        while (*put < keys && line + 1 + qlen + 2 <= DN_REQ_MULTI_LINE && len + line + 1 + qlen + 2 <= cap) {
+            buf[len + line] = ' ';
+            memcpy(buf + len + line + 1, queue, qlen);
+            line += 1 + qlen;
+            (*put)++;
+        }
+        memcpy(buf + len + line, "\r\n", 2);
+        len += line + 2;
+    }
+    return *put ? (int)len : -EINVAL;
+}
+
 int dn_req_set(char *buf, size_t cap, const char *queue, int sync, uint32_t flags, int64_t exptime,
                uint64_t bytes)
 {

@@ -130,7 +130,8 @@ DARNER_API const char *darner_client_last_error(const darner_client *c);
  * else an absolute Unix time.
  *
  * Returns 0 once the server answered STORED; -EINVAL for a bad queue name;
- * -E2BIG when the server refuses the size; -EIO for another SERVER_ERROR;
+ * -ENOSPC when the queue's limits refused it (NOT_STORED: max_items,
+ * max_size; the connection stays); -E2BIG when the server refuses the size; -EIO for another SERVER_ERROR;
  * a connection error (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, ...) when no
  * server took it. A set is sent again to another server only when the first
  * one failed before any of it was sent, so an error after that point may
@@ -208,6 +209,63 @@ typedef struct darner_sink {
  * delivered, 0 when there was none. */
 DARNER_API int darner_get_stream(darner_client *c, const char *queue, enum darner_get_mode mode,
                                  int wait_ms, const darner_sink *sink, int *found);
+
+/* ---- batches ----------------------------------------------------------- */
+
+/* One item of darner_set_batch(): len bytes at data (only read during the
+ * call) and the flags a get hands back with it. */
+typedef struct darner_batch_item {
+    const void *data;
+    size_t len;
+    uint32_t flags;
+} darner_batch_item;
+
+/* Enqueues the n items into queue, in order, on one server: a random
+ * healthy one, as for darner_set(). The sets are pipelined on its
+ * connection (written in windows of up to 1,024 items or 1 MiB, each
+ * window's answers read before the next is sent), so a batch costs about
+ * one round trip per window instead of one per item. exptime and set_flags
+ * apply to every item, as in darner_set_ex(). With DARNER_SET_SYNC every set
+ * carries /sync, so each STORED means that item is on stable storage: the
+ * server fsyncs each /sync set of a pipeline in turn (a request waiting for
+ * its fsync holds the ones behind it), so a synced batch still costs one
+ * fsync per item on the server, but no round trip each.
+ *
+ * status: NULL, or n entries the caller owns that receive each item's
+ * outcome: 0 stored; -ENOSPC refused by the queue's limits (NOT_STORED:
+ * max_items, max_size, max_item_size); -E2BIG, -EIO, -EINVAL for an error
+ * answer; or, for items whose answer never came, the connection error that
+ * ended the batch (such an item may or may not have been stored). *stored
+ * (may be NULL) is the number of items stored.
+ *
+ * Returns 0 when every item was stored, else the outcome of the first item
+ * that was not (see status for the others). Only a failed connect moves the
+ * batch to another server: once a byte was sent some items may have been
+ * stored. -EINVAL for a bad queue name, n == 0 or a NULL data with len > 0
+ * (nothing sent). */
+DARNER_API int darner_set_batch(darner_client *c, const char *queue, const darner_batch_item *items,
+                                size_t n, int64_t exptime, unsigned set_flags, int *status,
+                                size_t *stored);
+
+/* Takes up to max items off the head of queue, at most once (as
+ * darner_get()), in one round trip per server: a multi-key get (`get q q q
+ * ...`, which hands out one item per key; in lines of at most 512 bytes,
+ * pipelined, in windows of up to 16 KiB of keys). Servers are asked in
+ * rotation, each once, until max items came. Only when no server had any
+ * and wait_ms > 0 does it wait, as darner_get() does (the first key
+ * carries /t=, one server at a time); once an item comes, it takes what that
+ * server has then, up to max, without waiting further.
+ *
+ * items is the caller's array of max entries; it receives the items in the
+ * order they were handed out, and *got their count (0: there was none).
+ * They are the caller's (darner_item_free() each), and this holds also when
+ * the call fails: an error midway returns the items received before it.
+ * Items the server handed out whose answer was not read (the connection
+ * broke, or timed out, mid-batch) are lost, as with darner_get(): use
+ * darner_open() when that matters. Returns 0, -EINVAL (bad name, max == 0,
+ * wait_ms < 0), -ENOMEM, or a connection or server error. */
+DARNER_API int darner_get_batch(darner_client *c, const char *queue, int wait_ms, darner_item **items,
+                                size_t max, size_t *got);
 
 /* ---- items ------------------------------------------------------------- */
 

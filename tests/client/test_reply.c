@@ -53,9 +53,18 @@ static void simple_replies(void **state)
         const char *line;
         enum dn_reply_kind kind;
     } cases[] = {
-        {"END", DN_R_END},         {"STORED", DN_R_STORED},     {"DELETED", DN_R_DELETED}, {"OK", DN_R_OK},
-        {"ERROR", DN_R_ERROR},     {"ENDX", DN_R_UNKNOWN},      {"end", DN_R_UNKNOWN},     {"", DN_R_UNKNOWN},
-        {"STORED ", DN_R_UNKNOWN}, {"NOT_FOUND", DN_R_UNKNOWN},
+        {"END", DN_R_END},
+        {"STORED", DN_R_STORED},
+        {"DELETED", DN_R_DELETED},
+        {"OK", DN_R_OK},
+        {"ERROR", DN_R_ERROR},
+        {"ENDX", DN_R_UNKNOWN},
+        {"end", DN_R_UNKNOWN},
+        {"", DN_R_UNKNOWN},
+        {"STORED ", DN_R_UNKNOWN},
+        {"NOT_FOUND", DN_R_UNKNOWN},
+        {"NOT_STORED", DN_R_NOT_STORED},
+        {"NOT_STORED x", DN_R_UNKNOWN},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(parse(cases[i].line, &r), 0);
@@ -164,6 +173,8 @@ static void errors_map_to_errno(void **state)
     assert_int_equal(dn_reply_errno(&r), -EBUSY);
     parse("CLIENT_ERROR bad command line format", &r);
     assert_int_equal(dn_reply_errno(&r), -EINVAL);
+    parse("NOT_STORED", &r);
+    assert_int_equal(dn_reply_errno(&r), -ENOSPC);
     parse("ERROR", &r);
     assert_int_equal(dn_reply_errno(&r), -EPROTO);
     parse("WHATEVER", &r);
@@ -217,6 +228,74 @@ static void get_requests(void **state)
     assert_int_equal(dn_req_get(b, 5, "q", 0, 0), -EINVAL); /* does not fit */
 }
 
+/* Checks that buf (len bytes) holds complete get lines of at most
+ * DN_REQ_MULTI_LINE bytes with keys keys of name in all, only the very
+ * first carrying t (may be ""). Returns the number of lines. */
+static size_t check_multi(const char *buf, size_t len, const char *name, size_t keys, const char *t)
+{
+    size_t lines = 0, seen = 0, at = 0, nlen = strlen(name);
+    while (at < len) {
+        const char *nl = memchr(buf + at, '\n', len - at);
+        assert_non_null(nl);
+        size_t llen = (size_t)(nl - (buf + at)) + 1;
+        if (llen > DN_REQ_MULTI_LINE)
+            fail_msg("line %llu is %llu bytes", (unsigned long long)lines, (unsigned long long)llen);
+        assert_memory_equal(buf + at, "get ", 4);
+        assert_memory_equal(nl - 1, "\r\n", 2);
+        size_t p = at + 4;
+        while (p < (size_t)(nl - 1 - buf)) {
+            assert_memory_equal(buf + p, name, nlen);
+            p += nlen;
+            if (seen == 0 && t[0]) {
+                assert_memory_equal(buf + p, t, strlen(t));
+                p += strlen(t);
+            }
+            seen++;
+            if (buf[p] == ' ')
+                p++;
+        }
+        assert_int_equal(p, (size_t)(nl - 1 - buf));
+        at += llen;
+        lines++;
+    }
+    assert_int_equal(seen, keys);
+    return lines;
+}
+
+static void multi_key_get_requests(void **state)
+{
+    (void)state;
+    char b[16384];
+    size_t put;
+    assert_int_equal(dn_req_get_multi(b, sizeof(b), "q", 3, 0, &put), 11);
+    assert_int_equal(put, 3);
+    assert_memory_equal(b, "get q q q\r\n", 11);
+    int n = dn_req_get_multi(b, sizeof(b), "q", 2, 500, &put);
+    assert_int_equal(n, 15);
+    assert_memory_equal(b, "get q/t=500 q\r\n", 15);
+    /* many keys: split into lines the smallest --max-line-length takes */
+    n = dn_req_get_multi(b, sizeof(b), "jobs", 1000, 250, &put);
+    assert_int_equal(put, 1000);
+    assert_true(check_multi(b, (size_t)n, "jobs", 1000, "/t=250") > 1);
+    /* a 250-byte name: two keys a line */
+    char name[251];
+    memset(name, 'n', 250);
+    name[250] = '\0';
+    n = dn_req_get_multi(b, sizeof(b), name, 10, UINT32_MAX, &put);
+    assert_int_equal(put, 10);
+    assert_int_equal(check_multi(b, (size_t)n, name, 10, "/t=4294967295"), 6); /* the first alone */
+    n = dn_req_get_multi(b, sizeof(b), name, 10, 0, &put);
+    assert_int_equal(check_multi(b, (size_t)n, name, 10, ""), 5);
+    /* a buffer too small for all: as many whole lines as fit */
+    n = dn_req_get_multi(b, 100, "q", 1000, 0, &put);
+    assert_true(n > 0 && n <= 100);
+    assert_int_equal(check_multi(b, (size_t)n, "q", put, ""), 1);
+    assert_true(put > 40 && put < 50);
+    assert_int_equal(dn_req_get_multi(b, 5, "q", 1, 0, &put), -EINVAL);
+    assert_int_equal(dn_req_get_multi(b, sizeof(b), "q", 0, 0, &put), -EINVAL);
+    assert_int_equal(dn_req_get_multi(b, sizeof(b), "a b", 1, 0, &put), -EINVAL);
+}
+
 static void set_requests(void **state)
 {
     (void)state;
@@ -254,6 +333,7 @@ int main(void)
         cmocka_unit_test(errors_map_to_errno),
         cmocka_unit_test(queue_names),
         cmocka_unit_test(get_requests),
+        cmocka_unit_test(multi_key_get_requests),
         cmocka_unit_test(set_requests),
         cmocka_unit_test(queue_requests),
     };

@@ -103,7 +103,8 @@ def shell(tmp_path):
 def test_ten_thousand_sets_spread_evenly_over_three_servers(fleet):
     n = 10_000
     data = "".join(f"item-{i}\n" for i in range(n))
-    cli(fleet, "load", "spread", input=data, check=0)
+    # --batch 1: each set picks its server (a batch goes to one server whole)
+    cli(fleet, "load", "--batch", "1", "spread", input=data, check=0)
     counts = [items_on(s, "spread") for s in fleet]
     assert sum(counts) == n
     share = n / 3
