@@ -127,7 +127,7 @@ def test_max_open_counts_out_items_whose_lease_ran_out_or_that_went(make_server,
         for d in (b"a", b"b", b"c"):
             assert c.set("q", d) == "STORED"
         assert c.set("r", b"x") == "STORED"
-        assert c.get_data("q/open/ttr=1000") == b"a"
+        assert c.get_data("q/open/ttr=2000") == b"a"
         assert c.get_data("q/open") == b"b"
         assert c.get_data("r/open/ttr=100") == b"x"   # another queue: not in q's count
         assert c.get_data("q/open") == b"c"
