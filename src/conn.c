@@ -306,7 +306,7 @@ int conn_accept(struct server *s, uv_stream_t *listener, struct tls_ctx *tls)
     list_init(&c->link);
     list_init(&c->pending);
     list_init(&c->opens);
-    c->open_stale = 1;
+    c->opened.stale = 1;
     list_init(&c->out);
     list_init(&c->waiter.link);
     list_init(&c->syncw.link);

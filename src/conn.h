@@ -145,11 +145,9 @@ struct conn {
     size_t sync_mark; /* output before the answer that waits for the fsync */
 
     struct list opens; /* struct qopen by conn_link */
-    /* how many of them are of open_q (ci_open_count), while !open_stale:
-     * an /open counts up; any open item going makes it stale */
-    const struct queue *open_q;
-    size_t open_n;
-    int open_stale;
+    /* how many of them are of the queue asked last (ci_open_count): an
+     * /open counts up, an open item going counts down */
+    struct open_tally opened;
 
     struct list out;    /* struct outseg */
     uint64_t out_bytes; /* bytes queued and not yet written */

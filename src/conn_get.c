@@ -33,15 +33,14 @@ size_t ci_open_count(struct conn *c, const struct queue *q)
 {
     /* the count of the queue asked last is kept (a walk of every open item
      * each time made each /open cost O(items the connection holds)) */
-    if (!c->open_stale && c->open_q == q)
-        return c->open_n;
+    struct open_tally *t = &c->opened;
+    if (!t->stale && t->q == q)
+        return t->n;
     size_t n = 0;
     struct list *pos;
     for (pos = c->opens.next; pos != &c->opens; pos = pos->next)
         n += queue_top(list_entry(pos, struct qopen, conn_link)->q) == q;
-    c->open_q = q;
-    c->open_n = n;
-    c->open_stale = 0;
+    *t = (struct open_tally){.q = q, .n = n};
     return n;
 }
 
@@ -187,9 +186,9 @@ enum get_result ci_get_key(struct conn *c, const struct proto_key *k)
     }
     if (no) {
         list_push_back(&c->opens, &no->conn_link);
-        no->holder_stale = &c->open_stale; /* its end makes the kept count stale */
-        if (!c->open_stale && c->open_q == q)
-            c->open_n++;
+        no->tally = &c->opened; /* its end counts it out */
+        if (!c->opened.stale && c->opened.q == queue_top(no->q))
+            c->opened.n++;
         uint64_t ttr = (k->opts & PROTO_OPT_TTR) ? k->ttr_ms : q->conf->v.open_timeout_ms;
         if (ttr && lease_set(&s->reg->leases, no, uv_now(s->loop) + ttr) < 0)
             log_error(&s->log, "out of memory: item %" PRIu64 " of %s is held without its lease", no->node->item.id,

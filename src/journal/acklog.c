@@ -20,14 +20,38 @@
 
 /* ---- the ack log ---- */
 
-static int ack_put(struct jnl *j, int fd, uint64_t *off, const struct jf_ack *a)
+/* A checkpoint is written through a buffer: one pwrite per record made a
+ * rewrite with 100,000 live items 100,000 syscalls, 50-110 ms of the loop. */
+#define ACK_CKPT_BUF (256 * JF_ACK_REC)
+
+struct ack_out {
+    int fd;
+    uint64_t off; /* where buf goes in the file */
+    size_t n;     /* bytes in buf */
+    unsigned char buf[ACK_CKPT_BUF];
+};
+
+/* Writes what w holds at w->off (w stays the caller's); 0 or -errno. */
+static int ack_out_flush(struct jnl *j, struct ack_out *w)
 {
-    unsigned char rec[JF_ACK_REC];
-    jf_ack_encode(rec, a);
-    int rc = jio_pwrite_all(j->conf.io, fd, rec, sizeof(rec), (off_t)*off);
+    int rc = w->n ? jio_pwrite_all(j->conf.io, w->fd, w->buf, w->n, (off_t)w->off) : 0;
     if (rc < 0)
         return rc;
-    *off += JF_ACK_REC;
+    w->off += w->n;
+    w->n = 0;
+    return 0;
+}
+
+/* Adds record a to w, writing w out first when it is full. */
+static int ack_put(struct jnl *j, struct ack_out *w, const struct jf_ack *a)
+{
+    if (w->n + JF_ACK_REC > sizeof(w->buf)) {
+        int rc = ack_out_flush(j, w);
+        if (rc < 0)
+            return rc;
+    }
+    jf_ack_encode(w->buf + w->n, a);
+    w->n += JF_ACK_REC;
     return 0;
 }
 
@@ -147,16 +171,28 @@ static void node_to_ack(const struct jnl_node *n, struct jf_ack *a)
                          .deliveries = n->item.deliveries};
 }
 
+/* The records after a checkpoint's CKPT: every live item's OUT, each
+ * transfer's XFER, a delay bucket's FIRED and FIRING. */
+static uint64_t ckpt_records(const struct jnl *j)
+{
+    return j->st.nnodes + j->st.nxfer + (j->st.fire.id != 0) + j->st.npend;
+}
+
+uint64_t ji_ack_ckpt_bytes(const struct jnl *j) { return JF_ACK_HDR + (1 + ckpt_records(j)) * JF_ACK_REC; }
+
 /* Writes a whole ack file (header, checkpoint, live items) to fd; returns the
  * length written in *len. */
 static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
 {
-    unsigned char hdr[JF_ACK_HDR];
-    jf_ack_hdr_encode(hdr, &(struct jf_ack_hdr){.version = JF_ACK_VERSION, .generation = gen});
-    int rc = jio_pwrite_all(j->conf.io, fd, hdr, sizeof(hdr), 0);
-    if (rc < 0)
-        return rc;
-    uint64_t off = JF_ACK_HDR;
+    /* 16 KiB of buffer: on the heap (freed here), not the loop thread's stack */
+    struct ack_out *w = malloc(sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w->fd = fd;
+    w->off = 0;
+    w->n = JF_ACK_HDR;
+    jf_ack_hdr_encode(w->buf, &(struct jf_ack_hdr){.version = JF_ACK_VERSION, .generation = gen});
+    int rc;
     struct jf_ack a = {.type = JF_ACK_CKPT,
                        .idx = j->st.r_idx,
                        .id = j->st.r_id,
@@ -165,24 +201,24 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
                        /* the records of the checkpoint: every live item's OUT, each
                         * transfer's XFER, a delay bucket's FIRED and FIRING; a file
                         * that holds fewer is not used */
-                       .len = j->st.nnodes + j->st.nxfer + (j->st.fire.id != 0) + j->st.npend,
+                       .len = ckpt_records(j),
                        .cum = j->st.r_cum};
-    if ((rc = ack_put(j, fd, &off, &a)) < 0)
-        return rc;
+    if ((rc = ack_put(j, w, &a)) < 0)
+        goto out;
     struct list *lists[2] = {&j->st.returned, &j->st.open};
     for (int i = 0; i < 2; i++) {
         struct list *pos, *tmp;
         list_for_each_safe(pos, tmp, lists[i]) {
             node_to_ack(list_entry(pos, struct jnl_node, link), &a);
-            if ((rc = ack_put(j, fd, &off, &a)) < 0)
-                return rc;
+            if ((rc = ack_put(j, w, &a)) < 0)
+                goto out;
         }
     }
     /* a delay bucket's firing: what is known done, then what may be */
     if (j->st.fire.id) {
         a = (struct jf_ack){.type = JF_ACK_FIRED, .id = j->st.fire.id, .off = j->st.fire.due, .len = j->st.fire.fired};
-        if ((rc = ack_put(j, fd, &off, &a)) < 0)
-            return rc;
+        if ((rc = ack_put(j, w, &a)) < 0)
+            goto out;
     }
     for (size_t i = 0; i < j->st.npend; i++) {
         const struct jfire *p = &j->st.pend[i];
@@ -192,8 +228,8 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
                             .len = p->fired,
                             .seg = p->lane_dir,
                             .cum = p->lane_id};
-        if ((rc = ack_put(j, fd, &off, &a)) < 0)
-            return rc;
+        if ((rc = ack_put(j, w, &a)) < 0)
+            goto out;
     }
     /* after every OUT: the transfers under way, each naming its node */
     struct list *pos;
@@ -209,13 +245,15 @@ static int ack_write_ckpt(struct jnl *j, int fd, uint64_t gen, uint64_t *len)
                             .cum = it->xfer_due,
                             .len = it->len,
                             .xfer = it->xfer};
-        if ((rc = ack_put(j, fd, &off, &a)) < 0)
-            return rc;
+        if ((rc = ack_put(j, w, &a)) < 0)
+            goto out;
     }
-    if ((rc = j->conf.io->resize(j->conf.io->ctx, fd, (off_t)off)) < 0)
-        return rc;
-    *len = off;
-    return 0;
+    if ((rc = ack_out_flush(j, w)) < 0 || (rc = j->conf.io->resize(j->conf.io->ctx, fd, (off_t)w->off)) < 0)
+        goto out;
+    *len = w->off;
+out:
+    free(w);
+    return rc;
 }
 
 /* Starts a new ack file (the other of the two) holding the current state. */

@@ -179,6 +179,8 @@ void ji_ack_reserve(struct jnl *j);
  * `need` more bytes would pass it. */
 void ji_ack_reserve_check(struct jnl *j, uint64_t need);
 int ji_ack_rewrite(struct jnl *j, uint64_t epoch_next);
+/* The length of the ack file ji_ack_rewrite() would write now. */
+uint64_t ji_ack_ckpt_bytes(const struct jnl *j);
 /* The record of a new item of type with attributes a and length len. */
 struct jf_rec ji_attrs_rec(const struct jnl *j, uint8_t type, const struct jnl_attrs *a, uint64_t len);
 /* Owes the next sync the file `name` of the journal's folder. Returns 0 or

@@ -140,8 +140,9 @@ struct jnl_ticket *queue_ack_ticket(struct queue *q) { return q->jnl ? jnl_ack_t
 
 static void qopen_free(struct qopen *o)
 {
-    if (o->holder_stale)
-        *o->holder_stale = 1;
+    struct open_tally *t = o->tally;
+    if (t && !t->stale && t->q == queue_top(o->q) && t->n > 0)
+        t->n--;
     lease_clear(&o->q->reg->leases, o);
     list_remove(&o->conn_link);
     list_remove(&o->q_link);

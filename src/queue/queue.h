@@ -94,15 +94,24 @@ struct queue {
 /* The queue clients know q by: q, or the queue q is a lane of. */
 static inline struct queue *queue_top(struct queue *q) { return q->parent ? q->parent : q; }
 
+/* A holder's count of its open items on one queue (the max_open check):
+ * an open item going counts itself out, so it never needs a walk of them
+ * all, except after stale is set (the queue itself went). */
+struct open_tally {
+    const struct queue *q; /* the top queue counted */
+    size_t n;
+    int stale; /* n is not known: count again */
+};
+
 /* An item held open by one connection. */
 struct qopen {
     struct list conn_link; /* in the connection's list */
     struct list q_link;    /* in queue->opens */
     struct queue *q;
     struct jnl_node *node;
-    uint64_t lease_ms; /* given back at this loop time (ms), if lease_idx != LEASE_NONE */
-    size_t lease_idx;  /* its place in the registry's lease heap */
-    int *holder_stale; /* set to 1 when it goes (its holder's kept count); may be NULL */
+    uint64_t lease_ms;        /* given back at this loop time (ms), if lease_idx != LEASE_NONE */
+    size_t lease_idx;         /* its place in the registry's lease heap */
+    struct open_tally *tally; /* its holder's count, told when it goes; may be NULL */
 };
 
 /* What a waiter is told. */

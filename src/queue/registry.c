@@ -624,8 +624,8 @@ int registry_delete(struct registry *r, struct queue *q)
         queue_unlink_bucket(q);
     list_for_each_safe(pos, tmp, &q->opens) {
         struct qopen *o = list_entry(pos, struct qopen, q_link);
-        if (o->holder_stale)
-            *o->holder_stale = 1;
+        if (o->tally)
+            o->tally->stale = 1; /* its queue goes: q may be reused */
         list_remove(&o->conn_link);
         list_remove(&o->q_link);
         lease_clear(&r->leases, o);

@@ -116,3 +116,32 @@ def test_a_waiting_monitor_ends_normally_when_the_status_turns_quiescent(make_se
         assert m.cmd("get w") == "SERVER_ERROR QUIESCENT"
         assert c.cmd("status up") == "END"
         assert c.set("w", b"x") == "STORED" and m.get_data("w") == b"x"
+
+
+def test_max_open_counts_out_items_whose_lease_ran_out_or_that_went(make_server, tmp_path):
+    # A connection keeps its count of open items on the queue it asked last;
+    # each item that goes (lease, abort, close, on another queue too) must
+    # count itself out of it exactly once.
+    s = multi(make_server, tmp_path, 3)
+    with s.client() as c, s.client() as w:
+        for d in (b"a", b"b", b"c"):
+            assert c.set("q", d) == "STORED"
+        assert c.set("r", b"x") == "STORED"
+        assert c.get_data("q/open/ttr=2000") == b"a"
+        assert c.get_data("q/open") == b"b"
+        assert c.get_data("r/open/ttr=100") == b"x"   # another queue: not in q's count
+        assert c.get_data("q/open") == b"c"
+        assert c.cmd("get q/open").startswith("CLIENT_ERROR 3 items are open")
+        assert w.get_data("r/t=5000") == b"x"         # r's lease ran out: q still holds 3
+        assert c.cmd("get q/open").startswith("CLIENT_ERROR 3 items are open")
+        assert w.get_data("q/open/t=5000") == b"a"    # a's lease ran out: 2 left
+        assert c.set("q", b"d") == "STORED" and c.set("q", b"e") == "STORED"
+        assert c.get_data("q/open") == b"d"
+        assert c.cmd("get q/open").startswith("CLIENT_ERROR 3 items are open")
+        assert c.cmd("get q/abort") == "END"          # b given back: 2 left
+        assert c.get_data("q/open") == b"b"
+        assert c.cmd("get q/open").startswith("CLIENT_ERROR 3 items are open")
+        assert c.cmd("get q/close") == "END"          # c confirmed: 2 left
+        assert c.get_data("q/open") == b"e"
+        assert c.cmd("get q/open").startswith("CLIENT_ERROR 3 items are open")
+        assert c.stats()["queue_q_open_transactions"] == "4"  # d, b, e here; a with w

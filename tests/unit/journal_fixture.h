@@ -6,6 +6,7 @@
 #define DARNER_TESTS_JOURNAL_FIXTURE_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct fault {
     long pwrites;          /* pwrite calls seen */
     int dup_err;           /* nonzero: dup fails with it */
     long preads;           /* pread calls seen */
+    long ack_rewrites;     /* ack files opened with O_TRUNC: each a rewrite */
     int no_dir_sync;       /* open_dir answers -EOPNOTSUPP, as on a platform without folder fsync */
 };
 
@@ -42,6 +44,7 @@ static inline int f_open(void *ctx, const char *path, int flags, int mode)
         const char *base = strrchr(path, '/');
         base = base ? base + 1 : path;
         f->kind[fd] = strncmp(base, "acks.", 5) == 0 ? 'a' : strncmp(base, "seg-", 4) == 0 ? 's' : 0;
+        f->ack_rewrites += f->kind[fd] == 'a' && (flags & O_TRUNC);
     }
     return fd;
 }

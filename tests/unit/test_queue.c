@@ -19,6 +19,7 @@
 
 #include "conffile.h"
 #include "journal/journal.h"
+#include "queue/lease.h"
 #include "queue/queue.h"
 #include "queue/registry.h"
 #include "registry_fixture.h"
@@ -776,6 +777,42 @@ static void test_flush_all_empties_all_queues(void **state)
     qempty(findq(fx, "three"));
 }
 
+/* A holder's count of its open items on one queue (the max_open check) is
+ * kept as they go, by any way: abort, confirm, a lease running out; an item
+ * of another queue leaves it alone, and the queue's deletion makes it stale. */
+static void test_open_items_count_themselves_out_of_their_holders_tally(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q"), *r = mkq(fx, "r");
+    struct open_tally t = {.q = q};
+    for (const char *s = "abcd"; *s; s++)
+        qput(q, (char[]){*s, 0});
+    qput(r, "x");
+    struct qopen *o[4];
+    for (int i = 0; i < 3; i++) {
+        o[i] = qget_is(q, QGET_OPEN, (char[]){(char)('a' + i), 0});
+        o[i]->tally = &t;
+        t.n++;
+    }
+    struct qopen *ox = qget_is(r, QGET_OPEN, "x");
+    ox->tally = &t;
+    queue_abort(ox); /* r's: not counted */
+    assert_int_equal(t.n, 3);
+    queue_abort(o[0]);
+    assert_int_equal(t.n, 2);
+    assert_int_equal(queue_confirm(o[1]), 0);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(lease_set(&fx->r->leases, o[2], 5), 0);
+    assert_int_equal(registry_expire_leases(fx->r, 10), 1);
+    assert_int_equal(t.n, 0);
+    assert_false(t.stale);
+    o[3] = qget_is(q, QGET_OPEN, "a");
+    o[3]->tally = &t;
+    t.n++;
+    assert_int_equal(registry_delete(fx->r, q), 0);
+    assert_true(t.stale);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -805,6 +842,7 @@ int main(void)
         T(test_absent_waiter_moves_to_the_new_queue),
         T(test_flush_drops_open_items_too),
         T(test_flush_all_empties_all_queues),
+        T(test_open_items_count_themselves_out_of_their_holders_tally),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
