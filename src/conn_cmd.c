@@ -143,9 +143,24 @@ static ssize_t cmd_flush_all(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+/* After a start, delayed items are counted in steps between requests
+ * (queue/delay.c): a stats request waits for the count, without holding up
+ * anyone else (tried again at each loop turn until it is over). Returns 1
+ * when it must wait. */
+static int wait_for_delay_count(struct conn *c)
+{
+    if (!c->srv->reg->delays_uncounted)
+        return 0;
+    c->resume = 1;
+    ci_defer(c);
+    return 1;
+}
+
 static ssize_t cmd_stats(struct conn *c, const struct req_ctx *r)
 {
     struct buf b = {0};
+    if (wait_for_delay_count(c))
+        return -1;
     metrics_write_stats(c->srv, &b);
     ci_out_bytes(c, b.data, b.len);
     buf_free(&b);
@@ -307,6 +322,8 @@ static ssize_t cmd_dump_stats(struct conn *c, const struct req_ctx *r)
 {
     struct buf b = {0};
     struct registry *reg = c->srv->reg;
+    if (wait_for_delay_count(c))
+        return -1;
     if (r->req->nkeys) {
         struct proto_slice rest = r->req->keys;
         struct proto_key k;

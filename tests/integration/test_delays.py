@@ -178,3 +178,58 @@ def test_retry_delay_doubles_with_each_delivery_up_to_its_max(make_server, tmp_p
         while (line := c.readline()) != "END":
             lines.append(line)
         assert any("retry_delay=200ms,300ms" in ln for ln in lines), lines
+
+
+# ---- the count of delayed items (issue 11)
+
+def test_the_delayed_count_follows_set_fire_kick_flush_and_kill_9(make_server):
+    s = make_server()
+    with s.client() as c:
+        for i in range(5):
+            assert c.set(f"q/delay={600000 + i}", b"later%d" % i) == "STORED"
+        assert c.set("q/delay=300", b"soon") == "STORED"
+        assert c.stat("queue_q_delayed_items") == "6"
+        assert c.get_data("q/t=5000") == b"soon"                   # fired
+        assert c.stat("queue_q_delayed_items") == "5"
+        assert c.cmd("kick q 1") == "KICKED 1"
+        assert c.stat("queue_q_delayed_items") == "4"
+        assert c.stat("queue_q_items") == "1"                       # the kicked one: visible
+    s.kill()
+    s.start()
+    with s.client() as c:                                          # counted again after the crash
+        assert c.stat("queue_q_delayed_items") == "4"
+        assert c.set("q/delay=600000", b"more") == "STORED"
+        assert c.stat("queue_q_delayed_items") == "5"
+        assert c.cmd("flush q") == "END"
+        assert c.stat("queue_q_delayed_items") == "0"
+    s.kill()
+    s.start()
+    with s.client() as c:
+        assert c.stat("queue_q_delayed_items") == "0"
+
+
+def test_stats_after_a_restart_counts_every_delayed_item_without_holding_up_others(make_server):
+    s = make_server()
+    n, pad = 20000, b"p" * 150                                    # about 3.4 MiB: counted in several steps
+    with s.client() as c:
+        for start in range(0, n, 1000):
+            c.send(b"".join(b"set q/delay=%d 0 0 %d\r\n%s\r\n" % (600000 + (i * 7919) % 86400000, len(pad), pad)
+                            for i in range(start, start + 1000)))
+            for _ in range(1000):
+                assert c.readline() == "STORED"
+        assert c.stat("queue_q_delayed_items") == str(n)
+    s.kill()
+    s.start()
+    with s.client() as c1, s.client() as c2:
+        c1.send(b"stats\r\n")                                       # may wait for the count
+        assert c2.cmd("version").startswith("VERSION ")            # answered meanwhile
+        st = {}
+        while True:
+            line = c1.readline()
+            if line == "END":
+                break
+            p = line.split()
+            st[p[1]] = p[2]
+        assert st["queue_q_delayed_items"] == str(n)
+        assert st["queue_q_items"] == "0"
+
