@@ -180,7 +180,7 @@ def test_retry_delay_doubles_with_each_delivery_up_to_its_max(make_server, tmp_p
         assert any("retry_delay=200ms,300ms" in ln for ln in lines), lines
 
 
-# ---- the count of delayed items (issue 11)
+# ---- the count of delayed items, and the limits that count them (issue 11)
 
 def test_the_delayed_count_follows_set_fire_kick_flush_and_kill_9(make_server):
     s = make_server()
@@ -233,3 +233,54 @@ def test_stats_after_a_restart_counts_every_delayed_item_without_holding_up_othe
         assert st["queue_q_delayed_items"] == str(n)
         assert st["queue_q_items"] == "0"
 
+
+def test_max_items_counts_delayed_items(make_server, tmp_path):
+    s = make_server("-c", write(tmp_path, '[queue "q"]\nmax_items = 3\n'))
+    with s.client() as c:
+        assert c.set("q/delay=600000", b"d1") == "STORED"
+        assert c.set("q/delay=600000", b"d2") == "STORED"
+        assert c.set("q", b"v1") == "STORED"
+        assert c.set("q/delay=600000", b"d3") == "NOT_STORED"    # full, as for a plain set
+        assert c.set("q", b"v2") == "NOT_STORED"
+        st = c.stats()
+        assert st["queue_q_items"] == "1" and st["queue_q_delayed_items"] == "2"
+    s.kill()
+    s.start()
+    with s.client() as c:                                          # the first set after a start counts them too
+        assert c.set("q/delay=600000", b"d3") == "NOT_STORED"
+        assert c.get_data("q") == b"v1"
+        assert c.set("q/delay=600000", b"d3") == "STORED"
+        assert c.stat("queue_q_delayed_items") == "3"
+
+
+def test_max_size_counts_delayed_bytes(make_server, tmp_path):
+    s = make_server("-c", write(tmp_path, '[queue "q"]\nmax_size = 10\n'))
+    with s.client() as c:
+        assert c.set("q/delay=600000", b"123456") == "STORED"
+        assert c.set("q", b"12345") == "NOT_STORED"
+        assert c.set("q/delay=600000", b"1234") == "STORED"
+        assert c.set("q", b"1") == "NOT_STORED"
+        assert c.cmd("kick q 1") == "KICKED 1"                    # still on disk: visible now
+        assert c.set("q", b"1") == "NOT_STORED"
+        assert c.get_data("q") == b"123456"
+        assert c.set("q", b"12345") == "STORED"
+
+
+def test_discard_old_when_full_drops_visible_items_never_delayed_ones(make_server, tmp_path):
+    s = make_server("-c", write(tmp_path, '[queue "q"]\nmax_items = 2\ndiscard_old_when_full = true\n'))
+    with s.client() as c:
+        assert c.set("q/delay=600000", b"d1") == "STORED"
+        assert c.set("q", b"v1") == "STORED"
+        assert c.set("q", b"v2") == "STORED"                      # v1 goes
+        assert c.stat("queue_q_discarded") == "1"
+        assert c.set("q/delay=600000", b"d2") == "STORED"          # v2 goes
+        assert c.set("q/delay=600000", b"d3") == "NOT_STORED"      # only delayed items: refused
+        assert c.set("q", b"v3") == "NOT_STORED"
+        st = c.stats()
+        assert st["queue_q_discarded"] == "2" and st["queue_q_items"] == "0"
+        assert st["queue_q_delayed_items"] == "2"
+    s.kill()
+    s.start()
+    with s.client() as c:
+        assert c.set("q", b"v4") == "NOT_STORED"
+        assert c.stat("queue_q_delayed_items") == "2"
