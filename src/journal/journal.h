@@ -268,7 +268,8 @@ void jnl_fire_state(const struct jnl *j, struct jnl_fire *done, const struct jnl
  * and the firing state of its ack log (jnl_peek_fire: the key in force, and
  * how many FIRINGs after it wait to be settled by an open); jnl_peek_scan
  * then calls fn for each entry as jnl_scan does (same positions, moved copies
- * skipped, a damaged batch ending its segment), about max_bytes of segment a
+ * skipped, batches parsed but not checked against their checksums, one that
+ * cannot be parsed ending its segment), about max_bytes of segment a
  * call: 1 at the end, 0 when max_bytes ran out first, or -errno. */
 struct jnl_peek;
 int jnl_peek_open(const struct jnl_conf *conf, const char *dir, struct jnl_peek **out);

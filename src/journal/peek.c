@@ -151,6 +151,7 @@ static int peek_one(struct jnl_peek *p, uint64_t seg, uint64_t *off, uint64_t *b
         p->conf.io->close(p->conf.io->ctx, fd);
         return rc;
     }
+    sc.nocheck = 1; /* entries are counted, not handed out: parsed as jnl_scan does */
     for (;;) {
         struct jbatch bt;
         const char *why;
