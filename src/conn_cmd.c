@@ -51,10 +51,28 @@ static void answer(struct conn *c, const struct proto_req *req, int rc, const ch
         ci_out_str(c, ok);
 }
 
+/* A set into a queue with max_items or max_size whose delayed items a
+ * start left uncounted waits for the census (at each loop turn, as stats
+ * does) instead of counting them at once in queue_admit while everyone
+ * waits. Returns 1 when it must wait. */
+static int set_waits_for_count(struct conn *c, const struct proto_req *req)
+{
+    struct queue *q;
+    if (!c->srv->reg->delays_uncounted || !(q = registry_find(c->srv->reg, req->key.name.p, req->key.name.len)) ||
+        !q->delays || !q->conf || (q->conf->v.max_items == UINT64_MAX && q->conf->v.max_size == UINT64_MAX) ||
+        queue_delays_counted(q))
+        return 0;
+    c->resume = 1;
+    ci_defer(c);
+    return 1;
+}
+
 static ssize_t cmd_set(struct conn *c, const struct req_ctx *r)
 {
     const struct proto_req *req = r->req;
     struct server *s = c->srv;
+    if (set_waits_for_count(c, req))
+        return -1;
     if (req->bytes > s->cfg->max_item_size) {
         s->st.cmd_set++;
         ci_out_str(c, "SERVER_ERROR object too large for cache\r\n");
