@@ -51,10 +51,28 @@ static void answer(struct conn *c, const struct proto_req *req, int rc, enum rep
         ci_reply(c, ok, detail);
 }
 
+/* A set into a queue with max_items or max_size whose delayed items a
+ * start left uncounted waits for the census (at each loop turn, as stats
+ * does) instead of counting them at once in queue_admit while everyone
+ * waits. Returns 1 when it must wait. */
+static int set_waits_for_count(struct conn *c, const struct proto_req *req)
+{
+    struct queue *q;
+    if (!c->srv->reg->delays_uncounted || !(q = registry_find(c->srv->reg, req->key.name.p, req->key.name.len)) ||
+        !q->delays || !q->conf || (q->conf->v.max_items == UINT64_MAX && q->conf->v.max_size == UINT64_MAX) ||
+        queue_delays_counted(q))
+        return 0;
+    c->resume = 1;
+    ci_defer(c);
+    return 1;
+}
+
 static ssize_t cmd_set(struct conn *c, const struct req_ctx *r)
 {
     const struct proto_req *req = r->req;
     struct server *s = c->srv;
+    if (set_waits_for_count(c, req))
+        return -1;
     if (req->bytes > s->cfg->max_item_size) {
         s->st.cmd_set++;
         ci_reply(c, REPLY_SERVER_ERROR, "object too large for cache");
@@ -143,9 +161,24 @@ static ssize_t cmd_flush_all(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+/* After a start, delayed items are counted in steps between requests
+ * (queue/delay.c): a stats request waits for the count, without holding up
+ * anyone else (tried again at each loop turn until it is over). Returns 1
+ * when it must wait. */
+static int wait_for_delay_count(struct conn *c)
+{
+    if (!c->srv->reg->delays_uncounted)
+        return 0;
+    c->resume = 1;
+    ci_defer(c);
+    return 1;
+}
+
 static ssize_t cmd_stats(struct conn *c, const struct req_ctx *r)
 {
     struct buf b = {0};
+    if (wait_for_delay_count(c))
+        return -1;
     metrics_write_stats(c->srv, &b);
     ci_reply_stats(c, &b);
     buf_free(&b);
@@ -308,6 +341,8 @@ static ssize_t cmd_dump_stats(struct conn *c, const struct req_ctx *r)
 {
     struct buf b = {0};
     struct registry *reg = c->srv->reg;
+    if (wait_for_delay_count(c))
+        return -1;
     if (r->req->nkeys) {
         struct proto_slice rest = r->req->keys;
         struct proto_key k;

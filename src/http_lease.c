@@ -1,9 +1,10 @@
 /* http_lease.c: the lease handles of the HTTP API (http_lease.h). A
  * handle is "<id>.<token>": the id finds the lease in a hash table, the
  * token (16 random bytes from OpenSSL, in hex) proves it was handed out, and
- * is compared in constant time. The queue layer marks a lease gone when its
- * open item goes back without us (qopen.holder_stale), so a handle never
- * reaches a freed open record. Leases live in memory only: a restart gives
+ * is compared in constant time. A lease holds its open item's conn_link in
+ * a list of its own, which the queue layer empties when the item goes back
+ * without us (its lease ran out, its queue went), so a handle never reaches
+ * a freed open record. Leases live in memory only: a restart gives
  * their items back to their queues (docs/api.md). */
 #include "http_lease.h"
 
@@ -24,6 +25,8 @@ void api_leases_init(struct api_leases *t)
     list_init(&t->all);
 }
 
+static int gone(const struct api_lease *l) { return list_empty(&l->held); }
+
 static size_t slot(const struct api_leases *t, uint64_t id)
 {
     return (size_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 17) & (t->nbucket - 1);
@@ -37,8 +40,7 @@ static void forget(struct api_leases *t, struct api_lease *l)
         p = &(*p)->next_in_bucket;
     *p = l->next_in_bucket;
     list_remove(&l->link);
-    if (!l->gone)
-        l->o->holder_stale = NULL;
+    list_remove(&l->held); /* o, if it lives, no longer points here */
     free(l);
     t->n--;
 }
@@ -48,7 +50,7 @@ void api_leases_free(struct api_leases *t)
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &t->all) {
         struct api_lease *l = list_entry(pos, struct api_lease, link);
-        struct qopen *o = l->gone ? NULL : l->o;
+        struct qopen *o = gone(l) ? NULL : l->o;
         forget(t, l);
         if (o)
             queue_abort(o);
@@ -85,7 +87,7 @@ int api_lease_add(struct api_leases *t, struct qopen *o, size_t max, char *out)
         struct list *pos, *tmp;
         list_for_each_safe(pos, tmp, &t->all) {
             struct api_lease *l = list_entry(pos, struct api_lease, link);
-            if (l->gone)
+            if (gone(l))
                 forget(t, l);
         }
         if (t->n >= max)
@@ -102,7 +104,8 @@ int api_lease_add(struct api_leases *t, struct qopen *o, size_t max, char *out)
     }
     l->id = t->next_id++;
     l->o = o;
-    o->holder_stale = &l->gone;
+    list_init(&l->held);
+    list_push_back(&l->held, &o->conn_link);
     size_t s = slot(t, l->id);
     l->next_in_bucket = t->bucket[s];
     t->bucket[s] = l;
@@ -139,7 +142,7 @@ struct api_lease *api_lease_find(struct api_leases *t, const char *p, size_t n)
         l = l->next_in_bucket;
     if (!l || !auth_ct_equal(l->token, sizeof(l->token), token, sizeof(token)))
         return NULL;
-    if (l->gone) { /* its item is back in its queue */
+    if (gone(l)) { /* its item is back in its queue */
         forget(t, l);
         return NULL;
     }

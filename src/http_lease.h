@@ -17,8 +17,10 @@ struct qopen;
 struct api_lease {
     uint64_t id;
     unsigned char token[LEASE_TOKEN_BYTES];
-    struct qopen *o; /* valid while !gone */
-    int gone;        /* its item went back (lease run out, queue deleted): set by the queue layer */
+    struct qopen *o; /* valid while held is not empty */
+    /* o's conn_link is linked here while o lives: the queue layer unlinks
+     * it when o goes without us (lease run out, queue deleted) */
+    struct list held;
     struct api_lease *next_in_bucket;
     struct list link; /* in the table's list, oldest first */
 };

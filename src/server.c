@@ -162,8 +162,18 @@ static void delay_cb(uv_timer_t *t)
     struct server *s = t->data;
     uint64_t now = queue_now_ms();
     uint64_t next = registry_delay_tick(s->reg, now);
-    if (next && !s->stopping)
-        uv_timer_start(t, delay_cb, next > now ? next - now : 0, 0);
+    if (!next || s->stopping)
+        return;
+    if (next > now) {
+        uv_timer_start(t, delay_cb, next - now, 0);
+        return;
+    }
+    /* More to do now: at the next turn, after the loop's I/O (check_cb arms
+     * the timer). A timer started from its own callback with timeout 0
+     * would run again in this same timer pass (libuv before 1.45), so a
+     * tick's budget would bound nothing. */
+    s->reg->delay_changed = 1;
+    uv_idle_start(&s->idle, idle_cb); /* the poll does not block meanwhile */
 }
 
 /* A delayed item was set (or a bucket made) this turn: the tick runs soon

@@ -262,6 +262,22 @@ int jnl_fire_done(struct jnl *j, const struct jnl_fire *f, uint64_t sync_epoch_n
 int jnl_fire_void(struct jnl *j, const struct jnl_fire *f);
 void jnl_fire_state(const struct jnl *j, struct jnl_fire *done, const struct jnl_fire **pend, size_t *npend);
 
+/* A closed journal read without opening it and without changing its files
+ * (journal/peek.c): jnl_open reads and checks its whole last segment at
+ * once, this reads in steps. jnl_peek_open reads its folder's segment list
+ * and the firing state of its ack log (jnl_peek_fire: the key in force, and
+ * how many FIRINGs after it wait to be settled by an open); jnl_peek_scan
+ * then calls fn for each entry as jnl_scan does (same positions, moved copies
+ * skipped, batches parsed but not checked against their checksums, one that
+ * cannot be parsed ending its segment), about max_bytes of segment a
+ * call: 1 at the end, 0 when max_bytes ran out first, or -errno. */
+struct jnl_peek;
+int jnl_peek_open(const struct jnl_conf *conf, const char *dir, struct jnl_peek **out);
+void jnl_peek_fire(const struct jnl_peek *p, struct jnl_fire *done, size_t *npend);
+int jnl_peek_scan(struct jnl_peek *p, uint64_t *seg, uint64_t *off, uint64_t max_bytes,
+                  void (*fn)(void *ctx, const struct jnl_item *it), void *ctx);
+void jnl_peek_close(struct jnl_peek *p); /* accepts NULL */
+
 /* The id the next item appended to j takes. */
 uint64_t jnl_next_id(const struct jnl *j);
 /* Reads the origin field of the entry of item id, wherever it is in the

@@ -168,7 +168,7 @@ int jscan_next(struct jscan *sc, struct jbatch *bt, const char **why)
         if (have < 0)
             return (int)have;
         uint64_t more;
-        int rc = jbatch_parse(p, (uint64_t)have, &sc->sh, bt, &more, why, 1);
+        int rc = jbatch_parse(p, (uint64_t)have, &sc->sh, bt, &more, why, !sc->nocheck);
         if (rc == -EAGAIN) {
             if (more > left || (uint64_t)have >= left) {
                 if (sc->sh.version == 1)

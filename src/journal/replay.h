@@ -60,6 +60,9 @@ struct jscan {
     /* after jscan_next() returned -EBADMSG: 1 if the batch is whole and
      * only its checksum fails, so a reader may step over it (*bt is set) */
     int payload_bad;
+    /* set by the caller after jscan_init: batches are not checked against
+     * their checksum (as jnl_scan reads them), only parsed */
+    int nocheck;
 };
 
 /* Starts a scan at off of fd (size bytes), a segment whose header is sh.

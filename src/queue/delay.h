@@ -29,8 +29,15 @@ int queue_kick_delayed(struct queue *q, uint64_t max, uint64_t *kicked);
 /* The soonest delayed item of q, read whole or as an fd (as a get):
  * 0, -ENOENT (none), or -errno. */
 int queue_peek_delayed(struct queue *q, struct qitem *out);
-/* Delayed items q holds. */
-uint64_t queue_delayed_items(struct queue *q);
+/* Delayed items q holds (not fired yet), and their payload bytes: kept in
+ * memory, no I/O. After a start they are counted in steps by the tick (a
+ * census of each bucket found): until queue_delays_counted(q), what is
+ * counted so far. */
+uint64_t queue_delayed_items(const struct queue *q);
+uint64_t queue_delayed_bytes(const struct queue *q);
+int queue_delays_counted(const struct queue *q);
+/* Finishes q's census now (reads every bucket of q not counted yet). */
+void queue_count_delayed(struct queue *q);
 /* Drops every delayed item of q (its buckets are deleted). */
 int queue_flush_delayed(struct queue *q);
 

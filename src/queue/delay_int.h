@@ -59,6 +59,15 @@ struct dbucket {
     struct jnl_fire done; /* what has fired */
     uint64_t sync_epoch;  /* the sync that covers the last copies made */
     int build_err;        /* the build failed: retried on the next start */
+    /* its items not fired yet and their payload bytes (queue/delay.c): kept
+     * as items are set, fire and go; after a start, counted first by a
+     * census in steps (counted 0 until it is over), from its place
+     * (cseg, coff) on, reading the files (peek) while the journal is closed */
+    uint64_t items, bytes;
+    int counted;
+    int settled; /* done is the settled firing state (its journal opened since the start) */
+    uint64_t cseg, coff;
+    struct jnl_peek *peek;
 };
 
 struct delays {

@@ -231,26 +231,49 @@ static struct jnl_attrs stamped(const struct queue *q, const struct jnl_attrs *a
     return s;
 }
 
+/* q's items on disk for its limits: every level's (registry_queue_stats),
+ * and its delayed ones (counted now if a start left them uncounted), which
+ * *kept gets with the open ones: dropping visible items frees neither. */
+static int held_stats(struct queue *q, struct jnl_stats *st, struct jnl_stats *kept)
+{
+    uint64_t dbytes = 0, ditems = 0;
+    int rc = registry_queue_stats(q->reg, q, st);
+    if (rc < 0)
+        return rc;
+    if (q->delays) {
+        if (!queue_delays_counted(q))
+            queue_count_delayed(q);
+        ditems = queue_delayed_items(q);
+        dbytes = queue_delayed_bytes(q);
+    }
+    st->items += ditems;
+    st->bytes += dbytes;
+    kept->items = st->open + ditems;
+    kept->bytes = st->open_bytes + dbytes;
+    return 0;
+}
+
+/* Ownership: borrows q; items dropped to make room are gone for good. */
 int queue_admit(struct queue *q, uint64_t len)
 {
     const struct qsettings *set = &q->conf->v;
     struct jnl *j;
-    struct jnl_stats st;
+    struct jnl_stats st, kept;
     struct jnl_head h;
     if (len > set->max_item_size)
         return QADMIT_TOO_LARGE;
     if (set->max_items == UINT64_MAX && set->max_size == UINT64_MAX)
         return QADMIT_OK;
-    int rc = registry_queue_stats(q->reg, q, &st); /* every level's items count */
+    int rc = held_stats(q, &st, &kept); /* every level's items count, and the delayed ones */
     if (rc < 0)
         return rc;
     int fits = st.items < set->max_items && len <= set->max_size && st.bytes <= set->max_size - len;
     if (fits)
         return QADMIT_OK;
-    /* Room is made only when dropping items not held open can make enough:
-     * a set that would be refused anyway drops nothing. */
-    if (!set->discard_old_when_full || set->max_items == 0 || len > set->max_size || st.open >= set->max_items ||
-        st.open_bytes > set->max_size - len)
+    /* Room is made only when dropping items neither held open nor delayed
+     * can make enough: a set that would be refused anyway drops nothing. */
+    if (!set->discard_old_when_full || set->max_items == 0 || len > set->max_size || kept.items >= set->max_items ||
+        kept.bytes > set->max_size - len)
         return QADMIT_FULL;
     do { /* the oldest item not held open (of the least urgent level) goes */
         if (q->lanes)
@@ -260,7 +283,7 @@ int queue_admit(struct queue *q, uint64_t len)
         if (rc < 0)
             break;
         q->discarded++;
-        if ((rc = registry_queue_stats(q->reg, q, &st)) < 0)
+        if ((rc = held_stats(q, &st, &kept)) < 0)
             break;
     } while (!(st.items < set->max_items && st.bytes <= set->max_size - len));
     queue_note_pending(q);

@@ -41,6 +41,7 @@ struct registry {
     int in_opened;               /* queue_opened runs (for the queue just opened) */
     struct list delayq;          /* queues with delay buckets (struct delays) */
     int delay_changed;           /* a delayed item was set, or a bucket made: the delay timer is due */
+    size_t delays_uncounted;     /* delay buckets whose items are not counted yet (after a start) */
     size_t nhidden;              /* lanes and buckets among count */
     /* fanout groups: for each name some queue "name+child" exists of, its
      * children (struct queue by fanout_link), whether "name" exists or not */

@@ -222,3 +222,109 @@ def test_an_alias_delays_each_copy_by_its_destinations_settings(make_server, tmp
         assert "queue_fresh_items" not in st and "queue_strict_items" not in st
         assert c.set("checked/delay=500", b"z") == "STORED"
         assert c.get_data("fresh/t=5000") == b"z" and c.get_data("strict/t=5000") == b"z"
+
+
+# ---- the count of delayed items, and the limits that count them (issue 11)
+
+def test_the_delayed_count_follows_set_fire_kick_flush_and_kill_9(make_server):
+    s = make_server()
+    with s.client() as c:
+        for i in range(5):
+            assert c.set(f"q/delay={600000 + i}", b"later%d" % i) == "STORED"
+        assert c.set("q/delay=300", b"soon") == "STORED"
+        assert c.stat("queue_q_delayed_items") == "6"
+        assert c.get_data("q/t=5000") == b"soon"                   # fired
+        assert c.stat("queue_q_delayed_items") == "5"
+        assert c.cmd("kick q 1") == "KICKED 1"
+        assert c.stat("queue_q_delayed_items") == "4"
+        assert c.stat("queue_q_items") == "1"                       # the kicked one: visible
+    s.kill()
+    s.start()
+    with s.client() as c:                                          # counted again after the crash
+        assert c.stat("queue_q_delayed_items") == "4"
+        assert c.set("q/delay=600000", b"more") == "STORED"
+        assert c.stat("queue_q_delayed_items") == "5"
+        assert c.cmd("flush q") == "END"
+        assert c.stat("queue_q_delayed_items") == "0"
+    s.kill()
+    s.start()
+    with s.client() as c:
+        assert c.stat("queue_q_delayed_items") == "0"
+
+
+def test_stats_after_a_restart_counts_every_delayed_item_without_holding_up_others(make_server):
+    s = make_server()
+    n, pad = 20000, b"p" * 150                                    # about 3.4 MiB: counted in several steps
+    with s.client() as c:
+        for start in range(0, n, 1000):
+            c.send(b"".join(b"set q/delay=%d 0 0 %d\r\n%s\r\n" % (600000 + (i * 7919) % 86400000, len(pad), pad)
+                            for i in range(start, start + 1000)))
+            for _ in range(1000):
+                assert c.readline() == "STORED"
+        assert c.stat("queue_q_delayed_items") == str(n)
+    s.kill()
+    s.start()
+    with s.client() as c1, s.client() as c2:
+        c1.send(b"stats\r\n")                                       # may wait for the count
+        assert c2.cmd("version").startswith("VERSION ")            # answered meanwhile
+        st = {}
+        while True:
+            line = c1.readline()
+            if line == "END":
+                break
+            p = line.split()
+            st[p[1]] = p[2]
+        assert st["queue_q_delayed_items"] == str(n)
+        assert st["queue_q_items"] == "0"
+
+
+def test_max_items_counts_delayed_items(make_server, tmp_path):
+    s = make_server("-c", write(tmp_path, '[queue "q"]\nmax_items = 3\n'))
+    with s.client() as c:
+        assert c.set("q/delay=600000", b"d1") == "STORED"
+        assert c.set("q/delay=600000", b"d2") == "STORED"
+        assert c.set("q", b"v1") == "STORED"
+        assert c.set("q/delay=600000", b"d3") == "NOT_STORED"    # full, as for a plain set
+        assert c.set("q", b"v2") == "NOT_STORED"
+        st = c.stats()
+        assert st["queue_q_items"] == "1" and st["queue_q_delayed_items"] == "2"
+    s.kill()
+    s.start()
+    with s.client() as c:                                          # the first set after a start counts them too
+        assert c.set("q/delay=600000", b"d3") == "NOT_STORED"
+        assert c.get_data("q") == b"v1"
+        assert c.set("q/delay=600000", b"d3") == "STORED"
+        assert c.stat("queue_q_delayed_items") == "3"
+
+
+def test_max_size_counts_delayed_bytes(make_server, tmp_path):
+    s = make_server("-c", write(tmp_path, '[queue "q"]\nmax_size = 10\n'))
+    with s.client() as c:
+        assert c.set("q/delay=600000", b"123456") == "STORED"
+        assert c.set("q", b"12345") == "NOT_STORED"
+        assert c.set("q/delay=600000", b"1234") == "STORED"
+        assert c.set("q", b"1") == "NOT_STORED"
+        assert c.cmd("kick q 1") == "KICKED 1"                    # still on disk: visible now
+        assert c.set("q", b"1") == "NOT_STORED"
+        assert c.get_data("q") == b"123456"
+        assert c.set("q", b"12345") == "STORED"
+
+
+def test_discard_old_when_full_drops_visible_items_never_delayed_ones(make_server, tmp_path):
+    s = make_server("-c", write(tmp_path, '[queue "q"]\nmax_items = 2\ndiscard_old_when_full = true\n'))
+    with s.client() as c:
+        assert c.set("q/delay=600000", b"d1") == "STORED"
+        assert c.set("q", b"v1") == "STORED"
+        assert c.set("q", b"v2") == "STORED"                      # v1 goes
+        assert c.stat("queue_q_discarded") == "1"
+        assert c.set("q/delay=600000", b"d2") == "STORED"          # v2 goes
+        assert c.set("q/delay=600000", b"d3") == "NOT_STORED"      # only delayed items: refused
+        assert c.set("q", b"v3") == "NOT_STORED"
+        st = c.stats()
+        assert st["queue_q_discarded"] == "2" and st["queue_q_items"] == "0"
+        assert st["queue_q_delayed_items"] == "2"
+    s.kill()
+    s.start()
+    with s.client() as c:
+        assert c.set("q", b"v4") == "NOT_STORED"
+        assert c.stat("queue_q_delayed_items") == "2"

@@ -137,6 +137,10 @@ static void firing_cut_short(struct fx *fx, int copied)
     }
     reopen(fx);
     q = registry_find(fx->r, "q", 1);
+    assert_false(queue_delays_counted(q));
+    queue_count_delayed(q); /* the FIRING is settled first (an open), then counted */
+    assert_true(queue_delays_counted(q));
+    assert_int_equal(queue_delayed_items(q), copied ? 0 : 1);
     tick_all(fx, due + 1);
     if (copied)
         assert_int_equal(take(q), 7);
@@ -180,6 +184,9 @@ static void test_firings_are_settled_in_order_up_to_the_first_copy_missing(void 
     assert_int_equal(jnl_fire_begin(bj, &k2), 0); /* its copy never written */
     reopen(fx);
     q = registry_find(fx->r, "q", 1);
+    tick_all(fx, now); /* counted: item 2 waits (its FIRING is void) */
+    assert_true(queue_delays_counted(q));
+    assert_int_equal(queue_delayed_items(q), 1);
     tick_all(fx, due + 2);
     assert_int_equal(take(q), 1);
     assert_int_equal(take(q), 2);
@@ -233,6 +240,8 @@ static void test_an_item_set_after_a_kick_for_an_earlier_time_still_fires(void *
     registry_flush(fx->r);
     reopen(fx);
     q = registry_find(fx->r, "q", 1);
+    tick_all(fx, now); /* counted after the start, in steps */
+    assert_true(queue_delays_counted(q));
     assert_int_equal(queue_delayed_items(q), 1);
     tick_all(fx, hour + 10 * 60000 - 1);
     assert_int_equal(take(q), -1);
@@ -343,6 +352,62 @@ static void test_a_bucket_being_indexed_holds_back_later_items(void **state)
     assert_int_equal(take(q), -1);
 }
 
+/* Sets an item due at due of len bytes (its first 4 are n). */
+static void put_sized(struct queue *q, uint64_t due, uint32_t n, size_t len)
+{
+    static char buf[1024];
+    struct jnl_attrs a = {.priority = JNL_PRIORITY_DEFAULT, .visible_ms = due};
+    memcpy(buf, &n, sizeof(n));
+    assert_int_equal(queue_put(q, &a, buf, len), 0);
+}
+
+static void assert_count(struct queue *q, uint64_t items, uint64_t bytes)
+{
+    assert_true(queue_delays_counted(q));
+    assert_int_equal(queue_delayed_items(q), items);
+    assert_int_equal(queue_delayed_bytes(q), bytes);
+}
+
+/* The count of delayed items (and their bytes) is kept as items are set,
+ * fire, are kicked and flushed, and is found again after a start: by the
+ * census in steps on the tick (more than one step, while the bucket fires
+ * meanwhile, and with sets into a bucket not counted yet) or at once. */
+static void test_delayed_items_are_counted_across_fires_kicks_restarts_and_flush(void **state)
+{
+    struct fx *fx = *state;
+    struct queue *q = mkq(fx, "q");
+    uint64_t now = queue_now_ms(), hour = (now / 3600000 + 2) * 3600000;
+    enum { N = 10000, LEN = 300 };
+    for (uint32_t i = 0; i < N; i++) /* about 3 MiB: a census of several steps */
+        put_sized(q, hour + (uint64_t)i * 100, i, LEN);
+    put_due(q, now + 5 * 86400000ull, N); /* a day bucket */
+    assert_count(q, N + 1, (uint64_t)N * LEN + 4);
+    tick_all(fx, hour + 2999 * 100); /* 3,000 fire */
+    assert_count(q, N - 3000 + 1, (uint64_t)(N - 3000) * LEN + 4);
+    uint64_t n;
+    assert_int_equal(queue_kick_delayed(q, 10, &n), 0);
+    assert_int_equal(n, 10);
+    assert_count(q, N - 3010 + 1, (uint64_t)(N - 3010) * LEN + 4);
+    registry_flush(fx->r);
+
+    reopen(fx); /* counted in steps, while the bucket fires */
+    q = registry_find(fx->r, "q", 1);
+    assert_false(queue_delays_counted(q));
+    assert_true(fx->r->delays_uncounted > 0);
+    put_due(q, now + 5 * 86400000ull + 1, N + 1); /* into a bucket not counted yet */
+    tick_all(fx, hour + 5999 * 100);
+    assert_int_equal(fx->r->delays_uncounted, 0);
+    assert_count(q, N - 6000 + 2, (uint64_t)(N - 6000) * LEN + 8);
+
+    reopen(fx); /* counted at once (a set into a queue with limits) */
+    q = registry_find(fx->r, "q", 1);
+    queue_count_delayed(q);
+    assert_count(q, N - 6000 + 2, (uint64_t)(N - 6000) * LEN + 8);
+    assert_int_equal(fx->r->delays_uncounted, 0);
+    assert_int_equal(queue_flush(q), 0);
+    assert_count(q, 0, 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -356,6 +421,7 @@ int main(void)
         T(test_items_set_in_due_order_keep_one_run),
         T(test_runs_set_out_of_order_are_merged),
         T(test_a_bucket_being_indexed_holds_back_later_items),
+        T(test_delayed_items_are_counted_across_fires_kicks_restarts_and_flush),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
