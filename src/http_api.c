@@ -51,7 +51,7 @@ struct call {
     uint64_t max;
     /* a set that waits for its fsync */
     struct sync_waiter sw;
-    json_t *ids;
+    struct buf body; /* its answer, sent once the fsync is done */
 };
 
 /* ---- answers ---- */
@@ -344,8 +344,8 @@ static void synced(struct sync_waiter *w, int status)
     if (status < 0)
         fail(c->r, 500, "sync_failed", "stored, but the fsync failed: %s", strerror(-status));
     else
-        answer_json(c->r, 201, json_pack("{s:O}", "ids", c->ids));
-    json_decref(c->ids);
+        http_respond(c->r, 201, "application/json", &c->body);
+    buf_free(&c->body);
     free(c);
 }
 
@@ -353,8 +353,47 @@ static void sync_gone(void *arg)
 {
     struct call *c = arg;
     syncer_cancel(&c->sw);
-    json_decref(c->ids);
+    buf_free(&c->body);
     free(c);
+}
+
+/* Appends v in decimal to out (room for 20 digits reserved before). */
+static void put_u64(struct buf *out, uint64_t v)
+{
+    char d[20];
+    size_t k = sizeof(d);
+    do
+        d[--k] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    buf_append(out, d + k, sizeof(d) - k);
+}
+
+/* {"ids":[...]} and a newline, into out (a batch's answer: written
+ * directly, a number at a time). Returns 0 or -ENOMEM. */
+static int ids_body(struct buf *out, const uint64_t *ids, size_t n)
+{
+    if (buf_reserve(out, 16 + n * 21) < 0)
+        return -ENOMEM;
+    buf_append(out, "{\"ids\":[", 8);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_append(out, ",", 1);
+        put_u64(out, ids[i]);
+    }
+    buf_append(out, "]}\n", 3);
+    return 0;
+}
+
+/* The ids as a JSON array (for an error that lists them), or NULL. */
+static json_t *ids_json(const uint64_t *ids, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_integer((json_int_t)ids[i])) < 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
 }
 
 static void enqueue(struct call *c)
@@ -412,7 +451,6 @@ static void enqueue(struct call *c)
         fail(c->r, 500, "internal", "cannot make the queue: %s", strerror(-rc));
         goto out;
     }
-    json_t *ids = json_array();
     struct jnl_attrs a = {.flags = (uint32_t)flags,
                           .add_ms = now, /* one time for the batch */
                           .expire_ms = expire,
@@ -434,16 +472,13 @@ static void enqueue(struct call *c)
         stored += rc == 0 && t.n;
     }
     registry_flush(s->reg); /* the batch written before it is answered */
-    for (size_t i = 0; i < stored && ids; i++) {
-        if (it.ticket[i] && it.ticket[i]->state < 0) { /* its batch was not written: gone, as never set */
-            rc = it.ticket[i]->state;
-            break;
-        }
-        json_array_append_new(ids, json_integer((json_int_t)it.id[i]));
-    }
-    if (!ids) {
-        fail(c->r, 500, "internal", "out of memory");
-    } else if (rc == QADMIT_FULL || rc == QADMIT_TOO_LARGE) {
+    size_t nid = 0;         /* the items stored, in order: those whose batch was written */
+    while (nid < stored && !(it.ticket[nid] && it.ticket[nid]->state < 0))
+        nid++;
+    if (nid < stored)
+        rc = it.ticket[nid]->state; /* its batch was not written: gone, as never set */
+    struct buf body = {0};
+    if (rc == QADMIT_FULL || rc == QADMIT_TOO_LARGE) {
         answer_json(c->r, rc == QADMIT_FULL ? 507 : 413,
                     json_pack("{s:{s:s,s:s},s:o}", "error", "code", rc == QADMIT_FULL ? "queue_full" : "item_too_large",
                               "message",
@@ -451,29 +486,29 @@ static void enqueue(struct call *c)
                                                   "were stored, the rest not"
                                                 : "an item is over the queue's max_item_size: the items listed in ids "
                                                   "were stored, the rest not",
-                              "ids", ids));
-        ids = NULL;
+                              "ids", ids_json(it.id, nid)));
     } else if (rc < 0) {
         answer_json(c->r, 500,
-                    json_pack("{s:{s:s,s:s},s:o}", "error", "code", "internal", "message", strerror(-rc), "ids", ids));
-        ids = NULL;
+                    json_pack("{s:{s:s,s:s},s:o}", "error", "code", "internal", "message", strerror(-rc), "ids",
+                              ids_json(it.id, nid)));
+    } else if (ids_body(&body, it.id, nid) < 0) {
+        fail(c->r, 500, "internal", "out of memory");
     } else if (enq_wants_sync(s->reg, &t, (int)sync)) {
         struct call *w = malloc(sizeof(*w));
         if (!w) {
             fail(c->r, 500, "internal", "out of memory");
         } else {
             *w = *c;
-            w->ids = ids;
-            ids = NULL;
+            w->body = body;
+            body = (struct buf){0};
             w->sw.done = synced;
             http_req_hold(c->r, sync_gone, w);
             syncer_request(&s->sync, &w->sw);
         }
     } else {
-        answer_json(c->r, 201, json_pack("{s:o}", "ids", ids));
-        ids = NULL;
+        http_respond(c->r, 201, "application/json", &body);
     }
-    json_decref(ids);
+    buf_free(&body);
 out:
     enq_targets_free(&t);
     items_free(&it);
@@ -531,11 +566,14 @@ static int put_item(struct call *c, struct taken *x, struct buf *out)
     int rc = x->no ? api_lease_add(&s->api.leases, x->no, s->cfg->http_max_leases, handle) : 0;
     if (rc == 0 && x->no && lease_set(&s->reg->leases, x->no, uv_now(s->loop) + c->ttr) < 0)
         rc = -ENOMEM;
-    if (rc == 0)
-        rc = buf_printf(out, "%s{\"id\":%" PRIu64 ",\"flags\":%" PRIu32 ",\"data\":\"", mark ? "," : "", x->it.where.id,
-                        x->it.flags);
-    if (rc == 0)
+    if (rc == 0 && (rc = buf_reserve(out, 64)) == 0) {
+        buf_append(out, mark ? ",{\"id\":" : "{\"id\":", mark ? 7 : 6);
+        put_u64(out, x->it.where.id);
+        buf_append(out, ",\"flags\":", 9);
+        put_u64(out, x->it.flags);
+        buf_append(out, ",\"data\":\"", 9);
         rc = put_b64(out, &x->it);
+    }
     if (rc == 0 && x->no)
         rc = buf_printf(out, "\",\"handle\":\"%s\",\"deliveries\":%" PRIu64 "}", handle,
                         (uint64_t)x->it.where.deliveries + 1);
