@@ -1,6 +1,7 @@
 """Real, unmodified clients that speak memcache's binary protocol: Ruby's
-Dalli (Debian's ruby-dalli, 3.x: binary only), with and without SASL, and
-PHP's memcached extension with its binary option. The libmemcached tools
+Dalli (Debian's ruby-dalli, 3.x: binary only), with and without SASL,
+PHP's memcached extension with its binary option, and Java's spymemcached
+(Debian's libspymemcached-java) with its BinaryConnectionFactory. The libmemcached tools
 in binary mode are in test_clients.py."""
 
 import shutil
@@ -131,3 +132,39 @@ def test_php_memcached_in_binary_mode(server):
     assert out[:4] == ["true", "true", "'hello'", "false"] and out[4] == "true"
     assert "".join(out[5:-2]).replace(" ", "") == "array(0=>1,1=>2,)"
     assert out[-2:] == ["true", "true"]
+
+
+SPY_JAR = "/usr/share/java/spymemcached.jar"
+SPY = r"""
+import java.net.InetSocketAddress;
+import java.util.Collections;
+import java.util.concurrent.TimeUnit;
+import net.spy.memcached.BinaryConnectionFactory;
+import net.spy.memcached.MemcachedClient;
+
+public class Spy {
+    public static void main(String[] a) throws Exception {
+        MemcachedClient c = new MemcachedClient(new BinaryConnectionFactory(),
+            Collections.singletonList(new InetSocketAddress("127.0.0.1", Integer.parseInt(a[0]))));
+        System.out.println(c.set("sq", 0, "one").get(10, TimeUnit.SECONDS));
+        System.out.println(c.set("sq", 0, "two").get(10, TimeUnit.SECONDS));
+        System.out.println(c.get("sq"));
+        System.out.println(c.get("sq/open"));
+        System.out.println(c.get("sq/close"));
+        System.out.println(c.get("sq"));
+        System.out.println(c.delete("sq").get(10, TimeUnit.SECONDS));
+        System.out.println(c.getVersions().size());
+        c.shutdown(10, TimeUnit.SECONDS);
+    }
+}
+"""
+
+
+@pytest.mark.skipif(not (shutil.which("javac") and __import__("os").path.exists(SPY_JAR)),
+                    reason="javac or libspymemcached-java not installed: scripts/install-deps test")
+def test_spymemcached_in_binary_mode(server, tmp_path):
+    (tmp_path / "Spy.java").write_text(SPY)
+    run(["javac", "-cp", SPY_JAR, "-d", str(tmp_path), str(tmp_path / "Spy.java")])
+    out = run(["java", "-cp", f"{SPY_JAR}:{tmp_path}", "Spy", str(server.port)])
+    out = [line for line in out if "INFO" not in line]      # spymemcached logs its connections to stdout
+    assert out == ["true", "true", "one", "two", "null", "null", "true", "1"], out
