@@ -1025,7 +1025,9 @@ static void route(struct http_req *r)
         if (strlen(ROUTES[i].rest) != restlen || memcmp(ROUTES[i].rest, seg + seglen, restlen) != 0)
             continue;
         path_known = 1;
-        if (ROUTES[i].method == http_req_method(r) || (ROUTES[i].method == HTTP_GET && http_req_method(r) == HTTP_HEAD))
+        /* HEAD is GET without the body: never for a take, whose items would go unsent */
+        if (ROUTES[i].method == http_req_method(r) ||
+            (ROUTES[i].method == HTTP_GET && http_req_method(r) == HTTP_HEAD && ROUTES[i].fn != take))
             match = &ROUTES[i];
     }
     if (!path_known || seglen == 0) {

@@ -406,3 +406,14 @@ def test_lease_permissions(make_server, tmp_path):
     h = lease(port, "jobs.x", auth="worker:workpw")[1]["items"][0]["handle"]
     assert call(port, "DELETE", f"/v1/leases/{h}")[0] == 401
     assert call(port, "DELETE", f"/v1/leases/{h}", auth="worker:workpw")[0] == 200
+
+
+def test_a_head_request_takes_nothing(make_server, tmp_path):
+    """HEAD is a safe method: it must not take (remove, or lease) the items
+    whose answer it never sends."""
+    s, port = start(make_server, tmp_path)
+    assert call(port, "POST", "/v1/queues/hd/items", b"keep me")[0] == 201
+    st, _, _ = call(port, "HEAD", "/v1/queues/hd/items?max=5")
+    assert st in (200, 405)
+    st, j, _ = call(port, "GET", "/v1/queues/hd/items")
+    assert st == 200 and datas(j) == [b"keep me"]
