@@ -1035,9 +1035,10 @@ static void route(struct http_req *r)
         return;
     }
     if (!match) {
-        http_req_header(r, restlen == 0   ? "Allow: GET, DELETE\r\n"
-                           : restlen == 6 ? "Allow: GET, POST\r\n"
-                                          : "Allow: POST\r\n");
+        int items = restlen == 6 && memcmp(seg + seglen, "/items", 6) == 0; /* (/flush is 6 bytes too) */
+        http_req_header(r, restlen == 0 ? "Allow: GET, DELETE\r\n"
+                           : items      ? "Allow: GET, POST\r\n"
+                                        : "Allow: POST\r\n");
         fail(r, 405, "method_not_allowed", "not a method of this path");
         return;
     }

@@ -417,3 +417,11 @@ def test_a_head_request_takes_nothing(make_server, tmp_path):
     assert st in (200, 405)
     st, j, _ = call(port, "GET", "/v1/queues/hd/items")
     assert st == 200 and datas(j) == [b"keep me"]
+
+
+def test_allow_names_the_methods_of_the_path(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    for path, allow in (("/v1/queues/a/flush", "POST"), ("/v1/queues/a/leases", "POST"),
+                        ("/v1/queues/a/items", "GET, POST"), ("/v1/queues/a", "GET, DELETE")):
+        st, j, h = call(port, "PUT", path, b"x")
+        assert st == 405 and h["Allow"] == allow, path
