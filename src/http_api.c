@@ -33,6 +33,7 @@
 
 #define PREFIX "/v1/queues"
 #define LEASES "/v1/leases/"
+#define B64_PIECE (3u << 20) /* bytes base64-encoded at once: a multiple of 3 */
 
 /* One request to a queue's path, while it is served (a take that waits and
  * a set that waits for its fsync outlive their route call). */
@@ -494,9 +495,14 @@ static int put_b64(struct buf *out, const struct qitem *it)
         raw = owned;
     }
     int rc = buf_reserve(out, (it->len + 2) / 3 * 4 + 1);
-    if (rc == 0)
-        out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)raw,
-                                            (int)it->len);
+    /* in pieces of a multiple of 3 bytes: EVP_EncodeBlock takes an int,
+     * and an item may be over 2 GiB */
+    for (size_t done = 0; rc == 0 && done < it->len;) {
+        size_t n = it->len - done < B64_PIECE ? it->len - done : B64_PIECE;
+        out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)raw + done,
+                                            (int)n);
+        done += n;
+    }
     free(owned);
     return rc;
 }

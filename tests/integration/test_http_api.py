@@ -425,3 +425,30 @@ def test_allow_names_the_methods_of_the_path(make_server, tmp_path):
                         ("/v1/queues/a/items", "GET, POST"), ("/v1/queues/a", "GET, DELETE")):
         st, j, h = call(port, "PUT", path, b"x")
         assert st == 405 and h["Allow"] == allow, path
+
+
+def test_a_take_of_an_item_over_2_gib_answers_all_its_bytes(make_server, tmp_path):
+    """An item of over 2 GiB (INT_MAX) whose base64 fits in http_max_body is
+    answered whole: it was removed, so an answer short of it loses it."""
+    from harness import Client
+    from test_large import send_item
+    s, port = start(make_server, tmp_path, "--max-item-size", "3G", "--http-max-body", "4G")
+    size = (1 << 31) + 3
+    c = Client(s.port, timeout=300)
+    send_item(c, "huge", size)
+    assert c.readline() == "STORED"
+    c.close()
+    sock = __import__("socket").create_connection(("127.0.0.1", port))
+    sock.sendall(b"GET /v1/queues/huge/items HTTP/1.1\r\nHost: x\r\n\r\n")
+    body = bytearray()
+    view = bytearray(16 << 20)
+    while True:
+        n = sock.recv_into(view)
+        if not n:
+            break
+        body += view[:n]
+    sock.close()
+    start_at = body.index(b'"data":"') + 8
+    end_at = body.index(b'"', start_at)
+    assert end_at - start_at == (size + 2) // 3 * 4
+    assert base64.b64decode(bytes(body[start_at:start_at + (1 << 20) * 4 // 3 + 4])[:(1 << 20) // 3 * 4])[:16] == b"\x00" * 16
