@@ -33,7 +33,8 @@
 
 #define PREFIX "/v1/queues"
 #define LEASES "/v1/leases/"
-#define B64_PIECE (3u << 20) /* bytes base64-encoded at once: a multiple of 3 */
+#define B64_PIECE (3u << 20)      /* bytes base64-encoded at once: a multiple of 3 */
+#define B64_TEXT_PIECE (4u << 20) /* base64 characters decoded at once: a multiple of 4 */
 
 /* One request to a queue's path, while it is served (a take that waits and
  * a set that waits for its fsync outlive their route call). */
@@ -162,13 +163,21 @@ static long b64_decode(const char *p, size_t n, struct buf *out)
         ok &= B64[(unsigned char)p[i]];
     if (!ok)
         return -EINVAL;
-    if (n > (size_t)INT32_MAX || buf_reserve(out, n / 4 * 3 + 1) < 0)
+    if (buf_reserve(out, n / 4 * 3 + 1) < 0)
         return -ENOMEM;
-    int len = n ? EVP_DecodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)p, (int)n) : 0;
-    if (len < 0 || (size_t)len < pad)
+    size_t got = 0;
+    for (size_t at = 0; at < n;) { /* in pieces (the padding is in the last): EVP_DecodeBlock takes an int */
+        size_t k = n - at < B64_TEXT_PIECE ? n - at : B64_TEXT_PIECE;
+        int len = EVP_DecodeBlock((unsigned char *)out->data + out->len + got, (const unsigned char *)p + at, (int)k);
+        if (len < 0)
+            return -EINVAL;
+        got += (size_t)len;
+        at += k;
+    }
+    if (got < pad)
         return -EINVAL;
-    out->len += (size_t)len - pad;
-    return (long)((size_t)len - pad);
+    out->len += got - pad;
+    return (long)(got - pad);
 }
 
 /* ---- the items of an enqueue ---- */

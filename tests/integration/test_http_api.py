@@ -452,3 +452,26 @@ def test_a_take_of_an_item_over_2_gib_answers_all_its_bytes(make_server, tmp_pat
     end_at = body.index(b'"', start_at)
     assert end_at - start_at == (size + 2) // 3 * 4
     assert base64.b64decode(bytes(body[start_at:start_at + (1 << 20) * 4 // 3 + 4])[:(1 << 20) // 3 * 4])[:16] == b"\x00" * 16
+
+
+def test_an_enqueue_of_a_base64_item_over_2_gib_of_text_is_stored(make_server, tmp_path):
+    """A JSON batch whose base64 string is over INT_MAX characters, within
+    http_max_body and max_item_size, is stored (not a 500)."""
+    s, port = start(make_server, tmp_path, "--max-item-size", "3G", "--http-max-body", "4G")
+    size = 3 << 29                                          # 1.5 GiB: 2 GiB of base64
+    body = b'["' + b"AAAA" * (size // 3) + b'"]'
+    sock = __import__("socket").create_connection(("127.0.0.1", port))
+    sock.sendall(b"POST /v1/queues/huge/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body))
+    sock.sendall(body)
+    del body
+    answer = b""
+    while True:
+        n = sock.recv(65536)
+        if not n:
+            break
+        answer += n
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 201 "), answer
+    st, j, _ = call(port, "GET", "/v1/queues/huge")
+    assert st == 200 and j["items"] == 1 and j["bytes"] == size
