@@ -33,6 +33,8 @@
 
 #define PREFIX "/v1/queues"
 #define LEASES "/v1/leases/"
+#define B64_PIECE (3u << 20)      /* bytes base64-encoded at once: a multiple of 3 */
+#define B64_TEXT_PIECE (4u << 20) /* base64 characters decoded at once: a multiple of 4 */
 
 /* One request to a queue's path, while it is served (a take that waits and
  * a set that waits for its fsync outlive their route call). */
@@ -161,13 +163,21 @@ static long b64_decode(const char *p, size_t n, struct buf *out)
         ok &= B64[(unsigned char)p[i]];
     if (!ok)
         return -EINVAL;
-    if (n > (size_t)INT32_MAX || buf_reserve(out, n / 4 * 3 + 1) < 0)
+    if (buf_reserve(out, n / 4 * 3 + 1) < 0)
         return -ENOMEM;
-    int len = n ? EVP_DecodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)p, (int)n) : 0;
-    if (len < 0 || (size_t)len < pad)
+    size_t got = 0;
+    for (size_t at = 0; at < n;) { /* in pieces (the padding is in the last): EVP_DecodeBlock takes an int */
+        size_t k = n - at < B64_TEXT_PIECE ? n - at : B64_TEXT_PIECE;
+        int len = EVP_DecodeBlock((unsigned char *)out->data + out->len + got, (const unsigned char *)p + at, (int)k);
+        if (len < 0)
+            return -EINVAL;
+        got += (size_t)len;
+        at += k;
+    }
+    if (got < pad)
         return -EINVAL;
-    out->len += (size_t)len - pad;
-    return (long)((size_t)len - pad);
+    out->len += got - pad;
+    return (long)(got - pad);
 }
 
 /* ---- the items of an enqueue ---- */
@@ -529,9 +539,14 @@ static int put_b64(struct buf *out, const struct qitem *it)
         raw = owned;
     }
     int rc = buf_reserve(out, (it->len + 2) / 3 * 4 + 1);
-    if (rc == 0)
-        out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)raw,
-                                            (int)it->len);
+    /* in pieces of a multiple of 3 bytes: EVP_EncodeBlock takes an int,
+     * and an item may be over 2 GiB */
+    for (size_t done = 0; rc == 0 && done < it->len;) {
+        size_t n = it->len - done < B64_PIECE ? it->len - done : B64_PIECE;
+        out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)raw + done,
+                                            (int)n);
+        done += n;
+    }
     free(owned);
     return rc;
 }
@@ -1063,7 +1078,9 @@ static void route(struct http_req *r)
         if (strlen(ROUTES[i].rest) != restlen || memcmp(ROUTES[i].rest, seg + seglen, restlen) != 0)
             continue;
         path_known = 1;
-        if (ROUTES[i].method == http_req_method(r) || (ROUTES[i].method == HTTP_GET && http_req_method(r) == HTTP_HEAD))
+        /* HEAD is GET without the body: never for a take, whose items would go unsent */
+        if (ROUTES[i].method == http_req_method(r) ||
+            (ROUTES[i].method == HTTP_GET && http_req_method(r) == HTTP_HEAD && ROUTES[i].fn != take))
             match = &ROUTES[i];
     }
     if (!path_known || seglen == 0) {
@@ -1071,9 +1088,10 @@ static void route(struct http_req *r)
         return;
     }
     if (!match) {
-        http_req_header(r, restlen == 0   ? "Allow: GET, DELETE\r\n"
-                           : restlen == 6 ? "Allow: GET, POST\r\n"
-                                          : "Allow: POST\r\n");
+        int items = restlen == 6 && memcmp(seg + seglen, "/items", 6) == 0; /* (/flush is 6 bytes too) */
+        http_req_header(r, restlen == 0 ? "Allow: GET, DELETE\r\n"
+                           : items      ? "Allow: GET, POST\r\n"
+                                        : "Allow: POST\r\n");
         fail(r, 405, "method_not_allowed", "not a method of this path");
         return;
     }

@@ -20,7 +20,7 @@ import pytest
 
 import yaml
 
-from harness import wait_until
+from harness import DARNER_BIN, UNDER_WINE, sanitized, wait_until
 from pki import openssl, pki  # noqa: F401 - the fixture
 
 SEEN = set()  # (path template, method, status) of every answer: all must be in docs/openapi.yaml
@@ -416,6 +416,84 @@ def test_lease_permissions(make_server, tmp_path):
     h = lease(port, "jobs.x", auth="worker:workpw")[1]["items"][0]["handle"]
     assert call(port, "DELETE", f"/v1/leases/{h}")[0] == 401
     assert call(port, "DELETE", f"/v1/leases/{h}", auth="worker:workpw")[0] == 200
+
+
+def test_a_head_request_takes_nothing(make_server, tmp_path):
+    """HEAD is a safe method: it must not take (remove, or lease) the items
+    whose answer it never sends."""
+    s, port = start(make_server, tmp_path)
+    assert call(port, "POST", "/v1/queues/hd/items", b"keep me")[0] == 201
+    st, _, _ = call(port, "HEAD", "/v1/queues/hd/items?max=5")
+    assert st in (200, 405)
+    st, j, _ = call(port, "GET", "/v1/queues/hd/items")
+    assert st == 200 and datas(j) == [b"keep me"]
+
+
+def test_allow_names_the_methods_of_the_path(make_server, tmp_path):
+    s, port = start(make_server, tmp_path)
+    for path, allow in (("/v1/queues/a/flush", "POST"), ("/v1/queues/a/leases", "POST"),
+                        ("/v1/queues/a/items", "GET, POST"), ("/v1/queues/a", "GET, DELETE")):
+        st, j, h = call(port, "PUT", path, b"x")
+        assert st == 405 and h["Allow"] == allow, path
+
+
+# The two tests below hold several GB (the answer or body is built whole in
+# memory): not under a sanitizer (its quarantine and shadow memory) or Wine.
+huge = pytest.mark.skipif(sanitized(DARNER_BIN) or UNDER_WINE,
+                          reason="a 2 GiB item in memory: not under a sanitizer build or Wine")
+
+
+@huge
+def test_a_take_of_an_item_over_2_gib_answers_all_its_bytes(make_server, tmp_path):
+    """An item of over 2 GiB (INT_MAX) whose base64 fits in http_max_body is
+    answered whole: it was removed, so an answer short of it loses it."""
+    from harness import Client
+    from test_large import send_item
+    s, port = start(make_server, tmp_path, "--max-item-size", "3G", "--http-max-body", "4G", "--http-timeout", "10m")
+    size = (1 << 31) + 3
+    c = Client(s.port, timeout=300)
+    send_item(c, "huge", size)
+    assert c.readline() == "STORED"
+    c.close()
+    sock = __import__("socket").create_connection(("127.0.0.1", port))
+    sock.sendall(b"GET /v1/queues/huge/items HTTP/1.1\r\nHost: x\r\n\r\n")
+    body = bytearray()
+    view = bytearray(16 << 20)
+    while True:
+        n = sock.recv_into(view)
+        if not n:
+            break
+        body += view[:n]
+    sock.close()
+    assert b'"data":"' in body, bytes(body[:300])
+    start_at = body.index(b'"data":"') + 8
+    end_at = body.index(b'"', start_at)
+    assert end_at - start_at == (size + 2) // 3 * 4
+    assert base64.b64decode(bytes(body[start_at:start_at + (1 << 20) * 4 // 3 + 4])[:(1 << 20) // 3 * 4])[:16] == b"\x00" * 16
+
+
+@huge
+def test_an_enqueue_of_a_base64_item_over_2_gib_of_text_is_stored(make_server, tmp_path):
+    """A JSON batch whose base64 string is over INT_MAX characters, within
+    http_max_body and max_item_size, is stored (not a 500)."""
+    s, port = start(make_server, tmp_path, "--max-item-size", "3G", "--http-max-body", "4G", "--http-timeout", "10m")
+    size = 3 << 29                                          # 1.5 GiB: 2 GiB of base64
+    body = b'["' + b"AAAA" * (size // 3) + b'"]'
+    sock = __import__("socket").create_connection(("127.0.0.1", port))
+    sock.sendall(b"POST /v1/queues/huge/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body))
+    sock.sendall(body)
+    del body
+    answer = b""
+    while True:
+        n = sock.recv(65536)
+        if not n:
+            break
+        answer += n
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 201 "), answer
+    st, j, _ = call(port, "GET", "/v1/queues/huge")
+    assert st == 200 and j["items"] == 1 and j["bytes"] == size
 
 
 def test_every_operation_of_the_openapi_file_was_exercised(request):
