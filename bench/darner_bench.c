@@ -8,6 +8,10 @@
  *   redis      RESP: LPUSH / RPOP; reliable reads are LMOVE q q:processing + LREM
  *   beanstalkd put / reserve-with-timeout 0 + delete
  *
+ * --binary: darner and memcached in memcache's binary protocol instead of text
+ * (Set and Get with the same keys: the queue name, q/close/open for reliable
+ * reads, q/sync for durable sets); answers are framed by their 24-byte header.
+ *
  * Workloads (--workload):
  *   flood     every connection alternates enqueue and dequeue
  *   set       enqueues only (fills a backlog)
@@ -61,7 +65,7 @@
 #define FINISH_GRACE_NS (60ull * 1000000000ull) /* after stop: answers still owed */
 
 enum driver { DRV_DARNER, DRV_KESTREL, DRV_MEMCACHED, DRV_REDIS, DRV_BEANSTALKD };
-enum proto { P_MC, P_RESP, P_BEAN };
+enum proto { P_MC, P_RESP, P_BEAN, P_BIN };
 enum workload { WL_FLOOD, WL_SET, WL_GET, WL_RELIABLE, WL_DURABLE, WL_FAIRNESS, WL_RAWSYNC };
 enum opkind { OP_SET, OP_GET, OP_REL, OP_BIGSET, OP_BIGGET, OP_NKINDS };
 
@@ -69,6 +73,18 @@ static const char *const driver_names[] = {"darner", "kestrel", "memcached", "re
 static const char *const workload_names[] = {"flood", "set", "get", "reliable", "durable", "fairness", "rawsync"};
 static const char *const prealloc_names[] = {"none", "fallocate", "zero"};
 static const char *const op_names[] = {"set", "get", "reliable", "bigset", "bigget"};
+static const char *const proto_names[] = {"text", "resp", "beanstalk", "binary"};
+
+/* memcache's binary protocol: the header of every request and answer. */
+#define BIN_HDR 24
+#define BIN_REQ 0x80
+#define BIN_RES 0x81
+#define BIN_GET 0x00
+#define BIN_SET 0x01
+#define BIN_VERSION 0x0b
+#define BIN_OK 0x0000
+#define BIN_NOT_FOUND 0x0001
+#define BIN_SET_EXTRAS 8 /* flags, expiration */
 
 /* ---- configuration (read-only once the threads start) ---- */
 
@@ -93,6 +109,7 @@ struct config {
     const char *json;
     const char *label;
     bool quiet;
+    bool binary; /* --binary: memcache's binary protocol (P_BIN) */
     double progress_every;
 };
 
@@ -173,7 +190,7 @@ struct oseg {
 };
 
 enum pstate { PS_LINE, PS_SKIP };
-enum after_skip { AS_MC_END, AS_HIT, AS_REDIS_LREM, AS_BEAN_DELETE };
+enum after_skip { AS_MC_END, AS_HIT, AS_REDIS_LREM, AS_BEAN_DELETE, AS_BIN_DONE };
 
 struct thread;
 
@@ -199,6 +216,7 @@ struct conn {
     bool mc_value;    /* a VALUE block was seen for the request at the head */
     uint64_t resp_n;  /* size of the value being skipped */
     uint64_t bean_id; /* job to delete after RESERVED */
+    int bin_result;   /* binary: the result of the answer whose body is being skipped */
     int bad_size;     /* the value had an unexpected size */
     /* requests in flight, oldest first */
     struct infl *ring;
@@ -257,6 +275,8 @@ static void out_grow_segs(struct conn *c)
 
 static void out_copy(struct conn *c, const void *p, size_t n)
 {
+    if (!n)
+        return; /* an empty segment would never be written out */
     if (c->olen + n > c->ocap) {
         size_t ncap = c->ocap ? c->ocap : 4096;
         while (ncap < c->olen + n)
@@ -364,6 +384,35 @@ static void ring_pop(struct conn *c)
 
 /* ---- requests ---- */
 
+static void put_be16(char *p, uint16_t v)
+{
+    p[0] = (char)(v >> 8);
+    p[1] = (char)v;
+}
+
+static void put_be32(char *p, uint32_t v)
+{
+    put_be16(p, (uint16_t)(v >> 16));
+    put_be16(p + 2, (uint16_t)v);
+}
+
+/* A binary request's header, extras (zeros) and key: everything but the value
+ * of value_len bytes that follows it. Returns its length. */
+static size_t bin_request(char *out, size_t cap, uint8_t opcode, size_t extras, const char *key, size_t value_len)
+{
+    size_t klen = strlen(key);
+    if (BIN_HDR + extras + klen > cap || klen > UINT16_MAX || extras + klen + value_len > UINT32_MAX)
+        die("queue name too long");
+    memset(out, 0, BIN_HDR + extras);
+    out[0] = (char)BIN_REQ;
+    out[1] = (char)opcode;
+    put_be16(out + 2, (uint16_t)klen);
+    out[4] = (char)extras;
+    put_be32(out + 8, (uint32_t)(extras + klen + value_len));
+    memcpy(out + BIN_HDR + extras, key, klen);
+    return BIN_HDR + extras + klen;
+}
+
 static void build_requests(void)
 {
     const char *q = cfg.queue;
@@ -378,7 +427,21 @@ static void build_requests(void)
             die("queue name too long");                                                                                \
         R.field##_len = (size_t)n;                                                                                     \
     } while (0)
+    char key[256];
+#define BIN(field, opcode, extras, value_len, ...)                                                                     \
+    do {                                                                                                               \
+        snprintf(key, sizeof(key), __VA_ARGS__);                                                                       \
+        R.field##_len = bin_request(R.field, sizeof(R.field), opcode, extras, key, value_len);                         \
+    } while (0)
     switch (cfg.proto) {
+    case P_BIN:
+        BIN(set_hdr, BIN_SET, BIN_SET_EXTRAS, cfg.size, "%s%s", q, sync);
+        BIN(get, BIN_GET, 0, 0, "%s", q);
+        BIN(rel, BIN_GET, 0, 0, "%s/close/open", q);
+        BIN(bigset_hdr, BIN_SET, BIN_SET_EXTRAS, cfg.bg_size, "%s", big);
+        BIN(bigget, BIN_GET, 0, 0, "%s", big);
+        R.trailer_len = 0; /* the value is the end of a binary request */
+        break;
     case P_MC:
         FMT(set_hdr, "set %s%s 0 0 %zu\r\n", q, sync, cfg.size);
         FMT(get, "get %s\r\n", q);
@@ -407,6 +470,7 @@ static void build_requests(void)
         break;
     }
 #undef FMT
+#undef BIN
 }
 
 /* The next operation a connection starts. */
@@ -690,6 +754,9 @@ static void after_skip(struct conn *c)
         ring_push(c, next);
         break;
     }
+    case AS_BIN_DONE:
+        complete(c, c->bin_result);
+        break;
     }
 }
 
@@ -710,7 +777,101 @@ static void on_line(struct conn *c, const char *l, size_t len)
     case P_BEAN:
         on_line_bean(c, e, l, len);
         break;
+    case P_BIN:
+        break; /* framed by read_frames_bin, never by lines */
     }
+}
+
+/* Takes up to avail bytes of the data block being skipped; returns how many. */
+static size_t skip_data(struct conn *c, size_t avail)
+{
+    size_t take = avail < c->skip_left ? avail : (size_t)c->skip_left;
+    c->skip_left -= take;
+    if (!c->skip_left)
+        after_skip(c); /* text: the data ended in CRLF, the last two bytes skipped */
+    return take;
+}
+
+/* Text protocols: answers are lines, some followed by a data block. Returns
+ * the bytes of ibuf consumed. */
+static size_t read_lines(struct conn *c)
+{
+    size_t pos = 0;
+    while (pos < c->ilen && !atomic_load_explicit(&g_failed, memory_order_relaxed)) {
+        if (c->ps == PS_SKIP) {
+            pos += skip_data(c, c->ilen - pos);
+            continue;
+        }
+        char *nl = memchr(c->ibuf + pos, '\n', c->ilen - pos);
+        if (!nl)
+            break;
+        size_t len = (size_t)(nl - (c->ibuf + pos));
+        const char *line = c->ibuf + pos;
+        if (len && line[len - 1] == '\r')
+            len--;
+        pos = (size_t)(nl - c->ibuf) + 1;
+        on_line(c, line, len);
+    }
+    return pos;
+}
+
+static uint16_t get_be16(const char *p) { return (uint16_t)((uint8_t)p[0] << 8 | (uint8_t)p[1]); }
+
+static uint32_t get_be32(const char *p) { return (uint32_t)get_be16(p) << 16 | get_be16(p + 2); }
+
+/* A binary answer's header: decides the result of the request at the head of
+ * the ring (the value's size is in the header), then skips the body. */
+static void on_header_bin(struct conn *c, const char *h)
+{
+    struct infl *e = ring_head(c);
+    if (!e) {
+        conn_fail(c, "binary answer without a request");
+        return;
+    }
+    bool set = e->kind == OP_SET || e->kind == OP_BIGSET;
+    uint8_t opcode = (uint8_t)h[1];
+    uint16_t status = get_be16(h + 6);
+    uint32_t body = get_be32(h + 8);
+    uint32_t fixed = get_be16(h + 2) + (uint8_t)h[4]; /* key and extras */
+    if ((uint8_t)h[0] != BIN_RES || opcode != (set ? BIN_SET : BIN_GET) || fixed > body) {
+        conn_fail(c, "bad binary answer header (magic 0x%02x, opcode 0x%02x, body %" PRIu32 ")", (uint8_t)h[0], opcode,
+                  body);
+        return;
+    }
+    int result = -1;
+    if (status == BIN_OK) {
+        result = 1;
+        if (!set && body - fixed != expected_size(e->kind))
+            c->bad_size = 1;
+    } else if (status == BIN_NOT_FOUND && !set) {
+        result = 0;
+    }
+    if (!body) {
+        complete(c, result);
+        return;
+    }
+    c->bin_result = result;
+    c->skip_left = body;
+    c->after = AS_BIN_DONE;
+    c->ps = PS_SKIP;
+}
+
+/* Binary protocol: answers are framed by their header's total body length,
+ * not by lines. Returns the bytes of ibuf consumed. */
+static size_t read_frames_bin(struct conn *c)
+{
+    size_t pos = 0;
+    while (pos < c->ilen && !atomic_load_explicit(&g_failed, memory_order_relaxed)) {
+        if (c->ps == PS_SKIP) {
+            pos += skip_data(c, c->ilen - pos);
+            continue;
+        }
+        if (c->ilen - pos < BIN_HDR)
+            break;
+        on_header_bin(c, c->ibuf + pos);
+        pos += BIN_HDR;
+    }
+    return pos;
 }
 
 static void conn_readable(struct conn *c)
@@ -727,30 +888,7 @@ static void conn_readable(struct conn *c)
         return;
     }
     c->ilen += (size_t)r;
-    size_t pos = 0;
-    while (pos < c->ilen && !atomic_load_explicit(&g_failed, memory_order_relaxed)) {
-        if (c->ps == PS_SKIP) {
-            size_t take = c->ilen - pos;
-            if (take > c->skip_left)
-                take = (size_t)c->skip_left;
-            pos += take;
-            c->skip_left -= take;
-            if (!c->skip_left) {
-                /* The data must end in CRLF: the last two bytes skipped. */
-                after_skip(c);
-            }
-            continue;
-        }
-        char *nl = memchr(c->ibuf + pos, '\n', c->ilen - pos);
-        if (!nl)
-            break;
-        size_t len = (size_t)(nl - (c->ibuf + pos));
-        const char *line = c->ibuf + pos;
-        if (len && line[len - 1] == '\r')
-            len--;
-        pos = (size_t)(nl - c->ibuf) + 1;
-        on_line(c, line, len);
-    }
+    size_t pos = cfg.proto == P_BIN ? read_frames_bin(c) : read_lines(c);
     if (pos < c->ilen)
         memmove(c->ibuf, c->ibuf + pos, c->ilen - pos);
     c->ilen -= pos;
@@ -777,6 +915,33 @@ static int read_lines_blocking(int fd, int want)
         n += (size_t)r;
         if (n == sizeof(buf))
             n = 0; /* only the count of lines matters */
+    }
+    return 0;
+}
+
+static int read_exact(int fd, char *buf, size_t n)
+{
+    while (n) {
+        ssize_t r = read(fd, buf, n);
+        if (r <= 0)
+            return -1;
+        buf += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Reads one binary answer (its header, then its body) and drops it. */
+static int read_bin_blocking(int fd)
+{
+    char h[BIN_HDR], sink[1024];
+    if (read_exact(fd, h, BIN_HDR) < 0 || (uint8_t)h[0] != BIN_RES)
+        return -1;
+    for (size_t left = get_be32(h + 8); left;) {
+        size_t n = left < sizeof(sink) ? left : sizeof(sink);
+        if (read_exact(fd, sink, n) < 0)
+            return -1;
+        left -= n;
     }
     return 0;
 }
@@ -818,8 +983,12 @@ static int conn_open(struct conn *c, char *err, size_t errlen)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     char hello[700];
+    size_t hello_len = 0;
     int lines = 1;
     switch (cfg.proto) {
+    case P_BIN:
+        hello_len = bin_request(hello, sizeof(hello), BIN_VERSION, 0, "", 0);
+        break;
     case P_MC:
         snprintf(hello, sizeof(hello), "version\r\n");
         break;
@@ -834,7 +1003,10 @@ static int conn_open(struct conn *c, char *err, size_t errlen)
         break;
     }
     }
-    if (write_all(fd, hello, strlen(hello)) < 0 || read_lines_blocking(fd, lines) < 0) {
+    if (!hello_len)
+        hello_len = strlen(hello);
+    if (write_all(fd, hello, hello_len) < 0 ||
+        (cfg.proto == P_BIN ? read_bin_blocking(fd) : read_lines_blocking(fd, lines)) < 0) {
         snprintf(err, errlen, "no answer from %s:%d: %s", cfg.host, cfg.port, strerror(errno));
         close(fd);
         return -1;
@@ -1122,9 +1294,11 @@ static void report(struct thread *ths, const char *la0)
         fprintf(tf, "  latency us     count       p50       p90       p99     p99.9        max      mean\n");
         print_lat_row(tf, "write+sync", T.h[OP_SET]);
     } else {
-        fprintf(tf, "darner-bench: driver=%s workload=%s port=%d connections=%d pipeline=%d size=%zu threads=%d\n",
-                driver_names[cfg.driver], workload_names[cfg.workload], cfg.port, cfg.conns, cfg.pipeline, cfg.size,
-                cfg.threads);
+        fprintf(tf,
+                "darner-bench: driver=%s protocol=%s workload=%s port=%d connections=%d pipeline=%d size=%zu "
+                "threads=%d\n",
+                driver_names[cfg.driver], proto_names[cfg.proto], workload_names[cfg.workload], cfg.port, cfg.conns,
+                cfg.pipeline, cfg.size, cfg.threads);
         fprintf(tf, "  ops        %" PRIu64 " (hits %" PRIu64 ", misses %" PRIu64 ", errors %" PRIu64 ")\n", T.ops,
                 T.hits, T.misses, T.errors);
         fprintf(tf, "  elapsed    %.3f s\n", T.elapsed);
@@ -1144,8 +1318,10 @@ static void report(struct thread *ths, const char *la0)
         FILE *f = json_stdout ? stdout : fopen(cfg.json, "w");
         if (!f)
             die("open %s: %s", cfg.json, strerror(errno));
-        fprintf(f, "{\"tool\": \"darner-bench\", \"driver\": \"%s\", \"workload\": \"%s\", \"label\": ",
-                driver_names[cfg.driver], workload_names[cfg.workload]);
+        fprintf(f,
+                "{\"tool\": \"darner-bench\", \"driver\": \"%s\", \"protocol\": \"%s\", \"workload\": \"%s\", "
+                "\"label\": ",
+                driver_names[cfg.driver], proto_names[cfg.proto], workload_names[cfg.workload]);
         json_str(f, cfg.label);
         fprintf(f, ", \"host\": \"%s\", \"port\": %d, \"queue\": ", cfg.host, cfg.port);
         json_str(f, cfg.queue);
@@ -1201,6 +1377,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: darner-bench [flags]\n"
                "  --driver NAME        darner | kestrel | memcached | redis | beanstalkd (default darner)\n"
+               "  --binary             darner, memcached: memcache's binary protocol instead of text\n"
                "  --workload NAME      flood | set | get | reliable | durable | fairness | rawsync (default flood)\n"
                "  --host ADDR          IPv4 address (default 127.0.0.1)\n"
                "  -p, --port N         server port (default 22133)\n"
@@ -1292,6 +1469,10 @@ static void parse_flags(int argc, char **argv)
             cfg.quiet = true;
             continue;
         }
+        if (!strcmp(a, "--binary")) {
+            cfg.binary = true;
+            continue;
+        }
         if (i + 1 >= argc)
             die("%s needs a value (see --help)", a);
         const char *v = argv[++i];
@@ -1353,6 +1534,11 @@ static void parse_flags(int argc, char **argv)
     if (cfg.size > (1ull << 30) || cfg.bg_size > (1ull << 30))
         die("item sizes are limited to 1 GiB");
     cfg.proto = cfg.driver == DRV_REDIS ? P_RESP : cfg.driver == DRV_BEANSTALKD ? P_BEAN : P_MC;
+    if (cfg.binary) {
+        if (cfg.driver != DRV_DARNER && cfg.driver != DRV_MEMCACHED)
+            die("--binary: the darner and memcached drivers only");
+        cfg.proto = P_BIN;
+    }
     if (!cfg.duration && !cfg.count)
         cfg.duration = 5;
     if (cfg.workload != WL_FAIRNESS)
