@@ -437,6 +437,23 @@ def test_allow_names_the_methods_of_the_path(make_server, tmp_path):
         assert st == 405 and h["Allow"] == allow, path
 
 
+def test_a_waiting_take_ends_503_when_the_server_turns_quiescent(make_server, tmp_path):
+    s, port = start(make_server, tmp_path, "--status-grace", "0")
+    got = {}
+    with s.client() as c:
+        assert c.set("qq", b"kept") == "STORED" and c.get_data("qq/open") == b"kept"
+        th = threading.Thread(target=lambda: got.update(a=call(port, "GET", "/v1/queues/qq/items?wait=10000")))
+        th.start()
+        assert wait_until(lambda: c.stats().get("queue_qq_waiters") == "1")
+        assert c.cmd("status quiescent") == "END"
+        assert c.cmd("get qq/abort") == "END"                       # back: wakes the wait, handed to nobody
+        th.join(15)
+        st, j, _ = got["a"]
+        assert st == 503 and error_code(j) == "quiescent"
+        assert c.cmd("status up") == "END"
+        assert c.get_data("qq") == b"kept"
+
+
 # The two tests below hold several GB (the answer or body is built whole in
 # memory): not under a sanitizer (its quarantine and shadow memory) or Wine.
 huge = pytest.mark.skipif(sanitized(DARNER_BIN) or UNDER_WINE,
