@@ -15,7 +15,6 @@
 #define SET_WINDOW_BYTES (1024 * 1024)
 #define SEND_IOVS 63 /* 21 sets a send call, well under any IOV_MAX */
 #define GET_WINDOW_BYTES (16 * 1024)
-#define FLEET_WAIT_SLICE_MS 250
 
 /* ---- batch enqueue ------------------------------------------------------ */
 
@@ -86,17 +85,8 @@ static int64_t set_server(darner_client *c)
     int64_t deadline = dn_now_ms() + c->timeout_ms;
     int64_t rc = -ECONNREFUSED;
     int attempted = 0;
-    for (;;) {
-        size_t i = dn_fleet_pick_random(&c->fleet, tried, dn_now_ms());
-        if (i == c->fleet.n) {
-            if (!attempted && dn_wait_for_retry(c, tried, deadline))
-                continue;
-            if (!attempted)
-                dn_set_error(c, SIZE_MAX, "every server is down (backing off)");
-            break;
-        }
-        tried[i] = 1;
-        attempted = 1;
+    size_t i;
+    while ((i = dn_pick_untried(c, tried, deadline, &attempted)) < c->fleet.n) {
         int crc = dn_server_connect(c, i);
         if (crc == 0) {
             rc = (int64_t)i;
@@ -294,29 +284,13 @@ static int take_wait(darner_client *c, const char *queue, int wait_ms, darner_it
                      size_t *got)
 {
     int64_t end = dn_now_ms() + wait_ms;
-    while (*got == 0) {
-        int64_t now = dn_now_ms();
-        int64_t left = end - now;
-        if (left <= 0)
-            break;
-        size_t healthy = 0;
-        for (size_t i = 0; i < c->fleet.n; i++)
-            healthy += dn_fleet_healthy(&c->fleet, i, now);
-        if (healthy == 0) {
-            int64_t next = dn_fleet_next_retry(&c->fleet, NULL);
-            dn_sleep_ms((next < end ? next : end) - now);
-            continue;
-        }
-        size_t i = dn_fleet_rotate(&c->fleet);
-        if (!dn_fleet_healthy(&c->fleet, i, now))
-            continue;
-        int64_t slice = healthy == 1 ? left : (left < FLEET_WAIT_SLICE_MS ? left : FLEET_WAIT_SLICE_MS);
-        if (slice > UINT32_MAX)
-            slice = UINT32_MAX;
+    size_t i;
+    uint32_t slice;
+    while (*got == 0 && dn_wait_pick(c, end, &i, &slice)) {
         if (dn_server_connect(c, i) < 0)
             continue;
         int sent = 0;
-        int rc = take_from(c, i, queue, (uint32_t)slice, items, max, got, &sent);
+        int rc = take_from(c, i, queue, slice, items, max, got, &sent);
         if (rc < 0 && sent)
             return rc;
     }

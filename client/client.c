@@ -189,6 +189,52 @@ int dn_server_reply(darner_client *c, size_t i, struct dn_reply *r, int extra_ms
     return rc;
 }
 
+#define FLEET_WAIT_SLICE_MS 250 /* a wait on one server while others may get the item */
+
+size_t dn_pick_untried(darner_client *c, unsigned char *tried, int64_t deadline, int *attempted)
+{
+    for (;;) {
+        size_t i = dn_fleet_pick_random(&c->fleet, tried, dn_now_ms());
+        if (i < c->fleet.n) {
+            tried[i] = 1;
+            *attempted = 1;
+            return i;
+        }
+        /* Everyone is backing off: wait for the first to come back, but
+         * only if nothing was tried yet, so a dead fleet fails fast. */
+        if (!*attempted && dn_wait_for_retry(c, tried, deadline))
+            continue;
+        if (!*attempted)
+            dn_set_error(c, SIZE_MAX, "every server is down (backing off)");
+        return c->fleet.n;
+    }
+}
+
+int dn_wait_pick(darner_client *c, int64_t end, size_t *server, uint32_t *slice)
+{
+    for (;;) {
+        int64_t now = dn_now_ms();
+        int64_t left = end - now;
+        if (left <= 0)
+            return 0;
+        size_t healthy = 0;
+        for (size_t i = 0; i < c->fleet.n; i++)
+            healthy += dn_fleet_healthy(&c->fleet, i, now);
+        if (healthy == 0) {
+            int64_t next = dn_fleet_next_retry(&c->fleet, NULL);
+            dn_sleep_ms((next < end ? next : end) - now);
+            continue;
+        }
+        size_t i = dn_fleet_rotate(&c->fleet);
+        if (!dn_fleet_healthy(&c->fleet, i, now))
+            continue;
+        int64_t s = healthy == 1 ? left : (left < FLEET_WAIT_SLICE_MS ? left : FLEET_WAIT_SLICE_MS);
+        *server = i;
+        *slice = s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+        return 1;
+    }
+}
+
 int dn_wait_for_retry(darner_client *c, const unsigned char *skip, int64_t deadline)
 {
     int64_t now = dn_now_ms();

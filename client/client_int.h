@@ -64,6 +64,19 @@ int dn_server_reply(darner_client *c, size_t i, struct dn_reply *r, int extra_ms
  * first one may, if that is before deadline. Returns 1 if it slept, else 0. */
 int dn_wait_for_retry(darner_client *c, const unsigned char *skip, int64_t deadline);
 
+/* The next server not in tried for a request with no item to wait for (a
+ * set, a batch): a random healthy one, marked tried. When none is, and none
+ * was tried yet (*attempted 0), waits for the first to come back before
+ * deadline; else says every server is down. Returns its index, or
+ * c->fleet.n when there is none. */
+size_t dn_pick_untried(darner_client *c, unsigned char *tried, int64_t deadline, int *attempted);
+
+/* The next server of a wait for an item that ends at end: the next healthy
+ * one in rotation (sleeping while none is), and how long to wait on it
+ * (*slice ms: the time left, in slices of FLEET_WAIT_SLICE_MS while other
+ * servers may get the item). Returns 1, or 0 once end has passed. */
+int dn_wait_pick(darner_client *c, int64_t end, size_t *server, uint32_t *slice);
+
 /* Open-item table (open.c). */
 int dn_open_find(const darner_client *c, const char *queue);
 int dn_open_add(darner_client *c, const char *queue, size_t server);

@@ -10,8 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#define FLEET_WAIT_SLICE_MS 250
-
 /* Forwards data chunks to the caller's sink, noting whether it stopped the
  * transfer (as opposed to the network). */
 struct forward {
@@ -114,38 +112,23 @@ static int wait_phase(darner_client *c, const char *queue, unsigned opts, int wa
                       const darner_sink *sink, int *found)
 {
     int64_t end = dn_now_ms() + wait_ms;
-    for (;;) {
-        int64_t now = dn_now_ms();
-        int64_t left = end - now;
-        if (left <= 0)
-            return 0;
-        size_t healthy = 0;
-        for (size_t i = 0; i < c->fleet.n; i++)
-            healthy += dn_fleet_healthy(&c->fleet, i, now);
-        if (healthy == 0) {
-            int64_t next = dn_fleet_next_retry(&c->fleet, NULL);
-            dn_sleep_ms((next < end ? next : end) - now);
-            continue;
-        }
-        size_t i = dn_fleet_rotate(&c->fleet);
-        if (!dn_fleet_healthy(&c->fleet, i, now))
-            continue;
-        int64_t slice = healthy == 1 ? left : (left < FLEET_WAIT_SLICE_MS ? left : FLEET_WAIT_SLICE_MS);
-        if (slice > UINT32_MAX)
-            slice = UINT32_MAX;
+    size_t i;
+    uint32_t slice;
+    while (dn_wait_pick(c, end, &i, &slice)) {
         char req[DN_REQ_MAX];
-        int reqlen = dn_req_get(req, sizeof(req), queue, opts, (uint32_t)slice);
+        int reqlen = dn_req_get(req, sizeof(req), queue, opts, slice);
         if (reqlen < 0)
             return reqlen;
         if (dn_server_connect(c, i) < 0)
             continue;
         int sent = 0;
-        int rc = get_on(c, i, req, (size_t)reqlen, (uint32_t)slice, sink, found, &sent);
+        int rc = get_on(c, i, req, (size_t)reqlen, slice, sink, found, &sent);
         if (rc < 0 && sent)
             return rc;
         if (*found)
             return 0;
     }
+    return 0;
 }
 
 /* The common path of every get. The item goes to sink; for an open item the

@@ -104,19 +104,8 @@ static int set_any(darner_client *c, const char *queue, uint32_t flags, int64_t 
         return -ENOMEM;
     int64_t deadline = dn_now_ms() + c->timeout_ms;
     int rc = -ECONNREFUSED, attempted = 0;
-    for (;;) {
-        size_t i = dn_fleet_pick_random(&c->fleet, tried, dn_now_ms());
-        if (i == c->fleet.n) {
-            /* Everyone is backing off: wait for the first to come back, but
-             * only if nothing was tried yet, so a dead fleet fails fast. */
-            if (!attempted && dn_wait_for_retry(c, tried, deadline))
-                continue;
-            if (!attempted)
-                dn_set_error(c, SIZE_MAX, "every server is down (backing off)");
-            break;
-        }
-        tried[i] = 1;
-        attempted = 1;
+    size_t i;
+    while ((i = dn_pick_untried(c, tried, deadline, &attempted)) < c->fleet.n) {
         rc = dn_server_connect(c, i);
         if (rc < 0)
             continue;
