@@ -1,6 +1,7 @@
 /* queue/delay_int.h: the insides of delayed items, shared by
- * queue/delay.c (buckets, firing, the tick) and queue/delay_index.c (a
- * bucket's index: sorted runs and a heap). */
+ * queue/delay.c (buckets, firing, the tick), queue/delay_index.c (a
+ * bucket's index: sorted runs and a heap) and queue/delay_count.c (the
+ * count of what a bucket holds). */
 #ifndef DARNER_QUEUE_DELAY_INT_H
 #define DARNER_QUEUE_DELAY_INT_H
 
@@ -88,6 +89,18 @@ void dindex_pop(struct queue *b, size_t src);
 int dindex_add(struct queue *b, const struct jnl_item *it);
 /* Forgets b's index (it is built again from what has not fired). */
 void dindex_reset(const struct jio *io, struct dbucket *d);
+/* ---- counting (delay_count.c) ---- */
+/* Counts bucket b at once from its journal's totals (j; NULL: b's open or
+ * parked journal), exact while nothing of it has fired. Returns 1 if b is
+ * counted. */
+int dcount_from_totals(struct queue *b, struct jnl *j);
+/* Item it of the bucket d fired (or expired, or was kicked): no longer
+ * counted, unless the census has not reached it. */
+void dcount_fired(struct dbucket *d, const struct jnl_item *it);
+/* Census steps for the buckets not counted yet, at most budget. Returns 1
+ * while some are left. */
+int dcensus_tick(struct registry *r, size_t budget);
+
 /* One step of b's index build: 1 when it is done, 0 when more steps are
  * needed, or -errno. */
 int dindex_build_step(struct queue *b);
