@@ -41,16 +41,16 @@ void ci_do_set(struct conn *c, const struct proto_req *req, const char *data)
     struct enq_targets t;
     s->st.cmd_set++;
     struct jnl_ticket *ticket = NULL;
-    uint64_t now = queue_now_ms();
-    const char *why = enq_refusal(c->srv->reg, &req->key, enq_expiry_ms(req->exptime), now);
+    const char *why;
     struct jnl_attrs a = {.flags = req->flags,
                           .expire_ms = enq_expiry_ms(req->exptime),
                           .priority = (req->key.opts & PROTO_OPT_PRI) ? req->key.priority : JNL_PRIORITY_DEFAULT};
-    if (why) { /* nothing stored, no queue made */
+    int rc = enq_targets(c->srv->reg, &req->key, a.expire_ms, queue_now_ms(), &t, &why);
+    if (rc == 0 && why) { /* nothing stored, no queue made */
+        enq_targets_free(&t);
         ci_reply(c, REPLY_CLIENT_ERROR, why);
         return;
     }
-    int rc = enq_targets(c->srv->reg, &req->key, enq_expiry_ms(req->exptime), now, &t);
     if (rc == 0 && t.n == 1) { /* the common case: written with the turn's batch */
         a.visible_ms = t.q[0].due;
         if ((rc = queue_admit(t.q[0].q, req->bytes)) == 0)
@@ -127,16 +127,15 @@ int ci_stream_step(struct conn *c, size_t *pos)
     int rc = c->stream_err;
     struct enq_targets t = {.n = 0};
     size_t refused = 0;
-    const char *why = rc == 0 ? enq_refusal(c->srv->reg, &c->stream.key, enq_expiry_ms(c->stream.exptime),
-                                            c->stream.begin_ms)
-                              : NULL;
-    if (why) { /* a reload between its start and end changed the settings */
+    const char *why = NULL;
+    if (rc == 0)
+        rc = enq_targets(c->srv->reg, &c->stream.key, enq_expiry_ms(c->stream.exptime), c->stream.begin_ms, &t, &why);
+    if (rc == 0 && why) { /* a reload between its start and end changed the settings */
+        enq_targets_free(&t);
         jnl_blob_discard(b);
         ci_reply(c, REPLY_CLIENT_ERROR, why);
         return 1;
     }
-    if (rc == 0)
-        rc = enq_targets(c->srv->reg, &c->stream.key, enq_expiry_ms(c->stream.exptime), c->stream.begin_ms, &t);
     struct jnl_attrs a = {.flags = c->stream.flags,
                           .expire_ms = enq_expiry_ms(c->stream.exptime),
                           .priority = c->stream.priority};

@@ -19,12 +19,12 @@ uint64_t enq_expiry_ms(int64_t exptime)
     return (uint64_t)exptime * 1000;
 }
 
-/* The settings queue name (len bytes) has: its own when it exists (no
- * lookup per set), else the config file's. */
-static const struct qconf *conf_of(struct registry *r, const char *name, size_t len)
+/* The settings queue name (len bytes) has: its own when it exists (*q: it;
+ * no lookup per set), else the config file's (*q NULL). */
+static const struct qconf *conf_of(struct registry *r, const char *name, size_t len, struct queue **q)
 {
-    struct queue *q = registry_find(r, name, len);
-    return q ? q->conf : conffile_queue(r->conf, name, len);
+    *q = registry_find(r, name, len);
+    return *q ? (*q)->conf : conffile_queue(r->conf, name, len);
 }
 
 /* The due time (Unix ms) of a set of key k at time now into a queue of
@@ -85,12 +85,10 @@ static int add_target(struct enq_targets *t, struct queue *q, uint64_t due)
 
 /* Adds queue name (made if missing, unless fanout_only) and its fanout
  * children to t, each copy due at due. */
-static int targets_of(struct registry *r, const char *name, size_t len, uint64_t due, struct enq_targets *t)
+static int targets_of(struct registry *r, const char *name, size_t len, struct queue *q, const struct qconf *qc,
+                      uint64_t due, struct enq_targets *t)
 {
-    struct queue *q = registry_find(r, name, len);
     int rc;
-    /* an existing queue has its settings resolved: no lookup per set */
-    const struct qconf *qc = q ? q->conf : conffile_queue(r->conf, name, len);
     if (!qc->v.fanout_only) {
         if ((!q && (rc = registry_get_or_create(r, name, len, &q)) < 0) || (rc = add_target(t, q, due)) < 0)
             return rc;
@@ -102,33 +100,51 @@ static int targets_of(struct registry *r, const char *name, size_t len, uint64_t
     return 0;
 }
 
-const char *enq_refusal(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now)
+/* Why the destinations of alias a refuse a set of key k (NULL: none does). */
+static const char *alias_refusal(struct registry *r, const struct conf_alias *a, const struct proto_key *k,
+                                 uint64_t expire_ms, uint64_t now)
 {
-    const struct conf_alias *a = conffile_alias(r->conf, k->name.p, k->name.len);
     const char *why = NULL;
-    if (!a)
-        due_of(conf_of(r, k->name.p, k->name.len), k->name.len, k, expire_ms, now, &why);
-    for (size_t i = 0; a && i < a->ndest && !why; i++) {
+    struct queue *q;
+    for (size_t i = 0; i < a->ndest && !why; i++) {
         size_t len = strlen(a->dest[i]);
-        due_of(conf_of(r, a->dest[i], len), len, k, expire_ms, now, &why);
+        due_of(conf_of(r, a->dest[i], len, &q), len, k, expire_ms, now, &why);
     }
     return why;
 }
 
-int enq_targets(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now, struct enq_targets *t)
+const char *enq_refusal(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now)
 {
     const struct conf_alias *a = conffile_alias(r->conf, k->name.p, k->name.len);
-    const char *why;
+    const char *why = NULL;
+    struct queue *q;
+    if (a)
+        return alias_refusal(r, a, k, expire_ms, now);
+    due_of(conf_of(r, k->name.p, k->name.len, &q), k->name.len, k, expire_ms, now, &why);
+    return why;
+}
+
+int enq_targets(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now, struct enq_targets *t,
+                const char **why)
+{
+    const struct conf_alias *a = conffile_alias(r->conf, k->name.p, k->name.len);
+    struct queue *q;
     int rc = 0;
     t->q = t->one;
     t->n = 0;
     t->cap = sizeof(t->one) / sizeof(t->one[0]);
-    if (!a)
-        return targets_of(r, k->name.p, k->name.len,
-                          due_of(conf_of(r, k->name.p, k->name.len), k->name.len, k, expire_ms, now, &why), t);
+    if (!a) { /* one lookup of the queue and its settings for the whole set */
+        const struct qconf *qc = conf_of(r, k->name.p, k->name.len, &q);
+        uint64_t due = due_of(qc, k->name.len, k, expire_ms, now, why);
+        return *why ? 0 : targets_of(r, k->name.p, k->name.len, q, qc, due, t);
+    }
+    if ((*why = alias_refusal(r, a, k, expire_ms, now))) /* every destination checked before any is made */
+        return 0;
     for (size_t i = 0; i < a->ndest && rc == 0; i++) {
         size_t len = strlen(a->dest[i]);
-        rc = targets_of(r, a->dest[i], len, due_of(conf_of(r, a->dest[i], len), len, k, expire_ms, now, &why), t);
+        const struct qconf *qc = conf_of(r, a->dest[i], len, &q);
+        const char *ok;
+        rc = targets_of(r, a->dest[i], len, q, qc, due_of(qc, len, k, expire_ms, now, &ok), t);
     }
     return rc;
 }

@@ -32,13 +32,16 @@ struct enq_targets {
 uint64_t enq_expiry_ms(int64_t exptime);
 /* Why a set of key k at time now, of an item expiring at expire_ms (Unix
  * ms, 0 none: enq_expiry_ms), is refused by the settings of its queue,
- * or of any destination when it names an alias; NULL: it is not. */
+ * or of any destination when it names an alias; NULL: it is not. A
+ * streamed set asks before its data comes; enq_targets asks it too. */
 const char *enq_refusal(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now);
 /* Fills t (initialized here; the caller frees it with enq_targets_free)
  * with the queues a set of key k at time now stores copies in, made if
- * missing, each with its due time. Check enq_refusal() first, so that a
- * refused set makes no queue. Returns 0 or -errno. */
-int enq_targets(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now, struct enq_targets *t);
+ * missing, each with its due time; or, when the settings of the queue or of
+ * any alias destination refuse its delay, sets *why (as enq_refusal) and
+ * makes no queue (t empty). *why is NULL otherwise. Returns 0 or -errno. */
+int enq_targets(struct registry *r, const struct proto_key *k, uint64_t expire_ms, uint64_t now, struct enq_targets *t,
+                const char **why);
 void enq_targets_free(struct enq_targets *t);
 /* Whether the set must wait for an fsync: sync_opt (/sync), or a target
  * whose fsync policy is "always". */

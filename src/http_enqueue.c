@@ -326,12 +326,12 @@ void api_enqueue(struct call *c)
         api_fail(c->r, 503, "read_only", "the server is %s: it takes no items", status_name(s->status));
         goto out;
     }
-    if ((why = enq_refusal(s->reg, &c->key, expire, now))) {
-        api_fail(c->r, 400, "bad_option", "%s", why);
+    if ((rc = enq_targets(s->reg, &c->key, expire, now, &t, &why)) < 0) {
+        api_fail(c->r, 500, "internal", "cannot make the queue: %s", strerror(-rc));
         goto out;
     }
-    if ((rc = enq_targets(s->reg, &c->key, expire, now, &t)) < 0) {
-        api_fail(c->r, 500, "internal", "cannot make the queue: %s", strerror(-rc));
+    if (why) { /* nothing stored, no queue made */
+        api_fail(c->r, 400, "bad_option", "%s", why);
         goto out;
     }
     struct jnl_attrs a = {.flags = (uint32_t)flags,
