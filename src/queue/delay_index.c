@@ -133,6 +133,14 @@ static void run_drop(const struct jio *io, struct dbucket *d, struct drun *r)
     run_free(io, r);
 }
 
+/* Takes run r's head entry; a run spent is closed (not the one a merge
+ * writes: more comes). */
+static void run_advance(const struct jio *io, struct dbucket *d, struct drun *r)
+{
+    if (++r->wpos == r->wlen && r->next >= r->n && r != d->mout)
+        run_drop(io, d, r);
+}
+
 /* Sorts n entries and writes them as a new run file of bucket b. */
 static int run_write(struct queue *b, struct dent *e, size_t n)
 {
@@ -191,8 +199,7 @@ void dindex_pop(struct queue *b, size_t src)
         return;
     }
     struct drun *r = d->runs[src];
-    if (++r->wpos == r->wlen && r->next >= r->n && r != d->mout) /* spent: closed */
-        run_drop(b->reg->jconf.io, d, r);
+    run_advance(b->reg->jconf.io, d, r);
 }
 
 /* ---- buckets ---- */
@@ -379,8 +386,7 @@ int dindex_merge_step(struct queue *b)
         if (!best)
             break;
         buf[k++] = *bh;
-        if (++best->wpos == best->wlen && best->next >= best->n)
-            run_drop(io, d, best);
+        run_advance(io, d, best);
     }
     if ((rc = run_append(io, d->mout, buf, k)) < 0)
         goto fail;
