@@ -1,0 +1,55 @@
+/* cell/relay.h: a member that is not the cell's leader serves its memcache
+ * port by relaying each client connection to the leader's (docs/cluster.md):
+ * every byte the client sends goes to a connection of its own to the
+ * leader, every byte the leader answers comes back, so any memcache client
+ * is served whichever member it reaches, and what the leader ties to a
+ * connection (an item held open) ends when the client's connection ends.
+ * When no leader is known, a client is answered "SERVER_ERROR no quorum"
+ * and its connection is closed. Single-threaded (the loop thread). */
+#ifndef DARNER_CELL_RELAY_H
+#define DARNER_CELL_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "log.h"
+#include "util/list.h"
+
+/* The leader's memcache address for a new connection: fills host (NUL-
+ * terminated, a numeric IPv4 or IPv6 address) and *port and returns 1, or
+ * returns 0 when no leader is known (or this member is the leader). */
+typedef int (*relay_target_fn)(void *ctx, char *host, size_t host_cap, int *port);
+
+struct relay_conf {
+    const char *addr; /* listen address (numeric) */
+    int port;
+    relay_target_fn target;
+    void *ctx;
+    const struct log *log;
+    uint32_t max_conns;        /* clients relayed at once; more are closed at accept */
+    uint64_t connect_ms;       /* how long a connection to the leader may take */
+    size_t buf_bytes;          /* read buffer of each side (default 64 KiB when 0) */
+};
+
+struct relay {
+    uv_loop_t *loop;
+    struct relay_conf conf;
+    uv_tcp_t listener;
+    int listening;
+    struct list pairs; /* live client/leader pairs */
+    uint32_t npairs;
+    uint64_t relayed, refused; /* connections relayed, and answered "no quorum" */
+    void (*closed_cb)(struct relay *r);
+    int closing;
+};
+
+/* Binds conf->addr:conf->port and relays from now on. Returns 0 or -errno
+ * (-EADDRINUSE: the port is taken). r is the caller's and stays valid
+ * until relay_close's callback. */
+int relay_start(struct relay *r, uv_loop_t *loop, const struct relay_conf *conf);
+/* Stops listening and closes every relayed pair (both sides); cb runs once
+ * every handle is closed (the port is free again then). */
+void relay_close(struct relay *r, void (*cb)(struct relay *r));
+
+#endif
