@@ -2,6 +2,7 @@
 #include "app.h"
 #include "auth.h"
 #include "auth_file.h"
+#include "cell/cell.h"
 #include "conffile.h"
 #include "config.h"
 #include "proc.h"
@@ -147,6 +148,23 @@ int darner_run(int argc, char **argv, const struct jio *io, const struct darner_
     raise_fd_limit(&cfg);
     if ((rc = proc_prepare_dir(cfg.data_dir)) < 0) {
         fail(&lg, "cannot use data folder '%s': %s; give --data a folder you can write to", cfg.data_dir, errstr(rc));
+        conffile_free(file);
+        auth_free(auth);
+        log_close(&lg);
+        return 1;
+    }
+    if (cfg.cluster_id) /* a member of a replicated cell (docs/cluster.md) */
+        return cell_run(&cfg, file, auth, io, hooks, &lg);
+    char raft_dir[sizeof(cfg.data_dir) + 8];
+    uv_fs_t st;
+    snprintf(raft_dir, sizeof(raft_dir), "%s/raft", cfg.data_dir);
+    int is_cell = uv_fs_stat(NULL, &st, raft_dir, NULL) == 0;
+    uv_fs_req_cleanup(&st);
+    if (is_cell) {
+        fail(&lg,
+             "the data folder '%s' belongs to a member of a cell (it has a Raft log, raft/): start it with its "
+             "cluster_id and cluster_members (docs/cluster.md); nothing in it was changed",
+             cfg.data_dir);
         conffile_free(file);
         auth_free(auth);
         log_close(&lg);

@@ -43,6 +43,13 @@ static void unlink_done(uv_fs_t *req)
 static void unlink_later(void *ctx, const char *path)
 {
     struct server *s = ctx;
+    if (s->cfg->cluster_id) {
+        /* a cell: the removal is replicated (and made once committed) */
+        int rc = s->io.table.unlink(s->io.table.ctx, path);
+        if (rc < 0 && rc != -ENOENT)
+            log_warn(&s->log, "cannot remove %s: %s", path, errstr(rc));
+        return;
+    }
     struct unlink_req *u = s->stopping ? NULL : malloc(sizeof(*u));
     if (u) {
         u->s = s;
@@ -81,6 +88,7 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg, str
     if (rc < 0)
         return rc;
     s->reg->fsync = cfg->fsync;
+    s->reg->cell = cfg->cluster_id != 0;
     if ((rc = server_status_load(s)) < 0) {
         registry_close(s->reg);
         s->reg = NULL;

@@ -56,10 +56,19 @@ static void free_paths(struct syncer *s)
     s->npaths = 0;
 }
 
+static void finish(struct syncer *s, int result);
+
 static void after_cb(uv_work_t *req, int status)
 {
     struct syncer *s = req->data;
-    int result = status < 0 ? status : s->result;
+    finish(s, status < 0 ? status : s->result);
+}
+
+void syncer_commit_done(struct syncer *s, int status) { finish(s, status); }
+
+/* The running job is over with result: its waiters are told. */
+static void finish(struct syncer *s, int result)
+{
     if (result == 0 && s->take_err < 0) {
         /* Some files could not be taken for this job: not all is durable. */
         result = s->take_err;
@@ -103,6 +112,19 @@ static void start(struct syncer *s)
     s->result = 0;
     s->job_epoch = s->reg->sync_epoch_next++;
     s->busy = 1;
+    if (s->commit) {
+        /* a cell: the entry carrying the writes is what makes them durable
+         * (the copies of the fds were taken for the epochs only) */
+        const struct jio *io = s->reg->jconf.io;
+        for (int i = 0; i < s->nfds; i++)
+            io->close(io->ctx, s->fds[i]);
+        s->nfds = 0;
+        free_paths(s);
+        int crc = s->commit(s->commit_ctx, s);
+        if (crc < 0)
+            finish(s, crc);
+        return;
+    }
     int rc = uv_queue_work(s->loop, &s->work, work_cb, after_cb);
     if (rc < 0) {
         /* Cannot reach the pool: sync here rather than lose durability. */

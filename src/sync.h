@@ -33,6 +33,13 @@ struct syncer {
     int take_err; /* files that could not be taken for the running job: -errno */
     uint64_t job_epoch;
     uint64_t syncs; /* completed jobs, for stats */
+    /* A cell's leader (docs/cluster.md): a job makes what was written
+     * durable by committing it through Raft instead of fsyncing the files.
+     * commit starts that and calls syncer_commit_done once the cell has it
+     * (status 0) or not (-errno); it returns 0, or -errno when it could not
+     * start (the job fails). NULL: fsync. */
+    int (*commit)(void *ctx, struct syncer *s);
+    void *commit_ctx;
 };
 
 int syncer_init(struct syncer *s, uv_loop_t *loop, struct registry *reg, const struct log *log);
@@ -46,6 +53,8 @@ void syncer_kick(struct syncer *s);
 /* Forgets a waiter (its connection is gone); its callback will not run. */
 void syncer_cancel(struct sync_waiter *w);
 int syncer_busy(const struct syncer *s);
+/* A job's commit (commit above) is over. */
+void syncer_commit_done(struct syncer *s, int status);
 /* Frees memory; call after the loop has finished any running job. */
 void syncer_free(struct syncer *s);
 /* Synchronously syncs everything dirty (used at shutdown). */

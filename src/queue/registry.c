@@ -103,6 +103,8 @@ static struct queue *queue_new(struct registry *r, const char *name, size_t len,
 enum fsync_policy registry_queue_fsync(const struct registry *r, const struct queue *q)
 {
     enum fsync_policy p = q->conf ? q->conf->v.fsync.policy : FSYNC_SERVER;
+    if (r->cell)
+        return FSYNC_ALWAYS;
     return p == FSYNC_SERVER ? r->fsync.policy : p;
 }
 

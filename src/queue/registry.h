@@ -36,6 +36,7 @@ struct registry {
     uint64_t queue_creates, queue_deletes, queue_expires;
     const struct conffile *conf; /* queue settings: each queue points into it */
     struct fsync_conf fsync;     /* the server's fsync policy (a queue's "server") */
+    int cell;                    /* a cell's leader: every change is committed before its answer (fsync "always") */
     uint64_t sweep_epoch;        /* the expiry sweep's pass (queue_sweep) */
     struct lease_heap leases;    /* open items with a lease, soonest first */
     int in_opened;               /* queue_opened runs (for the queue just opened) */

@@ -1,0 +1,671 @@
+/* cell/cell.c: a cell member on libraft (cell/cell.h, docs/cluster.md). */
+#include "cell/cell.h"
+
+#include "cell/io.h"
+#include "cell/ops.h"
+#include "cell/relay.h"
+#include "proc.h"
+#include "server.h"
+#include "service.h"
+#include "util/errstr.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* An entry: this header, the operations (cell/ops.h), zeros to a multiple
+ * of 8 bytes (libraft 0.15 reads other lengths back wrong: #189). */
+#define ENTRY_MAGIC 0x434e5244u /* "DRNC" */
+#define ENTRY_VERSION 1
+#define ENTRY_HEADER 40
+
+enum role { ROLE_FOLLOWER, ROLE_ELECTED, ROLE_LEADER, ROLE_STOPPING };
+
+struct cell {
+    uv_loop_t *loop;
+    struct config *cfg;
+    struct log *log;
+    struct cell_member members[CELL_MAX_MEMBERS];
+    size_t nmembers;
+    const struct cell_member *me;
+    char root[4096]; /* the data folder */
+    const struct jio *real_io;
+
+    struct raft raft;
+    struct raft_io rio;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm;
+    int raft_up, raft_closed;
+
+    struct cop_applier *applier; /* applies entries; knows what the next snapshot must fsync */
+    struct cop_state *state;     /* the committed files */
+    int reconciled;              /* the files were brought back to the last snapshot (or none) */
+    uint64_t incarnation;        /* this process's: its own entries are not applied again */
+    uint64_t seq;                /* entries proposed by this process */
+    uint64_t last_inc, last_seq; /* of the last entry applied */
+
+    struct relay relay;
+    int relay_up;
+    uv_timer_t poll;  /* watches the role */
+    uv_timer_t flush; /* a leader's timer's writes reach the others */
+    uv_signal_t sigs[2];
+    int handles; /* open handles of ours, for the end */
+
+    enum role role;
+    struct raft_barrier barrier;
+    struct server srv;
+    int srv_up;
+    struct cell_io cio;
+    int cio_up;
+    struct conffile *file; /* the server's once it starts */
+    struct auth_table *auth;
+    const struct darner_hooks *hooks;
+
+    /* the syncer's job: one entry in flight */
+    struct raft_apply req;
+    struct syncer *job;
+    int job_status;
+    uv_timer_t job_timer; /* completes a job that proposed nothing, or failed to */
+    struct cop_buf take;
+
+    int exit_code;
+    uint64_t applied_entries, applied_ops;
+};
+
+static void cell_stop(struct cell *c, int code);
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---- the state machine ---- */
+
+/* The first thing applied after a start with no snapshot: every file the
+ * log will make again is removed (what a leader wrote and the cell never
+ * committed goes with them). */
+static int reconcile_empty(struct cell *c)
+{
+    struct cop_state *empty;
+    int rc = cst_new(&empty);
+    if (rc < 0)
+        return rc;
+    rc = cst_reconcile(empty, c->root);
+    cst_free(empty);
+    if (rc == 0)
+        log_info(c->log, "cell: no snapshot: the data folder is made again from the Raft log");
+    return rc;
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct cell *c = fsm->data;
+    *result = NULL;
+    int rc;
+    if (!c->reconciled) {
+        if ((rc = reconcile_empty(c)) < 0) {
+            log_error(c->log, "cell: cannot clear the data folder before replaying the log: %s", errstr(rc));
+            cell_stop(c, 1);
+            return RAFT_IOERR;
+        }
+        c->reconciled = 1;
+    }
+    const unsigned char *p = buf->base;
+    if (buf->len < ENTRY_HEADER || get_u32(p) != ENTRY_MAGIC || get_u32(p + 4) != ENTRY_VERSION ||
+        get_u32(p + 8) > buf->len - ENTRY_HEADER) {
+        log_error(c->log, "cell: an entry of %zu bytes is not one this build writes: stopping", buf->len);
+        cell_stop(c, 1);
+        return RAFT_MALFORMED;
+    }
+    size_t len = get_u32(p + 8);
+    uint64_t proposer = get_u64(p + 16), inc = get_u64(p + 24), seq = get_u64(p + 32);
+    if (inc == c->last_inc && seq <= c->last_seq) {
+        /* entries of one leader apply in the order it made them (#373) */
+        log_error(c->log,
+                  "cell: entry %" PRIu64 " of leader %" PRIu64 " comes after its entry %" PRIu64
+                  ": the Raft log is out of order; stopping (rebuild this member: docs/cluster.md)",
+                  seq, proposer, c->last_seq);
+        cell_stop(c, 1);
+        return RAFT_CORRUPT;
+    }
+    c->last_inc = inc;
+    c->last_seq = seq;
+    int own = proposer == c->me->id && inc == c->incarnation;
+    const unsigned char *ops = p + ENTRY_HEADER;
+    size_t pos = 0;
+    struct cop op;
+    while ((rc = cop_next(ops, len, &pos, &op)) == 1) {
+        if ((rc = cst_apply(c->state, &op)) < 0)
+            break;
+        if (!own)
+            rc = cop_apply(c->applier, &op);
+        else if (op.flags & COP_F_DEFERRED)
+            rc = cell_io_deferred(&c->cio, c->applier, &op);
+        if (rc < 0)
+            break;
+        c->applied_ops++;
+    }
+    if (rc < 0) {
+        log_error(c->log, "cell: cannot apply an entry to %s: %s; stopping", c->root, errstr(rc));
+        cell_stop(c, 1);
+        return RAFT_IOERR;
+    }
+    c->applied_entries++;
+    return 0;
+}
+
+/* A snapshot: what the committed files are, once everything written so far
+ * is on stable storage (a snapshot must only name what is on disk). */
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct cell *c = fsm->data;
+    int rc = cop_applier_sync(c->applier);
+    if (rc < 0) {
+        log_error(c->log, "cell: cannot sync the data folder for a snapshot: %s; stopping", errstr(rc));
+        cell_stop(c, 1);
+        return RAFT_IOERR;
+    }
+    struct raft_buffer *b = malloc(sizeof(*b));
+    void *p;
+    size_t n;
+    if (!b || cst_encode(c->state, &p, &n) < 0) {
+        free(b);
+        return RAFT_NOMEM;
+    }
+    b->base = p;
+    b->len = n;
+    *bufs = b;
+    *n_bufs = 1;
+    log_debug(c->log, "cell: snapshot of %zu files and folders (%zu bytes)", cst_count(c->state), n);
+    return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    (void)fsm;
+    if (*bufs) {
+        for (unsigned i = 0; i < *n_bufs; i++)
+            free((*bufs)[i].base);
+        free(*bufs);
+    }
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct cell *c = fsm->data;
+    if (c->reconciled) {
+        /* a snapshot sent by the leader: this member is further behind than
+         * the entries the others keep */
+        log_error(c->log, "cell: this member is too far behind to catch up from the Raft log, and catching up "
+                          "from another member's files is not built yet: stopping (docs/cluster.md)");
+        cell_stop(c, 1);
+        return RAFT_IOERR;
+    }
+    int rc = cst_decode(c->state, buf->base, buf->len);
+    if (rc == 0)
+        rc = cst_reconcile(c->state, c->root);
+    if (rc < 0) {
+        log_error(c->log, "cell: cannot bring the data folder back to the last snapshot: %s", errstr(rc));
+        return RAFT_IOERR;
+    }
+    c->reconciled = 1;
+    log_info(c->log, "cell: data folder back at the last snapshot (%zu files and folders); replaying the log",
+             cst_count(c->state));
+    raft_free(buf->base);
+    return 0;
+}
+
+/* ---- the leader's commits: the syncer's jobs ---- */
+
+static void job_end(struct cell *c, int status)
+{
+    struct syncer *s = c->job;
+    c->job = NULL;
+    if (s)
+        syncer_commit_done(s, status);
+}
+
+static void job_timer_cb(uv_timer_t *t)
+{
+    struct cell *c = t->data;
+    job_end(c, c->job_status);
+}
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+    (void)result;
+    struct cell *c = req->data;
+    if (status != 0)
+        log_warn(c->log, "cell: an entry was not committed: %s", raft_strerror(status));
+    job_end(c, status == 0 ? 0 : -EIO);
+}
+
+/* The syncer asks for what was written to be made durable: it is proposed
+ * as one entry and the job ends when that is committed. */
+static int commit(void *ctx, struct syncer *s)
+{
+    struct cell *c = ctx;
+    if (c->role == ROLE_STOPPING)
+        return -EIO;
+    c->job = s;
+    c->job_status = 0;
+    size_t n = cell_io_take(&c->cio, &c->take);
+    if (c->cio.err < 0 || c->role != ROLE_LEADER) {
+        c->job_status = c->cio.err < 0 ? c->cio.err : -EIO;
+    } else if (n > 0) {
+        size_t total = (ENTRY_HEADER + n + 7) & ~(size_t)7;
+        struct raft_buffer b = {.base = raft_malloc(total), .len = total};
+        if (!b.base || n > UINT32_MAX) {
+            raft_free(b.base);
+            c->job_status = -ENOMEM;
+        } else {
+            unsigned char *p = b.base;
+            memset(p, 0, total);
+            put_u32(p, ENTRY_MAGIC);
+            put_u32(p + 4, ENTRY_VERSION);
+            put_u32(p + 8, (uint32_t)n);
+            put_u64(p + 16, c->me->id);
+            put_u64(p + 24, c->incarnation);
+            put_u64(p + 32, ++c->seq);
+            memcpy(p + ENTRY_HEADER, c->take.p, n);
+            c->req.data = c;
+            int rc = raft_apply(&c->raft, &c->req, &b, 1, apply_cb);
+            if (rc == 0)
+                return 0;
+            raft_free(b.base);
+            log_warn(c->log, "cell: cannot propose an entry: %s", raft_strerror(rc));
+            c->job_status = -EIO;
+        }
+    }
+    /* nothing to propose (what came before is committed), or a failure:
+     * the job ends on the next loop turn, never inside the syncer's call */
+    uv_timer_start(&c->job_timer, job_timer_cb, 0, 0);
+    return 0;
+}
+
+static void flush_cb(uv_timer_t *t)
+{
+    struct cell *c = t->data;
+    if (c->srv_up && !c->srv.stopping && cell_io_pending(&c->cio) > 0 && !syncer_busy(&c->srv.sync))
+        syncer_request(&c->srv.sync, NULL);
+}
+
+/* ---- roles ---- */
+
+static int leader_target(void *ctx, char *host, size_t cap, int *port)
+{
+    struct cell *c = ctx;
+    raft_id id = 0;
+    const char *addr = NULL;
+    raft_leader(&c->raft, &id, &addr);
+    if (id == 0 || id == c->me->id)
+        return 0;
+    for (size_t i = 0; i < c->nmembers; i++)
+        if (c->members[i].id == id) {
+            snprintf(host, cap, "%s", c->members[i].host);
+            *port = c->members[i].port;
+            return 1;
+        }
+    return 0;
+}
+
+static void start_server(struct cell *c)
+{
+    struct conffile *file = c->file;
+    c->file = NULL;
+    int rc = cell_io_init(&c->cio, c->real_io, c->root, c->applier, c->log);
+    if (rc < 0) {
+        conffile_free(file);
+        log_error(c->log, "cell: cannot start serving: %s", errstr(rc));
+        cell_stop(c, 1);
+        return;
+    }
+    c->cio_up = 1;
+    if ((rc = server_init(&c->srv, c->loop, c->cfg, file, &c->cio.table, c->log)) < 0) {
+        log_error(c->log, "cell: cannot open the queues in '%s': %s", c->root, errstr(rc));
+        cell_stop(c, 1);
+        return;
+    }
+    c->srv_up = 1;
+    c->srv.auth = c->auth;
+    c->auth = NULL;
+    c->srv.sync.commit = commit;
+    c->srv.sync.commit_ctx = c;
+    if ((rc = server_start(&c->srv)) < 0) {
+        log_error(c->log, "cell: cannot serve (the lines above say why)");
+        cell_stop(c, 1);
+        return;
+    }
+    c->role = ROLE_LEADER;
+    uv_timer_start(&c->flush, flush_cb, c->cfg->cluster_flush_ms, c->cfg->cluster_flush_ms);
+    log_info(c->log, "cell: member %" PRIu64 " leads the cell and serves on port %d", c->me->id, c->me->port);
+    if (c->hooks && c->hooks->ready)
+        c->hooks->ready(c->hooks->arg, &c->srv);
+}
+
+static void relay_closed(struct relay *r)
+{
+    struct cell *c = (struct cell *)((char *)r - offsetof(struct cell, relay));
+    c->relay_up = 0;
+    if (c->role == ROLE_ELECTED)
+        start_server(c);
+    else
+        cell_stop(c, c->exit_code);
+}
+
+static void barrier_cb(struct raft_barrier *req, int status)
+{
+    struct cell *c = req->data;
+    if (c->role != ROLE_ELECTED)
+        return;
+    if (status != 0 || raft_state(&c->raft) != RAFT_LEADER) {
+        log_warn(c->log, "cell: elected, but lost the leadership before serving");
+        cell_stop(c, CELL_EXIT_DEMOTED);
+        return;
+    }
+    log_info(c->log, "cell: every earlier entry applied (%" PRIu64 " in this run)", c->applied_entries);
+    relay_close(&c->relay, relay_closed);
+}
+
+static void poll_cb(uv_timer_t *t)
+{
+    struct cell *c = t->data;
+    int st = raft_state(&c->raft);
+    if (c->role == ROLE_FOLLOWER && st == RAFT_LEADER) {
+        c->role = ROLE_ELECTED;
+        c->barrier.data = c;
+        log_info(c->log, "cell: member %" PRIu64 " elected; applying what came before", c->me->id);
+        int rc = raft_barrier(&c->raft, &c->barrier, barrier_cb);
+        if (rc != 0) {
+            log_warn(c->log, "cell: elected, but cannot append a barrier: %s", raft_strerror(rc));
+            cell_stop(c, CELL_EXIT_DEMOTED);
+        }
+    } else if ((c->role == ROLE_ELECTED || c->role == ROLE_LEADER) && st != RAFT_LEADER) {
+        log_warn(c->log, "cell: member %" PRIu64 " no longer leads: stopping, to start again as a follower",
+                 c->me->id);
+        cell_stop(c, CELL_EXIT_DEMOTED);
+    } else if (c->role == ROLE_LEADER && c->srv.stopping) {
+        cell_stop(c, c->exit_code); /* SIGTERM: the server stops, and the cell with it */
+    }
+}
+
+/* ---- the end ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct cell *c = h->data;
+    c->handles--;
+}
+
+static void raft_closed(struct raft *r)
+{
+    struct cell *c = r->data;
+    raft_uv_close(&c->rio);
+    raft_uv_tcp_close(&c->transport);
+    c->raft_closed = 1;
+}
+
+/* Ends the run with code (the first code given counts): the server (if
+ * any) stops, then Raft and the handles close; the loop then ends. */
+static void cell_stop(struct cell *c, int code)
+{
+    if (c->role == ROLE_STOPPING)
+        return;
+    if (c->exit_code == 0)
+        c->exit_code = code;
+    c->role = ROLE_STOPPING;
+    if (c->cio_up && code != 0)
+        cell_io_fence(&c->cio); /* nothing more reaches this member's files */
+    if (c->job)
+        job_end(c, -EIO);
+    if (c->srv_up && !c->srv.stopping)
+        server_stop(&c->srv);
+    uv_timer_stop(&c->poll);
+    uv_timer_stop(&c->flush);
+    for (int i = 0; i < 2; i++)
+        if (!uv_is_closing((uv_handle_t *)&c->sigs[i]))
+            uv_close((uv_handle_t *)&c->sigs[i], handle_closed);
+    uv_close((uv_handle_t *)&c->poll, handle_closed);
+    uv_close((uv_handle_t *)&c->flush, handle_closed);
+    uv_close((uv_handle_t *)&c->job_timer, handle_closed);
+    if (c->relay_up && !c->relay.closing)
+        relay_close(&c->relay, relay_closed);
+    if (c->raft_up) {
+        c->raft_up = 0;
+        raft_close(&c->raft, raft_closed);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct cell *c = h->data;
+    log_info(c->log, "signal %d: stopping", signum);
+    cell_stop(c, 0);
+}
+
+/* ---- start ---- */
+
+/* The data folder a member starts on for the first time must hold no
+ * queues: a cell's files all come from its log. */
+static int check_fresh(struct cell *c, int *fresh)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/raft", c->root);
+    *fresh = stat(path, &st) != 0;
+    if (!*fresh)
+        return 0;
+    uv_fs_t req;
+    int n = uv_fs_scandir(NULL, &req, c->root, 0, NULL);
+    if (n < 0)
+        return n;
+    uv_dirent_t ent;
+    int rc = 0;
+    while (uv_fs_scandir_next(&req, &ent) != UV_EOF)
+        if (strcmp(ent.name, "tmp") != 0 && strcmp(ent.name, "raft") != 0)
+            rc = -EEXIST;
+    uv_fs_req_cleanup(&req);
+    if (rc == 0 && mkdir(path, 0755) < 0)
+        rc = -errno;
+    return rc;
+}
+
+static int start_raft(struct cell *c, int fresh)
+{
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/raft", c->root);
+    int rc;
+    if ((rc = raft_uv_tcp_init(&c->transport, c->loop)) != 0)
+        return rc;
+    if ((rc = raft_uv_init(&c->rio, c->loop, dir, &c->transport)) != 0) {
+        log_error(c->log, "cell: cannot use %s: %s", dir, c->rio.errmsg);
+        raft_uv_tcp_close(&c->transport);
+        return rc;
+    }
+    c->fsm = (struct raft_fsm){.version = 2,
+                               .data = c,
+                               .apply = fsm_apply,
+                               .snapshot = fsm_snapshot,
+                               .restore = fsm_restore,
+                               .snapshot_finalize = fsm_snapshot_finalize};
+    if ((rc = raft_init(&c->raft, &c->rio, &c->fsm, c->me->id, c->me->raft_addr)) != 0) {
+        log_error(c->log, "cell: %s", raft_errmsg(&c->raft));
+        raft_uv_close(&c->rio);
+        raft_uv_tcp_close(&c->transport);
+        return rc;
+    }
+    c->raft.data = c;
+    if (fresh) {
+        struct raft_configuration conf;
+        raft_configuration_init(&conf);
+        for (size_t i = 0; i < c->nmembers && rc == 0; i++)
+            rc = raft_configuration_add(&conf, c->members[i].id, c->members[i].raft_addr, RAFT_VOTER);
+        if (rc == 0)
+            rc = raft_bootstrap(&c->raft, &conf);
+        raft_configuration_close(&conf);
+        if (rc != 0 && rc != RAFT_CANTBOOTSTRAP) {
+            log_error(c->log, "cell: cannot make the cell's first configuration: %s", raft_errmsg(&c->raft));
+            return rc;
+        }
+    }
+    unsigned et = (unsigned)c->cfg->cluster_election_ms;
+    raft_set_election_timeout(&c->raft, et);
+    raft_set_heartbeat_timeout(&c->raft, et / 6 > 10 ? et / 6 : 10);
+    raft_set_snapshot_threshold(&c->raft, (unsigned)c->cfg->cluster_snapshot_threshold);
+    raft_set_snapshot_trailing(&c->raft, (unsigned)c->cfg->cluster_snapshot_trailing);
+    raft_set_pre_vote(&c->raft, true);
+    if ((rc = raft_start(&c->raft)) != 0) {
+        log_error(c->log, "cell: cannot start Raft: %s", raft_errmsg(&c->raft));
+        return rc;
+    }
+    c->raft_up = 1;
+    return 0;
+}
+
+static int run(struct cell *c)
+{
+    char why[256];
+    int n = cell_parse_members(c->cfg->cluster_members, c->members, CELL_MAX_MEMBERS, why, sizeof(why));
+    if (n < 0) {
+        log_error(c->log, "cluster_members: %s", why);
+        return 2;
+    }
+    c->nmembers = (size_t)n;
+    for (size_t i = 0; i < c->nmembers; i++)
+        if (c->members[i].id == c->cfg->cluster_id)
+            c->me = &c->members[i];
+    if (!c->me) {
+        log_error(c->log, "cluster_id %" PRIu64 " is not one of cluster_members", c->cfg->cluster_id);
+        return 2;
+    }
+    /* the memcache port is the one the members know this member by */
+    c->cfg->port = (uint64_t)c->me->port;
+    snprintf(c->cfg->listen, sizeof(c->cfg->listen), "%s", c->me->host);
+    c->cfg->fsync.policy = FSYNC_ALWAYS;
+    snprintf(c->root, sizeof(c->root), "%s", c->cfg->data_dir);
+    int fresh, rc;
+    if ((rc = check_fresh(c, &fresh)) < 0) {
+        log_error(c->log,
+                  rc == -EEXIST ? "cell: the data folder '%s' holds queues but no Raft log: a member starts on an "
+                                  "empty folder (docs/cluster.md)"
+                                : "cell: cannot use the data folder '%s'",
+                  c->root);
+        return 1;
+    }
+    if ((rc = cop_applier_new(&c->applier, c->root)) < 0 || (rc = cst_new(&c->state)) < 0) {
+        log_error(c->log, "cell: %s", errstr(rc));
+        return 1;
+    }
+    uv_timer_init(c->loop, &c->poll);
+    uv_timer_init(c->loop, &c->flush);
+    uv_timer_init(c->loop, &c->job_timer);
+    c->poll.data = c->flush.data = c->job_timer.data = c;
+    c->handles += 3;
+    for (int i = 0; i < 2; i++) {
+        uv_signal_init(c->loop, &c->sigs[i]);
+        c->sigs[i].data = c;
+        uv_signal_start(&c->sigs[i], on_signal, i == 0 ? SIGTERM : SIGINT);
+        c->handles++;
+    }
+    if ((rc = start_raft(c, fresh)) != 0) {
+        cell_stop(c, 1);
+        return 1;
+    }
+    struct relay_conf rc_conf = {.addr = c->me->host,
+                                 .port = c->me->port,
+                                 .target = leader_target,
+                                 .ctx = c,
+                                 .log = c->log,
+                                 .max_conns = (uint32_t)c->cfg->max_connections};
+    if ((rc = relay_start(&c->relay, c->loop, &rc_conf)) < 0) {
+        log_error(c->log, "cell: cannot listen on %s:%d: %s", c->me->host, c->me->port, errstr(rc));
+        cell_stop(c, 1);
+        return 1;
+    }
+    c->relay_up = 1;
+    uv_timer_start(&c->poll, poll_cb, 10, 10);
+    log_info(c->log, "cell: member %" PRIu64 " of %zu, Raft on %s, memcache on %s:%d, data in %s%s", c->me->id,
+             c->nmembers, c->me->raft_addr, c->me->host, c->me->port, c->root, fresh ? " (new)" : "");
+    return 0;
+}
+
+int cell_run(struct config *cfg, struct conffile *file, struct auth_table *auth, const struct jio *io,
+             const struct darner_hooks *hooks, struct log *lg)
+{
+    uv_loop_t loop;
+    int rc = uv_loop_init(&loop);
+    if (rc < 0) {
+        log_error(lg, "cannot start the event loop: %s", uv_strerror(rc));
+        conffile_free(file);
+        auth_free(auth);
+        log_close(lg);
+        return 1;
+    }
+    struct cell *c = calloc(1, sizeof(*c));
+    if (!c) {
+        conffile_free(file);
+        auth_free(auth);
+        log_close(lg);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    c->loop = &loop;
+    c->cfg = cfg;
+    c->log = lg;
+    c->real_io = io;
+    c->file = file;
+    c->auth = auth;
+    c->hooks = hooks;
+    uint64_t a = uv_hrtime();
+    c->incarnation = a ^ ((uint64_t)uv_os_getpid() << 32) ^ (uint64_t)(uintptr_t)c;
+    int code = run(c);
+    if (code != 0 && c->exit_code == 0)
+        c->exit_code = code;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (c->srv_up) {
+        if (c->hooks && c->hooks->ready && c->exit_code == 0)
+            c->hooks->ready(c->hooks->arg, NULL);
+        server_free(&c->srv);
+    }
+    if (c->cio_up)
+        cell_io_free(&c->cio);
+    conffile_free(c->file);
+    auth_free(c->auth);
+    cop_applier_free(c->applier);
+    cst_free(c->state);
+    cop_buf_free(&c->take);
+    code = c->exit_code;
+    log_info(lg, "cell: member stopped%s", code == CELL_EXIT_DEMOTED ? " (no longer the leader)" : "");
+    free(c);
+    log_close(lg);
+    uv_loop_close(&loop);
+    return code;
+}
