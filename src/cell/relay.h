@@ -27,26 +27,30 @@ struct relay_conf {
     relay_target_fn target;
     void *ctx;
     const struct log *log;
-    uint32_t max_conns;        /* clients relayed at once; more are closed at accept */
-    uint64_t connect_ms;       /* how long a connection to the leader may take */
-    size_t buf_bytes;          /* read buffer of each side (default 64 KiB when 0) */
+    uint32_t max_conns;  /* clients relayed at once; more are answered "SERVER_ERROR too many connections"
+                          * and closed (default 1024 when 0) */
+    uint64_t connect_ms; /* how long a connection to the leader may take (default 2000 when 0) */
+    size_t buf_bytes;    /* read buffer of each side (default 64 KiB when 0) */
 };
 
 struct relay {
     uv_loop_t *loop;
     struct relay_conf conf;
-    uv_tcp_t listener;
+    uv_tcp_t *listener; /* on the heap, freed by its close callback: a failed relay_start leaves r free */
     int listening;
-    struct list pairs; /* live client/leader pairs */
+    int bound_port;    /* the port listened on (conf.port, or the one chosen when it is 0) */
+    struct list pairs; /* live client/leader pairs (and clients being refused) */
     uint32_t npairs;
-    uint64_t relayed, refused; /* connections relayed, and answered "no quorum" */
+    uint64_t relayed, refused; /* connections relayed, and refused ("no quorum" or "too many connections") */
     void (*closed_cb)(struct relay *r);
     int closing;
 };
 
-/* Binds conf->addr:conf->port and relays from now on. Returns 0 or -errno
- * (-EADDRINUSE: the port is taken). r is the caller's and stays valid
- * until relay_close's callback. */
+/* Binds conf->addr:conf->port (port 0: one the system chooses, read back
+ * into r->bound_port) and relays from now on. Returns 0 or -errno
+ * (-EADDRINUSE: the port is taken; -EINVAL: no address or no target). r is
+ * the caller's and stays valid until relay_close's callback; after a
+ * failure r holds nothing and relay_close is not called. */
 int relay_start(struct relay *r, uv_loop_t *loop, const struct relay_conf *conf);
 /* Stops listening and closes every relayed pair (both sides); cb runs once
  * every handle is closed (the port is free again then). */
