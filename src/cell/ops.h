@@ -52,7 +52,11 @@ struct cop {
     const void *data; /* WRITE */
 };
 
-/* A growing buffer of encoded operations. */
+/* The longest path an operation may name, in bytes. */
+#define COP_PATH_MAX 1024
+
+/* A growing buffer of encoded operations (cell/ops.c describes the
+ * encoding). Zero-initialized, it is empty. */
 struct cop_buf {
     unsigned char *p;
     size_t len, cap;
@@ -87,7 +91,9 @@ int cop_apply(struct cop_applier *a, const struct cop *op);
  * or noted with cop_applier_touch), then forgets them. Returns 0 or -errno. */
 int cop_applier_sync(struct cop_applier *a);
 /* Notes a path (relative to the root) changed by someone else (the leader's
- * own journal), for the next cop_applier_sync. Returns 0 or -ENOMEM. */
+ * own journal), for the next cop_applier_sync; the applier's open files at
+ * or under it are closed (it may name another file now). Returns 0 or
+ * -ENOMEM. */
 int cop_applier_touch(struct cop_applier *a, const char *path, size_t n);
 void cop_applier_free(struct cop_applier *a); /* accepts NULL */
 
