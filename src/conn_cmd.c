@@ -1,5 +1,6 @@
 /* conn_cmd.c: running a parsed request: one table from request type to its
  * handler. */
+#include "cell/ops.h"
 #include "conn_int.h"
 
 #include "queue/delay.h"
@@ -12,6 +13,7 @@
 #include "server_status.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +298,49 @@ static ssize_t cmd_kick(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+/* cellfile <path> <offset> <length>: a cell leader's file, for a member
+ * catching up from a snapshot (docs/cluster.md): "VALUE <path> 0 <n>
+ * <size>", n bytes from offset (n: what the file has there, up to length;
+ * size: the file's whole size), END; a file that is not there: END. */
+static ssize_t cmd_cellfile(struct conn *c, const struct req_ctx *r)
+{
+    const struct proto_slice *p = &r->req->keys;
+    struct server *s = c->srv;
+    char path[sizeof(s->cfg->data_dir) + COP_PATH_MAX + 2];
+    if (!s->reg->cell || c->rt.binary) {
+        ci_reply(c, REPLY_SERVER_ERROR, "cellfile: this server does not lead a cell");
+        return (ssize_t)r->len;
+    }
+    if (!cop_path_ok(p->p, p->len)) {
+        ci_reply(c, REPLY_CLIENT_ERROR, "cellfile: not a path of a cell's files");
+        return (ssize_t)r->len;
+    }
+    snprintf(path, sizeof(path), "%s/%.*s", s->cfg->data_dir, (int)p->len, p->p);
+    const struct jio *io = &s->io.table;
+    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    off_t size = 0;
+    int rc = fd < 0 ? fd : io->fsize(io->ctx, fd, &size);
+    if (rc == -ENOENT) {
+        ci_out_str(c, "END\r\n");
+        return (ssize_t)r->len;
+    }
+    if (rc < 0) {
+        if (fd >= 0)
+            io->close(io->ctx, fd);
+        ci_out_server_error(c, rc);
+        return (ssize_t)r->len;
+    }
+    uint64_t off = r->req->offset, have = (uint64_t)size > off ? (uint64_t)size - off : 0;
+    uint64_t n = have < r->req->count ? have : r->req->count;
+    ci_out_fmt(c, "VALUE %.*s 0 %" PRIu64 " %" PRIu64 "\r\n", (int)p->len, p->p, n, (uint64_t)size);
+    if (n)
+        ci_out_file(c, fd, off, n); /* it closes fd */
+    else
+        io->close(io->ctx, fd);
+    ci_out_str(c, "\r\nEND\r\n");
+    return (ssize_t)r->len;
+}
+
 /* The answer of flush_expired and flush_all_expired: the count, one line. */
 static void answer_count(struct conn *c, int rc, uint64_t n)
 {
@@ -448,6 +493,7 @@ static const struct command {
     [PROTO_CONFIRM] = {cmd_confirm, STATUS_NONE},
     [PROTO_TOUCH] = {cmd_touch, STATUS_NONE},
     [PROTO_KICK] = {cmd_kick, STATUS_READONLY},
+    [PROTO_CELLFILE] = {cmd_cellfile, STATUS_NONE},
     [PROTO_FLUSH_ALL_EXPIRED] = {cmd_flush_all_expired, STATUS_READONLY},
     [PROTO_SHUTDOWN] = {cmd_shutdown, STATUS_NONE},
     [PROTO_UNKNOWN] = {cmd_unknown, STATUS_NONE},

@@ -122,6 +122,7 @@ const char *const COMMAND_NAMES[CMD_TYPES] = {
     [PROTO_CONFIRM] = "confirm",
     [PROTO_TOUCH] = "touch",
     [PROTO_KICK] = "kick",
+    [PROTO_CELLFILE] = "cellfile",
     [PROTO_UNKNOWN] = "unknown",
     [PROTO_BAD] = "invalid",
     [PROTO_NOOP] = "noop",

@@ -1,6 +1,7 @@
 /* cell/cell.c: a cell member on libraft (cell/cell.h, docs/cluster.md). */
 #include "cell/cell.h"
 
+#include "cell/install.h"
 #include "cell/io.h"
 #include "cell/ops.h"
 #include "cell/relay.h"
@@ -10,6 +11,7 @@
 #include "util/errstr.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <raft.h>
 #include <raft/uv.h>
@@ -17,12 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* An entry: this header, the operations (cell/ops.h), zeros to a multiple
  * of 8 bytes (libraft 0.15 reads other lengths back wrong: #189). */
 #define ENTRY_MAGIC 0x434e5244u /* "DRNC" */
 #define ENTRY_VERSION 1
 #define ENTRY_HEADER 40
+/* The most bytes one cellfile request may ask a follower for. */
+#define CELL_FILE_MAX (4u << 20)
 
 enum role { ROLE_FOLLOWER, ROLE_ELECTED, ROLE_LEADER, ROLE_STOPPING };
 
@@ -45,6 +50,7 @@ struct cell {
     struct cop_applier *applier; /* applies entries; knows what the next snapshot must fsync */
     struct cop_state *state;     /* the committed files */
     int reconciled;              /* the files were brought back to the last snapshot (or none) */
+    int install_pending;         /* a catch-up from files was cut short: done again before applying */
     uint64_t incarnation;        /* this process's: its own entries are not applied again */
     uint64_t seq;                /* entries proposed by this process */
     uint64_t last_inc, last_seq; /* of the last entry applied */
@@ -58,6 +64,8 @@ struct cell {
 
     enum role role;
     struct raft_barrier barrier;
+    struct raft_transfer transfer;
+    int transferring;
     struct server srv;
     int srv_up;
     struct cell_io cio;
@@ -70,14 +78,18 @@ struct cell {
     struct raft_apply req;
     struct syncer *job;
     int job_status;
-    uv_timer_t job_timer; /* completes a job that proposed nothing, or failed to */
+    uv_timer_t job_timer;  /* completes a job that proposed nothing, or failed to */
+    uv_timer_t fail_timer; /* stops the member after a Raft callback said it must (never inside one) */
     struct cop_buf take;
 
     int exit_code;
+    int failed; /* a Raft callback failed: the member stops, and applies nothing more */
     uint64_t applied_entries, applied_ops;
 };
 
 static void cell_stop(struct cell *c, int code);
+static void cell_fail(struct cell *c, int code);
+static int leader_target(void *ctx, char *host, size_t cap, int *port);
 
 static void put_u32(unsigned char *p, uint32_t v)
 {
@@ -122,24 +134,71 @@ static int reconcile_empty(struct cell *c)
     return rc;
 }
 
+/* The file that says a catch-up from files began and did not end. */
+static void install_marker(const struct cell *c, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/tmp/cell-install", c->root);
+}
+
+static int marker_set(const struct cell *c, int on)
+{
+    char path[4200];
+    install_marker(c, path, sizeof(path));
+    if (!on)
+        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/tmp", c->root);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+/* Fetches from the leader what the files lack to be those of st. */
+static int install(struct cell *c, const struct cop_state *st)
+{
+    char host[64];
+    int port, rc;
+    if (!leader_target(c, host, sizeof(host), &port)) {
+        log_error(c->log, "cell: catching up from files needs the leader, and none is known");
+        return -EAGAIN;
+    }
+    if ((rc = marker_set(c, 1)) < 0)
+        return rc;
+    log_info(c->log, "cell: catching up from the files of the leader at %s:%d (%zu files and folders)", host, port,
+             cst_count(st));
+    uint64_t t0 = uv_hrtime();
+    struct cell_install_stats is;
+    if ((rc = cell_install(st, c->root, host, port, c->applier, c->log, &is)) < 0)
+        return rc;
+    if ((rc = marker_set(c, 0)) < 0)
+        return rc;
+    c->install_pending = 0;
+    log_info(c->log, "cell: caught up: %" PRIu64 " files, %" PRIu64 " bytes fetched in %.1f s", is.files, is.bytes,
+             (double)(uv_hrtime() - t0) / 1e9);
+    return 0;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct cell *c = fsm->data;
     *result = NULL;
     int rc;
-    if (!c->reconciled) {
-        if ((rc = reconcile_empty(c)) < 0) {
-            log_error(c->log, "cell: cannot clear the data folder before replaying the log: %s", errstr(rc));
-            cell_stop(c, 1);
-            return RAFT_IOERR;
-        }
-        c->reconciled = 1;
+    if (c->failed)
+        return RAFT_IOERR;
+    if (c->install_pending && (rc = install(c, c->state)) < 0) {
+        cell_fail(c, CELL_EXIT_DEMOTED); /* started again, it tries again (maybe from another leader) */
+        return RAFT_IOERR;
     }
     const unsigned char *p = buf->base;
     if (buf->len < ENTRY_HEADER || get_u32(p) != ENTRY_MAGIC || get_u32(p + 4) != ENTRY_VERSION ||
         get_u32(p + 8) > buf->len - ENTRY_HEADER) {
         log_error(c->log, "cell: an entry of %zu bytes is not one this build writes: stopping", buf->len);
-        cell_stop(c, 1);
+        cell_fail(c, 1);
         return RAFT_MALFORMED;
     }
     size_t len = get_u32(p + 8);
@@ -150,7 +209,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
                   "cell: entry %" PRIu64 " of leader %" PRIu64 " comes after its entry %" PRIu64
                   ": the Raft log is out of order; stopping (rebuild this member: docs/cluster.md)",
                   seq, proposer, c->last_seq);
-        cell_stop(c, 1);
+        cell_fail(c, 1);
         return RAFT_CORRUPT;
     }
     c->last_inc = inc;
@@ -172,7 +231,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     }
     if (rc < 0) {
         log_error(c->log, "cell: cannot apply an entry to %s: %s; stopping", c->root, errstr(rc));
-        cell_stop(c, 1);
+        cell_fail(c, 1);
         return RAFT_IOERR;
     }
     c->applied_entries++;
@@ -187,7 +246,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     int rc = cop_applier_sync(c->applier);
     if (rc < 0) {
         log_error(c->log, "cell: cannot sync the data folder for a snapshot: %s; stopping", errstr(rc));
-        cell_stop(c, 1);
+        cell_fail(c, 1);
         return RAFT_IOERR;
     }
     struct raft_buffer *b = malloc(sizeof(*b));
@@ -221,15 +280,35 @@ static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct cell *c = fsm->data;
+    int rc;
     if (c->reconciled) {
         /* a snapshot sent by the leader: this member is further behind than
-         * the entries the others keep */
-        log_error(c->log, "cell: this member is too far behind to catch up from the Raft log, and catching up "
-                          "from another member's files is not built yet: stopping (docs/cluster.md)");
-        cell_stop(c, 1);
-        return RAFT_IOERR;
+         * the entries the others keep; its files come from the leader's */
+        struct cop_state *st = NULL;
+        if ((rc = cst_new(&st)) < 0 || (rc = cst_decode(st, buf->base, buf->len)) < 0 || (rc = install(c, st)) < 0) {
+            log_error(c->log, "cell: cannot catch up from the leader's files: %s; stopping to start again", errstr(rc));
+            cst_free(st);
+            cell_fail(c, CELL_EXIT_DEMOTED); /* started again, it finishes the catch-up first */
+            return RAFT_IOERR;
+        }
+        cst_free(c->state);
+        c->state = st;
+        raft_free(buf->base);
+        return 0;
     }
-    int rc = cst_decode(c->state, buf->base, buf->len);
+    char marker[4200];
+    struct stat sb;
+    install_marker(c, marker, sizeof(marker));
+    rc = cst_decode(c->state, buf->base, buf->len);
+    if (rc == 0 && stat(marker, &sb) == 0) {
+        /* the last catch-up was cut short: its snapshot is loaded, the files
+         * are not all there; fetched again before the next entry */
+        c->install_pending = 1;
+        c->reconciled = 1;
+        log_warn(c->log, "cell: the last catch-up from the leader's files did not finish: done again first");
+        raft_free(buf->base);
+        return 0;
+    }
     if (rc == 0)
         rc = cst_reconcile(c->state, c->root);
     if (rc < 0) {
@@ -337,6 +416,70 @@ static int leader_target(void *ctx, char *host, size_t cap, int *port)
     return 0;
 }
 
+/* A follower's (or a member elected and not yet serving) answer to
+ * `cellfile <path> <offset> <length>` on its memcache port, as a leader's
+ * server answers it (conn_cmd.c): a member catching up fetches files from
+ * whichever member leads, serving or not yet. */
+static int local_answer(void *ctx, const char *line, size_t len, char **out, size_t *n)
+{
+    struct cell *c = ctx;
+    char path[COP_PATH_MAX + 1], full[4096 + COP_PATH_MAX + 2], fmt[64];
+    uint64_t off, want;
+    char text[COP_PATH_MAX + 64];
+    *out = NULL;
+    *n = 0;
+    if (len >= sizeof(text))
+        len = sizeof(text) - 1;
+    memcpy(text, line, len);
+    text[len] = '\0';
+    snprintf(fmt, sizeof(fmt), "cellfile %%%ds %%%s %%%s", COP_PATH_MAX, SCNu64, SCNu64);
+    if (sscanf(text, fmt, path, &off, &want) != 3 || !cop_path_ok(path, strlen(path)) || want > CELL_FILE_MAX) {
+        const char *e = "CLIENT_ERROR cellfile: not a path of a cell's files\r\n";
+        *out = strdup(e);
+        *n = strlen(e);
+        return *out ? 0 : -ENOMEM;
+    }
+    snprintf(full, sizeof(full), "%s/%s", c->root, path);
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        if (fd >= 0)
+            close(fd);
+        const char *e = errno == ENOENT ? "END\r\n" : "SERVER_ERROR cellfile: cannot read the file\r\n";
+        *out = strdup(e);
+        *n = strlen(e);
+        return *out ? 0 : -ENOMEM;
+    }
+    uint64_t size = (uint64_t)sb.st_size, have = size > off ? size - off : 0, k = have < want ? have : want;
+    char head[COP_PATH_MAX + 80];
+    int hl = snprintf(head, sizeof(head), "VALUE %s 0 %" PRIu64 " %" PRIu64 "\r\n", path, k, size);
+    char *b = malloc((size_t)hl + (size_t)k + 7);
+    if (!b) {
+        close(fd);
+        return -ENOMEM;
+    }
+    memcpy(b, head, (size_t)hl);
+    size_t got = 0;
+    while (got < k) {
+        ssize_t r = pread(fd, b + hl + got, (size_t)(k - got), (off_t)(off + got));
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            break; /* shorter than it was: what there is */
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got < k) { /* the size line said k: the answer must hold k bytes */
+        free(b);
+        return -EIO;
+    }
+    memcpy(b + hl + k, "\r\nEND\r\n", 7);
+    *out = b;
+    *n = (size_t)hl + (size_t)k + 7;
+    return 0;
+}
+
 static void start_server(struct cell *c)
 {
     struct conffile *file = c->file;
@@ -388,18 +531,34 @@ static void barrier_cb(struct raft_barrier *req, int status)
         return;
     if (status != 0 || raft_state(&c->raft) != RAFT_LEADER) {
         log_warn(c->log, "cell: elected, but lost the leadership before serving");
-        cell_stop(c, CELL_EXIT_DEMOTED);
+        cell_fail(c, CELL_EXIT_DEMOTED);
         return;
     }
     log_info(c->log, "cell: every earlier entry applied (%" PRIu64 " in this run)", c->applied_entries);
     relay_close(&c->relay, relay_closed);
 }
 
+static void transfer_cb(struct raft_transfer *req)
+{
+    struct cell *c = req->data;
+    c->transferring = 0;
+}
+
 static void poll_cb(uv_timer_t *t)
 {
     struct cell *c = t->data;
     int st = raft_state(&c->raft);
-    if (c->role == ROLE_FOLLOWER && st == RAFT_LEADER) {
+    if (c->role == ROLE_FOLLOWER && st == RAFT_LEADER && c->install_pending) {
+        /* its files are not all there (a catch-up was cut short): another
+         * member leads, and this one catches up from it */
+        if (!c->transferring) {
+            c->transferring = 1;
+            c->transfer.data = c;
+            log_warn(c->log, "cell: elected before its catch-up from files finished: handing the leadership over");
+            if (raft_transfer(&c->raft, &c->transfer, 0, transfer_cb) != 0)
+                cell_stop(c, CELL_EXIT_DEMOTED);
+        }
+    } else if (c->role == ROLE_FOLLOWER && st == RAFT_LEADER) {
         c->role = ROLE_ELECTED;
         c->barrier.data = c;
         log_info(c->log, "cell: member %" PRIu64 " elected; applying what came before", c->me->id);
@@ -409,8 +568,7 @@ static void poll_cb(uv_timer_t *t)
             cell_stop(c, CELL_EXIT_DEMOTED);
         }
     } else if ((c->role == ROLE_ELECTED || c->role == ROLE_LEADER) && st != RAFT_LEADER) {
-        log_warn(c->log, "cell: member %" PRIu64 " no longer leads: stopping, to start again as a follower",
-                 c->me->id);
+        log_warn(c->log, "cell: member %" PRIu64 " no longer leads: stopping, to start again as a follower", c->me->id);
         cell_stop(c, CELL_EXIT_DEMOTED);
     } else if (c->role == ROLE_LEADER && c->srv.stopping) {
         cell_stop(c, c->exit_code); /* SIGTERM: the server stops, and the cell with it */
@@ -456,12 +614,30 @@ static void cell_stop(struct cell *c, int code)
     uv_close((uv_handle_t *)&c->poll, handle_closed);
     uv_close((uv_handle_t *)&c->flush, handle_closed);
     uv_close((uv_handle_t *)&c->job_timer, handle_closed);
+    uv_close((uv_handle_t *)&c->fail_timer, handle_closed);
     if (c->relay_up && !c->relay.closing)
         relay_close(&c->relay, relay_closed);
     if (c->raft_up) {
         c->raft_up = 0;
         raft_close(&c->raft, raft_closed);
     }
+}
+
+static void fail_cb(uv_timer_t *t)
+{
+    struct cell *c = t->data;
+    cell_stop(c, c->exit_code);
+}
+
+/* From inside a callback of the Raft library: the member stops on the next
+ * loop turn (closing Raft from inside its own callback is not safe). */
+static void cell_fail(struct cell *c, int code)
+{
+    if (c->exit_code == 0)
+        c->exit_code = code;
+    c->failed = 1; /* nothing more is applied */
+    if (c->role != ROLE_STOPPING)
+        uv_timer_start(&c->fail_timer, fail_cb, 0, 0);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -547,6 +723,15 @@ static int start_raft(struct cell *c, int fresh)
         return rc;
     }
     c->raft_up = 1;
+    if (!c->reconciled) {
+        /* no snapshot: the log holds every file; what a leader wrote and the
+         * cell never committed goes with the rest */
+        if ((rc = reconcile_empty(c)) < 0) {
+            log_error(c->log, "cell: cannot clear the data folder before replaying the log: %s", errstr(rc));
+            return rc;
+        }
+        c->reconciled = 1;
+    }
     return 0;
 }
 
@@ -587,8 +772,9 @@ static int run(struct cell *c)
     uv_timer_init(c->loop, &c->poll);
     uv_timer_init(c->loop, &c->flush);
     uv_timer_init(c->loop, &c->job_timer);
-    c->poll.data = c->flush.data = c->job_timer.data = c;
-    c->handles += 3;
+    uv_timer_init(c->loop, &c->fail_timer);
+    c->poll.data = c->flush.data = c->job_timer.data = c->fail_timer.data = c;
+    c->handles += 4;
     for (int i = 0; i < 2; i++) {
         uv_signal_init(c->loop, &c->sigs[i]);
         c->sigs[i].data = c;
@@ -604,7 +790,9 @@ static int run(struct cell *c)
                                  .target = leader_target,
                                  .ctx = c,
                                  .log = c->log,
-                                 .max_conns = (uint32_t)c->cfg->max_connections};
+                                 .max_conns = (uint32_t)c->cfg->max_connections,
+                                 .local_word = "cellfile ",
+                                 .local = local_answer};
     if ((rc = relay_start(&c->relay, c->loop, &rc_conf)) < 0) {
         log_error(c->log, "cell: cannot listen on %s:%d: %s", c->me->host, c->me->port, errstr(rc));
         cell_stop(c, 1);

@@ -29,9 +29,9 @@
 
 struct cell_member {
     uint64_t id;
-    char host[64];  /* numeric address */
-    int raft_port;  /* members replicate here */
-    int port;       /* its memcache port */
+    char host[64];      /* numeric address */
+    int raft_port;      /* members replicate here */
+    int port;           /* its memcache port */
     char raft_addr[80]; /* "host:raft_port", the Raft library's address */
 };
 

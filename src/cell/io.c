@@ -219,7 +219,10 @@ static int w_rmdir(void *ctx, const char *path)
 }
 
 /* A queue folder renamed to d-... is a delete: deferred like a removal. */
-static int is_delete_name(const char *rel, size_t n) { return n > 2 && memcmp(rel, "d-", 2) == 0 && !memchr(rel, '/', n); }
+static int is_delete_name(const char *rel, size_t n)
+{
+    return n > 2 && memcmp(rel, "d-", 2) == 0 && !memchr(rel, '/', n);
+}
 
 /* Under c->lock: open files under from are under to now. */
 static int fds_renamed(struct cell_io *c, const char *from, size_t nf, const char *to, size_t nt)
@@ -250,8 +253,7 @@ static int w_rename(void *ctx, const char *from, const char *to)
     if (!rf || !rt) {
         /* into the folder from tmp/ (a large item), or out of it: the
          * bytes would not reach the other members */
-        log_error(c->log, "cell: cannot rename %s to %s: items over the inline size are not replicated yet", from,
-                  to);
+        log_error(c->log, "cell: cannot rename %s to %s: items over the inline size are not replicated yet", from, to);
         return -EXDEV;
     }
     if (is_delete_name(rt, nt))
@@ -323,10 +325,7 @@ static int w_listdir(void *ctx, const char *path, int (*each)(void *arg, const c
 {
     return IN(C(ctx))->listdir(IN(C(ctx))->ctx, path, each, arg);
 }
-static int w_size(void *ctx, const char *path, uint64_t *size)
-{
-    return IN(C(ctx))->size(IN(C(ctx))->ctx, path, size);
-}
+static int w_size(void *ctx, const char *path, uint64_t *size) { return IN(C(ctx))->size(IN(C(ctx))->ctx, path, size); }
 
 int cell_io_init(struct cell_io *c, const struct jio *inner, const char *root, struct cop_applier *touch,
                  const struct log *log)

@@ -28,13 +28,13 @@ struct cell_io {
     uv_mutex_t lock; /* everything below: the thread pool opens and closes files too */
     char **fdpath;   /* by fd: the path (relative, ours) of a file open for writing, else NULL */
     int nfdpath;
-    struct cop_buf pending;           /* recorded, not yet proposed */
-    struct cop_applier *touch;        /* notes the paths written, for the snapshot's fsync (borrowed) */
-    struct cell_io_deferred *defer;   /* removals not yet made, by path */
+    struct cop_buf pending;         /* recorded, not yet proposed */
+    struct cop_applier *touch;      /* notes the paths written, for the snapshot's fsync (borrowed) */
+    struct cell_io_deferred *defer; /* removals not yet made, by path */
     size_t ndefer, capdefer;
-    int fenced;                       /* every change refused (this member no longer leads) */
-    int err;                          /* the first failure to record (-ENOMEM): the cell stops */
-    uint64_t ops;                     /* operations recorded, for stats */
+    int fenced;   /* every change refused (this member no longer leads) */
+    int err;      /* the first failure to record (-ENOMEM): the cell stops */
+    uint64_t ops; /* operations recorded, for stats */
 };
 
 /* Makes the table. root is copied; inner and touch are borrowed. Returns 0

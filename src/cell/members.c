@@ -34,8 +34,8 @@ static int parse_one(const char *p, size_t n, struct cell_member *m, char *why, 
     size_t hl = strlen(at + 1);
     if (id == 0 || id > 1000000 || !rp_ok || !cp_ok || rp == 0 || rp > 65535 || cp == 0 || cp > 65535 ||
         hl >= sizeof(m->host) || strchr(item, ' ')) {
-        snprintf(why, why_cap, "member '%s@%s:%s:%s': the id must be 1..1000000 and the ports 1..65535", item,
-                 at + 1, c1 + 1, c2 + 1);
+        snprintf(why, why_cap, "member '%s@%s:%s:%s': the id must be 1..1000000 and the ports 1..65535", item, at + 1,
+                 c1 + 1, c2 + 1);
         return -EINVAL;
     }
     *m = (struct cell_member){.id = id, .raft_port = (int)rp, .port = (int)cp};

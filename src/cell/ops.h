@@ -118,6 +118,20 @@ int cst_encode(const struct cop_state *st, void **out, size_t *n);
  * -EBADMSG or -ENOMEM. */
 int cst_decode(struct cop_state *st, const void *p, size_t n);
 
+/* One file or folder of a state, for cst_each. */
+struct cst_item {
+    const char *path; /* NUL-terminated */
+    size_t path_len;
+    int dir;
+    uint64_t size;
+    const unsigned char *head; /* head_len bytes: min(size, COP_HEAD) */
+    size_t head_len;
+};
+/* Calls fn for every file and folder of st, in path order (a folder before
+ * what is in it), until fn returns nonzero, which it then returns. Returns
+ * 0, that value, or -ENOMEM. */
+int cst_each(const struct cop_state *st, int (*fn)(void *arg, const struct cst_item *it), void *arg);
+
 /* Brings the files under root back to the state st (a member's own last
  * snapshot) where they went further than it, before the entries after that
  * snapshot are applied again: what st does not hold is removed (files made

@@ -30,6 +30,8 @@ enum pair_state {
     PAIR_RELAYING,   /* copying both ways */
     PAIR_DRAINING,   /* a side ended: writing what is queued, then closing */
     PAIR_REFUSING,   /* writing a SERVER_ERROR line to the client, then closing */
+    PAIR_SNIFFING,   /* reading the client's first line: relayed, or answered here (local_word) */
+    PAIR_LOCAL,      /* answering the client's lines here, one at a time */
 };
 
 struct pair {
@@ -50,6 +52,8 @@ struct pair {
     char sink[256];     /* what a refused client sends, read and dropped */
     char peer[64];      /* the client's address, for the log */
     char target[80];    /* the leader's address, for the log */
+    size_t held;        /* SNIFFING, LOCAL: bytes read from the client and not yet used, in buf[SIDE_CLIENT] */
+    int answering;      /* LOCAL: an answer is being written */
 };
 
 /* One write of bytes read from the other side; freed by its callback. */
@@ -186,6 +190,8 @@ static void pair_end(struct pair *p)
 
 static void side_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void side_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void held_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void held_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static int pair_read_start(struct pair *p, int side)
 {
@@ -289,9 +295,18 @@ static void leader_connected(uv_connect_t *req, int status)
         pair_refuse(p, "SERVER_ERROR no quorum\r\n");
         return;
     }
-    p->buf[SIDE_CLIENT] = malloc(r->conf.buf_bytes);
+    if (!p->buf[SIDE_CLIENT])
+        p->buf[SIDE_CLIENT] = malloc(r->conf.buf_bytes);
     p->buf[SIDE_LEADER] = malloc(r->conf.buf_bytes);
     int rc = p->buf[SIDE_CLIENT] && p->buf[SIDE_LEADER] ? 0 : UV_ENOMEM;
+    if (rc == 0 && p->held) {
+        /* what the client sent while its first line was read */
+        size_t n = p->held;
+        p->held = 0;
+        side_read((uv_stream_t *)&p->side[SIDE_CLIENT], (ssize_t)n, &(uv_buf_t){.base = p->buf[SIDE_CLIENT], .len = n});
+        if (p->closing)
+            return;
+    }
     if (rc == 0)
         rc = uv_tcp_nodelay(&p->side[SIDE_LEADER], 1);
     if (rc == 0)
@@ -361,6 +376,127 @@ static void peer_name(uv_tcp_t *t, char *out, size_t cap)
     snprintf(out, cap, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
 }
 
+/* Connects p to the leader, or refuses it when none is known. */
+static void relay_to_leader(struct pair *p)
+{
+    struct relay *r = p->r;
+    char host[64];
+    int port = 0;
+    if (!r->conf.target(r->conf.ctx, host, sizeof(host), &port)) {
+        log_debug(r->conf.log, "relay: %s: no leader known", p->peer);
+        pair_refuse(p, "SERVER_ERROR no quorum\r\n");
+        return;
+    }
+    host[sizeof(host) - 1] = '\0';
+    pair_connect(p, host, port);
+}
+
+static void held_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct pair *p = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(p->buf[SIDE_CLIENT] + p->held, (unsigned)(p->r->conf.buf_bytes - p->held));
+}
+
+static void local_next(struct pair *p);
+
+static void local_written(uv_write_t *req, int status)
+{
+    struct wreq *w = (struct wreq *)req;
+    struct pair *p = w->p;
+    p->pending[SIDE_CLIENT] -= w->len;
+    free(w);
+    p->answering = 0;
+    if (p->closing)
+        return;
+    if (status < 0) {
+        pair_close(p);
+        return;
+    }
+    local_next(p);
+}
+
+/* Answers the next complete line held, if any and none is being written;
+ * reads more when no line is complete. */
+static void local_next(struct pair *p)
+{
+    struct relay *r = p->r;
+    while (!p->answering && !p->closing) {
+        char *nl = memchr(p->buf[SIDE_CLIENT], '\n', p->held);
+        if (!nl) {
+            if (p->held == r->conf.buf_bytes) {
+                pair_close(p); /* no line end in a whole buffer */
+                return;
+            }
+            if (uv_read_start((uv_stream_t *)&p->side[SIDE_CLIENT], held_alloc, held_read) < 0)
+                pair_close(p);
+            return;
+        }
+        size_t used = (size_t)(nl - p->buf[SIDE_CLIENT]) + 1, len = used - 1;
+        if (len && p->buf[SIDE_CLIENT][len - 1] == '\r')
+            len--;
+        char *out = NULL;
+        size_t n = 0;
+        int rc = r->conf.local(r->conf.ctx, p->buf[SIDE_CLIENT], len, &out, &n);
+        memmove(p->buf[SIDE_CLIENT], p->buf[SIDE_CLIENT] + used, p->held - used);
+        p->held -= used;
+        struct wreq *w = rc < 0 ? NULL : malloc(sizeof(*w) + n);
+        if (!w) {
+            free(out);
+            pair_close(p);
+            return;
+        }
+        w->p = p;
+        w->to = SIDE_CLIENT;
+        w->len = n;
+        memcpy(w->data, out, n);
+        free(out);
+        uv_read_stop((uv_stream_t *)&p->side[SIDE_CLIENT]);
+        uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+        if (uv_write(&w->req, (uv_stream_t *)&p->side[SIDE_CLIENT], &b, 1, local_written) < 0) {
+            free(w);
+            pair_close(p);
+            return;
+        }
+        p->pending[SIDE_CLIENT] += n;
+        p->answering = 1;
+    }
+}
+
+/* The client's bytes before the pair is relayed (SNIFFING), or of a
+ * connection answered here (LOCAL). */
+static void held_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct pair *p = ((uv_handle_t *)s)->data;
+    struct relay *r = p->r;
+    (void)buf;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        pair_close(p);
+        return;
+    }
+    p->held += (size_t)nread;
+    if (p->state == PAIR_LOCAL) {
+        uv_read_stop(s);
+        local_next(p);
+        return;
+    }
+    size_t wl = strlen(r->conf.local_word);
+    int has_line = memchr(p->buf[SIDE_CLIENT], '\n', p->held) != NULL;
+    if (p->held < wl && !has_line && p->held < r->conf.buf_bytes)
+        return; /* too little yet to tell */
+    uv_read_stop(s);
+    if (p->held >= wl && memcmp(p->buf[SIDE_CLIENT], r->conf.local_word, wl) == 0) {
+        p->state = PAIR_LOCAL;
+        log_debug(r->conf.log, "relay: %s: answered here", p->peer);
+        local_next(p);
+        return;
+    }
+    p->state = PAIR_CONNECTING;
+    relay_to_leader(p);
+}
+
 /* A new client: a pair of its own (the relay's until its last handle's
  * close callback), then refused, or connected to the leader. */
 static void on_connection(uv_stream_t *server, int status)
@@ -402,15 +538,17 @@ static void on_connection(uv_stream_t *server, int status)
         pair_refuse(p, "SERVER_ERROR too many connections\r\n");
         return;
     }
-    char host[64];
-    int port = 0;
-    if (!r->conf.target(r->conf.ctx, host, sizeof(host), &port)) {
-        log_debug(r->conf.log, "relay: %s: no leader known", p->peer);
-        pair_refuse(p, "SERVER_ERROR no quorum\r\n");
+    if (r->conf.local) {
+        /* its first line says whether it is relayed or answered here */
+        p->state = PAIR_SNIFFING;
+        if (!(p->buf[SIDE_CLIENT] = malloc(r->conf.buf_bytes)) ||
+            uv_read_start((uv_stream_t *)&p->side[SIDE_CLIENT], held_alloc, held_read) < 0) {
+            pair_close(p);
+            return;
+        }
         return;
     }
-    host[sizeof(host) - 1] = '\0';
-    pair_connect(p, host, port);
+    relay_to_leader(p);
 }
 
 static void listener_closed(uv_handle_t *h)

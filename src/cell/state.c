@@ -242,6 +242,30 @@ static int node_cmp(const void *x, const void *y)
     return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
+int cst_each(const struct cop_state *st, int (*fn)(void *arg, const struct cst_item *it), void *arg)
+{
+    if (st->m.count == 0)
+        return 0;
+    int ok;
+    struct pm_node **v = pm_list(&st->m, &ok);
+    if (!v)
+        return -ENOMEM;
+    qsort(v, st->m.count, sizeof(*v), node_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < st->m.count && rc == 0; i++) {
+        const struct cst_ent *e = v[i]->val;
+        struct cst_item it = {.path = v[i]->key,
+                              .path_len = v[i]->len,
+                              .dir = e->dir,
+                              .size = e->size,
+                              .head = e->head,
+                              .head_len = e->head_len};
+        rc = fn(arg, &it);
+    }
+    free(v);
+    return rc;
+}
+
 /* Writes the manifest into *out (malloc'd, the caller's) and *n. */
 int cst_encode(const struct cop_state *st, void **out, size_t *n)
 {

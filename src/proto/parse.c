@@ -615,6 +615,21 @@ static void cmd_status(const struct cmd_line *l, struct proto_req *req)
 
 static void cmd_shutdown(const struct cmd_line *l, struct proto_req *req) { no_args(l, PROTO_SHUTDOWN, req); }
 
+/* cellfile <path> <offset> <length>: bytes of a file of a cell leader's
+ * data folder, for a member catching up (docs/cluster.md); the path is
+ * checked by the command, not here */
+static void cmd_cellfile(const struct cmd_line *l, struct proto_req *req)
+{
+    if (l->n != 3 || parse_tok_u64(l->arg[1], INT64_MAX, &req->offset) < 0 ||
+        parse_tok_u64(l->arg[2], INT64_MAX, &req->count) < 0) {
+        bad(req, E_FORMAT, 0);
+        return;
+    }
+    req->keys = l->arg[0];
+    req->nkeys = 1;
+    req->type = PROTO_CELLFILE;
+}
+
 /* Every command word: one line each, the parser of its arguments. */
 static const struct command {
     const char *word;
@@ -647,6 +662,7 @@ static const struct command {
     {"flush_all_expired", cmd_flush_all_expired, 0},
     {"status", cmd_status, 0},
     {"shutdown", cmd_shutdown, 0},
+    {"cellfile", cmd_cellfile, 0},
 };
 
 static void parse_line(const char *p, const char *end, struct proto_req *req)

@@ -33,12 +33,13 @@ enum proto_type {
     PROTO_DUMP_STATS,    /* dump_stats [q ...]: queue names in keys */
     PROTO_FLUSH_EXPIRED, /* flush_expired <q> */
     PROTO_FLUSH_ALL_EXPIRED,
-    PROTO_MONITOR, /* monitor <q> <seconds> [max_items]: key.timeout_ms, count (0: not given) */
-    PROTO_CONFIRM, /* confirm <q> <count> */
-    PROTO_TOUCH,   /* touch <q>[/ttr=ms] <seconds> [noreply]: count is the seconds */
-    PROTO_KICK,    /* kick <q> <count> */
-    PROTO_UNKNOWN, /* unknown command word: answer "ERROR", connection stays */
-    PROTO_BAD,     /* malformed line: answer "CLIENT_ERROR <error>" */
+    PROTO_MONITOR,  /* monitor <q> <seconds> [max_items]: key.timeout_ms, count (0: not given) */
+    PROTO_CONFIRM,  /* confirm <q> <count> */
+    PROTO_TOUCH,    /* touch <q>[/ttr=ms] <seconds> [noreply]: count is the seconds */
+    PROTO_KICK,     /* kick <q> <count> */
+    PROTO_CELLFILE, /* cellfile <path> <offset> <length>: a cell member's file (keys: the path) */
+    PROTO_UNKNOWN,  /* unknown command word: answer "ERROR", connection stays */
+    PROTO_BAD,      /* malformed line: answer "CLIENT_ERROR <error>" */
     /* Only from the binary protocol (proto/bin.h); the text parser never
      * returns these. */
     PROTO_NOOP,      /* Noop: answered at once, after what came before it */
@@ -82,8 +83,9 @@ struct proto_req {
      * with proto_next_key(). nkeys >= 1. */
     struct proto_slice keys;
     size_t nkeys;
-    int gets;       /* PROTO_GET sent as `gets`: answers carry a cas value */
-    uint64_t count; /* PROTO_MONITOR (max items; 0: not given), PROTO_CONFIRM, PROTO_KICK */
+    int gets;        /* PROTO_GET sent as `gets`: answers carry a cas value */
+    uint64_t count;  /* PROTO_MONITOR (max items; 0: not given), PROTO_CONFIRM, PROTO_KICK; PROTO_CELLFILE: length */
+    uint64_t offset; /* PROTO_CELLFILE */
     /* PROTO_SET, PROTO_DELETE, PROTO_FLUSH: the one key (set: only /sync allowed;
      * delete and flush: no option allowed). */
     struct proto_key key;

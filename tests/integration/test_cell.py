@@ -98,8 +98,10 @@ def test_two_of_three_dead_nothing_is_stored(make_cell):
     cell.restart(others[0].id)
     cell.leader()
     assert wait_until(lambda: set_item(lead.port, "q", b"after") == "STORED", timeout=15.0), cell.logs()
-    got = [get_item(lead.port, "q") for _ in range(2)]
-    assert got == [b"before", b"after"]
+    # the unanswered set may have reached the old leader's log and been
+    # committed since, when the cell came back: never answered, so either way
+    got = [get_item(lead.port, "q") for _ in range(3)]
+    assert got in ([b"before", b"after", None], [b"before", b"lost", b"after"]), got
 
 
 def test_a_member_that_was_down_catches_up(make_cell):

@@ -39,6 +39,7 @@ class Load:
         self.acked = set()
         self.confirmed = []
         self.opened = []
+        self.unsure = set()  # a /close sent and not answered
         self.errors = []
         self.threads = [threading.Thread(target=self.writer, args=(w,), daemon=True) for w in range(writers)]
         self.threads += [threading.Thread(target=self.consumer, daemon=True) for _ in range(consumers)]
@@ -63,6 +64,7 @@ class Load:
                 time.sleep(0.02)
 
     def consumer(self):
+        closing = None  # the item whose /close is on its way
         while not self.stop.is_set():
             try:
                 with Client(self.port(), timeout=5.0) as c:
@@ -72,12 +74,23 @@ class Load:
                             continue
                         with self.lock:
                             self.opened.append(item)
-                        if c.cmd("get fo/close") == "END":
-                            with self.lock:
+                        closing = item
+                        answer = c.cmd("get fo/close")
+                        closing = None
+                        with self.lock:
+                            if answer == "END":
                                 self.confirmed.append(item)
-                        else:
+                            else:
+                                self.unsure.add(item)
+                        if answer != "END":
                             break
             except (OSError, ProtocolError, ConnectionError):
+                if closing is not None:
+                    # its /close was sent and not answered: it may have been
+                    # committed (the item gone) or not (it comes back)
+                    with self.lock:
+                        self.unsure.add(closing)
+                    closing = None
                 time.sleep(0.02)
 
     def __enter__(self):
@@ -121,20 +134,26 @@ def test_kill_the_leader_under_load(tmp_path):
         lead = cell.leader()
         drained = []
         with lead.client() as c:
-            while True:
-                d = c.get_data("fo")
-                if d is None:
-                    break
-                drained.append(d)
+            # the consumers' connections are closed, but the leader may not
+            # have given their open items back yet: drain until none is open
+            def drained_all():
+                while True:
+                    d = c.get_data("fo")
+                    if d is None:
+                        break
+                    drained.append(d)
+                return c.stat("open_transactions") == "0"
+            assert wait_until(drained_all, timeout=10.0)
         confirmed = load.confirmed
-        lost = load.acked - set(confirmed) - set(drained)
+        lost = load.acked - set(confirmed) - set(drained) - load.unsure
         twice = {x for x in confirmed if confirmed.count(x) > 1}
         again = set(confirmed) & set(drained)
         reopened = len(load.opened) - len(set(load.opened))
         print(f"acked {len(load.acked)}, confirmed {len(confirmed)}, drained {len(drained)}, "
-              f"handed out open again {reopened}, first STORED after a kill (s): "
+              f"handed out open again {reopened}, closes unanswered {len(load.unsure)}, first STORED after a kill (s): "
               f"median {statistics.median(waits):.3f}, max {max(waits):.3f}, all {[round(w, 3) for w in waits]}")
-        assert not lost, f"{len(lost)} acknowledged items lost, e.g. {sorted(lost)[:5]}"
+        assert not lost, (f"{len(lost)} acknowledged items lost, e.g. {sorted(lost)[:5]}; "
+                          f"of them handed out open: {sorted(set(load.opened) & lost)[:5]}")
         assert not twice, f"confirmed twice: {sorted(twice)[:5]}"
         assert not again, f"confirmed, then still in the queue: {sorted(again)[:5]}"
         assert max(waits) < FIRST_ANSWER_MAX, waits
