@@ -57,7 +57,7 @@ struct config {
     char cluster_members[4096];     /* the cell: ID@HOST:RAFT_PORT:CLIENT_PORT, comma-separated */
     uint64_t cluster_election_ms;   /* Raft election timeout */
     uint64_t cluster_snapshot_threshold, cluster_snapshot_trailing; /* Raft entries */
-    uint64_t cluster_flush_ms;      /* a leader proposes what its journals wrote at least this often */
+    uint64_t cluster_flush_ms; /* a leader proposes what its journals wrote at least this often */
     char ssl_chain_cert[4096], ssl_key[4096], ssl_ca_cert[4096]; /* PEM files ("": none) */
     uint64_t ssl_verify_mode;                                    /* 0..3, memcached's */
     int ssl_min_version;                                         /* index into TLS_VERSION_NAMES */
