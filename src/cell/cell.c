@@ -692,7 +692,10 @@ static int start_raft(struct cell *c, int fresh)
                                .snapshot = fsm_snapshot,
                                .restore = fsm_restore,
                                .snapshot_finalize = fsm_snapshot_finalize};
-    if ((rc = raft_init(&c->raft, &c->rio, &c->fsm, c->me->id, c->me->raft_addr)) != 0) {
+    /* libraft listens on the address it is given, and the others dial the
+     * one in the configuration: they differ behind a proxy */
+    const char *bind = c->cfg->cluster_bind[0] ? c->cfg->cluster_bind : c->me->raft_addr;
+    if ((rc = raft_init(&c->raft, &c->rio, &c->fsm, c->me->id, bind)) != 0) {
         log_error(c->log, "cell: %s", raft_errmsg(&c->raft));
         raft_uv_close(&c->rio);
         raft_uv_tcp_close(&c->transport);
