@@ -58,7 +58,8 @@ struct config {
     char cluster_bind[256];         /* HOST:PORT the Raft port binds to ("": its address in cluster_members) */
     uint64_t cluster_election_ms;   /* Raft election timeout */
     uint64_t cluster_snapshot_threshold, cluster_snapshot_trailing; /* Raft entries */
-    uint64_t cluster_flush_ms; /* a leader proposes what its journals wrote at least this often */
+    uint64_t cluster_log_memory; /* bytes of Raft entries kept in memory, about (snapshots come sooner) */
+    uint64_t cluster_flush_ms;   /* a leader proposes what its journals wrote at least this often */
     char ssl_chain_cert[4096], ssl_key[4096], ssl_ca_cert[4096]; /* PEM files ("": none) */
     uint64_t ssl_verify_mode;                                    /* 0..3, memcached's */
     int ssl_min_version;                                         /* index into TLS_VERSION_NAMES */

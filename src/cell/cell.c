@@ -1,405 +1,24 @@
-/* cell/cell.c: a cell member on libraft (cell/cell.h, docs/cluster.md). */
-#include "cell/cell.h"
+/* cell/cell.c: a cell member on libraft (cell/cell.h, docs/cluster.md): its
+ * roles (follower, elected, leader), its start and its end. The state
+ * machine is in fsm.c. */
+#include "cell/cell_int.h"
 
-#include "cell/install.h"
-#include "cell/io.h"
-#include "cell/ops.h"
-#include "cell/relay.h"
 #include "proc.h"
-#include "server.h"
 #include "service.h"
 #include "util/errstr.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <raft.h>
-#include <raft/uv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* An entry: this header, the operations (cell/ops.h), zeros to a multiple
- * of 8 bytes (libraft 0.15 reads other lengths back wrong: #189). */
-#define ENTRY_MAGIC 0x434e5244u /* "DRNC" */
-#define ENTRY_VERSION 1
-#define ENTRY_HEADER 40
-/* The most bytes one cellfile request may ask a follower for. */
-#define CELL_FILE_MAX (4u << 20)
-
-enum role { ROLE_FOLLOWER, ROLE_ELECTED, ROLE_LEADER, ROLE_STOPPING };
-
-struct cell {
-    uv_loop_t *loop;
-    struct config *cfg;
-    struct log *log;
-    struct cell_member members[CELL_MAX_MEMBERS];
-    size_t nmembers;
-    const struct cell_member *me;
-    char root[4096]; /* the data folder */
-    const struct jio *real_io;
-
-    struct raft raft;
-    struct raft_io rio;
-    struct raft_uv_transport transport;
-    struct raft_fsm fsm;
-    int raft_up, raft_closed;
-
-    struct cop_applier *applier; /* applies entries; knows what the next snapshot must fsync */
-    struct cop_state *state;     /* the committed files */
-    int reconciled;              /* the files were brought back to the last snapshot (or none) */
-    int install_pending;         /* a catch-up from files was cut short: done again before applying */
-    uint64_t incarnation;        /* this process's: its own entries are not applied again */
-    uint64_t seq;                /* entries proposed by this process */
-    uint64_t last_inc, last_seq; /* of the last entry applied */
-
-    struct relay relay;
-    int relay_up;
-    uv_timer_t poll;  /* watches the role */
-    uv_timer_t flush; /* a leader's timer's writes reach the others */
-    uv_signal_t sigs[2];
-    int handles; /* open handles of ours, for the end */
-
-    enum role role;
-    struct raft_barrier barrier;
-    struct raft_transfer transfer;
-    int transferring;
-    struct server srv;
-    int srv_up;
-    struct cell_io cio;
-    int cio_up;
-    struct conffile *file; /* the server's once it starts */
-    struct auth_table *auth;
-    const struct darner_hooks *hooks;
-
-    /* the syncer's job: one entry in flight */
-    struct raft_apply req;
-    struct syncer *job;
-    int job_status;
-    uv_timer_t job_timer;  /* completes a job that proposed nothing, or failed to */
-    uv_timer_t fail_timer; /* stops the member after a Raft callback said it must (never inside one) */
-    struct cop_buf take;
-
-    int exit_code;
-    int failed; /* a Raft callback failed: the member stops, and applies nothing more */
-    uint64_t applied_entries, applied_ops;
-};
-
-static void cell_stop(struct cell *c, int code);
-static void cell_fail(struct cell *c, int code);
-static int leader_target(void *ctx, char *host, size_t cap, int *port);
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* ---- the state machine ---- */
-
-/* The first thing applied after a start with no snapshot: every file the
- * log will make again is removed (what a leader wrote and the cell never
- * committed goes with them). */
-static int reconcile_empty(struct cell *c)
-{
-    struct cop_state *empty;
-    int rc = cst_new(&empty);
-    if (rc < 0)
-        return rc;
-    rc = cst_reconcile(empty, c->root);
-    cst_free(empty);
-    if (rc == 0)
-        log_info(c->log, "cell: no snapshot: the data folder is made again from the Raft log");
-    return rc;
-}
-
-/* The file that says a catch-up from files began and did not end. */
-static void install_marker(const struct cell *c, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s/tmp/cell-install", c->root);
-}
-
-static int marker_set(const struct cell *c, int on)
-{
-    char path[4200];
-    install_marker(c, path, sizeof(path));
-    if (!on)
-        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-    char dir[4200];
-    snprintf(dir, sizeof(dir), "%s/tmp", c->root);
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
-/* Fetches from the leader what the files lack to be those of st. */
-static int install(struct cell *c, const struct cop_state *st)
-{
-    char host[64];
-    int port, rc;
-    if (!leader_target(c, host, sizeof(host), &port)) {
-        log_error(c->log, "cell: catching up from files needs the leader, and none is known");
-        return -EAGAIN;
-    }
-    if ((rc = marker_set(c, 1)) < 0)
-        return rc;
-    log_info(c->log, "cell: catching up from the files of the leader at %s:%d (%zu files and folders)", host, port,
-             cst_count(st));
-    uint64_t t0 = uv_hrtime();
-    struct cell_install_stats is;
-    if ((rc = cell_install(st, c->root, host, port, c->applier, c->log, &is)) < 0)
-        return rc;
-    if ((rc = marker_set(c, 0)) < 0)
-        return rc;
-    c->install_pending = 0;
-    log_info(c->log, "cell: caught up: %" PRIu64 " files, %" PRIu64 " bytes fetched in %.1f s", is.files, is.bytes,
-             (double)(uv_hrtime() - t0) / 1e9);
-    return 0;
-}
-
-static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
-{
-    struct cell *c = fsm->data;
-    *result = NULL;
-    int rc;
-    if (c->failed)
-        return RAFT_IOERR;
-    if (c->install_pending && (rc = install(c, c->state)) < 0) {
-        cell_fail(c, CELL_EXIT_DEMOTED); /* started again, it tries again (maybe from another leader) */
-        return RAFT_IOERR;
-    }
-    const unsigned char *p = buf->base;
-    if (buf->len < ENTRY_HEADER || get_u32(p) != ENTRY_MAGIC || get_u32(p + 4) != ENTRY_VERSION ||
-        get_u32(p + 8) > buf->len - ENTRY_HEADER) {
-        log_error(c->log, "cell: an entry of %zu bytes is not one this build writes: stopping", buf->len);
-        cell_fail(c, 1);
-        return RAFT_MALFORMED;
-    }
-    size_t len = get_u32(p + 8);
-    uint64_t proposer = get_u64(p + 16), inc = get_u64(p + 24), seq = get_u64(p + 32);
-    if (inc == c->last_inc && seq <= c->last_seq) {
-        /* entries of one leader apply in the order it made them (#373) */
-        log_error(c->log,
-                  "cell: entry %" PRIu64 " of leader %" PRIu64 " comes after its entry %" PRIu64
-                  ": the Raft log is out of order; stopping (rebuild this member: docs/cluster.md)",
-                  seq, proposer, c->last_seq);
-        cell_fail(c, 1);
-        return RAFT_CORRUPT;
-    }
-    c->last_inc = inc;
-    c->last_seq = seq;
-    int own = proposer == c->me->id && inc == c->incarnation;
-    const unsigned char *ops = p + ENTRY_HEADER;
-    size_t pos = 0;
-    struct cop op;
-    while ((rc = cop_next(ops, len, &pos, &op)) == 1) {
-        if ((rc = cst_apply(c->state, &op)) < 0)
-            break;
-        if (!own)
-            rc = cop_apply(c->applier, &op);
-        else if (op.flags & COP_F_DEFERRED)
-            rc = cell_io_deferred(&c->cio, c->applier, &op);
-        if (rc < 0)
-            break;
-        c->applied_ops++;
-    }
-    if (rc < 0) {
-        log_error(c->log, "cell: cannot apply an entry to %s: %s; stopping", c->root, errstr(rc));
-        cell_fail(c, 1);
-        return RAFT_IOERR;
-    }
-    c->applied_entries++;
-    return 0;
-}
-
-/* A snapshot: what the committed files are, once everything written so far
- * is on stable storage (a snapshot must only name what is on disk). */
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
-{
-    struct cell *c = fsm->data;
-    int rc = cop_applier_sync(c->applier);
-    if (rc < 0) {
-        log_error(c->log, "cell: cannot sync the data folder for a snapshot: %s; stopping", errstr(rc));
-        cell_fail(c, 1);
-        return RAFT_IOERR;
-    }
-    struct raft_buffer *b = malloc(sizeof(*b));
-    void *p;
-    size_t n;
-    if (!b || cst_encode(c->state, &p, &n) < 0) {
-        free(b);
-        return RAFT_NOMEM;
-    }
-    b->base = p;
-    b->len = n;
-    *bufs = b;
-    *n_bufs = 1;
-    log_debug(c->log, "cell: snapshot of %zu files and folders (%zu bytes)", cst_count(c->state), n);
-    return 0;
-}
-
-static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
-{
-    (void)fsm;
-    if (*bufs) {
-        for (unsigned i = 0; i < *n_bufs; i++)
-            free((*bufs)[i].base);
-        free(*bufs);
-    }
-    *bufs = NULL;
-    *n_bufs = 0;
-    return 0;
-}
-
-static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
-{
-    struct cell *c = fsm->data;
-    int rc;
-    if (c->reconciled) {
-        /* a snapshot sent by the leader: this member is further behind than
-         * the entries the others keep; its files come from the leader's */
-        struct cop_state *st = NULL;
-        if ((rc = cst_new(&st)) < 0 || (rc = cst_decode(st, buf->base, buf->len)) < 0 || (rc = install(c, st)) < 0) {
-            log_error(c->log, "cell: cannot catch up from the leader's files: %s; stopping to start again", errstr(rc));
-            cst_free(st);
-            cell_fail(c, CELL_EXIT_DEMOTED); /* started again, it finishes the catch-up first */
-            return RAFT_IOERR;
-        }
-        cst_free(c->state);
-        c->state = st;
-        raft_free(buf->base);
-        return 0;
-    }
-    char marker[4200];
-    struct stat sb;
-    install_marker(c, marker, sizeof(marker));
-    rc = cst_decode(c->state, buf->base, buf->len);
-    if (rc == 0 && stat(marker, &sb) == 0) {
-        /* the last catch-up was cut short: its snapshot is loaded, the files
-         * are not all there; fetched again before the next entry */
-        c->install_pending = 1;
-        c->reconciled = 1;
-        log_warn(c->log, "cell: the last catch-up from the leader's files did not finish: done again first");
-        raft_free(buf->base);
-        return 0;
-    }
-    if (rc == 0)
-        rc = cst_reconcile(c->state, c->root);
-    if (rc < 0) {
-        log_error(c->log, "cell: cannot bring the data folder back to the last snapshot: %s", errstr(rc));
-        return RAFT_IOERR;
-    }
-    c->reconciled = 1;
-    log_info(c->log, "cell: data folder back at the last snapshot (%zu files and folders); replaying the log",
-             cst_count(c->state));
-    raft_free(buf->base);
-    return 0;
-}
-
-/* ---- the leader's commits: the syncer's jobs ---- */
-
-static void job_end(struct cell *c, int status)
-{
-    struct syncer *s = c->job;
-    c->job = NULL;
-    if (s)
-        syncer_commit_done(s, status);
-}
-
-static void job_timer_cb(uv_timer_t *t)
-{
-    struct cell *c = t->data;
-    job_end(c, c->job_status);
-}
-
-static void apply_cb(struct raft_apply *req, int status, void *result)
-{
-    (void)result;
-    struct cell *c = req->data;
-    if (status != 0)
-        log_warn(c->log, "cell: an entry was not committed: %s", raft_strerror(status));
-    job_end(c, status == 0 ? 0 : -EIO);
-}
-
-/* The syncer asks for what was written to be made durable: it is proposed
- * as one entry and the job ends when that is committed. */
-static int commit(void *ctx, struct syncer *s)
-{
-    struct cell *c = ctx;
-    if (c->role == ROLE_STOPPING)
-        return -EIO;
-    c->job = s;
-    c->job_status = 0;
-    size_t n = cell_io_take(&c->cio, &c->take);
-    if (c->cio.err < 0 || c->role != ROLE_LEADER) {
-        c->job_status = c->cio.err < 0 ? c->cio.err : -EIO;
-    } else if (n > 0) {
-        size_t total = (ENTRY_HEADER + n + 7) & ~(size_t)7;
-        struct raft_buffer b = {.base = raft_malloc(total), .len = total};
-        if (!b.base || n > UINT32_MAX) {
-            raft_free(b.base);
-            c->job_status = -ENOMEM;
-        } else {
-            unsigned char *p = b.base;
-            memset(p, 0, total);
-            put_u32(p, ENTRY_MAGIC);
-            put_u32(p + 4, ENTRY_VERSION);
-            put_u32(p + 8, (uint32_t)n);
-            put_u64(p + 16, c->me->id);
-            put_u64(p + 24, c->incarnation);
-            put_u64(p + 32, ++c->seq);
-            memcpy(p + ENTRY_HEADER, c->take.p, n);
-            c->req.data = c;
-            int rc = raft_apply(&c->raft, &c->req, &b, 1, apply_cb);
-            if (rc == 0)
-                return 0;
-            raft_free(b.base);
-            log_warn(c->log, "cell: cannot propose an entry: %s", raft_strerror(rc));
-            c->job_status = -EIO;
-        }
-    }
-    /* nothing to propose (what came before is committed), or a failure:
-     * the job ends on the next loop turn, never inside the syncer's call */
-    uv_timer_start(&c->job_timer, job_timer_cb, 0, 0);
-    return 0;
-}
-
-static void flush_cb(uv_timer_t *t)
-{
-    struct cell *c = t->data;
-    if (c->srv_up && !c->srv.stopping && cell_io_pending(&c->cio) > 0 && !syncer_busy(&c->srv.sync))
-        syncer_request(&c->srv.sync, NULL);
-}
-
 /* ---- roles ---- */
 
-static int leader_target(void *ctx, char *host, size_t cap, int *port)
+int cell_leader_target(void *ctx, char *host, size_t cap, int *port)
 {
     struct cell *c = ctx;
     raft_id id = 0;
@@ -500,7 +119,7 @@ static void start_server(struct cell *c)
     c->srv_up = 1;
     c->srv.auth = c->auth;
     c->auth = NULL;
-    c->srv.sync.commit = commit;
+    c->srv.sync.commit = cell_commit;
     c->srv.sync.commit_ctx = c;
     if ((rc = server_start(&c->srv)) < 0) {
         log_error(c->log, "cell: cannot serve (the lines above say why)");
@@ -508,7 +127,7 @@ static void start_server(struct cell *c)
         return;
     }
     c->role = ROLE_LEADER;
-    uv_timer_start(&c->flush, flush_cb, c->cfg->cluster_flush_ms, c->cfg->cluster_flush_ms);
+    uv_timer_start(&c->flush, cell_flush_cb, c->cfg->cluster_flush_ms, c->cfg->cluster_flush_ms);
     log_info(c->log, "cell: member %" PRIu64 " leads the cell and serves on port %d", c->me->id, c->me->port);
     if (c->hooks && c->hooks->ready)
         c->hooks->ready(c->hooks->arg, &c->srv);
@@ -593,7 +212,7 @@ static void raft_closed(struct raft *r)
 
 /* Ends the run with code (the first code given counts): the server (if
  * any) stops, then Raft and the handles close; the loop then ends. */
-static void cell_stop(struct cell *c, int code)
+void cell_stop(struct cell *c, int code)
 {
     if (c->role == ROLE_STOPPING)
         return;
@@ -603,7 +222,7 @@ static void cell_stop(struct cell *c, int code)
     if (c->cio_up && code != 0)
         cell_io_fence(&c->cio); /* nothing more reaches this member's files */
     if (c->job)
-        job_end(c, -EIO);
+        cell_job_end(c, -EIO);
     if (c->srv_up && !c->srv.stopping)
         server_stop(&c->srv);
     uv_timer_stop(&c->poll);
@@ -631,7 +250,7 @@ static void fail_cb(uv_timer_t *t)
 
 /* From inside a callback of the Raft library: the member stops on the next
  * loop turn (closing Raft from inside its own callback is not safe). */
-static void cell_fail(struct cell *c, int code)
+void cell_fail(struct cell *c, int code)
 {
     if (c->exit_code == 0)
         c->exit_code = code;
@@ -686,12 +305,7 @@ static int start_raft(struct cell *c, int fresh)
         raft_uv_tcp_close(&c->transport);
         return rc;
     }
-    c->fsm = (struct raft_fsm){.version = 2,
-                               .data = c,
-                               .apply = fsm_apply,
-                               .snapshot = fsm_snapshot,
-                               .restore = fsm_restore,
-                               .snapshot_finalize = fsm_snapshot_finalize};
+    cell_fsm_init(c);
     /* libraft listens on the address it is given, and the others dial the
      * one in the configuration: they differ behind a proxy */
     const char *bind = c->cfg->cluster_bind[0] ? c->cfg->cluster_bind : c->me->raft_addr;
@@ -729,7 +343,7 @@ static int start_raft(struct cell *c, int fresh)
     if (!c->reconciled) {
         /* no snapshot: the log holds every file; what a leader wrote and the
          * cell never committed goes with the rest */
-        if ((rc = reconcile_empty(c)) < 0) {
+        if ((rc = cell_reconcile_empty(c)) < 0) {
             log_error(c->log, "cell: cannot clear the data folder before replaying the log: %s", errstr(rc));
             return rc;
         }
@@ -790,7 +404,7 @@ static int run(struct cell *c)
     }
     struct relay_conf rc_conf = {.addr = c->me->host,
                                  .port = c->me->port,
-                                 .target = leader_target,
+                                 .target = cell_leader_target,
                                  .ctx = c,
                                  .log = c->log,
                                  .max_conns = (uint32_t)c->cfg->max_connections,
