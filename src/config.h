@@ -56,6 +56,7 @@ struct config {
     uint64_t cluster_id;            /* this member's id in its cell (docs/cluster.md); 0: no cell */
     char cluster_members[4096];     /* the cell: ID@HOST:RAFT_PORT:CLIENT_PORT, comma-separated */
     char cluster_bind[256];         /* HOST:PORT the Raft port binds to ("": its address in cluster_members) */
+    int cluster_join;               /* a new member waits to be added instead of making the first configuration */
     uint64_t cluster_election_ms;   /* Raft election timeout */
     uint64_t cluster_snapshot_threshold, cluster_snapshot_trailing; /* Raft entries */
     uint64_t cluster_log_memory; /* bytes of Raft entries kept in memory, about (snapshots come sooner) */

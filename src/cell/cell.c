@@ -316,7 +316,9 @@ static int start_raft(struct cell *c, int fresh)
         return rc;
     }
     c->raft.data = c;
-    if (fresh) {
+    if (fresh && c->cfg->cluster_join) {
+        log_info(c->log, "cell: joining: waiting for the leader to add member %" PRIu64 " (cluster_add)", c->me->id);
+    } else if (fresh) {
         struct raft_configuration conf;
         raft_configuration_init(&conf);
         for (size_t i = 0; i < c->nmembers && rc == 0; i++)
@@ -368,12 +370,14 @@ static int run(struct cell *c)
         log_error(c->log, "cluster_id %" PRIu64 " is not one of cluster_members", c->cfg->cluster_id);
         return 2;
     }
+    int fresh, rc;
+    snprintf(c->root, sizeof(c->root), "%s", c->cfg->data_dir);
+    if ((rc = cell_members_load(c)) < 0) /* the members as the cell last said, if it did */
+        log_warn(c->log, "cell: the members' file cannot be read: %s; cluster_members counts", errstr(rc));
     /* the memcache port is the one the members know this member by */
     c->cfg->port = (uint64_t)c->me->port;
     snprintf(c->cfg->listen, sizeof(c->cfg->listen), "%s", c->me->host);
     c->cfg->fsync.policy = FSYNC_ALWAYS;
-    snprintf(c->root, sizeof(c->root), "%s", c->cfg->data_dir);
-    int fresh, rc;
     if ((rc = check_fresh(c, &fresh)) < 0) {
         log_error(c->log,
                   rc == -EEXIST ? "cell: the data folder '%s' holds queues but no Raft log: a member starts on an "

@@ -57,6 +57,10 @@ struct cell {
     struct raft_barrier barrier;
     struct raft_transfer transfer;
     int transferring;
+    struct raft_change change; /* a change of members (one at a time) */
+    uint64_t change_id;
+    int changing;
+    int members_dirty; /* an entry wrote the members' file: read it again */
     struct server srv;
     int srv_up;
     struct cell_io cio;
@@ -86,6 +90,16 @@ void cell_stop(struct cell *c, int code);
 void cell_fail(struct cell *c, int code);
 /* The leader's memcache address (relay_target_fn). */
 int cell_leader_target(void *ctx, char *host, size_t cap, int *port);
+
+/* membership.c */
+/* Reads the members' file (CELL) if there is one. Returns 0 or -errno. */
+int cell_members_load(struct cell *c);
+/* A leader adds a member (spec "ID@HOST:RAFT_PORT:PORT"), which catches up
+ * and then votes; removes one; hands its leadership over (id 0: to the most
+ * caught-up). Each returns 0 once started, or -errno with why[] filled. */
+int cell_member_add(struct cell *c, const char *spec, char *why, size_t cap);
+int cell_member_remove(struct cell *c, uint64_t id, char *why, size_t cap);
+int cell_leader_transfer(struct cell *c, uint64_t id, char *why, size_t cap);
 
 /* fsm.c */
 /* The state machine libraft calls (version 2). */

@@ -145,6 +145,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     while ((rc = cop_next(ops, len, &pos, &op)) == 1) {
         if ((rc = cst_apply(c->state, &op)) < 0)
             break;
+        if ((op.path_len == 4 && memcmp(op.path, "CELL", 4) == 0) ||
+            (op.path2_len == 4 && memcmp(op.path2, "CELL", 4) == 0))
+            c->members_dirty = 1;
         if (!own)
             rc = cop_apply(c->applier, &op);
         else if (op.flags & COP_F_DEFERRED)
@@ -159,6 +162,10 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         return RAFT_IOERR;
     }
     c->applied_entries++;
+    if (c->members_dirty && !own) {
+        c->members_dirty = 0;
+        cell_members_load(c);
+    }
     /* the entries since the last snapshot are in memory: past half the
      * budget, the next apply takes a snapshot, whatever their count */
     c->snap_bytes += buf->len;
