@@ -6,6 +6,14 @@ A member that exits with 75 (it stopped leading) is started again, as the
 systemd unit and scripts/cell do, by a watcher thread. Which member leads
 is learnt from the leader itself: `stats` answered through any member is
 the leader's, and its pid names the member.
+
+Cell(..., proxied=True) puts a net_proxy.RaftProxy in front of each
+member's Raft port: the member listens on a port of its own
+(--cluster-bind) and cluster_members names its proxy's port, so every
+message to member i goes through cell.proxy(i), which the test can cut,
+heal or slow down (the network-fault tests). readdress (default): the
+proxies rewrite the address in libraft's handshakes (net_proxy explains
+why: otherwise answers to a member bypass its proxy).
 """
 
 import os
@@ -17,6 +25,7 @@ import time
 from pathlib import Path
 
 from harness import DARNER_BIN, Client, ProtocolError, wait_until
+from net_proxy import RaftProxy
 
 DEMOTED = 75
 
@@ -37,11 +46,13 @@ def free_ports(n):
 
 
 class Member:
-    def __init__(self, cell, mid, raft_port, port):
+    def __init__(self, cell, mid, raft_port, port, bind_port=None):
         self.cell = cell
         self.id = mid
-        self.raft_port = raft_port
+        self.raft_port = raft_port  # the one the others dial (its proxy's, when proxied)
+        self.bind_port = bind_port  # where it listens behind its proxy, or None
         self.port = port
+        self.proxy = None
         self.data = cell.workdir / f"data-{mid}"
         self.proc = None
         self.starts = 0
@@ -50,8 +61,9 @@ class Member:
         self.log_path = None
 
     def argv(self):
+        bind = ["--cluster-bind", f"127.0.0.1:{self.bind_port}"] if self.bind_port else []
         return [DARNER_BIN, "--data", str(self.data), "--cluster-id", str(self.id),
-                "--cluster-members", self.cell.members_arg(), *self.cell.extra_args]
+                "--cluster-members", self.cell.members_arg(), *bind, *self.cell.extra_args]
 
     def start(self):
         self.starts += 1
@@ -102,11 +114,20 @@ class Member:
 
 
 class Cell:
-    def __init__(self, workdir, n=3, extra_args=()):
+    def __init__(self, workdir, n=3, extra_args=(), proxied=False, readdress=True):
         self.workdir = Path(workdir)
         self.extra_args = [str(a) for a in extra_args]
-        ports = free_ports(2 * n)
-        self.members = [Member(self, i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(n)]
+        if proxied:
+            ports = free_ports(3 * n)
+            self.members = [Member(self, i + 1, ports[3 * i], ports[3 * i + 1], bind_port=ports[3 * i + 2])
+                            for i in range(n)]
+            # see net_proxy: without readdress, answers to a member bypass its proxy
+            fix = {f"127.0.0.1:{m.bind_port}": f"127.0.0.1:{m.raft_port}" for m in self.members} if readdress else {}
+            for m in self.members:
+                m.proxy = RaftProxy(m.raft_port, m.bind_port, name=f"proxy-{m.id}", readdress=fix)
+        else:
+            ports = free_ports(2 * n)
+            self.members = [Member(self, i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(n)]
         self._watch_stop = threading.Event()
         self._lock = threading.Lock()
         self._watcher = threading.Thread(target=self._watch, daemon=True)
@@ -118,7 +139,15 @@ class Cell:
     def member(self, mid):
         return self.members[mid - 1]
 
+    def proxy(self, mid):
+        return self.member(mid).proxy
+
+    def proxies(self):
+        return [m.proxy for m in self.members if m.proxy is not None]
+
     def start(self):
+        for p in self.proxies():
+            p.start()
         for m in self.members:
             m.start()
         self._watcher.start()
@@ -151,14 +180,18 @@ class Cell:
         if self._watcher.is_alive():
             self._watcher.join()
         bad = []
-        for m in self.members:
-            if m.proc is None:
-                continue
-            died = m.wanted and m.proc.poll() is not None and m.proc.returncode not in (0, DEMOTED)
-            if died:
-                bad.append(f"member {m.id} died with {m.proc.returncode}\n{m.log()}")
-            if m.proc.poll() is None:
-                m.stop()
+        try:
+            for m in self.members:
+                if m.proc is None:
+                    continue
+                died = m.wanted and m.proc.poll() is not None and m.proc.returncode not in (0, DEMOTED)
+                if died:
+                    bad.append(f"member {m.id} died with {m.proc.returncode}\n{m.log()}")
+                if m.proc.poll() is None:
+                    m.stop()
+        finally:
+            for p in self.proxies():
+                p.close()
         return bad
 
     # -- asking the cell -----------------------------------------------
