@@ -263,8 +263,8 @@ const struct setting SETTINGS[] = {
      .max = sizeof(((struct config *)0)->cluster_bind),
      .off = SRV(cluster_bind),
      .arg = "HOST:PORT",
-     .help = "where this member's Raft port listens, when the others reach it at another address (a proxy, NAT; "
-             "empty: its address in cluster_members)"},
+     .help = "the address this member's Raft port listens on, when the others reach it at another one (a NAT, "
+             "a proxy); the port must be its own Raft port (empty: its address in cluster_members)"},
     {.key = "cluster_election_timeout",
      .scope = SCOPE_SERVER,
      .type = ST_TIME,

@@ -306,10 +306,26 @@ static int start_raft(struct cell *c, int fresh)
         return rc;
     }
     cell_fsm_init(c);
-    /* libraft listens on the address it is given, and the others dial the
-     * one in the configuration: they differ behind a proxy */
-    const char *bind = c->cfg->cluster_bind[0] ? c->cfg->cluster_bind : c->me->raft_addr;
-    if ((rc = raft_init(&c->raft, &c->rio, &c->fsm, c->me->id, bind)) != 0) {
+    /* behind a NAT or a proxy: it listens elsewhere than the address the
+     * others dial (libraft 0.15 wants the same port: it announces the
+     * address raft_init gets, and the others answer there) */
+    if (c->cfg->cluster_bind[0]) {
+        const char *colon = strrchr(c->cfg->cluster_bind, ':');
+        if (!colon || atoi(colon + 1) != c->me->raft_port) {
+            log_error(c->log, "cluster_bind %s: give this member's own Raft port, %d, on the address to listen on",
+                      c->cfg->cluster_bind, c->me->raft_port);
+            raft_uv_close(&c->rio);
+            raft_uv_tcp_close(&c->transport);
+            return RAFT_INVALID;
+        }
+        if ((rc = raft_uv_tcp_set_bind_address(&c->transport, c->cfg->cluster_bind)) != 0) {
+            log_error(c->log, "cluster_bind %s: %s", c->cfg->cluster_bind, raft_strerror(rc));
+            raft_uv_close(&c->rio);
+            raft_uv_tcp_close(&c->transport);
+            return rc;
+        }
+    }
+    if ((rc = raft_init(&c->raft, &c->rio, &c->fsm, c->me->id, c->me->raft_addr)) != 0) {
         log_error(c->log, "cell: %s", raft_errmsg(&c->raft));
         raft_uv_close(&c->rio);
         raft_uv_tcp_close(&c->transport);

@@ -289,7 +289,12 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     struct cell *c = req->data;
     if (status != 0)
         log_warn(c->log, "cell: an entry was not committed: %s", raft_strerror(status));
-    cell_job_end(c, status == 0 ? 0 : -EIO);
+    /* the job ends on the next loop turn: its end may start the next one,
+     * and libraft calls this while it steps down, when proposing again
+     * would read what it has just freed */
+    c->job_status = status == 0 ? 0 : -EIO;
+    if (uv_timer_start(&c->job_timer, cell_job_timer_cb, 0, 0) < 0)
+        cell_job_end(c, c->job_status);
 }
 
 /* The syncer asks for what was written to be made durable: it is proposed
@@ -302,7 +307,7 @@ int cell_commit(void *ctx, struct syncer *s)
     c->job = s;
     c->job_status = 0;
     size_t n = cell_io_take(&c->cio, &c->take);
-    if (c->cio.err < 0 || c->role != ROLE_LEADER) {
+    if (c->cio.err < 0 || c->role != ROLE_LEADER || raft_state(&c->raft) != RAFT_LEADER) {
         c->job_status = c->cio.err < 0 ? c->cio.err : -EIO;
     } else if (n > 0) {
         size_t total = (ENTRY_HEADER + n + 7) & ~(size_t)7;

@@ -8,12 +8,10 @@ is learnt from the leader itself: `stats` answered through any member is
 the leader's, and its pid names the member.
 
 Cell(..., proxied=True) puts a net_proxy.RaftProxy in front of each
-member's Raft port: the member listens on a port of its own
-(--cluster-bind) and cluster_members names its proxy's port, so every
-message to member i goes through cell.proxy(i), which the test can cut,
-heal or slow down (the network-fault tests). readdress (default): the
-proxies rewrite the address in libraft's handshakes (net_proxy explains
-why: otherwise answers to a member bypass its proxy).
+member's Raft port: the member listens on 127.0.0.2 at its Raft port
+(--cluster-bind) and the others dial 127.0.0.1 at that port, its proxy, so
+every message to member i goes through cell.proxy(i), which the test can
+cut, heal or slow down (the network-fault tests).
 """
 
 import os
@@ -46,11 +44,11 @@ def free_ports(n):
 
 
 class Member:
-    def __init__(self, cell, mid, raft_port, port, bind_port=None):
+    def __init__(self, cell, mid, raft_port, port, proxied=False):
         self.cell = cell
         self.id = mid
         self.raft_port = raft_port  # the one the others dial (its proxy's, when proxied)
-        self.bind_port = bind_port  # where it listens behind its proxy, or None
+        self.proxied = proxied  # it listens on 127.0.0.2 behind a proxy on 127.0.0.1 (net_proxy)
         self.port = port
         self.proxy = None
         self.data = cell.workdir / f"data-{mid}"
@@ -61,7 +59,7 @@ class Member:
         self.log_path = None
 
     def argv(self):
-        bind = ["--cluster-bind", f"127.0.0.1:{self.bind_port}"] if self.bind_port else []
+        bind = ["--cluster-bind", f"127.0.0.2:{self.raft_port}"] if self.proxied else []
         return [DARNER_BIN, "--data", str(self.data), "--cluster-id", str(self.id),
                 "--cluster-members", self.cell.members_arg(), *bind, *self.cell.extra_args]
 
@@ -114,20 +112,16 @@ class Member:
 
 
 class Cell:
-    def __init__(self, workdir, n=3, extra_args=(), proxied=False, readdress=True):
+    def __init__(self, workdir, n=3, extra_args=(), proxied=False):
         self.workdir = Path(workdir)
         self.extra_args = [str(a) for a in extra_args]
+        ports = free_ports(2 * n)
+        self.members = [Member(self, i + 1, ports[2 * i], ports[2 * i + 1], proxied=proxied) for i in range(n)]
         if proxied:
-            ports = free_ports(3 * n)
-            self.members = [Member(self, i + 1, ports[3 * i], ports[3 * i + 1], bind_port=ports[3 * i + 2])
-                            for i in range(n)]
-            # see net_proxy: without readdress, answers to a member bypass its proxy
-            fix = {f"127.0.0.1:{m.bind_port}": f"127.0.0.1:{m.raft_port}" for m in self.members} if readdress else {}
+            # the others dial 127.0.0.1:port, the proxy; the member listens
+            # on 127.0.0.2:port behind it (net_proxy)
             for m in self.members:
-                m.proxy = RaftProxy(m.raft_port, m.bind_port, name=f"proxy-{m.id}", readdress=fix)
-        else:
-            ports = free_ports(2 * n)
-            self.members = [Member(self, i + 1, ports[2 * i], ports[2 * i + 1]) for i in range(n)]
+                m.proxy = RaftProxy(m.raft_port, m.raft_port, name=f"proxy-{m.id}", target_host="127.0.0.2")
         self._watch_stop = threading.Event()
         self._lock = threading.Lock()
         self._watcher = threading.Thread(target=self._watch, daemon=True)

@@ -22,14 +22,11 @@ uint64s), which names the sender. The test controls the proxy:
 
 Everything is bounded (links, bytes waiting) and close() stops every thread.
 
-The handshake's address is the one libraft was started on, and the receiver
-sends its answers (append results, votes) to *that* address, not to the one
-in the configuration. darner's cluster_bind hands libraft the bind address
-(raft_init), so a member behind a proxy names its real port there and every
-answer to it bypasses its proxy. `readdress` ({"host:bind_port":
-"host:proxy_port"}) makes the proxy rewrite the address in each handshake
-it carries, so answers go through the sender's proxy as they would if the
-server advertised its configured address (raft_uv_tcp_set_bind_address).
+A member behind its proxy listens on 127.0.0.2 at its own Raft port
+(--cluster-bind 127.0.0.2:PORT) while the others dial 127.0.0.1:PORT, the
+proxy: libraft 0.15 wants the same port, and it announces the configured
+address in its handshakes, so the answers to a member (append results,
+votes) go through that member's proxy too.
 """
 
 import collections
@@ -168,9 +165,9 @@ class _Link:
 
 class RaftProxy:
     def __init__(self, listen_port, target_port, name="proxy", max_links=32, max_buffered=8 << 20,
-                 readdress=None):
+                 target_host="127.0.0.2"):
         self.name = name
-        self.readdress = dict(readdress or {})
+        self.target_host = target_host
         self.listen_port = listen_port
         self.target_port = target_port
         self.max_links = max_links
@@ -290,7 +287,6 @@ class RaftProxy:
                 if len(first) < HANDSHAKE_LEN + alen:
                     down.close()
                     return
-                first = self._readdressed(first, ident, alen)
         if len(first) < HANDSHAKE_LEN or self.stopping.is_set():
             down.close()
             return
@@ -304,7 +300,7 @@ class RaftProxy:
         up = None
         if mode is None:
             try:
-                up = socket.create_connection(("127.0.0.1", self.target_port), timeout=2.0)
+                up = socket.create_connection((self.target_host, self.target_port), timeout=2.0)
                 up.settimeout(None)
                 up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
@@ -332,15 +328,6 @@ class RaftProxy:
             link.start()
         else:
             link.start(first)
-
-    def _readdressed(self, hs, ident, alen):
-        address = hs[HANDSHAKE_LEN:HANDSHAKE_LEN + alen].split(b"\0", 1)[0].decode("latin-1")
-        new = self.readdress.get(address)
-        if new is None:
-            return hs
-        raw = new.encode("latin-1") + b"\0"
-        raw += b"\0" * (-len(raw) % 8)
-        return struct.pack("<QQQ", 1, ident, len(raw)) + raw
 
     def close(self):
         self.stopping.set()

