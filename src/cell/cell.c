@@ -206,7 +206,7 @@ static void raft_closed(struct raft *r)
 {
     struct cell *c = r->data;
     raft_uv_close(&c->rio);
-    raft_uv_tcp_close(&c->transport);
+    cell_transport_close(&c->transport);
     c->raft_closed = 1;
 }
 
@@ -298,11 +298,11 @@ static int start_raft(struct cell *c, int fresh)
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/raft", c->root);
     int rc;
-    if ((rc = raft_uv_tcp_init(&c->transport, c->loop)) != 0)
+    if ((rc = cell_transport_init(&c->transport, c->loop)) != 0)
         return rc;
-    if ((rc = raft_uv_init(&c->rio, c->loop, dir, &c->transport)) != 0) {
+    if ((rc = raft_uv_init(&c->rio, c->loop, dir, &c->transport.outer)) != 0) {
         log_error(c->log, "cell: cannot use %s: %s", dir, c->rio.errmsg);
-        raft_uv_tcp_close(&c->transport);
+        cell_transport_close(&c->transport);
         return rc;
     }
     cell_fsm_init(c);
@@ -315,20 +315,20 @@ static int start_raft(struct cell *c, int fresh)
             log_error(c->log, "cluster_bind %s: give this member's own Raft port, %d, on the address to listen on",
                       c->cfg->cluster_bind, c->me->raft_port);
             raft_uv_close(&c->rio);
-            raft_uv_tcp_close(&c->transport);
+            cell_transport_close(&c->transport);
             return RAFT_INVALID;
         }
-        if ((rc = raft_uv_tcp_set_bind_address(&c->transport, c->cfg->cluster_bind)) != 0) {
+        if ((rc = raft_uv_tcp_set_bind_address(&c->transport.inner, c->cfg->cluster_bind)) != 0) {
             log_error(c->log, "cluster_bind %s: %s", c->cfg->cluster_bind, raft_strerror(rc));
             raft_uv_close(&c->rio);
-            raft_uv_tcp_close(&c->transport);
+            cell_transport_close(&c->transport);
             return rc;
         }
     }
     if ((rc = raft_init(&c->raft, &c->rio, &c->fsm, c->me->id, c->me->raft_addr)) != 0) {
         log_error(c->log, "cell: %s", raft_errmsg(&c->raft));
         raft_uv_close(&c->rio);
-        raft_uv_tcp_close(&c->transport);
+        cell_transport_close(&c->transport);
         return rc;
     }
     c->raft.data = c;

@@ -7,6 +7,7 @@
 #include "cell/io.h"
 #include "cell/ops.h"
 #include "cell/relay.h"
+#include "cell/transport.h"
 #include "server.h"
 
 #include <raft.h>
@@ -34,7 +35,7 @@ struct cell {
 
     struct raft raft;
     struct raft_io rio;
-    struct raft_uv_transport transport;
+    struct cell_transport transport; /* libraft's TCP, with TCP_NODELAY */
     struct raft_fsm fsm;
     int raft_up, raft_closed;
 
