@@ -32,6 +32,7 @@ static int on_all(darner_client *c, const char *word, const char *queue, enum dn
     int len = dn_req_queue(req, sizeof(req), word, queue);
     if (len < 0)
         return len;
+    dn_begin(c);
     int first = 0;
     for (size_t i = 0; i < c->fleet.n; i++) {
         struct dn_reply r;

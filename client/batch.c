@@ -105,7 +105,7 @@ int darner_set_batch(darner_client *c, const char *queue, const darner_batch_ite
 {
     if (stored)
         *stored = 0;
-    dn_clear_error(c);
+    dn_begin(c);
     char probe[DN_REQ_MAX];
     int bad = n == 0 || !items || (set_flags & ~DARNER_SET_SYNC) ||
               dn_req_set(probe, sizeof(probe), queue, 1, UINT32_MAX, exptime, UINT64_MAX) < 0;
@@ -303,7 +303,7 @@ int darner_get_batch(darner_client *c, const char *queue, int wait_ms, darner_it
                      size_t *got)
 {
     *got = 0;
-    dn_clear_error(c);
+    dn_begin(c);
     char probe[DN_REQ_MAX];
     if (!items || max == 0 || wait_ms < 0 || dn_req_get(probe, sizeof(probe), queue, 0, UINT32_MAX) < 0) {
         dn_set_error(c, SIZE_MAX, "bad queue name or arguments");

@@ -120,7 +120,7 @@ int dn_server_connect(darner_client *c, size_t i)
          * safe because nothing has been sent yet. */
         dn_conn_close(&s->conn);
     }
-    int rc = dn_conn_open(&s->conn, &s->addr, c->connect_timeout_ms);
+    int rc = dn_cell_connect(c, i);
     if (rc < 0) {
         dn_fleet_failed(&c->fleet, i, dn_now_ms());
         dn_set_error(c, i, "%s", darner_strerror(rc));
@@ -134,8 +134,10 @@ int dn_server_connect(darner_client *c, size_t i)
 void dn_server_drop(darner_client *c, size_t i, int err, int penalize)
 {
     dn_conn_close(&c->fleet.servers[i].conn);
-    if (penalize)
+    if (penalize) {
         dn_fleet_failed(&c->fleet, i, dn_now_ms());
+        dn_follow(c, i);
+    }
     if (err < 0)
         dn_set_error(c, i, "%s", darner_strerror(err));
 }
@@ -153,6 +155,14 @@ int dn_reply_failure(darner_client *c, size_t i, const struct dn_reply *r)
                      (int)r->text_len, r->text);
         if (err == -EAGAIN) /* too many connections: the server closes */
             dn_server_drop(c, i, 0, 1);
+        if (r->kind == DN_R_SERVER_ERROR && r->text_len >= 9 && memcmp(r->text, "no quorum", 9) == 0) {
+            /* a member of a cell with no leader, which closes: nothing was
+             * done, so the caller may go elsewhere; another member may
+             * know a leader by the next request */
+            c->noquorum = 1;
+            dn_server_drop(c, i, 0, 1);
+            dn_cell_next_member(c, i);
+        }
         return err;
     case DN_R_ERROR:
         dn_set_error(c, i, "the server answered ERROR");
@@ -194,7 +204,8 @@ int dn_server_reply(darner_client *c, size_t i, struct dn_reply *r, int extra_ms
 size_t dn_pick_untried(darner_client *c, unsigned char *tried, int64_t deadline, int *attempted)
 {
     for (;;) {
-        size_t i = dn_fleet_pick_random(&c->fleet, tried, dn_now_ms());
+        size_t i = c->fleet.cells ? dn_fleet_pick_next(&c->fleet, tried, dn_now_ms())
+                                  : dn_fleet_pick_random(&c->fleet, tried, dn_now_ms());
         if (i < c->fleet.n) {
             tried[i] = 1;
             *attempted = 1;

@@ -25,7 +25,40 @@ struct darner_client {
     struct dn_open_item *open;
     size_t nopen, capopen;
     char last_error[512];
+    int discovered;         /* the servers given were asked `cluster` (cluster.c) */
+    int rediscover;         /* a cell failed: ask again (at most every second) */
+    int probes;             /* some entry is a CELL address not reached yet */
+    int64_t discover_after; /* monotonic ms: not before */
+    int noquorum;           /* the last reply failure was "no quorum": nothing was done */
 };
+
+/* The start of an operation that picks its servers: forgets the previous
+ * call's error, and asks the servers `cluster` at first use (and again
+ * after a cell failed, at most once a second). cluster.c. */
+void dn_begin(darner_client *c);
+
+/* Asks the servers `cluster` (the first time: makes the table again from
+ * the answers; later: updates the cells, appends new ones). Returns 0 or a
+ * negative errno (-ENOMEM). */
+int dn_discover(darner_client *c);
+
+/* Connects server i's connection: to its address, and for a cell to its
+ * other members in turn when that fails (the member that answers becomes
+ * its address). Returns 0 or the first failure's errno. */
+int dn_cell_connect(darner_client *c, size_t i);
+
+/* A cell's next member becomes its address ("no quorum" there). */
+void dn_cell_next_member(darner_client *c, size_t i);
+
+/* Notes that server i failed: its cell is asked `cluster` again. */
+void dn_follow(darner_client *c, size_t i);
+
+/* The depth of queue on server i (dump_stats; cached DEPTH_TTL_MS).
+ * Returns 0 or a negative errno. */
+int dn_queue_depth(darner_client *c, size_t i, const char *queue, uint64_t *depth);
+
+/* Records depth as queue's depth on server i (its age unchanged). */
+void dn_depth_note(darner_client *c, size_t i, const char *queue, uint64_t depth);
 
 /* Forgets the previous call's error text. */
 void dn_clear_error(darner_client *c);

@@ -28,10 +28,21 @@ int dn_fleet_init(struct dn_fleet *f, struct dn_addr *addrs, size_t n, uint64_t 
     return 0;
 }
 
+void dn_server_free_extra(struct dn_server *s)
+{
+    free(s->members);
+    s->members = NULL;
+    s->nmembers = s->member = 0;
+    free(s->depth_queue);
+    s->depth_queue = NULL;
+}
+
 void dn_fleet_free(struct dn_fleet *f)
 {
-    for (size_t i = 0; i < f->n; i++)
+    for (size_t i = 0; i < f->n; i++) {
         dn_conn_close(&f->servers[i].conn);
+        dn_server_free_extra(&f->servers[i]);
+    }
     free(f->servers);
     f->servers = NULL;
     f->n = 0;
@@ -100,6 +111,18 @@ size_t dn_fleet_pick_random(struct dn_fleet *f, const unsigned char *skip, int64
             return i;
     }
     return f->n; /* not reached */
+}
+
+size_t dn_fleet_pick_next(struct dn_fleet *f, const unsigned char *skip, int64_t now)
+{
+    for (size_t k = 0; k < f->n; k++) {
+        size_t i = (f->next_set + k) % f->n;
+        if ((skip && skip[i]) || !dn_fleet_healthy(f, i, now))
+            continue;
+        f->next_set = (i + 1) % f->n;
+        return i;
+    }
+    return f->n;
 }
 
 size_t dn_fleet_rotate(struct dn_fleet *f)

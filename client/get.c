@@ -96,6 +96,11 @@ static int sweep(darner_client *c, const char *req, size_t reqlen, const darner_
         }
         int sent = 0;
         rc = get_on(c, i, req, reqlen, 0, sink, found, &sent);
+        if (rc < 0 && c->noquorum) {
+            c->noquorum = 0; /* a cell with no leader handed nothing out */
+            *last_err = rc;
+            continue;
+        }
         if (rc < 0 && !sent) {
             *last_err = rc;
             continue; /* nothing was asked of this server: try the next */
@@ -104,6 +109,50 @@ static int sweep(darner_client *c, const char *req, size_t reqlen, const darner_
             return rc;
         *answered = 1;
     }
+    return 0;
+}
+
+/* A random healthy server other than except (SIZE_MAX: any), or c->fleet.n. */
+static size_t random_other(darner_client *c, size_t except)
+{
+    unsigned char skip[64] = {0};
+    if (c->fleet.n > sizeof(skip))
+        return dn_fleet_pick_random(&c->fleet, NULL, dn_now_ms());
+    if (except < c->fleet.n)
+        skip[except] = 1;
+    return dn_fleet_pick_random(&c->fleet, skip, dn_now_ms());
+}
+
+/* Power-of-two choices (a fleet of cells): of two random healthy servers,
+ * the one where queue is deeper is asked first, so consumers follow the
+ * items to the cell producers favour. Depths come from dump_stats and are
+ * kept for a second. Nothing found: the caller sweeps as usual. */
+static int by_depth(darner_client *c, const char *queue, const char *req, size_t reqlen, const darner_sink *sink,
+                    int *found)
+{
+    size_t a = random_other(c, SIZE_MAX);
+    if (a >= c->fleet.n)
+        return 0;
+    size_t b = random_other(c, a);
+    uint64_t da = 0, db = 0;
+    int oka = dn_queue_depth(c, a, queue, &da) == 0;
+    int okb = b < c->fleet.n && b != a && dn_queue_depth(c, b, queue, &db) == 0;
+    size_t best = oka && (!okb || da >= db) ? a : okb ? b : c->fleet.n;
+    uint64_t depth = best == a ? da : db;
+    c->noquorum = 0;
+    dn_clear_error(c);
+    if (best >= c->fleet.n || depth == 0 || dn_server_connect(c, best) < 0)
+        return 0;
+    int sent = 0;
+    int rc = get_on(c, best, req, reqlen, 0, sink, found, &sent);
+    if (rc < 0 && (c->noquorum || !sent)) {
+        c->noquorum = 0;
+        dn_clear_error(c);
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    dn_depth_note(c, best, queue, *found ? depth - 1 : 0);
     return 0;
 }
 
@@ -137,7 +186,7 @@ static int fetch(darner_client *c, const char *queue, enum darner_get_mode mode,
                  const darner_sink *sink, int *found)
 {
     *found = 0;
-    dn_clear_error(c);
+    dn_begin(c);
     unsigned opts = mode == DARNER_GET_OPEN ? DN_GET_OPEN : mode == DARNER_GET_PEEK ? DN_GET_PEEK : 0;
     char req[DN_REQ_MAX];
     int reqlen = dn_req_get(req, sizeof(req), queue, opts, 0);
@@ -157,6 +206,11 @@ static int fetch(darner_client *c, const char *queue, enum darner_get_mode mode,
     }
     int answered = 0, attempted = 0, last_err = -ECONNREFUSED;
     int64_t deadline = dn_now_ms() + c->timeout_ms;
+    if (c->fleet.cells && c->fleet.n > 1 && mode != DARNER_GET_PEEK) {
+        int rc = by_depth(c, queue, req, (size_t)reqlen, sink, found);
+        if (rc < 0 || *found)
+            return rc;
+    }
     int rc = sweep(c, req, (size_t)reqlen, sink, found, &answered, &attempted, &last_err);
     if (rc == 0 && !attempted && !*found && dn_wait_for_retry(c, NULL, deadline))
         rc = sweep(c, req, (size_t)reqlen, sink, found, &answered, &attempted, &last_err);

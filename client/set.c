@@ -91,7 +91,7 @@ static int set_on(darner_client *c, size_t i, const char *hdr, size_t hlen, cons
 static int set_any(darner_client *c, const char *queue, uint32_t flags, int64_t exptime,
                    unsigned set_flags, const struct payload *p)
 {
-    dn_clear_error(c);
+    dn_begin(c);
     char hdr[DN_REQ_MAX];
     int hlen = dn_req_set(hdr, sizeof(hdr), queue, (set_flags & DARNER_SET_SYNC) != 0, flags,
                           exptime, p->len);
@@ -111,6 +111,10 @@ static int set_any(darner_client *c, const char *queue, uint32_t flags, int64_t 
             continue;
         int committed = 0;
         rc = set_on(c, i, hdr, (size_t)hlen, p, &committed);
+        if (rc < 0 && c->noquorum && !p->src) {
+            c->noquorum = 0; /* a cell with no leader stored nothing: another cell */
+            continue;
+        }
         if (rc == 0 || committed || c->fleet.servers[i].conn.fd >= 0)
             break; /* stored, or possibly stored, or a reply error */
     }

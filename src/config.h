@@ -55,6 +55,7 @@ struct config {
     uint64_t http_max_leases;       /* items held open by lease handles at once */
     uint64_t cluster_id;            /* this member's id in its cell (docs/cluster.md); 0: no cell */
     char cluster_members[4096];     /* the cell: ID@HOST:RAFT_PORT:CLIENT_PORT, comma-separated */
+    char cluster_cells[4096];       /* HOST:PORT of a member of each other cell of the fleet, comma-separated */
     char cluster_bind[256];         /* HOST:PORT the Raft port binds to ("": its address in cluster_members) */
     int cluster_join;               /* a new member waits to be added instead of making the first configuration */
     uint64_t cluster_election_ms;   /* Raft election timeout */

@@ -341,6 +341,38 @@ static ssize_t cmd_cellfile(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+size_t server_cluster_cells(const char *cells, char *out, size_t cap)
+{
+    size_t n = 0;
+    const char *p = cells;
+    while (*p) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        if (len && n + len + 8 < cap) {
+            memcpy(out + n, "CELL ", 5);
+            memcpy(out + n + 5, p, len);
+            memcpy(out + n + 5 + len, "\r\n", 2);
+            n += len + 7;
+        }
+        p += len;
+    }
+    return n;
+}
+
+/* cluster: "MEMBER <id> <host>:<port> leader|follower" for each member of
+ * this server's cell (when it leads one: the cell's callback), "CELL
+ * <host>:<port>" for each of cluster_cells, END (docs/protocol.md). */
+static ssize_t cmd_cluster(struct conn *c, const struct req_ctx *r)
+{
+    struct server *s = c->srv;
+    char buf[SERVER_CLUSTER_MAX];
+    size_t n = s->cluster_members ? s->cluster_members(s->cluster_ctx, buf, sizeof(buf)) : 0;
+    n += server_cluster_cells(s->cfg->cluster_cells, buf + n, sizeof(buf) - n);
+    ci_out_bytes(c, buf, n);
+    ci_out_str(c, "END\r\n");
+    return (ssize_t)r->len;
+}
+
 /* The answer of flush_expired and flush_all_expired: the count, one line. */
 static void answer_count(struct conn *c, int rc, uint64_t n)
 {
@@ -494,6 +526,7 @@ static const struct command {
     [PROTO_TOUCH] = {cmd_touch, STATUS_NONE},
     [PROTO_KICK] = {cmd_kick, STATUS_READONLY},
     [PROTO_CELLFILE] = {cmd_cellfile, STATUS_NONE},
+    [PROTO_CLUSTER] = {cmd_cluster, STATUS_NONE},
     [PROTO_FLUSH_ALL_EXPIRED] = {cmd_flush_all_expired, STATUS_READONLY},
     [PROTO_SHUTDOWN] = {cmd_shutdown, STATUS_NONE},
     [PROTO_UNKNOWN] = {cmd_unknown, STATUS_NONE},

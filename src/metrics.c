@@ -123,6 +123,7 @@ const char *const COMMAND_NAMES[CMD_TYPES] = {
     [PROTO_TOUCH] = "touch",
     [PROTO_KICK] = "kick",
     [PROTO_CELLFILE] = "cellfile",
+    [PROTO_CLUSTER] = "cluster",
     [PROTO_UNKNOWN] = "unknown",
     [PROTO_BAD] = "invalid",
     [PROTO_NOOP] = "noop",

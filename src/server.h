@@ -70,7 +70,20 @@ struct server {
     uint64_t start_ms;
     int port;
     int stopping;
+    /* `cluster`'s MEMBER lines when this server leads a cell (set by the
+     * cell, cell/cell.c): written into out (at most cap bytes), their
+     * length returned. NULL: a single server, no MEMBER lines. */
+    size_t (*cluster_members)(void *ctx, char *out, size_t cap);
+    void *cluster_ctx;
 };
+
+/* The longest answer of `cluster` (docs/protocol.md). */
+#define SERVER_CLUSTER_MAX 12288
+
+/* `cluster`'s CELL lines ("CELL HOST:PORT\r\n") of cells, cluster_cells'
+ * comma-separated list, written into out (what fits in cap bytes); returns
+ * their length. */
+size_t server_cluster_cells(const char *cells, char *out, size_t cap);
 
 /* Opens the data folder and its queues. s is the caller's; cfg and io are
  * borrowed and must outlive the server; file (the loaded config file) is

@@ -265,6 +265,15 @@ const struct setting SETTINGS[] = {
      .arg = "HOST:PORT",
      .help = "the address this member's Raft port listens on, when the others reach it at another one (a NAT, "
              "a proxy); the port must be its own Raft port (empty: its address in cluster_members)"},
+    {.key = "cluster_cells",
+     .scope = SCOPE_SERVER,
+     .type = ST_STRING,
+     .def = "",
+     .max = sizeof(((struct config *)0)->cluster_cells),
+     .off = SRV(cluster_cells),
+     .arg = "HOST:PORT[,...]",
+     .help = "the memcache address of one member of each other cell of the fleet, for `cluster`'s CELL lines "
+             "(clients find the fleet from any member)"},
     {.key = "cluster_election_timeout",
      .scope = SCOPE_SERVER,
      .type = ST_TIME,

@@ -184,6 +184,7 @@ int main(int argc, char **argv)
                                cli.servers ? cli.servers : "");
     if (cli.timeout_ms)
         darner_client_set_timeout(cli.client, cli.timeout_ms);
+    (void)darner_client_discover(cli.client); /* cells: the list of servers is the list of cells */
     rc = run(&cli, argc - 1, argv + 1);
     darner_client_free(cli.client);
     if (fflush(stdout) != 0 || ferror(stdout)) {

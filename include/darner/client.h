@@ -111,6 +111,17 @@ DARNER_API void darner_client_set_seed(darner_client *c, uint64_t seed);
 DARNER_API size_t darner_client_server_count(const darner_client *c);
 DARNER_API const char *darner_client_server_name(const darner_client *c, size_t i);
 
+/* Asks the servers given `cluster` now rather than at first use
+ * (docs/client.md, Fleets of cells): each cell found (a member's answer, or
+ * a CELL line of one) becomes one server of the list, reached at its
+ * leader; servers that are not members of a cell stay as they are. Call it
+ * before reading the list (darner_client_server_count, _name) or naming a
+ * server by its index (darner_version, darner_stats_fetch), since the first
+ * discovery may make the list again. Later calls bring the cells' members
+ * and leaders up to date and append new cells. Returns 0 or a negative
+ * errno (-ENOMEM); servers that do not answer are kept as given. */
+DARNER_API int darner_client_discover(darner_client *c);
+
 /* 1 if server i is connected or may be tried now, 0 while it backs off. */
 DARNER_API int darner_client_server_healthy(const darner_client *c, size_t i);
 

@@ -35,6 +35,41 @@ int cell_leader_target(void *ctx, char *host, size_t cap, int *port)
     return 0;
 }
 
+/* `cluster`'s MEMBER lines (docs/protocol.md): each member's memcache
+ * address, and whether it leads, as this member knows it. */
+static size_t cluster_members(void *ctx, char *out, size_t cap)
+{
+    struct cell *c = ctx;
+    raft_id leader = 0;
+    const char *addr = NULL;
+    raft_leader(&c->raft, &leader, &addr);
+    size_t n = 0;
+    for (size_t i = 0; i < c->nmembers; i++) {
+        const struct cell_member *m = &c->members[i];
+        int k = snprintf(out + n, cap - n,
+                         strchr(m->host, ':') ? "MEMBER %" PRIu64 " [%s]:%d %s\r\n" : "MEMBER %" PRIu64 " %s:%d %s\r\n",
+                         m->id, m->host, m->port, m->id == leader ? "leader" : "follower");
+        if (k < 0 || (size_t)k >= cap - n)
+            break;
+        n += (size_t)k;
+    }
+    return n;
+}
+
+/* A follower's answer to `cluster`, as a leader's server answers it. */
+static int local_cluster(struct cell *c, char **out, size_t *n)
+{
+    char *b = malloc(SERVER_CLUSTER_MAX + 8);
+    if (!b)
+        return -ENOMEM;
+    size_t k = cluster_members(c, b, SERVER_CLUSTER_MAX);
+    k += server_cluster_cells(c->cfg->cluster_cells, b + k, SERVER_CLUSTER_MAX - k);
+    memcpy(b + k, "END\r\n", 5);
+    *out = b;
+    *n = k + 5;
+    return 0;
+}
+
 /* A follower's (or a member elected and not yet serving) answer to
  * `cellfile <path> <offset> <length>` on its memcache port, as a leader's
  * server answers it (conn_cmd.c): a member catching up fetches files from
@@ -47,6 +82,15 @@ static int local_answer(void *ctx, const char *line, size_t len, char **out, siz
     char text[COP_PATH_MAX + 64];
     *out = NULL;
     *n = 0;
+    if (len >= 7 && memcmp(line, "cluster", 7) == 0 && (len == 7 || line[7] == ' '))
+        return local_cluster(c, out, n);
+    if (len < 9 || memcmp(line, "cellfile ", 9) != 0) {
+        const char *e = "CLIENT_ERROR a follower answers only cluster and cellfile on a connection that began with "
+                        "one: other commands on a new connection\r\n";
+        *out = strdup(e);
+        *n = strlen(e);
+        return *out ? 0 : -ENOMEM;
+    }
     if (len >= sizeof(text))
         len = sizeof(text) - 1;
     memcpy(text, line, len);
@@ -121,6 +165,8 @@ static void start_server(struct cell *c)
     c->auth = NULL;
     c->srv.sync.commit = cell_commit;
     c->srv.sync.commit_ctx = c;
+    c->srv.cluster_members = cluster_members;
+    c->srv.cluster_ctx = c;
     if ((rc = server_start(&c->srv)) < 0) {
         log_error(c->log, "cell: cannot serve (the lines above say why)");
         cell_stop(c, 1);
@@ -370,6 +416,9 @@ static int start_raft(struct cell *c, int fresh)
     return 0;
 }
 
+/* The commands a follower answers itself rather than relay. */
+static const char *const LOCAL_WORDS[] = {"cellfile", "cluster", NULL};
+
 static int run(struct cell *c)
 {
     char why[256];
@@ -428,7 +477,7 @@ static int run(struct cell *c)
                                  .ctx = c,
                                  .log = c->log,
                                  .max_conns = (uint32_t)c->cfg->max_connections,
-                                 .local_word = "cellfile ",
+                                 .local_words = LOCAL_WORDS,
                                  .local = local_answer};
     if ((rc = relay_start(&c->relay, c->loop, &rc_conf)) < 0) {
         log_error(c->log, "cell: cannot listen on %s:%d: %s", c->me->host, c->me->port, errstr(rc));

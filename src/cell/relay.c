@@ -30,7 +30,7 @@ enum pair_state {
     PAIR_RELAYING,   /* copying both ways */
     PAIR_DRAINING,   /* a side ended: writing what is queued, then closing */
     PAIR_REFUSING,   /* writing a SERVER_ERROR line to the client, then closing */
-    PAIR_SNIFFING,   /* reading the client's first line: relayed, or answered here (local_word) */
+    PAIR_SNIFFING,   /* reading the client's first line: relayed, or answered here (local_words) */
     PAIR_LOCAL,      /* answering the client's lines here, one at a time */
 };
 
@@ -463,6 +463,18 @@ static void local_next(struct pair *p)
     }
 }
 
+/* 1 if the n bytes at b begin with a command word of local_words, followed
+ * by a space or the line's end. */
+static int local_word(const struct relay *r, const char *b, size_t n)
+{
+    for (const char *const *w = r->conf.local_words; w && *w; w++) {
+        size_t wl = strlen(*w);
+        if (n > wl && memcmp(b, *w, wl) == 0 && (b[wl] == ' ' || b[wl] == '\r' || b[wl] == '\n'))
+            return 1;
+    }
+    return 0;
+}
+
 /* The client's bytes before the pair is relayed (SNIFFING), or of a
  * connection answered here (LOCAL). */
 static void held_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -482,12 +494,15 @@ static void held_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         local_next(p);
         return;
     }
-    size_t wl = strlen(r->conf.local_word);
+    size_t longest = 0;
+    for (const char *const *w = r->conf.local_words; w && *w; w++)
+        if (strlen(*w) > longest)
+            longest = strlen(*w);
     int has_line = memchr(p->buf[SIDE_CLIENT], '\n', p->held) != NULL;
-    if (p->held < wl && !has_line && p->held < r->conf.buf_bytes)
+    if (p->held <= longest && !has_line && p->held < r->conf.buf_bytes)
         return; /* too little yet to tell */
     uv_read_stop(s);
-    if (p->held >= wl && memcmp(p->buf[SIDE_CLIENT], r->conf.local_word, wl) == 0) {
+    if (local_word(r, p->buf[SIDE_CLIENT], p->held)) {
         p->state = PAIR_LOCAL;
         log_debug(r->conf.log, "relay: %s: answered here", p->peer);
         local_next(p);

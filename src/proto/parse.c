@@ -630,6 +630,9 @@ static void cmd_cellfile(const struct cmd_line *l, struct proto_req *req)
     req->type = PROTO_CELLFILE;
 }
 
+/* cluster: this cell's members and leader, and the fleet's other cells */
+static void cmd_cluster(const struct cmd_line *l, struct proto_req *req) { no_args(l, PROTO_CLUSTER, req); }
+
 /* Every command word: one line each, the parser of its arguments. */
 static const struct command {
     const char *word;
@@ -663,6 +666,7 @@ static const struct command {
     {"status", cmd_status, 0},
     {"shutdown", cmd_shutdown, 0},
     {"cellfile", cmd_cellfile, 0},
+    {"cluster", cmd_cluster, 0},
 };
 
 static void parse_line(const char *p, const char *end, struct proto_req *req)

@@ -38,6 +38,7 @@ enum proto_type {
     PROTO_TOUCH,    /* touch <q>[/ttr=ms] <seconds> [noreply]: count is the seconds */
     PROTO_KICK,     /* kick <q> <count> */
     PROTO_CELLFILE, /* cellfile <path> <offset> <length>: a cell member's file (keys: the path) */
+    PROTO_CLUSTER,  /* cluster: the cell's members and the fleet's other cells */
     PROTO_UNKNOWN,  /* unknown command word: answer "ERROR", connection stays */
     PROTO_BAD,      /* malformed line: answer "CLIENT_ERROR <error>" */
     /* Only from the binary protocol (proto/bin.h); the text parser never

@@ -146,15 +146,28 @@ def test_drain_batch_lines_puts_an_item_holding_a_newline_back(server):
 
 def scripted_server(answer, expect):
     """A fake server on a free port: reads until `expect` bytes came (or the
-    client stops sending), sends `answer` and closes. Returns (port, thread)."""
+    client stops sending), sends `answer` and closes. Returns (port, thread).
+    A connection that asks `cluster` first (the client's discovery of
+    cells, docs/client.md) is answered END, as a single server answers it,
+    and the next connection is the scripted one."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
-    lsock.listen(1)
+    lsock.listen(4)
 
     def run():
-        conn, _ = lsock.accept()
-        conn.settimeout(5)
-        got = b""
+        while True:
+            conn, _ = lsock.accept()
+            conn.settimeout(5)
+            got = b""
+            while len(got) < 9 and b"\n" not in got:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            if got != b"cluster\r\n":
+                break
+            conn.sendall(b"END\r\n")
+            conn.close()
         try:
             while expect not in got:
                 chunk = conn.recv(65536)
