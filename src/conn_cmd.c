@@ -373,6 +373,24 @@ static ssize_t cmd_cluster(struct conn *c, const struct req_ctx *r)
     return (ssize_t)r->len;
 }
 
+/* cluster add ID@HOST:RAFT_PORT:PORT | remove ID | transfer [ID]: a change
+ * of the cell's members, by its leader (docs/cluster.md, "Members"): OK once
+ * it started, else SERVER_ERROR and why. */
+static ssize_t cmd_cluster_change(struct conn *c, const struct req_ctx *r)
+{
+    struct server *s = c->srv;
+    char why[256];
+    if (!s->cluster_change) {
+        ci_reply(c, REPLY_SERVER_ERROR, "cluster: this server is no cell's leader");
+        return (ssize_t)r->len;
+    }
+    if (s->cluster_change(s->cluster_ctx, r->req->keys.p, r->req->keys.len, why, sizeof(why)) < 0)
+        ci_reply(c, REPLY_SERVER_ERROR, why);
+    else
+        ci_out_str(c, "OK\r\n");
+    return (ssize_t)r->len;
+}
+
 /* The answer of flush_expired and flush_all_expired: the count, one line. */
 static void answer_count(struct conn *c, int rc, uint64_t n)
 {
@@ -527,6 +545,7 @@ static const struct command {
     [PROTO_KICK] = {cmd_kick, STATUS_READONLY},
     [PROTO_CELLFILE] = {cmd_cellfile, STATUS_NONE},
     [PROTO_CLUSTER] = {cmd_cluster, STATUS_NONE},
+    [PROTO_CLUSTER_CHANGE] = {cmd_cluster_change, STATUS_NONE},
     [PROTO_FLUSH_ALL_EXPIRED] = {cmd_flush_all_expired, STATUS_READONLY},
     [PROTO_SHUTDOWN] = {cmd_shutdown, STATUS_NONE},
     [PROTO_UNKNOWN] = {cmd_unknown, STATUS_NONE},

@@ -124,6 +124,7 @@ const char *const COMMAND_NAMES[CMD_TYPES] = {
     [PROTO_KICK] = "kick",
     [PROTO_CELLFILE] = "cellfile",
     [PROTO_CLUSTER] = "cluster",
+    [PROTO_CLUSTER_CHANGE] = "cluster_change",
     [PROTO_UNKNOWN] = "unknown",
     [PROTO_BAD] = "invalid",
     [PROTO_NOOP] = "noop",

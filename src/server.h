@@ -75,6 +75,9 @@ struct server {
      * length returned. NULL: a single server, no MEMBER lines. */
     size_t (*cluster_members)(void *ctx, char *out, size_t cap);
     void *cluster_ctx;
+    /* `cluster add|remove|transfer ...` (the words after `cluster`, n
+     * bytes) on a cell's leader: 0 once started, or -errno with why[]. */
+    int (*cluster_change)(void *ctx, const char *words, size_t n, char *why, size_t cap);
 };
 
 /* The longest answer of `cluster` (docs/protocol.md). */

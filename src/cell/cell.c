@@ -4,6 +4,7 @@
 #include "cell/cell_int.h"
 
 #include "proc.h"
+#include "queue/queue.h"
 #include "service.h"
 #include "util/errstr.h"
 
@@ -167,6 +168,7 @@ static void start_server(struct cell *c)
     c->srv.sync.commit_ctx = c;
     c->srv.cluster_members = cluster_members;
     c->srv.cluster_ctx = c;
+    c->srv.cluster_change = cell_change;
     if ((rc = server_start(&c->srv)) < 0) {
         log_error(c->log, "cell: cannot serve (the lines above say why)");
         cell_stop(c, 1);
@@ -399,6 +401,10 @@ static int start_raft(struct cell *c, int fresh)
     raft_set_snapshot_threshold(&c->raft, (unsigned)c->cfg->cluster_snapshot_threshold);
     raft_set_snapshot_trailing(&c->raft, (unsigned)c->cfg->cluster_snapshot_trailing);
     raft_set_pre_vote(&c->raft, true);
+    /* a member being added catches up from files first, which may take a
+     * while for a large backlog: give it time before it counts as a voter */
+    raft_set_max_catch_up_rounds(&c->raft, 100);
+    raft_set_max_catch_up_round_duration(&c->raft, 60 * 1000);
     if ((rc = raft_start(&c->raft)) != 0) {
         log_error(c->log, "cell: cannot start Raft: %s", raft_errmsg(&c->raft));
         return rc;
@@ -443,6 +449,14 @@ static int run(struct cell *c)
     c->cfg->port = (uint64_t)c->me->port;
     snprintf(c->cfg->listen, sizeof(c->cfg->listen), "%s", c->me->host);
     c->cfg->fsync.policy = FSYNC_ALWAYS;
+    if (c->cfg->max_item_size > QUEUE_INLINE_MAX) {
+        /* an item over it would be a file of its own, which entries do not
+         * carry yet (docs/cluster.md): refused at its header, its data
+         * skipped, as any item over max_item_size */
+        c->cfg->max_item_size = QUEUE_INLINE_MAX;
+        log_info(c->log, "cell: items up to %d KiB (max_item_size): larger ones are not replicated yet",
+                 QUEUE_INLINE_MAX / 1024);
+    }
     if ((rc = check_fresh(c, &fresh)) < 0) {
         log_error(c->log,
                   rc == -EEXIST ? "cell: the data folder '%s' holds queues but no Raft log: a member starts on an "

@@ -101,6 +101,8 @@ int cell_members_load(struct cell *c);
 int cell_member_add(struct cell *c, const char *spec, char *why, size_t cap);
 int cell_member_remove(struct cell *c, uint64_t id, char *why, size_t cap);
 int cell_leader_transfer(struct cell *c, uint64_t id, char *why, size_t cap);
+/* struct server's cluster_change: "add SPEC", "remove ID", "transfer [ID]". */
+int cell_change(void *ctx, const char *words, size_t n, char *why, size_t cap);
 
 /* fsm.c */
 /* The state machine libraft calls (version 2). */

@@ -239,3 +239,28 @@ int cell_leader_transfer(struct cell *c, uint64_t id, char *why, size_t cap)
     }
     return 0;
 }
+
+int cell_change(void *ctx, const char *words, size_t n, char *why, size_t cap)
+{
+    struct cell *c = ctx;
+    char text[512], verb[16], arg[400];
+    if (n >= sizeof(text)) {
+        snprintf(why, cap, "cluster: too long");
+        return -EINVAL;
+    }
+    memcpy(text, words, n);
+    text[n] = '\0';
+    arg[0] = '\0';
+    int k = sscanf(text, "%15s %399s", verb, arg);
+    char *end;
+    unsigned long long id = k == 2 ? strtoull(arg, &end, 10) : 0;
+    int id_ok = k == 2 && *end == '\0' && id > 0;
+    if (k == 2 && strcmp(verb, "add") == 0)
+        return cell_member_add(c, arg, why, cap);
+    if (strcmp(verb, "remove") == 0 && id_ok)
+        return cell_member_remove(c, id, why, cap);
+    if (strcmp(verb, "transfer") == 0 && (k == 1 || id_ok))
+        return cell_leader_transfer(c, k == 1 ? 0 : id, why, cap);
+    snprintf(why, cap, "cluster: add ID@HOST:RAFT_PORT:PORT, remove ID or transfer [ID]");
+    return -EINVAL;
+}

@@ -631,7 +631,17 @@ static void cmd_cellfile(const struct cmd_line *l, struct proto_req *req)
 }
 
 /* cluster: this cell's members and leader, and the fleet's other cells */
-static void cmd_cluster(const struct cmd_line *l, struct proto_req *req) { no_args(l, PROTO_CLUSTER, req); }
+/* cluster: the members; cluster add|remove|transfer ...: a change of them,
+ * its words left in keys */
+static void cmd_cluster(const struct cmd_line *l, struct proto_req *req)
+{
+    if (l->n == 0) {
+        req->type = PROTO_CLUSTER;
+        return;
+    }
+    req->type = PROTO_CLUSTER_CHANGE;
+    keep_args(l, req);
+}
 
 /* Every command word: one line each, the parser of its arguments. */
 static const struct command {

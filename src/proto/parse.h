@@ -33,14 +33,15 @@ enum proto_type {
     PROTO_DUMP_STATS,    /* dump_stats [q ...]: queue names in keys */
     PROTO_FLUSH_EXPIRED, /* flush_expired <q> */
     PROTO_FLUSH_ALL_EXPIRED,
-    PROTO_MONITOR,  /* monitor <q> <seconds> [max_items]: key.timeout_ms, count (0: not given) */
-    PROTO_CONFIRM,  /* confirm <q> <count> */
-    PROTO_TOUCH,    /* touch <q>[/ttr=ms] <seconds> [noreply]: count is the seconds */
-    PROTO_KICK,     /* kick <q> <count> */
-    PROTO_CELLFILE, /* cellfile <path> <offset> <length>: a cell member's file (keys: the path) */
-    PROTO_CLUSTER,  /* cluster: the cell's members and the fleet's other cells */
-    PROTO_UNKNOWN,  /* unknown command word: answer "ERROR", connection stays */
-    PROTO_BAD,      /* malformed line: answer "CLIENT_ERROR <error>" */
+    PROTO_MONITOR,        /* monitor <q> <seconds> [max_items]: key.timeout_ms, count (0: not given) */
+    PROTO_CONFIRM,        /* confirm <q> <count> */
+    PROTO_TOUCH,          /* touch <q>[/ttr=ms] <seconds> [noreply]: count is the seconds */
+    PROTO_KICK,           /* kick <q> <count> */
+    PROTO_CELLFILE,       /* cellfile <path> <offset> <length>: a cell member's file (keys: the path) */
+    PROTO_CLUSTER,        /* cluster: the cell's members and the fleet's other cells */
+    PROTO_CLUSTER_CHANGE, /* cluster add ID@HOST:RAFT_PORT:PORT | remove ID | transfer [ID]: keys, nkeys */
+    PROTO_UNKNOWN,        /* unknown command word: answer "ERROR", connection stays */
+    PROTO_BAD,            /* malformed line: answer "CLIENT_ERROR <error>" */
     /* Only from the binary protocol (proto/bin.h); the text parser never
      * returns these. */
     PROTO_NOOP,      /* Noop: answered at once, after what came before it */

@@ -219,3 +219,14 @@ def test_scripts_cell_up_and_down(tmp_path):
     assert down.returncode == 0, down.stderr
     with pytest.raises(OSError):
         Client(port, timeout=1.0)
+
+
+def test_items_over_the_inline_size_are_refused_cleanly(make_cell):
+    cell = make_cell()
+    lead = cell.leader()
+    with lead.client() as c:
+        big = b"y" * (256 * 1024 + 1)
+        assert c.set("big", big).startswith("SERVER_ERROR object too large")
+        # the connection goes on, and an item of the largest size is stored
+        assert c.set("big", b"z" * (256 * 1024)) == "STORED"
+        assert c.get_data("big") == b"z" * (256 * 1024)
