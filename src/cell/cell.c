@@ -92,6 +92,13 @@ static int local_answer(void *ctx, const char *line, size_t len, char **out, siz
         *n = strlen(e);
         return *out ? 0 : -ENOMEM;
     }
+    if (c->cfg->auth_file[0]) {
+        /* a follower authenticates no one: its files are not served then */
+        const char *e = "SERVER_ERROR cellfile: not served by a follower under an auth file\r\n";
+        *out = strdup(e);
+        *n = strlen(e);
+        return *out ? 0 : -ENOMEM;
+    }
     if (len >= sizeof(text))
         len = sizeof(text) - 1;
     memcpy(text, line, len);
@@ -423,7 +430,9 @@ static int start_raft(struct cell *c, int fresh)
 }
 
 /* The commands a follower answers itself rather than relay. */
-static const char *const LOCAL_WORDS[] = {"cellfile", "cluster", NULL};
+/* What a follower answers itself: `cellfile ...`, and `cluster` alone (a
+ * change, `cluster add ...`, goes to the leader as any other command). */
+static const char *const LOCAL_WORDS[] = {"cellfile ", "cluster\r\n", "cluster\n", NULL};
 
 static int run(struct cell *c)
 {

@@ -463,13 +463,12 @@ static void local_next(struct pair *p)
     }
 }
 
-/* 1 if the n bytes at b begin with a command word of local_words, followed
- * by a space or the line's end. */
+/* 1 if the n bytes at b begin with one of local_words. */
 static int local_word(const struct relay *r, const char *b, size_t n)
 {
     for (const char *const *w = r->conf.local_words; w && *w; w++) {
         size_t wl = strlen(*w);
-        if (n > wl && memcmp(b, *w, wl) == 0 && (b[wl] == ' ' || b[wl] == '\r' || b[wl] == '\n'))
+        if (n >= wl && memcmp(b, *w, wl) == 0)
             return 1;
     }
     return 0;
@@ -499,7 +498,7 @@ static void held_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (strlen(*w) > longest)
             longest = strlen(*w);
     int has_line = memchr(p->buf[SIDE_CLIENT], '\n', p->held) != NULL;
-    if (p->held <= longest && !has_line && p->held < r->conf.buf_bytes)
+    if (p->held < longest && !has_line && p->held < r->conf.buf_bytes)
         return; /* too little yet to tell */
     uv_read_stop(s);
     if (local_word(r, p->buf[SIDE_CLIENT], p->held)) {

@@ -31,8 +31,9 @@ struct relay_conf {
                           * and closed (default 1024 when 0) */
     uint64_t connect_ms; /* how long a connection to the leader may take (default 2000 when 0) */
     size_t buf_bytes;    /* read buffer of each side (default 64 KiB when 0) */
-    /* A connection whose first line's command word is one of local_words
-     * (NULL-terminated, e.g. {"cellfile", "cluster", NULL}) is answered here
+    /* A connection whose first bytes are one of local_words (NULL-terminated,
+     * e.g. {"cellfile ", "cluster\r\n", NULL}: a word and its arguments, or a
+     * line alone) is answered here
      * instead of relayed: each of its lines (without CRLF) goes to local,
      * which returns the answer in *out (malloc'd, the relay's to free) and
      * *n, or -errno to close the connection. NULL: every connection is
