@@ -47,6 +47,19 @@ static void work_cb(uv_work_t *req)
 
 static void start(struct syncer *s);
 
+/* A cell's job (s->commit): the entry carrying the writes is what makes them
+ * durable, so the copies of the fds (taken for the sync epochs) are only
+ * closed, on the pool as an fsync job closes them, and files owed a sync
+ * need none. */
+static void close_cb(uv_work_t *req)
+{
+    struct syncer *s = req->data;
+    const struct jio *io = s->reg->jconf.io;
+    for (int i = 0; i < s->nfds; i++)
+        io->close(io->ctx, s->fds[i]);
+    s->result = 0;
+}
+
 static void free_paths(struct syncer *s)
 {
     for (size_t i = 0; i < s->npaths; i++)
@@ -65,6 +78,18 @@ static void after_cb(uv_work_t *req, int status)
 }
 
 void syncer_commit_done(struct syncer *s, int status) { finish(s, status); }
+
+/* The fds are closed: the commit starts (it ends with syncer_commit_done). */
+static void commit_cb(uv_work_t *req, int status)
+{
+    struct syncer *s = req->data;
+    (void)status;
+    s->nfds = 0;
+    free_paths(s);
+    int rc = s->closing ? -ECANCELED : s->commit(s->commit_ctx, s);
+    if (rc < 0)
+        finish(s, rc);
+}
 
 /* The running job is over with result: its waiters are told. */
 static void finish(struct syncer *s, int result)
@@ -112,21 +137,12 @@ static void start(struct syncer *s)
     s->result = 0;
     s->job_epoch = s->reg->sync_epoch_next++;
     s->busy = 1;
-    if (s->commit) {
-        /* a cell: the entry carrying the writes is what makes them durable
-         * (the copies of the fds were taken for the epochs only) */
-        const struct jio *io = s->reg->jconf.io;
-        for (int i = 0; i < s->nfds; i++)
-            io->close(io->ctx, s->fds[i]);
-        s->nfds = 0;
-        free_paths(s);
-        int crc = s->commit(s->commit_ctx, s);
-        if (crc < 0)
-            finish(s, crc);
-        return;
-    }
-    int rc = uv_queue_work(s->loop, &s->work, work_cb, after_cb);
-    if (rc < 0) {
+    int rc = s->commit ? uv_queue_work(s->loop, &s->work, close_cb, commit_cb)
+                       : uv_queue_work(s->loop, &s->work, work_cb, after_cb);
+    if (rc < 0 && s->commit) {
+        close_cb(&s->work);
+        commit_cb(&s->work, 0);
+    } else if (rc < 0) {
         /* Cannot reach the pool: sync here rather than lose durability. */
         work_cb(&s->work);
         after_cb(&s->work, 0);

@@ -11,9 +11,10 @@ import time
 import pytest
 
 from cell_harness import Cell, get_item, set_item
-from harness import DARNER_BIN, UNDER_WINE, Client, run_darner, wait_until
+from harness import thread_sanitized, DARNER_BIN, UNDER_WINE, Client, run_darner, wait_until
 
-pytestmark = pytest.mark.skipif(UNDER_WINE, reason="cells are not built for Windows")
+pytestmark = [pytest.mark.skipif(UNDER_WINE, reason="cells are not built for Windows"),
+              pytest.mark.skipif(thread_sanitized(DARNER_BIN), reason="cells under TSan: docs/hardening.md")]
 
 
 @pytest.fixture

@@ -21,9 +21,10 @@ import time
 import pytest
 
 from cell_harness import Cell, set_item
-from harness import DARNER_BIN, UNDER_WINE, Client, ProtocolError, sanitized, wait_until
+from harness import thread_sanitized, DARNER_BIN, UNDER_WINE, Client, ProtocolError, sanitized, wait_until
 
-pytestmark = pytest.mark.skipif(UNDER_WINE, reason="cells are not built for Windows")
+pytestmark = [pytest.mark.skipif(UNDER_WINE, reason="cells are not built for Windows"),
+              pytest.mark.skipif(thread_sanitized(DARNER_BIN), reason="cells under TSan: docs/hardening.md")]
 
 KILLS = int(os.environ.get("CELL_KILLS", "20"))
 SLOW = sanitized(DARNER_BIN)

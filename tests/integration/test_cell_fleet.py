@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from cell_harness import Cell
-from harness import DARNER_BIN, UNDER_WINE, Client, wait_until
+from harness import thread_sanitized, DARNER_BIN, UNDER_WINE, Client, wait_until
 
-pytestmark = pytest.mark.skipif(UNDER_WINE, reason="cells are not built for Windows")
+pytestmark = [pytest.mark.skipif(UNDER_WINE, reason="cells are not built for Windows"),
+              pytest.mark.skipif(thread_sanitized(DARNER_BIN), reason="cells under TSan: docs/hardening.md")]
 
 CLI = os.environ.get("DARNER_CLI") or str(Path(DARNER_BIN).resolve().parent / "darner-cli")
 

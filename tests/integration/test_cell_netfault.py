@@ -33,9 +33,10 @@ import time
 import pytest
 
 from cell_harness import DEMOTED, Cell, set_item
-from harness import DARNER_BIN, UNDER_WINE, Client, ProtocolError, sanitized, wait_until
+from harness import thread_sanitized, DARNER_BIN, UNDER_WINE, Client, ProtocolError, sanitized, wait_until
 
-pytestmark = pytest.mark.skipif(UNDER_WINE, reason="cells are not built for Windows")
+pytestmark = [pytest.mark.skipif(UNDER_WINE, reason="cells are not built for Windows"),
+              pytest.mark.skipif(thread_sanitized(DARNER_BIN), reason="cells under TSan: docs/hardening.md")]
 
 SLOW = sanitized(DARNER_BIN)
 T = 3.0 if SLOW else 1.0  # sanitizer builds run several times slower: longer deadlines

@@ -18,9 +18,10 @@ import time
 import pytest
 
 from cell_harness import Cell, Member, free_ports, set_item
-from harness import DARNER_BIN, UNDER_WINE, Client, rss_anon_kib, sanitized, wait_until
+from harness import thread_sanitized, DARNER_BIN, UNDER_WINE, Client, rss_anon_kib, sanitized, wait_until
 
-pytestmark = pytest.mark.skipif(UNDER_WINE, reason="cells are not built for Windows")
+pytestmark = [pytest.mark.skipif(UNDER_WINE, reason="cells are not built for Windows"),
+              pytest.mark.skipif(thread_sanitized(DARNER_BIN), reason="cells under TSan: docs/hardening.md")]
 
 SLOW = sanitized(DARNER_BIN)
 BACKLOG_MB = int(os.environ.get("CELL_BACKLOG_MB", "64" if SLOW else "1024"))
