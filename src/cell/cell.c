@@ -83,7 +83,10 @@ static int local_answer(void *ctx, const char *line, size_t len, char **out, siz
     char text[COP_PATH_MAX + 64];
     *out = NULL;
     *n = 0;
-    if (len >= 7 && memcmp(line, "cluster", 7) == 0 && (len == 7 || line[7] == ' '))
+    size_t bare = 7;
+    while (bare < len && line[bare] == ' ')
+        bare++;
+    if (len >= 7 && memcmp(line, "cluster", 7) == 0 && bare == len) /* not `cluster add ...`: the leader's */
         return local_cluster(c, out, n);
     if (len < 9 || memcmp(line, "cellfile ", 9) != 0) {
         const char *e = "CLIENT_ERROR a follower answers only cluster and cellfile on a connection that began with "
@@ -424,6 +427,8 @@ static int start_raft(struct cell *c, int fresh)
 
 /* The commands a follower answers itself rather than relay. */
 static const char *const LOCAL_WORDS[] = {"cellfile", "cluster", NULL};
+/* `cluster add|remove|transfer` goes to the leader. */
+static const char *const LOCAL_ALONE[] = {"cluster", NULL};
 
 static int run(struct cell *c)
 {
@@ -492,6 +497,7 @@ static int run(struct cell *c)
                                  .log = c->log,
                                  .max_conns = (uint32_t)c->cfg->max_connections,
                                  .local_words = LOCAL_WORDS,
+                                 .local_alone = LOCAL_ALONE,
                                  .local = local_answer};
     if ((rc = relay_start(&c->relay, c->loop, &rc_conf)) < 0) {
         log_error(c->log, "cell: cannot listen on %s:%d: %s", c->me->host, c->me->port, errstr(rc));

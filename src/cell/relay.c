@@ -463,14 +463,32 @@ static void local_next(struct pair *p)
     }
 }
 
+static int alone_word(const struct relay *r, const char *word)
+{
+    for (const char *const *w = r->conf.local_alone; w && *w; w++)
+        if (strcmp(*w, word) == 0)
+            return 1;
+    return 0;
+}
+
 /* 1 if the n bytes at b begin with a command word of local_words, followed
- * by a space or the line's end. */
+ * by a space or the line's end (a word of local_alone: by blanks and the
+ * line's end), else 0; -1 while a word of local_alone is followed by blanks
+ * only and the line is not all in yet. */
 static int local_word(const struct relay *r, const char *b, size_t n)
 {
     for (const char *const *w = r->conf.local_words; w && *w; w++) {
         size_t wl = strlen(*w);
-        if (n > wl && memcmp(b, *w, wl) == 0 && (b[wl] == ' ' || b[wl] == '\r' || b[wl] == '\n'))
+        if (n <= wl || memcmp(b, *w, wl) != 0 || (b[wl] != ' ' && b[wl] != '\r' && b[wl] != '\n'))
+            continue;
+        if (!alone_word(r, *w))
             return 1;
+        size_t k = wl;
+        while (k < n && b[k] == ' ')
+            k++;
+        if (k == n)
+            return -1;
+        return b[k] == '\r' || b[k] == '\n';
     }
     return 0;
 }
@@ -501,8 +519,11 @@ static void held_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     int has_line = memchr(p->buf[SIDE_CLIENT], '\n', p->held) != NULL;
     if (p->held <= longest && !has_line && p->held < r->conf.buf_bytes)
         return; /* too little yet to tell */
+    int local = local_word(r, p->buf[SIDE_CLIENT], p->held);
+    if (local < 0 && p->held < r->conf.buf_bytes)
+        return; /* a word answered here only alone: the rest of the line tells */
     uv_read_stop(s);
-    if (local_word(r, p->buf[SIDE_CLIENT], p->held)) {
+    if (local > 0) {
         p->state = PAIR_LOCAL;
         log_debug(r->conf.log, "relay: %s: answered here", p->peer);
         local_next(p);

@@ -38,6 +38,10 @@ struct relay_conf {
      * *n, or -errno to close the connection. NULL: every connection is
      * relayed. */
     const char *const *local_words;
+    /* Words of local_words answered here only when alone on their line
+     * (blanks allowed): with arguments the line is the leader's (`cluster`
+     * is answered here, `cluster add ...` relayed). NULL: none. */
+    const char *const *local_alone;
     int (*local)(void *ctx, const char *line, size_t len, char **out, size_t *n);
 };
 
