@@ -42,6 +42,7 @@ int cmd_flush(struct cli *cli, int argc, char **argv);
 int cmd_delete(struct cli *cli, int argc, char **argv);
 int cmd_drain(struct cli *cli, int argc, char **argv);
 int cmd_load(struct cli *cli, int argc, char **argv);
+int cmd_cluster(struct cli *cli, int argc, char **argv);
 
 /* Runs the item with --exec (cmd_exec.c): see there. */
 int exec_open_item(struct cli *cli, const char *queue, int wait_ms, const char *command);

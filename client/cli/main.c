@@ -25,6 +25,7 @@ static const struct cli_cmd commands[] = {
     {"drain", cmd_drain, "drain [--length-prefixed] [--wait MS] [--max N] [--batch N] QUEUE > FILE"},
     {"load", cmd_load, "load [--length-prefixed] [--flags N] [--sync] [--batch N] QUEUE < FILE"},
     {"version", cmd_version, "version"},
+    {"cluster", cmd_cluster, "cluster [add ID@HOST:RAFT_PORT:PORT | remove ID | transfer [ID]]"},
     {"shell", cmd_shell, "shell                  (commands from stdin, one per line, one client)"},
     {"help", cmd_help, "help"},
 };
@@ -38,8 +39,9 @@ static void usage(FILE *f)
             DARNER_DEFAULT_SERVERS);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %s\n", commands[i].usage);
-    fprintf(f, "\nExit status: 0 done, 1 no item (get, peek) or nothing open (close, abort),\n"
-               "2 error. See darner-cli(1) and docs/client.md.\n");
+    fprintf(f, "\nExit status: 0 done, 1 no item (get, peek), nothing open (close, abort) or\n"
+               "a change refused by the cell (cluster add, remove, transfer), 2 error.\n"
+               "See darner-cli(1) and docs/client.md.\n");
 }
 
 static int cmd_help(struct cli *cli, int argc, char **argv)

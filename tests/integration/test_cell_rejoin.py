@@ -95,8 +95,11 @@ def test_a_wiped_member_rejoins_under_a_new_id(tmp_path):
         sampler = Sampler(new)
         sampler.start()
         t1 = time.monotonic()
-        answer = cmd(lead.port, f"cluster add {spec(new)}")
-        assert answer == "OK", answer
+        # one change at a time: the remove above may not be committed yet
+        answers = []
+        assert wait_until(lambda: answers.append(cmd(lead.port, f"cluster add {spec(new)}")) or
+                          not answers[-1].endswith("under way; wait for it"), timeout=30.0), answers
+        assert answers[-1] == "OK", answers
         assert wait_until(lambda: "caught up and votes" in lead.log(), timeout=600.0), lead.log() + new.log()
         catchup_s = time.monotonic() - t1
         sampler.halt.set()
