@@ -15,6 +15,7 @@
  * bytes, the shortest form only). off + len of a WRITE, and a RESIZE's len,
  * are at most INT64_MAX (an off_t). cop_next refuses anything else. */
 #include "cell/ops.h"
+#include "util/varint.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -63,17 +64,6 @@ int cop_path_ok(const char *p, size_t n)
 static int kind_has_path2(unsigned k) { return k == COP_RENAME || k == COP_LINK; }
 
 /* ---- encoding ---- */
-
-static size_t put_varint(unsigned char *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (unsigned char)v;
-    return n;
-}
 
 /* Reads a varint at p[*pos..len). Returns 0 or -EBADMSG (truncated, too
  * long, or not the shortest form). */
@@ -134,23 +124,23 @@ int cop_append(struct cop_buf *b, const struct cop *op)
     unsigned char *w = b->p + b->len;
     size_t n = 0;
     w[n++] = (unsigned char)(COP_ENC_VERSION << 4 | k);
-    n += put_varint(w + n, op->flags);
-    n += put_varint(w + n, op->path_len);
+    n += varint_put(w + n, op->flags);
+    n += varint_put(w + n, op->path_len);
     memcpy(w + n, op->path, op->path_len);
     n += op->path_len;
     if (two) {
-        n += put_varint(w + n, op->path2_len);
+        n += varint_put(w + n, op->path2_len);
         memcpy(w + n, op->path2, op->path2_len);
         n += op->path2_len;
     }
     if (k == COP_WRITE) {
-        n += put_varint(w + n, op->off);
-        n += put_varint(w + n, op->len);
+        n += varint_put(w + n, op->off);
+        n += varint_put(w + n, op->len);
         if (data)
             memcpy(w + n, op->data, data);
         n += data;
     } else if (k == COP_RESIZE) {
-        n += put_varint(w + n, op->len);
+        n += varint_put(w + n, op->len);
     }
     b->len += n;
     b->nops++;

@@ -1,5 +1,6 @@
 /* journal/format.c: encoding and checking of the on-disk structures. */
 #include "journal/format.h"
+#include "util/varint.h"
 
 #include "util/buf.h"
 
@@ -204,17 +205,6 @@ int jf_ack_decode(const unsigned char in[JF_ACK_REC], struct jf_ack *a)
 
 /* ---- version 2 batches ---- */
 
-static size_t put_varint(unsigned char *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (unsigned char)v;
-    return n;
-}
-
 static size_t varint_size(uint64_t v)
 {
     size_t n = 1;
@@ -374,23 +364,23 @@ size_t jf_entry_encode(unsigned char *out, const struct jf_rec *r, uint64_t base
     unsigned a = entry_attrs(r, origin_len);
     size_t n = 0;
     out[n++] = (unsigned char)a;
-    n += put_varint(out + n, r->len);
-    n += put_varint(out + n, r->flags);
-    n += put_varint(out + n, zigzag((int64_t)(r->add_ms - base_ms)));
+    n += varint_put(out + n, r->len);
+    n += varint_put(out + n, r->flags);
+    n += varint_put(out + n, zigzag((int64_t)(r->add_ms - base_ms)));
     if (a & JF_EA_MOVED)
-        n += put_varint(out + n, r->id);
+        n += varint_put(out + n, r->id);
     if (a & JF_EA_EXPIRE)
-        n += put_varint(out + n, r->expire_ms);
+        n += varint_put(out + n, r->expire_ms);
     if (a & JF_EA_PRIORITY)
         out[n++] = r->priority;
     if (a & JF_EA_VISIBLE)
-        n += put_varint(out + n, r->visible_ms);
+        n += varint_put(out + n, r->visible_ms);
     if (a & JF_EA_DELIVERIES)
-        n += put_varint(out + n, r->deliveries);
+        n += varint_put(out + n, r->deliveries);
     if (a & JF_EA_ORIGIN) {
-        n += put_varint(out + n, r->origin_id);
+        n += varint_put(out + n, r->origin_id);
         out[n++] = r->reason;
-        n += put_varint(out + n, origin_len);
+        n += varint_put(out + n, origin_len);
         memcpy(out + n, origin, origin_len);
         n += origin_len;
     }
@@ -407,10 +397,10 @@ size_t jf_batch_encode_hdr(unsigned char *out, const struct jf_seg_hdr *sh, uint
     size_t n = 0;
     out[n++] = JF_BATCH_MARKER;
     out[n++] = 0;
-    n += put_varint(out + n, count);
-    n += put_varint(out + n, elen);
-    n += put_varint(out + n, first_id - sh->first_id);
-    n += put_varint(out + n, zigzag((int64_t)(base_ms - sh->created_ms)));
+    n += varint_put(out + n, count);
+    n += varint_put(out + n, elen);
+    n += varint_put(out + n, first_id - sh->first_id);
+    n += varint_put(out + n, zigzag((int64_t)(base_ms - sh->created_ms)));
     XXH3_state_t st;
     XXH3_64bits_reset(&st);
     XXH3_64bits_update(&st, out, n);
