@@ -162,6 +162,24 @@ int cell_member_add(struct cell *c, const char *spec, char *why, size_t cap)
         snprintf(why, cap, "a cell has at most %d members", CELL_MAX_MEMBERS);
         return -ENOSPC;
     }
+    /* added before, and not a voter yet (its catch-up failed: it was
+     * stopped, or took too long): made a voter again */
+    for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+        const struct raft_server *sv = &c->raft.configuration.servers[i];
+        if (sv->id == m.id && strcmp(sv->address, m.raft_addr) == 0 && sv->role != RAFT_VOTER) {
+            c->changing = 1;
+            c->change_id = m.id;
+            c->change.data = c;
+            int rc = raft_assign(&c->raft, &c->change, m.id, RAFT_VOTER, assigned);
+            if (rc != 0) {
+                c->changing = 0;
+                snprintf(why, cap, "%s", raft_strerror(rc));
+                return -EIO;
+            }
+            log_info(c->log, "cell: member %" PRIu64 " is caught up again to vote", m.id);
+            return 0;
+        }
+    }
     for (size_t i = 0; i < c->nmembers; i++)
         if (c->members[i].id == m.id || strcmp(c->members[i].raft_addr, m.raft_addr) == 0) {
             snprintf(why, cap,
