@@ -222,6 +222,13 @@ static void poll_cb(uv_timer_t *t)
 {
     struct cell *c = t->data;
     int st = raft_state(&c->raft);
+    if (st == RAFT_UNAVAILABLE) {
+        /* libraft gives up after some failures of its own (writing its
+         * term and vote, a message it cannot take in): never run on (#450) */
+        log_error(c->log, "cell: the Raft library stopped (a failure in %s/raft? the lines above): stopping", c->root);
+        cell_stop(c, 1);
+        return;
+    }
     if (c->role == ROLE_FOLLOWER && st == RAFT_LEADER && c->install_pending) {
         /* its files are not all there (a catch-up was cut short): another
          * member leads, and this one catches up from it */
