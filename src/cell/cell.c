@@ -317,6 +317,8 @@ void cell_fail(struct cell *c, int code)
     if (c->exit_code == 0)
         c->exit_code = code;
     c->failed = 1; /* nothing more is applied */
+    if (c->cio_up && code != 0)
+        cell_io_fence(&c->cio); /* nor written */
     if (c->role != ROLE_STOPPING)
         uv_timer_start(&c->fail_timer, fail_cb, 0, 0);
 }

@@ -102,6 +102,7 @@ static int install(struct cell *c, const struct cop_state *st)
     if ((rc = marker_set(c, 0)) < 0)
         return rc;
     c->install_pending = 0;
+    cell_members_load(c); /* the members' file came with the rest */
     log_info(c->log, "cell: caught up: %" PRIu64 " files, %" PRIu64 " bytes fetched in %.1f s", is.files, is.bytes,
              (double)(uv_hrtime() - t0) / 1e9);
     return 0;
@@ -287,8 +288,13 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
 {
     (void)result;
     struct cell *c = req->data;
-    if (status != 0)
-        log_warn(c->log, "cell: an entry was not committed: %s", raft_strerror(status));
+    if (status != 0) {
+        /* its operations are in this member's files and nowhere else:
+         * writing on after them would leave holes in the others' files */
+        log_warn(c->log, "cell: an entry was not committed: %s; stopping, to start again as a follower",
+                 raft_strerror(status));
+        cell_fail(c, CELL_EXIT_DEMOTED);
+    }
     /* the job ends on the next loop turn: its end may start the next one,
      * and libraft calls this while it steps down, when proposing again
      * would read what it has just freed */
@@ -302,8 +308,8 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
 int cell_commit(void *ctx, struct syncer *s)
 {
     struct cell *c = ctx;
-    if (c->role == ROLE_STOPPING)
-        return -EIO;
+    if (c->role == ROLE_STOPPING || c->failed)
+        return -EIO; /* an earlier job failed: nothing more is answered as done */
     c->job = s;
     c->job_status = 0;
     size_t n = cell_io_take(&c->cio, &c->take);
@@ -333,6 +339,12 @@ int cell_commit(void *ctx, struct syncer *s)
             log_warn(c->log, "cell: cannot propose an entry: %s", raft_strerror(rc));
             c->job_status = -EIO;
         }
+    }
+    if (c->job_status < 0) {
+        /* what was taken is lost for the others (a transfer under way, a
+         * lost leadership, no memory): this member must not write on */
+        log_warn(c->log, "cell: written changes could not be proposed: stopping, to start again as a follower");
+        cell_fail(c, CELL_EXIT_DEMOTED);
     }
     /* nothing to propose (what came before is committed), or a failure:
      * the job ends on the next loop turn, never inside the syncer's call */

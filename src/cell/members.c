@@ -1,6 +1,7 @@
 /* cell/members.c: the cluster_members setting (cell/cell.h). */
 #include "cell/cell.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,6 +37,12 @@ static int parse_one(const char *p, size_t n, struct cell_member *m, char *why, 
         hl >= sizeof(m->host) || strchr(item, ' ')) {
         snprintf(why, why_cap, "member '%s@%s:%s:%s': the id must be 1..1000000 and the ports 1..65535", item, at + 1,
                  c1 + 1, c2 + 1);
+        return -EINVAL;
+    }
+    struct in_addr a4;
+    if (inet_pton(AF_INET, at + 1, &a4) != 1) {
+        /* libraft 0.15's TCP transport takes IPv4 addresses only */
+        snprintf(why, why_cap, "member %s: the host must be an IPv4 address (a.b.c.d)", at + 1);
         return -EINVAL;
     }
     *m = (struct cell_member){.id = id, .raft_port = (int)rp, .port = (int)cp};

@@ -52,6 +52,11 @@ int cell_members_load(struct cell *c)
     /* this member keeps its own entry whatever: it must go on serving its
      * port until it is told otherwise */
     struct cell_member self = *c->me;
+    int has_me = 0;
+    for (int i = 0; i < k; i++)
+        has_me |= m[i].id == self.id;
+    if (!has_me && k == CELL_MAX_MEMBERS)
+        return 0; /* no room to keep this member's own entry: the table stays */
     memcpy(c->members, m, (size_t)k * sizeof(m[0]));
     c->nmembers = (size_t)k;
     if (find_me(c) < 0 && c->nmembers < CELL_MAX_MEMBERS) {
@@ -98,6 +103,20 @@ static int members_write(struct cell *c, const struct cell_member *m, size_t n)
     return 0;
 }
 
+/* The members' file without id (a change that did not happen, a member
+ * removed). */
+static void members_drop(struct cell *c, uint64_t id)
+{
+    struct cell_member t[CELL_MAX_MEMBERS];
+    size_t n = 0;
+    for (size_t i = 0; i < c->nmembers; i++)
+        if (c->members[i].id != id)
+            t[n++] = c->members[i];
+    int rc = n < c->nmembers ? members_write(c, t, n) : 0;
+    if (rc < 0)
+        log_warn(c->log, "cell: cannot write the members' file: %s", errstr(rc));
+}
+
 static void assigned(struct raft_change *req, int status)
 {
     struct cell *c = req->data;
@@ -115,6 +134,8 @@ static void added(struct raft_change *req, int status)
         log_warn(c->log, "cell: member %" PRIu64 " was not added: %s", c->change_id,
                  status ? raft_strerror(status) : "no longer the leader");
         c->changing = 0;
+        if (c->role == ROLE_LEADER)
+            members_drop(c, c->change_id);
         return;
     }
     /* the library catches it up before it counts as a voter */
@@ -134,6 +155,8 @@ static void removed(struct raft_change *req, int status)
         return;
     }
     log_info(c->log, "cell: member %" PRIu64 " removed", c->change_id);
+    if (c->role == ROLE_LEADER)
+        members_drop(c, c->change_id); /* the members' file follows the configuration */
 }
 
 /* Whether a change can start; else why (one at a time, by the leader). */
@@ -143,8 +166,8 @@ static int can_change(struct cell *c, char *why, size_t cap)
         snprintf(why, cap, "this member does not lead the cell");
         return 0;
     }
-    if (c->changing) {
-        snprintf(why, cap, "a change of members is under way; wait for it");
+    if (c->changing || c->transferring) {
+        snprintf(why, cap, "a change of members or of leader is under way; wait for it");
         return 0;
     }
     return 1;
@@ -187,22 +210,22 @@ int cell_member_add(struct cell *c, const char *spec, char *why, size_t cap)
                      m.raft_addr);
             return -EEXIST;
         }
-    struct cell_member t[CELL_MAX_MEMBERS];
-    memcpy(t, c->members, c->nmembers * sizeof(t[0]));
-    t[c->nmembers] = m;
-    int rc = members_write(c, t, c->nmembers + 1);
-    if (rc < 0) {
-        snprintf(why, cap, "cannot write the members' file: %s", errstr(rc));
-        return rc;
-    }
     c->changing = 1;
     c->change_id = m.id;
     c->change.data = c;
-    if ((rc = raft_add(&c->raft, &c->change, m.id, m.raft_addr, added)) != 0) {
+    int rc = raft_add(&c->raft, &c->change, m.id, m.raft_addr, added);
+    if (rc != 0) {
         c->changing = 0;
         snprintf(why, cap, "%s", raft_strerror(rc));
         return -EIO;
     }
+    /* its memcache port for the relays and clients (dropped again if the
+     * library does not add it) */
+    struct cell_member t[CELL_MAX_MEMBERS];
+    memcpy(t, c->members, c->nmembers * sizeof(t[0]));
+    t[c->nmembers] = m;
+    if ((rc = members_write(c, t, c->nmembers + 1)) < 0)
+        log_warn(c->log, "cell: cannot write the members' file: %s", errstr(rc));
     log_info(c->log, "cell: adding member %" PRIu64 " (%s)", m.id, m.raft_addr);
     return 0;
 }
@@ -215,22 +238,17 @@ int cell_member_remove(struct cell *c, uint64_t id, char *why, size_t cap)
         snprintf(why, cap, "the leader cannot remove itself; hand the leadership over first (cluster_transfer)");
         return -EINVAL;
     }
-    struct cell_member t[CELL_MAX_MEMBERS];
-    size_t n = 0;
-    for (size_t i = 0; i < c->nmembers; i++)
-        if (c->members[i].id != id)
-            t[n++] = c->members[i];
     c->changing = 1;
     c->change_id = id;
     c->change.data = c;
     int rc = raft_remove(&c->raft, &c->change, id, removed);
     if (rc != 0) {
         c->changing = 0;
+        if (rc == RAFT_BADID)
+            members_drop(c, id); /* not in the configuration: not a member */
         snprintf(why, cap, "%s", rc == RAFT_BADID ? "no such member" : raft_strerror(rc));
         return -ENOENT;
     }
-    if (n < c->nmembers && (rc = members_write(c, t, n)) < 0)
-        log_warn(c->log, "cell: cannot write the members' file: %s", errstr(rc));
     log_info(c->log, "cell: removing member %" PRIu64, id);
     return 0;
 }

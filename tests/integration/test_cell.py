@@ -194,6 +194,7 @@ def test_a_member_refuses_a_folder_with_queues(make_server, tmp_path):
     ("0@127.0.0.1:1:2", "the id must be"),
     ("1@127.0.0.1:1:2,1@127.0.0.1:3:4", "listed twice"),
     ("2@127.0.0.1:1:2", "cluster_id 1 is not one of cluster_members"),
+    ("1@localhost:1:2", "the host must be an IPv4 address"),
 ])
 def test_bad_member_lists_are_refused(tmp_path, members, why):
     rc, out, err = run_darner(["--data", str(tmp_path / "d"), "--cluster-id", "1",
@@ -231,3 +232,50 @@ def test_items_over_the_inline_size_are_refused_cleanly(make_cell):
         # the connection goes on, and an item of the largest size is stored
         assert c.set("big", b"z" * (256 * 1024)) == "STORED"
         assert c.get_data("big") == b"z" * (256 * 1024)
+
+
+def test_a_leader_that_cannot_propose_stops_and_nothing_is_lost(make_cell):
+    """While a hand-over to a dead member is under way, libraft refuses new
+    entries: what the leader wrote then must not be answered STORED, and
+    the leader stops (its supervisor starts it again as a follower) rather
+    than write on after changes the others never got."""
+    import threading
+    cell = make_cell()
+    lead = cell.leader()
+    dead = [m for m in cell.members if m is not lead][1]
+    cell.kill(dead.id)
+    stored, stop = [], threading.Event()
+
+    def writer(k):
+        i = 0
+        while not stop.is_set():
+            try:
+                with Client(lead.port, timeout=5.0) as c:
+                    while not stop.is_set():
+                        v = b"w%d-%d" % (k, i)
+                        i += 1
+                        if c.set("t", v) != "STORED":
+                            break
+                        stored.append(v)
+            except (OSError, ConnectionError, AssertionError):
+                if not wait_until(lambda: stop.is_set(), timeout=0.05):
+                    continue
+    threads = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(4)]
+    for t in threads:
+        t.start()
+    assert wait_until(lambda: len(stored) > 200, timeout=15.0)
+    with Client(lead.port, timeout=5.0) as c:
+        c.cmd(f"cluster transfer {dead.id}")
+    n = len(stored)
+    wait_until(lambda: len(stored) > n + 200, timeout=5.0)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    cell.restart(dead.id)
+    new = cell.leader()
+    got = []
+    with new.client() as c:
+        while (v := c.get_data("t")) is not None:
+            got.append(v)
+    missing = set(stored) - set(got)
+    assert not missing, f"{len(missing)} of {len(stored)} acknowledged items lost"
