@@ -58,7 +58,8 @@ $(ASAN_DIR)/CMakeCache.txt: Makefile | deps-build
 
 test-asan: deps-test $(ASAN_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(ASAN_DIR)
-	$(CTEST) --test-dir $(ASAN_DIR) --output-on-failure -j$(JOBS)
+	LSAN_OPTIONS="suppressions=$(CURDIR)/tests/lsan.supp $(LSAN_OPTIONS)" \
+		$(CTEST) --test-dir $(ASAN_DIR) --output-on-failure -j$(JOBS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) build-tsan $(CHECK_DIR)-*
