@@ -4,6 +4,7 @@
 #include "cell/cell_int.h"
 
 #include "cell/install.h"
+#include "util/buf.h"
 #include "util/errstr.h"
 
 #include <errno.h>
@@ -14,31 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 /* ---- the state machine ---- */
 
@@ -120,14 +96,14 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         return RAFT_IOERR;
     }
     const unsigned char *p = buf->base;
-    if (buf->len < ENTRY_HEADER || get_u32(p) != ENTRY_MAGIC || get_u32(p + 4) != ENTRY_VERSION ||
-        get_u32(p + 8) > buf->len - ENTRY_HEADER) {
+    if (buf->len < ENTRY_HEADER || get_u32le(p) != ENTRY_MAGIC || get_u32le(p + 4) != ENTRY_VERSION ||
+        get_u32le(p + 8) > buf->len - ENTRY_HEADER) {
         log_error(c->log, "cell: an entry of %zu bytes is not one this build writes: stopping", buf->len);
         cell_fail(c, 1);
         return RAFT_MALFORMED;
     }
-    size_t len = get_u32(p + 8);
-    uint64_t proposer = get_u64(p + 16), inc = get_u64(p + 24), seq = get_u64(p + 32);
+    size_t len = get_u32le(p + 8);
+    uint64_t proposer = get_u64le(p + 16), inc = get_u64le(p + 24), seq = get_u64le(p + 32);
     if (inc == c->last_inc && seq <= c->last_seq) {
         /* entries of one leader apply in the order it made them (#373) */
         log_error(c->log,
@@ -324,12 +300,12 @@ int cell_commit(void *ctx, struct syncer *s)
         } else {
             unsigned char *p = b.base;
             memset(p, 0, total);
-            put_u32(p, ENTRY_MAGIC);
-            put_u32(p + 4, ENTRY_VERSION);
-            put_u32(p + 8, (uint32_t)n);
-            put_u64(p + 16, c->me->id);
-            put_u64(p + 24, c->incarnation);
-            put_u64(p + 32, ++c->seq);
+            put_u32le(p, ENTRY_MAGIC);
+            put_u32le(p + 4, ENTRY_VERSION);
+            put_u32le(p + 8, (uint32_t)n);
+            put_u64le(p + 16, c->me->id);
+            put_u64le(p + 24, c->incarnation);
+            put_u64le(p + 32, ++c->seq);
             memcpy(p + ENTRY_HEADER, c->take.p, n);
             c->req.data = c;
             int rc = raft_apply(&c->raft, &c->req, &b, 1, apply_cb);

@@ -268,6 +268,15 @@ static int one_item(void *arg, const struct cst_item *it)
     return rc;
 }
 
+static int touch_one(void *arg, const struct cst_item *it) { return cop_applier_touch(arg, it->path, it->path_len); }
+
+/* fsyncs every file and folder st holds (through a). */
+static int install_sync(const struct cop_state *st, struct cop_applier *a)
+{
+    int rc = cst_each(st, touch_one, a);
+    return rc < 0 ? rc : cop_applier_sync(a);
+}
+
 int cell_install(const struct cop_state *st, const char *root, const char *host, int port, struct cop_applier *a,
                  const struct log *log, struct cell_install_stats *out)
 {
@@ -287,17 +296,8 @@ int cell_install(const struct cop_state *st, const char *root, const char *host,
     if (rc == 0)
         rc = cst_reconcile(st, root);
     if (rc == 0)
-        rc = cell_install_sync(st, root, a);
+        rc = install_sync(st, a);
     if (rc < 0)
         log_error(log, "cell: catching up from %s:%d failed: %s", host, port, errstr(rc));
     return rc;
-}
-
-static int touch_one(void *arg, const struct cst_item *it) { return cop_applier_touch(arg, it->path, it->path_len); }
-
-int cell_install_sync(const struct cop_state *st, const char *root, struct cop_applier *a)
-{
-    (void)root;
-    int rc = cst_each(st, touch_one, a);
-    return rc < 0 ? rc : cop_applier_sync(a);
 }

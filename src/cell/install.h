@@ -26,7 +26,4 @@ struct cell_install_stats {
 int cell_install(const struct cop_state *st, const char *root, const char *host, int port, struct cop_applier *a,
                  const struct log *log, struct cell_install_stats *out);
 
-/* fsyncs every file and folder st holds under root (through a). */
-int cell_install_sync(const struct cop_state *st, const char *root, struct cop_applier *a);
-
 #endif
